@@ -1,0 +1,6 @@
+//! relayd's actors and the logic they run.
+//!
+//! Relay decisions live in pure modules (no actix, no IO) so they can be tested as plain functions; actors
+//! are thin shells that turn those decisions into messages.
+
+pub mod supervision;

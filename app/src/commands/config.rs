@@ -1,0 +1,78 @@
+//! `relayd config validate`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use relayd_config::{Config, ConfigErrors};
+use serde_json::json;
+
+use crate::cli::{Cli, OutputArgs, EXIT_CONFIG};
+
+/// Loads the configuration, or prints why it cannot be used. Shared by every command that needs one.
+pub fn load(path: &Path, json_output: bool) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        report_errors(path, &errors, json_output);
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn report_errors(path: &Path, errors: &ConfigErrors, json_output: bool) {
+    if json_output {
+        let list: Vec<_> = errors
+            .iter()
+            .map(|e| {
+                json!({
+                    "file": e.file.display().to_string(),
+                    "line": e.line,
+                    "key": e.key,
+                    "message": e.message,
+                    "text": e.to_string(),
+                })
+            })
+            .collect();
+        let doc = json!({ "status": "invalid", "file": path.display().to_string(), "errors": list });
+        println!("{doc}");
+    } else {
+        eprintln!("{errors}");
+    }
+}
+
+/// Checks the file and prints a one-line summary.
+pub fn validate(cli: &Cli, out: OutputArgs) -> ExitCode {
+    let path = cli.config_path();
+    let config = match load(&path, out.json) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let chains: Vec<&str> = config.chains.iter().map(|c| c.id.as_str()).collect();
+    let connections = config.connections.as_ref().map_or(0, Vec::len);
+    let paths = config.path_count();
+    if out.json {
+        let doc = json!({
+            "status": "valid",
+            "file": path.display().to_string(),
+            "chains": chains,
+            "connections": connections,
+            "paths": paths,
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "{}: valid: {} ({}), {}, {}",
+            path.display(),
+            plural(chains.len(), "chain"),
+            chains.join(", "),
+            plural(connections, "connection"),
+            plural(paths, "path"),
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

@@ -1,0 +1,7 @@
+//! relayd as a program: the command line, logging and the service's start-up and shutdown.
+//!
+//! The relaying itself lives in `relayd-actors`; this crate wires it to a configuration file and a process.
+
+pub mod cli;
+mod commands;
+mod logging;

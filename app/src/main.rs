@@ -1,0 +1,5 @@
+//! The `relayd` command.
+
+fn main() -> std::process::ExitCode {
+    relayd::cli::main()
+}

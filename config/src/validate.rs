@@ -1,0 +1,290 @@
+//! Semantic checks that a well-formed file must also pass before relayd acts on it.
+
+use std::collections::HashMap;
+
+use crate::locate::KeyPath;
+use crate::model::{ChainConfig, ChainType, Config, ConnectionEnd};
+
+/// One semantic problem, at a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Where the problem is.
+    pub path: KeyPath,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every semantic problem in `config`, in file order as far as sections allow.
+pub fn check(config: &Config) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let mut report = |path: KeyPath, message: String| issues.push(Issue { path, message });
+    check_supervision(config, &mut report);
+    check_telemetry(config, &mut report);
+    check_chains(config, &mut report);
+    check_connections(config, &mut report);
+    issues
+}
+
+fn check_supervision(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    let s = &config.supervision;
+    if s.backoff_base > s.backoff_cap {
+        report(
+            KeyPath::root().key("supervision").key("backoff_base"),
+            format!(
+                "{} is longer than backoff_cap ({})",
+                s.backoff_base, s.backoff_cap
+            ),
+        );
+    }
+}
+
+fn check_telemetry(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    let buckets = &config.telemetry.latency_buckets;
+    let path = KeyPath::root().key("telemetry").key("latency_buckets");
+    if buckets.is_empty() {
+        report(path, "must list at least one bucket".to_owned());
+    } else if buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
+        || buckets.windows(2).any(|w| w[0] >= w[1])
+    {
+        report(
+            path,
+            "must be positive numbers of seconds in increasing order".to_owned(),
+        );
+    }
+}
+
+const COSMOS_ONLY: &[&str] = &[
+    "websocket_addr",
+    "grpc_addr",
+    "account_prefix",
+    "key_name",
+    "store_prefix",
+    "gas",
+    "gas_adjustment",
+    "gas_price",
+    "max_gas",
+    "proof_specs",
+];
+const NEAR_ONLY: &[&str] = &["contract_account", "signer_account", "key_file"];
+
+/// Which type-specific keys a chain entry sets, by name.
+fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
+    let set = [
+        ("websocket_addr", chain.websocket_addr.is_some()),
+        ("grpc_addr", chain.grpc_addr.is_some()),
+        ("account_prefix", chain.account_prefix.is_some()),
+        ("key_name", chain.key_name.is_some()),
+        ("store_prefix", chain.store_prefix.is_some()),
+        ("gas", chain.gas.is_some()),
+        ("gas_adjustment", chain.gas_adjustment.is_some()),
+        ("gas_price", chain.gas_price.is_some()),
+        ("max_gas", chain.max_gas.is_some()),
+        ("proof_specs", chain.proof_specs.is_some()),
+        ("contract_account", chain.contract_account.is_some()),
+        ("signer_account", chain.signer_account.is_some()),
+        ("key_file", chain.key_file.is_some()),
+    ];
+    set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
+}
+
+fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, chain) in config.chains.iter().enumerate() {
+        let at = KeyPath::root().key("chains").index(i);
+        if let Some(first) = seen.insert(chain.id.as_str(), i) {
+            seen.insert(chain.id.as_str(), first);
+            report(
+                at.key("id"),
+                format!("chain id {:?} is already used by chains[{first}]", chain.id.as_str()),
+            );
+        }
+
+        let (required, foreign): (&[&str], &[&str]) = match chain.chain_type {
+            ChainType::Cosmos => (&["account_prefix", "key_name", "gas_price"], NEAR_ONLY),
+            ChainType::Near => (NEAR_ONLY, COSMOS_ONLY),
+        };
+        let present = present_keys(chain);
+        for key in required.iter().filter(|k| !present.contains(k)) {
+            report(
+                at.clone(),
+                format!(
+                    "missing key `{key}` (required for {} chains)",
+                    chain.chain_type.as_str()
+                ),
+            );
+        }
+        for key in present.iter().filter(|k| foreign.contains(k)) {
+            report(
+                at.key(key),
+                format!(
+                    "does not apply to a chain with type = \"{}\"",
+                    chain.chain_type.as_str()
+                ),
+            );
+        }
+
+        if chain.max_msg_num == 0 {
+            report(at.key("max_msg_num"), "must be at least 1".to_owned());
+        }
+        if chain.max_tx_size == 0 {
+            report(at.key("max_tx_size"), "must be at least 1".to_owned());
+        }
+        if let Some(adj) = chain.gas_adjustment {
+            if !adj.is_finite() || adj < 1.0 {
+                report(
+                    at.key("gas_adjustment"),
+                    format!("{adj} must be at least 1.0"),
+                );
+            }
+        }
+        if chain.chain_type == ChainType::Cosmos {
+            let gas = chain.gas.unwrap_or(crate::model::defaults::GAS);
+            let max_gas = chain.max_gas.unwrap_or(crate::model::defaults::MAX_GAS);
+            if gas > max_gas {
+                let key = if chain.gas.is_some() { "gas" } else { "max_gas" };
+                report(
+                    at.key(key),
+                    format!("gas {gas} is above max_gas {max_gas}"),
+                );
+            }
+        }
+        for (key, value) in [
+            ("contract_account", &chain.contract_account),
+            ("signer_account", &chain.signer_account),
+        ] {
+            if let Some(account) = value {
+                if !is_near_account(account) {
+                    report(
+                        at.key(key),
+                        format!("{account:?} is not a NEAR account id (2-64 characters: a-z, 0-9 and separators . - _)"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// NEAR account ids: 2 to 64 characters, lowercase alphanumeric parts joined by single `.`, `-` or `_`.
+fn is_near_account(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    if !(2..=64).contains(&bytes.len()) {
+        return false;
+    }
+    let is_sep = |b: u8| matches!(b, b'.' | b'-' | b'_');
+    let mut prev_sep = true;
+    for &b in bytes {
+        if is_sep(b) {
+            if prev_sep {
+                return false;
+            }
+            prev_sep = true;
+        } else if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            prev_sep = false;
+        } else {
+            return false;
+        }
+    }
+    !prev_sep
+}
+
+fn check_connections(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    let Some(connections) = &config.connections else {
+        return;
+    };
+    for (k, conn) in connections.iter().enumerate() {
+        let at = KeyPath::root().key("connections").index(k);
+        let src = conn
+            .src
+            .as_ref()
+            .and_then(|end| resolve_end(config, end, &at.key("src"), report));
+        let dest = conn
+            .dest
+            .as_ref()
+            .and_then(|end| resolve_end(config, end, &at.key("dest"), report));
+        if let (Some(src), Some(dest)) = (src, dest) {
+            if src == dest {
+                report(
+                    at.clone(),
+                    format!("src and dest are both on chain {src:?}"),
+                );
+            }
+        }
+    }
+}
+
+/// The chain an end lives on, or `None` after reporting why it cannot be told.
+fn resolve_end<'c>(
+    config: &'c Config,
+    end: &ConnectionEnd,
+    at: &KeyPath,
+    report: &mut impl FnMut(KeyPath, String),
+) -> Option<&'c str> {
+    let client = end.client_id.as_str();
+    if let Some(chain_id) = &end.chain_id {
+        let Some(chain) = config.chains.iter().find(|c| &c.id == chain_id) else {
+            let known: Vec<&str> = config.chains.iter().map(|c| c.id.as_str()).collect();
+            report(
+                at.key("chain_id"),
+                format!(
+                    "unknown chain {:?}; configured chains: {}",
+                    chain_id.as_str(),
+                    known.join(", ")
+                ),
+            );
+            return None;
+        };
+        if !chain.client_ids.contains(&end.client_id) {
+            report(
+                at.key("client_id"),
+                format!(
+                    "client {client:?} is not in the client_ids of chain {:?}",
+                    chain.id.as_str()
+                ),
+            );
+            return None;
+        }
+        return Some(chain.id.as_str());
+    }
+    let hosts: Vec<&str> = config
+        .chains
+        .iter()
+        .filter(|c| c.client_ids.contains(&end.client_id))
+        .map(|c| c.id.as_str())
+        .collect();
+    match hosts.as_slice() {
+        [] => {
+            report(
+                at.key("client_id"),
+                format!("client {client:?} is not in any chain's client_ids"),
+            );
+            None
+        }
+        [one] => Some(one),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|c| format!("{c:?}")).collect();
+            report(
+                at.key("client_id"),
+                format!(
+                    "client {client:?} is listed on chains {}; set chain_id on this end to pick one",
+                    quoted.join(" and ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_near_account;
+
+    #[test]
+    fn near_account_ids() {
+        for ok in ["ibc.testnet", "relayer-1.near", "a_b", "aa", "0x1"] {
+            assert!(is_near_account(ok), "{ok}");
+        }
+        for bad in ["a", "Ibc.near", "a..b", ".ab", "ab.", "a b", &"a".repeat(65)] {
+            assert!(!is_near_account(bad), "{bad}");
+        }
+    }
+}
