@@ -87,7 +87,9 @@ impl Cli {
     /// The configuration file to use: `--config`, then `RELAYD_CONFIG`, then `~/.relayd/config.toml`.
     pub fn config_path(&self) -> PathBuf {
         self.config.clone().unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
             home.join(".relayd").join("config.toml")
         })
     }

@@ -1,5 +1,7 @@
 //! Tracing set-up: level and format come from the config file, overridden by command-line flags.
 
+use std::io::IsTerminal;
+
 use relayd_config::{LogFormat, LogLevel};
 use tracing_subscriber::EnvFilter;
 
@@ -23,7 +25,8 @@ pub fn init(cli: &Cli, level: LogLevel, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (only possible in tests that call commands in-process) keeps the first subscriber.
     let _ = if json {
         builder.json().try_init()

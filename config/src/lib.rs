@@ -35,12 +35,13 @@ impl Config {
 
     /// Parses and validates `text`; `file` is only used to name it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigErrors> {
-        let error = |span: Option<std::ops::Range<usize>>, key: String, message: String| ConfigError {
-            file: file.to_owned(),
-            line: span.map(|s| locate::line_of(text, s.start)),
-            key,
-            message,
-        };
+        let error =
+            |span: Option<std::ops::Range<usize>>, key: String, message: String| ConfigError {
+                file: file.to_owned(),
+                line: span.map(|s| locate::line_of(text, s.start)),
+                key,
+                message,
+            };
 
         let doc = DeTable::parse(text).map_err(|err| {
             let message = err.message().trim().replace('\n', "; ");
@@ -74,7 +75,11 @@ impl Config {
 
     /// The number of relay paths: each listed path, plus one "any port" path per connection without `paths`.
     pub fn path_count(&self) -> usize {
-        self.connections.iter().flatten().map(|c| c.paths.as_ref().map_or(1, Vec::len)).sum()
+        self.connections
+            .iter()
+            .flatten()
+            .map(|c| c.paths.as_ref().map_or(1, Vec::len))
+            .sum()
     }
 }
 

@@ -126,7 +126,10 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address the admin HTTP server binds to.
-    #[serde(default = "defaults::admin_listen")]
+    #[serde(
+        default = "defaults::admin_listen",
+        deserialize_with = "crate::values::socket_addr"
+    )]
     pub listen_addr: SocketAddr,
     /// File holding the bearer token for mutating endpoints; without it they are disabled.
     #[serde(default)]

@@ -95,7 +95,10 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
             seen.insert(chain.id.as_str(), first);
             report(
                 at.key("id"),
-                format!("chain id {:?} is already used by chains[{first}]", chain.id.as_str()),
+                format!(
+                    "chain id {:?} is already used by chains[{first}]",
+                    chain.id.as_str()
+                ),
             );
         }
 
@@ -141,11 +144,12 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
             let gas = chain.gas.unwrap_or(crate::model::defaults::GAS);
             let max_gas = chain.max_gas.unwrap_or(crate::model::defaults::MAX_GAS);
             if gas > max_gas {
-                let key = if chain.gas.is_some() { "gas" } else { "max_gas" };
-                report(
-                    at.key(key),
-                    format!("gas {gas} is above max_gas {max_gas}"),
-                );
+                let key = if chain.gas.is_some() {
+                    "gas"
+                } else {
+                    "max_gas"
+                };
+                report(at.key(key), format!("gas {gas} is above max_gas {max_gas}"));
             }
         }
         for (key, value) in [
@@ -283,7 +287,15 @@ mod tests {
         for ok in ["ibc.testnet", "relayer-1.near", "a_b", "aa", "0x1"] {
             assert!(is_near_account(ok), "{ok}");
         }
-        for bad in ["a", "Ibc.near", "a..b", ".ab", "ab.", "a b", &"a".repeat(65)] {
+        for bad in [
+            "a",
+            "Ibc.near",
+            "a..b",
+            ".ab",
+            "ab.",
+            "a b",
+            &"a".repeat(65),
+        ] {
             assert!(!is_near_account(bad), "{bad}");
         }
     }

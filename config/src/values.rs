@@ -24,6 +24,16 @@ macro_rules! deserialize_from_str {
     };
 }
 
+/// Reads `host:port` with a numeric host, naming the expected form when it does not parse.
+pub fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<std::net::SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        de::Error::custom(format!(
+            "{text:?} is not a socket address such as \"127.0.0.1:3000\""
+        ))
+    })
+}
+
 /// A span of time written like `10s`, `500ms` or `336h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
@@ -147,9 +157,9 @@ impl TrustThreshold {
 impl FromStr for TrustThreshold {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let parsed = s
-            .split_once('/')
-            .and_then(|(n, d)| Some((n.trim().parse::<u64>().ok()?, d.trim().parse::<u64>().ok()?)));
+        let parsed = s.split_once('/').and_then(|(n, d)| {
+            Some((n.trim().parse::<u64>().ok()?, d.trim().parse::<u64>().ok()?))
+        });
         let Some((numerator, denominator)) = parsed.filter(|(_, d)| *d > 0) else {
             return Err(format!("{s:?} is not a fraction such as \"2/3\""));
         };

@@ -30,7 +30,8 @@ fn report_errors(path: &Path, errors: &ConfigErrors, json_output: bool) {
                 })
             })
             .collect();
-        let doc = json!({ "status": "invalid", "file": path.display().to_string(), "errors": list });
+        let doc =
+            json!({ "status": "invalid", "file": path.display().to_string(), "errors": list });
         println!("{doc}");
     } else {
         eprintln!("{errors}");

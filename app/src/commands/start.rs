@@ -61,32 +61,45 @@ fn data_dir(config: &Config, config_path: &Path) -> PathBuf {
     }
 }
 
-fn open_state(dir: &Path) -> Result<sled::Db, StartError> {
-    std::fs::create_dir_all(dir).map_err(|source| StartError::CreateDataDir {
+/// The service's hold on its data directory: an exclusive lock on `LOCK` and the sled database. Taking the
+/// lock first lets a second relayd fail with a clear message instead of a storage error.
+struct State {
+    _lock: std::fs::File,
+    db: sled::Db,
+}
+
+fn open_state(dir: &Path) -> Result<State, StartError> {
+    let create_err = |source| StartError::CreateDataDir {
         path: dir.to_owned(),
         source,
+    };
+    std::fs::create_dir_all(dir).map_err(create_err)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))
+        .map_err(create_err)?;
+    lock.try_lock().map_err(|err| match err {
+        std::fs::TryLockError::WouldBlock => StartError::DataDirLocked {
+            path: dir.to_owned(),
+        },
+        std::fs::TryLockError::Error(source) => create_err(source),
     })?;
     let db_path = dir.join("state");
-    sled::Config::new()
+    let db = sled::Config::new()
         .path(&db_path)
         .open()
-        .map_err(|source| match &source {
-            // sled reports a held file lock as an IO error of kind WouldBlock.
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StartError::DataDirLocked {
-                    path: dir.to_owned(),
-                }
-            }
-            _ => StartError::OpenDb {
-                path: db_path.clone(),
-                source,
-            },
-        })
+        .map_err(|source| StartError::OpenDb {
+            path: db_path.clone(),
+            source,
+        })?;
+    Ok(State { _lock: lock, db })
 }
 
 fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
     let dir = data_dir(config, config_path);
-    let db = open_state(&dir)?;
+    let state = open_state(&dir)?;
     let system = actix_rt::System::new();
     let signal = system.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -107,7 +120,7 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
         Ok::<_, StartError>(name)
     })?;
     info!(signal, "shutting down");
-    db.flush().map_err(StartError::Flush)?;
+    state.db.flush().map_err(StartError::Flush)?;
     info!("relayd stopped");
     Ok(())
 }

@@ -1,0 +1,234 @@
+//! Runs the built `relayd` binary: exit codes, messages and the service's start and stop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_relayd");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/config")
+}
+
+fn relayd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .env_remove("RELAYD_CONFIG")
+        .env_remove("RUST_LOG")
+        .args(args)
+        .output()
+        .expect("relayd runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn validate_accepts_the_adr_example() {
+    let out = relayd(
+        &fixtures(),
+        &["--config", "adr-002.toml", "config", "validate"],
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "adr-002.toml: valid: 2 chains (chain_A, chain_B), 1 connection, 3 paths\n"
+    );
+}
+
+#[test]
+fn validate_prints_json_when_asked() {
+    let out = relayd(
+        &fixtures(),
+        &["-c", "cosmos-near.toml", "config", "validate", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["status"], "valid");
+    assert_eq!(doc["chains"], serde_json::json!(["ibc-0", "near-localnet"]));
+    assert_eq!(doc["connections"], 1);
+    assert_eq!(doc["paths"], 1);
+}
+
+#[test]
+fn validate_rejects_invalid_files_with_exit_code_2_and_the_precise_message() {
+    let dir = fixtures().join("invalid");
+    let cases = [
+        (
+            "bad-gas-price.toml",
+            "bad-gas-price.toml:14: chains[1].gas_price: \"abc\" is not <amount><denom>, e.g. \"0.025stake\"",
+        ),
+        (
+            "unknown-chain-key.toml",
+            "unknown-chain-key.toml:15: chains[1].gas_adjustmnt: unknown key; did you mean `gas_adjustment`?",
+        ),
+        (
+            "src-equals-dest.toml",
+            "src-equals-dest.toml:17: connections[0]: src and dest are both on chain \"ibc-0\"",
+        ),
+    ];
+    for (file, message) in cases {
+        let out = relayd(&dir, &["-c", file, "config", "validate"]);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        assert_eq!(text(&out.stderr), format!("{message}\n"), "{file}");
+        assert!(out.stdout.is_empty(), "{file}");
+    }
+}
+
+#[test]
+fn validate_reports_json_errors() {
+    let out = relayd(
+        &fixtures().join("invalid"),
+        &["-c", "zero-duration.toml", "config", "validate", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["status"], "invalid");
+    let err = &doc["errors"][0];
+    assert_eq!(err["line"], 2);
+    assert_eq!(err["key"], "global.timeout");
+    assert_eq!(err["message"], "\"0s\" must be greater than zero");
+}
+
+#[test]
+fn missing_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = relayd(dir.path(), &["-c", "nope.toml", "config", "validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "nope.toml: cannot read the file: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn config_path_comes_from_the_environment_and_defaults_to_home() {
+    let out = Command::new(BIN)
+        .current_dir(fixtures())
+        .env("RELAYD_CONFIG", "adr-002.toml")
+        .args(["config", "validate"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .env_remove("RELAYD_CONFIG")
+        .env("HOME", home.path())
+        .args(["config", "validate"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let expected = home.path().join(".relayd/config.toml");
+    assert!(
+        text(&out.stderr).starts_with(&format!("{}: cannot read the file", expected.display())),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn unknown_commands_are_usage_errors() {
+    let out = relayd(&fixtures(), &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unrecognized subcommand 'frobnicate'"));
+}
+
+/// A config whose data dir lives in `dir`.
+fn service_config(dir: &Path) -> PathBuf {
+    let adr = std::fs::read_to_string(fixtures().join("adr-002.toml")).expect("fixture");
+    let text = adr.replace(
+        "strategy = \"naive\"",
+        "strategy = \"naive\"\ndata_dir = \"data\"",
+    );
+    let path = dir.join("relayd.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Starts `relayd start` and returns it with a channel of its stderr lines.
+fn spawn_service(config: &Path) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(BIN)
+        .env_remove("RUST_LOG")
+        .args(["--log-format", "text", "-c"])
+        .arg(config)
+        .arg("start")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn relayd");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a log line containing `needle`; the generous bound only keeps a broken build from hanging CI.
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => continue,
+            Err(err) => panic!("no log line with {needle:?}: {err}"),
+        }
+    }
+}
+
+#[test]
+fn start_runs_until_sigterm_and_guards_its_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = service_config(dir.path());
+    let (mut first, lines) = spawn_service(&config);
+    let started = wait_for(&lines, "relayd started");
+    assert!(started.contains("chains=2"), "{started}");
+    assert!(
+        dir.path().join("data/state").exists(),
+        "sled opened in data dir"
+    );
+
+    // A second service on the same data dir must refuse instead of sharing sled.
+    let second = Command::new(BIN)
+        .args(["-c"])
+        .arg(&config)
+        .arg("start")
+        .output()
+        .expect("second relayd");
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        text(&second.stderr).contains("is in use by another relayd process"),
+        "{}",
+        text(&second.stderr)
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_for(&lines, "signal=\"SIGTERM\"");
+    wait_for(&lines, "relayd stopped");
+    let exit = first.wait().expect("wait");
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[test]
+fn start_refuses_an_invalid_config_with_exit_code_2() {
+    let out = relayd(
+        &fixtures().join("invalid"),
+        &["-c", "duplicate-chain-id.toml", "start"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "duplicate-chain-id.toml:10: chains[1].id: chain id \"ibc-0\" is already used by chains[0]\n"
+    );
+}

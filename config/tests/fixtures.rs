@@ -1,0 +1,206 @@
+//! The configuration files under `tests/fixtures/config`: the ADR-002 example and a full Cosmos + NEAR file
+//! must load with the values they spell out, and every invalid file must fail with its exact message.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use relayd_config::{
+    ChainType, Config, Direction, EventSourceMode, LogFormat, LogLevel, ProofSpecName,
+    RestartStrategy,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/config")
+}
+
+/// Parses a fixture under its bare file name, so messages do not depend on where the checkout is.
+fn parse(rel: &str) -> Result<Config, String> {
+    let text = std::fs::read_to_string(fixtures().join(rel)).expect("fixture readable");
+    let name = Path::new(rel).file_name().expect("file name");
+    Config::parse(&text, Path::new(name)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn adr_002_example_parses_unchanged() {
+    let config = parse("adr-002.toml").expect("ADR example is valid");
+    assert_eq!(config.title.as_deref(), Some("IBC Relayer Config Example"));
+    assert_eq!(config.global.timeout.get(), Duration::from_secs(10));
+    assert_eq!(config.chains.len(), 2);
+
+    let a = &config.chains[0];
+    assert_eq!(a.id.as_str(), "chain_A");
+    assert_eq!(a.chain_type, ChainType::Cosmos);
+    assert_eq!(a.rpc_addr.to_string(), "http://localhost:26657");
+    let cosmos = a.cosmos().expect("cosmos settings");
+    // The ADR's misspelt key is read as gas_adjustment.
+    assert_eq!(cosmos.gas_adjustment, 1.3);
+    assert_eq!(cosmos.gas, 200_000);
+    assert_eq!(cosmos.gas_price.denom, "stake");
+    assert_eq!(cosmos.store_prefix, "ibc");
+    assert_eq!(
+        cosmos.websocket_addr.to_string(),
+        "ws://localhost:26657/websocket"
+    );
+    assert_eq!(a.trusting_period.get(), Duration::from_secs(336 * 3600));
+    let ids: Vec<&str> = a.client_ids.iter().map(|c| c.as_str()).collect();
+    assert_eq!(ids, ["clA1", "clA2"]);
+
+    let conns = config.connections.as_ref().expect("connections");
+    assert_eq!(conns.len(), 1);
+    let src = conns[0].src.as_ref().expect("src");
+    assert_eq!(src.client_id.as_str(), "clB1");
+    assert_eq!(
+        src.connection_id.as_ref().map(|c| c.as_str()),
+        Some("connAtoB")
+    );
+    let paths = conns[0].paths.as_ref().expect("paths");
+    let directions: Vec<Direction> = paths.iter().map(|p| p.direction).collect();
+    assert_eq!(
+        directions,
+        [
+            Direction::Unidirectional,
+            Direction::Bidirectional,
+            Direction::Bidirectional
+        ]
+    );
+    assert!(paths[0].src_channel.is_none(), "absent channel means any");
+    assert_eq!(
+        paths[2].dest_channel.as_ref().map(|c| c.as_str()),
+        Some("chan3-on-B")
+    );
+    assert_eq!(config.path_count(), 3);
+}
+
+#[test]
+fn cosmos_and_near_example_reads_every_key() {
+    let config = parse("cosmos-near.toml").expect("example is valid");
+    assert_eq!(config.global.log_level, LogLevel::Debug);
+    assert_eq!(config.global.log_format, LogFormat::Json);
+    assert_eq!(config.admin.listen_addr.to_string(), "127.0.0.1:3100");
+    assert_eq!(config.telemetry.latency_buckets, [0.5, 1.0, 2.0, 5.0, 10.0]);
+    assert_eq!(config.supervision.strategy, RestartStrategy::RestForOne);
+    assert_eq!(config.supervision.restart_intensity, 3);
+    assert_eq!(
+        config.supervision.backoff_base.get(),
+        Duration::from_millis(200)
+    );
+
+    let cosmos_chain = &config.chains[0];
+    let cosmos = cosmos_chain.cosmos().expect("cosmos settings");
+    assert!(cosmos_chain.near().is_none());
+    assert_eq!(cosmos.max_gas, 3_000_000);
+    assert_eq!(
+        cosmos.proof_specs,
+        Some(vec![ProofSpecName::Iavl, ProofSpecName::Tendermint])
+    );
+    assert_eq!(cosmos_chain.max_msg_num, 50);
+    assert_eq!(cosmos_chain.max_tx_size, 1_048_576);
+    assert_eq!(cosmos_chain.event_source.mode, EventSourceMode::Pull);
+    assert_eq!(
+        cosmos_chain.event_source.interval.get(),
+        Duration::from_millis(500)
+    );
+    assert_eq!(cosmos_chain.clock_drift.0, Duration::from_secs(10));
+    let filter = &cosmos_chain.packet_filter;
+    assert!(filter.allows("transfer", "channel-0"));
+    assert!(!filter.allows("transfer", "channel-13"), "deny wins");
+    assert!(!filter.allows("icahost", "channel-0"), "not in allow list");
+
+    let near_chain = &config.chains[1];
+    assert_eq!(near_chain.chain_type, ChainType::Near);
+    assert!(near_chain.cosmos().is_none());
+    let near = near_chain.near().expect("near settings");
+    assert_eq!(near.contract_account, "ibc.test.near");
+    assert_eq!(near.signer_account, "relayer.test.near");
+    assert_eq!(near_chain.clear_interval, 0);
+    // Defaults fill what the NEAR entry leaves out.
+    assert_eq!(near_chain.max_msg_num, 30);
+    assert_eq!(near_chain.max_tx_size, 2 * 1024 * 1024);
+    assert!(near_chain.packet_filter.allows("any", "thing"));
+}
+
+#[test]
+fn defaults_apply_to_a_minimal_file() {
+    let text = "[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"127.0.0.1:26657\"\naccount_prefix = \"cosmos\"\nkey_name = \"k\"\ngas_price = \"1stake\"\n";
+    let config = Config::parse(text, Path::new("min.toml")).expect("valid");
+    assert_eq!(config.admin.listen_addr.to_string(), "127.0.0.1:3000");
+    assert!(config.admin.token_file.is_none());
+    assert_eq!(config.supervision.strategy, RestartStrategy::OneForOne);
+    assert_eq!(config.chains[0].event_source.mode, EventSourceMode::Push);
+    assert_eq!(config.chains[0].clear_interval, 100);
+    assert!(config.connections.is_none());
+    assert_eq!(config.path_count(), 0);
+}
+
+#[test]
+fn every_invalid_fixture_fails_with_its_exact_message() {
+    let cases: &[(&str, &str)] = &[
+        ("backoff-base-above-cap", "backoff-base-above-cap.toml:2: supervision.backoff_base: 1m is longer than backoff_cap (10s)"),
+        ("bad-admin-listen", "bad-admin-listen.toml:2: admin.listen_addr: \"localhost\" is not a socket address such as \"127.0.0.1:3000\""),
+        ("bad-chain-type", "bad-chain-type.toml:11: chains[1].type: unknown value \"nera\"; expected `cosmos` or `near`"),
+        ("bad-duration", "bad-duration.toml:8: chains[0].trusting_period: \"10 parsecs\" is not a duration such as \"10s\", \"500ms\" or \"336h\""),
+        ("bad-filter-pattern", "bad-filter-pattern.toml:16: chains[1].packet_filter.allow[0]: \"transfer\" is not a <port>/<channel> pattern such as \"transfer/channel-*\""),
+        ("bad-gas-price", "bad-gas-price.toml:14: chains[1].gas_price: \"abc\" is not <amount><denom>, e.g. \"0.025stake\""),
+        ("bad-log-level", "bad-log-level.toml:2: global.log_level: unknown value \"verbose\"; expected one of `trace`, `debug`, `info`, `warn`, `error`"),
+        ("bad-port-id", "bad-port-id.toml:24: connections[0].paths[0].src_port: port id \"trans/fer\" contains '/'; allowed are letters, digits and . _ + - # [ ] < >"),
+        ("bad-rpc-addr", "bad-rpc-addr.toml:11: chains[1].rpc_addr: \"ftp://127.0.0.1:26557\" is not an address; expected host:port or a URL such as \"http://127.0.0.1:26657\""),
+        ("client-not-on-named-chain", "client-not-on-named-chain.toml:22: connections[0].dest.client_id: client \"07-tendermint-1\" is not in the client_ids of chain \"ibc-0\""),
+        ("client-on-two-chains", "client-on-two-chains.toml:19: connections[0].src.client_id: client \"07-tendermint-0\" is listed on chains \"ibc-0\" and \"ibc-1\"; set chain_id on this end to pick one"),
+        ("cosmos-key-on-near", "cosmos-key-on-near.toml:24: chains[2].gas_price: does not apply to a chain with type = \"near\""),
+        ("duplicate-chain-id", "duplicate-chain-id.toml:10: chains[1].id: chain id \"ibc-0\" is already used by chains[0]"),
+        ("gas-above-max", "gas-above-max.toml:8: chains[0].gas: gas 500000 is above max_gas 300000"),
+        ("gas-adjustment-below-one", "gas-adjustment-below-one.toml:8: chains[0].gas_adjustment: 0.9 must be at least 1.0"),
+        ("missing-chain-id", "missing-chain-id.toml:9: chains[1]: missing key `id`"),
+        ("missing-key-name", "missing-key-name.toml:9: chains[1]: missing key `key_name` (required for cosmos chains)"),
+        ("near-without-contract", "near-without-contract.toml:17: chains[2]: missing key `contract_account` (required for near chains)"),
+        ("src-equals-dest", "src-equals-dest.toml:17: connections[0]: src and dest are both on chain \"ibc-0\""),
+        ("syntax-error", "syntax-error.toml:13: invalid basic string, expected `\"`"),
+        ("trust-threshold-high", "trust-threshold-high.toml:8: chains[0].trust_threshold: \"4/3\" is outside (1/3, 1]"),
+        ("trust-threshold-low", "trust-threshold-low.toml:16: chains[1].trust_threshold: \"1/3\" is outside (1/3, 1]"),
+        ("unknown-chain-key", "unknown-chain-key.toml:15: chains[1].gas_adjustmnt: unknown key; did you mean `gas_adjustment`?"),
+        ("unknown-chain", "unknown-chain.toml:21: connections[0].dest.chain_id: unknown chain \"ibc-9\"; configured chains: ibc-0, ibc-1"),
+        ("unknown-client", "unknown-client.toml:21: connections[0].dest.client_id: client \"07-tendermint-7\" is not in any chain's client_ids"),
+        ("unknown-proof-spec", "unknown-proof-spec.toml:8: chains[0].proof_specs[1]: unknown value \"avl\"; expected `iavl` or `tendermint`"),
+        ("unknown-section", "unknown-section.toml:1: globl: unknown key; did you mean `global`?"),
+        ("zero-duration", "zero-duration.toml:2: global.timeout: \"0s\" must be greater than zero"),
+        ("zero-max-msg-num", "zero-max-msg-num.toml:16: chains[1].max_msg_num: must be at least 1"),
+    ];
+
+    let on_disk = std::fs::read_dir(fixtures().join("invalid"))
+        .expect("invalid fixtures")
+        .count();
+    assert_eq!(on_disk, cases.len(), "every invalid fixture has a case");
+
+    for (name, expected) in cases {
+        let err = parse(&format!("invalid/{name}.toml")).expect_err(name);
+        assert_eq!(&err, expected, "fixture {name}");
+    }
+}
+
+#[test]
+fn a_client_on_two_chains_is_fine_when_each_end_names_its_chain() {
+    let text = std::fs::read_to_string(fixtures().join("invalid/client-on-two-chains.toml"))
+        .expect("fixture");
+    let fixed = text.replace(
+        "[connections.src]\n",
+        "[connections.src]\nchain_id = \"ibc-0\"\n",
+    );
+    Config::parse(&fixed, Path::new("fixed.toml")).expect("disambiguated ends are valid");
+}
+
+#[test]
+fn several_problems_are_all_reported_in_line_order() {
+    let text = "[supervision]\nbackoff_base = \"1m\"\nbackoff_cap = \"1s\"\n\n[[chains]]\nid = \"a-0\"\nrpc_addr = \"127.0.0.1:1\"\nmax_msg_num = 0\n";
+    let err = Config::parse(text, Path::new("multi.toml")).expect_err("invalid");
+    let lines: Vec<String> = err.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "multi.toml:2: supervision.backoff_base: 1m is longer than backoff_cap (1s)",
+            "multi.toml:5: chains[0]: missing key `account_prefix` (required for cosmos chains)",
+            "multi.toml:5: chains[0]: missing key `key_name` (required for cosmos chains)",
+            "multi.toml:5: chains[0]: missing key `gas_price` (required for cosmos chains)",
+            "multi.toml:8: chains[0].max_msg_num: must be at least 1",
+        ]
+    );
+}
