@@ -1,0 +1,1 @@
+//! relayd's benchmarks live in `benches/`; this library target only anchors the package.
