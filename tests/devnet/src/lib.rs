@@ -2,3 +2,4 @@
 
 pub mod consensus;
 pub mod genesis;
+pub mod node;
