@@ -2,4 +2,5 @@
 
 pub mod consensus;
 pub mod genesis;
+pub mod grpc;
 pub mod node;
