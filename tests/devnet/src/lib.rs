@@ -3,4 +3,5 @@
 pub mod consensus;
 pub mod genesis;
 pub mod grpc;
+pub mod home;
 pub mod node;
