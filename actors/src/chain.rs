@@ -1,0 +1,3 @@
+//! Chain backends: how relayd talks to each kind of chain. The per-chain actors drive these.
+
+pub mod cosmos;

@@ -1,0 +1,3 @@
+//! The Cosmos SDK / CometBFT backend.
+
+pub mod events;
