@@ -1,3 +1,4 @@
 //! Chain backends: how relayd talks to each kind of chain. The per-chain actors drive these.
 
 pub mod cosmos;
+pub mod proof;

@@ -1,0 +1,261 @@
+//! Proof checks before use (ADR-002 R-proofs): every proof relayd forwards is verified here against an app hash
+//! its own light client verified, exactly as the destination chain's IBC client will verify it.
+//!
+//! A proof is a chain of ICS-23 commitment proofs, innermost store first: the first proves the key under the
+//! IBC store's root, each next one proves the previous root under the store prefix, the last one ends at the
+//! app hash.
+
+use ics23::{CommitmentProof, HostFunctionsManager, ProofSpec};
+use prost::Message;
+use relayd_config::ProofSpecName;
+
+/// Why a proof must not be forwarded. Each names the chain, the path and the height, so an operator can see
+/// which node served what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proof of {path} on {chain} at height {height} rejected: {reason}")]
+pub struct ProofError {
+    /// The chain the proof came from.
+    pub chain: String,
+    /// The ICS-24 path proven.
+    pub path: String,
+    /// The height the proof was taken at.
+    pub height: u64,
+    /// What failed.
+    pub reason: String,
+}
+
+/// What is being proven and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofTarget<'a> {
+    /// The chain that served the proof.
+    pub chain: &'a str,
+    /// The ICS-24 path, e.g. `commitments/ports/transfer/channels/channel-0/sequences/1`.
+    pub path: &'a str,
+    /// The store prefix (commitment prefix), e.g. `ibc`.
+    pub prefix: &'a [u8],
+    /// The query height.
+    pub height: u64,
+}
+
+/// The ICS-23 spec of a named store layout.
+pub fn spec_for(name: ProofSpecName) -> ProofSpec {
+    match name {
+        ProofSpecName::Iavl => ics23::iavl_spec(),
+        ProofSpecName::Tendermint => ics23::tendermint_spec(),
+    }
+}
+
+/// Decodes a proto `CommitmentProof`.
+pub fn decode_proof(bytes: &[u8]) -> Result<CommitmentProof, String> {
+    CommitmentProof::decode(bytes).map_err(|e| format!("undecodable commitment proof: {e}"))
+}
+
+/// Checks that `proofs` prove `value` at `target.path` (or its absence when `value` is `None`) under `root`,
+/// with one spec per proof level.
+pub fn verify_chained(
+    target: ProofTarget<'_>,
+    proofs: &[CommitmentProof],
+    specs: &[ProofSpec],
+    root: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), ProofError> {
+    // Keys from the innermost level outwards: the path inside the IBC store, then the store prefix.
+    let keys: [&[u8]; 2] = [target.path.as_bytes(), target.prefix];
+    verify_levels(&keys, proofs, specs, root, value).map_err(|reason| ProofError {
+        chain: target.chain.to_owned(),
+        path: target.path.to_owned(),
+        height: target.height,
+        reason,
+    })
+}
+
+/// The chained check over raw keys, innermost first.
+fn verify_levels(
+    keys: &[&[u8]],
+    proofs: &[CommitmentProof],
+    specs: &[ProofSpec],
+    root: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), String> {
+    if proofs.is_empty() {
+        return Err("empty proof".into());
+    }
+    if proofs.len() != specs.len() {
+        return Err(format!(
+            "{} proof levels but {} proof specs",
+            proofs.len(),
+            specs.len()
+        ));
+    }
+    if proofs.len() > keys.len() {
+        return Err(format!(
+            "{} proof levels; at most {} are supported",
+            proofs.len(),
+            keys.len()
+        ));
+    }
+    let mut level_value: Option<Vec<u8>> = value.map(<[u8]>::to_vec);
+    for (level, (proof, spec)) in proofs.iter().zip(specs).enumerate() {
+        let key = keys[level];
+        let shown = String::from_utf8_lossy(key);
+        let sub_root = match &level_value {
+            Some(v) => {
+                let here = existence_root(proof).map_err(|e| format!("level {level}: {e}"))?;
+                if !ics23::verify_membership::<HostFunctionsManager>(proof, spec, &here, key, v) {
+                    return Err(format!(
+                        "level {level}: membership of {shown} does not verify"
+                    ));
+                }
+                here
+            }
+            None => {
+                let here = non_existence_root(proof).map_err(|e| format!("level {level}: {e}"))?;
+                if !ics23::verify_non_membership::<HostFunctionsManager>(proof, spec, &here, key) {
+                    return Err(format!("level {level}: absence of {shown} does not verify"));
+                }
+                here
+            }
+        };
+        level_value = Some(sub_root);
+    }
+    match level_value {
+        Some(computed) if computed == root => Ok(()),
+        Some(computed) => Err(format!(
+            "computed root {} differs from the verified app hash {}",
+            hex::encode_upper(&computed),
+            hex::encode_upper(root)
+        )),
+        None => Err("proof has no levels".into()),
+    }
+}
+
+fn existence_root(proof: &CommitmentProof) -> Result<Vec<u8>, String> {
+    match &proof.proof {
+        Some(ics23::commitment_proof::Proof::Exist(exist)) => {
+            ics23::calculate_existence_root::<HostFunctionsManager>(exist)
+                .map_err(|e| e.to_string())
+        }
+        _ => Err("expected an existence proof".into()),
+    }
+}
+
+fn non_existence_root(proof: &CommitmentProof) -> Result<Vec<u8>, String> {
+    match &proof.proof {
+        Some(ics23::commitment_proof::Proof::Nonexist(non)) => {
+            let neighbour = non
+                .left
+                .as_ref()
+                .or(non.right.as_ref())
+                .ok_or("non-existence proof without neighbours")?;
+            ics23::calculate_existence_root::<HostFunctionsManager>(neighbour)
+                .map_err(|e| e.to_string())
+        }
+        _ => Err("expected a non-existence proof".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    struct Vector {
+        root: Vec<u8>,
+        proof: CommitmentProof,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    }
+
+    fn vector(rel: &str) -> Vector {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/ics23")
+            .join(rel);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let hex_field = |k: &str| hex::decode(doc[k].as_str().unwrap()).unwrap();
+        Vector {
+            root: hex_field("root"),
+            proof: decode_proof(&hex_field("proof")).unwrap(),
+            key: hex_field("key"),
+            value: hex_field("value"),
+        }
+    }
+
+    fn single_level(v: &Vector, spec: ProofSpec, value: Option<&[u8]>) -> Result<(), String> {
+        verify_levels(
+            &[&v.key],
+            std::slice::from_ref(&v.proof),
+            &[spec],
+            &v.root,
+            value,
+        )
+    }
+
+    #[test]
+    fn fixture_vectors_verify_with_their_specs() {
+        for (dir, name) in [
+            ("iavl", ProofSpecName::Iavl),
+            ("tendermint", ProofSpecName::Tendermint),
+        ] {
+            for side in ["left", "middle", "right"] {
+                let exist = vector(&format!("{dir}/exist_{side}.json"));
+                single_level(&exist, spec_for(name), Some(&exist.value))
+                    .unwrap_or_else(|e| panic!("{dir} exist_{side}: {e}"));
+                let non = vector(&format!("{dir}/nonexist_{side}.json"));
+                single_level(&non, spec_for(name), None)
+                    .unwrap_or_else(|e| panic!("{dir} nonexist_{side}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_value_root_or_spec_is_rejected_with_context() {
+        let v = vector("iavl/exist_middle.json");
+        assert!(single_level(&v, spec_for(ProofSpecName::Iavl), Some(b"forged")).is_err());
+
+        // Through the public entry point, the error names the chain, path and height.
+        let path = String::from_utf8(v.key.clone()).unwrap();
+        let mut other_root = v.root.clone();
+        other_root[0] ^= 1;
+        let target = ProofTarget {
+            chain: "test-0",
+            path: &path,
+            prefix: b"",
+            height: 5,
+        };
+        let specs = [spec_for(ProofSpecName::Iavl)];
+        let proofs = std::slice::from_ref(&v.proof);
+        verify_chained(target, proofs, &specs, &v.root, Some(&v.value)).unwrap();
+        let err = verify_chained(target, proofs, &specs, &other_root, Some(&v.value)).unwrap_err();
+        assert_eq!(
+            (err.chain.as_str(), err.path.as_str(), err.height),
+            ("test-0", path.as_str(), 5)
+        );
+        assert!(
+            err.to_string()
+                .contains("differs from the verified app hash"),
+            "{err}"
+        );
+
+        // An IAVL proof does not satisfy the Tendermint spec (different leaf prefix rules).
+        assert!(single_level(&v, spec_for(ProofSpecName::Tendermint), Some(&v.value)).is_err());
+        // Claiming absence of a present key fails.
+        assert!(single_level(&v, spec_for(ProofSpecName::Iavl), None).is_err());
+    }
+
+    #[test]
+    fn malformed_proofs_are_errors_not_panics() {
+        assert!(decode_proof(&[0xff, 0x00, 0x13]).is_err());
+        let target = ProofTarget {
+            chain: "c",
+            path: "p",
+            prefix: b"ibc",
+            height: 1,
+        };
+        assert!(verify_chained(target, &[], &[], b"root", Some(b"v")).is_err());
+        let empty = CommitmentProof::default();
+        assert!(
+            verify_chained(target, &[empty], &[ics23::iavl_spec()], b"root", Some(b"v")).is_err()
+        );
+    }
+}
