@@ -1,3 +1,4 @@
 //! The Cosmos SDK / CometBFT backend.
 
 pub mod events;
+pub mod light_client;

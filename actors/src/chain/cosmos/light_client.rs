@@ -1,0 +1,379 @@
+//! Header verification for CometBFT chains with tendermint-light-client-verifier: checking a signed header
+//! against a validator set, and skipping (bisection) verification from a trusted block to a target height.
+//!
+//! The result of skipping verification is reduced to the fewest headers that still verify one after another,
+//! because each one becomes a `MsgUpdateClient` the relayer pays for (ADR-002 R-bisection).
+
+use std::time::Duration;
+
+use tendermint::block::signed_header::SignedHeader;
+use tendermint::{validator, Time};
+use tendermint_light_client_verifier::options::Options;
+use tendermint_light_client_verifier::types::{LightBlock, TrustThreshold};
+use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
+
+/// Why verification failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LightClientError {
+    /// The header or commit is invalid: wrong hashes, bad signatures, too little power.
+    #[error("{chain}: header at height {height} is invalid: {reason}")]
+    Invalid {
+        /// The chain.
+        chain: String,
+        /// The offending height.
+        height: u64,
+        /// The verifier's explanation.
+        reason: String,
+    },
+    /// Bisection reached two adjacent heights without establishing trust.
+    #[error("{chain}: cannot establish trust from height {trusted} to {target}")]
+    NoPath {
+        /// The chain.
+        chain: String,
+        /// Last trusted height.
+        trusted: u64,
+        /// The height that could not be reached.
+        target: u64,
+    },
+    /// The target is not above the trusted height.
+    #[error("{chain}: target height {target} is not above trusted height {trusted}")]
+    NotAhead {
+        /// The chain.
+        chain: String,
+        /// Trusted height.
+        trusted: u64,
+        /// Requested height.
+        target: u64,
+    },
+    /// The node could not provide a block.
+    #[error("{chain}: cannot fetch light block at height {height}: {reason}")]
+    Fetch {
+        /// The chain.
+        chain: String,
+        /// The height asked for.
+        height: u64,
+        /// The source's error.
+        reason: String,
+    },
+}
+
+/// Verification parameters of one chain.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustOptions {
+    /// Share of trusted voting power that must sign a skipped-to header.
+    pub trust_threshold: TrustThreshold,
+    /// How long a verified header stays trusted.
+    pub trusting_period: Duration,
+    /// Tolerated clock difference.
+    pub clock_drift: Duration,
+}
+
+impl TrustOptions {
+    fn verifier_options(&self) -> Options {
+        Options {
+            trust_threshold: self.trust_threshold,
+            trusting_period: self.trusting_period,
+            clock_drift: self.clock_drift,
+        }
+    }
+}
+
+/// Where light blocks come from (a CometBFT RPC node, or a test chain).
+#[allow(async_fn_in_trait)]
+pub trait LightBlockSource {
+    /// The signed header at `height` with the validator sets at `height` and `height + 1`.
+    async fn light_block(&self, height: u64) -> Result<LightBlock, String>;
+}
+
+/// Checks that `validators` hash to the header's validator hash and that more than two thirds of their power
+/// signed the commit: what trusting a header on an operator's word (`light init`) still requires.
+pub fn verify_signed_header(
+    chain: &str,
+    signed_header: &SignedHeader,
+    validators: &validator::Set,
+) -> Result<(), LightClientError> {
+    let block = LightBlock::new(
+        signed_header.clone(),
+        validators.clone(),
+        validators.clone(),
+        tendermint::node::Id::new([0; 20]),
+    );
+    let verifier = ProdVerifier::default();
+    let untrusted = block.as_untrusted_state();
+    let verdict = match verifier.verify_validator_sets(&untrusted) {
+        Verdict::Success => verifier.verify_commit(&untrusted),
+        other => other,
+    };
+    match verdict {
+        Verdict::Success => Ok(()),
+        other => Err(LightClientError::Invalid {
+            chain: chain.to_owned(),
+            height: signed_header.header.height.value(),
+            reason: verdict_reason(other),
+        }),
+    }
+}
+
+fn verdict_reason(verdict: Verdict) -> String {
+    match verdict {
+        Verdict::Success => "verified".into(),
+        Verdict::NotEnoughTrust(tally) => format!("not enough trust: {tally}"),
+        Verdict::Invalid(detail) => detail.to_string(),
+    }
+}
+
+fn verify(trusted: &LightBlock, untrusted: &LightBlock, options: &Options, now: Time) -> Verdict {
+    ProdVerifier::default().verify_update_header(
+        untrusted.as_untrusted_state(),
+        trusted.as_trusted_state(),
+        options,
+        now,
+    )
+}
+
+/// Verifies `target` from `trusted` by bisection and returns the fewest headers, in height order and ending at
+/// the target, such that each verifies against the one before it (the first against `trusted`).
+pub async fn headers_to<S: LightBlockSource>(
+    chain: &str,
+    source: &S,
+    trusted: &LightBlock,
+    target: u64,
+    trust: &TrustOptions,
+    now: Time,
+) -> Result<Vec<LightBlock>, LightClientError> {
+    let trusted_height = trusted.height().value();
+    if target <= trusted_height {
+        return Err(LightClientError::NotAhead {
+            chain: chain.to_owned(),
+            trusted: trusted_height,
+            target,
+        });
+    }
+    let options = trust.verifier_options();
+    let fetch = |height: u64| async move {
+        source
+            .light_block(height)
+            .await
+            .map_err(|reason| LightClientError::Fetch {
+                chain: chain.to_owned(),
+                height,
+                reason,
+            })
+    };
+
+    // Classic skipping verification: try the farthest pending block, bisect towards the trusted one on
+    // "not enough trust".
+    let mut verified: Vec<LightBlock> = Vec::new();
+    let mut current = trusted.clone();
+    let mut pending: Vec<LightBlock> = vec![fetch(target).await?];
+    while let Some(candidate) = pending.last() {
+        match verify(&current, candidate, &options, now) {
+            Verdict::Success => {
+                current = pending.pop().expect("loop condition saw an element");
+                verified.push(current.clone());
+            }
+            Verdict::NotEnoughTrust(_) => {
+                let (low, high) = (current.height().value(), candidate.height().value());
+                let pivot = low + (high - low) / 2;
+                if pivot == low {
+                    return Err(LightClientError::NoPath {
+                        chain: chain.to_owned(),
+                        trusted: low,
+                        target: high,
+                    });
+                }
+                pending.push(fetch(pivot).await?);
+            }
+            Verdict::Invalid(detail) => {
+                return Err(LightClientError::Invalid {
+                    chain: chain.to_owned(),
+                    height: candidate.height().value(),
+                    reason: detail.to_string(),
+                })
+            }
+        }
+    }
+    Ok(minimize(trusted, verified, &options, now))
+}
+
+/// Drops every header the chain of trust can skip: from each kept header, jump to the farthest later header
+/// that still verifies. The target (last element) is always kept.
+fn minimize(
+    trusted: &LightBlock,
+    path: Vec<LightBlock>,
+    options: &Options,
+    now: Time,
+) -> Vec<LightBlock> {
+    let mut kept: Vec<LightBlock> = Vec::new();
+    let mut from = trusted.clone();
+    let mut start = 0;
+    while start < path.len() {
+        // The next element always verifies against `from` (bisection proved it), so this finds one.
+        let next = (start..path.len())
+            .rev()
+            .find(|&j| j == start || verify(&from, &path[j], options, now) == Verdict::Success)
+            .unwrap_or(start);
+        from = path[next].clone();
+        kept.push(from.clone());
+        start = next + 1;
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use tendermint_testgen::light_block::TmLightBlock;
+    use tendermint_testgen::{Generator, Header, LightBlock as GenBlock, Validator};
+
+    fn to_verifier(b: TmLightBlock) -> LightBlock {
+        LightBlock::new(b.signed_header, b.validators, b.next_validators, b.provider)
+    }
+
+    /// Heights 1..=n; the validator set is `first` up to and including `switch_at - 1`, then `second`.
+    fn chain(
+        n: u64,
+        switch_at: u64,
+        first: &[Validator],
+        second: &[Validator],
+    ) -> BTreeMap<u64, LightBlock> {
+        let mut blocks = BTreeMap::new();
+        let start = Time::from_unix_timestamp(1_700_000_000, 0).unwrap();
+        let mut last_hash = None;
+        for h in 1..=n {
+            let vals = if h < switch_at { first } else { second };
+            let next = if h + 1 < switch_at { first } else { second };
+            let mut header = Header::new(vals)
+                .next_validators(next)
+                .height(h)
+                .chain_id("bisect-0")
+                .time((start + Duration::from_secs(h)).unwrap());
+            if let Some(hash) = last_hash {
+                header = header.last_block_id_hash(hash);
+            }
+            let block = GenBlock::new_default_with_header(header)
+                .next_validators(next)
+                .generate()
+                .unwrap();
+            last_hash = Some(block.signed_header.header.hash());
+            blocks.insert(h, to_verifier(block));
+        }
+        blocks
+    }
+
+    struct Source(BTreeMap<u64, LightBlock>, std::cell::RefCell<Vec<u64>>);
+
+    impl LightBlockSource for Source {
+        async fn light_block(&self, height: u64) -> Result<LightBlock, String> {
+            self.1.borrow_mut().push(height);
+            self.0
+                .get(&height)
+                .cloned()
+                .ok_or_else(|| format!("no block {height}"))
+        }
+    }
+
+    fn trust() -> TrustOptions {
+        TrustOptions {
+            trust_threshold: TrustThreshold::ONE_THIRD,
+            trusting_period: Duration::from_secs(3600),
+            clock_drift: Duration::from_secs(5),
+        }
+    }
+
+    fn vals(ids: &[&str]) -> Vec<Validator> {
+        ids.iter()
+            .map(|id| Validator::new(id).voting_power(50))
+            .collect()
+    }
+
+    fn now() -> Time {
+        Time::from_unix_timestamp(1_700_000_100, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stable_validator_set_needs_only_the_target() {
+        let blocks = chain(20, 100, &vals(&["a", "b", "c"]), &vals(&["a", "b", "c"]));
+        let source = Source(blocks.clone(), Default::default());
+        let headers = headers_to("bisect-0", &source, &blocks[&1], 20, &trust(), now())
+            .await
+            .unwrap();
+        let heights: Vec<u64> = headers.iter().map(|b| b.height().value()).collect();
+        assert_eq!(heights, [20]);
+    }
+
+    #[tokio::test]
+    async fn a_full_validator_rotation_is_crossed_with_the_fewest_headers() {
+        let blocks = chain(20, 10, &vals(&["a", "b", "c"]), &vals(&["d", "e", "f"]));
+        let source = Source(blocks.clone(), Default::default());
+        let headers = headers_to("bisect-0", &source, &blocks[&1], 20, &trust(), now())
+            .await
+            .unwrap();
+        let heights: Vec<u64> = headers.iter().map(|b| b.height().value()).collect();
+        // Height 9 is the last header signed by the old set that names the new set as next; from there the
+        // target verifies directly.
+        assert_eq!(heights, [9, 20]);
+        assert!(
+            source.1.borrow().len() > 2,
+            "bisection had to look at pivots"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_targets_and_missing_blocks_are_errors() {
+        let blocks = chain(5, 100, &vals(&["a", "b"]), &vals(&["a", "b"]));
+        let source = Source(blocks.clone(), Default::default());
+        let err = headers_to("bisect-0", &source, &blocks[&3], 2, &trust(), now())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LightClientError::NotAhead { .. }));
+        let err = headers_to("bisect-0", &source, &blocks[&1], 9, &trust(), now())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bisect-0: cannot fetch light block at height 9: no block 9"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forged_target_is_rejected() {
+        let blocks = chain(6, 100, &vals(&["a", "b", "c"]), &vals(&["a", "b", "c"]));
+        let mut forged = blocks.clone();
+        let mut target = forged[&6].clone();
+        target.signed_header.header.app_hash = vec![9u8; 32].try_into().unwrap();
+        forged.insert(6, target);
+        let source = Source(forged, Default::default());
+        let err = headers_to("bisect-0", &source, &blocks[&1], 6, &trust(), now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LightClientError::Invalid { height: 6, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_recorded_cometbft_commit_verifies_against_its_genesis_validator() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/cometbft-v0_38");
+        let read = |f: &str| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+        };
+        let commit = read("commit_at_height_10.json");
+        let signed: SignedHeader =
+            serde_json::from_value(commit["result"]["signed_header"].clone()).unwrap();
+        let genesis = read("genesis.json");
+        let infos: Vec<validator::Info> =
+            serde_json::from_value(genesis["result"]["genesis"]["validators"].clone()).unwrap();
+        let set = validator::Set::without_proposer(infos);
+        verify_signed_header("dockerchain", &signed, &set).unwrap();
+
+        // The same commit cannot vouch for a different header.
+        let mut tampered = signed.clone();
+        tampered.header.app_hash = vec![1u8; 8].try_into().unwrap();
+        let tampered = SignedHeader::new(tampered.header, tampered.commit).unwrap();
+        assert!(verify_signed_header("dockerchain", &tampered, &set).is_err());
+    }
+}
