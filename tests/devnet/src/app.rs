@@ -149,6 +149,8 @@ impl App {
                     })?;
             }
         }
+        // Module accounts exist from genesis in the SDK; the fee collector is the one this app uses.
+        accounts.ensure(&exec::fee_collector());
         let router = transfer::AppRouter {
             transfer: transfer::TransferModule::new(bank.clone()),
         };
@@ -325,9 +327,10 @@ impl Core {
         let _ = self
             .multi
             .set(IBC_STORE_KEY.to_owned().into(), self.ibc.store.root_hash());
-        let _ = self
-            .multi
-            .set(BANK_STORE_KEY.to_owned().into(), self.bank_store.root_hash());
+        let _ = self.multi.set(
+            BANK_STORE_KEY.to_owned().into(),
+            self.bank_store.root_hash(),
+        );
         let _ = self
             .multi
             .set(ACC_STORE_KEY.to_owned().into(), self.acc_store.root_hash());
@@ -344,7 +347,9 @@ impl Core {
 
     /// The oldest store version still held (`Stable(v)` = state after block v-1).
     fn oldest_version(&self) -> u64 {
-        (self.last_committed + 1).saturating_sub(STORE_VERSIONS_RETAINED - 1).max(1)
+        (self.last_committed + 1)
+            .saturating_sub(STORE_VERSIONS_RETAINED - 1)
+            .max(1)
     }
 
     fn prune(&mut self) {

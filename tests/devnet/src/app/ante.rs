@@ -289,7 +289,10 @@ pub fn decode(tx: &[u8]) -> Result<DecodedTx, TxError> {
     let body = TxBody::decode(raw.body_bytes.as_slice()).map_err(TxError::parse)?;
     let auth = AuthInfo::decode(raw.auth_info_bytes.as_slice()).map_err(TxError::parse)?;
     if body.messages.is_empty() {
-        return Err(TxError::sdk(18, "must contain at least one message: invalid request"));
+        return Err(TxError::sdk(
+            18,
+            "must contain at least one message: invalid request",
+        ));
     }
     let msgs = body
         .messages
@@ -324,7 +327,10 @@ pub fn decode(tx: &[u8]) -> Result<DecodedTx, TxError> {
         Some(any) => {
             return Err(TxError::sdk(
                 8,
-                format!("unsupported public key type {}: invalid pubkey", any.type_url),
+                format!(
+                    "unsupported public key type {}: invalid pubkey",
+                    any.type_url
+                ),
             ))
         }
     };

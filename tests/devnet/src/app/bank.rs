@@ -101,7 +101,12 @@ impl Bank {
     }
 
     /// Checks that `address` holds at least `amount` of `denom`.
-    pub fn check_spendable(&self, address: &str, denom: &str, amount: u128) -> Result<(), BankError> {
+    pub fn check_spendable(
+        &self,
+        address: &str,
+        denom: &str,
+        amount: u128,
+    ) -> Result<(), BankError> {
         let have = self.balance(address, denom);
         if have < amount {
             return Err(BankError::InsufficientFunds {
@@ -142,13 +147,13 @@ impl Bank {
             return Ok(());
         }
         // Check the credit side before writing anything so a failure leaves no half-done transfer.
-        let to_new = self
-            .balance(to, denom)
-            .checked_add(amount)
-            .ok_or_else(|| BankError::Overflow {
-                address: to.to_owned(),
-                denom: denom.to_owned(),
-            })?;
+        let to_new =
+            self.balance(to, denom)
+                .checked_add(amount)
+                .ok_or_else(|| BankError::Overflow {
+                    address: to.to_owned(),
+                    denom: denom.to_owned(),
+                })?;
         let from_new = self.balance(from, denom) - amount;
         self.accounts.ensure(to);
         self.set_balance(from, denom, from_new);

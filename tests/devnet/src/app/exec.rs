@@ -176,7 +176,10 @@ impl Core {
         }
         let accounts = self.bank.accounts().clone();
         let account = accounts.get(&tx.signer).ok_or_else(|| {
-            TxError::sdk(9, format!("account {} not found: unknown address", tx.signer))
+            TxError::sdk(
+                9,
+                format!("account {} not found: unknown address", tx.signer),
+            )
         })?;
         let pubkey = match &tx.pubkey {
             Some((pk, _)) => *pk,
@@ -292,7 +295,11 @@ impl Core {
         Ok(())
     }
 
-    fn execute_msg(&mut self, msg: &DecodedMsg, meter: &mut GasMeter) -> Result<Vec<Event>, TxError> {
+    fn execute_msg(
+        &mut self,
+        msg: &DecodedMsg,
+        meter: &mut GasMeter,
+    ) -> Result<Vec<Event>, TxError> {
         let location = format!("msg {}", msg.type_url);
         meter.consume(
             msg.base_gas() + msg.size as u64 * ante::GAS_PER_MSG_BYTE,

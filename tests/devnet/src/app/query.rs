@@ -110,13 +110,13 @@ impl Core {
             )))
         } else {
             match path {
-                "store/ibc/key" | "store/mock/key" => self.store_query(data, h, prove).map(
-                    |(value, proof)| {
+                "store/ibc/key" | "store/mock/key" => {
+                    self.store_query(data, h, prove).map(|(value, proof)| {
                         r.key = data.to_vec().into();
                         r.proof = proof;
                         value
-                    },
-                ),
+                    })
+                }
                 _ => self.grpc_query(path, data, h),
             }
         };

@@ -186,7 +186,11 @@ impl TokenTransferExecutionContext for TransferModule {
             .map_err(host_err)
     }
 
-    fn mint_coins_execute(&mut self, account: &String, coin: &PrefixedCoin) -> Result<(), HostError> {
+    fn mint_coins_execute(
+        &mut self,
+        account: &String,
+        coin: &PrefixedCoin,
+    ) -> Result<(), HostError> {
         let denom = bank_denom(&coin.denom);
         if let Some(hash) = denom.strip_prefix("ibc/") {
             self.bank.set_denom_trace(hash, &coin.denom.to_string());
@@ -420,11 +424,13 @@ pub struct AppRouter {
 
 impl Router for AppRouter {
     fn get_route(&self, module_id: &ModuleId) -> Option<&dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned())).then_some(&self.transfer as &dyn Module)
+        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
+            .then_some(&self.transfer as &dyn Module)
     }
 
     fn get_route_mut(&mut self, module_id: &ModuleId) -> Option<&mut dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned())).then_some(&mut self.transfer as &mut dyn Module)
+        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
+            .then_some(&mut self.transfer as &mut dyn Module)
     }
 
     fn lookup_module(&self, port_id: &PortId) -> Option<ModuleId> {
