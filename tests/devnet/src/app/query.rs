@@ -29,14 +29,14 @@ use crate::genesis::DENOM;
 /// A query failure: ABCI code, codespace and log.
 struct QueryFail {
     code: u32,
-    codespace: &'static str,
+    codespace: String,
     log: String,
 }
 
 fn invalid(log: impl Into<String>) -> QueryFail {
     QueryFail {
         code: 18,
-        codespace: "sdk",
+        codespace: "sdk".to_owned(),
         log: format!("{}: invalid request", log.into()),
     }
 }
@@ -44,7 +44,7 @@ fn invalid(log: impl Into<String>) -> QueryFail {
 fn not_found(log: impl std::fmt::Display) -> QueryFail {
     QueryFail {
         code: 22,
-        codespace: "sdk",
+        codespace: "sdk".to_owned(),
         log: format!("rpc error: code = NotFound desc = {log}: key not found"),
     }
 }
@@ -97,7 +97,7 @@ impl Core {
         let res = if h > self.last_committed {
             Err(QueryFail {
                 code: 26,
-                codespace: "sdk",
+                codespace: "sdk".to_owned(),
                 log: format!(
                     "cannot query with height in the future; please provide a valid height (latest height: {}): invalid height",
                     self.last_committed
@@ -124,7 +124,7 @@ impl Core {
             Ok(value) => r.value = value.into(),
             Err(f) => {
                 r.code = f.code.into();
-                r.codespace = f.codespace.to_owned();
+                r.codespace = f.codespace;
                 r.log = f.log;
             }
         }
@@ -244,7 +244,7 @@ impl Core {
                 if let Err(e) = out.result {
                     return Err(QueryFail {
                         code: e.code,
-                        codespace: if e.codespace == "sdk" { "sdk" } else { "ibc" },
+                        codespace: e.codespace,
                         log: e.log,
                     });
                 }
@@ -420,7 +420,7 @@ impl Core {
             ),
             other => Err(QueryFail {
                 code: 6,
-                codespace: "sdk",
+                codespace: "sdk".to_owned(),
                 log: format!("unknown query path {other:?}: unknown request"),
             }),
         }
