@@ -1,5 +1,6 @@
 //! devnet: local chains that speak CometBFT's RPC and run ibc-rs, so relayd is judged by real IBC handlers.
 
+pub mod app;
 pub mod consensus;
 pub mod genesis;
 pub mod grpc;
