@@ -161,11 +161,14 @@ impl Ctx {
             latest_block_time: l_time,
             catching_up: false,
         };
-        to_json(&status::Response {
+        let validator = node.validator_info();
+        let mut out = to_json(&status::Response {
             node_info: node.node_info(),
             sync_info,
-            validator_info: node.validator_info(),
-        })
+            validator_info: validator.clone(),
+        })?;
+        out["validator_info"] = validator_json(&validator, false)?;
+        Ok(out)
     }
 
     fn net_info(&self) -> Value {
@@ -199,7 +202,14 @@ impl Ctx {
             app_hash: tendermint::AppHash::default(),
             app_state: json!({}),
         };
-        Ok(json!({ "genesis": to_json(&genesis)? }))
+        let mut out = to_json(&genesis)?;
+        // Go writes an unnamed genesis validator with an empty name, not null.
+        if let Some(vals) = out.get_mut("validators").and_then(Value::as_array_mut) {
+            for v in vals.iter_mut().filter(|v| v["name"].is_null()) {
+                v["name"] = Value::String(String::new());
+            }
+        }
+        Ok(json!({ "genesis": out }))
     }
 
     fn abci_query(&self, p: &Params) -> Result<Value, RpcError> {
@@ -363,7 +373,13 @@ impl Ctx {
         let skip = (page - 1) * per_page;
         let list: Vec<_> = all.iter().skip(skip).take(per_page).cloned().collect();
         let total = i32::try_from(all.len()).map_err(|_| RpcError::internal("too many validators"))?;
-        to_json(&validators::Response::new(height(h)?, list, total))
+        let mut out = to_json(&validators::Response::new(height(h)?, list.clone(), total))?;
+        out["validators"] = list
+            .iter()
+            .map(|v| validator_json(v, true))
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
+        Ok(out)
     }
 
     fn consensus_params(&self, p: &Params) -> Result<Value, RpcError> {
@@ -422,7 +438,7 @@ impl Ctx {
         let mut events = self.node.subscribe();
         let check_tx = self.node.submit_tx(tx);
         if check_tx.code.is_err() {
-            return commit_response(check_tx, None);
+            return commit_response(check_tx, hash, None);
         }
         let wait = async {
             loop {
@@ -443,7 +459,7 @@ impl Ctx {
             }
         };
         match tokio::time::timeout(self.config.broadcast_tx_commit_timeout, wait).await {
-            Ok(rec) => commit_response(check_tx, Some(rec?.as_ref())),
+            Ok(rec) => commit_response(check_tx, hash, Some(rec?.as_ref())),
             Err(_) => Err(RpcError::internal(
                 "timed out waiting for tx to be included in a block",
             )),
@@ -538,23 +554,41 @@ impl Ctx {
     }
 }
 
-fn commit_response(check_tx: abci::response::CheckTx, rec: Option<&TxRecord>) -> Result<Value, RpcError> {
-    let (tx_result, hash_height) = match rec {
+/// The `broadcast_tx_commit` result; `rec` is `None` when CheckTx rejected the transaction (height 0).
+fn commit_response(
+    check_tx: abci::response::CheckTx,
+    hash: Hash,
+    rec: Option<&TxRecord>,
+) -> Result<Value, RpcError> {
+    let (tx_result, included_at) = match rec {
         Some(r) => (r.result.clone(), r.height),
         None => (abci::types::ExecTxResult::default(), 0),
     };
-    let hash = rec.map(|r| r.hash);
     let mut out = to_json(&broadcast::tx_commit::Response {
         check_tx,
         tx_result,
-        hash: hash.unwrap_or(Hash::None),
-        height: height(hash_height)?,
+        hash,
+        height: height(included_at)?,
     })?;
     // v0.38's CheckTx has no sender/priority/mempool_error any more.
     if let Some(check) = out.get_mut("check_tx").and_then(Value::as_object_mut) {
         for gone in ["sender", "priority", "mempool_error"] {
             check.remove(gone);
         }
+    }
+    Ok(out)
+}
+
+/// A validator as CometBFT's RPC writes it (`voting_power`, not genesis's `power`/`name`); tendermint-rs reads
+/// both spellings.
+fn validator_json(v: &tendermint::validator::Info, with_priority: bool) -> Result<Value, RpcError> {
+    let mut out = json!({
+        "address": to_json(&v.address)?,
+        "pub_key": to_json(&v.pub_key)?,
+        "voting_power": v.power.value().to_string(),
+    });
+    if with_priority {
+        out["proposer_priority"] = Value::String(v.proposer_priority.value().to_string());
     }
     Ok(out)
 }

@@ -358,7 +358,7 @@ mod tests {
         assert!(p.bool("prove"));
 
         let tx = Params::from_uri(
-            spec("broadcast_tx_sync").expect("served"),
+            super::spec("broadcast_tx_sync").expect("served"),
             &pairs(&[("tx", "\"a=b\"")]),
         )
         .expect("quoted bytes");

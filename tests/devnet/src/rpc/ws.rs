@@ -255,10 +255,19 @@ pub(crate) fn render(ev: &NodeEvent, query: &Query, raw_query: &str) -> Option<V
                 consensus_param_updates: results.consensus_param_updates.clone(),
                 app_hash: results.app_hash.clone(),
             };
+            let mut finalize = serde_json::to_value(finalize).ok()?;
+            if let Some(obj) = finalize.as_object_mut() {
+                if let Some(txs) = obj.get_mut("tx_results").and_then(Value::as_array_mut) {
+                    for tx in txs.iter_mut().filter_map(Value::as_object_mut) {
+                        omit_empty(tx, EXEC_TX_RESULT_FIELDS);
+                    }
+                }
+                omit_empty(obj, &["events", "tx_results", "consensus_param_updates"]);
+            }
             let value = json!({
                 "block": serde_json::to_value(DialectBlock::from(block.as_ref().clone())).ok()?,
                 "block_id": serde_json::to_value(block_id).ok()?,
-                "result_finalize_block": serde_json::to_value(finalize).ok()?,
+                "result_finalize_block": finalize,
             });
             (events, json!({ "type": "tendermint/event/NewBlock", "value": value }))
         }
@@ -274,11 +283,44 @@ pub(crate) fn render(ev: &NodeEvent, query: &Query, raw_query: &str) -> Option<V
                 tx_result.insert("index".into(), json!(rec.index));
             }
             tx_result.insert("tx".into(), Value::String(STANDARD.encode(&rec.tx)));
-            tx_result.insert("result".into(), serde_json::to_value(&rec.result).ok()?);
+            let mut result = serde_json::to_value(&rec.result).ok()?;
+            if let Some(obj) = result.as_object_mut() {
+                omit_empty(obj, EXEC_TX_RESULT_FIELDS);
+            }
+            tx_result.insert("result".into(), result);
             (events, json!({ "type": "tendermint/event/Tx", "value": { "TxResult": tx_result } }))
         }
     };
     Some(json!({ "query": raw_query, "data": data, "events": events_json(&events) }))
+}
+
+/// Fields of an `ExecTxResult` that CometBFT leaves out of event payloads when they hold their zero value.
+const EXEC_TX_RESULT_FIELDS: &[&str] = &[
+    "code",
+    "data",
+    "log",
+    "info",
+    "gas_wanted",
+    "gas_used",
+    "events",
+    "codespace",
+];
+
+/// Event payloads are encoded with Go's `omitempty`: zero numbers, empty strings and empty lists are absent
+/// there, so they are absent here.
+fn omit_empty(obj: &mut Map<String, Value>, keys: &[&str]) {
+    for key in keys {
+        let empty = match obj.get(*key) {
+            Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty() || s == "0",
+            Some(Value::Number(n)) => n.as_u64() == Some(0),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            obj.remove(*key);
+        }
+    }
 }
 
 fn events_json(events: &EventMap) -> Value {
