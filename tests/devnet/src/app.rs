@@ -380,3 +380,24 @@ impl Core {
 
 #[cfg(test)]
 mod tests;
+
+impl crate::node::Application for App {
+    fn check_tx(&mut self, tx: &[u8]) -> response::CheckTx {
+        App::check_tx(self, tx)
+    }
+    fn begin_block(&mut self, header: &tendermint::block::Header) {
+        App::begin_block(self, header)
+    }
+    fn deliver_tx(&mut self, tx: &[u8]) -> ExecTxResult {
+        App::deliver_tx(self, tx)
+    }
+    fn commit(&mut self) -> Vec<u8> {
+        App::commit(self)
+    }
+    fn query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> response::Query {
+        App::query(self, path, data, height, prove)
+    }
+    fn last_app_hash(&self) -> Vec<u8> {
+        App::last_app_hash(self)
+    }
+}

@@ -6,3 +6,4 @@ pub mod genesis;
 pub mod grpc;
 pub mod home;
 pub mod node;
+pub mod rpc;

@@ -1,0 +1,328 @@
+//! JSON-RPC over WebSocket (`/websocket`): ordinary method calls plus `subscribe` / `unsubscribe` /
+//! `unsubscribe_all`, pushing `NewBlock` and `Tx` events in CometBFT v0.38's frame shape.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::ws::{Message, WebSocket};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use futures::{SinkExt as _, StreamExt as _};
+use serde_json::{json, Map, Value};
+use tendermint_rpc::endpoint::block::v0_38::DialectBlock;
+use tendermint_rpc::query::Query;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
+
+use super::error::{failure, success, RpcError};
+use super::methods::{parse_query, Ctx};
+use super::node::NodeEvent;
+use super::params::{self, Params};
+use super::query::{self, EventMap};
+
+/// Frames waiting to be written to one connection; a full queue makes subscription forwarders wait, and a
+/// forwarder that waits too long lags on the node's channel and is cancelled as a slow client.
+const OUTBOX: usize = 256;
+
+type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
+
+/// Serves one upgraded WebSocket connection until the client leaves or the server shuts down.
+pub(crate) async fn run(socket: WebSocket, ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Value>(OUTBOX);
+    let subs: Subscriptions = Arc::default();
+
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    // Pings are answered by the WebSocket layer itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                };
+                handle_text(&text, &ctx, &subs, &out_tx).await;
+            }
+            Some(frame) = out_rx.recv() => {
+                let Ok(text) = serde_json::to_string(&frame) else { continue };
+                if sink.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            }
+        }
+    }
+    let handles: Vec<AbortHandle> = subs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .drain()
+        .map(|(_, h)| h)
+        .collect();
+    for h in handles {
+        h.abort();
+    }
+}
+
+async fn handle_text(text: &str, ctx: &Ctx, subs: &Subscriptions, out: &mpsc::Sender<Value>) {
+    let parsed: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let err = RpcError::Parse(format!("error unmarshaling request: {e}"));
+            let _ = out.send(failure(&Value::Null, &err)).await;
+            return;
+        }
+    };
+    let requests = match parsed {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    for req in requests {
+        handle_request(req, ctx, subs, out).await;
+    }
+}
+
+async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &mpsc::Sender<Value>) {
+    let call = match super::Call::from_value(req) {
+        Ok(Some(call)) => call,
+        // A notification gets no answer.
+        Ok(None) => return,
+        Err(resp) => {
+            let _ = out.send(resp).await;
+            return;
+        }
+    };
+    let Some(spec) = params::spec(&call.method) else {
+        let _ = out.send(failure(&call.id, &RpcError::MethodNotFound)).await;
+        return;
+    };
+    let p = match Params::from_json(spec, call.params.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = out.send(failure(&call.id, &e)).await;
+            return;
+        }
+    };
+    let reply = match spec.name {
+        "subscribe" => {
+            // On success `subscribe` has queued its own reply, ahead of any event.
+            if let Err(e) = subscribe(&call.id, &p, ctx, subs, out) {
+                let _ = out.send(failure(&call.id, &e)).await;
+            }
+            return;
+        }
+        "unsubscribe" => unsubscribe(&p, subs),
+        "unsubscribe_all" => {
+            let handles: Vec<AbortHandle> = subs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain()
+                .map(|(_, h)| h)
+                .collect();
+            for h in handles {
+                h.abort();
+            }
+            Ok(json!({}))
+        }
+        _ => {
+            // Other calls run on their own task so a slow one (broadcast_tx_commit) never stalls the connection.
+            let (ctx, out, id) = (ctx.clone(), out.clone(), call.id);
+            tokio::spawn(async move {
+                let resp = match ctx.call(spec.name, &p).await {
+                    Ok(v) => success(&id, v),
+                    Err(e) => failure(&id, &e),
+                };
+                let _ = out.send(resp).await;
+            });
+            return;
+        }
+    };
+    let resp = match reply {
+        Ok(v) => success(&call.id, v),
+        Err(e) => failure(&call.id, &e),
+    };
+    let _ = out.send(resp).await;
+}
+
+/// Registers a subscription; its forwarder starts only after the reply is queued, so the client always sees the
+/// subscribe result before the first event.
+fn subscribe(
+    id: &Value,
+    p: &Params,
+    ctx: &Ctx,
+    subs: &Subscriptions,
+    out: &mpsc::Sender<Value>,
+) -> Result<(), RpcError> {
+    let raw = p.string("query").unwrap_or_default();
+    let query = parse_query(&raw)?;
+    let key = query.to_string();
+    let mut map = subs.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.contains_key(&key) {
+        return Err(RpcError::internal("already subscribed"));
+    }
+    if map.len() >= ctx.config.max_subscriptions_per_client {
+        return Err(RpcError::internal(format!(
+            "max_subscriptions_per_client {} reached",
+            ctx.config.max_subscriptions_per_client
+        )));
+    }
+    let events = ctx.node.subscribe();
+    let reply = success(id, json!({}));
+    // The reply must be queued before the forwarder can queue events; try_send keeps this synchronous.
+    out.try_send(reply)
+        .map_err(|_| RpcError::internal("connection is too slow to accept a subscription"))?;
+    let task = tokio::spawn(forward(
+        events,
+        query,
+        raw,
+        key.clone(),
+        id.clone(),
+        out.clone(),
+        subs.clone(),
+    ));
+    map.insert(key, task.abort_handle());
+    Ok(())
+}
+
+fn unsubscribe(p: &Params, subs: &Subscriptions) -> Result<Value, RpcError> {
+    let raw = p.string("query").unwrap_or_default();
+    let query = parse_query(&raw)?;
+    let removed = subs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&query.to_string());
+    match removed {
+        Some(h) => {
+            h.abort();
+            Ok(json!({}))
+        }
+        None => Err(RpcError::internal("subscription not found")),
+    }
+}
+
+async fn forward(
+    mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
+    query: Query,
+    raw: String,
+    key: String,
+    id: Value,
+    out: mpsc::Sender<Value>,
+    subs: Subscriptions,
+) {
+    let reason = loop {
+        match events.recv().await {
+            Ok(ev) => {
+                let Some(frame) = render(&ev, &query, &raw) else {
+                    continue;
+                };
+                if out.send(success(&id, frame)).await.is_err() {
+                    return;
+                }
+            }
+            Err(RecvError::Lagged(_)) => break "slow client",
+            Err(RecvError::Closed) => break "CometBFT exited",
+        }
+    };
+    subs.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&key);
+    let err = RpcError::Server(format!("subscription was canceled (reason: {reason})"));
+    let _ = out.send(failure(&id, &err)).await;
+}
+
+/// The `result` of an event frame, or `None` when the event does not match the subscription's query.
+pub(crate) fn render(ev: &NodeEvent, query: &Query, raw_query: &str) -> Option<Value> {
+    let (events, data) = match ev {
+        NodeEvent::NewBlock {
+            block_id,
+            block,
+            results,
+        } => {
+            let events = query::new_block_events(&results.finalize_block_events);
+            if !query::matches(query, &events) {
+                return None;
+            }
+            let finalize = tendermint::abci::response::FinalizeBlock {
+                events: results.finalize_block_events.clone(),
+                tx_results: results.tx_results.clone(),
+                validator_updates: results.validator_updates.clone(),
+                consensus_param_updates: results.consensus_param_updates.clone(),
+                app_hash: results.app_hash.clone(),
+            };
+            let mut finalize = serde_json::to_value(finalize).ok()?;
+            if let Some(obj) = finalize.as_object_mut() {
+                if let Some(txs) = obj.get_mut("tx_results").and_then(Value::as_array_mut) {
+                    for tx in txs.iter_mut().filter_map(Value::as_object_mut) {
+                        omit_empty(tx, EXEC_TX_RESULT_FIELDS);
+                    }
+                }
+                omit_empty(obj, &["events", "tx_results", "consensus_param_updates"]);
+            }
+            let value = json!({
+                "block": serde_json::to_value(DialectBlock::from(block.as_ref().clone())).ok()?,
+                "block_id": serde_json::to_value(block_id).ok()?,
+                "result_finalize_block": finalize,
+            });
+            (events, json!({ "type": "tendermint/event/NewBlock", "value": value }))
+        }
+        NodeEvent::Tx(rec) => {
+            let events = query::tx_events(rec);
+            if !query::matches(query, &events) {
+                return None;
+            }
+            let mut tx_result = Map::new();
+            tx_result.insert("height".into(), Value::String(rec.height.to_string()));
+            // Go's protobuf JSON leaves a zero index out.
+            if rec.index != 0 {
+                tx_result.insert("index".into(), json!(rec.index));
+            }
+            tx_result.insert("tx".into(), Value::String(STANDARD.encode(&rec.tx)));
+            let mut result = serde_json::to_value(&rec.result).ok()?;
+            if let Some(obj) = result.as_object_mut() {
+                omit_empty(obj, EXEC_TX_RESULT_FIELDS);
+            }
+            tx_result.insert("result".into(), result);
+            (events, json!({ "type": "tendermint/event/Tx", "value": { "TxResult": tx_result } }))
+        }
+    };
+    Some(json!({ "query": raw_query, "data": data, "events": events_json(&events) }))
+}
+
+/// Fields of an `ExecTxResult` that CometBFT leaves out of event payloads when they hold their zero value.
+const EXEC_TX_RESULT_FIELDS: &[&str] = &[
+    "code",
+    "data",
+    "log",
+    "info",
+    "gas_wanted",
+    "gas_used",
+    "events",
+    "codespace",
+];
+
+/// Event payloads are encoded with Go's `omitempty`: zero numbers, empty strings and empty lists are absent
+/// there, so they are absent here.
+fn omit_empty(obj: &mut Map<String, Value>, keys: &[&str]) {
+    for key in keys {
+        let empty = match obj.get(*key) {
+            Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty() || s == "0",
+            Some(Value::Number(n)) => n.as_u64() == Some(0),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            obj.remove(*key);
+        }
+    }
+}
+
+fn events_json(events: &EventMap) -> Value {
+    serde_json::to_value(events).unwrap_or(Value::Null)
+}
