@@ -187,7 +187,7 @@ fn answer<A: Application>(
             let tx = Tx::decode(record.tx.as_slice()).ok();
             let result = &record.result;
             let response = TxResponse {
-                height: record.height as i64,
+                height: i64::try_from(record.height).unwrap_or(i64::MAX),
                 txhash: record.hash.to_string(),
                 codespace: result.codespace.clone(),
                 code: result.code.value(),
@@ -221,7 +221,7 @@ fn answer<A: Application>(
                 .ok_or_else(|| Box::new(Status::unavailable("no block yet")))?;
             Ok(tmsvc::GetLatestBlockResponse {
                 block_id: Some(latest.id.into()),
-                block: Some(latest.block.clone().into()),
+                block: Some(latest.block.as_ref().clone().into()),
                 ..Default::default()
             }
             .encode_to_vec())
@@ -242,7 +242,7 @@ fn answer<A: Application>(
                 })?;
             Ok(tmsvc::GetBlockByHeightResponse {
                 block_id: Some(block.id.into()),
-                block: Some(block.block.clone().into()),
+                block: Some(block.block.as_ref().clone().into()),
                 ..Default::default()
             }
             .encode_to_vec())

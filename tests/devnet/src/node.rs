@@ -5,16 +5,19 @@
 //! app hash a block's execution returns is carried by the next block's header, as on a real chain.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use tendermint::abci;
+use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::{self, Commit, Header};
-use tendermint::{chain, Block, Hash, Time};
+use tendermint::{chain, consensus, validator, Block, Hash, Time};
 use tokio::sync::broadcast;
 
 use crate::consensus::{results_hash, tx_hash, BlockSigner, ConsensusError, Tip};
 use crate::genesis::ValidatorKey;
+use crate::rpc::{BlockResults, NodeEvent, NodeView, TxRecord};
 
 /// The state machine a node runs, in CometBFT's ABCI order.
 pub trait Application: Send + 'static {
@@ -41,6 +44,9 @@ pub enum NodeError {
     /// A lock was poisoned by a panic elsewhere; the node cannot continue safely.
     #[error("node state lock poisoned")]
     Poisoned,
+    /// The application returned an app hash CometBFT cannot carry.
+    #[error("invalid app hash: {0}")]
+    AppHash(String),
 }
 
 /// Everything recorded about one decided block.
@@ -49,37 +55,13 @@ pub struct BlockRecord {
     /// The block id (header hash and part-set header).
     pub id: block::Id,
     /// The block, with its transactions and the previous block's commit.
-    pub block: Block,
+    pub block: Arc<Block>,
     /// This block's own commit, signed by every validator.
     pub commit: Commit,
-    /// One result per transaction, in block order.
-    pub tx_results: Vec<abci::types::ExecTxResult>,
-    /// The app hash after executing this block (in the next header).
-    pub app_hash: Vec<u8>,
-}
-
-/// A transaction included in a block.
-#[derive(Clone, Debug)]
-pub struct TxRecord {
-    /// sha256 of the transaction bytes.
-    pub hash: Hash,
-    /// The block that included it.
-    pub height: u64,
-    /// Its position in the block.
-    pub index: u32,
-    /// The transaction bytes.
-    pub tx: Vec<u8>,
-    /// Its execution result.
-    pub result: abci::types::ExecTxResult,
-}
-
-/// What subscribers are told after each block.
-#[derive(Clone, Debug)]
-pub enum NodeEvent {
-    /// A block was decided.
-    NewBlock(Arc<BlockRecord>),
-    /// A transaction was included (one per tx, after its block's `NewBlock`).
-    Tx(Arc<TxRecord>),
+    /// Transaction results, events and the app hash after the block.
+    pub results: Arc<BlockResults>,
+    /// The block's transactions with their results.
+    pub txs: Vec<Arc<TxRecord>>,
 }
 
 /// The decided chain.
@@ -87,6 +69,7 @@ pub enum NodeEvent {
 pub struct ChainRecord {
     blocks: Vec<Arc<BlockRecord>>,
     txs: HashMap<Hash, (u64, u32)>,
+    heights: HashMap<Hash, u64>,
 }
 
 impl ChainRecord {
@@ -107,18 +90,14 @@ impl ChainRecord {
     }
 
     /// The included transaction with this hash.
-    pub fn tx(&self, hash: &Hash) -> Option<TxRecord> {
+    pub fn tx(&self, hash: &Hash) -> Option<Arc<TxRecord>> {
         let (height, index) = *self.txs.get(hash)?;
-        let record = self.block(height)?;
-        let tx = record.block.data().get(index as usize)?.clone();
-        let result = record.tx_results.get(index as usize)?.clone();
-        Some(TxRecord {
-            hash: *hash,
-            height,
-            index,
-            tx,
-            result,
-        })
+        self.block(height)?.txs.get(index as usize).cloned()
+    }
+
+    /// The height of the block with this header hash.
+    pub fn height_of(&self, hash: &Hash) -> Option<u64> {
+        self.heights.get(hash).copied()
     }
 }
 
@@ -239,31 +218,54 @@ impl<A: Application> Node<A> {
 
         let (id, block, commit) = self.signer.finalize(header, txs, tip.commit)?;
         let height = block.header().height.value();
+        let txs: Vec<Arc<TxRecord>> = block
+            .data()
+            .iter()
+            .zip(&tx_results)
+            .enumerate()
+            .map(|(index, (tx, result))| {
+                Arc::new(TxRecord {
+                    hash: tx_hash(tx),
+                    height,
+                    index: index as u32,
+                    tx: tx.clone(),
+                    result: result.clone(),
+                })
+            })
+            .collect();
+        let results = Arc::new(BlockResults {
+            height,
+            tx_results,
+            finalize_block_events: Vec::new(),
+            validator_updates: Vec::new(),
+            consensus_param_updates: None,
+            app_hash: app_hash
+                .try_into()
+                .map_err(|e: tendermint::Error| NodeError::AppHash(e.to_string()))?,
+        });
         let record = Arc::new(BlockRecord {
             id,
-            block,
+            block: Arc::new(block),
             commit,
-            tx_results,
-            app_hash,
+            results,
+            txs,
         });
         {
             let mut chain = self.record.write().map_err(|_| NodeError::Poisoned)?;
-            for (index, tx) in record.block.data().iter().enumerate() {
-                chain.txs.insert(tx_hash(tx), (height, index as u32));
+            for tx in &record.txs {
+                chain.txs.insert(tx.hash, (height, tx.index));
             }
+            chain.heights.insert(id.hash, height);
             chain.blocks.push(Arc::clone(&record));
         }
         // Nobody listening is fine: the record keeps everything.
-        let _ = self.events.send(NodeEvent::NewBlock(Arc::clone(&record)));
-        for (index, tx) in record.block.data().iter().enumerate() {
-            let tx_record = TxRecord {
-                hash: tx_hash(tx),
-                height,
-                index: index as u32,
-                tx: tx.clone(),
-                result: record.tx_results[index].clone(),
-            };
-            let _ = self.events.send(NodeEvent::Tx(Arc::new(tx_record)));
+        let _ = self.events.send(NodeEvent::NewBlock {
+            block_id: record.id,
+            block: Arc::clone(&record.block),
+            results: Arc::clone(&record.results),
+        });
+        for tx in &record.txs {
+            let _ = self.events.send(NodeEvent::Tx(Arc::clone(tx)));
         }
         Ok(record)
     }
@@ -283,13 +285,148 @@ impl<A: Application> Node<A> {
                 height: chain.latest_height(),
                 block_id: Some(last.id),
                 commit: Some(last.commit.clone()),
-                app_hash: last.app_hash.clone(),
-                results_hash: results_hash(&last.tx_results),
+                app_hash: last.results.app_hash.as_bytes().to_vec(),
+                results_hash: results_hash(&last.results.tx_results),
                 time: last.block.header().time,
             },
         })
     }
 }
+
+/// What the RPC server reads: the node exposes its record, app and mempool through CometBFT's RPC shapes.
+impl<A: Application> NodeView for Node<A> {
+    fn chain_id(&self) -> chain::Id {
+        self.chain_id.clone()
+    }
+
+    fn node_info(&self) -> tendermint::node::Info {
+        let id = hex::encode(
+            self.signer.validator_set().validators()[0]
+                .address
+                .as_bytes(),
+        );
+        let info = serde_json::json!({
+            "protocol_version": {"p2p": "8", "block": crate::consensus::BLOCK_PROTOCOL.to_string(), "app": "0"},
+            "id": id,
+            "listen_addr": "tcp://127.0.0.1:26656",
+            "network": self.chain_id.as_str(),
+            "version": NODE_VERSION,
+            "channels": "40202122233038606100",
+            "moniker": "devnet",
+            "other": {"tx_index": "on", "rpc_address": ""}
+        });
+        // Every field above is a constant or an already-valid id, so decoding cannot fail.
+        serde_json::from_value(info).expect("static node info is valid")
+    }
+
+    fn validator_info(&self) -> validator::Info {
+        self.signer.validator_set().validators()[0].clone()
+    }
+
+    fn genesis_time(&self) -> Time {
+        self.genesis_time
+    }
+
+    fn earliest_height(&self) -> u64 {
+        1
+    }
+
+    fn latest_height(&self) -> u64 {
+        self.record().map(|r| r.latest_height()).unwrap_or(0)
+    }
+
+    fn block(&self, height: u64) -> Option<(block::Id, Arc<Block>)> {
+        let record = self.record().ok()?;
+        let b = record.block(height)?;
+        Some((b.id, Arc::clone(&b.block)))
+    }
+
+    fn height_of_block(&self, hash: &Hash) -> Option<u64> {
+        self.record().ok()?.height_of(hash)
+    }
+
+    fn commit(&self, height: u64) -> Option<SignedHeader> {
+        let record = self.record().ok()?;
+        let b = record.block(height)?;
+        SignedHeader::new(b.block.header().clone(), b.commit.clone()).ok()
+    }
+
+    fn block_results(&self, height: u64) -> Option<Arc<BlockResults>> {
+        Some(Arc::clone(&self.record().ok()?.block(height)?.results))
+    }
+
+    fn validators(&self, height: u64) -> Option<validator::Set> {
+        (height >= 1 && height <= self.latest_height() + 1)
+            .then(|| self.signer.validator_set().clone())
+    }
+
+    fn consensus_params(&self, height: u64) -> Option<consensus::Params> {
+        (height >= 1 && height <= self.latest_height() + 1).then(|| self.signer.params().clone())
+    }
+
+    fn abci_info(&self) -> abci::response::Info {
+        let (height, app_hash) = match self.record() {
+            Ok(r) => match r.blocks().last() {
+                Some(last) => (r.latest_height(), last.results.app_hash.clone()),
+                None => (0, Default::default()),
+            },
+            Err(_) => (0, Default::default()),
+        };
+        abci::response::Info {
+            data: "devnet".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            app_version: 0,
+            last_block_height: block::Height::try_from(height).unwrap_or_default(),
+            last_block_app_hash: app_hash,
+        }
+    }
+
+    fn abci_query(
+        &self,
+        path: &str,
+        data: &[u8],
+        height: u64,
+        prove: bool,
+    ) -> abci::response::Query {
+        match self.app() {
+            Ok(app) => app.query(path, data, height, prove),
+            Err(e) => abci::response::Query {
+                code: 1.into(),
+                log: e.to_string(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn submit_tx(&self, tx: Vec<u8>) -> abci::response::CheckTx {
+        Node::submit_tx(self, tx).unwrap_or_else(|e| abci::response::CheckTx {
+            code: 1.into(),
+            log: e.to_string(),
+            ..Default::default()
+        })
+    }
+
+    fn tx(&self, hash: &Hash) -> Option<Arc<TxRecord>> {
+        self.record().ok()?.tx(hash)
+    }
+
+    fn txs(&self, heights: RangeInclusive<u64>) -> Vec<Arc<TxRecord>> {
+        let Ok(record) = self.record() else {
+            return Vec::new();
+        };
+        heights
+            .filter_map(|h| record.block(h))
+            .flat_map(|b| b.txs.iter().cloned())
+            .collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        Node::subscribe(self)
+    }
+}
+
+/// The CometBFT version the devnet reports; relayers pick their RPC dialect from it.
+pub const NODE_VERSION: &str = "0.38.12";
 
 /// Produces a block every `block_time` until `shutdown` fires. Block times follow the wall clock.
 pub async fn run_blocks<A: Application>(
@@ -403,10 +540,7 @@ mod tests {
         let b1 = node.produce_block(now).unwrap();
         assert_eq!(b1.block.data().len(), 1);
         let b2 = node.produce_block(now).unwrap();
-        assert_eq!(
-            b2.block.header().app_hash.as_bytes(),
-            b1.app_hash.as_slice()
-        );
+        assert_eq!(b2.block.header().app_hash, b1.results.app_hash);
         assert!(
             b2.block.header().time > b1.block.header().time,
             "time moves forward"
@@ -423,7 +557,7 @@ mod tests {
         drop(chain);
 
         assert!(
-            matches!(events.try_recv().unwrap(), NodeEvent::NewBlock(b) if b.block.header().height.value() == 1)
+            matches!(events.try_recv().unwrap(), NodeEvent::NewBlock { block, .. } if block.header().height.value() == 1)
         );
         assert!(matches!(events.try_recv().unwrap(), NodeEvent::Tx(t) if t.tx == b"a=1"));
         assert_eq!(

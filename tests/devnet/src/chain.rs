@@ -1,0 +1,229 @@
+//! Starting a whole chain in-process: genesis, application, node, block timer, RPC and gRPC servers, each
+//! chain on its own loopback ports.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{App, AppError};
+use crate::genesis::{Genesis, GenesisError, GenesisOptions, DENOM};
+use crate::home::{write_home, ChainInfo, HomeError};
+use crate::node::{run_blocks, Node, NodeError};
+use crate::rpc::{self, NodeView, RpcConfig, RpcServerHandle};
+
+/// How to run one chain.
+#[derive(Debug, Clone)]
+pub struct ChainOptions {
+    /// Keys, accounts and chain id.
+    pub genesis: GenesisOptions,
+    /// JSON-RPC and WebSocket address; port 0 picks a free port.
+    pub rpc_addr: SocketAddr,
+    /// gRPC address; port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
+    /// Time between blocks (100 ms or more).
+    pub block_time: Duration,
+    /// Where to write key files and `chain.json`, if anywhere.
+    pub home: Option<PathBuf>,
+}
+
+impl ChainOptions {
+    /// A chain with this id on free loopback ports, producing a block every `block_time`.
+    pub fn local(chain_id: &str, block_time: Duration) -> Self {
+        Self {
+            genesis: GenesisOptions {
+                chain_id: chain_id.to_owned(),
+                ..GenesisOptions::default()
+            },
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            block_time,
+            home: None,
+        }
+    }
+}
+
+/// Why a chain could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    /// Bad genesis options.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    /// The application rejected the genesis.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The home folder could not be written.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The block time is below the supported minimum.
+    #[error("block time {0:?} is below the 100ms minimum")]
+    BlockTime(Duration),
+}
+
+/// A running chain. Dropping it stops nothing; call [`RunningChain::shutdown`].
+pub struct RunningChain {
+    /// The genesis, with every account's key.
+    pub genesis: Genesis,
+    /// The node, for in-process inspection.
+    pub node: Arc<Node<App>>,
+    /// Where RPC listens.
+    pub rpc_addr: SocketAddr,
+    /// Where gRPC listens.
+    pub grpc_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    blocks: JoinHandle<Result<(), NodeError>>,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    rpc: RpcServerHandle,
+}
+
+impl RunningChain {
+    /// `http://` URL of the RPC endpoint.
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+
+    /// `ws://` URL of the WebSocket endpoint.
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}/websocket", self.rpc_addr)
+    }
+
+    /// `http://` URL of the gRPC endpoint.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> String {
+        self.genesis.chain_id.to_string()
+    }
+
+    /// What `chain.json` says about this chain.
+    pub fn info(&self) -> ChainInfo {
+        ChainInfo {
+            chain_id: self.chain_id(),
+            rpc_addr: self.rpc_url(),
+            websocket_addr: self.websocket_url(),
+            grpc_addr: self.grpc_url(),
+            denom: DENOM.to_owned(),
+            min_gas_price: self.genesis.min_gas_price,
+            accounts: self
+                .genesis
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), format!("keys/{}.json", a.name)))
+                .collect(),
+        }
+    }
+
+    /// Waits until the chain has produced a block at `height` or later.
+    pub async fn wait_for_height(&self, height: u64) {
+        let mut events = self.node.subscribe();
+        while self.node.latest_height() < height {
+            // A lagging receiver only means blocks went by; the loop re-checks the height.
+            let _ = events.recv().await;
+        }
+    }
+
+    /// Stops block production and both servers, and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.blocks.await;
+        let _ = self.rpc.shutdown().await;
+        let _ = self.grpc.await;
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, DevnetError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DevnetError::Bind { addr, source })
+}
+
+/// Starts a chain; must run inside a tokio runtime.
+pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError> {
+    if opts.block_time < Duration::from_millis(100) {
+        return Err(DevnetError::BlockTime(opts.block_time));
+    }
+    let genesis = Genesis::build(&opts.genesis)?;
+    let app = App::new(&genesis)?;
+    let node = Arc::new(Node::new(
+        genesis.chain_id.clone(),
+        genesis.genesis_time,
+        genesis.validators.clone(),
+        app,
+    ));
+    let rpc_listener = bind(opts.rpc_addr).await?;
+    let grpc_listener = bind(opts.grpc_addr).await?;
+    let rpc_addr = rpc_listener
+        .local_addr()
+        .map_err(|source| DevnetError::Bind {
+            addr: opts.rpc_addr,
+            source,
+        })?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|source| DevnetError::Bind {
+            addr: opts.grpc_addr,
+            source,
+        })?;
+
+    let (stop, stopped) = watch::channel(false);
+    let view: Arc<dyn NodeView> = node.clone();
+    let rpc = rpc::spawn(rpc_listener, view, RpcConfig::default()).map_err(|source| {
+        DevnetError::Bind {
+            addr: rpc_addr,
+            source,
+        }
+    })?;
+    let mut grpc_stop = stopped.clone();
+    let grpc = tokio::spawn(crate::grpc::serve(
+        grpc_listener,
+        Arc::clone(&node),
+        async move {
+            let _ = grpc_stop.changed().await;
+        },
+    ));
+    let blocks = tokio::spawn(run_blocks(Arc::clone(&node), opts.block_time, stopped));
+
+    let chain = RunningChain {
+        genesis,
+        node,
+        rpc_addr,
+        grpc_addr,
+        stop,
+        blocks,
+        grpc,
+        rpc,
+    };
+    if let Some(home) = &opts.home {
+        write_home(home, &chain.genesis, &chain.info())?;
+    }
+    Ok(chain)
+}
+
+/// Starts `n` chains named `ibc-0`, `ibc-1`, ... with the same settings otherwise.
+pub async fn start_chains(
+    n: usize,
+    template: &ChainOptions,
+) -> Result<Vec<RunningChain>, DevnetError> {
+    let mut chains = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut opts = template.clone();
+        opts.genesis.chain_id = format!("ibc-{i}");
+        opts.home = template.home.as_ref().map(|h| h.join(format!("ibc-{i}")));
+        chains.push(start_chain(opts).await?);
+    }
+    Ok(chains)
+}
