@@ -108,12 +108,16 @@ impl RpcServerHandle {
         }
         self.task
             .await
-            .map_err(|e| io::Error::new(io::ErrorKind::Other, format!("rpc server task failed: {e}")))?
+            .map_err(|e| io::Error::other(format!("rpc server task failed: {e}")))?
     }
 }
 
 /// Starts serving on `listener` in a background task.
-pub fn spawn(listener: TcpListener, node: Arc<dyn NodeView>, config: RpcConfig) -> io::Result<RpcServerHandle> {
+pub fn spawn(
+    listener: TcpListener,
+    node: Arc<dyn NodeView>,
+    config: RpcConfig,
+) -> io::Result<RpcServerHandle> {
     let local_addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve_with(listener, node, config, async move {
@@ -200,12 +204,20 @@ async fn json_rpc(State(state): State<AppState>, body: Bytes) -> Response {
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
         Ok(other) => {
-            let err = RpcError::Parse(format!("error unmarshaling request: not a request: {other}"));
-            return json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure(&Value::Null, &err));
+            let err = RpcError::Parse(format!(
+                "error unmarshaling request: not a request: {other}"
+            ));
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &failure(&Value::Null, &err),
+            );
         }
         Err(e) => {
             let err = RpcError::Parse(format!("error unmarshaling request: {e}"));
-            return json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure(&Value::Null, &err));
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &failure(&Value::Null, &err),
+            );
         }
     };
     match parsed {
@@ -235,12 +247,16 @@ async fn json_rpc(State(state): State<AppState>, body: Bytes) -> Response {
 async fn uri_call(State(state): State<AppState>, Path(method): Path<String>, uri: Uri) -> Response {
     let id = Value::from(URI_REQUEST_ID);
     let Some(spec) = params::spec(&method).filter(|s| !s.ws_only) else {
-        return json_response(StatusCode::NOT_FOUND, &failure(&id, &RpcError::MethodNotFound));
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &failure(&id, &RpcError::MethodNotFound),
+        );
     };
     let pairs = match UriQuery::<Vec<(String, String)>>::try_from_uri(&uri) {
         Ok(UriQuery(pairs)) => pairs,
         Err(e) => {
-            let err = RpcError::InvalidParams(format!("error converting http params to arguments: {e}"));
+            let err =
+                RpcError::InvalidParams(format!("error converting http params to arguments: {e}"));
             return json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure(&id, &err));
         }
     };

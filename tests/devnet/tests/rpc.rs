@@ -16,10 +16,12 @@ use sha2::{Digest, Sha256};
 use tendermint::abci::{self, response, types::ExecTxResult, Code, EventAttributeIndexExt};
 use tendermint::block::{self, parts, signed_header::SignedHeader, Commit, CommitSig, Header};
 use tendermint::merkle::proof::{ProofOp, ProofOps};
-use tendermint::{chain, consensus, node, validator, AppHash, Block, Hash, PublicKey, Signature, Time};
+use tendermint::{
+    chain, consensus, node, validator, AppHash, Block, Hash, PublicKey, Signature, Time,
+};
+use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::event::EventData;
 use tendermint_rpc::query::{EventType, Query};
-use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, Order, Paging, SubscriptionClient, WebSocketClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -85,8 +87,15 @@ impl FakeChain {
             validator,
             params,
         });
-        for txs in [vec![], vec!["a=1", "b=2"], vec![], vec!["pkt1=channel-0"], vec!["pkt2=channel-1"]] {
-            chain.state.lock().expect("lock").mempool = txs.iter().map(|t| t.as_bytes().to_vec()).collect();
+        for txs in [
+            vec![],
+            vec!["a=1", "b=2"],
+            vec![],
+            vec!["pkt1=channel-0"],
+            vec!["pkt2=channel-1"],
+        ] {
+            chain.state.lock().expect("lock").mempool =
+                txs.iter().map(|t| t.as_bytes().to_vec()).collect();
             chain.produce_block();
         }
         chain
@@ -98,7 +107,9 @@ impl FakeChain {
 
     fn make_commit(&self, height: u64, id: block::Id) -> Commit {
         let time = block_time(height);
-        let sig = self.key.sign(&[id.hash.as_bytes(), &height.to_be_bytes()].concat());
+        let sig = self
+            .key
+            .sign(&[id.hash.as_bytes(), &height.to_be_bytes()].concat());
         Commit {
             height: block::Height::try_from(height).expect("height"),
             round: block::Round::default(),
@@ -127,7 +138,8 @@ impl FakeChain {
         for (index, tx) in txs.iter().enumerate() {
             let text = String::from_utf8_lossy(tx).into_owned();
             let (k, v) = text.split_once('=').unwrap_or((&text, ""));
-            st.store.insert(k.as_bytes().to_vec(), v.as_bytes().to_vec());
+            st.store
+                .insert(k.as_bytes().to_vec(), v.as_bytes().to_vec());
             let mut events = vec![abci::Event::new("app", [attr("key", k), attr("value", v)])];
             if k.starts_with("pkt") {
                 events.push(abci::Event::new(
@@ -173,15 +185,23 @@ impl FakeChain {
         let hash = header.hash();
         let id = block::Id {
             hash,
-            part_set_header: parts::Header::new(1, Hash::Sha256(sha256(hash.as_bytes()))).expect("parts"),
+            part_set_header: parts::Header::new(1, Hash::Sha256(sha256(hash.as_bytes())))
+                .expect("parts"),
         };
         let last_commit = prev.map(|p| self.make_commit(height - 1, p));
         let block = Arc::new(Block::new(header, txs, Default::default(), last_commit));
-        let parity = if height % 2 == 0 { "even" } else { "odd" };
+        let parity = if height.is_multiple_of(2) {
+            "even"
+        } else {
+            "odd"
+        };
         let results = Arc::new(BlockResults {
             height,
             tx_results,
-            finalize_block_events: vec![abci::Event::new("height_marker", [attr("parity", parity)])],
+            finalize_block_events: vec![abci::Event::new(
+                "height_marker",
+                [attr("parity", parity)],
+            )],
             validator_updates: vec![],
             consensus_param_updates: None,
             app_hash: AppHash::try_from(height.to_be_bytes().to_vec()).expect("app hash"),
@@ -284,7 +304,11 @@ impl NodeView for FakeChain {
             version: "1.0.0".into(),
             app_version: 1,
             last_block_height: block::Height::try_from(st.blocks.len() as u64).expect("height"),
-            last_block_app_hash: st.results.last().map(|r| r.app_hash.clone()).unwrap_or_default(),
+            last_block_app_hash: st
+                .results
+                .last()
+                .map(|r| r.app_hash.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -428,9 +452,17 @@ async fn raw_http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("chunk size");
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).expect("ascii").trim(), 16)
-            .expect("hex size");
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&data[..line_end])
+                .expect("ascii")
+                .trim(),
+            16,
+        )
+        .expect("hex size");
         if size == 0 {
             return out;
         }
@@ -441,13 +473,15 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 async fn post(addr: SocketAddr, body: &str) -> (u16, Value) {
     let (status, body) = raw_http(addr, "POST", "/", body.as_bytes()).await;
-    let v = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("json body ({e}): {}", String::from_utf8_lossy(&body)));
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("json body ({e}): {}", String::from_utf8_lossy(&body)));
     (status, v)
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let (status, body) = raw_http(addr, "GET", path, b"").await;
-    let v = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("json body ({e}): {}", String::from_utf8_lossy(&body)));
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("json body ({e}): {}", String::from_utf8_lossy(&body)));
     (status, v)
 }
 
@@ -469,7 +503,11 @@ impl RawWs {
             s.read_exact(&mut b).await.expect("handshake response");
             head.push(b[0]);
         }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
         Self { s }
     }
 
@@ -543,7 +581,11 @@ fn assert_same_shape(ours: &Value, theirs: &Value, path: &str) {
             }
         }
         (Value::Null, _) | (_, Value::Null) => {}
-        (a, b) => assert_eq!(kind(a), kind(b), "JSON types differ at {path}: ours {a}, CometBFT {b}"),
+        (a, b) => assert_eq!(
+            kind(a),
+            kind(b),
+            "JSON types differ at {path}: ours {a}, CometBFT {b}"
+        ),
     }
 }
 
@@ -559,8 +601,12 @@ fn kind(v: &Value) -> &'static str {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/data/cometbft-v0_38/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture file")).expect("fixture json")
+    let path = format!(
+        "{}/tests/data/cometbft-v0_38/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture file"))
+        .expect("fixture json")
 }
 
 fn tx_hash(tx: &[u8]) -> Hash {
@@ -588,12 +634,27 @@ async fn status_block_commit_and_headers_decode_in_tendermint_rs() {
     let b = c.block(4u32).await.expect("block 4");
     assert_eq!(b.block.header.height.value(), 4);
     assert_eq!(b.block.data, vec![b"pkt1=channel-0".to_vec()]);
-    assert_eq!(b.block.last_commit.as_ref().map(|c| c.height.value()), Some(3));
-    assert_eq!(c.latest_block().await.expect("latest").block.header.height.value(), 5);
+    assert_eq!(
+        b.block.last_commit.as_ref().map(|c| c.height.value()),
+        Some(3)
+    );
+    assert_eq!(
+        c.latest_block()
+            .await
+            .expect("latest")
+            .block
+            .header
+            .height
+            .value(),
+        5
+    );
 
     let by_hash = c.block_by_hash(b.block_id.hash).await.expect("by hash");
     assert_eq!(by_hash.block.expect("found").header.height.value(), 4);
-    let missing = c.block_by_hash(Hash::Sha256([9; 32])).await.expect("unknown hash is not an error");
+    let missing = c
+        .block_by_hash(Hash::Sha256([9; 32]))
+        .await
+        .expect("unknown hash is not an error");
     assert!(missing.block.is_none());
 
     let commit = c.commit(3u32).await.expect("commit");
@@ -604,12 +665,19 @@ async fn status_block_commit_and_headers_decode_in_tendermint_rs() {
 
     let header = c.header(2u32).await.expect("header");
     assert_eq!(header.header.height.value(), 2);
-    let header = c.header_by_hash(b.block_id.hash).await.expect("header by hash");
+    let header = c
+        .header_by_hash(b.block_id.hash)
+        .await
+        .expect("header by hash");
     assert_eq!(header.header.expect("found").height.value(), 4);
 
     let chain_info = c.blockchain(1u32, 5u32).await.expect("blockchain");
     assert_eq!(chain_info.last_height.value(), 5);
-    let heights: Vec<u64> = chain_info.block_metas.iter().map(|m| m.header.height.value()).collect();
+    let heights: Vec<u64> = chain_info
+        .block_metas
+        .iter()
+        .map(|m| m.header.height.value())
+        .collect();
     assert_eq!(heights, vec![5, 4, 3, 2, 1]);
     assert_eq!(chain_info.block_metas[3].num_txs, 2);
 
@@ -638,7 +706,10 @@ async fn block_results_and_validators_decode() {
     let txs = r.txs_results.expect("two tx results");
     assert_eq!(txs.len(), 2);
     assert_eq!(txs[0].gas_used, 42);
-    assert_eq!(txs[1].events[0].attributes[1].value_str().expect("utf8"), "2");
+    assert_eq!(
+        txs[1].events[0].attributes[1].value_str().expect("utf8"),
+        "2"
+    );
     assert_eq!(r.finalize_block_events[0].kind, "height_marker");
     assert_eq!(r.app_hash.as_bytes(), 2u64.to_be_bytes());
     let empty = c.block_results(3u32).await.expect("no txs");
@@ -648,9 +719,23 @@ async fn block_results_and_validators_decode() {
     assert_eq!(v.total, 1);
     assert_eq!(v.validators, vec![chain.validator.clone()]);
     // The next validator set is known one height past the latest commit.
-    assert_eq!(c.validators(6u32, Paging::Default).await.expect("next set").block_height.value(), 6);
-    let err = c.validators(7u32, Paging::Default).await.expect_err("beyond next");
-    assert!(err.to_string().contains("must be less than or equal to the current blockchain height 6"), "{err}");
+    assert_eq!(
+        c.validators(6u32, Paging::Default)
+            .await
+            .expect("next set")
+            .block_height
+            .value(),
+        6
+    );
+    let err = c
+        .validators(7u32, Paging::Default)
+        .await
+        .expect_err("beyond next");
+    assert!(
+        err.to_string()
+            .contains("must be less than or equal to the current blockchain height 6"),
+        "{err}"
+    );
 }
 
 trait NoneOrEmpty {
@@ -675,10 +760,18 @@ async fn abci_query_passes_path_data_height_and_proof() {
     assert_eq!(q.key, b"pkt1");
     assert_eq!(q.value, b"channel-0");
     assert_eq!(q.height.value(), 5);
-    assert_eq!(q.proof.expect("proof requested").ops[0].field_type, "ics23:iavl");
+    assert_eq!(
+        q.proof.expect("proof requested").ops[0].field_type,
+        "ics23:iavl"
+    );
 
     let q = c
-        .abci_query(Some("store/ibc/key".into()), b"a".to_vec(), Some(3u32.into()), false)
+        .abci_query(
+            Some("store/ibc/key".into()),
+            b"a".to_vec(),
+            Some(3u32.into()),
+            false,
+        )
         .await
         .expect("abci_query at height");
     assert_eq!(q.height.value(), 3);
@@ -702,7 +795,10 @@ async fn broadcast_sync_async_and_check_tx_errors() {
     assert_eq!(ok.hash, tx_hash(b"x=1"));
     assert_eq!(chain.mempool_len(), 1);
 
-    let bad = c.broadcast_tx_sync(b"bad tx".to_vec()).await.expect("CheckTx errors are results");
+    let bad = c
+        .broadcast_tx_sync(b"bad tx".to_vec())
+        .await
+        .expect("CheckTx errors are results");
     assert_eq!(bad.code.value(), 5);
     assert_eq!(bad.log, "rejected by the fake app");
     assert_eq!(bad.codespace, "fake");
@@ -720,21 +816,34 @@ async fn broadcast_tx_commit_waits_for_the_block() {
     let producer = block_producer(chain.clone());
     let c = http_client(&server);
 
-    let r = c.broadcast_tx_commit(b"z=9".to_vec()).await.expect("commit");
+    let r = c
+        .broadcast_tx_commit(b"z=9".to_vec())
+        .await
+        .expect("commit");
     assert!(r.check_tx.code.is_ok());
     assert!(r.tx_result.code.is_ok());
     assert_eq!(r.height.value(), 6);
     assert_eq!(r.hash, tx_hash(b"z=9"));
     assert_eq!(r.tx_result.gas_used, 42);
 
-    let rejected = c.broadcast_tx_commit(b"bad".to_vec()).await.expect("CheckTx failure is a result");
+    let rejected = c
+        .broadcast_tx_commit(b"bad".to_vec())
+        .await
+        .expect("CheckTx failure is a result");
     assert_eq!(rejected.check_tx.code.value(), 5);
     assert_eq!(rejected.height.value(), 0);
     producer.abort();
 
     // Without a block producer the wait times out with CometBFT's message.
-    let err = c.broadcast_tx_commit(b"never=1".to_vec()).await.expect_err("timeout");
-    assert!(err.to_string().contains("timed out waiting for tx to be included in a block"), "{err}");
+    let err = c
+        .broadcast_tx_commit(b"never=1".to_vec())
+        .await
+        .expect_err("timeout");
+    assert!(
+        err.to_string()
+            .contains("timed out waiting for tx to be included in a block"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -746,17 +855,31 @@ async fn tx_and_tx_search() {
     assert_eq!(tx.height.value(), 2);
     assert_eq!(tx.index, 1);
     assert_eq!(tx.tx, b"b=2");
-    let err = c.tx(Hash::Sha256([1; 32]), false).await.expect_err("unknown tx");
+    let err = c
+        .tx(Hash::Sha256([1; 32]), false)
+        .await
+        .expect_err("unknown tx");
     assert!(err.to_string().contains("not found"), "{err}");
 
-    let q: Query = "tm.event='Tx' AND send_packet.packet_src_channel='channel-0'".parse().expect("query");
-    let found = c.tx_search(q, false, 1, 30, Order::Ascending).await.expect("tx_search");
+    let q: Query = "tm.event='Tx' AND send_packet.packet_src_channel='channel-0'"
+        .parse()
+        .expect("query");
+    let found = c
+        .tx_search(q, false, 1, 30, Order::Ascending)
+        .await
+        .expect("tx_search");
     assert_eq!(found.total_count, 1);
     assert_eq!(found.txs[0].tx, b"pkt1=channel-0");
     assert_eq!(found.txs[0].height.value(), 4);
 
     let all = c
-        .tx_search("app.key EXISTS".parse().expect("query"), false, 1, 30, Order::Descending)
+        .tx_search(
+            "app.key EXISTS".parse().expect("query"),
+            false,
+            1,
+            30,
+            Order::Descending,
+        )
         .await
         .expect("all");
     assert_eq!(all.total_count, 4);
@@ -765,7 +888,13 @@ async fn tx_and_tx_search() {
     assert_eq!(all.txs[2].index, 1);
 
     let page2 = c
-        .tx_search("app.key EXISTS".parse().expect("query"), false, 2, 3, Order::Ascending)
+        .tx_search(
+            "app.key EXISTS".parse().expect("query"),
+            false,
+            2,
+            3,
+            Order::Ascending,
+        )
         .await
         .expect("page 2");
     assert_eq!(page2.total_count, 4);
@@ -773,21 +902,40 @@ async fn tx_and_tx_search() {
     assert_eq!(page2.txs[0].tx, b"pkt2=channel-1");
 
     let by_hash = Query::eq("tx.hash", tx_hash(b"a=1").to_string());
-    let one = c.tx_search(by_hash, false, 1, 30, Order::Ascending).await.expect("by hash");
+    let one = c
+        .tx_search(by_hash, false, 1, 30, Order::Ascending)
+        .await
+        .expect("by hash");
     assert_eq!(one.total_count, 1);
     assert_eq!(one.txs[0].tx, b"a=1");
 
     let ranged = c
-        .tx_search("tx.height >= 3 AND tx.height < 5".parse().expect("query"), false, 1, 30, Order::Ascending)
+        .tx_search(
+            "tx.height >= 3 AND tx.height < 5".parse().expect("query"),
+            false,
+            1,
+            30,
+            Order::Ascending,
+        )
         .await
         .expect("height range");
     assert_eq!(ranged.total_count, 1);
 
     let err = c
-        .tx_search("app.key EXISTS".parse().expect("query"), false, 9, 30, Order::Ascending)
+        .tx_search(
+            "app.key EXISTS".parse().expect("query"),
+            false,
+            9,
+            30,
+            Order::Ascending,
+        )
         .await
         .expect_err("no page 9");
-    assert!(err.to_string().contains("page should be within [1, 1] range, given 9"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("page should be within [1, 1] range, given 9"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -795,22 +943,37 @@ async fn block_search_matches_finalize_block_events() {
     let (_chain, server) = start().await;
     let c = http_client(&server);
     let even = c
-        .block_search("height_marker.parity='even'".parse().expect("query"), 1, 30, Order::Ascending)
+        .block_search(
+            "height_marker.parity='even'".parse().expect("query"),
+            1,
+            30,
+            Order::Ascending,
+        )
         .await
         .expect("block_search");
     assert_eq!(even.total_count, 2);
-    let heights: Vec<u64> = even.blocks.iter().map(|b| b.block.header.height.value()).collect();
+    let heights: Vec<u64> = even
+        .blocks
+        .iter()
+        .map(|b| b.block.header.height.value())
+        .collect();
     assert_eq!(heights, vec![2, 4]);
     let odd_late = c
         .block_search(
-            "height_marker.parity='odd' AND block.height > 1".parse().expect("query"),
+            "height_marker.parity='odd' AND block.height > 1"
+                .parse()
+                .expect("query"),
             1,
             30,
             Order::Descending,
         )
         .await
         .expect("block_search");
-    let heights: Vec<u64> = odd_late.blocks.iter().map(|b| b.block.header.height.value()).collect();
+    let heights: Vec<u64> = odd_late
+        .blocks
+        .iter()
+        .map(|b| b.block.header.height.value())
+        .collect();
     assert_eq!(heights, vec![5, 3]);
 }
 
@@ -824,15 +987,36 @@ async fn websocket_subscribe_new_block_and_filtered_tx() {
     let (ws, driver) = ws_client(&server).await;
 
     // Ordinary calls work over the WebSocket too.
-    assert_eq!(ws.status().await.expect("status over ws").sync_info.latest_block_height.value(), 5);
+    assert_eq!(
+        ws.status()
+            .await
+            .expect("status over ws")
+            .sync_info
+            .latest_block_height
+            .value(),
+        5
+    );
 
-    let mut blocks = ws.subscribe(EventType::NewBlock.into()).await.expect("subscribe NewBlock");
-    let q: Query = "tm.event='Tx' AND send_packet.packet_src_channel='channel-0'".parse().expect("query");
+    let mut blocks = ws
+        .subscribe(EventType::NewBlock.into())
+        .await
+        .expect("subscribe NewBlock");
+    let q: Query = "tm.event='Tx' AND send_packet.packet_src_channel='channel-0'"
+        .parse()
+        .expect("query");
     let mut packets = ws.subscribe(q.clone()).await.expect("subscribe Tx");
-    let mut all_txs = ws.subscribe(EventType::Tx.into()).await.expect("subscribe all Tx");
+    let mut all_txs = ws
+        .subscribe(EventType::Tx.into())
+        .await
+        .expect("subscribe all Tx");
 
     for tx in ["pkt7=channel-3", "pkt8=channel-0"] {
-        chain.state.lock().expect("lock").mempool.push(tx.as_bytes().to_vec());
+        chain
+            .state
+            .lock()
+            .expect("lock")
+            .mempool
+            .push(tx.as_bytes().to_vec());
     }
     chain.produce_block();
 
@@ -864,9 +1048,15 @@ async fn websocket_subscribe_new_block_and_filtered_tx() {
         other => panic!("expected Tx, got {other:?}"),
     }
     let events = ev.events.expect("events map");
-    assert_eq!(events["send_packet.packet_src_channel"], vec!["channel-0".to_owned()]);
+    assert_eq!(
+        events["send_packet.packet_src_channel"],
+        vec!["channel-0".to_owned()]
+    );
     assert_eq!(events["tx.height"], vec!["6".to_owned()]);
-    assert_eq!(events["tx.hash"], vec![tx_hash(b"pkt8=channel-0").to_string()]);
+    assert_eq!(
+        events["tx.hash"],
+        vec![tx_hash(b"pkt8=channel-0").to_string()]
+    );
 
     // The unfiltered subscription sees both, in block order; the filtered one saw only channel-0.
     let first = next(&mut all_txs).await;
@@ -878,7 +1068,10 @@ async fn websocket_subscribe_new_block_and_filtered_tx() {
             other => panic!("expected Tx, got {other:?}"),
         })
         .collect();
-    assert_eq!(txs, vec![b"pkt7=channel-3".to_vec(), b"pkt8=channel-0".to_vec()]);
+    assert_eq!(
+        txs,
+        vec![b"pkt7=channel-3".to_vec(), b"pkt8=channel-0".to_vec()]
+    );
 
     ws.unsubscribe(q).await.expect("unsubscribe");
     ws.close().expect("close");
@@ -912,7 +1105,10 @@ async fn batch_requests_answer_each_call_in_order() {
     let arr = v.as_array().expect("batch answer is an array");
     assert_eq!(arr.len(), 4, "the notification gets no answer");
     assert_eq!(arr[0]["id"], json!(1));
-    assert_eq!(arr[0]["result"]["sync_info"]["latest_block_height"], json!("5"));
+    assert_eq!(
+        arr[0]["result"]["sync_info"]["latest_block_height"],
+        json!("5")
+    );
     assert_eq!(arr[1]["id"], json!("two"));
     assert_eq!(arr[1]["result"]["block"]["header"]["height"], json!("3"));
     assert_eq!(arr[2]["error"]["code"], json!(-32601));
@@ -932,8 +1128,16 @@ async fn uri_get_follows_cometbft_conventions() {
     let (_, v) = get(addr, "/block?height=2").await;
     assert_eq!(v["result"]["block"]["header"]["height"], json!("2"));
 
-    let (_, v) = get(addr, "/abci_query?path=%22store/ibc/key%22&data=0x706b7431&prove=true").await;
-    assert_eq!(v["result"]["response"]["value"], json!("Y2hhbm5lbC0w"), "{v}");
+    let (_, v) = get(
+        addr,
+        "/abci_query?path=%22store/ibc/key%22&data=0x706b7431&prove=true",
+    )
+    .await;
+    assert_eq!(
+        v["result"]["response"]["value"],
+        json!("Y2hhbm5lbC0w"),
+        "{v}"
+    );
     assert!(v["result"]["response"]["proofOps"].is_object(), "{v}");
     let (_, v) = get(addr, "/abci_query?path=%22store/ibc/key%22&data=0x61").await;
     assert_eq!(v["result"]["response"]["value"], json!("MQ=="), "{v}");
@@ -969,7 +1173,11 @@ async fn error_shapes_match_cometbft() {
     let (_chain, server) = start().await;
     let addr = server.local_addr;
 
-    let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":"x","method":"block","params":{"height":"100"}}"#).await;
+    let (_, v) = post(
+        addr,
+        r#"{"jsonrpc":"2.0","id":"x","method":"block","params":{"height":"100"}}"#,
+    )
+    .await;
     assert_eq!(
         v,
         json!({"jsonrpc":"2.0","id":"x","error":{"code":-32603,"message":"Internal error",
@@ -977,14 +1185,28 @@ async fn error_shapes_match_cometbft() {
     );
 
     // Height 0 is refused exactly as the recorded CometBFT node refused it.
-    let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":1,"method":"block","params":{"height":"0"}}"#).await;
+    let (_, v) = post(
+        addr,
+        r#"{"jsonrpc":"2.0","id":1,"method":"block","params":{"height":"0"}}"#,
+    )
+    .await;
     assert_eq!(v["error"], fixture("block_at_height_0.json")["error"]);
 
-    let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":2,"method":"commit","params":{"height":"-3"}}"#).await;
-    assert_eq!(v["error"]["data"], json!("height must be greater than 0, but got -3"));
+    let (_, v) = post(
+        addr,
+        r#"{"jsonrpc":"2.0","id":2,"method":"commit","params":{"height":"-3"}}"#,
+    )
+    .await;
+    assert_eq!(
+        v["error"]["data"],
+        json!("height must be greater than 0, but got -3")
+    );
 
     let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":3,"method":"frobnicate"}"#).await;
-    assert_eq!(v, json!({"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found"}}));
+    assert_eq!(
+        v,
+        json!({"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found"}})
+    );
 
     let (status, v) = post(addr, r#"{"jsonrpc":"2.0","id":4,"method":"status""#).await;
     assert_eq!(status, 500);
@@ -992,20 +1214,45 @@ async fn error_shapes_match_cometbft() {
     assert_eq!(v["error"]["message"], json!("Parse error. Invalid JSON"));
     assert!(v["id"].is_null());
 
-    let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":5,"method":"block","params":{"height":"tall"}}"#).await;
+    let (_, v) = post(
+        addr,
+        r#"{"jsonrpc":"2.0","id":5,"method":"block","params":{"height":"tall"}}"#,
+    )
+    .await;
     assert_eq!(v["error"]["code"], json!(-32602));
     assert_eq!(v["error"]["message"], json!("Invalid params"));
-    assert!(v["error"]["data"].as_str().expect("data").starts_with("error converting json params to arguments"));
+    assert!(v["error"]["data"]
+        .as_str()
+        .expect("data")
+        .starts_with("error converting json params to arguments"));
 
-    let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":6,"method":"tx_search","params":{"query":"tm.event = 'Tx' AND"}}"#).await;
+    let (_, v) = post(
+        addr,
+        r#"{"jsonrpc":"2.0","id":6,"method":"tx_search","params":{"query":"tm.event = 'Tx' AND"}}"#,
+    )
+    .await;
     assert_eq!(v["error"]["code"], json!(-32603));
-    assert!(v["error"]["data"].as_str().expect("data").starts_with("failed to parse query"));
+    assert!(v["error"]["data"]
+        .as_str()
+        .expect("data")
+        .starts_with("failed to parse query"));
 
     let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":7,"method":"tx_search","params":{"query":"app.key EXISTS","order_by":"sideways"}}"#).await;
-    assert_eq!(v["error"]["data"], json!("expected order_by to be either `asc` or `desc` or empty"));
+    assert_eq!(
+        v["error"]["data"],
+        json!("expected order_by to be either `asc` or `desc` or empty")
+    );
 
-    let (_, v) = post(addr, r#"{"jsonrpc":"2.0","id":8,"method":"subscribe","params":{"query":"tm.event='Tx'"}}"#).await;
-    assert_eq!(v["error"]["code"], json!(-32601), "subscribe is WebSocket-only");
+    let (_, v) = post(
+        addr,
+        r#"{"jsonrpc":"2.0","id":8,"method":"subscribe","params":{"query":"tm.event='Tx'"}}"#,
+    )
+    .await;
+    assert_eq!(
+        v["error"]["code"],
+        json!(-32601),
+        "subscribe is WebSocket-only"
+    );
 }
 
 #[tokio::test]
@@ -1032,7 +1279,13 @@ async fn garbage_never_crashes_the_server() {
     .map(|s| s.as_bytes().to_vec())
     .collect();
     inputs.push(vec![0xff, 0xfe, 0x00, 0x7b]);
-    inputs.push(format!("{{\"id\":1,\"method\":\"tx_search\",\"params\":{{\"query\":\"{}\"}}}}", "a".repeat(600)).into_bytes());
+    inputs.push(
+        format!(
+            "{{\"id\":1,\"method\":\"tx_search\",\"params\":{{\"query\":\"{}\"}}}}",
+            "a".repeat(600)
+        )
+        .into_bytes(),
+    );
     // Deterministic pseudo-random bytes and mutated requests.
     let mut seed = 0x2545f4914f6cdd1du64;
     let template = br#"{"jsonrpc":"2.0","id":1,"method":"block_results","params":{"height":"2"}}"#;
@@ -1049,16 +1302,35 @@ async fn garbage_never_crashes_the_server() {
     }
     for input in &inputs {
         let (status, _) = raw_http(addr, "POST", "/", input).await;
-        assert!(matches!(status, 200 | 500), "status {status} for {}", String::from_utf8_lossy(input));
+        assert!(
+            matches!(status, 200 | 500),
+            "status {status} for {}",
+            String::from_utf8_lossy(input)
+        );
     }
-    for path in ["/block?height=%ff%fe", "/abci_query?data=0xzz", "/tx?hash=\"\"", "/validators?page=abc", "/blockchain?minHeight=99&maxHeight=1", "/abci_query?path=\"raw quotes are refused by the HTTP layer\""] {
+    for path in [
+        "/block?height=%ff%fe",
+        "/abci_query?data=0xzz",
+        "/tx?hash=\"\"",
+        "/validators?page=abc",
+        "/blockchain?minHeight=99&maxHeight=1",
+        "/abci_query?path=\"raw quotes are refused by the HTTP layer\"",
+    ] {
         let (status, _) = raw_http(addr, "GET", path, b"").await;
-        assert!(matches!(status, 200 | 400 | 500), "status {status} for {path}");
+        assert!(
+            matches!(status, 200 | 400 | 500),
+            "status {status} for {path}"
+        );
     }
 
     // Raw WebSocket garbage: every frame is answered and the connection stays usable.
     let mut ws = RawWs::connect(addr).await;
-    for text in ["not json", "[]", "{\"id\":1,\"method\":\"subscribe\",\"params\":{\"query\":\"tm.event=\"}}", "{\"id\":{},\"method\":1}"] {
+    for text in [
+        "not json",
+        "[]",
+        "{\"id\":1,\"method\":\"subscribe\",\"params\":{\"query\":\"tm.event=\"}}",
+        "{\"id\":{},\"method\":1}",
+    ] {
         ws.send(text).await;
         if text != "[]" {
             let v = ws.recv().await;
@@ -1067,14 +1339,23 @@ async fn garbage_never_crashes_the_server() {
     }
     ws.send_frame(0x2, &[0xde, 0xad, 0xbe, 0xef]).await;
     assert_eq!(ws.recv().await["error"]["code"], json!(-32700));
-    ws.send(r#"{"jsonrpc":"2.0","id":42,"method":"status"}"#).await;
+    ws.send(r#"{"jsonrpc":"2.0","id":42,"method":"status"}"#)
+        .await;
     let v = ws.recv().await;
     assert_eq!(v["id"], json!(42));
     assert_eq!(v["result"]["sync_info"]["latest_block_height"], json!("5"));
 
     // And the HTTP side still answers normally.
     let c = http_client(&server);
-    assert_eq!(c.status().await.expect("alive").sync_info.latest_block_height.value(), 5);
+    assert_eq!(
+        c.status()
+            .await
+            .expect("alive")
+            .sync_info
+            .latest_block_height
+            .value(),
+        5
+    );
 }
 
 #[tokio::test]
@@ -1087,23 +1368,44 @@ async fn websocket_subscription_errors_and_limits() {
     let expected = fixture("subscribe_malformed.json");
     assert_eq!(v["error"]["code"], expected["error"]["code"]);
     assert_eq!(v["error"]["message"], expected["error"]["message"]);
-    assert!(v["error"]["data"].as_str().expect("data").starts_with("failed to parse query"));
+    assert!(v["error"]["data"]
+        .as_str()
+        .expect("data")
+        .starts_with("failed to parse query"));
 
-    ws.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"query":"tm.event='Tx'"}}"#).await;
+    ws.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"query":"tm.event='Tx'"}}"#)
+        .await;
     assert_eq!(ws.recv().await, json!({"jsonrpc":"2.0","id":1,"result":{}}));
-    ws.send(r#"{"jsonrpc":"2.0","id":2,"method":"subscribe","params":["tm.event = 'Tx'"]}"#).await;
-    assert_eq!(ws.recv().await["error"]["data"], json!("already subscribed"));
+    ws.send(r#"{"jsonrpc":"2.0","id":2,"method":"subscribe","params":["tm.event = 'Tx'"]}"#)
+        .await;
+    assert_eq!(
+        ws.recv().await["error"]["data"],
+        json!("already subscribed")
+    );
     ws.send(r#"{"jsonrpc":"2.0","id":3,"method":"unsubscribe","params":{"query":"tm.event='NewBlock'"}}"#).await;
-    assert_eq!(ws.recv().await["error"]["data"], json!("subscription not found"));
+    assert_eq!(
+        ws.recv().await["error"]["data"],
+        json!("subscription not found")
+    );
     for i in 0..4 {
-        ws.send(&format!(r#"{{"jsonrpc":"2.0","id":{},"method":"subscribe","params":{{"query":"a.b = {i}"}}}}"#, 10 + i)).await;
+        ws.send(&format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"subscribe","params":{{"query":"a.b = {i}"}}}}"#,
+            10 + i
+        ))
+        .await;
         assert_eq!(ws.recv().await["result"], json!({}));
     }
-    ws.send(r#"{"jsonrpc":"2.0","id":20,"method":"subscribe","params":{"query":"a.b = 99"}}"#).await;
-    assert_eq!(ws.recv().await["error"]["data"], json!("max_subscriptions_per_client 5 reached"));
-    ws.send(r#"{"jsonrpc":"2.0","id":21,"method":"unsubscribe_all"}"#).await;
+    ws.send(r#"{"jsonrpc":"2.0","id":20,"method":"subscribe","params":{"query":"a.b = 99"}}"#)
+        .await;
+    assert_eq!(
+        ws.recv().await["error"]["data"],
+        json!("max_subscriptions_per_client 5 reached")
+    );
+    ws.send(r#"{"jsonrpc":"2.0","id":21,"method":"unsubscribe_all"}"#)
+        .await;
     assert_eq!(ws.recv().await["result"], json!({}));
-    ws.send(r#"{"jsonrpc":"2.0","id":22,"method":"subscribe","params":{"query":"a.b = 99"}}"#).await;
+    ws.send(r#"{"jsonrpc":"2.0","id":22,"method":"subscribe","params":{"query":"a.b = 99"}}"#)
+        .await;
     assert_eq!(ws.recv().await["result"], json!({}));
 }
 
@@ -1123,11 +1425,27 @@ async fn json_shapes_match_recorded_cometbft() {
     for (method, params, file) in [
         ("status", json!({}), "status.json"),
         ("block", json!({"height":"4"}), "block_at_height_10.json"),
-        ("block_results", json!({"height":"3"}), "block_results_at_height_10.json"),
+        (
+            "block_results",
+            json!({"height":"3"}),
+            "block_results_at_height_10.json",
+        ),
         ("commit", json!({"height":"3"}), "commit_at_height_10.json"),
-        ("abci_query", json!({"path":"store/ibc/key","data":hex::encode("a")}), "abci_query_with_existing_key.json"),
-        ("tx_search", json!({"query":"app.key EXISTS"}), "tx_search_no_prove.json"),
-        ("broadcast_tx_sync", json!({"tx":"eD0x"}), "broadcast_tx_sync.json"),
+        (
+            "abci_query",
+            json!({"path":"store/ibc/key","data":hex::encode("a")}),
+            "abci_query_with_existing_key.json",
+        ),
+        (
+            "tx_search",
+            json!({"query":"app.key EXISTS"}),
+            "tx_search_no_prove.json",
+        ),
+        (
+            "broadcast_tx_sync",
+            json!({"tx":"eD0x"}),
+            "broadcast_tx_sync.json",
+        ),
     ] {
         let ours = call(method, params).await;
         let theirs = fixture(file);
@@ -1139,23 +1457,43 @@ async fn json_shapes_match_recorded_cometbft() {
     let ours = call("block_results", json!({"height":"2"})).await;
     let keys: BTreeSet<&String> = ours["result"].as_object().expect("object").keys().collect();
     let fixture_results = fixture("block_results_at_height_10.json");
-    let theirs: BTreeSet<&String> = fixture_results["result"].as_object().expect("object").keys().collect();
+    let theirs: BTreeSet<&String> = fixture_results["result"]
+        .as_object()
+        .expect("object")
+        .keys()
+        .collect();
     assert_eq!(keys, theirs);
-    assert_same_shape(&ours["result"]["txs_results"][0], &fixture("broadcast_tx_commit.json")["result"]["tx_result"], "txs_results");
+    assert_same_shape(
+        &ours["result"]["txs_results"][0],
+        &fixture("broadcast_tx_commit.json")["result"]["tx_result"],
+        "txs_results",
+    );
 
     // broadcast_tx_commit, with a block producer.
     let producer = block_producer(chain.clone());
     let ours = call("broadcast_tx_commit", json!({"tx":"Yz0z"})).await;
     producer.abort();
-    assert_same_shape(&ours["result"], &fixture("broadcast_tx_commit.json")["result"], "broadcast_tx_commit");
+    assert_same_shape(
+        &ours["result"],
+        &fixture("broadcast_tx_commit.json")["result"],
+        "broadcast_tx_commit",
+    );
 
     // Pushed events.
     let mut ws = RawWs::connect(addr).await;
     ws.send(r#"{"jsonrpc":"2.0","id":"nb","method":"subscribe","params":{"query":"tm.event = 'NewBlock'"}}"#).await;
     assert_eq!(ws.recv().await["result"], json!({}));
-    ws.send(r#"{"jsonrpc":"2.0","id":"tx","method":"subscribe","params":{"query":"tm.event = 'Tx'"}}"#).await;
+    ws.send(
+        r#"{"jsonrpc":"2.0","id":"tx","method":"subscribe","params":{"query":"tm.event = 'Tx'"}}"#,
+    )
+    .await;
     assert_eq!(ws.recv().await["result"], json!({}));
-    chain.state.lock().expect("lock").mempool.push(b"k=v".to_vec());
+    chain
+        .state
+        .lock()
+        .expect("lock")
+        .mempool
+        .push(b"k=v".to_vec());
     chain.produce_block();
     let mut frames = BTreeMap::new();
     for _ in 0..2 {
@@ -1164,15 +1502,20 @@ async fn json_shapes_match_recorded_cometbft() {
     }
     let nb = &frames["nb"];
     let tx = &frames["tx"];
-    assert_eq!(nb["result"]["data"]["type"], json!("tendermint/event/NewBlock"));
+    assert_eq!(
+        nb["result"]["data"]["type"],
+        json!("tendermint/event/NewBlock")
+    );
     assert_eq!(tx["result"]["data"]["type"], json!("tendermint/event/Tx"));
     assert_eq!(nb["result"]["query"], json!("tm.event = 'NewBlock'"));
     let mut nb_fixture = fixture("subscribe_newblock_0.json");
     // The recorded block had no transactions; ours has one, whose result the shape check then also covers.
     let fin = &nb["result"]["data"]["value"]["result_finalize_block"];
     assert_eq!(fin["tx_results"][0]["gas_used"], json!("42"));
-    nb_fixture["result"]["data"]["value"]["result_finalize_block"]["tx_results"] = fin["tx_results"].clone();
-    nb_fixture["result"]["data"]["value"]["result_finalize_block"]["events"] = fin["events"].clone();
+    nb_fixture["result"]["data"]["value"]["result_finalize_block"]["tx_results"] =
+        fin["tx_results"].clone();
+    nb_fixture["result"]["data"]["value"]["result_finalize_block"]["events"] =
+        fin["events"].clone();
     nb_fixture["result"]["events"] = nb["result"]["events"].clone();
     assert_same_shape(nb, &nb_fixture, "NewBlock event");
 
@@ -1183,5 +1526,9 @@ async fn json_shapes_match_recorded_cometbft() {
     }
     tx_fixture["result"]["events"] = tx["result"]["events"].clone();
     assert_same_shape(tx, &tx_fixture, "Tx event");
-    assert_eq!(tx["result"]["events"]["tx.height"], json!(["7"]), "block 6 holds the broadcast_tx_commit tx");
+    assert_eq!(
+        tx["result"]["events"]["tx.height"],
+        json!(["7"]),
+        "block 6 holds the broadcast_tx_commit tx"
+    );
 }

@@ -10,8 +10,9 @@ use sha2::{Digest, Sha256};
 use tendermint::{abci, block, Hash};
 use tendermint_proto::Protobuf;
 use tendermint_rpc::endpoint::{
-    abci_info, abci_query, block as block_ep, block_by_hash, block_results, block_search, blockchain, broadcast,
-    commit, consensus_params, header, header_by_hash, status, tx as tx_ep, tx_search, validators,
+    abci_info, abci_query, block as block_ep, block_by_hash, block_results, block_search,
+    blockchain, broadcast, commit, consensus_params, header, header_by_hash, status, tx as tx_ep,
+    tx_search, validators,
 };
 use tendermint_rpc::query::{Operand, Operation, Query};
 use tokio::sync::broadcast::error::RecvError;
@@ -58,7 +59,8 @@ const MAX_PER_PAGE: i64 = 100;
 const BLOCKCHAIN_LIMIT: u64 = 20;
 
 fn to_json<T: Serialize>(value: &T) -> Result<Value, RpcError> {
-    serde_json::to_value(value).map_err(|e| RpcError::internal(format!("error marshaling response: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| RpcError::internal(format!("error marshaling response: {e}")))
 }
 
 fn height(h: u64) -> Result<block::Height, RpcError> {
@@ -216,9 +218,8 @@ impl Ctx {
         let path = p.string("path").unwrap_or_default();
         let data = p.hex("data").unwrap_or_default();
         let h = p.int("height").unwrap_or(0);
-        let h = u64::try_from(h).map_err(|_| {
-            RpcError::internal(format!("cannot query with height < 0; got {h}"))
-        })?;
+        let h = u64::try_from(h)
+            .map_err(|_| RpcError::internal(format!("cannot query with height < 0; got {h}")))?;
         let q = self.node.abci_query(&path, &data, h, p.bool("prove"));
         let response = abci_query::AbciQuery {
             code: q.code,
@@ -313,7 +314,10 @@ impl Ctx {
     }
 
     fn blockchain(&self, p: &Params) -> Result<Value, RpcError> {
-        let (min, max) = (p.int("minHeight").unwrap_or(0), p.int("maxHeight").unwrap_or(0));
+        let (min, max) = (
+            p.int("minHeight").unwrap_or(0),
+            p.int("maxHeight").unwrap_or(0),
+        );
         if min < 0 || max < 0 {
             return Err(RpcError::internal("heights must be non-negative"));
         }
@@ -322,7 +326,9 @@ impl Ctx {
         let mut min = if min == 0 { 1 } else { min.unsigned_abs() };
         let mut max = if max == 0 { latest } else { max.unsigned_abs() };
         max = max.min(latest);
-        min = min.max(base).max((max + 1).saturating_sub(BLOCKCHAIN_LIMIT));
+        min = min
+            .max(base)
+            .max((max + 1).saturating_sub(BLOCKCHAIN_LIMIT));
         if min > max {
             return Err(RpcError::internal(format!(
                 "min height {min} can't be greater than max height {max}"
@@ -331,7 +337,8 @@ impl Ctx {
         let mut block_metas = Vec::new();
         for h in (min..=max).rev() {
             let (block_id, b) = self.load_block(h)?;
-            let block_size = Protobuf::<tendermint_proto::v0_38::types::Block>::encoded_len(b.as_ref().clone());
+            let block_size =
+                Protobuf::<tendermint_proto::v0_38::types::Block>::encoded_len(b.as_ref().clone());
             block_metas.push(block::Meta {
                 block_id,
                 block_size: i64::try_from(block_size).unwrap_or(i64::MAX),
@@ -372,7 +379,8 @@ impl Ctx {
         let page = page(p, per_page, all.len())?;
         let skip = (page - 1) * per_page;
         let list: Vec<_> = all.iter().skip(skip).take(per_page).cloned().collect();
-        let total = i32::try_from(all.len()).map_err(|_| RpcError::internal("too many validators"))?;
+        let total =
+            i32::try_from(all.len()).map_err(|_| RpcError::internal("too many validators"))?;
         let mut out = to_json(&validators::Response::new(height(h)?, list.clone(), total))?;
         out["validators"] = list
             .iter()
@@ -384,10 +392,9 @@ impl Ctx {
 
     fn consensus_params(&self, p: &Params) -> Result<Value, RpcError> {
         let h = self.height_arg(p, self.node.latest_height() + 1)?;
-        let params = self
-            .node
-            .consensus_params(h)
-            .ok_or_else(|| RpcError::internal(format!("consensus params at height {h} not found")))?;
+        let params = self.node.consensus_params(h).ok_or_else(|| {
+            RpcError::internal(format!("consensus params at height {h} not found"))
+        })?;
         to_json(&consensus_params::Response {
             block_height: height(h)?,
             consensus_params: params,
@@ -468,7 +475,9 @@ impl Ctx {
 
     fn tx(&self, p: &Params) -> Result<Value, RpcError> {
         if p.bool("prove") {
-            return Err(RpcError::internal("devnet does not build transaction inclusion proofs (prove=true)"));
+            return Err(RpcError::internal(
+                "devnet does not build transaction inclusion proofs (prove=true)",
+            ));
         }
         let hash = p.hash("hash").unwrap_or(Hash::None);
         let rec = self
@@ -481,7 +490,9 @@ impl Ctx {
     fn tx_search(&self, p: &Params) -> Result<Value, RpcError> {
         let query = parse_query(&p.string("query").unwrap_or_default())?;
         if p.bool("prove") {
-            return Err(RpcError::internal("devnet does not build transaction inclusion proofs (prove=true)"));
+            return Err(RpcError::internal(
+                "devnet does not build transaction inclusion proofs (prove=true)",
+            ));
         }
         let descending = order_desc(p)?;
         let mut found: Vec<Arc<TxRecord>> = match hash_condition(&query) {

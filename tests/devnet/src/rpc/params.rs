@@ -227,7 +227,10 @@ impl Params {
 
     /// Decodes URI query arguments with CometBFT's conventions: integers bare, strings quoted, bytes as `0x`-hex
     /// or as a quoted string, anything else as JSON.
-    pub(crate) fn from_uri(spec: &MethodSpec, query: &[(String, String)]) -> Result<Self, RpcError> {
+    pub(crate) fn from_uri(
+        spec: &MethodSpec,
+        query: &[(String, String)],
+    ) -> Result<Self, RpcError> {
         let mut values = Map::new();
         for (name, kind) in spec.args {
             // Go's url.Values.Get returns the first value of a repeated key.
@@ -382,13 +385,23 @@ mod tests {
     fn hash_accepts_base64_and_hex() {
         let spec = spec("tx").expect("served");
         let raw = [7u8; 32];
-        let b64 = Params::from_json(spec, Some(&serde_json::json!({"hash": STANDARD.encode(raw)})))
-            .expect("base64");
-        let hexed = Params::from_json(spec, Some(&serde_json::json!({"hash": hex::encode_upper(raw)})))
-            .expect("hex");
+        let b64 = Params::from_json(
+            spec,
+            Some(&serde_json::json!({"hash": STANDARD.encode(raw)})),
+        )
+        .expect("base64");
+        let hexed = Params::from_json(
+            spec,
+            Some(&serde_json::json!({"hash": hex::encode_upper(raw)})),
+        )
+        .expect("hex");
         assert_eq!(b64.hash("hash"), Some(Hash::Sha256(raw)));
         assert_eq!(hexed.hash("hash"), Some(Hash::Sha256(raw)));
-        let uri = Params::from_uri(spec, &pairs(&[("hash", &format!("0x{}", hex::encode(raw)))])).expect("uri");
+        let uri = Params::from_uri(
+            spec,
+            &pairs(&[("hash", &format!("0x{}", hex::encode(raw)))]),
+        )
+        .expect("uri");
         assert_eq!(uri.hash("hash"), Some(Hash::Sha256(raw)));
         assert!(Params::from_json(spec, Some(&serde_json::json!({"hash": "AAAA"}))).is_err());
     }

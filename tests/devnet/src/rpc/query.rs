@@ -69,7 +69,9 @@ fn condition_holds(c: &Condition, events: &EventMap) -> bool {
         Operation::Exists => events.contains_key(&c.key),
         Operation::Contains(needle) => values.iter().any(|v| v.contains(needle.as_str())),
         Operation::Eq(op) => values.iter().any(|v| equals(op, v)),
-        Operation::Lt(op) => values.iter().any(|v| compare(v, op) == Some(Ordering::Less)),
+        Operation::Lt(op) => values
+            .iter()
+            .any(|v| compare(v, op) == Some(Ordering::Less)),
         Operation::Lte(op) => values
             .iter()
             .any(|v| matches!(compare(v, op), Some(Ordering::Less | Ordering::Equal))),
@@ -149,7 +151,11 @@ fn parse_date(value: &str) -> Option<(i32, u8, u8)> {
 
 /// The heights a query can possibly match, from its `<key> = / < / <= / > / >= N` conditions on `height_key`
 /// (`tx.height` or `block.height`), so searches only scan blocks that can match.
-pub(crate) fn height_bounds(query: &Query, height_key: &str, all: RangeInclusive<u64>) -> RangeInclusive<u64> {
+pub(crate) fn height_bounds(
+    query: &Query,
+    height_key: &str,
+    all: RangeInclusive<u64>,
+) -> RangeInclusive<u64> {
     let (mut lo, mut hi) = (*all.start(), *all.end());
     for c in query.conditions.iter().filter(|c| c.key == height_key) {
         let (op, n) = match &c.operation {
@@ -208,15 +214,30 @@ mod tests {
         ]);
         assert!(matches(&q("tm.event = 'Tx'"), &ev));
         assert!(!matches(&q("tm.event = 'NewBlock'"), &ev));
-        assert!(matches(&q("tm.event='Tx' AND send_packet.packet_src_channel='channel-7'"), &ev));
-        assert!(!matches(&q("tm.event='Tx' AND send_packet.packet_src_channel='channel-1'"), &ev));
-        assert!(matches(&q("tx.height >= 12 AND tx.height <= 12 AND tx.height > 11 AND tx.height < 13"), &ev));
+        assert!(matches(
+            &q("tm.event='Tx' AND send_packet.packet_src_channel='channel-7'"),
+            &ev
+        ));
+        assert!(!matches(
+            &q("tm.event='Tx' AND send_packet.packet_src_channel='channel-1'"),
+            &ev
+        ));
+        assert!(matches(
+            &q("tx.height >= 12 AND tx.height <= 12 AND tx.height > 11 AND tx.height < 13"),
+            &ev
+        ));
         assert!(!matches(&q("tx.height > 12"), &ev));
         assert!(matches(&q("tx.height = 12"), &ev));
         assert!(matches(&q("transfer.amount > 99"), &ev));
         assert!(matches(&q("transfer.amount < 100.5"), &ev));
-        assert!(matches(&q("send_packet.packet_src_channel CONTAINS 'nnel-'"), &ev));
-        assert!(!matches(&q("send_packet.packet_src_channel CONTAINS 'xyz'"), &ev));
+        assert!(matches(
+            &q("send_packet.packet_src_channel CONTAINS 'nnel-'"),
+            &ev
+        ));
+        assert!(!matches(
+            &q("send_packet.packet_src_channel CONTAINS 'xyz'"),
+            &ev
+        ));
         assert!(matches(&q("transfer.amount EXISTS"), &ev));
         assert!(!matches(&q("recv_packet.packet_sequence EXISTS"), &ev));
         assert!(matches(&q("block.time > TIME 2024-03-05T09:59:59Z"), &ev));
@@ -229,9 +250,18 @@ mod tests {
 
     #[test]
     fn height_bounds_narrow_the_scan() {
-        assert_eq!(height_bounds(&q("tx.height = 5"), "tx.height", 1..=10), 5..=5);
-        assert_eq!(height_bounds(&q("tx.height > 3 AND tx.height <= 8"), "tx.height", 1..=10), 4..=8);
-        assert_eq!(height_bounds(&q("tm.event = 'Tx'"), "tx.height", 1..=10), 1..=10);
+        assert_eq!(
+            height_bounds(&q("tx.height = 5"), "tx.height", 1..=10),
+            5..=5
+        );
+        assert_eq!(
+            height_bounds(&q("tx.height > 3 AND tx.height <= 8"), "tx.height", 1..=10),
+            4..=8
+        );
+        assert_eq!(
+            height_bounds(&q("tm.event = 'Tx'"), "tx.height", 1..=10),
+            1..=10
+        );
         let empty = height_bounds(&q("tx.height < 1"), "tx.height", 1..=10);
         assert!(empty.is_empty());
     }

@@ -269,7 +269,10 @@ pub(crate) fn render(ev: &NodeEvent, query: &Query, raw_query: &str) -> Option<V
                 "block_id": serde_json::to_value(block_id).ok()?,
                 "result_finalize_block": finalize,
             });
-            (events, json!({ "type": "tendermint/event/NewBlock", "value": value }))
+            (
+                events,
+                json!({ "type": "tendermint/event/NewBlock", "value": value }),
+            )
         }
         NodeEvent::Tx(rec) => {
             let events = query::tx_events(rec);
@@ -288,7 +291,10 @@ pub(crate) fn render(ev: &NodeEvent, query: &Query, raw_query: &str) -> Option<V
                 omit_empty(obj, EXEC_TX_RESULT_FIELDS);
             }
             tx_result.insert("result".into(), result);
-            (events, json!({ "type": "tendermint/event/Tx", "value": { "TxResult": tx_result } }))
+            (
+                events,
+                json!({ "type": "tendermint/event/Tx", "value": { "TxResult": tx_result } }),
+            )
         }
     };
     Some(json!({ "query": raw_query, "data": data, "events": events_json(&events) }))
