@@ -106,9 +106,9 @@ impl RpcServerHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task.await.map_err(|e| {
-            io::Error::new(io::ErrorKind::Other, format!("rpc server task failed: {e}"))
-        })?
+        self.task
+            .await
+            .map_err(|e| io::Error::other(format!("rpc server task failed: {e}")))?
     }
 }
 

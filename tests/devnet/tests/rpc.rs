@@ -190,7 +190,11 @@ impl FakeChain {
         };
         let last_commit = prev.map(|p| self.make_commit(height - 1, p));
         let block = Arc::new(Block::new(header, txs, Default::default(), last_commit));
-        let parity = if height % 2 == 0 { "even" } else { "odd" };
+        let parity = if height.is_multiple_of(2) {
+            "even"
+        } else {
+            "odd"
+        };
         let results = Arc::new(BlockResults {
             height,
             tx_results,
@@ -1526,5 +1530,65 @@ async fn json_shapes_match_recorded_cometbft() {
         tx["result"]["events"]["tx.height"],
         json!(["7"]),
         "block 6 holds the broadcast_tx_commit tx"
+    );
+}
+
+#[tokio::test]
+async fn lagging_subscription_is_cancelled_as_slow_client() {
+    let (chain, server) = start().await;
+    let mut ws = RawWs::connect(server.local_addr).await;
+    ws.send(r#"{"jsonrpc":"2.0","id":"slow","method":"subscribe","params":{"query":"tm.event='NewBlock'"}}"#)
+        .await;
+    assert_eq!(ws.recv().await["result"], json!({}));
+    // Without yielding, the forwarder cannot drain the node's 64-slot channel while 200 blocks are published.
+    for _ in 0..200 {
+        chain.produce_block();
+    }
+    let cancelled = loop {
+        let v = ws.recv().await;
+        if v.get("error").is_some() {
+            break v;
+        }
+    };
+    assert_eq!(cancelled["id"], json!("slow"));
+    assert_eq!(cancelled["error"]["code"], json!(-32000));
+    assert_eq!(
+        cancelled["error"]["data"],
+        json!("subscription was canceled (reason: slow client)")
+    );
+    // The slot is free again.
+    ws.send(r#"{"jsonrpc":"2.0","id":"again","method":"subscribe","params":{"query":"tm.event='NewBlock'"}}"#)
+        .await;
+    assert_eq!(ws.recv().await["result"], json!({}));
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_and_stops_listening() {
+    let (_chain, server) = start().await;
+    let addr = server.local_addr;
+    let mut ws = RawWs::connect(addr).await;
+    ws.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"query":"tm.event='Tx'"}}"#)
+        .await;
+    assert_eq!(ws.recv().await["result"], json!({}));
+
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown in time")
+        .expect("clean shutdown");
+
+    // The server sends a close frame (opcode 8) or at least ends the stream.
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), ws.s.read(&mut first))
+        .await
+        .expect("socket answers in time")
+        .unwrap_or(0);
+    assert!(
+        n == 0 || first[0] & 0x0f == 0x8,
+        "unexpected frame byte {:#x}",
+        first[0]
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "listener is closed"
     );
 }

@@ -106,8 +106,19 @@ impl Ctx {
             "broadcast_tx_async" => self.broadcast_tx_async(p),
             "broadcast_tx_commit" => self.broadcast_tx_commit(p).await,
             "tx" => self.tx(p),
-            "tx_search" => self.tx_search(p),
-            "block_search" => self.block_search(p),
+            "tx_search" | "block_search" => {
+                // A search may scan every block; keep it off the async workers.
+                let (ctx, p, method) = (self.clone(), p.clone(), method.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    if method == "tx_search" {
+                        ctx.tx_search(&p)
+                    } else {
+                        ctx.block_search(&p)
+                    }
+                })
+                .await
+                .map_err(|e| RpcError::internal(format!("search failed: {e}")))?
+            }
             _ => Err(RpcError::MethodNotFound),
         }
     }

@@ -45,11 +45,13 @@ pub struct TxRecord {
 
 /// Something that happened on the chain, pushed to WebSocket subscribers and to `broadcast_tx_commit` waiters.
 ///
-/// The payloads are behind `Arc` so a broadcast to many receivers never deep-copies a block.
+/// Publish a block's events only once the block, its results and its transactions are answerable through
+/// [`NodeView`] (a subscriber typically queries right after an event): one [`NodeEvent::Tx`] per transaction in
+/// block order, then [`NodeEvent::NewBlock`]. The payloads are behind `Arc` so a broadcast to many receivers
+/// never deep-copies a block.
 #[derive(Clone, Debug)]
 pub enum NodeEvent {
-    /// A block was committed. Send it after its [`NodeEvent::Tx`] events' data is queryable through
-    /// [`NodeView`], and before or after the `Tx` events of the same block (subscribers do not depend on order).
+    /// A block was committed.
     NewBlock {
         /// The committed block's id.
         block_id: block::Id,
@@ -84,7 +86,8 @@ pub trait NodeView: Send + Sync + 'static {
     /// The lowest height whose block is still stored (the initial height when nothing is pruned).
     fn earliest_height(&self) -> u64;
 
-    /// The highest height that has a block *and* a commit for it; 0 before the first block is committed.
+    /// The highest committed height; 0 before the first block is committed. [`NodeView::commit`] must answer for
+    /// it (with the node's own seen commit, since the next block that records it does not exist yet).
     fn latest_height(&self) -> u64;
 
     /// The block at `height` and its id.
@@ -100,10 +103,12 @@ pub trait NodeView: Send + Sync + 'static {
     /// What `FinalizeBlock` returned at `height`.
     fn block_results(&self, height: u64) -> Option<Arc<BlockResults>>;
 
-    /// The validator set that signs the block at `height` (its `validators_hash`).
+    /// The validator set that signs the block at `height` (its `validators_hash`). Must also answer for
+    /// `latest_height() + 1` (the next set, already fixed by the latest header): relayers ask for it when they
+    /// build a client update for the latest block.
     fn validators(&self, height: u64) -> Option<validator::Set>;
 
-    /// The consensus parameters in force at `height`.
+    /// The consensus parameters in force at `height`; like [`NodeView::validators`], up to `latest_height() + 1`.
     fn consensus_params(&self, height: u64) -> Option<consensus::Params>;
 
     /// ABCI `Info`: application name, version, last height and app hash.
@@ -124,6 +129,7 @@ pub trait NodeView: Send + Sync + 'static {
     fn txs(&self, heights: RangeInclusive<u64>) -> Vec<Arc<TxRecord>>;
 
     /// A fresh receiver of chain events. The server subscribes once per WebSocket subscription and per
-    /// `broadcast_tx_commit` call; a receiver that lags behind is told so by the channel.
+    /// `broadcast_tx_commit` call. Give the channel room for a few blocks' worth of events (say 1024): a
+    /// subscription whose receiver lags is cancelled with "subscription was canceled (reason: slow client)".
     fn subscribe(&self) -> broadcast::Receiver<NodeEvent>;
 }

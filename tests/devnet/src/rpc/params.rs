@@ -114,7 +114,7 @@ pub(crate) fn spec(name: &str) -> Option<&'static MethodSpec> {
 }
 
 /// A method's decoded arguments, each already checked against its [`Kind`].
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Params {
     values: Map<String, Value>,
 }

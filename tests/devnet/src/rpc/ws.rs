@@ -27,11 +27,34 @@ const OUTBOX: usize = 256;
 
 type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
 
+/// The write side of a connection, shared by the reader, request tasks and subscription forwarders.
+#[derive(Clone)]
+struct Outbox(mpsc::Sender<Message>);
+
+impl Outbox {
+    /// Queues a JSON-RPC message; false once the connection is gone.
+    async fn push(&self, v: Value) -> bool {
+        self.0.send(Message::Text(v.to_string())).await.is_ok()
+    }
+}
+
 /// Serves one upgraded WebSocket connection until the client leaves or the server shuts down.
 pub(crate) async fn run(socket: WebSocket, ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Value>(OUTBOX);
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOX);
+    let out = Outbox(out_tx);
     let subs: Subscriptions = Arc::default();
+
+    // Writing runs on its own task so a full outbox can never stall reading (and reading never stalls writing).
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
 
     loop {
         tokio::select! {
@@ -41,19 +64,13 @@ pub(crate) async fn run(socket: WebSocket, ctx: Ctx, mut shutdown: watch::Receiv
                     Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
                     // Pings are answered by the WebSocket layer itself.
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 };
-                handle_text(&text, &ctx, &subs, &out_tx).await;
-            }
-            Some(frame) = out_rx.recv() => {
-                let Ok(text) = serde_json::to_string(&frame) else { continue };
-                if sink.send(Message::Text(text)).await.is_err() {
-                    break;
-                }
+                handle_text(&text, &ctx, &subs, &out).await;
             }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
-                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = out.0.send(Message::Close(None)).await;
                     break;
                 }
             }
@@ -68,14 +85,17 @@ pub(crate) async fn run(socket: WebSocket, ctx: Ctx, mut shutdown: watch::Receiv
     for h in handles {
         h.abort();
     }
+    drop(out);
+    // The writer ends once every queued frame is out (in-flight calls still hold the outbox until they answer).
+    let _ = writer.await;
 }
 
-async fn handle_text(text: &str, ctx: &Ctx, subs: &Subscriptions, out: &mpsc::Sender<Value>) {
+async fn handle_text(text: &str, ctx: &Ctx, subs: &Subscriptions, out: &Outbox) {
     let parsed: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
             let err = RpcError::Parse(format!("error unmarshaling request: {e}"));
-            let _ = out.send(failure(&Value::Null, &err)).await;
+            let _ = out.push(failure(&Value::Null, &err)).await;
             return;
         }
     };
@@ -88,32 +108,32 @@ async fn handle_text(text: &str, ctx: &Ctx, subs: &Subscriptions, out: &mpsc::Se
     }
 }
 
-async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &mpsc::Sender<Value>) {
+async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &Outbox) {
     let call = match super::Call::from_value(req) {
         Ok(Some(call)) => call,
         // A notification gets no answer.
         Ok(None) => return,
         Err(resp) => {
-            let _ = out.send(resp).await;
+            let _ = out.push(resp).await;
             return;
         }
     };
     let Some(spec) = params::spec(&call.method) else {
-        let _ = out.send(failure(&call.id, &RpcError::MethodNotFound)).await;
+        let _ = out.push(failure(&call.id, &RpcError::MethodNotFound)).await;
         return;
     };
     let p = match Params::from_json(spec, call.params.as_ref()) {
         Ok(p) => p,
         Err(e) => {
-            let _ = out.send(failure(&call.id, &e)).await;
+            let _ = out.push(failure(&call.id, &e)).await;
             return;
         }
     };
     let reply = match spec.name {
         "subscribe" => {
             // On success `subscribe` has queued its own reply, ahead of any event.
-            if let Err(e) = subscribe(&call.id, &p, ctx, subs, out) {
-                let _ = out.send(failure(&call.id, &e)).await;
+            if let Err(e) = subscribe(&call.id, &p, ctx, subs, out).await {
+                let _ = out.push(failure(&call.id, &e)).await;
             }
             return;
         }
@@ -138,7 +158,7 @@ async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &mpsc:
                     Ok(v) => success(&id, v),
                     Err(e) => failure(&id, &e),
                 };
-                let _ = out.send(resp).await;
+                let _ = out.push(resp).await;
             });
             return;
         }
@@ -147,21 +167,27 @@ async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &mpsc:
         Ok(v) => success(&call.id, v),
         Err(e) => failure(&call.id, &e),
     };
-    let _ = out.send(resp).await;
+    let _ = out.push(resp).await;
 }
 
-/// Registers a subscription; its forwarder starts only after the reply is queued, so the client always sees the
-/// subscribe result before the first event.
-fn subscribe(
+/// Registers a subscription. On success the reply is queued before the forwarder can queue anything, so the
+/// client always sees the subscribe result before the first event.
+async fn subscribe(
     id: &Value,
     p: &Params,
     ctx: &Ctx,
     subs: &Subscriptions,
-    out: &mpsc::Sender<Value>,
+    out: &Outbox,
 ) -> Result<(), RpcError> {
     let raw = p.string("query").unwrap_or_default();
     let query = parse_query(&raw)?;
     let key = query.to_string();
+    // Reserve the reply's slot first: the lock below must not be held across an await.
+    let permit = out
+        .0
+        .reserve()
+        .await
+        .map_err(|_| RpcError::internal("connection closed"))?;
     let mut map = subs.lock().unwrap_or_else(PoisonError::into_inner);
     if map.contains_key(&key) {
         return Err(RpcError::internal("already subscribed"));
@@ -173,10 +199,7 @@ fn subscribe(
         )));
     }
     let events = ctx.node.subscribe();
-    let reply = success(id, json!({}));
-    // The reply must be queued before the forwarder can queue events; try_send keeps this synchronous.
-    out.try_send(reply)
-        .map_err(|_| RpcError::internal("connection is too slow to accept a subscription"))?;
+    permit.send(Message::Text(success(id, json!({})).to_string()));
     let task = tokio::spawn(forward(
         events,
         query,
@@ -212,7 +235,7 @@ async fn forward(
     raw: String,
     key: String,
     id: Value,
-    out: mpsc::Sender<Value>,
+    out: Outbox,
     subs: Subscriptions,
 ) {
     let reason = loop {
@@ -221,7 +244,7 @@ async fn forward(
                 let Some(frame) = render(&ev, &query, &raw) else {
                     continue;
                 };
-                if out.send(success(&id, frame)).await.is_err() {
+                if !out.push(success(&id, frame)).await {
                     return;
                 }
             }
@@ -233,7 +256,7 @@ async fn forward(
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&key);
     let err = RpcError::Server(format!("subscription was canceled (reason: {reason})"));
-    let _ = out.send(failure(&id, &err)).await;
+    let _ = out.push(failure(&id, &err)).await;
 }
 
 /// The `result` of an event frame, or `None` when the event does not match the subscription's query.
