@@ -76,6 +76,14 @@ pub(crate) async fn run(socket: WebSocket, ctx: Ctx, mut shutdown: watch::Receiv
             }
         }
     }
+    cancel_all(&subs);
+    drop(out);
+    // The writer ends once every queued frame is out (in-flight calls still hold the outbox until they answer).
+    let _ = writer.await;
+}
+
+/// Stops every subscription of the connection.
+fn cancel_all(subs: &Subscriptions) {
     let handles: Vec<AbortHandle> = subs
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -85,9 +93,6 @@ pub(crate) async fn run(socket: WebSocket, ctx: Ctx, mut shutdown: watch::Receiv
     for h in handles {
         h.abort();
     }
-    drop(out);
-    // The writer ends once every queued frame is out (in-flight calls still hold the outbox until they answer).
-    let _ = writer.await;
 }
 
 async fn handle_text(text: &str, ctx: &Ctx, subs: &Subscriptions, out: &Outbox) {
@@ -95,7 +100,7 @@ async fn handle_text(text: &str, ctx: &Ctx, subs: &Subscriptions, out: &Outbox) 
         Ok(v) => v,
         Err(e) => {
             let err = RpcError::Parse(format!("error unmarshaling request: {e}"));
-            let _ = out.push(failure(&Value::Null, &err)).await;
+            out.push(failure(&Value::Null, &err)).await;
             return;
         }
     };
@@ -114,18 +119,18 @@ async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &Outbo
         // A notification gets no answer.
         Ok(None) => return,
         Err(resp) => {
-            let _ = out.push(resp).await;
+            out.push(resp).await;
             return;
         }
     };
     let Some(spec) = params::spec(&call.method) else {
-        let _ = out.push(failure(&call.id, &RpcError::MethodNotFound)).await;
+        out.push(failure(&call.id, &RpcError::MethodNotFound)).await;
         return;
     };
     let p = match Params::from_json(spec, call.params.as_ref()) {
         Ok(p) => p,
         Err(e) => {
-            let _ = out.push(failure(&call.id, &e)).await;
+            out.push(failure(&call.id, &e)).await;
             return;
         }
     };
@@ -133,21 +138,13 @@ async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &Outbo
         "subscribe" => {
             // On success `subscribe` has queued its own reply, ahead of any event.
             if let Err(e) = subscribe(&call.id, &p, ctx, subs, out).await {
-                let _ = out.push(failure(&call.id, &e)).await;
+                out.push(failure(&call.id, &e)).await;
             }
             return;
         }
         "unsubscribe" => unsubscribe(&p, subs),
         "unsubscribe_all" => {
-            let handles: Vec<AbortHandle> = subs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .drain()
-                .map(|(_, h)| h)
-                .collect();
-            for h in handles {
-                h.abort();
-            }
+            cancel_all(subs);
             Ok(json!({}))
         }
         _ => {
@@ -158,7 +155,7 @@ async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &Outbo
                     Ok(v) => success(&id, v),
                     Err(e) => failure(&id, &e),
                 };
-                let _ = out.push(resp).await;
+                out.push(resp).await;
             });
             return;
         }
@@ -167,7 +164,7 @@ async fn handle_request(req: Value, ctx: &Ctx, subs: &Subscriptions, out: &Outbo
         Ok(v) => success(&call.id, v),
         Err(e) => failure(&call.id, &e),
     };
-    let _ = out.push(resp).await;
+    out.push(resp).await;
 }
 
 /// Registers a subscription. On success the reply is queued before the forwarder can queue anything, so the
@@ -256,7 +253,7 @@ async fn forward(
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&key);
     let err = RpcError::Server(format!("subscription was canceled (reason: {reason})"));
-    let _ = out.push(failure(&id, &err)).await;
+    out.push(failure(&id, &err)).await;
 }
 
 /// The `result` of an event frame, or `None` when the event does not match the subscription's query.
