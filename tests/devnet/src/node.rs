@@ -258,15 +258,16 @@ impl<A: Application> Node<A> {
             chain.heights.insert(id.hash, height);
             chain.blocks.push(Arc::clone(&record));
         }
-        // Nobody listening is fine: the record keeps everything.
+        // Transactions first, then the block, the order the RPC server's waiters rely on. Nobody listening
+        // is fine: the record keeps everything.
+        for tx in &record.txs {
+            let _ = self.events.send(NodeEvent::Tx(Arc::clone(tx)));
+        }
         let _ = self.events.send(NodeEvent::NewBlock {
             block_id: record.id,
             block: Arc::clone(&record.block),
             results: Arc::clone(&record.results),
         });
-        for tx in &record.txs {
-            let _ = self.events.send(NodeEvent::Tx(Arc::clone(tx)));
-        }
         Ok(record)
     }
 
@@ -556,10 +557,10 @@ mod tests {
         assert_eq!((tx.height, tx.index), (1, 0));
         drop(chain);
 
+        assert!(matches!(events.try_recv().unwrap(), NodeEvent::Tx(t) if t.tx == b"a=1"));
         assert!(
             matches!(events.try_recv().unwrap(), NodeEvent::NewBlock { block, .. } if block.header().height.value() == 1)
         );
-        assert!(matches!(events.try_recv().unwrap(), NodeEvent::Tx(t) if t.tx == b"a=1"));
         assert_eq!(
             node.app().unwrap().query("", b"a", 0, false).value.as_ref(),
             b"1"
