@@ -180,7 +180,7 @@ async fn a_transfer_through_the_real_endpoints() {
         .expect("tx event")
         .unwrap()
         .unwrap();
-    let tendermint_rpc::event::EventData::Tx { tx_result } = event.data.into() else {
+    let tendermint_rpc::event::EventData::Tx { tx_result } = event.data else {
         panic!("not a Tx event")
     };
     let kinds: Vec<&str> = tx_result
