@@ -4,4 +4,5 @@
 //! are thin shells that turn those decisions into messages.
 
 pub mod chain;
+pub mod keys;
 pub mod supervision;

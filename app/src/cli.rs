@@ -42,6 +42,44 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run the relayer service until SIGINT or SIGTERM.
     Start,
+    /// Manage the signing keys of the configured chains.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `relayd keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Import the key a chain's `key_name` refers to, from a mnemonic file or a JSON key file.
+    Add {
+        /// The chain id, as in the config.
+        #[arg(long)]
+        chain: String,
+        /// File holding a BIP-39 mnemonic.
+        #[arg(long, value_name = "FILE", conflicts_with = "key_file")]
+        mnemonic_file: Option<PathBuf>,
+        /// HD derivation path for --mnemonic-file.
+        #[arg(long, default_value = relayd_actors::keys::DEFAULT_HD_PATH)]
+        hd_path: String,
+        /// JSON file with `private_key` (hex) or `mnemonic`.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// List stored keys: chain, name and address (never key material).
+    List {
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Remove a chain's key.
+    Delete {
+        /// The chain id.
+        #[arg(long)]
+        chain: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
 }
 
 /// `relayd config ...`
@@ -101,5 +139,6 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Command::Config(ConfigCommand::Validate(out)) => commands::config::validate(&cli, *out),
         Command::Start => commands::start::run(&cli),
+        Command::Keys(keys) => commands::keys::run(&cli, keys),
     }
 }

@@ -1,4 +1,25 @@
 //! One module per command; each returns the process exit code.
 
 pub mod config;
+pub mod keys;
 pub mod start;
+
+use std::path::{Path, PathBuf};
+
+use relayd_config::Config;
+
+/// The data directory: `[global] data_dir` (relative to the config file's folder) or `~/.relayd/data`.
+pub fn data_dir(config: &Config, config_path: &Path) -> PathBuf {
+    match &config.global.data_dir {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => config_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(dir),
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".relayd")
+            .join("data"),
+    }
+}

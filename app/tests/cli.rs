@@ -232,3 +232,75 @@ fn start_refuses_an_invalid_config_with_exit_code_2() {
         "duplicate-chain-id.toml:10: chains[1].id: chain id \"ibc-0\" is already used by chains[0]\n"
     );
 }
+
+#[test]
+fn keys_are_added_listed_and_deleted_without_showing_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = service_config(dir.path());
+    let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+    std::fs::write(dir.path().join("a.mnemonic"), phrase).expect("write");
+    let secret = "1f".repeat(32);
+    std::fs::write(
+        dir.path().join("b.json"),
+        format!("{{\"private_key\": \"{secret}\"}}"),
+    )
+    .expect("write");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("relayd runs")
+    };
+
+    let added = run(&[
+        "keys",
+        "add",
+        "--chain",
+        "chain_A",
+        "--mnemonic-file",
+        "a.mnemonic",
+    ]);
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+    let line = text(&added.stdout);
+    assert!(line.starts_with("chain_A\ttestkey\tcosmos1"), "{line}");
+
+    let added = run(&[
+        "keys",
+        "add",
+        "--chain",
+        "chain_B",
+        "--key-file",
+        "b.json",
+        "--json",
+    ]);
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&added.stdout).expect("json");
+    assert_eq!(doc[0]["chain_id"], "chain_B");
+
+    let again = run(&["keys", "add", "--chain", "chain_B", "--key-file", "b.json"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        text(&again.stderr),
+        "relayd: chain chain_B already has a key; delete it first\n"
+    );
+
+    let unknown = run(&["keys", "add", "--chain", "nope", "--key-file", "b.json"]);
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let listed = run(&["keys", "list"]);
+    let listing = text(&listed.stdout);
+    assert_eq!(listing.lines().count(), 2);
+    assert!(!listing.contains(&secret) && !listing.contains("abandon"));
+    let store = dir.path().join("data/keys/chain_B.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&store).expect("key file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let deleted = run(&["keys", "delete", "--chain", "chain_A"]);
+    assert_eq!(deleted.status.code(), Some(0));
+    assert_eq!(text(&run(&["keys", "list"]).stdout).lines().count(), 1);
+}

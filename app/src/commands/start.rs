@@ -45,22 +45,6 @@ pub fn run(cli: &Cli) -> ExitCode {
     }
 }
 
-/// The data directory: `[global] data_dir` (relative to the config file's folder) or `~/.relayd/data`.
-fn data_dir(config: &Config, config_path: &Path) -> PathBuf {
-    match &config.global.data_dir {
-        Some(dir) if dir.is_absolute() => dir.clone(),
-        Some(dir) => config_path
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join(dir),
-        None => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default()
-            .join(".relayd")
-            .join("data"),
-    }
-}
-
 /// The service's hold on its data directory: an exclusive lock on `LOCK` and the sled database. Taking the
 /// lock first lets a second relayd fail with a clear message instead of a storage error.
 struct State {
@@ -98,7 +82,7 @@ fn open_state(dir: &Path) -> Result<State, StartError> {
 }
 
 fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
-    let dir = data_dir(config, config_path);
+    let dir = crate::commands::data_dir(config, config_path);
     let state = open_state(&dir)?;
     let system = actix_rt::System::new();
     let signal = system.block_on(async {
