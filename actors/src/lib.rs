@@ -5,4 +5,5 @@
 
 pub mod chain;
 pub mod keys;
+pub mod store;
 pub mod supervision;

@@ -45,6 +45,28 @@ pub enum Command {
     /// Manage the signing keys of the configured chains.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the light clients relayd runs for each chain.
+    #[command(subcommand)]
+    Light(LightCommand),
+}
+
+/// `relayd light ...`
+#[derive(Debug, Subcommand)]
+pub enum LightCommand {
+    /// Trust the chain's header at HEIGHT, whose hash you know from a source you trust.
+    Init {
+        /// The chain id, as in the config.
+        #[arg(long)]
+        chain: String,
+        /// The header hash (hex) at --height.
+        #[arg(long, short = 'x')]
+        hash: String,
+        /// The height to trust.
+        #[arg(long)]
+        height: u64,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
 }
 
 /// `relayd keys ...`
@@ -140,5 +162,11 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Validate(out)) => commands::config::validate(&cli, *out),
         Command::Start => commands::start::run(&cli),
         Command::Keys(keys) => commands::keys::run(&cli, keys),
+        Command::Light(LightCommand::Init {
+            chain,
+            hash,
+            height,
+            out,
+        }) => commands::light::init(&cli, chain, hash, *height, *out),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod keys;
+pub mod light;
 pub mod start;
 
 use std::path::{Path, PathBuf};

@@ -4,4 +4,5 @@
 
 pub mod cli;
 mod commands;
+mod datadir;
 mod logging;

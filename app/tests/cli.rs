@@ -304,3 +304,83 @@ fn keys_are_added_listed_and_deleted_without_showing_secrets() {
     assert_eq!(deleted.status.code(), Some(0));
     assert_eq!(text(&run(&["keys", "list"]).stdout).lines().count(), 1);
 }
+
+/// A config for one devnet chain at `rpc`, with its data dir in `dir`.
+fn devnet_config(dir: &Path, rpc: &str) -> PathBuf {
+    let text = format!(
+        "[global]\ndata_dir = \"data\"\n\n[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{rpc}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"mock\"\n"
+    );
+    let path = dir.join("relayd.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn light_init_trusts_a_devnet_header_and_refuses_a_wrong_hash() {
+    use tendermint_rpc::Client;
+    let chain = devnet::start_chain(devnet::ChainOptions::local(
+        "ibc-0",
+        Duration::from_millis(100),
+    ))
+    .await
+    .expect("devnet");
+    tokio::time::timeout(Duration::from_secs(30), chain.wait_for_height(3))
+        .await
+        .expect("blocks");
+    let client = tendermint_rpc::HttpClient::new(chain.rpc_url().as_str()).expect("client");
+    let header = client
+        .commit(tendermint::block::Height::from(2u32))
+        .await
+        .expect("commit")
+        .signed_header
+        .header;
+    let hash = header.hash().to_string();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = devnet_config(dir.path(), &chain.rpc_url());
+    let run = |args: Vec<String>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .arg("-c")
+                .arg(&config)
+                .args(args)
+                .output()
+                .expect("relayd runs")
+        })
+    };
+    let ok = run(vec![
+        "light".into(),
+        "init".into(),
+        "--chain".into(),
+        "ibc-0".into(),
+        "--hash".into(),
+        hash.to_lowercase(),
+        "--height".into(),
+        "2".into(),
+    ])
+    .await
+    .expect("join");
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).starts_with(&format!("ibc-0: trusted height 2, hash {hash}, time ")));
+
+    let wrong = "AB".repeat(32);
+    let bad = run(vec![
+        "light".into(),
+        "init".into(),
+        "--chain".into(),
+        "ibc-0".into(),
+        "-x".into(),
+        wrong.clone(),
+        "--height".into(),
+        "2".into(),
+    ])
+    .await
+    .expect("join");
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        text(&bad.stderr),
+        format!("relayd: ibc-0: the header at height 2 has hash {hash}, not {wrong}\n")
+    );
+    chain.shutdown().await;
+}

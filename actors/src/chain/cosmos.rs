@@ -2,3 +2,4 @@
 
 pub mod events;
 pub mod light_client;
+pub mod rpc;

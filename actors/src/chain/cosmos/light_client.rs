@@ -220,6 +220,72 @@ fn minimize(
     kept
 }
 
+/// Why `light init` refused to trust a header.
+#[derive(Debug, thiserror::Error)]
+pub enum LightInitError {
+    /// The node could not be asked.
+    #[error(transparent)]
+    Rpc(#[from] super::rpc::RpcError),
+    /// The node serves a different chain than configured.
+    #[error("the node at this address serves chain {actual}, not {expected}")]
+    WrongChain {
+        /// The configured chain.
+        expected: String,
+        /// What the header says.
+        actual: String,
+    },
+    /// The header at the height is not the one the operator vouched for.
+    #[error("{chain}: the header at height {height} has hash {actual}, not {expected}")]
+    HashMismatch {
+        /// The chain.
+        chain: String,
+        /// The height.
+        height: u64,
+        /// The operator's hash.
+        expected: String,
+        /// The node's header hash.
+        actual: String,
+    },
+    /// The header's own commit does not verify.
+    #[error(transparent)]
+    Invalid(#[from] LightClientError),
+    /// The trusted state could not be saved.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Sets the chain's trusted state to the block at `height`, provided its header hash is `hash` (the operator's
+/// out-of-band knowledge) and its commit carries more than two thirds of its validators' power. ADR-002's
+/// `light init`.
+pub async fn light_init(
+    rpc: &super::rpc::CosmosRpc,
+    store: &crate::store::StateStore,
+    chain: &str,
+    height: u64,
+    hash: &tendermint::Hash,
+) -> Result<LightBlock, LightInitError> {
+    let block = rpc.fetch_light_block(height).await?;
+    let header = &block.signed_header.header;
+    if header.chain_id.as_str() != chain {
+        return Err(LightInitError::WrongChain {
+            expected: chain.to_owned(),
+            actual: header.chain_id.to_string(),
+        });
+    }
+    let actual = header.hash();
+    if &actual != hash {
+        return Err(LightInitError::HashMismatch {
+            chain: chain.to_owned(),
+            height,
+            expected: hash.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    verify_signed_header(chain, &block.signed_header, &block.validators)?;
+    store.save_trusted(chain, &block)?;
+    Ok(block)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
