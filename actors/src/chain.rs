@@ -1,4 +1,5 @@
 //! Chain backends: how relayd talks to each kind of chain. The per-chain actors drive these.
 
 pub mod cosmos;
+pub mod endpoint;
 pub mod proof;

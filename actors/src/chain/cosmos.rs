@@ -2,4 +2,6 @@
 
 pub mod events;
 pub mod light_client;
+pub mod query;
 pub mod rpc;
+pub mod tx;

@@ -69,6 +69,16 @@ impl CosmosRpc {
         }
     }
 
+    /// The chain this client talks to.
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    /// The underlying HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The chain id the node reports, and its latest height.
     pub async fn status(&self) -> Result<(String, u64), RpcError> {
         let status = self

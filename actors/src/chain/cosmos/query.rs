@@ -1,0 +1,299 @@
+//! IBC state queries on a Cosmos chain: proven values from `abci_query` on `store/<prefix>/key`, listings
+//! through the gRPC-over-ABCI query services (paginated, so they work on real chains with large state).
+
+use ibc_proto::cosmos::base::query::v1beta1::{PageRequest, PageResponse};
+use ibc_proto::ibc::core::channel::v1 as chan;
+use ibc_proto::ibc::core::client::v1 as client;
+use ibc_proto::ibc::core::commitment::v1::MerkleProof;
+use ibc_proto::ibc::core::connection::v1 as conn;
+use prost::Message;
+use tendermint_rpc::Client;
+
+use super::rpc::CosmosRpc;
+use crate::chain::endpoint::{ChainError, Proven, QueryHeight};
+
+/// Page size for listings: large enough to need few round trips, small enough for any node's limits.
+const PAGE_LIMIT: u64 = 500;
+
+impl CosmosRpc {
+    /// Reads `path` from the IBC store named `store_prefix` (ABCI `store/<prefix>/key`), with a proof if `prove`.
+    pub async fn query_ibc(
+        &self,
+        store_prefix: &str,
+        path: &str,
+        height: QueryHeight,
+        prove: bool,
+    ) -> Result<Proven, ChainError> {
+        let at = match height {
+            QueryHeight::Latest => None,
+            QueryHeight::At(h) => Some(
+                h.try_into()
+                    .map_err(|e| ChainError::rpc(self.chain(), "abci_query", e))?,
+            ),
+        };
+        let call = format!("abci_query {path}");
+        let response = self
+            .http()
+            .abci_query(
+                Some(format!("store/{store_prefix}/key")),
+                path.as_bytes().to_vec(),
+                at,
+                prove,
+            )
+            .await
+            .map_err(|e| ChainError::rpc(self.chain(), &call, e))?;
+        if response.code.is_err() {
+            return Err(ChainError::Query {
+                chain: self.chain().to_owned(),
+                call,
+                code: response.code.value(),
+                log: response.log,
+            });
+        }
+        let height = response.height.value();
+        let proof = match (prove, response.proof) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(ChainError::MissingProof {
+                    chain: self.chain().to_owned(),
+                    path: path.to_owned(),
+                    height,
+                })
+            }
+            (true, Some(ops)) => {
+                let proofs = ops
+                    .ops
+                    .iter()
+                    .map(|op| ics23::CommitmentProof::decode(op.data.as_slice()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        ChainError::rpc(self.chain(), &call, format!("undecodable proof: {e}"))
+                    })?;
+                Some(MerkleProof { proofs }.encode_to_vec())
+            }
+        };
+        Ok(Proven {
+            value: response.value,
+            height,
+            proof,
+        })
+    }
+
+    /// Calls a gRPC query service method through `abci_query` at the latest height.
+    async fn grpc<Req: Message, Resp: Message + Default>(
+        &self,
+        path: &str,
+        request: &Req,
+    ) -> Result<Resp, ChainError> {
+        let response = self
+            .http()
+            .abci_query(Some(path.to_owned()), request.encode_to_vec(), None, false)
+            .await
+            .map_err(|e| ChainError::rpc(self.chain(), path, e))?;
+        if response.code.is_err() {
+            return Err(ChainError::Query {
+                chain: self.chain().to_owned(),
+                call: path.to_owned(),
+                code: response.code.value(),
+                log: response.log,
+            });
+        }
+        Resp::decode(response.value.as_slice())
+            .map_err(|e| ChainError::rpc(self.chain(), path, format!("undecodable response: {e}")))
+    }
+
+    /// Runs a paginated listing until the node reports no next page.
+    async fn paged<Req, Resp, T>(
+        &self,
+        path: &str,
+        make: impl Fn(Option<PageRequest>) -> Req,
+        take: impl Fn(Resp) -> (Vec<T>, Option<PageResponse>),
+    ) -> Result<Vec<T>, ChainError>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
+        let mut out = Vec::new();
+        let mut key = Vec::new();
+        loop {
+            let page = PageRequest {
+                key: key.clone(),
+                limit: PAGE_LIMIT,
+                ..PageRequest::default()
+            };
+            let (items, next) = take(self.grpc(path, &make(Some(page))).await?);
+            out.extend(items);
+            match next {
+                Some(p) if !p.next_key.is_empty() && p.next_key != key => key = p.next_key,
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every client on the chain: id and client state (`Any`).
+    pub async fn client_states(&self) -> Result<Vec<client::IdentifiedClientState>, ChainError> {
+        self.paged(
+            "/ibc.core.client.v1.Query/ClientStates",
+            |pagination| client::QueryClientStatesRequest { pagination },
+            |r: client::QueryClientStatesResponse| (r.client_states, r.pagination),
+        )
+        .await
+    }
+
+    /// Every connection on the chain.
+    pub async fn connections(&self) -> Result<Vec<conn::IdentifiedConnection>, ChainError> {
+        self.paged(
+            "/ibc.core.connection.v1.Query/Connections",
+            |pagination| conn::QueryConnectionsRequest { pagination },
+            |r: conn::QueryConnectionsResponse| (r.connections, r.pagination),
+        )
+        .await
+    }
+
+    /// The connection ids built on `client_id`.
+    pub async fn client_connections(&self, client_id: &str) -> Result<Vec<String>, ChainError> {
+        let r: conn::QueryClientConnectionsResponse = self
+            .grpc(
+                "/ibc.core.connection.v1.Query/ClientConnections",
+                &conn::QueryClientConnectionsRequest {
+                    client_id: client_id.to_owned(),
+                },
+            )
+            .await?;
+        Ok(r.connection_paths)
+    }
+
+    /// Every channel on the chain.
+    pub async fn channels(&self) -> Result<Vec<chan::IdentifiedChannel>, ChainError> {
+        self.paged(
+            "/ibc.core.channel.v1.Query/Channels",
+            |pagination| chan::QueryChannelsRequest { pagination },
+            |r: chan::QueryChannelsResponse| (r.channels, r.pagination),
+        )
+        .await
+    }
+
+    /// The channels over `connection`.
+    pub async fn connection_channels(
+        &self,
+        connection: &str,
+    ) -> Result<Vec<chan::IdentifiedChannel>, ChainError> {
+        self.paged(
+            "/ibc.core.channel.v1.Query/ConnectionChannels",
+            |pagination| chan::QueryConnectionChannelsRequest {
+                connection: connection.to_owned(),
+                pagination,
+            },
+            |r: chan::QueryConnectionChannelsResponse| (r.channels, r.pagination),
+        )
+        .await
+    }
+
+    /// Sequences with a packet commitment (sent, not yet acknowledged or timed out) on a channel.
+    pub async fn packet_commitments(
+        &self,
+        port: &str,
+        channel: &str,
+    ) -> Result<Vec<u64>, ChainError> {
+        let states = self
+            .paged(
+                "/ibc.core.channel.v1.Query/PacketCommitments",
+                |pagination| chan::QueryPacketCommitmentsRequest {
+                    port_id: port.to_owned(),
+                    channel_id: channel.to_owned(),
+                    pagination,
+                },
+                |r: chan::QueryPacketCommitmentsResponse| (r.commitments, r.pagination),
+            )
+            .await?;
+        let mut seqs: Vec<u64> = states.into_iter().map(|s| s.sequence).collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    /// Of `sequences` sent to this chain's `port`/`channel`, those it has not received.
+    pub async fn unreceived_packets(
+        &self,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<u64>, ChainError> {
+        let r: chan::QueryUnreceivedPacketsResponse = self
+            .grpc(
+                "/ibc.core.channel.v1.Query/UnreceivedPackets",
+                &chan::QueryUnreceivedPacketsRequest {
+                    port_id: port.to_owned(),
+                    channel_id: channel.to_owned(),
+                    packet_commitment_sequences: sequences.to_vec(),
+                },
+            )
+            .await?;
+        let mut seqs = r.sequences;
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    /// Of `sequences` sent from this chain's `port`/`channel` and acknowledged on the other side, those whose
+    /// acknowledgement this chain has not processed.
+    pub async fn unreceived_acks(
+        &self,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<u64>, ChainError> {
+        let r: chan::QueryUnreceivedAcksResponse = self
+            .grpc(
+                "/ibc.core.channel.v1.Query/UnreceivedAcks",
+                &chan::QueryUnreceivedAcksRequest {
+                    port_id: port.to_owned(),
+                    channel_id: channel.to_owned(),
+                    packet_ack_sequences: sequences.to_vec(),
+                },
+            )
+            .await?;
+        let mut seqs = r.sequences;
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    /// Sequences with a written acknowledgement on this chain's `port`/`channel`.
+    pub async fn packet_acknowledgements(
+        &self,
+        port: &str,
+        channel: &str,
+    ) -> Result<Vec<u64>, ChainError> {
+        let states = self
+            .paged(
+                "/ibc.core.channel.v1.Query/PacketAcknowledgements",
+                |pagination| chan::QueryPacketAcknowledgementsRequest {
+                    port_id: port.to_owned(),
+                    channel_id: channel.to_owned(),
+                    pagination,
+                    packet_commitment_sequences: Vec::new(),
+                },
+                |r: chan::QueryPacketAcknowledgementsResponse| (r.acknowledgements, r.pagination),
+            )
+            .await?;
+        let mut seqs: Vec<u64> = states.into_iter().map(|s| s.sequence).collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    /// The next sequence an ordered channel expects to receive.
+    pub async fn next_sequence_receive(
+        &self,
+        port: &str,
+        channel: &str,
+    ) -> Result<u64, ChainError> {
+        let r: chan::QueryNextSequenceReceiveResponse = self
+            .grpc(
+                "/ibc.core.channel.v1.Query/NextSequenceReceive",
+                &chan::QueryNextSequenceReceiveRequest {
+                    port_id: port.to_owned(),
+                    channel_id: channel.to_owned(),
+                },
+            )
+            .await?;
+        Ok(r.next_sequence_receive)
+    }
+}

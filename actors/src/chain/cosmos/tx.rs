@@ -1,0 +1,537 @@
+//! Building, signing, batching, broadcasting and confirming Cosmos SDK transactions for relayd.
+//!
+//! Gas comes from simulation × `gas_adjustment`, capped by `max_gas`; the fee is gas × `gas_price`. The account
+//! number and sequence are cached; a sequence mismatch (code 32) refreshes them and retries without losing the
+//! batch. Failures are classified so callers know what to retry and what already happened.
+
+use std::time::Duration;
+
+use cosmrs::crypto::secp256k1::SigningKey;
+use cosmrs::proto::cosmos::auth::v1beta1::{
+    BaseAccount, QueryAccountRequest, QueryAccountResponse,
+};
+use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
+use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
+use ibc_proto::google::protobuf::Any;
+use prost::Message;
+use tendermint_rpc::Client;
+use tracing::{debug, warn};
+
+use super::rpc::CosmosRpc;
+
+/// How transactions are priced and sized on one chain.
+#[derive(Debug, Clone)]
+pub struct TxConfig {
+    /// The chain id signed into every transaction.
+    pub chain_id: String,
+    /// Gas limit when simulation is unavailable.
+    pub default_gas: u64,
+    /// Multiplier on simulated gas.
+    pub gas_adjustment: f64,
+    /// Fee per unit of gas.
+    pub gas_price: f64,
+    /// Fee denomination.
+    pub fee_denom: String,
+    /// Highest gas limit ever set.
+    pub max_gas: u64,
+    /// Most messages per transaction.
+    pub max_msg_num: usize,
+    /// Largest encoded message payload per transaction, in bytes.
+    pub max_tx_size: usize,
+    /// How long to wait for a broadcast transaction to be included.
+    pub confirm_timeout: Duration,
+    /// How often to look for it meanwhile.
+    pub poll_interval: Duration,
+}
+
+/// What happened to one transaction that made it into a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Upper-case hex transaction hash.
+    pub hash: String,
+    /// The including block.
+    pub height: u64,
+    /// Gas the chain charged.
+    pub gas_used: i64,
+    /// The transaction's events.
+    pub events: Vec<tendermint::abci::Event>,
+    /// How many messages it carried.
+    pub messages: usize,
+}
+
+/// Why a transaction failed, as relayd acts on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// The account's sequence moved on (another signer with the same key, or a lost confirmation).
+    #[error("{chain}: account sequence mismatch, the chain expects {expected:?}")]
+    Sequence {
+        /// The chain.
+        chain: String,
+        /// The sequence the chain expects, when it said so.
+        expected: Option<u64>,
+    },
+    /// The gas limit was too low.
+    #[error("{chain}: out of gas: {log}")]
+    OutOfGas {
+        /// The chain.
+        chain: String,
+        /// The node's message.
+        log: String,
+    },
+    /// The fee was below the node's minimum.
+    #[error("{chain}: insufficient fee: {log}")]
+    InsufficientFee {
+        /// The chain.
+        chain: String,
+        /// The fee the node asked for, when it said so (in the fee denomination).
+        required: Option<u128>,
+        /// The node's message.
+        log: String,
+    },
+    /// Another relayer delivered the same packets first; the work is done.
+    #[error("{chain}: already relayed: {log}")]
+    AlreadyRelayed {
+        /// The chain.
+        chain: String,
+        /// The node's message.
+        log: String,
+    },
+    /// The chain refused the transaction for a reason retrying will not fix.
+    #[error("{chain}: rejected with {codespace} code {code}: {log}")]
+    Rejected {
+        /// The chain.
+        chain: String,
+        /// ABCI code.
+        code: u32,
+        /// ABCI codespace.
+        codespace: String,
+        /// The node's message.
+        log: String,
+    },
+    /// The node could not be reached, or answered garbage.
+    #[error("{chain}: {reason}")]
+    Rpc {
+        /// The chain.
+        chain: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Broadcast succeeded but the transaction was not seen in a block in time.
+    #[error("{chain}: tx {hash} not included within {waited:?}")]
+    Unconfirmed {
+        /// The chain.
+        chain: String,
+        /// The transaction hash.
+        hash: String,
+        /// How long relayd waited.
+        waited: Duration,
+    },
+}
+
+impl TxError {
+    /// Whether sending again (after adjusting sequence, gas or fee) can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Sequence { .. }
+                | Self::OutOfGas { .. }
+                | Self::InsufficientFee { .. }
+                | Self::Rpc { .. }
+                | Self::Unconfirmed { .. }
+        )
+    }
+}
+
+/// Classifies a failed CheckTx / DeliverTx by the Cosmos SDK's codes and texts.
+pub fn classify(chain: &str, code: u32, codespace: &str, log: &str) -> TxError {
+    let chain = chain.to_owned();
+    let sdk = codespace.is_empty() || codespace == "sdk";
+    let lower = log.to_lowercase();
+    if sdk && code == 32 {
+        return TxError::Sequence {
+            chain,
+            expected: number_after(log, "expected "),
+        };
+    }
+    if sdk && code == 11 {
+        return TxError::OutOfGas {
+            chain,
+            log: log.to_owned(),
+        };
+    }
+    if sdk && code == 13 {
+        return TxError::InsufficientFee {
+            chain,
+            required: number_after(log, "required: "),
+            log: log.to_owned(),
+        };
+    }
+    // ibc-go's redundant-relay check and the handlers' "already" errors mean someone else did the work.
+    if lower.contains("redundant")
+        || lower.contains("packet already received")
+        || lower.contains("already been received")
+        || lower.contains("acknowledgement for packet already exists")
+        || lower.contains("packet commitment not found")
+    {
+        return TxError::AlreadyRelayed {
+            chain,
+            log: log.to_owned(),
+        };
+    }
+    TxError::Rejected {
+        chain,
+        code,
+        codespace: codespace.to_owned(),
+        log: log.to_owned(),
+    }
+}
+
+/// The integer right after `marker` in `text`, e.g. the `7` in "expected 7, got 5".
+fn number_after<T: std::str::FromStr>(text: &str, marker: &str) -> Option<T> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Splits messages into transactions of at most `max_num` messages and `max_size` encoded bytes, keeping order.
+/// A single message larger than `max_size` travels alone; the chain decides about it.
+pub fn batches(msgs: Vec<Any>, max_num: usize, max_size: usize) -> Vec<Vec<Any>> {
+    let mut out: Vec<Vec<Any>> = Vec::new();
+    let mut size = 0;
+    for msg in msgs {
+        let len = msg.encoded_len();
+        let fits = out
+            .last()
+            .is_some_and(|b| b.len() < max_num.max(1) && size + len <= max_size);
+        if !fits {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += len;
+        if let Some(batch) = out.last_mut() {
+            batch.push(msg);
+        }
+    }
+    out
+}
+
+/// Signs and submits transactions for one account on one chain.
+pub struct TxSubmitter {
+    rpc: CosmosRpc,
+    config: TxConfig,
+    key: SigningKey,
+    address: String,
+    /// (account number, next sequence); `None` until first needed or after a mismatch.
+    account: Option<(u64, u64)>,
+}
+
+/// Attempts per batch before giving up on retryable failures.
+const ATTEMPTS: usize = 4;
+
+impl TxSubmitter {
+    /// A submitter signing with `key` (whose address, with the chain's prefix, is `address`).
+    pub fn new(rpc: CosmosRpc, config: TxConfig, key: SigningKey, address: String) -> Self {
+        Self {
+            rpc,
+            config,
+            key,
+            address,
+            account: None,
+        }
+    }
+
+    /// The signer's address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn rpc_err(&self, reason: impl std::fmt::Display) -> TxError {
+        TxError::Rpc {
+            chain: self.rpc.chain().to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Submits `msgs` in as few transactions as the limits allow, in order; stops at the first batch that fails
+    /// for good and returns what succeeded so far with that error.
+    pub async fn submit(
+        &mut self,
+        msgs: Vec<Any>,
+    ) -> Result<Vec<TxOutcome>, (Vec<TxOutcome>, TxError)> {
+        let mut done = Vec::new();
+        for batch in batches(msgs, self.config.max_msg_num, self.config.max_tx_size) {
+            match self.submit_batch(&batch).await {
+                Ok(outcome) => done.push(outcome),
+                Err(e) => return Err((done, e)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Sends one transaction, retrying sequence, gas and fee problems.
+    pub async fn submit_batch(&mut self, msgs: &[Any]) -> Result<TxOutcome, TxError> {
+        let mut gas_bump = 1.0f64;
+        let mut min_fee: Option<u128> = None;
+        let mut last = None;
+        for attempt in 1..=ATTEMPTS {
+            let result = self.try_once(msgs, gas_bump, min_fee).await;
+            match result {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) => {
+                    debug!(chain = self.rpc.chain(), attempt, error = %e, "transaction attempt failed");
+                    match &e {
+                        TxError::Sequence { expected, .. } => {
+                            // Refresh from the chain unless it told us the number.
+                            self.account = match (expected, self.account) {
+                                (Some(seq), Some((number, _))) => Some((number, *seq)),
+                                _ => None,
+                            };
+                        }
+                        TxError::OutOfGas { .. } => gas_bump *= 1.5,
+                        TxError::InsufficientFee { required, .. } => {
+                            min_fee = required.or(min_fee.map(|f| f + f / 2));
+                        }
+                        TxError::Unconfirmed { .. } | TxError::Rpc { .. } => self.account = None,
+                        TxError::AlreadyRelayed { .. } | TxError::Rejected { .. } => return Err(e),
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.rpc_err("no attempt made")))
+    }
+
+    async fn account(&mut self) -> Result<(u64, u64), TxError> {
+        if let Some(acc) = self.account {
+            return Ok(acc);
+        }
+        let path = "/cosmos.auth.v1beta1.Query/Account";
+        let req = QueryAccountRequest {
+            address: self.address.clone(),
+        };
+        let res = self
+            .rpc
+            .http()
+            .abci_query(Some(path.into()), req.encode_to_vec(), None, false)
+            .await
+            .map_err(|e| self.rpc_err(format!("{path}: {e}")))?;
+        if res.code.is_err() {
+            return Err(self.rpc_err(format!("{path}: {}", res.log)));
+        }
+        let any = QueryAccountResponse::decode(res.value.as_slice())
+            .ok()
+            .and_then(|r| r.account)
+            .ok_or_else(|| self.rpc_err(format!("{path}: no account {}", self.address)))?;
+        let base = BaseAccount::decode(any.value.as_slice())
+            .map_err(|e| self.rpc_err(format!("{path}: not a BaseAccount: {e}")))?;
+        let acc = (base.account_number, base.sequence);
+        self.account = Some(acc);
+        Ok(acc)
+    }
+
+    fn sign(
+        &self,
+        msgs: &[Any],
+        number: u64,
+        sequence: u64,
+        gas: u64,
+        fee: u128,
+    ) -> Result<Vec<u8>, TxError> {
+        let denom = self
+            .config
+            .fee_denom
+            .parse()
+            .map_err(|e| self.rpc_err(format!("fee denom: {e}")))?;
+        let body = Body::new(msgs.to_vec(), "", 0u32);
+        let auth = SignerInfo::single_direct(Some(self.key.public_key()), sequence).auth_info(
+            Fee::from_amount_and_gas(cosmrs::Coin { denom, amount: fee }, gas),
+        );
+        let chain_id = self
+            .config
+            .chain_id
+            .parse()
+            .map_err(|e| self.rpc_err(format!("chain id: {e}")))?;
+        SignDoc::new(&body, &auth, &chain_id, number)
+            .and_then(|doc| doc.sign(&self.key))
+            .and_then(|raw| raw.to_bytes())
+            .map_err(|e| self.rpc_err(format!("signing: {e}")))
+    }
+
+    /// Gas for `msgs`: simulation × adjustment × bump, capped; the default when the node cannot simulate.
+    async fn gas(
+        &self,
+        msgs: &[Any],
+        number: u64,
+        sequence: u64,
+        bump: f64,
+    ) -> Result<u64, TxError> {
+        let probe = self.sign(msgs, number, sequence, self.config.max_gas, 0)?;
+        let path = "/cosmos.tx.v1beta1.Service/Simulate";
+        let req = SimulateRequest {
+            tx_bytes: probe,
+            ..Default::default()
+        };
+        let res = self
+            .rpc
+            .http()
+            .abci_query(Some(path.into()), req.encode_to_vec(), None, false)
+            .await
+            .map_err(|e| self.rpc_err(format!("{path}: {e}")))?;
+        let simulated = if res.code.is_ok() {
+            SimulateResponse::decode(res.value.as_slice())
+                .ok()
+                .and_then(|r| r.gas_info)
+                .map(|g| g.gas_used)
+        } else if res.code.value() == 6 {
+            None
+        } else {
+            return Err(classify(
+                self.rpc.chain(),
+                res.code.value(),
+                &res.codespace,
+                &res.log,
+            ));
+        };
+        let gas = match simulated {
+            Some(used) => (used as f64 * self.config.gas_adjustment * bump).ceil() as u64,
+            None => (self.config.default_gas as f64 * bump).ceil() as u64,
+        };
+        if gas > self.config.max_gas {
+            warn!(
+                chain = self.rpc.chain(),
+                gas,
+                max_gas = self.config.max_gas,
+                "gas capped at max_gas"
+            );
+        }
+        Ok(gas.min(self.config.max_gas))
+    }
+
+    async fn try_once(
+        &mut self,
+        msgs: &[Any],
+        bump: f64,
+        min_fee: Option<u128>,
+    ) -> Result<TxOutcome, TxError> {
+        let (number, sequence) = self.account().await?;
+        let gas = self.gas(msgs, number, sequence, bump).await?;
+        let fee = ((gas as f64 * self.config.gas_price).ceil() as u128).max(min_fee.unwrap_or(0));
+        let tx = self.sign(msgs, number, sequence, gas, fee)?;
+        let sync = self
+            .rpc
+            .http()
+            .broadcast_tx_sync(tx)
+            .await
+            .map_err(|e| self.rpc_err(format!("broadcast_tx_sync: {e}")))?;
+        if sync.code.is_err() {
+            return Err(classify(
+                self.rpc.chain(),
+                sync.code.value(),
+                &sync.codespace,
+                &sync.log,
+            ));
+        }
+        // Admitted: the sequence is used whatever happens to the messages.
+        self.account = Some((number, sequence + 1));
+        let hash = sync.hash;
+        let deadline = tokio::time::Instant::now() + self.config.confirm_timeout;
+        loop {
+            if let Ok(found) = self.rpc.http().tx(hash, false).await {
+                let result = found.tx_result;
+                if result.code.is_err() {
+                    return Err(classify(
+                        self.rpc.chain(),
+                        result.code.value(),
+                        &result.codespace,
+                        &result.log,
+                    ));
+                }
+                return Ok(TxOutcome {
+                    hash: hash.to_string(),
+                    height: found.height.value(),
+                    gas_used: result.gas_used,
+                    events: result.events,
+                    messages: msgs.len(),
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TxError::Unconfirmed {
+                    chain: self.rpc.chain().to_owned(),
+                    hash: hash.to_string(),
+                    waited: self.config.confirm_timeout,
+                });
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(len: usize) -> Any {
+        Any {
+            type_url: "/x".into(),
+            value: vec![0; len],
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_size_and_order() {
+        let msgs: Vec<Any> = (0..7).map(|i| msg(10 + i)).collect();
+        let by_count = batches(msgs.clone(), 3, usize::MAX);
+        assert_eq!(by_count.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+        assert_eq!(by_count.concat(), msgs);
+        let one = msg(10).encoded_len();
+        let by_size = batches(vec![msg(10), msg(10), msg(10)], 30, 2 * one);
+        assert_eq!(by_size.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        let huge = batches(vec![msg(10), msg(5000), msg(10)], 30, 100);
+        assert_eq!(huge.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
+        assert!(batches(Vec::new(), 3, 100).is_empty());
+    }
+
+    #[test]
+    fn sdk_failures_are_classified() {
+        let seq = classify(
+            "c",
+            32,
+            "sdk",
+            "account sequence mismatch, expected 7, got 5: incorrect account sequence",
+        );
+        assert_eq!(
+            seq,
+            TxError::Sequence {
+                chain: "c".into(),
+                expected: Some(7)
+            }
+        );
+        assert!(seq.is_retryable());
+        let fee = classify(
+            "c",
+            13,
+            "sdk",
+            "insufficient fees; got: 10stake required: 200stake: insufficient fee",
+        );
+        assert!(matches!(
+            fee,
+            TxError::InsufficientFee {
+                required: Some(200),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify("c", 11, "sdk", "out of gas in location: x"),
+            TxError::OutOfGas { .. }
+        ));
+        let dup = classify("c", 33, "ibc", "packet messages are redundant");
+        assert!(matches!(dup, TxError::AlreadyRelayed { .. }) && !dup.is_retryable());
+        let other = classify("c", 4, "channel", "invalid proof");
+        assert!(matches!(other, TxError::Rejected { code: 4, .. }) && !other.is_retryable());
+        // Code 32 from another codespace is not the SDK's sequence error.
+        assert!(matches!(
+            classify("c", 32, "wasm", "x"),
+            TxError::Rejected { .. }
+        ));
+    }
+}

@@ -1,0 +1,113 @@
+//! What the per-chain actors need from a chain, independent of its kind. Cosmos implements it over CometBFT
+//! RPC and ABCI queries; NEAR will implement it over the IBC contract's view calls, `view_state` proofs and
+//! function-call transactions (see `docs/ARCHITECTURE.md`, "Chain endpoint").
+//!
+//! IBC state is named by ICS-24 paths and carried as the protobuf bytes every IBC host stores, so the same
+//! values and proofs flow whatever the chain.
+
+use std::fmt;
+
+/// A height to query at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryHeight {
+    /// The latest committed state.
+    Latest,
+    /// The state after the block at this height.
+    At(u64),
+}
+
+/// A value read from a chain's IBC store, with the height it was read at and, if asked, its proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proven {
+    /// The stored bytes; empty when the key is absent.
+    pub value: Vec<u8>,
+    /// The height whose state was read. Its proof verifies against the app hash of the header at
+    /// `height + 1`, the height relayd sends as `proof_height`.
+    pub height: u64,
+    /// Protobuf `MerkleProof` bytes, innermost store first; `None` when no proof was asked for.
+    pub proof: Option<Vec<u8>>,
+}
+
+/// ICS-24 paths of the IBC store.
+pub mod path {
+    /// `clients/{client}/clientState`
+    pub fn client_state(client: &str) -> String {
+        format!("clients/{client}/clientState")
+    }
+    /// `clients/{client}/consensusStates/{rev}-{height}`
+    pub fn consensus_state(client: &str, revision: u64, height: u64) -> String {
+        format!("clients/{client}/consensusStates/{revision}-{height}")
+    }
+    /// `connections/{connection}`
+    pub fn connection(connection: &str) -> String {
+        format!("connections/{connection}")
+    }
+    /// `channelEnds/ports/{port}/channels/{channel}`
+    pub fn channel(port: &str, channel: &str) -> String {
+        format!("channelEnds/ports/{port}/channels/{channel}")
+    }
+    /// `commitments/ports/{port}/channels/{channel}/sequences/{seq}`
+    pub fn commitment(port: &str, channel: &str, seq: u64) -> String {
+        format!("commitments/ports/{port}/channels/{channel}/sequences/{seq}")
+    }
+    /// `acks/ports/{port}/channels/{channel}/sequences/{seq}`
+    pub fn ack(port: &str, channel: &str, seq: u64) -> String {
+        format!("acks/ports/{port}/channels/{channel}/sequences/{seq}")
+    }
+    /// `receipts/ports/{port}/channels/{channel}/sequences/{seq}`
+    pub fn receipt(port: &str, channel: &str, seq: u64) -> String {
+        format!("receipts/ports/{port}/channels/{channel}/sequences/{seq}")
+    }
+    /// `nextSequenceRecv/ports/{port}/channels/{channel}`
+    pub fn next_sequence_recv(port: &str, channel: &str) -> String {
+        format!("nextSequenceRecv/ports/{port}/channels/{channel}")
+    }
+}
+
+/// Why a chain request failed. Each variant names the chain; none carries key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The node could not be reached or answered garbage.
+    #[error("{chain}: {call}: {reason}")]
+    Rpc {
+        /// The chain.
+        chain: String,
+        /// What was asked.
+        call: String,
+        /// The transport or decoding error.
+        reason: String,
+    },
+    /// The node answered with an application error.
+    #[error("{chain}: {call}: code {code}: {log}")]
+    Query {
+        /// The chain.
+        chain: String,
+        /// What was asked.
+        call: String,
+        /// The ABCI code.
+        code: u32,
+        /// The node's message.
+        log: String,
+    },
+    /// A proof was asked for and none came back.
+    #[error("{chain}: {path} at height {height}: the node returned no proof")]
+    MissingProof {
+        /// The chain.
+        chain: String,
+        /// The path.
+        path: String,
+        /// The height.
+        height: u64,
+    },
+}
+
+impl ChainError {
+    /// Shorthand for an RPC-level failure.
+    pub fn rpc(chain: &str, call: &str, reason: impl fmt::Display) -> Self {
+        Self::Rpc {
+            chain: chain.to_owned(),
+            call: call.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
