@@ -48,6 +48,299 @@ pub enum Command {
     /// Manage the light clients relayd runs for each chain.
     #[command(subcommand)]
     Light(LightCommand),
+    /// Query IBC state on a chain.
+    #[command(subcommand)]
+    Query(QueryGroup),
+}
+
+/// `relayd query ...`, grouped as ADR-002 writes them.
+#[derive(Debug, Subcommand)]
+pub enum QueryGroup {
+    /// Client state and consensus states.
+    #[command(subcommand)]
+    Client(ClientQuery),
+    /// One connection end, with its proof.
+    Connection(ConnectionArgs),
+    /// All connections, or those of one client.
+    Connections(ConnectionsArgs),
+    /// One channel end, with its proof.
+    Channel(ChannelArgs),
+    /// All channels, or those over one connection.
+    Channels(ChannelsArgs),
+    /// Packet state.
+    #[command(subcommand)]
+    Packet(PacketQuery),
+}
+
+/// `relayd query client ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientQuery {
+    /// A client's state.
+    State(ClientStateArgs),
+    /// A client's consensus state at a height.
+    Consensus(ClientConsensusArgs),
+}
+
+/// `relayd query packet ...`
+#[derive(Debug, Subcommand)]
+pub enum PacketQuery {
+    /// Sequences with a packet commitment on a channel.
+    Commitments(PacketArgs),
+}
+
+/// Height and proof options, as ADR-002 spells them (`-h` is the height, so help is `--help` only).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct AtHeight {
+    /// Query the state after this block (default: latest).
+    #[arg(short = 'h', long)]
+    pub height: Option<u64>,
+    /// Return a proof (default: true).
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub proof: bool,
+}
+
+/// `query client state <chain> <client>`
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct ClientStateArgs {
+    /// The chain.
+    pub chain: String,
+    /// The client id.
+    pub client: String,
+    #[command(flatten)]
+    pub at: AtHeight,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// `query client consensus <chain> <client> <consensus_height>`
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct ClientConsensusArgs {
+    /// The chain.
+    pub chain: String,
+    /// The client id.
+    pub client: String,
+    /// The consensus state's height, `<revision>-<height>`.
+    pub consensus_height: String,
+    #[command(flatten)]
+    pub at: AtHeight,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// `query connection <chain> <connection>`
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct ConnectionArgs {
+    /// The chain.
+    pub chain: String,
+    /// The connection id.
+    pub connection: String,
+    #[command(flatten)]
+    pub at: AtHeight,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// `query connections <chain> [--client ID]`
+#[derive(Debug, Args)]
+pub struct ConnectionsArgs {
+    /// The chain.
+    pub chain: String,
+    /// Only connections on this client.
+    #[arg(long)]
+    pub client: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `query channel <chain> <port> <channel>`
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct ChannelArgs {
+    /// The chain.
+    pub chain: String,
+    /// The port id.
+    pub port: String,
+    /// The channel id.
+    pub channel: String,
+    #[command(flatten)]
+    pub at: AtHeight,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// `query channels <chain> [--connection ID]`
+#[derive(Debug, Args)]
+pub struct ChannelsArgs {
+    /// The chain.
+    pub chain: String,
+    /// Only channels over this connection.
+    #[arg(long)]
+    pub connection: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `query packet commitments <chain> <port> <channel>`
+#[derive(Debug, Args)]
+pub struct PacketArgs {
+    /// The chain.
+    pub chain: String,
+    /// The port id.
+    pub port: String,
+    /// The channel id.
+    pub channel: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// A query, flattened for execution.
+#[derive(Debug)]
+pub enum QueryCommand {
+    /// See [`ClientStateArgs`].
+    ClientState {
+        chain: String,
+        client: String,
+        height: Option<u64>,
+        proof: bool,
+        json: bool,
+    },
+    /// See [`ClientConsensusArgs`].
+    ClientConsensus {
+        chain: String,
+        client: String,
+        consensus_height: String,
+        height: Option<u64>,
+        proof: bool,
+        json: bool,
+    },
+    /// See [`ConnectionArgs`].
+    Connection {
+        chain: String,
+        connection: String,
+        height: Option<u64>,
+        proof: bool,
+        json: bool,
+    },
+    /// See [`ConnectionsArgs`].
+    Connections {
+        chain: String,
+        client: Option<String>,
+        json: bool,
+    },
+    /// See [`ChannelArgs`].
+    Channel {
+        chain: String,
+        port: String,
+        channel: String,
+        height: Option<u64>,
+        proof: bool,
+        json: bool,
+    },
+    /// See [`ChannelsArgs`].
+    Channels {
+        chain: String,
+        connection: Option<String>,
+        json: bool,
+    },
+    /// See [`PacketArgs`].
+    PacketCommitments {
+        chain: String,
+        port: String,
+        channel: String,
+        json: bool,
+    },
+}
+
+impl QueryCommand {
+    /// The chain queried.
+    pub fn chain(&self) -> &str {
+        match self {
+            Self::ClientState { chain, .. }
+            | Self::ClientConsensus { chain, .. }
+            | Self::Connection { chain, .. }
+            | Self::Connections { chain, .. }
+            | Self::Channel { chain, .. }
+            | Self::Channels { chain, .. }
+            | Self::PacketCommitments { chain, .. } => chain,
+        }
+    }
+
+    /// Whether JSON output was asked for.
+    pub fn json(&self) -> bool {
+        match self {
+            Self::ClientState { json, .. }
+            | Self::ClientConsensus { json, .. }
+            | Self::Connection { json, .. }
+            | Self::Connections { json, .. }
+            | Self::Channel { json, .. }
+            | Self::Channels { json, .. }
+            | Self::PacketCommitments { json, .. } => *json,
+        }
+    }
+}
+
+impl From<&QueryGroup> for QueryCommand {
+    fn from(group: &QueryGroup) -> Self {
+        match group {
+            QueryGroup::Client(ClientQuery::State(a)) => Self::ClientState {
+                chain: a.chain.clone(),
+                client: a.client.clone(),
+                height: a.at.height,
+                proof: a.at.proof,
+                json: a.out.json,
+            },
+            QueryGroup::Client(ClientQuery::Consensus(a)) => Self::ClientConsensus {
+                chain: a.chain.clone(),
+                client: a.client.clone(),
+                consensus_height: a.consensus_height.clone(),
+                height: a.at.height,
+                proof: a.at.proof,
+                json: a.out.json,
+            },
+            QueryGroup::Connection(a) => Self::Connection {
+                chain: a.chain.clone(),
+                connection: a.connection.clone(),
+                height: a.at.height,
+                proof: a.at.proof,
+                json: a.out.json,
+            },
+            QueryGroup::Connections(a) => Self::Connections {
+                chain: a.chain.clone(),
+                client: a.client.clone(),
+                json: a.out.json,
+            },
+            QueryGroup::Channel(a) => Self::Channel {
+                chain: a.chain.clone(),
+                port: a.port.clone(),
+                channel: a.channel.clone(),
+                height: a.at.height,
+                proof: a.at.proof,
+                json: a.out.json,
+            },
+            QueryGroup::Channels(a) => Self::Channels {
+                chain: a.chain.clone(),
+                connection: a.connection.clone(),
+                json: a.out.json,
+            },
+            QueryGroup::Packet(PacketQuery::Commitments(a)) => Self::PacketCommitments {
+                chain: a.chain.clone(),
+                port: a.port.clone(),
+                channel: a.channel.clone(),
+                json: a.out.json,
+            },
+        }
+    }
 }
 
 /// `relayd light ...`
@@ -162,6 +455,7 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Validate(out)) => commands::config::validate(&cli, *out),
         Command::Start => commands::start::run(&cli),
         Command::Keys(keys) => commands::keys::run(&cli, keys),
+        Command::Query(group) => commands::query::run(&cli, &QueryCommand::from(group)),
         Command::Light(LightCommand::Init {
             chain,
             hash,

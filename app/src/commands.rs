@@ -3,6 +3,7 @@
 pub mod config;
 pub mod keys;
 pub mod light;
+pub mod query;
 pub mod start;
 
 use std::path::{Path, PathBuf};

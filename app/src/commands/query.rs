@@ -1,0 +1,203 @@
+//! `relayd query ...`: the queries relayd makes while relaying, from the command line, in ADR-002's forms
+//! (`query client state <chain> <client> [-h HEIGHT] [-p PROOF]`). Values are decoded; proofs are reported with
+//! their height and size.
+
+use std::process::ExitCode;
+
+use ibc_proto::google::protobuf::Any;
+use ibc_proto::ibc::core::channel::v1::Channel;
+use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
+use ibc_proto::ibc::lightclients::tendermint::v1 as tm;
+use prost::Message;
+use relayd_actors::chain::cosmos::rpc::CosmosRpc;
+use relayd_actors::chain::endpoint::{path, ChainError, Proven, QueryHeight};
+use serde_json::{json, Value};
+
+use crate::cli::{Cli, QueryCommand, EXIT_CONFIG, EXIT_RUNTIME};
+use crate::commands::config::load;
+
+/// Runs a query subcommand.
+pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
+    let config_path = cli.config_path();
+    let config = match load(&config_path, command.json()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let chain_id = command.chain();
+    let Some(chain) = config.chains.iter().find(|c| c.id.as_str() == chain_id) else {
+        return fail(
+            &format!("chain {chain_id} is not in {}", config_path.display()),
+            EXIT_CONFIG,
+        );
+    };
+    let Some(cosmos) = chain.cosmos() else {
+        return fail(
+            &format!("chain {chain_id}: queries support Cosmos chains"),
+            EXIT_CONFIG,
+        );
+    };
+    let url = chain.rpc_addr.to_string();
+    let prefix = cosmos.store_prefix;
+    let result = actix_rt::System::new().block_on(async {
+        let rpc = CosmosRpc::connect(chain_id, &url)
+            .await
+            .map_err(|e| ChainError::rpc(chain_id, "connect", e))?;
+        execute(&rpc, &prefix, command).await
+    });
+    match result {
+        Ok(value) => {
+            if command.json() {
+                println!("{value}");
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string(), EXIT_RUNTIME),
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("relayd: {message}");
+    ExitCode::from(code)
+}
+
+fn at(height: Option<u64>) -> QueryHeight {
+    height.map_or(QueryHeight::Latest, QueryHeight::At)
+}
+
+/// The query height and, when proven, the proof's height and size: the proof verifies against the app hash
+/// of the header after the query height.
+fn proof_info(proven: &Proven) -> Value {
+    match &proven.proof {
+        Some(p) => {
+            json!({"query_height": proven.height, "proof_height": proven.height + 1, "proof_bytes": p.len(), "proof": hex::encode(p)})
+        }
+        None => json!({"query_height": proven.height}),
+    }
+}
+
+fn decode_any(bytes: &[u8]) -> Value {
+    let Ok(any) = Any::decode(bytes) else {
+        return json!({"raw": hex::encode(bytes)});
+    };
+    let decoded = match any.type_url.as_str() {
+        "/ibc.lightclients.tendermint.v1.ClientState" => {
+            tm::ClientState::decode(any.value.as_slice())
+                .ok()
+                .and_then(|v| serde_json::to_value(v).ok())
+        }
+        "/ibc.lightclients.tendermint.v1.ConsensusState" => {
+            tm::ConsensusState::decode(any.value.as_slice())
+                .ok()
+                .and_then(|v| serde_json::to_value(v).ok())
+        }
+        _ => None,
+    };
+    json!({"type_url": any.type_url, "value": decoded.unwrap_or_else(|| json!(hex::encode(&any.value)))})
+}
+
+fn decode<M: Message + Default + serde::Serialize>(bytes: &[u8]) -> Value {
+    M::decode(bytes)
+        .ok()
+        .and_then(|m| serde_json::to_value(m).ok())
+        .unwrap_or_else(|| json!({"raw": hex::encode(bytes)}))
+}
+
+async fn execute(
+    rpc: &CosmosRpc,
+    prefix: &str,
+    command: &QueryCommand,
+) -> Result<Value, ChainError> {
+    let chain = rpc.chain().to_owned();
+    let absent = |what: String, height: u64| ChainError::Query {
+        chain: chain.clone(),
+        call: what,
+        code: 0,
+        log: format!("not found at height {height}"),
+    };
+    Ok(match command {
+        QueryCommand::ClientState {
+            client,
+            height,
+            proof,
+            ..
+        } => {
+            let p = path::client_state(client);
+            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            if proven.value.is_empty() {
+                return Err(absent(p, proven.height));
+            }
+            json!({"client_id": client, "client_state": decode_any(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::ClientConsensus {
+            client,
+            consensus_height,
+            height,
+            proof,
+            ..
+        } => {
+            let (rev, h) = consensus_height
+                .split_once('-')
+                .and_then(|(r, h)| Some((r.parse().ok()?, h.parse().ok()?)))
+                .ok_or_else(|| {
+                    ChainError::rpc(
+                        &chain,
+                        "query",
+                        format!("{consensus_height:?} is not a height such as 0-42"),
+                    )
+                })?;
+            let p = path::consensus_state(client, rev, h);
+            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            if proven.value.is_empty() {
+                return Err(absent(p, proven.height));
+            }
+            json!({"client_id": client, "consensus_height": consensus_height, "consensus_state": decode_any(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::Connection {
+            connection,
+            height,
+            proof,
+            ..
+        } => {
+            let p = path::connection(connection);
+            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            if proven.value.is_empty() {
+                return Err(absent(p, proven.height));
+            }
+            json!({"connection_id": connection, "connection": decode::<ConnectionEnd>(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::Connections { client, .. } => match client {
+            Some(client) => {
+                json!({"client_id": client, "connections": rpc.client_connections(client).await?})
+            }
+            None => serde_json::to_value(rpc.connections().await?).unwrap_or_default(),
+        },
+        QueryCommand::Channel {
+            port,
+            channel,
+            height,
+            proof,
+            ..
+        } => {
+            let p = path::channel(port, channel);
+            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            if proven.value.is_empty() {
+                return Err(absent(p, proven.height));
+            }
+            json!({"port_id": port, "channel_id": channel, "channel": decode::<Channel>(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::Channels { connection, .. } => match connection {
+            Some(connection) => {
+                serde_json::to_value(rpc.connection_channels(connection).await?).unwrap_or_default()
+            }
+            None => serde_json::to_value(rpc.channels().await?).unwrap_or_default(),
+        },
+        QueryCommand::PacketCommitments { port, channel, .. } => {
+            json!({"port_id": port, "channel_id": channel, "sequences": rpc.packet_commitments(port, channel).await?})
+        }
+    })
+}
