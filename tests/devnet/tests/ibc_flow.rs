@@ -173,6 +173,12 @@ async fn run(chains: &[RunningChain]) {
         .expect("CheckTx only checks signature, sequence and fee");
     assert_ne!(rejected.code, 0, "forged proof accepted");
     assert_eq!(rejected.codespace, "ibc", "{}", rejected.log);
+    // The rejection must come from the proof check itself, not from anything else about the message.
+    assert!(
+        rejected.log.contains("failed ICS23 verification"),
+        "{}",
+        rejected.log
+    );
     assert!(stored(
         &b,
         &receipt_path(TRANSFER_PORT, &b.channel_id, packet.sequence)

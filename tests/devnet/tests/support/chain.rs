@@ -294,14 +294,18 @@ impl Chain {
         let start = Instant::now();
         loop {
             if let Ok(r) = self.rpc.tx(sent.hash, false).await {
-                return Ok(Included {
+                let inc = Included {
                     height: r.height.value(),
                     code: r.tx_result.code.value(),
                     codespace: r.tx_result.codespace,
                     log: r.tx_result.log,
                     events: r.tx_result.events,
                     fee,
-                });
+                };
+                // The ante handler reports the fee it charged; it must be the one signed.
+                let charged = inc.attr("tx", "fee").ok_or("no tx fee event")?;
+                assert_eq!(charged, format!("{fee}{FEE_DENOM}"), "fee charged");
+                return Ok(inc);
             }
             assert!(
                 start.elapsed() < HANG_GUARD,
