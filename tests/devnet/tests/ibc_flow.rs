@@ -1,6 +1,7 @@
 //! Two devnet chains relay an ICS-20 transfer end to end, driven only over their RPC by the minimal relayer in
 //! `support/`: clients, connection and channel handshakes, a relayed transfer with its acknowledgement, a timed-out
-//! transfer refunded through MsgTimeout, and a forged proof that ibc-rs rejects without hurting the chain.
+//! transfer refunded through MsgTimeout, and a forged proof and a tampered header that ibc-rs rejects without
+//! hurting the chain.
 
 mod support;
 
@@ -17,7 +18,8 @@ use support::chain::{Chain, Gas, Wallet, FEE_DENOM};
 use support::handshake::{channel_path, create_clients, open_channel, open_connection, End};
 use support::packet::{
     commitment_path, escrow_address, prove_commitment, receipt_path, recv_msg, relay_ack,
-    relay_recv, relay_timeout, sent_packet, transfer, voucher_denom, ICS20_VERSION, TRANSFER_PORT,
+    relay_recv, relay_timeout, sent_packet, transfer, voucher_denom, PacketWatcher, ICS20_VERSION,
+    TRANSFER_PORT,
 };
 use support::proof;
 
@@ -86,6 +88,11 @@ async fn run(chains: &[RunningChain]) {
     let escrow = escrow_address(TRANSFER_PORT, &a.channel_id);
     let voucher = voucher_denom(TRANSFER_PORT, &b.channel_id, FEE_DENOM);
 
+    // An event-driven relayer learns of packets from a WebSocket subscription; the same packet must also be
+    // readable from the transaction's own result.
+    let mut watcher =
+        PacketWatcher::subscribe(&chains[0].websocket_url(), TRANSFER_PORT, &a.channel_id).await;
+
     // 1. A transfer relayed both ways.
     let user1_start = a.chain.balance(&user1.address, FEE_DENOM).await;
     let sent = transfer(
@@ -98,6 +105,7 @@ async fn run(chains: &[RunningChain]) {
     )
     .await;
     let packet = sent_packet(&sent);
+    assert_eq!(watcher.next().await, (sent.height, packet.clone()));
     assert_eq!(packet.destination_channel, b.channel_id);
     let commitment = commitment_path(TRANSFER_PORT, &a.channel_id, packet.sequence);
     assert!(!stored(&a, &commitment).await.is_empty());
@@ -123,6 +131,8 @@ async fn run(chains: &[RunningChain]) {
     };
     let sent = transfer(&a, &user1, &user2.address, 777, Some(timeout), 0).await;
     let packet = sent_packet(&sent);
+    assert_eq!(watcher.next().await, (sent.height, packet.clone()));
+    watcher.close().await;
     assert_eq!(packet.timeout_height, Some(timeout));
     assert_eq!(a.chain.balance(&escrow, FEE_DENOM).await, 1777);
     b.chain.wait_until_height(timeout.revision_height).await;
@@ -185,6 +195,26 @@ async fn run(chains: &[RunningChain]) {
     )
     .await
     .is_empty());
+    // A header whose app hash was altered after signing: the local light client refuses it, and so does ibc-rs
+    // when it is sent anyway; no consensus state appears for that height.
+    let h = a.chain.height().await;
+    let (verdict, bad_update) = b.client.tampered_update(&b.chain, &a.chain, h).await;
+    assert!(verdict.is_err(), "tampered header verified locally");
+    let rejected = b
+        .chain
+        .broadcast(&b.chain.relayer, &[bad_update], Gas::Fixed(400_000))
+        .await
+        .expect("CheckTx only checks signature, sequence and fee");
+    assert_ne!(rejected.code, 0, "tampered header accepted");
+    assert_eq!(rejected.codespace, "ibc", "{}", rejected.log);
+    assert!(
+        rejected.log.contains("failed to verify header"),
+        "{}",
+        rejected.log
+    );
+    assert!(!b.client.has_consensus_state(&b.chain, &a.chain, h).await);
+
+    // Both chains keep producing blocks, and the genuine proof still relays the packet.
     b.chain.wait_until_height(rejected.height + 3).await;
     let ack = relay_recv(&a, &mut b, &packet).await;
     assert_eq!(ack, ICS20_SUCCESS_ACK);

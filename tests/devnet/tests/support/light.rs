@@ -222,6 +222,46 @@ impl ClientTracker {
     }
 }
 
+impl ClientTracker {
+    /// A MsgUpdateClient carrying the counterparty's header at `h` with its app hash altered (the commit
+    /// signatures then vouch for a different header), and what local verification says about that header.
+    pub async fn tampered_update(
+        &self,
+        host: &Chain,
+        counterparty: &Chain,
+        h: u64,
+    ) -> (Result<(), String>, Any) {
+        let (&trusted_height, trusted) = self
+            .verified
+            .range(..h)
+            .next_back()
+            .expect("a verified header below h");
+        let mut lb = fetch_light_block(counterparty, h).await;
+        let mut app_hash = lb.signed_header.header.app_hash.as_bytes().to_vec();
+        app_hash[0] ^= 0x01;
+        let mut header = lb.signed_header.header.clone();
+        header.app_hash = app_hash.try_into().expect("app hash");
+        lb.signed_header = tendermint::block::signed_header::SignedHeader::new(
+            header,
+            lb.signed_header.commit.clone(),
+        )
+        .expect("signed header");
+        let verdict = verify(&self.options, trusted, &lb);
+        let header = Header {
+            signed_header: Some(lb.signed_header.clone().into()),
+            validator_set: Some(lb.validators.clone().into()),
+            trusted_height: Some(height(counterparty, trusted_height)),
+            trusted_validators: Some(trusted.next_validators.clone().into()),
+        };
+        let msg = MsgUpdateClient {
+            client_id: self.client_id.clone(),
+            client_message: Some(any(TM_HEADER_URL, &header)),
+            signer: host.relayer.address.clone(),
+        };
+        (verdict, any(UPDATE_CLIENT_URL, &msg))
+    }
+}
+
 /// What the client stores for a header: its app hash as the commitment root, its time, next validators hash.
 fn consensus_state(lb: &LightBlock) -> ConsensusState {
     let h = &lb.signed_header.header;

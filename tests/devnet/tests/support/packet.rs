@@ -6,8 +6,13 @@ use ibc_proto::ibc::applications::transfer::v1::MsgTransfer;
 use ibc_proto::ibc::core::channel::v1::{MsgAcknowledgement, MsgRecvPacket, MsgTimeout, Packet};
 use ibc_proto::ibc::core::client::v1::Height;
 use sha2::{Digest, Sha256};
+use tendermint::abci::Event;
+use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::event::EventData;
+use tendermint_rpc::query::{EventType, Query};
+use tendermint_rpc::{SubscriptionClient, WebSocketClient};
 
-use super::chain::{Included, Wallet, FEE_DENOM};
+use super::chain::{Included, Wallet, FEE_DENOM, HANG_GUARD};
 use super::handshake::{prove, End, Proofs};
 use super::light::any;
 
@@ -81,8 +86,18 @@ pub async fn transfer(
 
 /// The packet a transaction sent, rebuilt from its `send_packet` event.
 pub fn sent_packet(inc: &Included) -> Packet {
+    packet_from_events(&inc.events)
+}
+
+/// The packet of the first `send_packet` event among `events`.
+pub fn packet_from_events(events: &[Event]) -> Packet {
     let get = |key: &str| {
-        inc.attr("send_packet", key)
+        events
+            .iter()
+            .filter(|e| e.kind == "send_packet")
+            .flat_map(|e| e.attributes.iter())
+            .find(|a| a.key_str().ok() == Some(key))
+            .and_then(|a| a.value_str().ok().map(str::to_owned))
             .unwrap_or_else(|| panic!("send_packet has no {key}"))
     };
     let timeout = get("packet_timeout_height");
@@ -189,4 +204,59 @@ pub async fn relay_timeout(dst: &End, src: &mut End, packet: &Packet) -> Result<
     msgs.push(any("/ibc.core.channel.v1.MsgTimeout", &msg));
     src.chain.submit(&src.chain.relayer, &msgs).await;
     Ok(())
+}
+
+/// Packets sent on one channel, as an event-driven relayer learns of them: a WebSocket subscription to the
+/// transactions whose `send_packet` event names that source channel.
+pub struct PacketWatcher {
+    client: WebSocketClient,
+    subscription: tendermint_rpc::Subscription,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl PacketWatcher {
+    /// Subscribes at `websocket_url` to packets sent from `port/channel`.
+    pub async fn subscribe(websocket_url: &str, port: &str, channel: &str) -> Self {
+        let (client, driver) = WebSocketClient::builder(websocket_url.parse().expect("ws url"))
+            .compat_mode(CompatMode::V0_38)
+            .build()
+            .await
+            .expect("websocket client");
+        let driver = tokio::spawn(async move {
+            // The driver ends with an error when the chain shuts down; nothing is waiting on it by then.
+            let _ = driver.run().await;
+        });
+        let query = Query::from(EventType::Tx)
+            .and_eq("send_packet.packet_src_port", port)
+            .and_eq("send_packet.packet_src_channel", channel);
+        let subscription = client.subscribe(query).await.expect("subscribe");
+        Self {
+            client,
+            subscription,
+            driver,
+        }
+    }
+
+    /// The next packet sent on the channel, with the height of its transaction.
+    pub async fn next(&mut self) -> (u64, Packet) {
+        use futures::StreamExt;
+        let event = tokio::time::timeout(HANG_GUARD, self.subscription.next())
+            .await
+            .expect("no send_packet event arrived")
+            .expect("subscription closed")
+            .expect("subscription error");
+        match event.data {
+            EventData::Tx { tx_result } => (
+                tx_result.height as u64,
+                packet_from_events(&tx_result.result.events),
+            ),
+            other => panic!("expected a Tx event, got {other:?}"),
+        }
+    }
+
+    /// Closes the WebSocket.
+    pub async fn close(self) {
+        let _ = self.client.close();
+        let _ = self.driver.await;
+    }
 }
