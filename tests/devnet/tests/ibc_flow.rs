@@ -35,13 +35,17 @@ async fn stored(end: &End, path: &str) -> Vec<u8> {
 }
 
 async fn assert_open(a: &End, b: &End) {
-    for end in [a, b] {
+    for (end, other) in [(a, b), (b, a)] {
         let conn = ConnectionEnd::decode(
             stored(end, &format!("connections/{}", end.connection_id))
                 .await
                 .as_slice(),
         )
         .expect("connection end");
+        assert_eq!(
+            conn.counterparty.map(|c| c.connection_id),
+            Some(other.connection_id.clone())
+        );
         assert_eq!(
             conn.state,
             ConnState::Open as i32,
@@ -61,6 +65,10 @@ async fn assert_open(a: &End, b: &End) {
             end.chain.id
         );
         assert_eq!(chan.version, ICS20_VERSION);
+        assert_eq!(
+            chan.counterparty.map(|c| c.channel_id),
+            Some(other.channel_id.clone())
+        );
     }
 }
 

@@ -144,6 +144,13 @@ async fn client_state_at(end: &End, h: u64) -> (Any, Height) {
 
 /// The proofs ConnOpenTry and ConnOpenAck carry about `src`: its connection end, its client of `dst`, and
 /// that client's consensus state at the client's latest height, all read after the same block.
+///
+/// What ibc-rs 0.57 checks on `dst` with them: all three by membership under the proof height's root; the client
+/// state byte for byte as `src` stores it (so it is sent as the stored `Any`); the consensus state byte for byte
+/// against `dst`'s own record of its header at `consensus_height` (app hash, time, next validators hash), which
+/// must not be above `dst`'s height; and `validate_self_client` on the client state (not frozen, `dst`'s
+/// revision, latest height not above `dst`'s height). `host_consensus_state_proof` is not used. The channel
+/// handshake steps only prove the counterparty's channel end.
 async fn prove_connection_and_client(
     src: &End,
     dst: &mut End,
