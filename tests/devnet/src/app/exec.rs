@@ -7,14 +7,17 @@ use cosmrs::proto::cosmos::base::abci::v1beta1::TxMsgData;
 use ibc::apps::transfer::handler::send_transfer;
 use ibc::apps::transfer::types::msgs::transfer::MsgTransfer;
 use ibc::apps::transfer::types::PrefixedDenom;
+use ibc::clients::tendermint::types::ConsensusState as TmConsensusState;
 use ibc::core::channel::types::channel::Order;
 use ibc::core::channel::types::msgs::PacketMsg;
+use ibc::core::commitment_types::commitment::CommitmentRoot;
 use ibc::core::entrypoint::dispatch;
 use ibc::core::handler::types::error::HandlerError;
 use ibc::core::handler::types::msgs::MsgEnvelope;
 use ibc::core::host::types::path::{ChannelEndPath, ReceiptPath, SeqRecvPath};
 use ibc::core::host::ValidationContext;
 use ibc_proto::google::protobuf::Any;
+use ibc_testkit::testapp::ibc::clients::AnyConsensusState;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tendermint::abci::Event;
@@ -135,10 +138,42 @@ impl Core {
             gas_wanted: decoded.gas_limit,
             ..Default::default()
         };
+        let provisional = if mode == Mode::Simulate {
+            self.insert_provisional_host_consensus_state()
+        } else {
+            None
+        };
         let result = self.run_decoded(&decoded, mode, &mut meter, &mut out);
+        if let Some(h) = provisional {
+            self.ibc.host_consensus_states.lock().remove(&h);
+        }
         out.result = result;
         out.gas_used = meter.used;
         out
+    }
+
+    /// Between blocks the IBC store is already at height `last_committed + 1` (ibc-rs's host height) but that
+    /// block has not begun, so it has no host consensus state and every handler that reads the host timestamp
+    /// (create/update client, send and receive packets) failed under simulation. The SDK simulates in the context
+    /// of the last committed block; likewise the simulated block gets that block's time and next validators,
+    /// with the latest app hash as its root, and the entry is removed again afterwards.
+    fn insert_provisional_host_consensus_state(&mut self) -> Option<u64> {
+        let next = self.last_committed + 1;
+        let mut states = self.ibc.host_consensus_states.lock();
+        if states.contains_key(&next) {
+            return None;
+        }
+        let AnyConsensusState::Tendermint(last) = states.get(&self.last_committed)?.clone() else {
+            return None;
+        };
+        let last = last.into_inner();
+        let provisional = TmConsensusState::new(
+            CommitmentRoot::from_bytes(&self.last_app_hash),
+            last.timestamp,
+            last.next_validators_hash,
+        );
+        states.insert(next, AnyConsensusState::Tendermint(provisional.into()));
+        Some(next)
     }
 
     fn run_decoded(

@@ -403,6 +403,27 @@ fn tm_client_msgs(g: &Genesis, signer: &str) -> cosmrs::Any {
 }
 
 #[test]
+fn simulate_runs_ibc_handlers_between_blocks() {
+    let g = genesis();
+    let mut app = App::new(&g).unwrap();
+    let r = &g.accounts[0];
+    run_block(&mut app, &g, &[]);
+    let tx = sign(
+        &r.signing_key(),
+        vec![tm_client_msgs(&g, &r.address)],
+        &opts(&g, 0, 0),
+    );
+    // Creating a client reads the host timestamp, i.e. the host consensus state of the block being built.
+    let (gas, events) = app.simulate(&tx).unwrap();
+    assert!(events.iter().any(|e| e.kind == "create_client"));
+    // The provisional host consensus state is gone again: block 2 records its own.
+    assert!(!app.lock().ibc.host_consensus_states.lock().contains_key(&2));
+    let (res, _) = run_block(&mut app, &g, &[tx]);
+    assert!(res[0].code.is_ok(), "{}", res[0].log);
+    assert_eq!(res[0].gas_used as u64, gas);
+}
+
+#[test]
 fn create_client_and_proof_verifies_against_next_app_hash() {
     let g = genesis();
     let mut app = App::new(&g).unwrap();
