@@ -2,4 +2,5 @@
 
 pub mod events;
 pub mod light_client;
+pub mod monitor;
 pub mod rpc;
