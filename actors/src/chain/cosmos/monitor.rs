@@ -284,12 +284,9 @@ impl EventMonitor {
     pub fn new(config: MonitorConfig) -> Result<Self, MonitorError> {
         config.validate()?;
         let ws_url = config.ws_url()?;
-        let mode = match config.mode {
-            EventSourceMode::Push => SourceMode::Push,
-            EventSourceMode::Pull => SourceMode::Polling,
-        };
         let (status, _) = watch::channel(MonitorStatus {
-            mode,
+            // Push mode polls too until its subscription is up.
+            mode: SourceMode::Polling,
             connected: false,
             last_height: None,
             latest_seen: None,
