@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use backoff::backoff::Backoff;
 use backoff::ExponentialBackoff;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use relayd_config::{ChainConfig, EventSourceMode};
 use relayd_messages::ObservedEvent;
 use tendermint::crypto::Sha256 as _;
@@ -353,12 +353,23 @@ struct WsConn {
     subscription: tendermint_rpc::Subscription,
     // Held so that the connection stays as it was set up until it is given up as a whole.
     _client: WebSocketClient,
-    _driver: DriverTask,
+    driver: DriverTask,
 }
 
 /// The WebSocket driver task, aborted when the connection is given up, so that a half-open socket cannot
 /// linger until the driver's own 30 s receive timeout.
 struct DriverTask(JoinHandle<Result<(), tendermint_rpc::Error>>);
+
+impl WsConn {
+    /// Why the driver ended, if it has: the subscription only says that it ended.
+    fn driver_error(&mut self) -> Option<String> {
+        match (&mut self.driver.0).now_or_never()? {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("driver task: {e}")),
+        }
+    }
+}
 
 impl Drop for DriverTask {
     fn drop(&mut self) {
@@ -536,7 +547,11 @@ impl Runner {
                         poll_at = Instant::now();
                     }
                     None => {
-                        self.lose_ws(&mut ws, "WebSocket connection closed");
+                        let e = match ws.as_mut().and_then(WsConn::driver_error) {
+                            Some(reason) => format!("WebSocket connection closed: {reason}"),
+                            None => "WebSocket connection closed".to_owned(),
+                        };
+                        self.lose_ws(&mut ws, &e);
                         retry_at = Some(Instant::now() + reconnect.next_backoff().unwrap_or(self.config.backoff_cap));
                         poll_at = Instant::now();
                     }
@@ -602,7 +617,10 @@ impl Runner {
     async fn deliver_up_to(&mut self, rpc: &CosmosRpc, tip: u64) -> Flow {
         while self.next <= tip {
             let height = self.next;
-            let block = self.fetch_until_done(rpc, height).await;
+            let Some(block) = self.fetch_until_done(rpc, height).await else {
+                // Announced but not made yet: wait for the next announcement or poll.
+                return Ok(());
+            };
             self.sink
                 .send(block)
                 .await
@@ -613,8 +631,10 @@ impl Runner {
         Ok(())
     }
 
-    /// Fetches one height, retrying with backoff for as long as it takes: a height is never skipped.
-    async fn fetch_until_done(&self, rpc: &CosmosRpc, height: u64) -> BlockEvents {
+    /// Fetches one height, retrying with backoff for as long as it takes: a height is never skipped. `None` when
+    /// the node says it has not made that height yet, so that a notification announcing a height the node does
+    /// not have (a lying or lagging node) cannot turn into endless retries.
+    async fn fetch_until_done(&self, rpc: &CosmosRpc, height: u64) -> Option<BlockEvents> {
         let mut backoff = self.config.backoff();
         let mut attempts = 0u32;
         loop {
@@ -624,11 +644,21 @@ impl Runner {
                         info!(chain = %self.chain(), height, attempts, "height fetched after retries");
                         self.status.send_if_modified(|s| s.stalled.take().is_some());
                     }
-                    return block;
+                    return Some(block);
                 }
                 Err(e) => {
-                    attempts += 1;
                     let error = e.to_string();
+                    if let Ok((_, latest)) = rpc.status().await {
+                        if latest < height {
+                            warn!(
+                                chain = %self.chain(), height, latest, error = %error,
+                                "height announced but not made yet by the node; waiting"
+                            );
+                            self.status.send_if_modified(|s| s.stalled.take().is_some());
+                            return None;
+                        }
+                    }
+                    attempts += 1;
                     let delay = backoff.next_backoff().unwrap_or(self.config.backoff_cap);
                     self.record_error(&error);
                     if attempts >= self.config.stall_after {
@@ -763,7 +793,7 @@ async fn connect_ws(
         Ok(WsConn {
             subscription,
             _client: client,
-            _driver: driver,
+            driver,
         })
     };
     timeout(deadline, attempt)
