@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
@@ -77,6 +77,8 @@ struct Running {
     task: JoinHandle<StopReason>,
     /// The next height the test expects; every delivery is checked against it.
     expected: u64,
+    /// Whether blocks may carry decoding errors; otherwise any is a failure.
+    errors_expected: bool,
 }
 
 fn spawn(config: MonitorConfig, start: u64, capacity: usize) -> Running {
@@ -93,6 +95,7 @@ fn spawn(config: MonitorConfig, start: u64, capacity: usize) -> Running {
         stop: Some(stop),
         task,
         expected: start,
+        errors_expected: false,
     }
 }
 
@@ -109,7 +112,9 @@ impl Running {
             block.height, self.expected,
             "heights must arrive in order without gaps or duplicates"
         );
-        assert!(block.errors.is_empty(), "{:?}", block.errors);
+        if !self.errors_expected {
+            assert!(block.errors.is_empty(), "{:?}", block.errors);
+        }
         self.expected += 1;
         block
     }
@@ -164,6 +169,8 @@ struct ProxyCtl {
     mute_ws: watch::Sender<bool>,
     /// Kills any connection that carries a `block_results` request while true.
     fail_block_results: AtomicBool,
+    /// Replaces these bytes in HTTP responses with others of the same length (so Content-Length holds).
+    rewrite: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Proxy {
@@ -175,6 +182,7 @@ impl Proxy {
             severed: watch::channel(false).0,
             mute_ws: watch::channel(false).0,
             fail_block_results: AtomicBool::new(false),
+            rewrite: Mutex::new(None),
         });
         let accept_ctl = Arc::clone(&ctl);
         let accept = tokio::spawn(async move {
@@ -215,6 +223,11 @@ impl Proxy {
 
     fn fail_block_results(&self, on: bool) {
         self.ctl.fail_block_results.store(on, Ordering::SeqCst);
+    }
+
+    fn rewrite_responses(&self, from: &str, to: &str) {
+        assert_eq!(from.len(), to.len(), "a rewrite must keep the length");
+        *self.ctl.rewrite.lock().expect("lock") = Some((from.into(), to.into()));
     }
 }
 
@@ -270,6 +283,16 @@ async fn pipe(client: TcpStream, ctl: &ProxyCtl) -> std::io::Result<()> {
             if is_ws.load(Ordering::SeqCst) {
                 // Held, not dropped: the connection looks alive and simply goes quiet.
                 let _ = mute.wait_for(|m| !*m).await;
+            } else if let Some((from, to)) = ctl.rewrite.lock().expect("lock").as_ref() {
+                let mut i = 0;
+                while i + from.len() <= n {
+                    if buf[i..i + from.len()] == from[..] {
+                        buf[i..i + from.len()].copy_from_slice(to);
+                        i += from.len();
+                    } else {
+                        i += 1;
+                    }
+                }
             }
             client_w.write_all(&buf[..n]).await?;
         }
@@ -503,24 +526,24 @@ async fn watchdog_falls_back_to_polling_when_new_block_notifications_stop() {
 
     // The WebSocket stays open but says nothing more; HTTP still works.
     proxy.mute_websocket(true);
-    m.wait_status("polling fallback", |s| s.mode == SourceMode::Polling)
+    let fallback = m
+        .wait_status("polling fallback", |s| s.mode == SourceMode::Polling)
         .await;
+    assert!(
+        fallback
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no NewBlock for")),
+        "the watchdog, not a closed connection, must have noticed: {fallback:?}"
+    );
     let from = m.expected;
-    let mut status = m.status.borrow().clone();
     for _ in 0..8 {
         m.next().await;
-        status = m.status.borrow().clone();
+        let status = m.status.borrow().clone();
         // Every reconnection attempt hangs in the muted handshake, so these heights came from polling.
         assert_eq!(status.mode, SourceMode::Polling, "{status:?}");
     }
     assert!(m.expected >= from + 8);
-    assert!(
-        status
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("NewBlock") || e.contains("WebSocket")),
-        "{status:?}"
-    );
 
     proxy.mute_websocket(false);
     let status = m
@@ -570,6 +593,47 @@ async fn a_height_that_cannot_be_fetched_is_retried_and_reported_never_skipped()
         .await;
     let tip = chain.node.latest_height();
     m.until(tip).await;
+    assert_eq!(m.shutdown().await, StopReason::Shutdown);
+    chain.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_ibc_events_are_reported_with_their_block_and_delivery_goes_on() {
+    let chain = chain().await;
+    let proxy = Proxy::start(chain.rpc_addr).await;
+    // The node now "forgets" the consensus height of every create_client event it reports.
+    proxy.rewrite_responses(
+        "\"key\":\"consensus_height\"",
+        "\"key\":\"consensus_heigxt\"",
+    );
+    let mut m = spawn(
+        config(
+            &proxy.rpc_url(),
+            &proxy.websocket_url(),
+            EventSourceMode::Push,
+        ),
+        1,
+        1024,
+    );
+    m.errors_expected = true;
+    m.until(3).await;
+    let hash = submit_create_client(&chain).await;
+    let included = tx_height(&chain, &hash).await;
+    let blocks = m.until(included + 2).await;
+    for block in &blocks {
+        assert!(block.events.is_empty(), "{block:?}");
+        if block.height == included {
+            assert_eq!(block.errors.len(), 1, "{block:?}");
+            assert_eq!(
+                block.errors[0].to_string(),
+                format!(
+                    "height {included}: create_client event: missing attribute consensus_height"
+                )
+            );
+        } else {
+            assert!(block.errors.is_empty(), "{block:?}");
+        }
+    }
     assert_eq!(m.shutdown().await, StopReason::Shutdown);
     chain.shutdown().await;
 }
