@@ -682,6 +682,29 @@ async fn shutdown_stops_it_while_blocked_on_a_full_sink_or_an_unreachable_node()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_chain_is_never_followed() {
+    let chain = chain().await;
+    let mut c = config(
+        &chain.rpc_url(),
+        &chain.websocket_url(),
+        EventSourceMode::Push,
+    );
+    c.chain = "ibc-9".into();
+    let mut m = spawn(c, 1, 8);
+    let status = m
+        .wait_status("wrong chain reported", |s| s.errors >= 2)
+        .await;
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some(format!("ibc-9: the node at {} serves chain ibc-0", chain.rpc_url()).as_str())
+    );
+    assert_eq!(status.last_height, None);
+    assert!(m.rx.as_mut().expect("receiver").try_recv().is_err());
+    assert_eq!(m.shutdown().await, StopReason::Shutdown);
+    chain.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_sink_stops_it() {
     let chain = chain().await;
     for mode in [EventSourceMode::Push, EventSourceMode::Pull] {

@@ -351,7 +351,8 @@ struct Runner {
 /// A live WebSocket subscription; dropping it aborts the driver, which closes the socket.
 struct WsConn {
     subscription: tendermint_rpc::Subscription,
-    // Held so that the connection stays as it was set up until it is given up as a whole.
+    // Never used after subscribing, but dropping it would close the driver's command channel early; the
+    // connection is given up as a whole, driver first.
     _client: WebSocketClient,
     driver: DriverTask,
 }
