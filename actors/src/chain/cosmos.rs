@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod light_client;
+pub mod monitor;
 pub mod query;
 pub mod rpc;
 pub mod tx;

@@ -1,9 +1,13 @@
-//! The CometBFT RPC connection of one Cosmos chain: light blocks for the light client and chain status.
+//! The CometBFT RPC connection of one Cosmos chain: light blocks for the light client, chain status, and the
+//! blocks and block results the event monitor reads.
+
+use std::time::Duration;
 
 use tendermint::block::Height;
 use tendermint::{node, validator};
 use tendermint_light_client_verifier::types::LightBlock;
 use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::endpoint::block_results;
 use tendermint_rpc::{Client, HttpClient, Paging};
 
 use super::light_client::LightBlockSource;
@@ -25,11 +29,25 @@ pub struct RpcError {
 pub struct CosmosRpc {
     chain: String,
     http: HttpClient,
+    compat: CompatMode,
 }
+
+/// How long one request may take when the caller does not say.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl CosmosRpc {
     /// A client for `chain` at `url`, speaking CometBFT 0.37/0.38 (`compat`) or 0.34.
     pub fn new(chain: &str, url: &str, compat: CompatMode) -> Result<Self, RpcError> {
+        Self::with_timeout(chain, url, compat, DEFAULT_TIMEOUT)
+    }
+
+    /// Like [`CosmosRpc::new`], with every request bounded by `timeout` (connecting included).
+    pub fn with_timeout(
+        chain: &str,
+        url: &str,
+        compat: CompatMode,
+        timeout: Duration,
+    ) -> Result<Self, RpcError> {
         let err = |reason: String| RpcError {
             chain: chain.to_owned(),
             call: "connect".into(),
@@ -40,17 +58,28 @@ impl CosmosRpc {
             .map_err(|e: tendermint_rpc::Error| err(e.to_string()))?;
         let http = HttpClient::builder(url)
             .compat_mode(compat)
+            .timeout(timeout)
             .build()
             .map_err(|e| err(e.to_string()))?;
         Ok(Self {
             chain: chain.to_owned(),
             http,
+            compat,
         })
     }
 
     /// Connects to `chain` at `url`, choosing the RPC dialect from the version the node reports.
     pub async fn connect(chain: &str, url: &str) -> Result<Self, RpcError> {
-        let probe = Self::new(chain, url, CompatMode::latest())?;
+        Self::connect_with_timeout(chain, url, DEFAULT_TIMEOUT).await
+    }
+
+    /// Like [`CosmosRpc::connect`], with every request bounded by `timeout`.
+    pub async fn connect_with_timeout(
+        chain: &str,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Self, RpcError> {
+        let probe = Self::with_timeout(chain, url, CompatMode::latest(), timeout)?;
         let status = probe
             .http
             .status()
@@ -58,7 +87,12 @@ impl CosmosRpc {
             .map_err(|e| probe.err("status", e))?;
         let compat = CompatMode::from_version(status.node_info.version)
             .map_err(|e| probe.err("status", format!("unsupported node version: {e}")))?;
-        Self::new(chain, url, compat)
+        Self::with_timeout(chain, url, compat, timeout)
+    }
+
+    /// The RPC dialect this client speaks; a WebSocket client to the same node must speak it too.
+    pub fn compat_mode(&self) -> CompatMode {
+        self.compat
     }
 
     fn err(&self, call: &str, e: impl std::fmt::Display) -> RpcError {
@@ -90,6 +124,24 @@ impl CosmosRpc {
             status.node_info.network.to_string(),
             status.sync_info.latest_block_height.value(),
         ))
+    }
+
+    /// The ABCI results (events included) of the block at `height`.
+    pub async fn block_results(&self, height: u64) -> Result<block_results::Response, RpcError> {
+        let call = || format!("block_results {height}");
+        let h = Height::try_from(height).map_err(|e| self.err(&call(), e))?;
+        self.http
+            .block_results(h)
+            .await
+            .map_err(|e| self.err(&call(), e))
+    }
+
+    /// The block at `height`.
+    pub async fn block(&self, height: u64) -> Result<tendermint::Block, RpcError> {
+        let call = || format!("block {height}");
+        let h = Height::try_from(height).map_err(|e| self.err(&call(), e))?;
+        let response = self.http.block(h).await.map_err(|e| self.err(&call(), e))?;
+        Ok(response.block)
     }
 
     async fn validator_set(&self, height: Height) -> Result<validator::Set, RpcError> {
