@@ -163,27 +163,87 @@ where
     }
 }
 
-/// Answers one call: node-level methods here, everything else through the app's query handler.
+/// Answers one call: node-level methods from the node's record, everything else through the app's query
+/// handler.
 fn answer<A: Application>(
     node: &Node<A>,
     path: &str,
     body: &[u8],
     height: u64,
 ) -> Result<Vec<u8>, Box<Status>> {
-    let internal = |e: crate::node::NodeError| Box::new(Status::internal(e.to_string()));
-    match path {
-        "/cosmos.tx.v1beta1.Service/GetTx" => {
-            let req = GetTxRequest::decode(body)
-                .map_err(|e| Box::new(Status::invalid_argument(e.to_string())))?;
-            let hash: tendermint::Hash = req.hash.parse().map_err(|_| {
-                Box::new(Status::invalid_argument(format!(
-                    "invalid tx hash {:?}",
-                    req.hash
-                )))
-            })?;
-            let record = node.record().map_err(internal)?.tx(&hash).ok_or_else(|| {
-                Box::new(Status::not_found(format!("tx not found: {}", req.hash)))
-            })?;
+    match node_service(node, path, body) {
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(ServiceError::NotFound(m))) => Err(Box::new(Status::not_found(m))),
+        Some(Err(ServiceError::Invalid(m))) => Err(Box::new(Status::invalid_argument(m))),
+        Some(Err(ServiceError::Unavailable(m))) => Err(Box::new(Status::unavailable(m))),
+        None => {
+            let response = node
+                .app()
+                .map_err(|e| Box::new(Status::internal(e.to_string())))?
+                .query(path, body, height, false);
+            if response.code.is_ok() {
+                Ok(response.value.to_vec())
+            } else if response.code.value() == 6 {
+                Err(Box::new(Status::unimplemented(format!(
+                    "unknown method {path}"
+                ))))
+            } else {
+                Err(Box::new(Status::invalid_argument(response.log)))
+            }
+        }
+    }
+}
+
+/// Why a node-level service call failed.
+#[derive(Debug)]
+pub enum ServiceError {
+    /// The requested object does not exist.
+    NotFound(String),
+    /// The request is malformed.
+    Invalid(String),
+    /// The node cannot answer now.
+    Unavailable(String),
+}
+
+impl ServiceError {
+    /// The Cosmos SDK's ABCI code for this failure (NotFound 22, InvalidRequest 18, 1 otherwise).
+    pub fn abci_code(&self) -> u32 {
+        match self {
+            Self::NotFound(_) => 22,
+            Self::Invalid(_) => 18,
+            Self::Unavailable(_) => 1,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::NotFound(m) | Self::Invalid(m) | Self::Unavailable(m) => m,
+        }
+    }
+}
+
+/// The services a node (not its application) answers: GetTx, GetNodeInfo, GetLatestBlock and
+/// GetBlockByHeight. `None` for every other path. Shared by gRPC and gRPC-over-ABCI queries.
+pub fn node_service<A: Application>(
+    node: &Node<A>,
+    path: &str,
+    body: &[u8],
+) -> Option<Result<Vec<u8>, ServiceError>> {
+    let unavailable = |e: crate::node::NodeError| ServiceError::Unavailable(e.to_string());
+    let invalid = |e: prost::DecodeError| ServiceError::Invalid(e.to_string());
+    let result = match path {
+        "/cosmos.tx.v1beta1.Service/GetTx" => (|| {
+            let req = GetTxRequest::decode(body).map_err(invalid)?;
+            let hash: tendermint::Hash = req
+                .hash
+                .parse()
+                .map_err(|_| ServiceError::Invalid(format!("invalid tx hash {:?}", req.hash)))?;
+            let record = node
+                .record()
+                .map_err(unavailable)?
+                .tx(&hash)
+                .ok_or_else(|| ServiceError::NotFound(format!("tx not found: {}", req.hash)))?;
             let tx = Tx::decode(record.tx.as_slice()).ok();
             let result = &record.result;
             let response = TxResponse {
@@ -202,7 +262,7 @@ fn answer<A: Application>(
                 tx_response: Some(response),
             }
             .encode_to_vec())
-        }
+        })(),
         "/cosmos.base.tendermint.v1beta1.Service/GetNodeInfo" => Ok(tmsvc::GetNodeInfoResponse {
             default_node_info: Some(tmsvc_node_info(node)),
             application_version: Some(tmsvc::VersionInfo {
@@ -214,27 +274,26 @@ fn answer<A: Application>(
             }),
         }
         .encode_to_vec()),
-        "/cosmos.base.tendermint.v1beta1.Service/GetLatestBlock" => {
-            let record = node.record().map_err(internal)?;
+        "/cosmos.base.tendermint.v1beta1.Service/GetLatestBlock" => (|| {
+            let record = node.record().map_err(unavailable)?;
             let latest = record
                 .block(record.latest_height())
-                .ok_or_else(|| Box::new(Status::unavailable("no block yet")))?;
+                .ok_or_else(|| ServiceError::Unavailable("no block yet".into()))?;
             Ok(tmsvc::GetLatestBlockResponse {
                 block_id: Some(latest.id.into()),
                 block: Some(latest.block.as_ref().clone().into()),
                 ..Default::default()
             }
             .encode_to_vec())
-        }
-        "/cosmos.base.tendermint.v1beta1.Service/GetBlockByHeight" => {
-            let req = tmsvc::GetBlockByHeightRequest::decode(body)
-                .map_err(|e| Box::new(Status::invalid_argument(e.to_string())))?;
-            let record = node.record().map_err(internal)?;
+        })(),
+        "/cosmos.base.tendermint.v1beta1.Service/GetBlockByHeight" => (|| {
+            let req = tmsvc::GetBlockByHeightRequest::decode(body).map_err(invalid)?;
+            let record = node.record().map_err(unavailable)?;
             let block = u64::try_from(req.height)
                 .ok()
                 .and_then(|h| record.block(h))
                 .ok_or_else(|| {
-                    Status::invalid_argument(format!(
+                    ServiceError::Invalid(format!(
                         "requested block height {} is bigger than the chain length {}",
                         req.height,
                         record.latest_height()
@@ -246,23 +305,10 @@ fn answer<A: Application>(
                 ..Default::default()
             }
             .encode_to_vec())
-        }
-        _ => {
-            let response = node
-                .app()
-                .map_err(internal)?
-                .query(path, body, height, false);
-            if response.code.is_ok() {
-                Ok(response.value.to_vec())
-            } else if response.code.value() == 6 {
-                Err(Box::new(Status::unimplemented(format!(
-                    "unknown method {path}"
-                ))))
-            } else {
-                Err(Box::new(Status::invalid_argument(response.log)))
-            }
-        }
-    }
+        })(),
+        _ => return None,
+    };
+    Some(result)
 }
 
 fn tmsvc_node_info<A: Application>(

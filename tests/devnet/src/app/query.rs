@@ -238,6 +238,14 @@ impl Core {
                 }),
             }
             .encode_to_vec()),
+            // Relayers read the node's minimum gas price from here (Hermes' health check does).
+            "/cosmos.base.node.v1beta1.Service/Config" => {
+                Ok(cosmrs::proto::cosmos::base::node::v1beta1::ConfigResponse {
+                    minimum_gas_price: format!("{}{DENOM}", self.min_gas_price),
+                    ..Default::default()
+                }
+                .encode_to_vec())
+            }
             "/cosmos.tx.v1beta1.Service/Simulate" => {
                 let req: SimulateRequest = decode(data)?;
                 let out = self.run_tx(&req.tx_bytes, Mode::Simulate);
