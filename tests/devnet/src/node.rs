@@ -62,6 +62,8 @@ pub struct BlockRecord {
     pub results: Arc<BlockResults>,
     /// The block's transactions with their results.
     pub txs: Vec<Arc<TxRecord>>,
+    /// Time spent executing the block: begin block, every transaction, commit. Benchmarks read it.
+    pub exec_time: Duration,
 }
 
 /// The decided chain.
@@ -210,9 +212,11 @@ impl<A: Application> Node<A> {
         let mut app = self.app()?;
         let tip = self.tip(&app)?;
         let header = self.signer.next_header(&tip, &txs, now)?;
+        let started = std::time::Instant::now();
         app.begin_block(&header);
         let tx_results: Vec<_> = txs.iter().map(|tx| app.deliver_tx(tx)).collect();
         let app_hash = app.commit();
+        let exec_time = started.elapsed();
         drop(app);
         drop(mempool);
 
@@ -249,6 +253,7 @@ impl<A: Application> Node<A> {
             commit,
             results,
             txs,
+            exec_time,
         });
         {
             let mut chain = self.record.write().map_err(|_| NodeError::Poisoned)?;
