@@ -21,7 +21,7 @@ use ibc_proto::ibc::core::channel::v1::Packet;
 use prost::Message;
 use support::chain::{Chain, Wallet};
 use support::handshake::{create_clients, open_channel, open_connection, prove};
-use support::packet::{commitment_path, recv_msg, ICS20_VERSION, TRANSFER_PORT};
+use support::packet::{commitment_path, packet_from_event, recv_msg, ICS20_VERSION, TRANSFER_PORT};
 
 /// Messages per transaction in the burst.
 const PER_TX: usize = 250;
@@ -215,32 +215,7 @@ fn sent_packets(chain: &RunningChain) -> Vec<Packet> {
         .flat_map(|b| b.txs.iter())
         .flat_map(|t| t.result.events.iter())
         .filter(|e| e.kind == "send_packet")
-        .map(|e| {
-            let get = |key: &str| {
-                e.attributes
-                    .iter()
-                    .find(|a| a.key_str().ok() == Some(key))
-                    .and_then(|a| a.value_str().ok().map(str::to_owned))
-                    .unwrap_or_default()
-            };
-            let (rev, h) = get("packet_timeout_height")
-                .split_once('-')
-                .map(|(r, h)| (r.parse().unwrap_or(0), h.parse().unwrap_or(0)))
-                .unwrap_or((0, 0));
-            Packet {
-                sequence: get("packet_sequence").parse().expect("sequence"),
-                source_port: get("packet_src_port"),
-                source_channel: get("packet_src_channel"),
-                destination_port: get("packet_dst_port"),
-                destination_channel: get("packet_dst_channel"),
-                data: hex::decode(get("packet_data_hex")).expect("packet data"),
-                timeout_height: Some(ibc_proto::ibc::core::client::v1::Height {
-                    revision_number: rev,
-                    revision_height: h,
-                }),
-                timeout_timestamp: get("packet_timeout_timestamp").parse().expect("timestamp"),
-            }
-        })
+        .map(packet_from_event)
         .collect();
     packets.sort_by_key(|p| p.sequence);
     packets

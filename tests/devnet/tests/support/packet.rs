@@ -91,11 +91,19 @@ pub fn sent_packet(inc: &Included) -> Packet {
 
 /// The packet of the first `send_packet` event among `events`.
 pub fn packet_from_events(events: &[Event]) -> Packet {
+    let event = events
+        .iter()
+        .find(|e| e.kind == "send_packet")
+        .expect("a send_packet event");
+    packet_from_event(event)
+}
+
+/// The packet one `send_packet` event describes.
+pub fn packet_from_event(event: &Event) -> Packet {
     let get = |key: &str| {
-        events
+        event
+            .attributes
             .iter()
-            .filter(|e| e.kind == "send_packet")
-            .flat_map(|e| e.attributes.iter())
             .find(|a| a.key_str().ok() == Some(key))
             .and_then(|a| a.value_str().ok().map(str::to_owned))
             .unwrap_or_else(|| panic!("send_packet has no {key}"))
