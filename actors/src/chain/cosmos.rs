@@ -1,5 +1,6 @@
 //! The Cosmos SDK / CometBFT backend.
 
+pub mod client;
 pub mod events;
 pub mod light_client;
 pub mod monitor;
