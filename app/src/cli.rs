@@ -51,6 +51,50 @@ pub enum Command {
     /// Query IBC state on a chain.
     #[command(subcommand)]
     Query(QueryGroup),
+    /// Send transactions.
+    #[command(subcommand)]
+    Tx(TxCommand),
+}
+
+/// `relayd tx ...`
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// Send ICS-20 transfers from the source chain's relayer key.
+    Transfer(TransferArgs),
+}
+
+/// `relayd tx transfer`
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Chain the tokens leave from.
+    #[arg(long)]
+    pub src_chain: String,
+    /// Chain the tokens go to.
+    #[arg(long)]
+    pub dst_chain: String,
+    /// Source port.
+    #[arg(long, default_value = "transfer")]
+    pub port: String,
+    /// Source channel.
+    #[arg(long)]
+    pub channel: String,
+    /// Amount per transfer, `<integer><denom>`.
+    #[arg(long)]
+    pub amount: String,
+    /// Receiver on the destination chain (default: relayd's key for it).
+    #[arg(long)]
+    pub receiver: Option<String>,
+    /// Number of transfers.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Time out this many blocks after the destination's current height.
+    #[arg(long)]
+    pub timeout_height_offset: Option<u64>,
+    /// Time out this many seconds from now (default 600 when no height offset is given).
+    #[arg(long)]
+    pub timeout_seconds: Option<u64>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `relayd query ...`, grouped as ADR-002 writes them.
@@ -455,6 +499,7 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Validate(out)) => commands::config::validate(&cli, *out),
         Command::Start => commands::start::run(&cli),
         Command::Keys(keys) => commands::keys::run(&cli, keys),
+        Command::Tx(TxCommand::Transfer(args)) => commands::tx::transfer(&cli, args),
         Command::Query(group) => commands::query::run(&cli, &QueryCommand::from(group)),
         Command::Light(LightCommand::Init {
             chain,

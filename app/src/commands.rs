@@ -5,6 +5,7 @@ pub mod keys;
 pub mod light;
 pub mod query;
 pub mod start;
+pub mod tx;
 
 use std::path::{Path, PathBuf};
 
