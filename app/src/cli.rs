@@ -130,6 +130,9 @@ pub enum ClientQuery {
 pub enum PacketQuery {
     /// Sequences with a packet commitment on a channel.
     Commitments(PacketArgs),
+    /// Packets sent on a channel that the counterparty has not received, and acknowledgements not yet relayed
+    /// back. The counterparty chain is found through the channel's connection and client.
+    Pending(PacketArgs),
 }
 
 /// Height and proof options, as ADR-002 spells them (`-h` is the height, so help is `--help` only).
@@ -304,6 +307,13 @@ pub enum QueryCommand {
         channel: String,
         json: bool,
     },
+    /// See [`PacketArgs`].
+    PacketPending {
+        chain: String,
+        port: String,
+        channel: String,
+        json: bool,
+    },
 }
 
 impl QueryCommand {
@@ -316,7 +326,8 @@ impl QueryCommand {
             | Self::Connections { chain, .. }
             | Self::Channel { chain, .. }
             | Self::Channels { chain, .. }
-            | Self::PacketCommitments { chain, .. } => chain,
+            | Self::PacketCommitments { chain, .. }
+            | Self::PacketPending { chain, .. } => chain,
         }
     }
 
@@ -329,7 +340,8 @@ impl QueryCommand {
             | Self::Connections { json, .. }
             | Self::Channel { json, .. }
             | Self::Channels { json, .. }
-            | Self::PacketCommitments { json, .. } => *json,
+            | Self::PacketCommitments { json, .. }
+            | Self::PacketPending { json, .. } => *json,
         }
     }
 }
@@ -378,6 +390,12 @@ impl From<&QueryGroup> for QueryCommand {
                 json: a.out.json,
             },
             QueryGroup::Packet(PacketQuery::Commitments(a)) => Self::PacketCommitments {
+                chain: a.chain.clone(),
+                port: a.port.clone(),
+                channel: a.channel.clone(),
+                json: a.out.json,
+            },
+            QueryGroup::Packet(PacketQuery::Pending(a)) => Self::PacketPending {
                 chain: a.chain.clone(),
                 port: a.port.clone(),
                 channel: a.channel.clone(),

@@ -129,6 +129,23 @@ async fn tx_transfer_sends_a_batch_of_packets_that_queries_then_see() {
     let doc: serde_json::Value = serde_json::from_slice(&pending.stdout).expect("json");
     assert_eq!(doc["sequences"], serde_json::json!([1, 2, 3]));
 
+    let pending = run(s(&[
+        "query",
+        "packet",
+        "pending",
+        "ibc-0",
+        TRANSFER_PORT,
+        &a.channel_id,
+        "--json",
+    ]))
+    .await
+    .expect("join");
+    assert_eq!(pending.status.code(), Some(0), "{}", text(&pending.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&pending.stdout).expect("json");
+    assert_eq!(doc["counterparty"]["chain"], "ibc-1");
+    assert_eq!(doc["unreceived_packets"], serde_json::json!([1, 2, 3]));
+    assert_eq!(doc["unrelayed_acks"], serde_json::json!([]));
+
     let bad = run(s(&[
         "tx",
         "transfer",

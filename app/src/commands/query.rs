@@ -42,7 +42,7 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
         let rpc = CosmosRpc::connect(chain_id, &url)
             .await
             .map_err(|e| ChainError::rpc(chain_id, "connect", e))?;
-        execute(&rpc, &prefix, command).await
+        execute(&rpc, &prefix, command, &config).await
     });
     match result {
         Ok(value) => {
@@ -111,6 +111,7 @@ async fn execute(
     rpc: &CosmosRpc,
     prefix: &str,
     command: &QueryCommand,
+    config: &relayd_config::Config,
 ) -> Result<Value, ChainError> {
     let chain = rpc.chain().to_owned();
     let absent = |what: String, height: u64| ChainError::Query {
@@ -196,8 +197,96 @@ async fn execute(
             }
             None => serde_json::to_value(rpc.channels().await?).unwrap_or_default(),
         },
+        QueryCommand::PacketPending { port, channel, .. } => {
+            pending(rpc, prefix, port, channel, config).await?
+        }
         QueryCommand::PacketCommitments { port, channel, .. } => {
             json!({"port_id": port, "channel_id": channel, "sequences": rpc.packet_commitments(port, channel).await?})
         }
     })
+}
+
+/// Unreceived packets and unrelayed acknowledgements of `port`/`channel`, asking the counterparty chain that the
+/// channel's connection's client tracks.
+async fn pending(
+    rpc: &CosmosRpc,
+    prefix: &str,
+    port: &str,
+    channel: &str,
+    config: &relayd_config::Config,
+) -> Result<Value, ChainError> {
+    let chain = rpc.chain().to_owned();
+    let err = |what: String| ChainError::rpc(&chain, "query packet pending", what);
+    let read = |p: String| async move {
+        let proven = rpc
+            .query_ibc(prefix, &p, QueryHeight::Latest, false)
+            .await?;
+        if proven.value.is_empty() {
+            return Err(ChainError::rpc(
+                rpc.chain(),
+                "query packet pending",
+                format!("{p} not found"),
+            ));
+        }
+        Ok(proven.value)
+    };
+    let end = Channel::decode(read(path::channel(port, channel)).await?.as_slice())
+        .map_err(|e| err(format!("channel end: {e}")))?;
+    let counterparty = end
+        .counterparty
+        .ok_or_else(|| err("channel has no counterparty".into()))?;
+    let hop = end
+        .connection_hops
+        .first()
+        .ok_or_else(|| err("channel has no connection".into()))?;
+    let connection = ConnectionEnd::decode(read(path::connection(hop)).await?.as_slice())
+        .map_err(|e| err(format!("connection end: {e}")))?;
+    let client_any = Any::decode(
+        read(path::client_state(&connection.client_id))
+            .await?
+            .as_slice(),
+    )
+    .map_err(|e| err(format!("client state: {e}")))?;
+    let client = tm::ClientState::decode(client_any.value.as_slice())
+        .map_err(|e| err(format!("client state: {e}")))?;
+    let cp_chain = config
+        .chains
+        .iter()
+        .find(|c| c.id.as_str() == client.chain_id)
+        .ok_or_else(|| {
+            err(format!(
+                "counterparty chain {} is not in the config",
+                client.chain_id
+            ))
+        })?;
+    let cp = CosmosRpc::connect(cp_chain.id.as_str(), &cp_chain.rpc_addr.to_string())
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let commitments = rpc.packet_commitments(port, channel).await?;
+    let unreceived = if commitments.is_empty() {
+        Vec::new()
+    } else {
+        cp.unreceived_packets(
+            &counterparty.port_id,
+            &counterparty.channel_id,
+            &commitments,
+        )
+        .await?
+    };
+    let acked = cp
+        .packet_acknowledgements(&counterparty.port_id, &counterparty.channel_id)
+        .await?;
+    let unrelayed_acks = if acked.is_empty() {
+        Vec::new()
+    } else {
+        rpc.unreceived_acks(port, channel, &acked).await?
+    };
+    Ok(json!({
+        "chain": chain,
+        "port_id": port,
+        "channel_id": channel,
+        "counterparty": {"chain": client.chain_id, "port_id": counterparty.port_id, "channel_id": counterparty.channel_id},
+        "unreceived_packets": unreceived,
+        "unrelayed_acks": unrelayed_acks,
+    }))
 }
