@@ -69,5 +69,31 @@ async fn light_init_trusts_persists_and_refuses_wrong_input() {
         "a stable validator set needs no intermediate header"
     );
 
+    // Refreshing moves the stored trusted state up to the node's latest block.
+    use relayd_actors::chain::cosmos::light_client::{keep_fresh, refresh};
+    let refreshed = refresh(&rpc, &store, &trust).await.unwrap();
+    assert!(refreshed.height().value() >= 6);
+    assert_eq!(store.trusted("ibc-0").unwrap(), Some(refreshed.clone()));
+
+    // On a timer: with a 2 s trusting period refreshed at a quarter of it, the trusted height keeps rising.
+    let short = TrustOptions {
+        trusting_period: Duration::from_secs(2),
+        ..trust
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(keep_fresh(rpc.clone(), store.clone(), short, 0.25, async {
+        let _ = stopped.await;
+    }));
+    let before = refreshed.height().value();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while store.trusted("ibc-0").unwrap().unwrap().height().value() < before + 5 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("trusted state advances on its own");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+
     chain.shutdown().await;
 }

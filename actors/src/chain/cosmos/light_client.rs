@@ -286,6 +286,68 @@ pub async fn light_init(
     Ok(block)
 }
 
+/// Why a refresh of the trusted state failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// `light init` was never run for the chain.
+    #[error("{0}: no trusted state; run `relayd light init` first")]
+    NoTrustedState(String),
+    /// The node could not be asked.
+    #[error(transparent)]
+    Rpc(#[from] super::rpc::RpcError),
+    /// Verification from the trusted state failed.
+    #[error(transparent)]
+    Verify(#[from] LightClientError),
+    /// The new state could not be saved.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Moves the chain's trusted state to the node's latest block, verified by skipping from the stored one, and
+/// saves it. Returns the new trusted block (the old one when the chain has not advanced).
+pub async fn refresh(
+    rpc: &super::rpc::CosmosRpc,
+    store: &crate::store::StateStore,
+    trust: &TrustOptions,
+) -> Result<LightBlock, RefreshError> {
+    let chain = rpc.chain();
+    let trusted = store
+        .trusted(chain)?
+        .ok_or_else(|| RefreshError::NoTrustedState(chain.to_owned()))?;
+    let (_, latest) = rpc.status().await?;
+    if latest <= trusted.height().value() {
+        return Ok(trusted);
+    }
+    let headers = headers_to(chain, rpc, &trusted, latest, trust, Time::now()).await?;
+    let newest = headers.last().cloned().unwrap_or(trusted);
+    store.save_trusted(chain, &newest)?;
+    Ok(newest)
+}
+
+/// Keeps the trusted state fresh: refreshes every `fraction` of the trusting period (ADR-002: "a fraction of the
+/// trusting period"), logging failures and trying again at the next tick, until `shutdown` resolves.
+pub async fn keep_fresh(
+    rpc: super::rpc::CosmosRpc,
+    store: crate::store::StateStore,
+    trust: TrustOptions,
+    fraction: f64,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let period = trust.trusting_period.mul_f64(fraction.clamp(0.01, 1.0));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticker.tick() => match refresh(&rpc, &store, &trust).await {
+                Ok(block) => tracing::debug!(chain = rpc.chain(), height = block.height().value(), "trusted state refreshed"),
+                Err(e) => tracing::warn!(chain = rpc.chain(), error = %e, "trusted state refresh failed"),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
