@@ -1,6 +1,7 @@
 //! The Cosmos SDK / CometBFT backend.
 
 pub mod client;
+pub mod endpoint;
 pub mod events;
 pub mod light_client;
 pub mod monitor;

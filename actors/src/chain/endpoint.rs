@@ -28,6 +28,50 @@ pub struct Proven {
     pub proof: Option<Vec<u8>>,
 }
 
+/// What the per-chain actors ask of a chain, whatever its kind. Transactions go through the chain's submitter
+/// (`cosmos::tx::TxSubmitter`) and headers through its light-block source, because both keep state of their own.
+#[allow(async_fn_in_trait)]
+pub trait ChainEndpoint {
+    /// The chain id.
+    fn chain_id(&self) -> &str;
+    /// The latest committed height.
+    async fn latest_height(&self) -> Result<u64, ChainError>;
+    /// The value at an ICS-24 path of the IBC store, with a proof if asked.
+    async fn query_ibc(
+        &self,
+        path: &str,
+        height: QueryHeight,
+        prove: bool,
+    ) -> Result<Proven, ChainError>;
+    /// Sequences with a packet commitment on a channel.
+    async fn packet_commitments(&self, port: &str, channel: &str) -> Result<Vec<u64>, ChainError>;
+    /// Sequences with a written acknowledgement on a channel.
+    async fn packet_acknowledgements(
+        &self,
+        port: &str,
+        channel: &str,
+    ) -> Result<Vec<u64>, ChainError>;
+    /// Of `sequences` sent to this chain's channel, those it has not received.
+    async fn unreceived_packets(
+        &self,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<u64>, ChainError>;
+    /// Of `sequences` acknowledged on the counterparty, those whose acks this chain has not processed.
+    async fn unreceived_acks(
+        &self,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<u64>, ChainError>;
+    /// The IBC events of one block.
+    async fn ibc_events_at(
+        &self,
+        height: u64,
+    ) -> Result<Vec<relayd_messages::ObservedEvent>, ChainError>;
+}
+
 /// ICS-24 paths of the IBC store.
 pub mod path {
     /// `clients/{client}/clientState`

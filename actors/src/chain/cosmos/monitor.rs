@@ -689,15 +689,28 @@ impl Runner {
 
 /// Why one height could not be read.
 #[derive(Debug, thiserror::Error)]
-enum FetchError {
+pub enum FetchError {
+    /// The node could not be asked.
     #[error(transparent)]
     Rpc(#[from] RpcError),
+    /// The node answered about another height.
     #[error("{chain}: asked for height {asked}, the node answered with height {got}")]
-    WrongHeight { chain: String, asked: u64, got: u64 },
+    WrongHeight {
+        /// The chain.
+        chain: String,
+        /// The height asked for.
+        asked: u64,
+        /// The height in the answer.
+        got: u64,
+    },
 }
 
 /// Reads the block and its results at `height` and decodes the IBC events.
-async fn fetch_block(rpc: &CosmosRpc, chain: &str, height: u64) -> Result<BlockEvents, FetchError> {
+pub async fn fetch_block(
+    rpc: &CosmosRpc,
+    chain: &str,
+    height: u64,
+) -> Result<BlockEvents, FetchError> {
     let (results, block) = tokio::try_join!(rpc.block_results(height), rpc.block(height))?;
     for got in [results.height.value(), block.header.height.value()] {
         if got != height {
