@@ -63,10 +63,18 @@ async fn relayd_modules_relay_a_packet_that_ibc_rs_accepts() {
     let dst = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
         .await
         .unwrap();
-    let (_, h) = src.status().await.unwrap();
+    let endpoint = CosmosEndpoint::new(src.clone(), "mock");
+    let events = endpoint.ibc_events_at(sent.height).await.unwrap();
+    assert!(
+        events.iter().any(
+            |e| matches!(&e.event, IbcEvent::SendPacket(p) if p.sequence.0 == packet.sequence)
+        ),
+        "the send_packet event is seen through the endpoint: {events:?}"
+    );
+    let h = endpoint.latest_height().await.unwrap();
     let commitment = path::commitment(&packet.source_port, &packet.source_channel, packet.sequence);
-    let proven = src
-        .query_ibc("mock", &commitment, QueryHeight::At(h), true)
+    let proven = endpoint
+        .query_ibc(&commitment, QueryHeight::At(h), true)
         .await
         .unwrap();
     assert!(!proven.value.is_empty(), "packet committed");
