@@ -3,6 +3,7 @@
 //! Relay decisions live in pure modules (no actix, no IO) so they can be tested as plain functions; actors
 //! are thin shells that turn those decisions into messages.
 
+pub mod builder;
 pub mod chain;
 pub mod keys;
 pub mod store;

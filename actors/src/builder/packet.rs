@@ -1,0 +1,456 @@
+//! The life of one packet from its source chain to its destination and back (seed 000's lifecycle):
+//! Detected → ProofGenerated → Submitted → Confirmed → Acknowledged, or TimedOut / Failed.
+//!
+//! ADR-002's proof-height rule drives it: the commitment is queried at height h, the destination's client of the
+//! source must hold a consensus state at h + 1, and the updates plus the datagram go out in one transaction. If
+//! another relayer was first, the event is consumed, not retried.
+
+use relayd_messages::{Height, Packet};
+
+/// Where a packet is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Seen on the source; its commitment proof is being fetched.
+    Detected,
+    /// Proven at a height; the destination client is being brought to `proof_height`.
+    ProofGenerated,
+    /// `MsgRecvPacket` (with client updates) sent to the destination.
+    Submitted,
+    /// Received on the destination; waiting for its acknowledgement to reach the source.
+    Confirmed,
+    /// The source processed the acknowledgement. Final.
+    Acknowledged,
+    /// The source processed a timeout. Final.
+    TimedOut,
+    /// Gave up, with the reason. Final; the packet goes to the dead-letter queue.
+    Failed(String),
+}
+
+impl Phase {
+    /// Whether nothing more will happen to the packet.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Acknowledged | Self::TimedOut | Self::Failed(_))
+    }
+}
+
+/// What the builder learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The destination's current height and time (ns), against which timeouts are judged.
+    DestinationTip {
+        /// Latest destination height.
+        height: Height,
+        /// Latest destination block time, ns since the epoch.
+        time_ns: u64,
+    },
+    /// The commitment queried at `query_height`: `Some` with a verified proof, `None` when it is gone (the
+    /// packet was already acknowledged or timed out by someone).
+    CommitmentProven {
+        /// The height queried.
+        query_height: u64,
+        /// Whether the commitment was there.
+        present: bool,
+    },
+    /// The destination client of the source now holds a consensus state at `height` (updates prepared).
+    ClientUpdated {
+        /// The consensus height available.
+        height: u64,
+    },
+    /// The receive transaction was included and succeeded.
+    RecvConfirmed,
+    /// The receive transaction failed.
+    RecvFailed {
+        /// Another relayer delivered the packet first.
+        already_relayed: bool,
+        /// Sending again may succeed.
+        retryable: bool,
+        /// Why.
+        reason: String,
+    },
+    /// The destination wrote the acknowledgement.
+    AckWritten,
+    /// The source processed the acknowledgement (whoever relayed it).
+    AckProcessed,
+    /// The source processed a timeout for the packet (whoever relayed it).
+    TimeoutProcessed,
+}
+
+/// What the builder asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Query the commitment with a proof at the source's latest height.
+    QueryCommitment,
+    /// Make sure the destination's client of the source has a consensus state at `height`.
+    UpdateClientTo {
+        /// `query_height + 1`.
+        height: u64,
+    },
+    /// Send `MsgRecvPacket` with the proof at `proof_height` (after the prepared updates, in one tx).
+    SubmitRecv {
+        /// The proof height.
+        proof_height: u64,
+    },
+    /// Relay the written acknowledgement back to the source.
+    RelayAck,
+    /// Prove the packet was not received and send `MsgTimeout` to the source.
+    SubmitTimeout,
+    /// The packet reached a final phase.
+    Finished(Phase),
+}
+
+/// One packet's builder state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketState {
+    /// The packet.
+    pub packet: Packet,
+    /// Where it is.
+    pub phase: Phase,
+    /// The proof height in use, once proven.
+    pub proof_height: Option<u64>,
+    /// Receive attempts so far.
+    pub attempts: u32,
+    /// Attempts allowed before the packet fails.
+    pub max_attempts: u32,
+    /// Whether a timeout was already requested (so it is asked for once).
+    pub timeout_requested: bool,
+}
+
+impl PacketState {
+    /// A packet just seen on the source.
+    pub fn detected(packet: Packet, max_attempts: u32) -> Self {
+        Self {
+            packet,
+            phase: Phase::Detected,
+            proof_height: None,
+            attempts: 0,
+            max_attempts: max_attempts.max(1),
+            timeout_requested: false,
+        }
+    }
+
+    fn expired_at(&self, height: Height, time_ns: u64) -> bool {
+        let by_height = self.packet.timeout_height.is_some_and(|t| height >= t);
+        let by_time =
+            self.packet.timeout_timestamp_ns != 0 && time_ns >= self.packet.timeout_timestamp_ns;
+        by_height || by_time
+    }
+}
+
+fn finish(mut state: PacketState, phase: Phase) -> (PacketState, Vec<Effect>) {
+    state.phase = phase.clone();
+    (state, vec![Effect::Finished(phase)])
+}
+
+/// Advances one packet by one input.
+pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) {
+    if state.phase.is_final() {
+        // Replays and late events change nothing once the packet is done.
+        return (state, Vec::new());
+    }
+    match input {
+        // Outcomes on the source end the packet whoever caused them.
+        Input::AckProcessed => finish(state, Phase::Acknowledged),
+        Input::TimeoutProcessed => finish(state, Phase::TimedOut),
+        Input::DestinationTip { height, time_ns } => {
+            let receivable = matches!(state.phase, Phase::Detected | Phase::ProofGenerated);
+            if receivable && state.expired_at(height, time_ns) && !state.timeout_requested {
+                state.timeout_requested = true;
+                return (state, vec![Effect::SubmitTimeout]);
+            }
+            if state.phase == Phase::Detected
+                && !state.timeout_requested
+                && state.proof_height.is_none()
+            {
+                return (state, vec![Effect::QueryCommitment]);
+            }
+            (state, Vec::new())
+        }
+        Input::CommitmentProven {
+            query_height,
+            present,
+        } => {
+            if state.phase != Phase::Detected {
+                return (state, Vec::new());
+            }
+            if !present {
+                // Gone from the source: acknowledged or timed out already; nothing left to relay.
+                return finish(state, Phase::Acknowledged);
+            }
+            let target = query_height + 1;
+            state.phase = Phase::ProofGenerated;
+            state.proof_height = Some(target);
+            (state, vec![Effect::UpdateClientTo { height: target }])
+        }
+        Input::ClientUpdated { height } => match (state.phase.clone(), state.proof_height) {
+            (Phase::ProofGenerated, Some(target)) if height >= target => {
+                state.phase = Phase::Submitted;
+                state.attempts += 1;
+                (
+                    state,
+                    vec![Effect::SubmitRecv {
+                        proof_height: target,
+                    }],
+                )
+            }
+            _ => (state, Vec::new()),
+        },
+        Input::RecvConfirmed => {
+            if state.phase == Phase::Submitted {
+                state.phase = Phase::Confirmed;
+            }
+            (state, Vec::new())
+        }
+        Input::RecvFailed {
+            already_relayed,
+            retryable,
+            reason,
+        } => {
+            if state.phase != Phase::Submitted {
+                return (state, Vec::new());
+            }
+            if already_relayed {
+                // ADR-002: another relayer was first; consume the event and wait for the ack like any other.
+                state.phase = Phase::Confirmed;
+                return (state, Vec::new());
+            }
+            if !retryable || state.attempts >= state.max_attempts {
+                let why = format!("after {} attempt(s): {reason}", state.attempts);
+                return finish(state, Phase::Failed(why));
+            }
+            // Query again at a newer height and go through the proof-height rule once more.
+            state.phase = Phase::Detected;
+            state.proof_height = None;
+            (state, vec![Effect::QueryCommitment])
+        }
+        Input::AckWritten => match state.phase {
+            Phase::Submitted | Phase::Confirmed => {
+                state.phase = Phase::Confirmed;
+                (state, vec![Effect::RelayAck])
+            }
+            _ => (state, Vec::new()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relayd_messages::{ChannelId, PortId, Sequence};
+
+    fn packet(timeout_height: Option<Height>, timeout_ns: u64) -> Packet {
+        Packet {
+            sequence: Sequence(7),
+            source_port: PortId::new("transfer").unwrap(),
+            source_channel: ChannelId::new("channel-0").unwrap(),
+            destination_port: PortId::new("transfer").unwrap(),
+            destination_channel: ChannelId::new("channel-1").unwrap(),
+            data: b"{}".to_vec(),
+            timeout_height,
+            timeout_timestamp_ns: timeout_ns,
+        }
+    }
+
+    fn run(mut s: PacketState, inputs: Vec<Input>) -> (PacketState, Vec<Effect>) {
+        let mut all = Vec::new();
+        for input in inputs {
+            let (next, effects) = step(s, input);
+            s = next;
+            all.extend(effects);
+        }
+        (s, all)
+    }
+
+    fn tip(h: u64) -> Input {
+        Input::DestinationTip {
+            height: Height::new(1, h),
+            time_ns: 1_000,
+        }
+    }
+
+    #[test]
+    fn the_happy_path_follows_the_proof_height_rule() {
+        let s = PacketState::detected(packet(Some(Height::new(1, 100)), 0), 3);
+        let (s, effects) = run(
+            s,
+            vec![
+                tip(10),
+                Input::CommitmentProven {
+                    query_height: 41,
+                    present: true,
+                },
+                Input::ClientUpdated { height: 41 },
+                Input::ClientUpdated { height: 42 },
+                Input::RecvConfirmed,
+                Input::AckWritten,
+                Input::AckProcessed,
+            ],
+        );
+        assert_eq!(
+            effects,
+            vec![
+                Effect::QueryCommitment,
+                Effect::UpdateClientTo { height: 42 },
+                Effect::SubmitRecv { proof_height: 42 },
+                Effect::RelayAck,
+                Effect::Finished(Phase::Acknowledged),
+            ]
+        );
+        assert_eq!(s.phase, Phase::Acknowledged);
+        assert_eq!(s.attempts, 1);
+    }
+
+    #[test]
+    fn another_relayer_first_is_consumed_not_retried() {
+        let s = PacketState::detected(packet(None, 5_000), 3);
+        let (s, effects) = run(
+            s,
+            vec![
+                Input::CommitmentProven {
+                    query_height: 9,
+                    present: true,
+                },
+                Input::ClientUpdated { height: 10 },
+                Input::RecvFailed {
+                    already_relayed: true,
+                    retryable: false,
+                    reason: "redundant".into(),
+                },
+            ],
+        );
+        assert_eq!(s.phase, Phase::Confirmed);
+        assert!(!effects.contains(&Effect::QueryCommitment));
+        let (s, _) = step(s, Input::AckProcessed);
+        assert_eq!(s.phase, Phase::Acknowledged);
+    }
+
+    #[test]
+    fn retryable_failures_requery_until_attempts_run_out() {
+        let s = PacketState::detected(packet(None, 5_000), 2);
+        let fail = || Input::RecvFailed {
+            already_relayed: false,
+            retryable: true,
+            reason: "out of gas".into(),
+        };
+        let (s, effects) = run(
+            s,
+            vec![
+                Input::CommitmentProven {
+                    query_height: 9,
+                    present: true,
+                },
+                Input::ClientUpdated { height: 10 },
+                fail(),
+                Input::CommitmentProven {
+                    query_height: 12,
+                    present: true,
+                },
+                Input::ClientUpdated { height: 13 },
+                fail(),
+            ],
+        );
+        assert!(
+            effects.contains(&Effect::SubmitRecv { proof_height: 13 }),
+            "second try uses the newer height"
+        );
+        assert_eq!(
+            s.phase,
+            Phase::Failed("after 2 attempt(s): out of gas".into())
+        );
+        assert_eq!(effects.last(), Some(&Effect::Finished(s.phase.clone())));
+    }
+
+    #[test]
+    fn expired_packets_time_out_once_and_a_vanished_commitment_ends_the_packet() {
+        let s = PacketState::detected(packet(Some(Height::new(1, 50)), 0), 3);
+        let (s, effects) = run(s, vec![tip(50), tip(51), Input::TimeoutProcessed]);
+        assert_eq!(
+            effects,
+            vec![Effect::SubmitTimeout, Effect::Finished(Phase::TimedOut)]
+        );
+        assert_eq!(s.phase, Phase::TimedOut);
+
+        let by_time = PacketState::detected(packet(None, 900), 3);
+        let (_, effects) = step(by_time, tip(1));
+        assert_eq!(effects, vec![Effect::SubmitTimeout]);
+
+        let gone = PacketState::detected(packet(None, 5_000), 3);
+        let (s, effects) = step(
+            gone,
+            Input::CommitmentProven {
+                query_height: 3,
+                present: false,
+            },
+        );
+        assert_eq!(
+            (s.phase, effects),
+            (
+                Phase::Acknowledged,
+                vec![Effect::Finished(Phase::Acknowledged)]
+            )
+        );
+    }
+
+    /// Every input sequence: no panic, final phases absorb everything, SubmitRecv only for the proven height.
+    #[test]
+    fn arbitrary_input_orders_and_replays_keep_the_invariants() {
+        let inputs = [
+            tip(10),
+            tip(200),
+            Input::CommitmentProven {
+                query_height: 5,
+                present: true,
+            },
+            Input::CommitmentProven {
+                query_height: 8,
+                present: false,
+            },
+            Input::ClientUpdated { height: 3 },
+            Input::ClientUpdated { height: 6 },
+            Input::RecvConfirmed,
+            Input::RecvFailed {
+                already_relayed: false,
+                retryable: true,
+                reason: "x".into(),
+            },
+            Input::RecvFailed {
+                already_relayed: true,
+                retryable: false,
+                reason: "y".into(),
+            },
+            Input::AckWritten,
+            Input::AckProcessed,
+            Input::TimeoutProcessed,
+        ];
+        // A small deterministic generator: every sequence of length 6 over a rotating window of inputs.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..5_000 {
+            let mut s = PacketState::detected(packet(Some(Height::new(1, 100)), 0), 3);
+            let mut finished = 0;
+            for _ in 0..8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let input = inputs[(seed % inputs.len() as u64) as usize].clone();
+                let was_final = s.phase.is_final();
+                let before = s.clone();
+                let (next, effects) = step(s, input);
+                if was_final {
+                    assert_eq!(next, before, "final phases absorb every input");
+                    assert!(effects.is_empty());
+                }
+                for e in &effects {
+                    if let Effect::SubmitRecv { proof_height } = e {
+                        assert_eq!(Some(*proof_height), next.proof_height);
+                        assert_eq!(next.phase, Phase::Submitted);
+                    }
+                    if matches!(e, Effect::Finished(_)) {
+                        finished += 1;
+                    }
+                }
+                assert!(next.attempts <= next.max_attempts);
+                s = next;
+            }
+            assert!(finished <= 1, "a packet finishes at most once");
+        }
+    }
+}
