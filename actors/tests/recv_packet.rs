@@ -23,9 +23,9 @@ use relayd_actors::chain::cosmos::tx::{TxConfig, TxSubmitter};
 use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
 use relayd_actors::chain::proof::{verify_chained, ProofTarget};
 use relayd_messages::IbcEvent;
-use support::chain::{Chain, Wallet};
-use support::handshake::{create_clients, open_channel, open_connection};
-use support::packet::{sent_packet, transfer, voucher_denom, ICS20_VERSION, TRANSFER_PORT};
+use support::chain::Wallet;
+use support::handshake::connect_transfer;
+use support::packet::{sent_packet, transfer, voucher_denom, TRANSFER_PORT};
 use tendermint_light_client_verifier::types::TrustThreshold;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,15 +36,7 @@ async fn relayd_modules_relay_a_packet_that_ibc_rs_accepts() {
     )
     .await
     .unwrap();
-    let (mut a, mut b) = create_clients(
-        Chain::connect(&chains[0]),
-        &chains[0].genesis.validator_set(),
-        Chain::connect(&chains[1]),
-        &chains[1].genesis.validator_set(),
-    )
-    .await;
-    open_connection(&mut a, &mut b).await;
-    open_channel(&mut a, &mut b, TRANSFER_PORT, ICS20_VERSION).await;
+    let (a, b) = connect_transfer(&chains).await;
 
     let user1 = Wallet::genesis(&chains[0], "user1");
     let user2 = Wallet::genesis(&chains[1], "user2");

@@ -8,6 +8,7 @@ pub mod start;
 pub mod tx;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use relayd_config::Config;
 
@@ -25,4 +26,10 @@ pub fn data_dir(config: &Config, config_path: &Path) -> PathBuf {
             .join(".relayd")
             .join("data"),
     }
+}
+
+/// Prints `relayd: <message>` to stderr and returns `code` as the exit code.
+pub fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("relayd: {message}");
+    ExitCode::from(code)
 }

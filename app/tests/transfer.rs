@@ -9,9 +9,8 @@ mod support;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::chain::Chain;
-use support::handshake::{create_clients, open_channel, open_connection};
-use support::packet::{ICS20_VERSION, TRANSFER_PORT};
+use support::handshake::connect_transfer;
+use support::packet::TRANSFER_PORT;
 
 const BIN: &str = env!("CARGO_BIN_EXE_relayd");
 
@@ -27,15 +26,7 @@ async fn tx_transfer_sends_a_batch_of_packets_that_queries_then_see() {
     )
     .await
     .expect("devnet");
-    let (mut a, mut b) = create_clients(
-        Chain::connect(&chains[0]),
-        &chains[0].genesis.validator_set(),
-        Chain::connect(&chains[1]),
-        &chains[1].genesis.validator_set(),
-    )
-    .await;
-    open_connection(&mut a, &mut b).await;
-    open_channel(&mut a, &mut b, TRANSFER_PORT, ICS20_VERSION).await;
+    let (a, _b) = connect_transfer(&chains).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = String::from("[global]\ndata_dir = \"data\"\n");

@@ -19,9 +19,9 @@ use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::applications::transfer::v1::MsgTransfer;
 use ibc_proto::ibc::core::channel::v1::Packet;
 use prost::Message;
-use support::chain::{Chain, Wallet};
-use support::handshake::{create_clients, open_channel, open_connection, prove};
-use support::packet::{commitment_path, packet_from_event, recv_msg, ICS20_VERSION, TRANSFER_PORT};
+use support::chain::Wallet;
+use support::handshake::{connect_transfer, prove};
+use support::packet::{commitment_path, packet_from_event, recv_msg, TRANSFER_PORT};
 
 /// Messages per transaction in the burst.
 const PER_TX: usize = 250;
@@ -113,15 +113,7 @@ async fn main() {
     let chains = start_chains(2, &ChainOptions::local("ibc", Duration::from_millis(200)))
         .await
         .expect("devnet chains");
-    let (mut a, mut b) = create_clients(
-        Chain::connect(&chains[0]),
-        &chains[0].genesis.validator_set(),
-        Chain::connect(&chains[1]),
-        &chains[1].genesis.validator_set(),
-    )
-    .await;
-    open_connection(&mut a, &mut b).await;
-    open_channel(&mut a, &mut b, TRANSFER_PORT, ICS20_VERSION).await;
+    let (a, mut b) = connect_transfer(&chains).await;
 
     // Burst 1: n transfers on ibc-0.
     let user1 = Wallet::genesis(&chains[0], "user1");

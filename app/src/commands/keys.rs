@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::cli::{Cli, KeysCommand, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
 use crate::commands::data_dir;
+use crate::commands::fail;
 
 /// Runs a `keys` subcommand.
 pub fn run(cli: &Cli, command: &KeysCommand) -> ExitCode {
@@ -77,11 +78,6 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> ExitCode {
             Err(e) => fail(&e.to_string(), EXIT_RUNTIME),
         },
     }
-}
-
-fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("relayd: {message}");
-    ExitCode::from(code)
 }
 
 fn print_keys(keys: &[KeyInfo], json_output: bool) {

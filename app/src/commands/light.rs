@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::cli::{Cli, OutputArgs, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
 use crate::commands::data_dir;
+use crate::commands::fail;
 use crate::datadir::DataDir;
 
 /// Runs `light init`.
@@ -69,9 +70,4 @@ pub fn init(cli: &Cli, chain: &str, hash: &str, height: u64, out: OutputArgs) ->
         }
         Err(e) => fail(&e.to_string(), EXIT_RUNTIME),
     }
-}
-
-fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("relayd: {message}");
-    ExitCode::from(code)
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{Cli, QueryCommand, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
+use crate::commands::fail;
 
 /// Runs a query subcommand.
 pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
@@ -58,11 +59,6 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
         }
         Err(e) => fail(&e.to_string(), EXIT_RUNTIME),
     }
-}
-
-fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("relayd: {message}");
-    ExitCode::from(code)
 }
 
 fn at(height: Option<u64>) -> QueryHeight {

@@ -16,11 +16,7 @@ use serde_json::json;
 use crate::cli::{Cli, TransferArgs, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
 use crate::commands::data_dir;
-
-fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("relayd: {message}");
-    ExitCode::from(code)
-}
+use crate::commands::fail;
 
 /// Runs `tx transfer`.
 pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {

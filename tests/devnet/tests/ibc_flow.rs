@@ -14,8 +14,8 @@ use ibc_proto::ibc::core::commitment::v1::MerkleProof;
 use ibc_proto::ibc::core::connection::v1::{ConnectionEnd, State as ConnState};
 use prost::Message;
 
-use support::chain::{Chain, Gas, Wallet, FEE_DENOM};
-use support::handshake::{channel_path, create_clients, open_channel, open_connection, End};
+use support::chain::{Gas, Wallet, FEE_DENOM};
+use support::handshake::{channel_path, connect_transfer, End};
 use support::packet::{
     commitment_path, escrow_address, prove_commitment, receipt_path, recv_msg, relay_ack,
     relay_recv, relay_timeout, sent_packet, transfer, voucher_denom, PacketWatcher, ICS20_VERSION,
@@ -80,15 +80,7 @@ fn ten_minutes_from_now_ns() -> u64 {
 }
 
 async fn run(chains: &[RunningChain]) {
-    let (mut a, mut b) = create_clients(
-        Chain::connect(&chains[0]),
-        &chains[0].genesis.validator_set(),
-        Chain::connect(&chains[1]),
-        &chains[1].genesis.validator_set(),
-    )
-    .await;
-    open_connection(&mut a, &mut b).await;
-    open_channel(&mut a, &mut b, TRANSFER_PORT, ICS20_VERSION).await;
+    let (mut a, mut b) = connect_transfer(chains).await;
     assert_open(&a, &b).await;
 
     let user1 = Wallet::genesis(&chains[0], "user1");

@@ -338,3 +338,24 @@ pub async fn open_channel(a: &mut End, b: &mut End, port: &str, version: &str) {
     msgs.push(any("/ibc.core.channel.v1.MsgChannelOpenConfirm", &confirm));
     b.chain.submit(&b.chain.relayer, &msgs).await;
 }
+
+/// Clients both ways, a connection and an unordered ICS-20 channel between the first two chains: the starting
+/// point of every test and benchmark that relays packets.
+pub async fn connect_transfer(chains: &[devnet::RunningChain]) -> (End, End) {
+    let (mut a, mut b) = create_clients(
+        Chain::connect(&chains[0]),
+        &chains[0].genesis.validator_set(),
+        Chain::connect(&chains[1]),
+        &chains[1].genesis.validator_set(),
+    )
+    .await;
+    open_connection(&mut a, &mut b).await;
+    open_channel(
+        &mut a,
+        &mut b,
+        super::packet::TRANSFER_PORT,
+        super::packet::ICS20_VERSION,
+    )
+    .await;
+    (a, b)
+}
