@@ -1,5 +1,7 @@
 //! Chain backends: how relayd talks to each kind of chain. The per-chain actors drive these.
 
+pub mod backend;
+pub mod client_state;
 pub mod cosmos;
 pub mod endpoint;
 pub mod proof;

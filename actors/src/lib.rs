@@ -6,5 +6,6 @@
 pub mod builder;
 pub mod chain;
 pub mod keys;
+pub mod per_chain;
 pub mod store;
 pub mod supervision;

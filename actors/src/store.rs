@@ -1,8 +1,11 @@
 //! relayd's persistent state in sled: what must survive a restart so relaying resumes where it stopped.
-//! Today: each chain's trusted light-client block.
+//! Each chain's trusted light-client block and checkpoint height, the packet lifecycle index and the
+//! dead-letter queue.
 
 use std::path::Path;
 
+use relayd_messages::{CorrelationId, Packet, PacketKey};
+use serde::{Deserialize, Serialize};
 use tendermint_light_client_verifier::types::LightBlock;
 
 /// Storage errors.
@@ -25,6 +28,9 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct StateStore {
     light: sled::Tree,
+    checkpoints: sled::Tree,
+    packets: sled::Tree,
+    dead: sled::Tree,
     db: sled::Db,
 }
 
@@ -39,6 +45,9 @@ impl StateStore {
     pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         Ok(Self {
             light: db.open_tree("light_client")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            packets: db.open_tree("packets")?,
+            dead: db.open_tree("dead_letters")?,
             db,
         })
     }
@@ -67,9 +76,169 @@ impl StateStore {
             })
     }
 
+    /// The last height of `chain` whose events were fully handled; relaying resumes after it.
+    pub fn checkpoint(&self, chain: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.checkpoints.get(chain.as_bytes())?.and_then(|v| {
+            let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
+            Some(u64::from_be_bytes(bytes))
+        }))
+    }
+
+    /// Records that every event of `chain` up to `height` was handled (lifecycle records written).
+    pub fn set_checkpoint(&self, chain: &str, height: u64) -> Result<(), StoreError> {
+        self.checkpoints
+            .insert(chain.as_bytes(), &height.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Writes a packet's lifecycle record.
+    pub fn put_packet(&self, record: &PacketRecord) -> Result<(), StoreError> {
+        let key = packet_key(&record.key);
+        let bytes = encode(&record.key.to_string(), record)?;
+        self.packets.insert(key, bytes)?;
+        Ok(())
+    }
+
+    /// A packet's lifecycle record.
+    pub fn packet(&self, key: &PacketKey) -> Result<Option<PacketRecord>, StoreError> {
+        self.packets
+            .get(packet_key(key))?
+            .map(|v| decode(&key.to_string(), &v))
+            .transpose()
+    }
+
+    /// Every lifecycle record, in key order (chain, port, channel, sequence).
+    pub fn packets(&self) -> impl Iterator<Item = Result<PacketRecord, StoreError>> + '_ {
+        self.packets.iter().map(|item| {
+            let (k, v) = item?;
+            decode(&String::from_utf8_lossy(&k), &v)
+        })
+    }
+
+    /// Records whose packets are not finished: what a restart resumes.
+    pub fn unfinished_packets(&self) -> Result<Vec<PacketRecord>, StoreError> {
+        self.packets()
+            .filter(|r| r.as_ref().map_or(true, |r| !r.is_final()))
+            .collect()
+    }
+
+    /// Moves a failed packet to the dead-letter queue (its lifecycle record stays, in state `failed`).
+    pub fn put_dead_letter(&self, record: &PacketRecord) -> Result<(), StoreError> {
+        let bytes = encode(&record.key.to_string(), record)?;
+        self.dead.insert(packet_key(&record.key), bytes)?;
+        Ok(())
+    }
+
+    /// The dead-letter queue.
+    pub fn dead_letters(&self) -> Result<Vec<PacketRecord>, StoreError> {
+        self.dead
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&String::from_utf8_lossy(&k), &v)
+            })
+            .collect()
+    }
+
+    /// Takes a packet out of the dead-letter queue, to be relayed again.
+    pub fn take_dead_letter(&self, key: &PacketKey) -> Result<Option<PacketRecord>, StoreError> {
+        self.dead
+            .remove(packet_key(key))?
+            .map(|v| decode(&key.to_string(), &v))
+            .transpose()
+    }
+
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// One packet's life as relayd saw it: current state plus every change, for restarts and forensics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketRecord {
+    /// The packet's identity.
+    pub key: PacketKey,
+    /// The destination chain.
+    pub dst_chain: String,
+    /// The packet as sent (data included: a restart rebuilds `MsgRecvPacket` from it).
+    pub packet: Packet,
+    /// The correlation id of the work on it.
+    pub correlation: CorrelationId,
+    /// The current state (`detected`, `proof_generated`, `submitted`, `confirmed`, `acknowledged`, `timed_out`,
+    /// `failed`).
+    pub state: String,
+    /// Height of the send on the source.
+    pub send_height: u64,
+    /// The acknowledgement written on the destination, once seen.
+    pub ack: Option<Vec<u8>>,
+    /// Transaction hashes relayd produced for it.
+    pub tx_hashes: Vec<String>,
+    /// Delivery attempts.
+    pub attempts: u32,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub created_ms: u64,
+    /// Last change, ms since the epoch.
+    pub updated_ms: u64,
+    /// Every state change in order.
+    pub history: Vec<Transition>,
+}
+
+/// One state change of a packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The state entered.
+    pub state: String,
+    /// When, ms since the epoch.
+    pub at_ms: u64,
+    /// The transaction that caused it, if any.
+    pub tx_hash: Option<String>,
+    /// The error, for failures and retries.
+    pub error: Option<String>,
+}
+
+impl PacketRecord {
+    /// Whether the packet is done (acknowledged, timed out or failed).
+    pub fn is_final(&self) -> bool {
+        matches!(self.state.as_str(), "acknowledged" | "timed_out" | "failed")
+    }
+}
+
+/// Milliseconds since the epoch, for records.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Keys sort by chain, port, channel, then numerically by sequence.
+fn packet_key(key: &PacketKey) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in [
+        key.src_chain.as_str(),
+        key.src_port.as_str(),
+        key.src_channel.as_str(),
+    ] {
+        out.extend_from_slice(part.as_bytes());
+        out.push(0);
+    }
+    out.extend_from_slice(&key.sequence.0.to_be_bytes());
+    out
+}
+
+fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
 }

@@ -3,6 +3,8 @@
 //!
 //! Pure: time is passed in, so the rules are tested without clocks or actors.
 
+pub mod guard;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 

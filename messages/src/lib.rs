@@ -7,8 +7,15 @@ pub mod event;
 pub mod height;
 pub mod ids;
 pub mod object;
+pub mod relay;
 
 pub use event::{ChannelAttributes, ConnectionAttributes, IbcEvent, ObservedEvent, Packet};
 pub use height::Height;
 pub use ids::{ChainId, ChannelId, ClientId, ConnectionId, IdError, PortId, Sequence};
 pub use object::{HandshakeState, PacketKey, RelayObject};
+pub use relay::{
+    ActorKind, BlockObserved, BuilderExited, ChildExited, ClearPackets, ClearReport, ClientSummary,
+    ClientUpdate, CorrelationId, Datagram, ErrorKind, InjectPanic, LifecycleChanged,
+    PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryProof, QueryUnreceived,
+    RelayError, SubmitTx, TxReport,
+};

@@ -1,5 +1,6 @@
 //! The Cosmos SDK / CometBFT backend.
 
+pub mod backend;
 pub mod client;
 pub mod endpoint;
 pub mod events;

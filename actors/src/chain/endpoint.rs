@@ -16,17 +16,7 @@ pub enum QueryHeight {
     At(u64),
 }
 
-/// A value read from a chain's IBC store, with the height it was read at and, if asked, its proof.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proven {
-    /// The stored bytes; empty when the key is absent.
-    pub value: Vec<u8>,
-    /// The height whose state was read. Its proof verifies against the app hash of the header at
-    /// `height + 1`, the height relayd sends as `proof_height`.
-    pub height: u64,
-    /// Protobuf `MerkleProof` bytes, innermost store first; `None` when no proof was asked for.
-    pub proof: Option<Vec<u8>>,
-}
+pub use relayd_messages::Proven;
 
 /// What the per-chain actors ask of a chain, whatever its kind. Transactions go through the chain's submitter
 /// (`cosmos::tx::TxSubmitter`) and headers through its light-block source, because both keep state of their own.
@@ -65,11 +55,30 @@ pub trait ChainEndpoint {
         channel: &str,
         sequences: &[u64],
     ) -> Result<Vec<u64>, ChainError>;
+    /// The port and channel on the counterparty, the connection and the ordering of a channel on this chain.
+    async fn channel_route(&self, port: &str, channel: &str) -> Result<ChannelInfo, ChainError>;
+    /// The client a connection on this chain is built on.
+    async fn connection_client(&self, connection: &str) -> Result<String, ChainError>;
     /// The IBC events of one block.
     async fn ibc_events_at(
         &self,
         height: u64,
     ) -> Result<Vec<relayd_messages::ObservedEvent>, ChainError>;
+}
+
+/// A channel end as routing needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The counterparty's port.
+    pub counterparty_port: String,
+    /// The counterparty's channel (empty while the handshake has not reached it).
+    pub counterparty_channel: String,
+    /// The connection the channel runs over.
+    pub connection: String,
+    /// Whether packets must be delivered in sequence order.
+    pub ordered: bool,
+    /// Whether the channel is open (closed channels only take timeouts).
+    pub open: bool,
 }
 
 /// ICS-24 paths of the IBC store.

@@ -34,6 +34,8 @@ pub struct BlockEvents {
     pub chain: String,
     /// The block height.
     pub height: u64,
+    /// The block's time, ns since the epoch: what timeouts on this chain are judged against.
+    pub time_ns: u64,
     /// The block's IBC events in block order.
     pub events: Vec<ObservedEvent>,
     /// What in the block could not be read (malformed IBC events, inconsistent results); already logged.
@@ -721,6 +723,7 @@ pub async fn fetch_block(
             });
         }
     }
+    let time_ns = block_time_ns(&block.header.time);
     let txs = block.data;
     let results_count = results.txs_results.as_ref().map_or(0, Vec::len);
     let mut errors = Vec::new();
@@ -746,9 +749,15 @@ pub async fn fetch_block(
     Ok(BlockEvents {
         chain: chain.to_owned(),
         height,
+        time_ns,
         events: decoded.events,
         errors,
     })
+}
+
+/// A block time as ns since the epoch (0 for times before it, which no real chain has).
+pub fn block_time_ns(time: &tendermint::Time) -> u64 {
+    u64::try_from(time.unix_timestamp_nanos()).unwrap_or(0)
 }
 
 /// A transaction's hash as CometBFT prints it: SHA-256 of the raw bytes, upper-case hex.

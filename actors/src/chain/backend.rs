@@ -1,0 +1,67 @@
+//! The three stateful parts of a chain backend that the per-chain actors drive, beside the stateless
+//! [`ChainEndpoint`](super::endpoint::ChainEndpoint): a light client that prepares verified client updates, a
+//! transaction submitter and an event source. Cosmos implements them in `cosmos::backend`; NEAR implements the
+//! same traits, so the actors run over either unchanged.
+
+use std::future::Future;
+
+use relayd_messages::{ClientUpdate, Datagram, ObservedEvent, RelayError, TxReport};
+use tokio::sync::mpsc;
+
+/// One block's IBC events, delivered for every height in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEvents {
+    /// The block height.
+    pub height: u64,
+    /// The block time, ns since the epoch.
+    pub time_ns: u64,
+    /// Its IBC events in block order.
+    pub events: Vec<ObservedEvent>,
+}
+
+/// Verified headers of this chain, turned into updates of a client of it hosted on a counterparty.
+#[allow(async_fn_in_trait)]
+pub trait LightSource: Unpin {
+    /// Verifies the header at `target` with relayd's own light client and returns its app hash, plus the update
+    /// messages that bring `client_id` (on the counterparty, at `trusted_height`) to `target`. `anchor` is the
+    /// counterparty client's consensus state at `trusted_height` (app hash, next validators hash): when relayd
+    /// holds no trusted state for the chain yet, a header is trusted only if it matches that on-chain anchor.
+    async fn prepare_update(
+        &mut self,
+        client_id: &str,
+        trusted_height: u64,
+        anchor: Option<(Vec<u8>, Vec<u8>)>,
+        target: u64,
+        signer: &str,
+    ) -> Result<ClientUpdate, RelayError>;
+
+    /// Moves relayd's trusted state to the chain's latest block and persists it; returns its height.
+    async fn refresh(&mut self) -> Result<u64, RelayError>;
+}
+
+/// Signs and broadcasts transactions for one account.
+#[allow(async_fn_in_trait)]
+pub trait Submitter: Unpin {
+    /// The account that signs, as the chain spells it (datagrams carry it as their signer).
+    fn signer(&self) -> &str;
+    /// Sends `msgs` in order in as few transactions as the limits allow; on failure returns what was done
+    /// before it.
+    async fn submit(
+        &mut self,
+        msgs: Vec<Datagram>,
+    ) -> Result<Vec<TxReport>, (Vec<TxReport>, RelayError)>;
+    /// Most messages per transaction.
+    fn max_msgs(&self) -> usize;
+}
+
+/// Where a chain's blocks and IBC events come from.
+pub trait EventSource: Unpin {
+    /// Delivers every height from `start` on into `sink`, in order, until `shutdown` resolves or the sink
+    /// closes. Node failures are retried inside.
+    fn run(
+        self,
+        start: u64,
+        sink: mpsc::Sender<BlockEvents>,
+        shutdown: impl Future<Output = ()> + 'static,
+    ) -> impl Future<Output = ()>;
+}

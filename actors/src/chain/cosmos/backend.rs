@@ -1,0 +1,325 @@
+//! The Cosmos implementations of the backend traits the per-chain actors drive: client updates from relayd's
+//! own light client, transactions through [`TxSubmitter`], events from [`EventMonitor`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use ibc_proto::google::protobuf::Any;
+use relayd_messages::{ClientUpdate, Datagram, ErrorKind, RelayError, TxReport};
+use tendermint::Time;
+use tendermint_light_client_verifier::types::LightBlock;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::client::update_client_msgs;
+use super::light_client::{headers_to, verify_signed_header, LightClientError, TrustOptions};
+use super::monitor::EventMonitor;
+use super::rpc::CosmosRpc;
+use super::tx::{TxError, TxSubmitter};
+use crate::chain::backend::{BlockEvents, EventSource, LightSource, Submitter};
+use crate::store::StateStore;
+
+/// Verified blocks kept in memory; older ones are dropped first.
+const VERIFIED_CACHE: usize = 512;
+/// The trusted state is written to disk when it has advanced this many heights (and on `refresh`).
+const PERSIST_EVERY: u64 = 50;
+
+/// relayd's light client of one Cosmos chain, preparing updates of its clients on counterparties.
+pub struct CosmosLight {
+    rpc: CosmosRpc,
+    store: StateStore,
+    trust: TrustOptions,
+    verified: BTreeMap<u64, LightBlock>,
+    persisted: u64,
+}
+
+fn unverified(e: LightClientError) -> RelayError {
+    match e {
+        LightClientError::Fetch { .. } => RelayError::new(ErrorKind::Unavailable, e.to_string()),
+        other => RelayError::new(ErrorKind::Unverified, other.to_string()),
+    }
+}
+
+impl CosmosLight {
+    /// A light client starting from the trusted state stored for the chain, if any.
+    pub fn new(rpc: CosmosRpc, store: StateStore, trust: TrustOptions) -> Result<Self, RelayError> {
+        let mut verified = BTreeMap::new();
+        let mut persisted = 0;
+        let stored = store
+            .trusted(rpc.chain())
+            .map_err(|e| RelayError::new(ErrorKind::Unavailable, e.to_string()))?;
+        if let Some(block) = stored {
+            persisted = block.height().value();
+            verified.insert(persisted, block);
+        }
+        Ok(Self {
+            rpc,
+            store,
+            trust,
+            verified,
+            persisted,
+        })
+    }
+
+    fn remember(&mut self, block: LightBlock) {
+        let height = block.height().value();
+        self.verified.insert(height, block);
+        while self.verified.len() > VERIFIED_CACHE {
+            self.verified.pop_first();
+        }
+        if height >= self.persisted + PERSIST_EVERY {
+            self.persist();
+        }
+    }
+
+    fn persist(&mut self) {
+        let Some((&height, block)) = self.verified.last_key_value() else {
+            return;
+        };
+        match self.store.save_trusted(self.rpc.chain(), block) {
+            Ok(()) => self.persisted = height,
+            Err(e) => {
+                warn!(chain = self.rpc.chain(), error = %e, "cannot persist the trusted state")
+            }
+        }
+    }
+
+    fn fetch_err(&self, height: u64, e: impl std::fmt::Display) -> RelayError {
+        RelayError::new(
+            ErrorKind::Unavailable,
+            format!("{}: light block {height}: {e}", self.rpc.chain()),
+        )
+    }
+
+    /// Trusts the block at `height` because the counterparty's client holds it: its app hash and next
+    /// validators hash must equal the on-chain consensus state, and its commit must carry +2/3 of its validators.
+    async fn adopt_anchor(
+        &mut self,
+        height: u64,
+        anchor: &(Vec<u8>, Vec<u8>),
+    ) -> Result<(), RelayError> {
+        let chain = self.rpc.chain().to_owned();
+        let block = self
+            .rpc
+            .fetch_light_block(height)
+            .await
+            .map_err(|e| self.fetch_err(height, e))?;
+        verify_signed_header(&chain, &block.signed_header, &block.validators)
+            .map_err(unverified)?;
+        let header = &block.signed_header.header;
+        if header.app_hash.as_bytes() != anchor.0.as_slice()
+            || header.next_validators_hash.as_bytes() != anchor.1.as_slice()
+        {
+            return Err(RelayError::new(
+                ErrorKind::Unverified,
+                format!("{chain}: the node's header at {height} does not match the counterparty client's consensus state"),
+            ));
+        }
+        info!(chain = %chain, height, "trusted state anchored on the counterparty client's consensus state");
+        self.remember(block);
+        Ok(())
+    }
+
+    /// The header at `target`, verified from the closest trusted block below it.
+    async fn verified_at(
+        &mut self,
+        target: u64,
+        anchor: Option<(u64, &(Vec<u8>, Vec<u8>))>,
+    ) -> Result<LightBlock, RelayError> {
+        if let Some(block) = self.verified.get(&target) {
+            return Ok(block.clone());
+        }
+        if self.verified.range(..=target).next().is_none() {
+            match anchor {
+                Some((height, anchor)) if height <= target => {
+                    self.adopt_anchor(height, anchor).await?
+                }
+                _ => return Err(RelayError::new(
+                    ErrorKind::ClientUnusable,
+                    format!(
+                        "{}: no trusted state at or below height {target}; run `relayd light init`",
+                        self.rpc.chain()
+                    ),
+                )),
+            }
+        }
+        let (_, root) = self
+            .verified
+            .range(..=target)
+            .next_back()
+            .map(|(h, b)| (*h, b.clone()))
+            .ok_or_else(|| RelayError::new(ErrorKind::Unverified, "no trusted root"))?;
+        if root.height().value() == target {
+            return Ok(root);
+        }
+        let chain = self.rpc.chain().to_owned();
+        let headers = headers_to(&chain, &self.rpc, &root, target, &self.trust, Time::now())
+            .await
+            .map_err(unverified)?;
+        for block in &headers {
+            self.remember(block.clone());
+        }
+        headers
+            .last()
+            .cloned()
+            .ok_or_else(|| RelayError::new(ErrorKind::Unverified, "empty header path"))
+    }
+}
+
+impl LightSource for CosmosLight {
+    async fn prepare_update(
+        &mut self,
+        client_id: &str,
+        trusted_height: u64,
+        anchor: Option<(Vec<u8>, Vec<u8>)>,
+        target: u64,
+        signer: &str,
+    ) -> Result<ClientUpdate, RelayError> {
+        let block = self
+            .verified_at(target, anchor.as_ref().map(|a| (trusted_height, a)))
+            .await?;
+        let app_hash = block.signed_header.header.app_hash.as_bytes().to_vec();
+        let msgs = if trusted_height == target {
+            Vec::new()
+        } else if trusted_height > target {
+            return Err(RelayError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "{client_id} is already at {trusted_height}, above {target}; prove again at a newer height"
+                ),
+            ));
+        } else {
+            // The counterparty judges the update from its own consensus state at `trusted_height`; the header
+            // it trusts from is taken from the node and checked by the counterparty, not by us.
+            let from = self
+                .rpc
+                .fetch_light_block(trusted_height)
+                .await
+                .map_err(|e| self.fetch_err(trusted_height, e))?;
+            let chain = self.rpc.chain().to_owned();
+            let headers = headers_to(&chain, &self.rpc, &from, target, &self.trust, Time::now())
+                .await
+                .map_err(unverified)?;
+            // Whatever path the update takes, it must end at the header our own light client verified.
+            if headers.last().map(|b| b.signed_header.header.hash())
+                != Some(block.signed_header.header.hash())
+            {
+                return Err(RelayError::new(
+                    ErrorKind::Unverified,
+                    format!("{chain}: the node served two different headers at {target}"),
+                ));
+            }
+            update_client_msgs(client_id, &from, &headers, signer)
+                .into_iter()
+                .map(|a| Datagram {
+                    type_url: a.type_url,
+                    value: a.value,
+                })
+                .collect()
+        };
+        Ok(ClientUpdate {
+            target,
+            app_hash,
+            msgs,
+        })
+    }
+
+    async fn refresh(&mut self) -> Result<u64, RelayError> {
+        let (_, latest) = self
+            .rpc
+            .status()
+            .await
+            .map_err(|e| RelayError::new(ErrorKind::Unavailable, e.to_string()))?;
+        if self.verified.is_empty() {
+            return Err(RelayError::new(
+                ErrorKind::ClientUnusable,
+                format!("{}: no trusted state yet", self.rpc.chain()),
+            ));
+        }
+        let block = self.verified_at(latest, None).await?;
+        self.persist();
+        Ok(block.height().value())
+    }
+}
+
+/// Transactions of one Cosmos account.
+pub struct CosmosSubmitter {
+    inner: TxSubmitter,
+    max_msgs: usize,
+}
+
+impl CosmosSubmitter {
+    /// Wraps a transaction submitter.
+    pub fn new(inner: TxSubmitter, max_msgs: usize) -> Self {
+        Self { inner, max_msgs }
+    }
+}
+
+/// How a transaction failure reads to the builders.
+pub fn tx_error(e: &TxError) -> RelayError {
+    let kind = match e {
+        TxError::AlreadyRelayed { .. } => ErrorKind::AlreadyRelayed,
+        TxError::Rejected { .. } => ErrorKind::Rejected,
+        _ => ErrorKind::Unavailable,
+    };
+    RelayError::new(kind, e.to_string())
+}
+
+impl Submitter for CosmosSubmitter {
+    fn signer(&self) -> &str {
+        self.inner.address()
+    }
+
+    fn max_msgs(&self) -> usize {
+        self.max_msgs
+    }
+
+    async fn submit(
+        &mut self,
+        msgs: Vec<Datagram>,
+    ) -> Result<Vec<TxReport>, (Vec<TxReport>, RelayError)> {
+        let anys = msgs
+            .into_iter()
+            .map(|d| Any {
+                type_url: d.type_url,
+                value: d.value,
+            })
+            .collect();
+        let report = |o: super::tx::TxOutcome| TxReport {
+            tx_hash: o.hash,
+            height: o.height,
+            messages: o.messages,
+            gas_used: o.gas_used,
+        };
+        match self.inner.submit(anys).await {
+            Ok(done) => Ok(done.into_iter().map(report).collect()),
+            Err((done, e)) => Err((done.into_iter().map(report).collect(), tx_error(&e))),
+        }
+    }
+}
+
+impl EventSource for EventMonitor {
+    async fn run(
+        self,
+        start: u64,
+        sink: mpsc::Sender<BlockEvents>,
+        shutdown: impl Future<Output = ()> + 'static,
+    ) {
+        let (tx, mut rx) = mpsc::channel(64);
+        let forward = async move {
+            while let Some(b) = rx.recv().await {
+                let b: super::monitor::BlockEvents = b;
+                let out = BlockEvents {
+                    height: b.height,
+                    time_ns: b.time_ns,
+                    events: b.events,
+                };
+                if sink.send(out).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let run = EventMonitor::run(self, start, tx, shutdown);
+        tokio::join!(run, forward);
+    }
+}

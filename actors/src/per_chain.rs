@@ -1,0 +1,37 @@
+//! The four actors every chain gets (ChainMonitor, Querier, LightClient, TxSubmitter), the recipient bundle
+//! other actors reach them through, and the factory that builds their backends afresh on every (re)start.
+
+pub mod light;
+pub mod link;
+pub mod monitor;
+pub mod querier;
+pub mod submitter;
+
+use relayd_messages::{ChainId, RelayError};
+
+use crate::chain::backend::{EventSource, LightSource, Submitter};
+use crate::chain::endpoint::ChainEndpoint;
+
+/// Builds a chain's backends. Called on every (re)start, so a restarted actor never inherits a failed one's
+/// state: caches, account sequences and connections are rebuilt from sled and the chain.
+pub trait ChainFactory: 'static {
+    /// Stateless queries.
+    type Endpoint: ChainEndpoint + Clone + Unpin + 'static;
+    /// The light client.
+    type Light: LightSource + 'static;
+    /// The transaction submitter.
+    type Submit: Submitter + 'static;
+    /// The block and event source.
+    type Events: EventSource + 'static;
+
+    /// The chain.
+    fn chain_id(&self) -> &ChainId;
+    /// A query endpoint.
+    fn endpoint(&self) -> Self::Endpoint;
+    /// A light client, starting from the trusted state in sled.
+    fn light(&self) -> Result<Self::Light, RelayError>;
+    /// A transaction submitter, with no cached account state.
+    fn submitter(&self) -> Result<Self::Submit, RelayError>;
+    /// An event source.
+    fn events(&self) -> Result<Self::Events, RelayError>;
+}

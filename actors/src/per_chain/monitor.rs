@@ -1,0 +1,103 @@
+//! The ChainMonitor actor: follows one chain block by block from where the last run stopped (the sled
+//! checkpoint) and hands each block's IBC events to the RelayCoordinator, waiting for it to accept each one so
+//! that a slow coordinator slows the monitor instead of losing blocks.
+
+use actix::{Actor, AsyncContext, Context, Handler, Recipient};
+use relayd_messages::{ActorKind, BlockObserved, ChainId, InjectPanic};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::chain::backend::{BlockEvents, EventSource};
+use crate::supervision::guard::{injected_panic, ExitGuard};
+
+/// Aborts the event source's task when the monitor goes, however it goes.
+struct SourceTask(tokio::task::JoinHandle<()>);
+
+impl Drop for SourceTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The ChainMonitor actor.
+pub struct ChainMonitor<S: EventSource + 'static> {
+    chain: ChainId,
+    source: Option<S>,
+    start: u64,
+    sink: Recipient<BlockObserved>,
+    task: Option<SourceTask>,
+    stop: Option<oneshot::Sender<()>>,
+    guard: ExitGuard,
+}
+
+impl<S: EventSource + 'static> ChainMonitor<S> {
+    /// A monitor delivering from height `start` on into `sink`.
+    pub fn new(
+        chain: ChainId,
+        source: S,
+        start: u64,
+        sink: Recipient<BlockObserved>,
+        guard: ExitGuard,
+    ) -> Self {
+        Self {
+            chain,
+            source: Some(source),
+            start,
+            sink,
+            task: None,
+            stop: None,
+            guard,
+        }
+    }
+}
+
+impl<S: EventSource + 'static> Actor for ChainMonitor<S> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let Some(source) = self.source.take() else {
+            return;
+        };
+        info!(chain = %self.chain, from = self.start, "chain monitor started");
+        let (tx, mut rx) = mpsc::channel::<BlockEvents>(16);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        self.stop = Some(stop_tx);
+        let shutdown = async move {
+            let _ = stop_rx.await;
+        };
+        self.task = Some(SourceTask(actix::spawn(
+            source.run(self.start, tx, shutdown),
+        )));
+        let sink = self.sink.clone();
+        let chain = self.chain.clone();
+        ctx.spawn(actix::fut::wrap_future::<_, Self>(async move {
+            while let Some(block) = rx.recv().await {
+                let observed = BlockObserved {
+                    chain: chain.clone(),
+                    height: block.height,
+                    time_ns: block.time_ns,
+                    events: block.events,
+                };
+                if let Err(e) = sink.send(observed).await {
+                    warn!(chain = %chain, error = %e, "the coordinator is gone; monitor stops delivering");
+                    return;
+                }
+            }
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.guard.stopped_cleanly();
+    }
+}
+
+impl<S: EventSource + 'static> Handler<InjectPanic> for ChainMonitor<S> {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
+        injected_panic(ActorKind::ChainMonitor);
+    }
+}

@@ -1,0 +1,199 @@
+//! The Querier: one chain's state reads with proofs. Requests run concurrently; the latest height and hosted
+//! client states are cached briefly, because hundreds of builders ask for them within one block.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Context, Handler, ResponseFuture};
+use relayd_messages::{
+    ActorKind, ChainId, ClientId, ClientSummary, ErrorKind, InjectPanic, Proven, QueryClient,
+    QueryCommitments, QueryProof, QueryUnreceived, RelayError,
+};
+use tracing::Instrument;
+
+use crate::chain::client_state::{consensus_anchor, summarize};
+use crate::chain::endpoint::{path, ChainEndpoint, ChainError, QueryHeight};
+use crate::supervision::guard::{injected_panic, ExitGuard};
+
+/// How long a read latest height or client state is reused.
+const CACHE_FOR: Duration = Duration::from_millis(150);
+
+/// A chain failure as the builders see it.
+pub fn chain_error(e: ChainError) -> RelayError {
+    let kind = match e {
+        ChainError::MissingProof { .. } => ErrorKind::Unverified,
+        _ => ErrorKind::Unavailable,
+    };
+    RelayError::new(kind, e.to_string())
+}
+
+type Cached<T> = Rc<RefCell<Option<(Instant, T)>>>;
+
+/// The Querier actor.
+pub struct Querier<E: ChainEndpoint + Clone + Unpin + 'static> {
+    chain: ChainId,
+    endpoint: E,
+    latest: Cached<u64>,
+    clients: Rc<RefCell<HashMap<ClientId, (Instant, ClientSummary)>>>,
+    guard: ExitGuard,
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Querier<E> {
+    /// A querier over `endpoint`.
+    pub fn new(chain: ChainId, endpoint: E, guard: ExitGuard) -> Self {
+        Self {
+            chain,
+            endpoint,
+            latest: Rc::new(RefCell::new(None)),
+            clients: Rc::new(RefCell::new(HashMap::new())),
+            guard,
+        }
+    }
+
+    fn span(&self, what: &'static str, correlation: impl std::fmt::Display) -> tracing::Span {
+        tracing::debug_span!("querier", chain = %self.chain, what, correlation = %correlation)
+    }
+}
+
+async fn latest<E: ChainEndpoint>(endpoint: &E, cache: &Cached<u64>) -> Result<u64, RelayError> {
+    if let Some((at, h)) = *cache.borrow() {
+        if at.elapsed() < CACHE_FOR {
+            return Ok(h);
+        }
+    }
+    let h = endpoint.latest_height().await.map_err(chain_error)?;
+    *cache.borrow_mut() = Some((Instant::now(), h));
+    Ok(h)
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Actor for Querier<E> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.guard.stopped_cleanly();
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryProof> for Querier<E> {
+    type Result = ResponseFuture<Result<Proven, RelayError>>;
+
+    fn handle(&mut self, msg: QueryProof, _: &mut Self::Context) -> Self::Result {
+        let endpoint = self.endpoint.clone();
+        let cache = self.latest.clone();
+        let span = self.span("proof", msg.correlation);
+        Box::pin(
+            async move {
+                let height = match msg.height {
+                    Some(h) => h,
+                    None => latest(&endpoint, &cache).await?,
+                };
+                endpoint
+                    .query_ibc(&msg.path, QueryHeight::At(height), true)
+                    .await
+                    .map_err(chain_error)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryClient> for Querier<E> {
+    type Result = ResponseFuture<Result<ClientSummary, RelayError>>;
+
+    fn handle(&mut self, msg: QueryClient, _: &mut Self::Context) -> Self::Result {
+        if let Some((at, summary)) = self.clients.borrow().get(&msg.client_id) {
+            if at.elapsed() < CACHE_FOR {
+                let summary = summary.clone();
+                return Box::pin(async move { Ok(summary) });
+            }
+        }
+        let endpoint = self.endpoint.clone();
+        let clients = self.clients.clone();
+        let chain = self.chain.clone();
+        let span = self.span("client", msg.correlation);
+        Box::pin(
+            async move {
+                let id = msg.client_id;
+                let raw = endpoint
+                    .query_ibc(&path::client_state(id.as_str()), QueryHeight::Latest, false)
+                    .await
+                    .map_err(chain_error)?;
+                let mut summary = summarize(&id, &raw.value).map_err(|e| {
+                    RelayError::new(ErrorKind::ClientUnusable, format!("{chain}: {e}"))
+                })?;
+                let revision =
+                    ChainId::new(summary.tracked_chain.clone()).map_or(0, |c| c.revision_number());
+                let cons = endpoint
+                    .query_ibc(
+                        &path::consensus_state(id.as_str(), revision, summary.latest_height),
+                        QueryHeight::At(raw.height),
+                        false,
+                    )
+                    .await
+                    .map_err(chain_error)?;
+                summary.anchor = consensus_anchor(&cons.value).ok();
+                clients
+                    .borrow_mut()
+                    .insert(id, (Instant::now(), summary.clone()));
+                Ok(summary)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryCommitments> for Querier<E> {
+    type Result = ResponseFuture<Result<Vec<u64>, RelayError>>;
+
+    fn handle(&mut self, msg: QueryCommitments, _: &mut Self::Context) -> Self::Result {
+        let endpoint = self.endpoint.clone();
+        let span = self.span("commitments", msg.correlation);
+        Box::pin(
+            async move {
+                endpoint
+                    .packet_commitments(&msg.port, &msg.channel)
+                    .await
+                    .map_err(chain_error)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryUnreceived> for Querier<E> {
+    type Result = ResponseFuture<Result<Vec<u64>, RelayError>>;
+
+    fn handle(&mut self, msg: QueryUnreceived, _: &mut Self::Context) -> Self::Result {
+        let endpoint = self.endpoint.clone();
+        let span = self.span("unreceived", msg.correlation);
+        Box::pin(
+            async move {
+                let r = if msg.acks {
+                    endpoint
+                        .unreceived_acks(&msg.port, &msg.channel, &msg.sequences)
+                        .await
+                } else {
+                    endpoint
+                        .unreceived_packets(&msg.port, &msg.channel, &msg.sequences)
+                        .await
+                };
+                r.map_err(chain_error)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<InjectPanic> for Querier<E> {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
+        injected_panic(ActorKind::Querier);
+    }
+}

@@ -1,0 +1,354 @@
+//! The messages relayd's actors exchange. Commands are imperative (`SubmitTx`), queries start with `Query`,
+//! events are in the past tense (`BlockObserved`). Every message that starts work carries a [`CorrelationId`],
+//! which the actors' tracing spans and the packet's lifecycle record carry too, so one packet can be followed
+//! through every actor's log lines.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix::Message;
+use serde::{Deserialize, Serialize};
+
+use crate::{ChainId, ClientId, ObservedEvent, RelayObject};
+
+/// Names one unit of work across actors. Unique within a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CorrelationId(pub u64);
+
+static NEXT_CORRELATION: AtomicU64 = AtomicU64::new(1);
+
+impl CorrelationId {
+    /// A fresh id. Ids start from the process start time so that ids of a restarted service do not repeat the
+    /// previous run's in the persisted lifecycle records.
+    pub fn fresh() -> Self {
+        let n = NEXT_CORRELATION.fetch_add(1, Ordering::Relaxed);
+        Self(epoch_base() + n)
+    }
+}
+
+fn epoch_base() -> u64 {
+    use std::sync::OnceLock;
+    static BASE: OnceLock<u64> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        // Seconds in the high bits, a counter in the low 24: unique across restarts more than a second apart.
+        secs << 24
+    })
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A protobuf message packed as `google.protobuf.Any`, as chains accept them in transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Datagram {
+    /// The message's type URL, e.g. `/ibc.core.channel.v1.MsgRecvPacket`.
+    pub type_url: String,
+    /// The encoded message.
+    pub value: Vec<u8>,
+}
+
+/// A value read from a chain's IBC store, with the height it was read at and, if asked, its proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proven {
+    /// The stored bytes; empty when the key is absent.
+    pub value: Vec<u8>,
+    /// The height whose state was read. Its proof verifies against the app hash of the header at
+    /// `height + 1`, the height relayd sends as `proof_height`.
+    pub height: u64,
+    /// Protobuf `MerkleProof` bytes, innermost store first; `None` when no proof was asked for.
+    pub proof: Option<Vec<u8>>,
+}
+
+/// Why an actor could not do what it was asked. Carries no key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct RelayError {
+    /// What kind of failure, for the caller's retry decision.
+    pub kind: ErrorKind,
+    /// What happened, naming chain, object and height.
+    pub message: String,
+}
+
+/// Kinds of failure, as the builders act on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The node failed or could not be reached; trying again later can help.
+    Unavailable,
+    /// What the node returned did not verify; it is never forwarded.
+    Unverified,
+    /// Another relayer did the work first.
+    AlreadyRelayed,
+    /// The chain refused it for good.
+    Rejected,
+    /// The client is expired or frozen; the path cannot proceed without an operator.
+    ClientUnusable,
+    /// The actor asked is stopping or restarting.
+    Stopped,
+}
+
+impl RelayError {
+    /// An error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Whether asking again can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Unavailable | ErrorKind::Unverified | ErrorKind::Stopped
+        )
+    }
+}
+
+/// A block and its IBC events, in height order per chain (ChainMonitor → RelayCoordinator).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct BlockObserved {
+    /// The chain.
+    pub chain: ChainId,
+    /// The height.
+    pub height: u64,
+    /// The block time, ns since the epoch (0 when the source did not say).
+    pub time_ns: u64,
+    /// Its IBC events, in block order.
+    pub events: Vec<ObservedEvent>,
+}
+
+/// Read an ICS-24 path, with a proof (PacketBuilder → Querier).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Proven, RelayError>")]
+pub struct QueryProof {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The ICS-24 path.
+    pub path: String,
+    /// The height; `None` means the latest the querier knows of.
+    pub height: Option<u64>,
+}
+
+/// What relayd needs of a client hosted on a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSummary {
+    /// The client.
+    pub client_id: ClientId,
+    /// The chain it tracks.
+    pub tracked_chain: String,
+    /// Its latest consensus height (revision height).
+    pub latest_height: u64,
+    /// Whether it is frozen (misbehaviour was submitted).
+    pub frozen: bool,
+    /// Its trusting period in seconds.
+    pub trusting_period_secs: u64,
+    /// Its ICS-23 proof specs, each protobuf-encoded, which judge proofs from the tracked chain.
+    pub proof_specs: Vec<Vec<u8>>,
+    /// The app hash and next validators hash of its consensus state at `latest_height`: where relayd's own
+    /// light client may anchor its trust when it has none yet.
+    pub anchor: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Read a hosted client's state (PacketBuilder → Querier of the chain hosting the client).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<ClientSummary, RelayError>")]
+pub struct QueryClient {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The client.
+    pub client_id: ClientId,
+}
+
+/// Which packets of a channel still need relaying, from commitments and unreceived queries (clearing).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<u64>, RelayError>")]
+pub struct QueryCommitments {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The port on the queried chain.
+    pub port: String,
+    /// The channel on the queried chain.
+    pub channel: String,
+}
+
+/// Which of `sequences` the queried chain (the destination) has not received or, for acks, not processed.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<u64>, RelayError>")]
+pub struct QueryUnreceived {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The port on the queried chain.
+    pub port: String,
+    /// The channel on the queried chain.
+    pub channel: String,
+    /// Candidate sequences.
+    pub sequences: Vec<u64>,
+    /// `false`: unreceived packets; `true`: unreceived acknowledgements.
+    pub acks: bool,
+}
+
+/// A verified header set that brings a client to `target` (PacketBuilder → LightClient of the tracked chain).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<ClientUpdate, RelayError>")]
+pub struct PrepareClientUpdate {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The client on the counterparty that tracks this light client's chain.
+    pub client_id: ClientId,
+    /// The client's latest height on the counterparty, where its trust starts.
+    pub trusted_height: u64,
+    /// The client's consensus state at `trusted_height` (app hash, next validators hash), from
+    /// [`ClientSummary::anchor`].
+    pub anchor: Option<(Vec<u8>, Vec<u8>)>,
+    /// The height the client must hold a consensus state for.
+    pub target: u64,
+    /// The account that will sign the update on the counterparty.
+    pub signer: String,
+}
+
+/// The answer to [`PrepareClientUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientUpdate {
+    /// The height made available.
+    pub target: u64,
+    /// The app hash of the header at `target`, verified by relayd's own light client: proofs taken at
+    /// `target - 1` are checked against it before they are forwarded.
+    pub app_hash: Vec<u8>,
+    /// The update messages (empty if the client already holds `target`).
+    pub msgs: Vec<Datagram>,
+}
+
+/// Broadcast datagrams, after the client update they need, in as few transactions as the limits allow
+/// (PacketBuilder → TxSubmitter of the destination).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<TxReport, RelayError>")]
+pub struct SubmitTx {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The client update the datagrams depend on: (client, height) and its messages. The submitter sends each
+    /// (client, height) once per transaction and skips updates it already saw committed.
+    pub update: Option<(ClientId, u64, Vec<Datagram>)>,
+    /// The datagrams.
+    pub datagrams: Vec<Datagram>,
+}
+
+/// What happened to submitted datagrams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxReport {
+    /// The including transaction.
+    pub tx_hash: String,
+    /// Its height.
+    pub height: u64,
+    /// Messages in that transaction (all requests batched with this one).
+    pub messages: usize,
+    /// Gas it used.
+    pub gas_used: i64,
+}
+
+/// The state of a relay object changed (PacketBuilder → RelayCoordinator, and out to subscribers).
+#[derive(Debug, Clone, Message, Serialize, Deserialize)]
+#[rtype(result = "()")]
+pub struct LifecycleChanged {
+    /// The object.
+    pub object: RelayObject,
+    /// The builder's generation.
+    pub generation: u64,
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The new state's name (`detected`, `proof_generated`, `submitted`, `confirmed`, `acknowledged`,
+    /// `timed_out`, `failed`).
+    pub state: String,
+    /// A transaction hash, when the change came from one.
+    pub tx_hash: Option<String>,
+    /// The error, for failures and retries.
+    pub error: Option<String>,
+    /// Whether the object is done.
+    pub is_final: bool,
+}
+
+/// A builder stopped (PacketBuilder → RelayCoordinator). The generation tells a stale exit from the live one.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct BuilderExited {
+    /// The object.
+    pub object: RelayObject,
+    /// The generation that exited.
+    pub generation: u64,
+    /// Whether the object finished (true) or the builder failed (false; it will be restarted).
+    pub finished: bool,
+}
+
+/// Relay pending packets of a channel now (CLI, admin API, the clear interval).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<ClearReport, RelayError>")]
+pub struct ClearPackets {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The source chain.
+    pub chain: ChainId,
+    /// The source port.
+    pub port: String,
+    /// The source channel.
+    pub channel: String,
+    /// Only these sequences; `None` for all.
+    pub sequences: Option<Vec<u64>>,
+}
+
+/// What a clearing found and started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearReport {
+    /// Packets committed on the source and not received on the destination.
+    pub unreceived: Vec<u64>,
+    /// Packets received whose acknowledgements the source has not processed.
+    pub unacknowledged: Vec<u64>,
+    /// Builders started for them (those already running are not counted).
+    pub started: usize,
+}
+
+/// The kinds of supervised actors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// Follows a chain's blocks and IBC events.
+    ChainMonitor,
+    /// Reads chain state with proofs.
+    Querier,
+    /// Verifies headers and prepares client updates.
+    LightClient,
+    /// Signs, batches and broadcasts transactions.
+    TxSubmitter,
+    /// Routes events to builders.
+    RelayCoordinator,
+    /// Drives one relay object.
+    PacketBuilder,
+}
+
+/// A supervised actor stopped (child → its supervisor). `clean` is false after a panic or a failure.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ChildExited {
+    /// Which child.
+    pub kind: ActorKind,
+    /// The incarnation that exited; older incarnations' exits are ignored.
+    pub generation: u64,
+    /// Whether it stopped on purpose.
+    pub clean: bool,
+    /// Why it failed (the panic message), when it did.
+    pub reason: Option<String>,
+}
+
+/// Makes the receiving actor panic inside its handler. Honoured only when fault injection is enabled (tests
+/// and drills), so that supervision can be exercised on a live system.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
