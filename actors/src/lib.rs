@@ -6,6 +6,9 @@
 pub mod builder;
 pub mod chain;
 pub mod keys;
+pub mod packet_builder;
 pub mod per_chain;
+pub mod routes;
 pub mod store;
 pub mod supervision;
+pub mod supervisor;

@@ -93,8 +93,58 @@ impl RestartWindow {
     }
 }
 
+/// When a stopped child is restarted (OTP restart types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartType {
+    /// Always: per-chain actors and the coordinator must run for relaying to go on.
+    Permanent,
+    /// Only after a failure; a child that finished its work stays stopped (packet builders).
+    Transient,
+    /// Never.
+    Temporary,
+}
+
+impl RestartType {
+    /// Whether a child that exited (`clean`: on purpose) is restarted.
+    pub fn restarts(self, clean: bool) -> bool {
+        match self {
+            Self::Permanent => true,
+            Self::Transient => !clean,
+            Self::Temporary => false,
+        }
+    }
+}
+
+/// The children (by start order) a failure of child `failed` restarts, out of `count`.
+pub fn affected(
+    strategy: relayd_config::RestartStrategy,
+    failed: usize,
+    count: usize,
+) -> std::ops::Range<usize> {
+    match strategy {
+        relayd_config::RestartStrategy::OneForOne => failed..(failed + 1).min(count),
+        relayd_config::RestartStrategy::RestForOne => failed..count,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn restart_types_follow_otp() {
+        use super::RestartType::*;
+        assert!(Permanent.restarts(true) && Permanent.restarts(false));
+        assert!(!Transient.restarts(true) && Transient.restarts(false));
+        assert!(!Temporary.restarts(true) && !Temporary.restarts(false));
+    }
+
+    #[test]
+    fn strategies_pick_the_children_to_restart() {
+        use relayd_config::RestartStrategy::*;
+        assert_eq!(super::affected(OneForOne, 1, 4), 1..2);
+        assert_eq!(super::affected(RestForOne, 1, 4), 1..4);
+        assert_eq!(super::affected(RestForOne, 3, 4), 3..4);
+    }
+
     use super::*;
     use relayd_config::values::PositiveDuration;
 

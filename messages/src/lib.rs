@@ -16,6 +16,6 @@ pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
     ActorKind, BlockObserved, BuilderExited, ChildExited, ClearPackets, ClearReport, ClientSummary,
     ClientUpdate, CorrelationId, Datagram, ErrorKind, InjectPanic, LifecycleChanged,
-    PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryProof, QueryUnreceived,
-    RelayError, SubmitTx, TxReport,
+    PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient, QueryCommitments,
+    QueryProof, QueryUnreceived, RelayError, SubmitTx, TxReport,
 };

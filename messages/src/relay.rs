@@ -352,3 +352,35 @@ pub struct ChildExited {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct InjectPanic;
+
+/// What the coordinator tells a packet's builder (RelayCoordinator → PacketBuilder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PacketSeen {
+    /// The destination reached a new block (timeouts are judged against it).
+    DestinationTip {
+        /// Its height.
+        height: u64,
+        /// Its time, ns since the epoch.
+        time_ns: u64,
+    },
+    /// The destination wrote the packet's acknowledgement.
+    AckWritten {
+        /// The acknowledgement bytes.
+        ack: Vec<u8>,
+    },
+    /// The source processed the acknowledgement.
+    AckProcessed,
+    /// The source processed a timeout.
+    TimeoutProcessed,
+}
+
+/// An observation about one packet, routed to its builder only.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct PacketObserved {
+    /// The packet.
+    pub key: crate::PacketKey,
+    /// What was seen.
+    pub seen: PacketSeen,
+}

@@ -27,6 +27,19 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase's name in lifecycle records and the admin API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Detected => "detected",
+            Self::ProofGenerated => "proof_generated",
+            Self::Submitted => "submitted",
+            Self::Confirmed => "confirmed",
+            Self::Acknowledged => "acknowledged",
+            Self::TimedOut => "timed_out",
+            Self::Failed(_) => "failed",
+        }
+    }
+
     /// Whether nothing more will happen to the packet.
     pub fn is_final(&self) -> bool {
         matches!(self, Self::Acknowledged | Self::TimedOut | Self::Failed(_))
@@ -73,6 +86,13 @@ pub enum Input {
     AckProcessed,
     /// The source processed a timeout for the packet (whoever relayed it).
     TimeoutProcessed,
+    /// The proof in hand can no longer be used (the client moved past its height); prove again.
+    ProofStale,
+    /// Work on the packet failed for good (retries exhausted, a client unusable).
+    GiveUp {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What the builder asks for.
@@ -151,6 +171,15 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
         // Outcomes on the source end the packet whoever caused them.
         Input::AckProcessed => finish(state, Phase::Acknowledged),
         Input::TimeoutProcessed => finish(state, Phase::TimedOut),
+        Input::GiveUp { reason } => finish(state, Phase::Failed(reason)),
+        Input::ProofStale => {
+            if state.phase != Phase::ProofGenerated {
+                return (state, Vec::new());
+            }
+            state.phase = Phase::Detected;
+            state.proof_height = None;
+            (state, vec![Effect::QueryCommitment])
+        }
         Input::DestinationTip { height, time_ns } => {
             let receivable = matches!(state.phase, Phase::Detected | Phase::ProofGenerated);
             if receivable && state.expired_at(height, time_ns) && !state.timeout_requested {
@@ -222,13 +251,12 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
             state.proof_height = None;
             (state, vec![Effect::QueryCommitment])
         }
-        Input::AckWritten => match state.phase {
-            Phase::Submitted | Phase::Confirmed => {
-                state.phase = Phase::Confirmed;
-                (state, vec![Effect::RelayAck])
-            }
-            _ => (state, Vec::new()),
-        },
+        // The destination wrote the ack: whoever delivered the packet (us, or another relayer while we were
+        // still proving), the ack is what remains to relay.
+        Input::AckWritten => {
+            state.phase = Phase::Confirmed;
+            (state, vec![Effect::RelayAck])
+        }
     }
 }
 

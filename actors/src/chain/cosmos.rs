@@ -4,6 +4,7 @@ pub mod backend;
 pub mod client;
 pub mod endpoint;
 pub mod events;
+pub mod factory;
 pub mod light_client;
 pub mod monitor;
 pub mod query;

@@ -134,13 +134,15 @@ impl CosmosLight {
                 Some((height, anchor)) if height <= target => {
                     self.adopt_anchor(height, anchor).await?
                 }
-                _ => return Err(RelayError::new(
-                    ErrorKind::ClientUnusable,
-                    format!(
+                _ => {
+                    return Err(RelayError::new(
+                        ErrorKind::ClientUnusable,
+                        format!(
                         "{}: no trusted state at or below height {target}; run `relayd light init`",
                         self.rpc.chain()
                     ),
-                )),
+                    ))
+                }
             }
         }
         let (_, root) = self

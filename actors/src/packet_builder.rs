@@ -1,0 +1,619 @@
+//! The PacketBuilder actor: a thin shell around the pure packet state machine (`builder::packet`). It feeds the
+//! machine what the coordinator and the chain actors report, and turns the machine's effects into requests to
+//! the source and destination chains' actors. Its lifecycle record in sled is written on every state change,
+//! so a restarted builder (or a restarted relayd) resumes from it.
+
+pub mod datagrams;
+
+use std::time::Duration;
+
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient};
+use relayd_messages::{
+    ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Height, InjectPanic,
+    LifecycleChanged, PacketKey, PacketObserved, PacketSeen, PrepareClientUpdate, Proven,
+    QueryClient, QueryProof, RelayError, RelayObject, SubmitTx,
+};
+use tracing::{debug, info, warn, Instrument, Span};
+
+use crate::builder::packet::{step, Effect, Input, PacketState, Phase};
+use crate::chain::endpoint::path;
+use crate::per_chain::link::ChainLink;
+use crate::routes::Route;
+use crate::store::{now_ms, PacketRecord, StateStore, Transition};
+use crate::supervision::guard::{injected_panic, install_panic_hook};
+
+/// Attempts of one step against failing nodes before the packet goes to the dead-letter queue.
+const MAX_RETRIES: u32 = 30;
+
+/// What every builder shares: the chains, the store and where to report.
+#[derive(Clone)]
+pub struct BuilderEnv {
+    /// The source chain's actors.
+    pub src: ChainLink,
+    /// The destination chain's actors.
+    pub dst: ChainLink,
+    /// The packet's direction.
+    pub route: Route,
+    /// The state database.
+    pub store: StateStore,
+    /// Exits go to the coordinator.
+    pub exits: Recipient<BuilderExited>,
+    /// Lifecycle changes go to the coordinator (and from there to subscribers).
+    pub lifecycle: Recipient<LifecycleChanged>,
+    /// Delivery attempts before a packet fails.
+    pub max_attempts: u32,
+}
+
+/// Reports an unclean exit (a panic) of a builder to the coordinator.
+struct BuilderGuard {
+    object: RelayObject,
+    generation: u64,
+    exits: Recipient<BuilderExited>,
+    finished: bool,
+}
+
+impl Drop for BuilderGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Never dropped for a full mailbox: an unreported exit would strand the packet.
+            self.exits.do_send(BuilderExited {
+                object: self.object.clone(),
+                generation: self.generation,
+                finished: false,
+            });
+        }
+    }
+}
+
+/// The PacketBuilder actor.
+pub struct PacketBuilder {
+    key: PacketKey,
+    generation: u64,
+    correlation: CorrelationId,
+    env: BuilderEnv,
+    state: PacketState,
+    record: PacketRecord,
+    first_tip: Option<(u64, u64)>,
+    proof: Option<Proven>,
+    prepared: Option<(ClientId, u64, Vec<Datagram>)>,
+    ack: Option<Vec<u8>>,
+    ack_running: bool,
+    retries: u32,
+    span: Span,
+    guard: BuilderGuard,
+}
+
+/// What a job reports back: an input for the machine, or an error to retry or give up on.
+type JobResult = Result<Option<Input>, RelayError>;
+
+fn phase_from_record(state: &str) -> Phase {
+    match state {
+        "acknowledged" => Phase::Acknowledged,
+        "timed_out" => Phase::TimedOut,
+        "failed" => Phase::Failed("failed before".into()),
+        // Earlier phases are re-proven from the chain: every step is idempotent on chain.
+        _ => Phase::Detected,
+    }
+}
+
+impl PacketBuilder {
+    /// A builder resuming `record` (new or restored from sled) as incarnation `generation`, starting from the
+    /// destination tip `tip` (height, time) if known.
+    pub fn new(
+        record: PacketRecord,
+        generation: u64,
+        tip: Option<(u64, u64)>,
+        env: BuilderEnv,
+    ) -> Self {
+        install_panic_hook();
+        let key = record.key.clone();
+        let mut state = PacketState::detected(record.packet.clone(), env.max_attempts);
+        state.phase = phase_from_record(&record.state);
+        state.attempts = record.attempts;
+        let object = RelayObject::Packet(key.clone());
+        let span = tracing::info_span!("packet_builder", packet = %key, correlation = %record.correlation, generation);
+        Self {
+            correlation: record.correlation,
+            ack: record.ack.clone(),
+            guard: BuilderGuard {
+                object,
+                generation,
+                exits: env.exits.clone(),
+                finished: false,
+            },
+            key,
+            generation,
+            env,
+            state,
+            record,
+            first_tip: tip,
+            proof: None,
+            prepared: None,
+            ack_running: false,
+            retries: 0,
+            span,
+        }
+    }
+
+    fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
+        let before = self.state.phase.clone();
+        let (state, effects) = step(self.state.clone(), input);
+        self.state = state;
+        if self.state.phase != before {
+            self.retries = 0;
+            self.transition(None, None);
+        }
+        for effect in effects {
+            self.run(effect, ctx);
+        }
+    }
+
+    fn transition(&mut self, tx_hash: Option<String>, error: Option<String>) {
+        let name = self.state.phase.name().to_owned();
+        let error = error.or_else(|| match &self.state.phase {
+            Phase::Failed(why) => Some(why.clone()),
+            _ => None,
+        });
+        let now = now_ms();
+        self.record.state = name.clone();
+        self.record.attempts = self.state.attempts;
+        self.record.updated_ms = now;
+        self.record.ack = self.ack.clone();
+        if let Some(h) = &tx_hash {
+            self.record.tx_hashes.push(h.clone());
+        }
+        if error.is_some() {
+            self.record.last_error = error.clone();
+        }
+        self.record.history.push(Transition {
+            state: name.clone(),
+            at_ms: now,
+            tx_hash: tx_hash.clone(),
+            error: error.clone(),
+        });
+        if let Err(e) = self.env.store.put_packet(&self.record) {
+            warn!(parent: &self.span, error = %e, "cannot write the packet's lifecycle record");
+        }
+        debug!(parent: &self.span, state = %name, "packet state changed");
+        let change = LifecycleChanged {
+            object: RelayObject::Packet(self.key.clone()),
+            generation: self.generation,
+            correlation: self.correlation,
+            state: name,
+            tx_hash,
+            error,
+            is_final: self.state.phase.is_final(),
+        };
+        if let Err(actix::dev::SendError::Full(change)) = self.env.lifecycle.try_send(change) {
+            // Lifecycle events are few per packet; one must not be lost to a momentarily full mailbox.
+            self.env.lifecycle.do_send(change);
+        }
+    }
+
+    fn run(&mut self, effect: Effect, ctx: &mut Context<Self>) {
+        let correlation = self.correlation;
+        let packet = self.state.packet.clone();
+        let route = self.env.route.clone();
+        let (src, dst) = (self.env.src.clone(), self.env.dst.clone());
+        let src_revision = route.src.revision_number();
+        let dst_revision = route.dst.revision_number();
+        let seq = packet.sequence.0;
+        match effect {
+            Effect::QueryCommitment => {
+                let p = path::commitment(&route.src_port, &route.src_channel, seq);
+                let expected = datagrams::packet_commitment(&packet);
+                self.spawn_job(ctx, effect, async move {
+                    src.query_proof(QueryProof { correlation, path: p, height: None }).await
+                }, move |proven, act| {
+                    if proven.value.is_empty() {
+                        return Ok(Some(Input::CommitmentProven { query_height: proven.height, present: false }));
+                    }
+                    if proven.value != expected {
+                        return Err(RelayError::new(ErrorKind::Unverified, format!(
+                            "{}: the stored commitment does not match the packet seen in events", act.key)));
+                    }
+                    let h = proven.height;
+                    act.proof = Some(proven);
+                    Ok(Some(Input::CommitmentProven { query_height: h, present: true }))
+                });
+            }
+            Effect::UpdateClientTo { height } => {
+                let Some(proven) = self.proof.clone() else {
+                    self.feed(Input::ProofStale, ctx);
+                    return;
+                };
+                let client_id = route.dst_client.clone();
+                let signer = dst.signer.clone();
+                let prefix = src.prefix.clone();
+                let expected = datagrams::packet_commitment(&packet);
+                let p = path::commitment(&route.src_port, &route.src_channel, seq);
+                let chain = route.src.to_string();
+                self.spawn_job(
+                    ctx,
+                    effect,
+                    async move {
+                        let client = dst
+                            .query_client(QueryClient {
+                                correlation,
+                                client_id: client_id.clone(),
+                            })
+                            .await?;
+                        if client.frozen {
+                            return Err(RelayError::new(
+                                ErrorKind::ClientUnusable,
+                                format!("{client_id} on {} is frozen", dst.chain),
+                            ));
+                        }
+                        if client.latest_height > height {
+                            return Ok(None);
+                        }
+                        let update = src
+                            .prepare_update(PrepareClientUpdate {
+                                correlation,
+                                client_id: client_id.clone(),
+                                trusted_height: client.latest_height,
+                                anchor: client.anchor.clone(),
+                                target: height,
+                                signer,
+                            })
+                            .await?;
+                        datagrams::check(datagrams::Check {
+                            chain: &chain,
+                            prefix: &prefix,
+                            path: &p,
+                            proven: &proven,
+                            app_hash: &update.app_hash,
+                            specs: &client.proof_specs,
+                            expect: Some(&expected),
+                        })?;
+                        Ok(Some((client_id, update)))
+                    },
+                    move |prepared, act| match prepared {
+                        None => Ok(Some(Input::ProofStale)),
+                        Some((client, update)) => {
+                            act.prepared = Some((client, update.target, update.msgs));
+                            Ok(Some(Input::ClientUpdated {
+                                height: update.target,
+                            }))
+                        }
+                    },
+                );
+            }
+            Effect::SubmitRecv { proof_height } => {
+                let Some(proof) = self.proof.as_ref().and_then(|p| p.proof.clone()) else {
+                    self.feed(Input::ProofStale, ctx);
+                    return;
+                };
+                let msg = datagrams::recv(&packet, proof, src_revision, proof_height, &dst.signer);
+                let update = self.prepared.take();
+                ctx.spawn(
+                    actix::fut::wrap_future::<_, Self>(
+                        async move {
+                            dst.submit(SubmitTx {
+                                correlation,
+                                update,
+                                datagrams: vec![msg],
+                            })
+                            .await
+                        }
+                        .instrument(self.span.clone()),
+                    )
+                    .map(|result, act, ctx| match result {
+                        Ok(report) => {
+                            act.record.tx_hashes.push(report.tx_hash.clone());
+                            act.feed(Input::RecvConfirmed, ctx);
+                        }
+                        Err(e) => {
+                            debug!(parent: &act.span, error = %e, "receive failed");
+                            act.feed(
+                                Input::RecvFailed {
+                                    already_relayed: e.kind == ErrorKind::AlreadyRelayed,
+                                    retryable: e.is_retryable(),
+                                    reason: e.message,
+                                },
+                                ctx,
+                            );
+                        }
+                    }),
+                );
+            }
+            Effect::RelayAck => {
+                if self.ack_running {
+                    return;
+                }
+                let Some(ack) = self.ack.clone() else {
+                    warn!(parent: &self.span, "acknowledgement written but its bytes are unknown; waiting for the event");
+                    return;
+                };
+                self.ack_running = true;
+                let p = path::ack(&route.dst_port, &route.dst_channel, seq);
+                let chain = route.dst.to_string();
+                self.spawn_job(
+                    ctx,
+                    effect,
+                    async move {
+                        let proven = dst
+                            .query_proof(QueryProof {
+                                correlation,
+                                path: p.clone(),
+                                height: None,
+                            })
+                            .await?;
+                        if proven.value.is_empty() {
+                            return Err(RelayError::new(
+                                ErrorKind::Unavailable,
+                                format!("{chain}: {p}: acknowledgement not stored yet"),
+                            ));
+                        }
+                        let target = proven.height + 1;
+                        let client = src
+                            .query_client(QueryClient {
+                                correlation,
+                                client_id: route.src_client.clone(),
+                            })
+                            .await?;
+                        if client.frozen {
+                            return Err(RelayError::new(
+                                ErrorKind::ClientUnusable,
+                                format!("{} on {} is frozen", route.src_client, src.chain),
+                            ));
+                        }
+                        if client.latest_height > target {
+                            return Err(RelayError::new(
+                                ErrorKind::Unavailable,
+                                "client moved past the proof height; proving again",
+                            ));
+                        }
+                        let update = dst
+                            .prepare_update(PrepareClientUpdate {
+                                correlation,
+                                client_id: route.src_client.clone(),
+                                trusted_height: client.latest_height,
+                                anchor: client.anchor.clone(),
+                                target,
+                                signer: src.signer.clone(),
+                            })
+                            .await?;
+                        let commitment = datagrams::ack_commitment(&ack);
+                        datagrams::check(datagrams::Check {
+                            chain: &chain,
+                            prefix: &dst.prefix,
+                            path: &p,
+                            proven: &proven,
+                            app_hash: &update.app_hash,
+                            specs: &client.proof_specs,
+                            expect: Some(&commitment),
+                        })?;
+                        let proof = proven.proof.clone().unwrap_or_default();
+                        let msg = datagrams::acknowledgement(
+                            &packet,
+                            &ack,
+                            proof,
+                            dst_revision,
+                            target,
+                            &src.signer,
+                        );
+                        let report = src
+                            .submit(SubmitTx {
+                                correlation,
+                                update: Some((route.src_client.clone(), target, update.msgs)),
+                                datagrams: vec![msg],
+                            })
+                            .await;
+                        match report {
+                            Ok(r) => Ok(Some(r.tx_hash)),
+                            Err(e) if e.kind == ErrorKind::AlreadyRelayed => Ok(None),
+                            Err(e) => Err(e),
+                        }
+                    },
+                    |hash, act| {
+                        act.ack_running = false;
+                        if let Some(h) = hash {
+                            act.record.tx_hashes.push(h);
+                        }
+                        Ok(Some(Input::AckProcessed))
+                    },
+                );
+            }
+            Effect::SubmitTimeout => {
+                let p = path::receipt(&route.dst_port, &route.dst_channel, seq);
+                let chain = route.dst.to_string();
+                self.spawn_job(
+                    ctx,
+                    effect,
+                    async move {
+                        let proven = dst
+                            .query_proof(QueryProof {
+                                correlation,
+                                path: p.clone(),
+                                height: None,
+                            })
+                            .await?;
+                        if !proven.value.is_empty() {
+                            // Received after all: its acknowledgement will come through the monitor.
+                            return Ok(None);
+                        }
+                        let target = proven.height + 1;
+                        let client = src
+                            .query_client(QueryClient {
+                                correlation,
+                                client_id: route.src_client.clone(),
+                            })
+                            .await?;
+                        if client.latest_height > target {
+                            return Err(RelayError::new(
+                                ErrorKind::Unavailable,
+                                "client moved past the proof height; proving again",
+                            ));
+                        }
+                        let update = dst
+                            .prepare_update(PrepareClientUpdate {
+                                correlation,
+                                client_id: route.src_client.clone(),
+                                trusted_height: client.latest_height,
+                                anchor: client.anchor.clone(),
+                                target,
+                                signer: src.signer.clone(),
+                            })
+                            .await?;
+                        datagrams::check(datagrams::Check {
+                            chain: &chain,
+                            prefix: &dst.prefix,
+                            path: &p,
+                            proven: &proven,
+                            app_hash: &update.app_hash,
+                            specs: &client.proof_specs,
+                            expect: None,
+                        })?;
+                        let proof = proven.proof.clone().unwrap_or_default();
+                        let msg =
+                            datagrams::timeout(&packet, proof, dst_revision, target, &src.signer);
+                        src.submit(SubmitTx {
+                            correlation,
+                            update: Some((route.src_client.clone(), target, update.msgs)),
+                            datagrams: vec![msg],
+                        })
+                        .await
+                        .map(|r| Some(r.tx_hash))
+                    },
+                    |hash, act| match hash {
+                        Some(h) => {
+                            act.record.tx_hashes.push(h);
+                            Ok(Some(Input::TimeoutProcessed))
+                        }
+                        None => Ok(None),
+                    },
+                );
+            }
+            Effect::Finished(phase) => {
+                info!(parent: &self.span, state = phase.name(), "packet finished");
+                if let Phase::Failed(_) = phase {
+                    if let Err(e) = self.env.store.put_dead_letter(&self.record) {
+                        warn!(parent: &self.span, error = %e, "cannot write the dead-letter record");
+                    }
+                }
+                self.guard.finished = true;
+                let _ = self
+                    .env
+                    .exits
+                    .try_send(BuilderExited {
+                        object: RelayObject::Packet(self.key.clone()),
+                        generation: self.generation,
+                        finished: true,
+                    })
+                    .map_err(|e| {
+                        if let actix::dev::SendError::Full(m) = e {
+                            self.env.exits.do_send(m);
+                        }
+                    });
+                ctx.stop();
+            }
+        }
+    }
+
+    /// Runs `job`, then `then` on the actor; errors are retried with backoff or end the packet.
+    fn spawn_job<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        effect: Effect,
+        job: impl std::future::Future<Output = Result<T, RelayError>> + 'static,
+        then: impl FnOnce(T, &mut Self) -> JobResult + 'static,
+    ) {
+        let fut = actix::fut::wrap_future::<_, Self>(job.instrument(self.span.clone()));
+        ctx.spawn(fut.map(move |result, act, ctx| {
+            let outcome = result.and_then(|value| then(value, act));
+            match outcome {
+                Ok(Some(input)) => act.feed(input, ctx),
+                Ok(None) => {}
+                Err(e) => act.retry(effect, e, ctx),
+            }
+        }));
+    }
+
+    fn retry(&mut self, effect: Effect, e: RelayError, ctx: &mut Context<Self>) {
+        if matches!(effect, Effect::RelayAck) {
+            self.ack_running = false;
+        }
+        self.retries += 1;
+        self.record.last_error = Some(e.message.clone());
+        if matches!(e.kind, ErrorKind::ClientUnusable | ErrorKind::Rejected)
+            || self.retries > MAX_RETRIES
+        {
+            warn!(parent: &self.span, error = %e, retries = self.retries, "giving up on the packet");
+            self.feed(
+                Input::GiveUp {
+                    reason: e.to_string(),
+                },
+                ctx,
+            );
+            return;
+        }
+        let delay =
+            Duration::from_millis(100 * (1u64 << self.retries.min(6))).min(Duration::from_secs(5));
+        debug!(parent: &self.span, error = %e, ?delay, "retrying");
+        ctx.run_later(delay, move |act, ctx| {
+            if !act.state.phase.is_final() {
+                act.run(effect, ctx);
+            }
+        });
+    }
+}
+
+impl Actor for PacketBuilder {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(64);
+        if self.state.phase.is_final() {
+            self.feed(Input::AckProcessed, ctx);
+            return;
+        }
+        if let Some(ack) = self.ack.clone() {
+            self.feed_seen(PacketSeen::AckWritten { ack }, ctx);
+        } else if let Some((height, time_ns)) = self.first_tip {
+            self.feed_seen(PacketSeen::DestinationTip { height, time_ns }, ctx);
+        } else {
+            self.feed(
+                Input::DestinationTip {
+                    height: Height::new(0, 0),
+                    time_ns: 0,
+                },
+                ctx,
+            );
+        }
+    }
+}
+
+impl PacketBuilder {
+    fn feed_seen(&mut self, seen: PacketSeen, ctx: &mut Context<Self>) {
+        let input = match seen {
+            PacketSeen::DestinationTip { height, time_ns } => Input::DestinationTip {
+                height: Height::new(self.env.route.dst.revision_number(), height),
+                time_ns,
+            },
+            PacketSeen::AckWritten { ack } => {
+                self.ack = Some(ack);
+                Input::AckWritten
+            }
+            PacketSeen::AckProcessed => Input::AckProcessed,
+            PacketSeen::TimeoutProcessed => Input::TimeoutProcessed,
+        };
+        self.feed(input, ctx);
+    }
+}
+
+impl Handler<PacketObserved> for PacketBuilder {
+    type Result = ();
+
+    fn handle(&mut self, msg: PacketObserved, ctx: &mut Self::Context) {
+        self.feed_seen(msg.seen, ctx);
+    }
+}
+
+impl Handler<InjectPanic> for PacketBuilder {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
+        injected_panic(ActorKind::PacketBuilder);
+    }
+}

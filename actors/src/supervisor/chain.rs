@@ -1,0 +1,373 @@
+//! The per-chain supervisor: starts ChainMonitor, Querier, LightClient and TxSubmitter on the chain's Arbiter,
+//! each from fresh state built by the chain's factory, and restarts them when they fail, including by panic.
+
+use std::time::{Duration, Instant};
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
+    MessageResult, Recipient,
+};
+use relayd_config::SupervisionConfig;
+use relayd_messages::{ActorKind, BlockObserved, ChildExited, InjectPanic, RelayError};
+use tracing::{error, info, warn};
+
+use super::{ChainStatus, ChildStatus};
+use crate::chain::endpoint::ChainEndpoint;
+use crate::per_chain::light::LightClient;
+use crate::per_chain::link::ChainLink;
+use crate::per_chain::monitor::ChainMonitor;
+use crate::per_chain::querier::Querier;
+use crate::per_chain::submitter::TxSubmitter;
+use crate::per_chain::ChainFactory;
+use crate::store::{now_ms, StateStore};
+use crate::supervision::guard::ExitGuard;
+use crate::supervision::{affected, RestartDecision, RestartType, RestartWindow};
+
+/// Children in start order (rest_for_one restarts the failed one and those after it).
+pub const CHILDREN: [ActorKind; 4] = [
+    ActorKind::ChainMonitor,
+    ActorKind::Querier,
+    ActorKind::LightClient,
+    ActorKind::TxSubmitter,
+];
+
+enum Running<F: ChainFactory> {
+    Monitor(Addr<ChainMonitor<F::Events>>),
+    Querier(Addr<Querier<F::Endpoint>>),
+    Light(Addr<LightClient<F::Light>>),
+    Submitter(Addr<TxSubmitter<F::Submit>>),
+}
+
+struct Child<F: ChainFactory> {
+    status: ChildStatus,
+    window: RestartWindow,
+    running: Option<Running<F>>,
+}
+
+/// The per-chain supervisor actor.
+pub struct ChainSupervisor<F: ChainFactory + Unpin> {
+    factory: F,
+    link: ChainLink,
+    store: StateStore,
+    sink: Recipient<BlockObserved>,
+    policy: SupervisionConfig,
+    refresh_every: Duration,
+    children: Vec<Child<F>>,
+    degraded: bool,
+    stopping: bool,
+}
+
+/// Reports the chain's supervision state.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "ChainStatus")]
+pub struct QueryChainStatus;
+
+/// Makes one child panic (fault injection; see [`InjectPanic`]).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "bool")]
+pub struct PanicChild(pub ActorKind);
+
+/// Asks a child to stop (its supervisor is restarting it with its siblings, or shutting down).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct StopChild;
+
+impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
+    /// A supervisor for the chain `factory` builds; `link` is re-pointed at every (re)start.
+    pub fn new(
+        factory: F,
+        link: ChainLink,
+        store: StateStore,
+        sink: Recipient<BlockObserved>,
+        policy: SupervisionConfig,
+        refresh_every: Duration,
+    ) -> Self {
+        let children = CHILDREN
+            .iter()
+            .map(|&kind| Child {
+                status: ChildStatus {
+                    kind,
+                    generation: 0,
+                    restarts: 0,
+                    running: false,
+                    last_error: None,
+                    started_ms: 0,
+                },
+                window: RestartWindow::new(&policy, 0.2),
+                running: None,
+            })
+            .collect();
+        Self {
+            factory,
+            link,
+            store,
+            sink,
+            policy,
+            refresh_every,
+            children,
+            degraded: false,
+            stopping: false,
+        }
+    }
+
+    fn chain(&self) -> String {
+        self.factory.chain_id().to_string()
+    }
+
+    fn start_child(&mut self, index: usize, ctx: &mut Context<Self>) {
+        if CHILDREN[index] != ActorKind::ChainMonitor {
+            self.launch(index, None, ctx);
+            return;
+        }
+        // The start height needs the chain when there is no checkpoint; resolve it, then start.
+        self.children[index].status.generation += 1;
+        let generation = self.children[index].status.generation;
+        let checkpoint = self
+            .store
+            .checkpoint(self.factory.chain_id().as_str())
+            .ok()
+            .flatten();
+        let endpoint = self.factory.endpoint();
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(async move {
+                match checkpoint {
+                    Some(h) => Ok(h + 1),
+                    None => endpoint
+                        .latest_height()
+                        .await
+                        .map_err(crate::per_chain::querier::chain_error),
+                }
+            })
+            .map(move |start, act, ctx| {
+                // A later (re)start or a shutdown superseded this one while the height was read.
+                if act.children[index].status.generation != generation || act.stopping {
+                    return;
+                }
+                match start {
+                    Ok(start) => act.launch(index, Some(start), ctx),
+                    Err(e) => act.failed(index, e.to_string(), ctx),
+                }
+            }),
+        );
+    }
+
+    fn launch(&mut self, index: usize, start: Option<u64>, ctx: &mut Context<Self>) {
+        let kind = CHILDREN[index];
+        let chain = self.factory.chain_id().clone();
+        let generation = {
+            let status = &mut self.children[index].status;
+            status.generation += 1;
+            status.generation
+        };
+        let guard = ExitGuard::new(kind, generation, ctx.address().recipient());
+        let result: Result<Running<F>, RelayError> = match kind {
+            ActorKind::ChainMonitor => self.factory.events().map(|events| {
+                let monitor =
+                    ChainMonitor::new(chain, events, start.unwrap_or(1), self.sink.clone(), guard);
+                Running::Monitor(monitor.start())
+            }),
+            ActorKind::Querier => Ok(Running::Querier(
+                Querier::new(chain, self.factory.endpoint(), guard).start(),
+            )),
+            ActorKind::LightClient => self.factory.light().map(|light| {
+                Running::Light(LightClient::new(chain, light, self.refresh_every, guard).start())
+            }),
+            _ => self
+                .factory
+                .submitter()
+                .map(|s| Running::Submitter(TxSubmitter::new(chain, s, guard).start())),
+        };
+        match result {
+            Ok(running) => {
+                self.link.update(|r| match &running {
+                    Running::Monitor(_) => {}
+                    Running::Querier(a) => {
+                        r.proof = Some(a.clone().recipient());
+                        r.client = Some(a.clone().recipient());
+                        r.commitments = Some(a.clone().recipient());
+                        r.unreceived = Some(a.clone().recipient());
+                    }
+                    Running::Light(a) => r.update = Some(a.clone().recipient()),
+                    Running::Submitter(a) => r.submit = Some(a.clone().recipient()),
+                });
+                let child = &mut self.children[index];
+                child.running = Some(running);
+                child.status.running = true;
+                child.status.started_ms = now_ms();
+            }
+            Err(e) => self.failed(index, e.to_string(), ctx),
+        }
+    }
+
+    fn unlink(&mut self, index: usize) {
+        self.link.update(|r| match CHILDREN[index] {
+            ActorKind::Querier => {
+                r.proof = None;
+                r.client = None;
+                r.commitments = None;
+                r.unreceived = None;
+            }
+            ActorKind::LightClient => r.update = None,
+            ActorKind::TxSubmitter => r.submit = None,
+            _ => {}
+        });
+    }
+
+    /// Stops a running child on purpose; its exit report is ignored because its generation is bumped first.
+    fn stop_child(&mut self, index: usize) {
+        self.unlink(index);
+        let child = &mut self.children[index];
+        child.status.generation += 1;
+        child.status.running = false;
+        match child.running.take() {
+            Some(Running::Monitor(a)) => a.do_send(StopChild),
+            Some(Running::Querier(a)) => a.do_send(StopChild),
+            Some(Running::Light(a)) => a.do_send(StopChild),
+            Some(Running::Submitter(a)) => a.do_send(StopChild),
+            None => {}
+        }
+    }
+
+    fn failed(&mut self, index: usize, reason: String, ctx: &mut Context<Self>) {
+        let chain = self.chain();
+        let kind = CHILDREN[index];
+        self.unlink(index);
+        {
+            let child = &mut self.children[index];
+            child.running = None;
+            child.status.running = false;
+            child.status.last_error = Some(reason.clone());
+        }
+        if self.stopping || !RestartType::Permanent.restarts(false) {
+            return;
+        }
+        let decision = self.children[index].window.on_failure(Instant::now());
+        let range = affected(self.policy.strategy, index, CHILDREN.len());
+        // rest_for_one: the children started after the failed one depend on it and restart with it.
+        for later in range.clone().skip(1) {
+            if self.children[later].running.is_some() {
+                self.stop_child(later);
+            }
+        }
+        let delay = match decision {
+            RestartDecision::Restart { delay, attempt } => {
+                warn!(chain = %chain, child = ?kind, attempt, ?delay, error = %reason, "child failed; restarting");
+                delay
+            }
+            RestartDecision::Escalate { failures } => {
+                // Escalation: the chain is marked degraded and paused for a whole period, which also stops
+                // hammering a failing node; the other chains are untouched.
+                self.degraded = true;
+                error!(chain = %chain, child = ?kind, failures, error = %reason, "restart intensity exceeded; chain degraded");
+                self.policy.restart_period.get()
+            }
+        };
+        ctx.run_later(delay, move |act, ctx| {
+            if act.stopping {
+                return;
+            }
+            for i in range {
+                if act.children[i].running.is_none() {
+                    act.children[i].status.restarts += 1;
+                    act.start_child(i, ctx);
+                }
+            }
+            act.degraded = false;
+        });
+    }
+}
+
+impl<S: crate::chain::backend::EventSource + 'static> Handler<StopChild> for ChainMonitor<S> {
+    type Result = ();
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl<L: crate::chain::backend::LightSource + 'static> Handler<StopChild> for LightClient<L> {
+    type Result = ();
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl<S: crate::chain::backend::Submitter + 'static> Handler<StopChild> for TxSubmitter<S> {
+    type Result = ();
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<StopChild> for Querier<E> {
+    type Result = ();
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl<F: ChainFactory + Unpin> Actor for ChainSupervisor<F> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        info!(chain = %self.chain(), strategy = ?self.policy.strategy, "chain supervisor started");
+        for i in 0..CHILDREN.len() {
+            self.start_child(i, ctx);
+        }
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> actix::Running {
+        self.stopping = true;
+        for i in 0..CHILDREN.len() {
+            self.stop_child(i);
+        }
+        actix::Running::Stop
+    }
+}
+
+impl<F: ChainFactory + Unpin> Handler<ChildExited> for ChainSupervisor<F> {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Self::Context) {
+        let Some(index) = CHILDREN.iter().position(|k| *k == msg.kind) else {
+            return;
+        };
+        if msg.generation != self.children[index].status.generation {
+            // A child this supervisor already replaced or stopped on purpose.
+            return;
+        }
+        let reason = msg
+            .reason
+            .unwrap_or_else(|| "stopped on its own".to_owned());
+        self.failed(index, reason, ctx);
+    }
+}
+
+impl<F: ChainFactory + Unpin> Handler<QueryChainStatus> for ChainSupervisor<F> {
+    type Result = MessageResult<QueryChainStatus>;
+
+    fn handle(&mut self, _: QueryChainStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(ChainStatus {
+            chain: self.chain(),
+            degraded: self.degraded,
+            children: self.children.iter().map(|c| c.status.clone()).collect(),
+        })
+    }
+}
+
+impl<F: ChainFactory + Unpin> Handler<PanicChild> for ChainSupervisor<F> {
+    type Result = bool;
+
+    fn handle(&mut self, msg: PanicChild, _: &mut Self::Context) -> bool {
+        let Some(index) = CHILDREN.iter().position(|k| *k == msg.0) else {
+            return false;
+        };
+        match &self.children[index].running {
+            Some(Running::Monitor(a)) => a.do_send(InjectPanic),
+            Some(Running::Querier(a)) => a.do_send(InjectPanic),
+            Some(Running::Light(a)) => a.do_send(InjectPanic),
+            Some(Running::Submitter(a)) => a.do_send(InjectPanic),
+            None => return false,
+        }
+        true
+    }
+}
