@@ -5,6 +5,7 @@
 
 pub mod builder;
 pub mod chain;
+pub mod coordinator;
 pub mod keys;
 pub mod packet_builder;
 pub mod per_chain;
@@ -12,3 +13,4 @@ pub mod routes;
 pub mod store;
 pub mod supervision;
 pub mod supervisor;
+pub mod system;

@@ -205,6 +205,10 @@ impl PacketBuilder {
                 self.spawn_job(ctx, effect, async move {
                     src.query_proof(QueryProof { correlation, path: p, height: None }).await
                 }, move |proven, act| {
+                    if proven.height < act.record.send_height {
+                        return Err(RelayError::new(ErrorKind::Unavailable, format!(
+                            "{}: the node is at {}, before the send at {}", act.key, proven.height, act.record.send_height)));
+                    }
                     if proven.value.is_empty() {
                         return Ok(Some(Input::CommitmentProven { query_height: proven.height, present: false }));
                     }

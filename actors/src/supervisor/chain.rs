@@ -371,3 +371,16 @@ impl<F: ChainFactory + Unpin> Handler<PanicChild> for ChainSupervisor<F> {
         true
     }
 }
+
+/// Stops the supervisor and its children (shutdown).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct StopSupervisor;
+
+impl<F: ChainFactory + Unpin> Handler<StopSupervisor> for ChainSupervisor<F> {
+    type Result = ();
+
+    fn handle(&mut self, _: StopSupervisor, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -23,6 +23,8 @@ use crate::store::StateStore;
 const VERIFIED_CACHE: usize = 512;
 /// The trusted state is written to disk when it has advanced this many heights (and on `refresh`).
 const PERSIST_EVERY: u64 = 50;
+/// How long an update waits for its target height to be committed.
+const WAIT_FOR_HEIGHT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// relayd's light client of one Cosmos chain, preparing updates of its clients on counterparties.
 pub struct CosmosLight {
@@ -120,6 +122,35 @@ impl CosmosLight {
         Ok(())
     }
 
+    /// Waits until the chain has committed `height`: a proof read at the latest height `h` needs the header at
+    /// `h + 1`, which the next block brings.
+    async fn wait_for(&self, height: u64) -> Result<(), RelayError> {
+        if self.verified.contains_key(&height) {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_HEIGHT;
+        loop {
+            let (_, latest) = self
+                .rpc
+                .status()
+                .await
+                .map_err(|e| RelayError::new(ErrorKind::Unavailable, e.to_string()))?;
+            if latest >= height {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RelayError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "{}: height {height} not reached (latest {latest})",
+                        self.rpc.chain()
+                    ),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The header at `target`, verified from the closest trusted block below it.
     async fn verified_at(
         &mut self,
@@ -177,6 +208,7 @@ impl LightSource for CosmosLight {
         target: u64,
         signer: &str,
     ) -> Result<ClientUpdate, RelayError> {
+        self.wait_for(target).await?;
         let block = self
             .verified_at(target, anchor.as_ref().map(|a| (trusted_height, a)))
             .await?;

@@ -268,3 +268,41 @@ impl PacketWatcher {
         let _ = self.driver.await;
     }
 }
+
+/// `sender` sends `count` transfers of `amount` each over `from`'s channel, `per_tx` messages per transaction;
+/// returns the heights of the transactions.
+pub async fn transfers(
+    from: &End,
+    sender: &Wallet,
+    receiver: &str,
+    amount: u128,
+    count: usize,
+    per_tx: usize,
+    timeout_timestamp: u64,
+) -> Vec<u64> {
+    let msg = MsgTransfer {
+        source_port: TRANSFER_PORT.to_owned(),
+        source_channel: from.channel_id.clone(),
+        token: Some(ibc_proto::cosmos::base::v1beta1::Coin {
+            denom: FEE_DENOM.to_owned(),
+            amount: amount.to_string(),
+        }),
+        sender: sender.address.clone(),
+        receiver: receiver.to_owned(),
+        timeout_height: None,
+        timeout_timestamp,
+        memo: String::new(),
+    };
+    let one = any("/ibc.applications.transfer.v1.MsgTransfer", &msg);
+    let mut heights = Vec::new();
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(per_tx.max(1));
+        let msgs = vec![one.clone(); n];
+        let inc = from.chain.submit(sender, &msgs).await;
+        assert_eq!(inc.code, 0, "transfers rejected: {}", inc.log);
+        heights.push(inc.height);
+        left -= n;
+    }
+    heights
+}

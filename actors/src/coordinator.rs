@@ -1,0 +1,557 @@
+//! The RelayCoordinator (ADR-002's event handler): tracks every chain's height, turns observed IBC events into
+//! at most one PacketBuilder per packet, routes later events only to the builder they concern, restarts builders
+//! that fail (transient restart type, with a new generation so a stale exit is never mistaken for the live one),
+//! resumes unfinished packets from sled at start, and clears pending packets on request.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
+    ResponseActFuture, WrapFuture,
+};
+use relayd_messages::{
+    BlockObserved, BuilderExited, ChainId, ClearPackets, ClearReport, CorrelationId, ErrorKind,
+    IbcEvent, InjectPanic, LifecycleChanged, Packet, PacketKey, PacketObserved, PacketSeen,
+    QueryCommitments, QueryUnreceived, RelayError, RelayObject,
+};
+use tracing::{debug, info, warn};
+
+use crate::packet_builder::{BuilderEnv, PacketBuilder};
+use crate::per_chain::link::ChainLink;
+use crate::routes::{Route, Routes};
+use crate::store::{now_ms, PacketRecord, StateStore, Transition};
+
+struct Live {
+    addr: Addr<PacketBuilder>,
+    generation: u64,
+    restarts: u32,
+}
+
+/// The coordinator actor.
+pub struct RelayCoordinator {
+    links: HashMap<ChainId, ChainLink>,
+    routes: Routes,
+    store: StateStore,
+    filter: Box<dyn Fn(&ChainId, &str, &str) -> bool>,
+    builders: HashMap<PacketKey, Live>,
+    by_dst: HashMap<ChainId, HashSet<PacketKey>>,
+    tips: HashMap<ChainId, (u64, u64)>,
+    next_generation: u64,
+    max_attempts: u32,
+    subscribers: Vec<Recipient<LifecycleChanged>>,
+    /// Packets whose send was seen but could not be relayed yet because their record is being cleared.
+    events_handled: u64,
+}
+
+/// Adds a subscriber to every lifecycle change (embedding hosts, the admin API).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeLifecycle(pub Recipient<LifecycleChanged>);
+
+/// The coordinator's view, for status endpoints and tests.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "CoordinatorStatus")]
+pub struct QueryCoordinator;
+
+/// What [`QueryCoordinator`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CoordinatorStatus {
+    /// Chain heights seen.
+    pub heights: Vec<(String, u64)>,
+    /// Live packet builders.
+    pub builders: usize,
+    /// Events routed so far.
+    pub events_handled: u64,
+}
+
+/// Makes a live builder panic (fault injection).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "bool")]
+pub struct PanicAnyBuilder;
+
+impl RelayCoordinator {
+    /// A coordinator over `links` (one per chain) and `routes`; `filter(chain, port, channel)` says whether a
+    /// source channel is relayed.
+    pub fn new(
+        links: HashMap<ChainId, ChainLink>,
+        routes: Routes,
+        store: StateStore,
+        filter: Box<dyn Fn(&ChainId, &str, &str) -> bool>,
+        max_attempts: u32,
+    ) -> Self {
+        Self {
+            links,
+            routes,
+            store,
+            filter,
+            builders: HashMap::new(),
+            by_dst: HashMap::new(),
+            tips: HashMap::new(),
+            next_generation: 0,
+            max_attempts,
+            subscribers: Vec::new(),
+            events_handled: 0,
+        }
+    }
+
+    fn env(&self, route: &Route, ctx: &Context<Self>) -> Option<BuilderEnv> {
+        Some(BuilderEnv {
+            src: self.links.get(&route.src)?.clone(),
+            dst: self.links.get(&route.dst)?.clone(),
+            route: route.clone(),
+            store: self.store.clone(),
+            exits: ctx.address().recipient(),
+            lifecycle: ctx.address().recipient(),
+            max_attempts: self.max_attempts,
+        })
+    }
+
+    fn spawn(&mut self, record: PacketRecord, restarts: u32, ctx: &mut Context<Self>) {
+        let Some(route) = self.routes.of(&record.key).cloned() else {
+            return;
+        };
+        let Some(env) = self.env(&route, ctx) else {
+            return;
+        };
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let key = record.key.clone();
+        let tip = self.tips.get(&route.dst).copied();
+        let addr = PacketBuilder::new(record, generation, tip, env).start();
+        self.by_dst
+            .entry(route.dst.clone())
+            .or_default()
+            .insert(key.clone());
+        self.builders.insert(
+            key,
+            Live {
+                addr,
+                generation,
+                restarts,
+            },
+        );
+    }
+
+    fn new_record(
+        &self,
+        key: PacketKey,
+        route: &Route,
+        packet: Packet,
+        height: u64,
+        state: &str,
+        ack: Option<Vec<u8>>,
+    ) -> PacketRecord {
+        let now = now_ms();
+        PacketRecord {
+            key,
+            dst_chain: route.dst.to_string(),
+            packet,
+            correlation: CorrelationId::fresh(),
+            state: state.to_owned(),
+            send_height: height,
+            ack,
+            tx_hashes: Vec::new(),
+            attempts: 0,
+            last_error: None,
+            created_ms: now,
+            updated_ms: now,
+            history: vec![Transition {
+                state: state.to_owned(),
+                at_ms: now,
+                tx_hash: None,
+                error: None,
+            }],
+        }
+    }
+
+    /// A packet was sent (or found pending): start its builder unless one runs or it is done.
+    fn packet_sent(
+        &mut self,
+        chain: &ChainId,
+        packet: Packet,
+        height: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(route) = self
+            .routes
+            .from_source(
+                chain,
+                packet.source_port.as_str(),
+                packet.source_channel.as_str(),
+            )
+            .cloned()
+        else {
+            return;
+        };
+        if !(self.filter)(
+            chain,
+            packet.source_port.as_str(),
+            packet.source_channel.as_str(),
+        ) {
+            return;
+        }
+        let key = key_of(chain, &packet);
+        if self.builders.contains_key(&key) {
+            return;
+        }
+        let record = match self.store.packet(&key) {
+            Ok(Some(r)) if r.is_final() => return,
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                let r = self.new_record(key.clone(), &route, packet, height, "detected", None);
+                if let Err(e) = self.store.put_packet(&r) {
+                    warn!(packet = %key, error = %e, "cannot write the packet's lifecycle record");
+                }
+                r
+            }
+            Err(e) => {
+                warn!(packet = %key, error = %e, "unreadable lifecycle record; relaying afresh");
+                self.new_record(key.clone(), &route, packet, height, "detected", None)
+            }
+        };
+        self.spawn(record, 0, ctx);
+    }
+
+    /// The destination wrote an acknowledgement for a packet of one of our routes.
+    fn ack_written(
+        &mut self,
+        chain: &ChainId,
+        packet: Packet,
+        ack: Vec<u8>,
+        height: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(route) = self
+            .routes
+            .to_destination(
+                chain,
+                packet.destination_port.as_str(),
+                packet.destination_channel.as_str(),
+            )
+            .cloned()
+        else {
+            return;
+        };
+        if !(self.filter)(
+            &route.src,
+            route.src_port.as_str(),
+            route.src_channel.as_str(),
+        ) {
+            return;
+        }
+        let key = key_of(&route.src, &packet);
+        if let Some(live) = self.builders.get(&key) {
+            let _ = live
+                .addr
+                .try_send(PacketObserved {
+                    key,
+                    seen: PacketSeen::AckWritten { ack },
+                })
+                .map_err(|e| {
+                    if let actix::dev::SendError::Full(m) = e {
+                        live.addr.do_send(m);
+                    }
+                });
+            return;
+        }
+        let record = match self.store.packet(&key) {
+            Ok(Some(r)) if r.is_final() => return,
+            Ok(Some(mut r)) => {
+                r.ack = Some(ack);
+                r
+            }
+            // Another relayer delivered it; its ack is ours to relay all the same (the event carries the data).
+            _ => self.new_record(key.clone(), &route, packet, height, "confirmed", Some(ack)),
+        };
+        if let Err(e) = self.store.put_packet(&record) {
+            warn!(packet = %key, error = %e, "cannot write the packet's lifecycle record");
+        }
+        self.spawn(record, 0, ctx);
+    }
+
+    /// The source finished the packet (ack or timeout processed), whoever relayed it.
+    fn packet_closed(&mut self, chain: &ChainId, packet: &Packet, seen: PacketSeen) {
+        let key = key_of(chain, packet);
+        if let Some(live) = self.builders.get(&key) {
+            live.addr.do_send(PacketObserved { key, seen });
+            return;
+        }
+        if let Ok(Some(mut r)) = self.store.packet(&key) {
+            if !r.is_final() {
+                let state = if seen == PacketSeen::AckProcessed {
+                    "acknowledged"
+                } else {
+                    "timed_out"
+                };
+                r.state = state.to_owned();
+                r.updated_ms = now_ms();
+                r.history.push(Transition {
+                    state: state.to_owned(),
+                    at_ms: r.updated_ms,
+                    tx_hash: None,
+                    error: None,
+                });
+                if let Err(e) = self.store.put_packet(&r) {
+                    warn!(packet = %key, error = %e, "cannot write the packet's lifecycle record");
+                }
+            }
+        }
+    }
+}
+
+fn key_of(chain: &ChainId, packet: &Packet) -> PacketKey {
+    PacketKey {
+        src_chain: chain.clone(),
+        src_port: packet.source_port.clone(),
+        src_channel: packet.source_channel.clone(),
+        sequence: packet.sequence,
+    }
+}
+
+impl Actor for RelayCoordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        // Resume: every packet sled knows as unfinished gets its builder back.
+        match self.store.unfinished_packets() {
+            Ok(records) => {
+                info!(packets = records.len(), "resuming unfinished packets");
+                for r in records {
+                    self.spawn(r, 0, ctx);
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot read unfinished packets"),
+        }
+    }
+}
+
+impl Handler<BlockObserved> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
+        let chain = msg.chain.clone();
+        self.tips.insert(chain.clone(), (msg.height, msg.time_ns));
+        for observed in msg.events {
+            self.events_handled += 1;
+            match observed.event {
+                IbcEvent::SendPacket(p) => self.packet_sent(&chain, p, observed.height, ctx),
+                IbcEvent::WriteAcknowledgement { packet, ack } => {
+                    self.ack_written(&chain, packet, ack, observed.height, ctx)
+                }
+                IbcEvent::AcknowledgePacket(p) => {
+                    self.packet_closed(&chain, &p, PacketSeen::AckProcessed)
+                }
+                IbcEvent::TimeoutPacket(p) => {
+                    self.packet_closed(&chain, &p, PacketSeen::TimeoutProcessed)
+                }
+                _ => {}
+            }
+        }
+        // Timeouts are judged against the destination: only builders sending to this chain hear its blocks.
+        if let Some(keys) = self.by_dst.get(&chain) {
+            for key in keys {
+                if let Some(live) = self.builders.get(key) {
+                    // Tips come every block; a full mailbox can skip one.
+                    let _ = live.addr.try_send(PacketObserved {
+                        key: key.clone(),
+                        seen: PacketSeen::DestinationTip {
+                            height: msg.height,
+                            time_ns: msg.time_ns,
+                        },
+                    });
+                }
+            }
+        }
+        // Every event of this block has a record now (or needs none): a restart resumes after it.
+        if let Err(e) = self.store.set_checkpoint(chain.as_str(), msg.height) {
+            warn!(chain = %chain, error = %e, "cannot write the checkpoint");
+        }
+    }
+}
+
+impl Handler<BuilderExited> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: BuilderExited, ctx: &mut Self::Context) {
+        let RelayObject::Packet(key) = msg.object else {
+            return;
+        };
+        let Some(live) = self.builders.get(&key) else {
+            return;
+        };
+        if live.generation != msg.generation {
+            debug!(packet = %key, generation = msg.generation, "stale builder exit ignored");
+            return;
+        }
+        let restarts = live.restarts;
+        self.builders.remove(&key);
+        if let Some(set) = self.by_dst.values_mut().find(|s| s.contains(&key)) {
+            set.remove(&key);
+        }
+        if msg.finished {
+            return;
+        }
+        // Transient: a builder that failed is restarted from its sled record, after a backoff.
+        let delay = Duration::from_millis(50 * (1u64 << restarts.min(7)));
+        warn!(packet = %key, restarts, ?delay, "packet builder failed; restarting");
+        ctx.run_later(delay, move |act, ctx| {
+            if act.builders.contains_key(&key) {
+                return;
+            }
+            match act.store.packet(&key) {
+                Ok(Some(r)) if !r.is_final() => act.spawn(r, restarts + 1, ctx),
+                Ok(_) => {}
+                Err(e) => warn!(packet = %key, error = %e, "cannot restore the packet builder"),
+            }
+        });
+    }
+}
+
+impl Handler<LifecycleChanged> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            if let Err(actix::dev::SendError::Full(m)) = s.try_send(msg.clone()) {
+                if m.is_final {
+                    s.do_send(m);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<SubscribeLifecycle> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeLifecycle, _: &mut Self::Context) {
+        self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<QueryCoordinator> for RelayCoordinator {
+    type Result = MessageResult<QueryCoordinator>;
+
+    fn handle(&mut self, _: QueryCoordinator, _: &mut Self::Context) -> Self::Result {
+        let mut heights: Vec<(String, u64)> = self
+            .tips
+            .iter()
+            .map(|(c, (h, _))| (c.to_string(), *h))
+            .collect();
+        heights.sort();
+        MessageResult(CoordinatorStatus {
+            heights,
+            builders: self.builders.len(),
+            events_handled: self.events_handled,
+        })
+    }
+}
+
+impl Handler<PanicAnyBuilder> for RelayCoordinator {
+    type Result = bool;
+
+    fn handle(&mut self, _: PanicAnyBuilder, _: &mut Self::Context) -> bool {
+        match self.builders.values().next() {
+            Some(live) => {
+                live.addr.do_send(InjectPanic);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Handler<ClearPackets> for RelayCoordinator {
+    type Result = ResponseActFuture<Self, Result<ClearReport, RelayError>>;
+
+    fn handle(&mut self, msg: ClearPackets, _: &mut Self::Context) -> Self::Result {
+        let route = self
+            .routes
+            .from_source(&msg.chain, &msg.port, &msg.channel)
+            .cloned();
+        let links = route.as_ref().and_then(|r| {
+            Some((
+                self.links.get(&r.src)?.clone(),
+                self.links.get(&r.dst)?.clone(),
+            ))
+        });
+        let (Some(route), Some((src, dst))) = (route, links) else {
+            let e = RelayError::new(
+                ErrorKind::Rejected,
+                format!(
+                    "{}/{}/{} is not a relayed channel",
+                    msg.chain, msg.port, msg.channel
+                ),
+            );
+            return Box::pin(actix::fut::ready(Err(e)));
+        };
+        let correlation = msg.correlation;
+        let wanted = msg.sequences.clone();
+        let route_for_query = route.clone();
+        let fut = async move {
+            let route = route_for_query;
+            let mut committed = src
+                .query_commitments(QueryCommitments {
+                    correlation,
+                    port: route.src_port.clone(),
+                    channel: route.src_channel.clone(),
+                })
+                .await?;
+            if let Some(w) = &wanted {
+                committed.retain(|s| w.contains(s));
+            }
+            let unreceived = dst
+                .query_unreceived(QueryUnreceived {
+                    correlation,
+                    port: route.dst_port.clone(),
+                    channel: route.dst_channel.clone(),
+                    sequences: committed.clone(),
+                    acks: false,
+                })
+                .await?;
+            let received: Vec<u64> = committed
+                .iter()
+                .copied()
+                .filter(|s| !unreceived.contains(s))
+                .collect();
+            Ok::<_, RelayError>((unreceived, received))
+        };
+        Box::pin(fut.into_actor(self).map(move |result, act, ctx| {
+            let (unreceived, unacknowledged) = result?;
+            // Packets relayd has records of are restarted; others need their data from the chain's history,
+            // which the monitor's replay from the checkpoint provides.
+            let mut started = 0;
+            for seq in unreceived.iter().chain(unacknowledged.iter()) {
+                let key = PacketKey {
+                    src_chain: route.src.clone(),
+                    src_port: relayd_messages::PortId::new(route.src_port.clone())
+                        .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?,
+                    src_channel: relayd_messages::ChannelId::new(route.src_channel.clone())
+                        .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?,
+                    sequence: relayd_messages::Sequence(*seq),
+                };
+                if act.builders.contains_key(&key) {
+                    continue;
+                }
+                if let Ok(Some(mut r)) = act.store.packet(&key) {
+                    if r.is_final() {
+                        // Pending on chain but final here (e.g. failed): relay it again.
+                        r.state = "detected".into();
+                        r.attempts = 0;
+                        let _ = act.store.take_dead_letter(&key);
+                    }
+                    act.spawn(r, 0, ctx);
+                    started += 1;
+                }
+            }
+            Ok(ClearReport {
+                unreceived,
+                unacknowledged,
+                started,
+            })
+        }))
+    }
+}

@@ -1,0 +1,285 @@
+//! Starting relayd's actors inside a running actix System: one Arbiter and one supervisor per chain, the
+//! RelayCoordinator, and the routes between them, from a validated configuration. Used by `relayd start` and
+//! by host applications that embed relayd.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter};
+use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
+use relayd_messages::{ChainId, ClearPackets, CorrelationId};
+use tendermint_light_client_verifier::types::TrustThreshold;
+use tracing::{info, warn};
+
+use crate::chain::cosmos::endpoint::CosmosEndpoint;
+use crate::chain::cosmos::factory::CosmosFactory;
+use crate::chain::cosmos::light_client::TrustOptions;
+use crate::chain::cosmos::monitor::MonitorConfig;
+use crate::chain::cosmos::rpc::CosmosRpc;
+use crate::chain::cosmos::tx::TxConfig;
+use crate::coordinator::RelayCoordinator;
+use crate::keys::KeyStore;
+use crate::per_chain::link::ChainLink;
+use crate::routes::{resolve, Routes};
+use crate::store::StateStore;
+use crate::supervisor::chain::{ChainSupervisor, StopSupervisor};
+
+/// Why relayd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A chain is configured in a way the service cannot use.
+    #[error("chain {chain}: {reason}")]
+    Chain {
+        /// The chain.
+        chain: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A configured path could not be resolved on chain.
+    #[error("path {path}: {reason}")]
+    Path {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A running relayd inside an actix System.
+pub struct RelayHandle {
+    /// The coordinator.
+    pub coordinator: Addr<RelayCoordinator>,
+    /// Each chain's supervisor.
+    pub supervisors: Vec<(ChainId, Addr<ChainSupervisor<CosmosFactory>>)>,
+    /// Each chain's link (its actors' recipients).
+    pub links: HashMap<ChainId, ChainLink>,
+    /// The relayed directions.
+    pub routes: Routes,
+    store: StateStore,
+    arbiters: Vec<Arbiter>,
+}
+
+impl RelayHandle {
+    /// Stops the chains' actors and flushes the state database.
+    pub async fn shutdown(self) {
+        for (_, sup) in &self.supervisors {
+            let _ = sup.send(StopSupervisor).await;
+        }
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+        if let Err(e) = self.store.flush() {
+            warn!(error = %e, "cannot flush the state database");
+        }
+    }
+}
+
+fn chain_err(chain: &ChainConfig, reason: impl std::fmt::Display) -> StartError {
+    StartError::Chain {
+        chain: chain.id.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn end_chain<'a>(config: &'a Config, end: &ConnectionEnd) -> Option<&'a ChainConfig> {
+    match &end.chain_id {
+        Some(id) => config.chains.iter().find(|c| &c.id == id),
+        None => config
+            .chains
+            .iter()
+            .find(|c| c.client_ids.contains(&end.client_id)),
+    }
+}
+
+async fn cosmos_factory(
+    chain: &ChainConfig,
+    config: &Config,
+    store: &StateStore,
+    keys_dir: &PathBuf,
+) -> Result<(CosmosFactory, ChainLink), StartError> {
+    let settings = chain
+        .cosmos()
+        .ok_or_else(|| chain_err(chain, "incomplete cosmos settings"))?;
+    let id = chain.id.to_string();
+    let rpc = CosmosRpc::connect(&id, &chain.rpc_addr.to_string())
+        .await
+        .map_err(|e| chain_err(chain, e))?;
+    let keys = KeyStore::open(keys_dir).map_err(|e| chain_err(chain, e))?;
+    let (info, _) = keys.signing_key(&id).map_err(|e| chain_err(chain, e))?;
+    let dir = keys_dir.clone();
+    let key_chain = id.clone();
+    let key = Arc::new(move || {
+        KeyStore::open(&dir)
+            .and_then(|k| k.signing_key(&key_chain))
+            .map(|(_, key)| key)
+            .map_err(|e| e.to_string())
+    });
+    let threshold = TrustThreshold::new(
+        chain.trust_threshold.numerator,
+        chain.trust_threshold.denominator,
+    )
+    .map_err(|e| chain_err(chain, e))?;
+    let trust = TrustOptions {
+        trust_threshold: threshold,
+        trusting_period: chain.trusting_period.get(),
+        clock_drift: chain.clock_drift.0,
+    };
+    let tx = TxConfig {
+        chain_id: id.clone(),
+        default_gas: settings.gas,
+        gas_adjustment: settings.gas_adjustment,
+        gas_price: settings.gas_price.amount,
+        fee_denom: settings.gas_price.denom.clone(),
+        max_gas: settings.max_gas,
+        max_msg_num: chain.max_msg_num,
+        max_tx_size: chain.max_tx_size,
+        confirm_timeout: config.global.timeout.get().max(Duration::from_secs(30)),
+        poll_interval: Duration::from_millis(100),
+    };
+    let monitor = MonitorConfig::from_chain_config(
+        chain,
+        config.supervision.backoff_base.get(),
+        config.supervision.backoff_cap.get(),
+    )
+    .map_err(|e| chain_err(chain, e))?;
+    let link = ChainLink::new(
+        chain.id.clone(),
+        info.address.clone(),
+        settings.store_prefix.as_bytes().to_vec(),
+    );
+    let factory = CosmosFactory {
+        chain: chain.id.clone(),
+        rpc,
+        store_prefix: settings.store_prefix.clone(),
+        store: store.clone(),
+        trust,
+        tx,
+        address: info.address,
+        key,
+        monitor,
+    };
+    Ok((factory, link))
+}
+
+/// Starts relayd for `config` in the current actix System. Keys are read from `keys_dir`.
+pub async fn start(
+    config: &Config,
+    store: StateStore,
+    keys_dir: PathBuf,
+) -> Result<RelayHandle, StartError> {
+    let mut factories = HashMap::new();
+    let mut links = HashMap::new();
+    for chain in &config.chains {
+        if chain.chain_type != ChainType::Cosmos {
+            return Err(chain_err(
+                chain,
+                "only cosmos chains can be relayed by this build",
+            ));
+        }
+        let (factory, link) = cosmos_factory(chain, config, &store, &keys_dir).await?;
+        links.insert(chain.id.clone(), link);
+        factories.insert(chain.id.clone(), factory);
+    }
+
+    let mut routes = Routes::default();
+    for conn in config.connections.iter().flatten() {
+        let (Some(src_end), Some(dst_end)) = (&conn.src, &conn.dest) else {
+            continue;
+        };
+        let (Some(a), Some(b)) = (end_chain(config, src_end), end_chain(config, dst_end)) else {
+            continue;
+        };
+        let (ea, eb) = (&factories[&a.id], &factories[&b.id]);
+        let (ea, eb): (CosmosEndpoint, CosmosEndpoint) = (
+            crate::per_chain::ChainFactory::endpoint(ea),
+            crate::per_chain::ChainFactory::endpoint(eb),
+        );
+        for path in conn.paths.iter().flatten() {
+            let (Some(port), Some(channel)) = (&path.src_port, &path.src_channel) else {
+                continue;
+            };
+            let name = format!("{}:{port}/{channel}", a.id);
+            let route = resolve(&ea, &eb, port.as_str(), channel.as_str())
+                .await
+                .map_err(|e| StartError::Path {
+                    path: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            info!(path = %name, to = %route.dst, dst_channel = %route.dst_channel, "relaying");
+            if path.direction == Direction::Bidirectional {
+                routes.insert(route.reversed());
+            }
+            routes.insert(route);
+        }
+    }
+
+    let filters: HashMap<ChainId, relayd_config::PacketFilter> = config
+        .chains
+        .iter()
+        .map(|c| (c.id.clone(), c.packet_filter.clone()))
+        .collect();
+    let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
+        filters.get(chain).is_none_or(|f| f.allows(port, channel))
+    });
+    let coordinator =
+        RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5).start();
+
+    let mut supervisors = Vec::new();
+    let mut arbiters = Vec::new();
+    for chain in &config.chains {
+        let Some(factory) = factories.remove(&chain.id) else {
+            continue;
+        };
+        let arbiter = Arbiter::new();
+        let link = links[&chain.id].clone();
+        let sink = coordinator.clone().recipient();
+        let policy = config.supervision.clone();
+        let refresh = chain.trusting_period.get().mul_f64(1.0 / 3.0);
+        let store = store.clone();
+        let sup = ChainSupervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+            ChainSupervisor::new(factory, link, store, sink, policy, refresh)
+        });
+        supervisors.push((chain.id.clone(), sup));
+        arbiters.push(arbiter);
+    }
+
+    // Clearing on start: once every chain's actors are up, look for packets pending on each route.
+    let clear_links = links.clone();
+    let clear_routes: Vec<_> = routes.all().cloned().collect();
+    let clear_to = coordinator.clone();
+    actix::spawn(async move {
+        for _ in 0..100 {
+            if clear_links.values().all(ChainLink::is_complete) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for route in clear_routes {
+            let request = ClearPackets {
+                correlation: CorrelationId::fresh(),
+                chain: route.src.clone(),
+                port: route.src_port.clone(),
+                channel: route.src_channel.clone(),
+                sequences: None,
+            };
+            match clear_to.send(request).await {
+                Ok(Ok(report)) => {
+                    info!(chain = %route.src, channel = %route.src_channel, unreceived = report.unreceived.len(), unacknowledged = report.unacknowledged.len(), "cleared on start")
+                }
+                Ok(Err(e)) => warn!(chain = %route.src, error = %e, "clearing on start failed"),
+                Err(e) => warn!(error = %e, "clearing on start failed"),
+            }
+        }
+    });
+
+    Ok(RelayHandle {
+        coordinator,
+        supervisors,
+        links,
+        routes,
+        store,
+        arbiters,
+    })
+}

@@ -1,0 +1,306 @@
+//! The actor core end to end: relayd's supervised actors relay ICS-20 transfers both ways between two devnet
+//! chains, with every packet received and acknowledged and exact balances; panics injected into each actor
+//! kind while relaying; and a restart from sled mid-stream.
+
+#[path = "../../tests/devnet/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use relayd_actors::chain::cosmos::rpc::CosmosRpc;
+use relayd_actors::coordinator::{PanicAnyBuilder, QueryCoordinator};
+use relayd_actors::keys::{KeySource, KeyStore};
+use relayd_actors::store::StateStore;
+use relayd_actors::supervision::guard::enable_fault_injection;
+use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
+use relayd_messages::ActorKind;
+use support::chain::Wallet;
+use support::handshake::connect_transfer;
+use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
+use tokio::sync::{mpsc, oneshot};
+
+/// Commands to the relayd thread.
+enum Cmd {
+    Panic(usize, ActorKind),
+    PanicBuilder,
+    Restarts(oneshot::Sender<u64>),
+    Builders(oneshot::Sender<usize>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// relayd running in its own thread with its own actix System, as the service runs it.
+struct Relayd {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relayd {
+    fn start(config_path: &Path, data: &Path) -> Self {
+        let config = relayd_config::Config::load(config_path).expect("config");
+        let data = data.to_owned();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
+        let thread = std::thread::spawn(move || {
+            let system = actix_rt::System::new();
+            system.block_on(async move {
+                let store = StateStore::open(&data.join("state")).expect("store");
+                let handle = relayd_actors::system::start(&config, store, data.join("keys"))
+                    .await
+                    .expect("relayd starts");
+                while let Some(cmd) = rx.recv().await {
+                    match cmd {
+                        Cmd::Panic(chain, kind) => {
+                            let _ = handle.supervisors[chain].1.send(PanicChild(kind)).await;
+                        }
+                        Cmd::PanicBuilder => {
+                            let _ = handle.coordinator.send(PanicAnyBuilder).await;
+                        }
+                        Cmd::Restarts(reply) => {
+                            let mut total = 0;
+                            for (_, sup) in &handle.supervisors {
+                                let status = sup.send(QueryChainStatus).await.expect("status");
+                                total += status.children.iter().map(|c| c.restarts).sum::<u64>();
+                            }
+                            let _ = reply.send(total);
+                        }
+                        Cmd::Builders(reply) => {
+                            let s = handle
+                                .coordinator
+                                .send(QueryCoordinator)
+                                .await
+                                .expect("status");
+                            let _ = reply.send(s.builders);
+                        }
+                        Cmd::Stop(reply) => {
+                            handle.shutdown().await;
+                            let _ = reply.send(());
+                            break;
+                        }
+                    }
+                }
+            });
+        });
+        Self {
+            cmds: tx,
+            thread: Some(thread),
+        }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> T {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(make(tx));
+        rx.await.expect("relayd thread answers")
+    }
+
+    async fn stop(mut self) {
+        self.ask(Cmd::Stop).await;
+        if let Some(t) = self.thread.take() {
+            tokio::task::spawn_blocking(move || t.join())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+fn write_config(
+    dir: &Path,
+    chains: &[devnet::RunningChain],
+    a: &support::handshake::End,
+) -> PathBuf {
+    let mut config = String::from("[global]\ntimeout = \"10s\"\n\n[supervision]\nrestart_intensity = 10\nrestart_period = \"30s\"\nbackoff_base = \"50ms\"\nbackoff_cap = \"1s\"\n");
+    for chain in chains {
+        config.push_str(&format!(
+            "\n[[chains]]\nid = \"{}\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"mock\"\nmax_gas = 50000000\nmax_msg_num = 100\nmax_block_time = \"2s\"\nclient_ids = [\"07-tendermint-0\"]\n",
+            chain.chain_id(),
+            chain.rpc_url()
+        ));
+    }
+    config.push_str(&format!(
+        "\n[[connections]]\nsrc = {{ chain_id = \"ibc-0\", client_id = \"07-tendermint-0\" }}\ndest = {{ chain_id = \"ibc-1\", client_id = \"07-tendermint-0\" }}\npaths = [{{ src_port = \"transfer\", src_channel = \"{}\", dest_port = \"transfer\" }}]\n",
+        a.channel_id
+    ));
+    let path = dir.join("relayd.toml");
+    std::fs::write(&path, config).unwrap();
+    let keys = KeyStore::open(&dir.join("keys")).unwrap();
+    for chain in chains {
+        let relayer = chain.genesis.account("relayer").unwrap();
+        let file = dir.join(format!("{}-relayer.json", chain.chain_id()));
+        std::fs::write(
+            &file,
+            format!(
+                "{{\"private_key\": \"{}\"}}",
+                hex::encode(relayer.private_key)
+            ),
+        )
+        .unwrap();
+        keys.add(
+            &chain.chain_id(),
+            "relayer",
+            "cosmos",
+            KeySource::KeyFile(&file),
+        )
+        .unwrap();
+    }
+    path
+}
+
+fn far_timeout() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    now + 3_600_000_000_000
+}
+
+/// Waits until `check` holds, failing after a generous bound (a hang guard, not a timing assertion).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1800 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen");
+}
+
+struct Setup {
+    chains: Vec<devnet::RunningChain>,
+    a: support::handshake::End,
+    b: support::handshake::End,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+async fn setup() -> Setup {
+    let chains = devnet::start_chains(
+        2,
+        &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let (a, b) = connect_transfer(&chains).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &chains, &a);
+    Setup {
+        chains,
+        a,
+        b,
+        dir,
+        config,
+    }
+}
+
+/// Balances that show every packet of both directions completed: vouchers minted on each side, escrow
+/// holding exactly what was sent, and no packet commitment left on either chain.
+async fn settled(s: &Setup, each_way: u128, amount: u128) -> bool {
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let voucher_b = voucher_denom(TRANSFER_PORT, &s.b.channel_id, "stake");
+    let voucher_a = voucher_denom(TRANSFER_PORT, &s.a.channel_id, "stake");
+    let on_b = s.b.chain.balance(&u2.address, &voucher_b).await;
+    let on_a = s.a.chain.balance(&u1.address, &voucher_a).await;
+    if on_b != each_way * amount || on_a != each_way * amount {
+        return false;
+    }
+    let rpc_a = CosmosRpc::connect("ibc-0", &s.chains[0].rpc_url())
+        .await
+        .unwrap();
+    let rpc_b = CosmosRpc::connect("ibc-1", &s.chains[1].rpc_url())
+        .await
+        .unwrap();
+    let pending_a = rpc_a
+        .packet_commitments(TRANSFER_PORT, &s.a.channel_id)
+        .await
+        .unwrap();
+    let pending_b = rpc_b
+        .packet_commitments(TRANSFER_PORT, &s.b.channel_id)
+        .await
+        .unwrap();
+    pending_a.is_empty() && pending_b.is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    enable_fault_injection(true);
+    let s = setup().await;
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let each_way: usize = std::env::var("RELAY_TEST_EACH_WAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let amount = 7u128;
+    let escrow_a = escrow_address(TRANSFER_PORT, &s.a.channel_id);
+    let before_escrow = s.a.chain.balance(&escrow_a, "stake").await;
+
+    // Give the monitors a moment to pick their start height before the first sends.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let timeout = far_timeout();
+    let (half_a, half_b) = (each_way / 2, each_way - each_way / 2);
+    transfers(&s.a, &u1, &u2.address, amount, half_a, 100, timeout).await;
+    transfers(&s.b, &u2, &u1.address, amount, half_a, 100, timeout).await;
+    // Panics in every actor kind, on both chains, while packets are in flight.
+    for chain in 0..if std::env::var("RELAY_TEST_NO_PANICS").is_ok() {
+        0
+    } else {
+        2
+    } {
+        for kind in [
+            ActorKind::ChainMonitor,
+            ActorKind::Querier,
+            ActorKind::LightClient,
+            ActorKind::TxSubmitter,
+        ] {
+            let _ = relayd.cmds.send(Cmd::Panic(chain, kind));
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+    let _ = relayd.cmds.send(Cmd::PanicBuilder);
+    transfers(&s.a, &u1, &u2.address, amount, half_b, 100, timeout).await;
+    transfers(&s.b, &u2, &u1.address, amount, half_b, 100, timeout).await;
+
+    eventually("all transfers relayed and acknowledged", || {
+        settled(&s, each_way as u128, amount)
+    })
+    .await;
+    let restarts = relayd.ask(Cmd::Restarts).await;
+    assert!(
+        restarts >= 8,
+        "every panicked child was restarted: {restarts}"
+    );
+    eventually("builders finish", || async {
+        relayd.ask(Cmd::Builders).await == 0
+    })
+    .await;
+    assert_eq!(
+        s.a.chain.balance(&escrow_a, "stake").await,
+        before_escrow + each_way as u128 * amount,
+        "escrow holds exactly what was sent"
+    );
+    relayd.stop().await;
+
+    // Every packet's lifecycle record ends acknowledged.
+    let store = StateStore::open(&s.dir.path().join("state")).unwrap();
+    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 2 * each_way);
+    assert!(
+        records.iter().all(|r| r.state == "acknowledged"),
+        "{:?}",
+        records.iter().find(|r| r.state != "acknowledged")
+    );
+    assert!(store.dead_letters().unwrap().is_empty());
+    for chain in s.chains {
+        chain.shutdown().await;
+    }
+}
