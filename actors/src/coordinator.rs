@@ -22,6 +22,9 @@ use crate::per_chain::link::ChainLink;
 use crate::routes::{Route, Routes};
 use crate::store::{now_ms, PacketRecord, StateStore, Transition};
 
+/// Whether a source channel (chain, port, channel) is relayed.
+pub type ChannelFilter = Box<dyn Fn(&ChainId, &str, &str) -> bool>;
+
 struct Live {
     addr: Addr<PacketBuilder>,
     generation: u64,
@@ -33,7 +36,7 @@ pub struct RelayCoordinator {
     links: HashMap<ChainId, ChainLink>,
     routes: Routes,
     store: StateStore,
-    filter: Box<dyn Fn(&ChainId, &str, &str) -> bool>,
+    filter: ChannelFilter,
     builders: HashMap<PacketKey, Live>,
     by_dst: HashMap<ChainId, HashSet<PacketKey>>,
     tips: HashMap<ChainId, (u64, u64)>,
@@ -77,7 +80,7 @@ impl RelayCoordinator {
         links: HashMap<ChainId, ChainLink>,
         routes: Routes,
         store: StateStore,
-        filter: Box<dyn Fn(&ChainId, &str, &str) -> bool>,
+        filter: ChannelFilter,
         max_attempts: u32,
     ) -> Self {
         Self {

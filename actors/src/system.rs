@@ -97,7 +97,7 @@ async fn cosmos_factory(
     chain: &ChainConfig,
     config: &Config,
     store: &StateStore,
-    keys_dir: &PathBuf,
+    keys_dir: &std::path::Path,
 ) -> Result<(CosmosFactory, ChainLink), StartError> {
     let settings = chain
         .cosmos()
@@ -108,7 +108,7 @@ async fn cosmos_factory(
         .map_err(|e| chain_err(chain, e))?;
     let keys = KeyStore::open(keys_dir).map_err(|e| chain_err(chain, e))?;
     let (info, _) = keys.signing_key(&id).map_err(|e| chain_err(chain, e))?;
-    let dir = keys_dir.clone();
+    let dir = keys_dir.to_path_buf();
     let key_chain = id.clone();
     let key = Arc::new(move || {
         KeyStore::open(&dir)

@@ -44,6 +44,7 @@ impl Relayd {
         let thread = std::thread::spawn(move || {
             let system = actix_rt::System::new();
             system.block_on(async move {
+                let data = data.join("data");
                 let store = StateStore::open(&data.join("state")).expect("store");
                 let handle = relayd_actors::system::start(&config, store, data.join("keys"))
                     .await
@@ -109,39 +110,11 @@ fn write_config(
     chains: &[devnet::RunningChain],
     a: &support::handshake::End,
 ) -> PathBuf {
-    let mut config = String::from("[global]\ntimeout = \"10s\"\n\n[supervision]\nrestart_intensity = 10\nrestart_period = \"30s\"\nbackoff_base = \"50ms\"\nbackoff_cap = \"1s\"\n");
-    for chain in chains {
-        config.push_str(&format!(
-            "\n[[chains]]\nid = \"{}\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"mock\"\nmax_gas = 50000000\nmax_msg_num = 100\nmax_block_time = \"2s\"\nclient_ids = [\"07-tendermint-0\"]\n",
-            chain.chain_id(),
-            chain.rpc_url()
-        ));
-    }
-    config.push_str(&format!(
-        "\n[[connections]]\nsrc = {{ chain_id = \"ibc-0\", client_id = \"07-tendermint-0\" }}\ndest = {{ chain_id = \"ibc-1\", client_id = \"07-tendermint-0\" }}\npaths = [{{ src_port = \"transfer\", src_channel = \"{}\", dest_port = \"transfer\" }}]\n",
-        a.channel_id
-    ));
-    let path = dir.join("relayd.toml");
-    std::fs::write(&path, config).unwrap();
-    let keys = KeyStore::open(&dir.join("keys")).unwrap();
-    for chain in chains {
-        let relayer = chain.genesis.account("relayer").unwrap();
-        let file = dir.join(format!("{}-relayer.json", chain.chain_id()));
-        std::fs::write(
-            &file,
-            format!(
-                "{{\"private_key\": \"{}\"}}",
-                hex::encode(relayer.private_key)
-            ),
-        )
-        .unwrap();
-        keys.add(
-            &chain.chain_id(),
-            "relayer",
-            "cosmos",
-            KeySource::KeyFile(&file),
-        )
-        .unwrap();
+    let (path, files) = support::relayd::write(dir, chains, &a.channel_id);
+    let keys = KeyStore::open(&dir.join("data/keys")).unwrap();
+    for (chain, file) in files {
+        keys.add(&chain, "relayer", "cosmos", KeySource::KeyFile(&file))
+            .unwrap();
     }
     path
 }
@@ -291,7 +264,7 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
     relayd.stop().await;
 
     // Every packet's lifecycle record ends acknowledged.
-    let store = StateStore::open(&s.dir.path().join("state")).unwrap();
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
     let records: Vec<_> = store.packets().map(Result::unwrap).collect();
     assert_eq!(records.len(), 2 * each_way);
     assert!(

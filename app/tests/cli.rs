@@ -1,9 +1,7 @@
 //! Runs the built `relayd` binary: exit codes, messages and the service's start and stop.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_relayd");
@@ -147,77 +145,6 @@ fn service_config(dir: &Path) -> PathBuf {
     let path = dir.join("relayd.toml");
     std::fs::write(&path, text).expect("write config");
     path
-}
-
-/// Starts `relayd start` and returns it with a channel of its stderr lines.
-fn spawn_service(config: &Path) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(BIN)
-        .env_remove("RUST_LOG")
-        .args(["--log-format", "text", "-c"])
-        .arg(config)
-        .arg("start")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn relayd");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// Waits for a log line containing `needle`; the generous bound only keeps a broken build from hanging CI.
-fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
-    loop {
-        match lines.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => continue,
-            Err(err) => panic!("no log line with {needle:?}: {err}"),
-        }
-    }
-}
-
-#[test]
-fn start_runs_until_sigterm_and_guards_its_data_dir() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = service_config(dir.path());
-    let (mut first, lines) = spawn_service(&config);
-    let started = wait_for(&lines, "relayd started");
-    assert!(started.contains("chains=2"), "{started}");
-    assert!(
-        dir.path().join("data/state").exists(),
-        "sled opened in data dir"
-    );
-
-    // A second service on the same data dir must refuse instead of sharing sled.
-    let second = Command::new(BIN)
-        .args(["-c"])
-        .arg(&config)
-        .arg("start")
-        .output()
-        .expect("second relayd");
-    assert_eq!(second.status.code(), Some(1));
-    assert!(
-        text(&second.stderr).contains("is in use by another relayd process"),
-        "{}",
-        text(&second.stderr)
-    );
-
-    let status = Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    wait_for(&lines, "signal=\"SIGTERM\"");
-    wait_for(&lines, "relayd stopped");
-    let exit = first.wait().expect("wait");
-    assert_eq!(exit.code(), Some(0));
 }
 
 #[test]

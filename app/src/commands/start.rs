@@ -20,6 +20,8 @@ enum StartError {
     Flush(relayd_actors::store::StoreError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Relay(#[from] relayd_actors::system::StartError),
 }
 
 /// Runs the service; returns when a shutdown signal arrived and state is flushed.
@@ -46,6 +48,8 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
     let signal = system.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(StartError::Signals)?;
+        let relay =
+            relayd_actors::system::start(config, state.store.clone(), dir.join("keys")).await?;
         info!(
             chains = config.chains.len(),
             connections = config.connections.as_ref().map_or(0, Vec::len),
@@ -59,6 +63,8 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
                 "SIGINT"
             }
         };
+        info!(signal = name, "stopping the actors");
+        relay.shutdown().await;
         Ok::<_, StartError>(name)
     })?;
     info!(signal, "shutting down");

@@ -3,6 +3,7 @@
 //! transfer refunded through MsgTimeout, and a forged proof and a tampered header that ibc-rs rejects without
 //! hurting the chain.
 
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;

@@ -19,6 +19,9 @@ use super::tx::{TxError, TxSubmitter};
 use crate::chain::backend::{BlockEvents, EventSource, LightSource, Submitter};
 use crate::store::StateStore;
 
+/// A counterparty client's consensus state: app hash and next validators hash.
+type Anchor = (Vec<u8>, Vec<u8>);
+
 /// Verified blocks kept in memory; older ones are dropped first.
 const VERIFIED_CACHE: usize = 512;
 /// The trusted state is written to disk when it has advanced this many heights (and on `refresh`).
@@ -155,7 +158,7 @@ impl CosmosLight {
     async fn verified_at(
         &mut self,
         target: u64,
-        anchor: Option<(u64, &(Vec<u8>, Vec<u8>))>,
+        anchor: Option<(u64, &Anchor)>,
     ) -> Result<LightBlock, RelayError> {
         if let Some(block) = self.verified.get(&target) {
             return Ok(block.clone());

@@ -6,3 +6,4 @@ pub mod handshake;
 pub mod light;
 pub mod packet;
 pub mod proof;
+pub mod relayd;
