@@ -245,6 +245,16 @@ impl RelayCoordinator {
         }
         let key = key_of(&route.src, &packet);
         if let Some(live) = self.builders.get(&key) {
+            // The ack bytes exist only in this event: persist them before the checkpoint passes this block, so
+            // a restart can relay the ack even if the builder never gets to write them.
+            if let Ok(Some(mut r)) = self.store.packet(&key) {
+                if r.ack.is_none() {
+                    r.ack = Some(ack.clone());
+                    if let Err(e) = self.store.put_packet(&r) {
+                        warn!(packet = %key, error = %e, "cannot write the packet's lifecycle record");
+                    }
+                }
+            }
             let _ = live
                 .addr
                 .try_send(PacketObserved {

@@ -155,6 +155,12 @@ impl PacketBuilder {
             _ => None,
         });
         let now = now_ms();
+        if self.ack.is_none() {
+            // The coordinator may have stored the ack from its event before this builder heard of it.
+            if let Ok(Some(stored)) = self.env.store.packet(&self.key) {
+                self.ack = stored.ack;
+            }
+        }
         self.record.state = name.clone();
         self.record.attempts = self.state.attempts;
         self.record.updated_ms = now;
