@@ -5,4 +5,5 @@ pub mod contract;
 pub mod credentials;
 pub mod execution_proof;
 pub mod light_client;
+pub mod state_proof;
 pub mod trie;

@@ -340,17 +340,18 @@ pub fn encode_node(node: &TrieNode, memory_usage: u64) -> Vec<u8> {
     out
 }
 
+/// Builds tries the way nearcore shapes them, for tests of code that checks proofs.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
     use std::collections::BTreeMap;
 
     /// Key nibbles and value.
-    type Entry = (Vec<u8>, Vec<u8>);
+    pub(crate) type Entry = (Vec<u8>, Vec<u8>);
 
     /// Builds a trie the way nearcore shapes one (a leaf for a lone key, an extension for a shared run of
     /// nibbles, a branch where keys fork or one ends) and returns its root; every node lands in `store`.
-    fn build(
+    pub(crate) fn build(
         entries: &[(Vec<u8>, Vec<u8>)],
         store: &mut HashMap<CryptoHash, Vec<u8>>,
     ) -> CryptoHash {
@@ -397,12 +398,21 @@ mod tests {
         store_node(store, TrieNode::Branch(value, children))
     }
 
-    fn store_node(store: &mut HashMap<CryptoHash, Vec<u8>>, node: TrieNode) -> CryptoHash {
+    pub(crate) fn store_node(
+        store: &mut HashMap<CryptoHash, Vec<u8>>,
+        node: TrieNode,
+    ) -> CryptoHash {
         let bytes = encode_node(&node, 100);
         let hash = sha256(&bytes);
         store.insert(hash, bytes);
         hash
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{build, Entry};
+    use super::*;
 
     const IBC: &str = "ibc.test.near";
 
