@@ -133,6 +133,17 @@ pub enum ChainError {
         /// The node's message.
         log: String,
     },
+    /// A NEAR node answered with an error of its own: an unknown block, a contract that panicked, a view of an
+    /// account that does not exist.
+    #[error("{chain}: {call}: {reason}")]
+    Node {
+        /// The chain.
+        chain: String,
+        /// What was asked.
+        call: String,
+        /// The node's error.
+        reason: String,
+    },
     /// A proof was asked for and none came back.
     #[error("{chain}: {path} at height {height}: the node returned no proof")]
     MissingProof {

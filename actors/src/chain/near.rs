@@ -5,5 +5,9 @@ pub mod contract;
 pub mod credentials;
 pub mod execution_proof;
 pub mod light_client;
+pub mod rpc;
 pub mod state_proof;
+#[cfg(test)]
+mod test_rpc;
 pub mod trie;
+pub mod tx;

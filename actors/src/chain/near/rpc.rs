@@ -1,0 +1,267 @@
+//! NEAR JSON-RPC access through near-jsonrpc-client: the few calls relayd makes, each returning nearcore's own
+//! view types or a `ChainError` naming the chain and the call. Nothing here trusts an answer; callers check
+//! proofs with the light client, `state_proof` and `execution_proof`.
+
+use near_jsonrpc_client::errors::{JsonRpcError, JsonRpcServerError};
+use near_jsonrpc_client::{methods, JsonRpcClient};
+use near_jsonrpc_primitives::types::light_client::RpcLightClientExecutionProofResponse;
+use near_jsonrpc_primitives::types::query::QueryResponseKind;
+use near_jsonrpc_primitives::types::transactions::RpcTransactionResponse;
+use near_primitives::hash::CryptoHash;
+use near_primitives::transaction::SignedTransaction;
+use near_primitives::types::{
+    AccountId, BlockId, BlockReference, Finality, FunctionArgs, StoreKey, TransactionOrReceiptId,
+};
+use near_primitives::views::{
+    AccessKeyView, BlockView, LightClientBlockView, QueryRequest, StatusResponse,
+    TxExecutionStatus, ViewStateResult,
+};
+
+use crate::chain::endpoint::ChainError;
+
+/// A NEAR JSON-RPC endpoint.
+#[derive(Clone)]
+pub struct NearRpc {
+    client: JsonRpcClient,
+    chain: String,
+}
+
+/// The result of a view call: the method's JSON bytes and the block they were computed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewResult {
+    /// The method's return value (JSON).
+    pub result: Vec<u8>,
+    /// The block height it was read at.
+    pub height: u64,
+    /// The contract's log lines.
+    pub logs: Vec<String>,
+}
+
+/// A block to read at: a height, or the latest final block.
+pub fn at(height: Option<u64>) -> BlockReference {
+    match height {
+        Some(h) => BlockReference::BlockId(BlockId::Height(h)),
+        None => BlockReference::Finality(Finality::Final),
+    }
+}
+
+impl NearRpc {
+    /// A client for the node at `url`; `chain` names it in errors.
+    pub fn new(chain: &str, url: &str) -> Self {
+        Self {
+            client: JsonRpcClient::connect(url),
+            chain: chain.to_owned(),
+        }
+    }
+
+    /// The chain id.
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    fn error<E: std::fmt::Debug + std::fmt::Display>(
+        &self,
+        call: &str,
+        err: JsonRpcError<E>,
+    ) -> ChainError {
+        match err {
+            JsonRpcError::ServerError(JsonRpcServerError::HandlerError(e)) => ChainError::Node {
+                chain: self.chain.clone(),
+                call: call.to_owned(),
+                reason: e.to_string(),
+            },
+            other => ChainError::rpc(&self.chain, call, other),
+        }
+    }
+
+    /// `status`.
+    pub async fn status(&self) -> Result<StatusResponse, ChainError> {
+        self.client
+            .call(methods::status::RpcStatusRequest)
+            .await
+            .map_err(|e| self.error("status", e))
+    }
+
+    /// `block` at a height, or the latest final one.
+    pub async fn block(&self, height: Option<u64>) -> Result<BlockView, ChainError> {
+        self.client
+            .call(methods::block::RpcBlockRequest {
+                block_reference: at(height),
+            })
+            .await
+            .map_err(|e| self.error("block", e))
+    }
+
+    /// `block` by hash.
+    pub async fn block_by_hash(&self, hash: CryptoHash) -> Result<BlockView, ChainError> {
+        self.client
+            .call(methods::block::RpcBlockRequest {
+                block_reference: BlockReference::BlockId(BlockId::Hash(hash)),
+            })
+            .await
+            .map_err(|e| self.error("block", e))
+    }
+
+    async fn query(
+        &self,
+        call: &str,
+        block_reference: BlockReference,
+        request: QueryRequest,
+    ) -> Result<(QueryResponseKind, u64), ChainError> {
+        let response = self
+            .client
+            .call(methods::query::RpcQueryRequest {
+                block_reference,
+                request,
+            })
+            .await
+            .map_err(|e| self.error(call, e))?;
+        Ok((response.kind, response.block_height))
+    }
+
+    fn unexpected(&self, call: &str, kind: &QueryResponseKind) -> ChainError {
+        let name = match kind {
+            QueryResponseKind::ViewAccount(_) => "ViewAccount",
+            QueryResponseKind::ViewCode(_) => "ViewCode",
+            QueryResponseKind::ViewState(_) => "ViewState",
+            QueryResponseKind::CallResult(_) => "CallResult",
+            QueryResponseKind::AccessKey(_) => "AccessKey",
+            QueryResponseKind::AccessKeyList(_) => "AccessKeyList",
+        };
+        ChainError::rpc(&self.chain, call, format!("answered with a {name} result"))
+    }
+
+    /// A view call `method(args)` on `contract`, at a height or the latest final block.
+    pub async fn view_call(
+        &self,
+        contract: &AccountId,
+        method: &str,
+        args: &serde_json::Value,
+        height: Option<u64>,
+    ) -> Result<ViewResult, ChainError> {
+        let request = QueryRequest::CallFunction {
+            account_id: contract.clone(),
+            method_name: method.to_owned(),
+            args: FunctionArgs::from(args.to_string().into_bytes()),
+        };
+        match self.query(method, at(height), request).await? {
+            (QueryResponseKind::CallResult(r), height) => Ok(ViewResult {
+                result: r.result,
+                height,
+                logs: r.logs,
+            }),
+            (other, _) => Err(self.unexpected(method, &other)),
+        }
+    }
+
+    /// `view_state` of `contract` for keys starting with `prefix` at block `height`, with the trie proof if asked.
+    pub async fn view_state(
+        &self,
+        contract: &AccountId,
+        prefix: &[u8],
+        height: u64,
+        include_proof: bool,
+    ) -> Result<ViewStateResult, ChainError> {
+        let request = QueryRequest::ViewState {
+            account_id: contract.clone(),
+            prefix: StoreKey::from(prefix.to_vec()),
+            include_proof,
+        };
+        match self.query("view_state", at(Some(height)), request).await? {
+            (QueryResponseKind::ViewState(r), _) => Ok(r),
+            (other, _) => Err(self.unexpected("view_state", &other)),
+        }
+    }
+
+    /// The access key of `account` for `public_key` at the latest final block, with that block's hash.
+    pub async fn access_key(
+        &self,
+        account: &AccountId,
+        public_key: &near_crypto::PublicKey,
+    ) -> Result<(AccessKeyView, CryptoHash), ChainError> {
+        let response = self
+            .client
+            .call(methods::query::RpcQueryRequest {
+                block_reference: at(None),
+                request: QueryRequest::ViewAccessKey {
+                    account_id: account.clone(),
+                    public_key: public_key.clone(),
+                },
+            })
+            .await
+            .map_err(|e| self.error("view_access_key", e))?;
+        match response.kind {
+            QueryResponseKind::AccessKey(key) => Ok((key, response.block_hash)),
+            other => Err(self.unexpected("view_access_key", &other)),
+        }
+    }
+
+    /// `next_light_client_block` after the block `last_block_hash`; `None` when the node has nothing newer.
+    pub async fn next_light_client_block(
+        &self,
+        last_block_hash: CryptoHash,
+    ) -> Result<Option<LightClientBlockView>, ChainError> {
+        self.client
+            .call(
+                methods::next_light_client_block::RpcLightClientNextBlockRequest {
+                    last_block_hash,
+                },
+            )
+            .await
+            .map_err(|e| self.error("next_light_client_block", e))
+    }
+
+    /// `light_client_proof` of a transaction or receipt outcome against the head `light_client_head`.
+    pub async fn light_client_proof(
+        &self,
+        id: TransactionOrReceiptId,
+        light_client_head: CryptoHash,
+    ) -> Result<RpcLightClientExecutionProofResponse, ChainError> {
+        self.client
+            .call(
+                methods::light_client_proof::RpcLightClientExecutionProofRequest {
+                    id,
+                    light_client_head,
+                },
+            )
+            .await
+            .map_err(|e| self.error("light_client_proof", e))
+    }
+
+    /// `send_tx`, waiting until `wait_until`. The error is returned as the client reports it, so the submitter can
+    /// tell a stale nonce from other failures.
+    pub async fn send_tx(
+        &self,
+        signed_transaction: SignedTransaction,
+        wait_until: TxExecutionStatus,
+    ) -> Result<
+        RpcTransactionResponse,
+        JsonRpcError<near_jsonrpc_primitives::types::transactions::RpcTransactionError>,
+    > {
+        self.client
+            .call(methods::send_tx::RpcSendTransactionRequest {
+                signed_transaction,
+                wait_until,
+            })
+            .await
+    }
+
+    /// `tx` status of a sent transaction, waiting until `wait_until`.
+    pub async fn tx_status(
+        &self,
+        tx_hash: CryptoHash,
+        sender_account_id: AccountId,
+        wait_until: TxExecutionStatus,
+    ) -> Result<RpcTransactionResponse, ChainError> {
+        self.client
+            .call(methods::tx::RpcTransactionStatusRequest {
+                transaction_info: methods::tx::TransactionInfo::TransactionId {
+                    tx_hash,
+                    sender_account_id,
+                },
+                wait_until,
+            })
+            .await
+            .map_err(|e| self.error("tx", e))
+    }
+}
