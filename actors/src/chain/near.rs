@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod credentials;
+pub mod endpoint;
 pub mod execution_proof;
 pub mod light_client;
 pub mod rpc;

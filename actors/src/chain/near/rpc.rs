@@ -196,6 +196,23 @@ impl NearRpc {
         }
     }
 
+    /// The block producers of the epoch of block `hash`, in the order their approvals are listed
+    /// (`EXPERIMENTAL_validators_ordered`).
+    pub async fn validators_ordered(
+        &self,
+        hash: CryptoHash,
+    ) -> Result<Vec<near_primitives::views::validator_stake_view::ValidatorStakeView>, ChainError>
+    {
+        self.client
+            .call(
+                methods::EXPERIMENTAL_validators_ordered::RpcValidatorsOrderedRequest {
+                    block_id: Some(BlockId::Hash(hash)),
+                },
+            )
+            .await
+            .map_err(|e| self.error("EXPERIMENTAL_validators_ordered", e))
+    }
+
     /// `next_light_client_block` after the block `last_block_hash`; `None` when the node has nothing newer.
     pub async fn next_light_client_block(
         &self,
