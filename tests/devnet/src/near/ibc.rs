@@ -15,7 +15,6 @@ use ibc::apps::transfer::types::MODULE_ID_STR;
 use ibc::clients::tendermint::types::ConsensusState as TmConsensusState;
 use ibc::core::channel::types::channel::ChannelEnd;
 use ibc::core::channel::types::commitment::{AcknowledgementCommitment, PacketCommitment};
-use ibc::core::channel::types::packet::Receipt;
 use ibc::core::client::types::Height;
 use ibc::core::commitment_types::commitment::CommitmentRoot;
 use ibc::core::connection::types::ConnectionEnd;
@@ -27,7 +26,6 @@ use ibc::core::host::types::path::{
     AckPath, ChannelEndPath, ClientConsensusStatePath, ClientStatePath, CommitmentPath,
     ConnectionPath, ReceiptPath, SeqRecvPath,
 };
-use ibc::core::host::ValidationContext;
 use ibc::core::router::module::Module;
 use ibc::core::router::router::Router;
 use ibc::core::router::types::module::ModuleId;
@@ -42,8 +40,11 @@ use serde::Deserialize;
 
 use crate::app::store::{self, JournaledStore};
 
-/// Deposit `deliver` requires per message, in yoctoNEAR (near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`, 0.01 NEAR).
-pub const MIN_DEPOSIT_PER_MESSAGE: u128 = 10_000_000_000_000_000_000_000;
+/// Deposit `deliver` requires per message, in yoctoNEAR (near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`, 0.05 NEAR).
+pub const MIN_DEPOSIT_PER_MESSAGE: u128 = 50_000_000_000_000_000_000_000;
+/// The log line near-ibc emits when a delivered message fails.
+pub const ERR_DELIVER_MESSAGE_LOG: &str =
+    r#"EVENT_JSON:{"standard":"nep297","version":"1.0.0","event":"ERR_DELIVER_MESSAGE"}"#;
 
 /// The contract's state: ibc-rs with its pending writes, and the IBC events of every block.
 pub struct IbcContract {
@@ -194,12 +195,14 @@ impl IbcContract {
         }
     }
 
-    /// Runs `deliver(messages)` in block `height`: all messages or none. Returns the IBC events, or the error
-    /// the contract panics with (state untouched).
-    pub fn deliver(&mut self, height: u64, messages: Vec<Any>) -> Result<Vec<IbcEvent>, String> {
-        let cp = store::checkpoint(&self.ibc.store);
+    /// Runs `deliver(messages)` in block `height` as near-ibc does: each message on its own; a failing one is
+    /// rolled back and reported in the logs (near-ibc's `ERR_DELIVER_MESSAGE` event and the error text), the
+    /// others stay. Returns the IBC events and the log lines.
+    pub fn deliver(&mut self, height: u64, messages: Vec<Any>) -> (Vec<IbcEvent>, Vec<String>) {
         let mut events = Vec::new();
+        let mut logs = Vec::new();
         for (i, any) in messages.into_iter().enumerate() {
+            let cp = store::checkpoint(&self.ibc.store);
             let type_url = any.type_url.clone();
             let result = MsgEnvelope::try_from(any)
                 .map_err(|e| e.to_string())
@@ -208,17 +211,22 @@ impl IbcContract {
                 });
             let evs = std::mem::take(&mut *self.ibc.events.lock());
             self.ibc.logs.lock().clear();
-            if let Err(e) = result {
-                store::revert_to(&self.ibc.store, cp);
-                return Err(format!("message {i} ({type_url}): {e}"));
+            match result {
+                Ok(()) => events.extend(evs),
+                Err(e) => {
+                    store::revert_to(&self.ibc.store, cp);
+                    logs.push(ERR_DELIVER_MESSAGE_LOG.to_owned());
+                    logs.push(format!(
+                        "Error occurred in processing message {i} ({type_url}): {e}"
+                    ));
+                }
             }
-            events.extend(evs);
         }
         self.events
             .entry(height)
             .or_default()
             .extend(events.iter().cloned());
-        Ok(events)
+        (events, logs)
     }
 
     /// Ends block `height`: copies every path written in it into the contract's storage in `state` and commits
@@ -228,7 +236,7 @@ impl IbcContract {
             let key = contract_data_key(&self.account, path.to_string().as_bytes());
             match self.ibc.store.get(StoreHeight::Pending, &path) {
                 Some(v) => {
-                    state.insert(key, v);
+                    state.insert(key, near_ibc_value(&path.to_string(), v));
                 }
                 None => {
                     state.remove(&key);
@@ -254,7 +262,18 @@ impl IbcContract {
     ) -> Result<Vec<u8>, ViewError> {
         let out = match method {
             "get_latest_height" => json(&Height::new(0, block_height).map_err(panic)?),
-            "get_commitment_prefix" => json(&self.ibc.commitment_prefix().as_bytes().to_vec()),
+            "get_commitment_prefix" => json(&contract_data_key(&self.account, b"")),
+            "get_client_consensus_heights" => {
+                let a: ClientArgs = parse(args)?;
+                let prefix = format!("clients/{}/consensusStates/", a.client_id);
+                let mut heights: Vec<Height> = storage
+                    .keys_with_prefix(&prefix)
+                    .iter()
+                    .filter_map(|k| k[prefix.len()..].parse::<Height>().ok())
+                    .collect();
+                heights.sort();
+                json(&heights)
+            }
             "get_client_state" => {
                 let a: ClientArgs = parse(args)?;
                 let key = ClientStatePath::new(a.client_id).to_string();
@@ -304,9 +323,8 @@ impl IbcContract {
             "get_packet_receipt" => {
                 let a: PacketArgs = parse(args)?;
                 let key = ReceiptPath::new(&a.port_id, &a.channel_id, a.sequence).to_string();
-                // near-ibc returns the borsh `Receipt` (`Ok` = [0]) or nothing.
-                let receipt = storage.get(&key).map(|_| Receipt::Ok);
-                json(&receipt.map(|_| vec![0u8]).unwrap_or_default())
+                // Stored as near-ibc's borsh `Receipt::Ok` ([0]); nothing when absent.
+                json(&storage.get(&key).cloned().unwrap_or_default())
             }
             "get_unreceived_packets" | "get_unreceipt_packet" => {
                 let a: UnreceivedArgs = parse(args)?;
@@ -343,7 +361,11 @@ impl IbcContract {
                 let key = SeqRecvPath::new(&a.port_id, &a.channel_id).to_string();
                 let seq = storage
                     .get(&key)
-                    .map(|b| serde_json::from_slice::<Sequence>(b).map_err(panic))
+                    .map(|b| {
+                        <[u8; 8]>::try_from(b.as_slice())
+                            .map(|le| Sequence::from(u64::from_le_bytes(le)))
+                            .map_err(|_| panic("stored sequence is not 8 bytes"))
+                    })
                     .transpose()?;
                 json(&seq)
             }
@@ -405,6 +427,17 @@ impl ViewError {
             ),
         }
     }
+}
+
+/// The value near-ibc stores for `path`: ibc-testkit keeps sequences as JSON numbers, near-ibc as `borsh(u64)`;
+/// every other value (protobuf `Any`, protobuf ends, 32-byte commitments, the one-byte receipt) is the same.
+fn near_ibc_value(path: &str, v: Vec<u8>) -> Vec<u8> {
+    if path.starts_with("nextSequence") {
+        if let Ok(seq) = serde_json::from_slice::<u64>(&v) {
+            return seq.to_le_bytes().to_vec();
+        }
+    }
+    v
 }
 
 fn panic(e: impl std::fmt::Display) -> ViewError {

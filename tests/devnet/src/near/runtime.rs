@@ -499,17 +499,11 @@ fn run_function_call(
     let min = MIN_DEPOSIT_PER_MESSAGE.saturating_mul(u128::from(n));
     if f.deposit.as_yoctonear() < min {
         return Err(function_call_error(format!(
-            "Smart contract panicked: Need to attach at least {MIN_DEPOSIT_PER_MESSAGE} yocto NEAR to cover the possible storage cost."
+            "Smart contract panicked: assertion failed: Need to attach at least {MIN_DEPOSIT_PER_MESSAGE} yocto NEAR to cover the possible storage cost."
         )));
     }
-    let events = ibc
-        .deliver(height, args.messages)
-        .map_err(|e| function_call_error(format!("Smart contract panicked: {e}")))?;
-    for ev in &events {
-        if let Ok(json) = serde_json::to_string(ev) {
-            logs.push(format!("EVENT_JSON:{json}"));
-        }
-    }
+    let (_events, deliver_logs) = ibc.deliver(height, args.messages);
+    logs.extend(deliver_logs);
     // The contract keeps the deposit to pay for the storage it uses.
     if !credit(state, receiver, f.deposit.as_yoctonear()) {
         return Err(ActionErrorKind::AccountDoesNotExist {
