@@ -2,4 +2,5 @@
 
 pub mod cosmos;
 pub mod endpoint;
+pub mod near;
 pub mod proof;
