@@ -47,6 +47,9 @@ pub struct NearTxOutcome {
     pub tx_hash: CryptoHash,
     /// The block the transaction was included in.
     pub block_hash: CryptoHash,
+    /// The blocks its receipts executed in, in order and without repeats: the contract's IBC events are recorded
+    /// at these blocks' heights.
+    pub receipt_blocks: Vec<CryptoHash>,
     /// The contract's log lines, in execution order.
     pub logs: Vec<String>,
 }
@@ -122,6 +125,8 @@ pub enum SendResult {
     Done {
         /// The block that included the transaction.
         block_hash: CryptoHash,
+        /// The blocks its receipts executed in.
+        receipt_blocks: Vec<CryptoHash>,
         /// The logs of the transaction and its receipts.
         logs: Vec<String>,
         /// NEAR's error when the execution failed.
@@ -146,9 +151,16 @@ pub fn classify_outcome(outcome: &FinalExecutionOutcomeView) -> SendResult {
         .flat_map(|o| o.outcome.logs.iter().cloned())
         .collect();
     let block_hash = outcome.transaction_outcome.block_hash;
+    let mut receipt_blocks: Vec<CryptoHash> = Vec::new();
+    for receipt in &outcome.receipts_outcome {
+        if !receipt_blocks.contains(&receipt.block_hash) {
+            receipt_blocks.push(receipt.block_hash);
+        }
+    }
     match &outcome.status {
         FinalExecutionStatus::SuccessValue(_) => SendResult::Done {
             block_hash,
+            receipt_blocks,
             refused: deliver_failed(&logs),
             logs,
             failure: None,
@@ -161,6 +173,7 @@ pub fn classify_outcome(outcome: &FinalExecutionOutcomeView) -> SendResult {
         }
         FinalExecutionStatus::Failure(e) => SendResult::Done {
             block_hash,
+            receipt_blocks,
             logs,
             failure: Some(e.to_string()),
             refused: false,
@@ -291,6 +304,7 @@ impl NearTxSubmitter {
                 }
                 SendResult::Done {
                     block_hash,
+                    receipt_blocks,
                     logs,
                     failure,
                     refused,
@@ -310,6 +324,7 @@ impl NearTxSubmitter {
                         (None, false) => Ok(NearTxOutcome {
                             tx_hash,
                             block_hash,
+                            receipt_blocks,
                             logs,
                         }),
                     };
@@ -505,6 +520,7 @@ mod tests {
         let first = submitter.submit(&[message()]).await.expect("delivered");
         assert_eq!(first.logs, vec!["stored".to_owned()]);
         assert_eq!(first.block_hash, sha256(b"inclusion block"));
+        assert_eq!(first.receipt_blocks, vec![sha256(b"inclusion block")]);
         assert_eq!(key_nonce.load(Ordering::SeqCst), 21);
         submitter
             .submit(&[message()])
