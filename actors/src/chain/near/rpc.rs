@@ -282,3 +282,72 @@ impl NearRpc {
             .map_err(|e| self.error("tx", e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::near::light_client::{lite_block_hash, sha256};
+    use crate::chain::near::test_rpc::{serve, Reply};
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    fn recorded() -> Value {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/near-light-client/rpc_result.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+    }
+
+    #[tokio::test]
+    async fn a_recorded_light_client_block_response_decodes() {
+        let envelope = recorded();
+        let result = envelope["result"].clone();
+        let rpc = serve(Arc::new(move |method: &str, params: &Value| {
+            assert_eq!(method, "next_light_client_block");
+            assert!(params["last_block_hash"].is_string());
+            Reply::Result(result.clone())
+        }))
+        .await;
+        let client = NearRpc::new("near-mainnet", &rpc.url);
+        let block = client
+            .next_light_client_block(sha256(b"head"))
+            .await
+            .expect("decodes")
+            .expect("a block");
+        assert_eq!(block.inner_lite.height, 134450926);
+        assert!(block.next_bps.as_ref().is_some_and(|bps| !bps.is_empty()));
+        let lite = near_primitives::views::LightClientBlockLiteView {
+            prev_block_hash: block.prev_block_hash,
+            inner_rest_hash: block.inner_rest_hash,
+            inner_lite: block.inner_lite.clone(),
+        };
+        assert_ne!(lite_block_hash(&lite), CryptoHash::default());
+    }
+
+    #[tokio::test]
+    async fn node_errors_and_garbage_are_errors_not_panics() {
+        let rpc = serve(Arc::new(|method: &str, _: &Value| match method {
+            "next_light_client_block" => Reply::Error(json!({
+                "name": "HANDLER_ERROR",
+                "cause": {"name": "UNKNOWN_BLOCK", "info": {"error_message": "DB Not Found Error"}},
+                "code": -32000, "message": "Server error", "data": "DB Not Found Error"
+            })),
+            "block" => Reply::Result(json!({"header": "not a header"})),
+            _ => Reply::Result(json!(null)),
+        }))
+        .await;
+        let client = NearRpc::new("near-0", &rpc.url);
+        match client.next_light_client_block(sha256(b"x")).await {
+            Err(ChainError::Node { call, reason, .. }) => {
+                assert_eq!(call, "next_light_client_block");
+                assert!(reason.contains("never been observed"), "{reason}");
+            }
+            other => panic!("expected a node error, got {other:?}"),
+        }
+        assert!(matches!(
+            client.block(None).await,
+            Err(ChainError::Rpc { .. })
+        ));
+        // A null result where a block is expected.
+        assert!(client.status().await.is_err());
+    }
+}
