@@ -8,6 +8,7 @@ use near_primitives::views::LightClientBlockView;
 use relayd_messages::ObservedEvent;
 
 use super::contract;
+use super::execution_proof::{verify_execution_proof, ExecutionProofError};
 use super::light_client::{lite_block_hash, Advanced, LightClientError, TrustedNear};
 use super::rpc::NearRpc;
 use super::state_proof::{build_state_proof, verify_state_proof, NearStateProof, StateProofError};
@@ -22,6 +23,9 @@ pub enum NearVerifyError {
     /// A light-client block broke a rule.
     #[error(transparent)]
     LightClient(#[from] LightClientError),
+    /// An execution outcome proof did not check out.
+    #[error(transparent)]
+    Outcome(#[from] ExecutionProofError),
     /// A state proof did not check out.
     #[error(transparent)]
     Proof(#[from] StateProofError),
@@ -401,6 +405,20 @@ impl NearHead {
         Ok(Some(advanced))
     }
 
+    /// Proves that a transaction or receipt outcome is in the chain the head commits to (`light_client_proof`
+    /// against the head, checked by `verify_execution_proof`), and returns the proven outcome.
+    pub async fn verify_outcome(
+        &self,
+        id: near_primitives::types::TransactionOrReceiptId,
+    ) -> Result<near_primitives::views::ExecutionOutcomeWithIdView, NearVerifyError> {
+        let proof = self
+            .rpc
+            .light_client_proof(id, self.trusted.head_hash())
+            .await?;
+        verify_execution_proof(&proof, &self.trusted.head.inner_lite.block_merkle_root)?;
+        Ok(proof.outcome_proof)
+    }
+
     /// Advances until the head is at least at `height`, or the node has nothing newer.
     pub async fn advance_to(&mut self, height: u64) -> Result<&TrustedNear, NearVerifyError> {
         while self.trusted.head.inner_lite.height < height {
@@ -610,6 +628,51 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_recorded_outcome_proof_is_checked_against_the_head() {
+        let proof: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../tests/fixtures/near-light-client/old.json"),
+            )
+            .expect("fixture"),
+        )
+        .expect("json");
+        let id: near_primitives::types::TransactionOrReceiptId = serde_json::from_value(json!({
+            "type": "transaction",
+            "transaction_hash": proof["outcome_proof"]["id"],
+            "sender_id": "relayer.near",
+        }))
+        .expect("id");
+        let served = proof.clone();
+        let rpc = serve(Arc::new(move |method: &str, params: &Value| {
+            assert_eq!(method, "light_client_proof");
+            assert_eq!(params["type"], "transaction");
+            Reply::Result(served.clone())
+        }))
+        .await;
+        // The mainnet head the recorded proof was asked against, as far as the proof needs it.
+        let mut head = trusted(CryptoHash::default());
+        head.head.inner_lite.block_merkle_root = "WWrLWbWHwSmjtTn5oBZPYgRCuCYn6fkYVa4yhPWNK4L"
+            .parse()
+            .expect("hash");
+        let near = NearHead::new(NearRpc::new("near-mainnet", &rpc.url), head.clone());
+        let outcome = near.verify_outcome(id.clone()).await.expect("proven");
+        assert_eq!(
+            outcome.id.to_string(),
+            proof["outcome_proof"]["id"].as_str().expect("id")
+        );
+        // Against another head the same answer is refused.
+        head.head.inner_lite.block_merkle_root = sha256(b"another head");
+        let near = NearHead::new(NearRpc::new("near-mainnet", &rpc.url), head);
+        assert!(matches!(
+            near.verify_outcome(id).await,
+            Err(NearVerifyError::Outcome(
+                ExecutionProofError::BlockRoot { .. }
+            ))
+        ));
     }
 
     #[tokio::test]
