@@ -157,11 +157,21 @@ async fn relayd_keeps_a_tendermint_client_on_near_and_verifies_a_commitment_thro
     for hash in &updated.receipt_blocks {
         executed = executed.max(rpc.block_by_hash(*hash).await.unwrap().header.height);
     }
+    // The head was trusted with its next epoch's producers only: it moves from the next epoch on, across epoch
+    // changes (the devnet rotates its producers every epoch).
+    let first = head.trusted().head.inner_lite.height;
+    let mut epoch_changes = 0;
     while head.trusted().head.inner_lite.height <= executed {
-        if head.advance().await.unwrap().is_none() {
-            tokio::time::sleep(BLOCK_TIME).await;
+        match head.advance().await.unwrap() {
+            Some(step) => epoch_changes += usize::from(step.epoch_changed),
+            None => tokio::time::sleep(BLOCK_TIME).await,
         }
     }
+    assert!(head.trusted().head.inner_lite.height > first);
+    assert!(
+        epoch_changes >= 1,
+        "the bootstrapped head moves by an epoch change first"
+    );
     let consensus_path = path::consensus_state(&client_id, 0, target);
     let proven = endpoint
         .query_verified(&consensus_path, head.trusted())

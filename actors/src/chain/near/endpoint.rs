@@ -9,7 +9,7 @@ use relayd_messages::ObservedEvent;
 
 use super::contract;
 use super::execution_proof::{verify_execution_proof, ExecutionProofError};
-use super::light_client::{lite_block_hash, Advanced, LightClientError, TrustedNear};
+use super::light_client::{bps_hash, Advanced, LightClientError, TrustedNear};
 use super::rpc::NearRpc;
 use super::state_proof::{build_state_proof, verify_state_proof, NearStateProof, StateProofError};
 use crate::chain::endpoint::{ChainEndpoint, ChainError, Proven, QueryHeight};
@@ -365,21 +365,53 @@ impl NearHead {
         Self { rpc, trusted }
     }
 
-    /// Trust on first use: takes the node's latest light-client block as the head and the node's producer list
-    /// for its epoch. Like a Cosmos trusted height, this must be checked out of band before real use.
+    /// Trust on first use: takes the node's latest light-client block as the head, with the producers of its next
+    /// epoch that its header commits to (`next_bp_hash`). Blocks of the head's own epoch cannot be checked
+    /// without that epoch's producers, so the head first moves when the chain enters the next epoch. Like a
+    /// Cosmos trusted height, the first head must be checked out of band before real use.
     pub async fn bootstrap(rpc: NearRpc) -> Result<Self, NearVerifyError> {
+        let block = Self::latest_light_client_block(&rpc).await?;
+        let next_bps = block
+            .next_bps
+            .clone()
+            .ok_or_else(|| NearVerifyError::Inconsistent {
+                chain: rpc.chain().to_owned(),
+                reason: "the light-client block carries no next_bps".to_owned(),
+            })?;
+        let computed = bps_hash(&next_bps);
+        if computed != block.inner_lite.next_bp_hash {
+            return Err(LightClientError::NextBpsHashMismatch {
+                height: block.inner_lite.height,
+                computed,
+                expected: block.inner_lite.next_bp_hash,
+            }
+            .into());
+        }
+        let trusted = TrustedNear::new(lite(&block), Vec::new(), Some(next_bps));
+        Ok(Self { rpc, trusted })
+    }
+
+    /// Like [`NearHead::bootstrap`], and also trusts the node's ordered producer list of the head's epoch
+    /// (`EXPERIMENTAL_validators_ordered`), so blocks of the current epoch verify at once.
+    pub async fn bootstrap_with_epoch_producers(rpc: NearRpc) -> Result<Self, NearVerifyError> {
+        let mut head = Self::bootstrap(rpc).await?;
+        head.trusted.epoch_bps = head
+            .rpc
+            .validators_ordered(head.trusted.head_hash())
+            .await?;
+        Ok(head)
+    }
+
+    async fn latest_light_client_block(
+        rpc: &NearRpc,
+    ) -> Result<LightClientBlockView, NearVerifyError> {
         let final_block = rpc.block(None).await?;
-        let block = rpc
-            .next_light_client_block(final_block.header.prev_hash)
+        rpc.next_light_client_block(final_block.header.prev_hash)
             .await?
             .ok_or_else(|| NearVerifyError::Inconsistent {
                 chain: rpc.chain().to_owned(),
                 reason: "no light-client block after the final block's parent".to_owned(),
-            })?;
-        let head = lite(&block);
-        let epoch_bps = rpc.validators_ordered(lite_block_hash(&head)).await?;
-        let trusted = TrustedNear::new(head, epoch_bps, block.next_bps.clone());
-        Ok(Self { rpc, trusted })
+            })
     }
 
     /// The trusted state.
@@ -398,6 +430,16 @@ impl NearHead {
             return Ok(None);
         };
         if block.inner_lite.height == self.trusted.head.inner_lite.height {
+            return Ok(None);
+        }
+        let same_epoch = block.inner_lite.epoch_id == self.trusted.head.inner_lite.epoch_id;
+        if same_epoch && self.trusted.epoch_bps.is_empty() {
+            // A bootstrapped head knows its next epoch's producers only: nothing newer is checkable yet.
+            tracing::debug!(
+                chain = self.rpc.chain(),
+                height = block.inner_lite.height,
+                "waiting for the next epoch to verify light-client blocks"
+            );
             return Ok(None);
         }
         let advanced = self.trusted.advance(&block)?;
