@@ -22,6 +22,7 @@ use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
 use relayd_actors::chain::near::credentials::load_signer;
 use relayd_actors::chain::near::endpoint::{NearEndpoint, NearHead};
 use relayd_actors::chain::near::rpc::NearRpc;
+use relayd_actors::chain::near::state_proof::{verify_state_proof, NearStateProof};
 use relayd_actors::chain::near::tx::{NearTxConfig, NearTxSubmitter};
 use relayd_actors::chain::proof::{verify_chained, ProofTarget};
 use relayd_messages::IbcEvent;
@@ -230,6 +231,38 @@ async fn relayd_keeps_a_tendermint_client_on_near_and_verifies_a_commitment_thro
         Some(&forged)
     )
     .is_err());
+
+    // The same read through the chain-neutral trait: the state after the head's parent, with a proof that checks
+    // against the head.
+    let parent = rpc
+        .block_by_hash(head.trusted().head_hash())
+        .await
+        .unwrap()
+        .header
+        .prev_height
+        .unwrap();
+    let client_path = path::client_state(&client_id);
+    let via_trait = endpoint
+        .query_ibc(&client_path, QueryHeight::At(parent), true)
+        .await
+        .unwrap();
+    let proof = NearStateProof::from_bytes(via_trait.proof.as_deref().unwrap()).unwrap();
+    verify_state_proof(
+        &head.trusted().head.inner_lite.prev_state_root,
+        contract.as_str(),
+        client_path.as_bytes(),
+        Some(&via_trait.value),
+        &proof,
+    )
+    .unwrap();
+    assert!(endpoint.latest_height().await.unwrap() >= head.trusted().head.inner_lite.height);
+    assert_eq!(
+        endpoint
+            .packet_commitments("transfer", "channel-0")
+            .await
+            .unwrap(),
+        Vec::<u64>::new()
+    );
 
     // A consensus height NEAR's client never stored is proven absent by the same head.
     let absent = endpoint
