@@ -717,6 +717,54 @@ mod tests {
         ));
     }
 
+    fn recorded_block(name: &str) -> Value {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/near-light-client")
+            .join(name);
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        doc["body"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_lying_node_cannot_move_the_head() {
+        let first: LightClientBlockView =
+            serde_json::from_value(recorded_block("main_0.json")).expect("view");
+        let genuine = recorded_block("main_1.json");
+        let mut forged = genuine.clone();
+        // Another state root in the header: the producers' signatures no longer match it.
+        forged["inner_lite"]["prev_state_root"] = json!(sha256(b"forged state").to_string());
+        let lie = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let lying = lie.clone();
+        let rpc = serve(Arc::new(move |method: &str, _: &Value| {
+            assert_eq!(method, "next_light_client_block");
+            if lying.load(std::sync::atomic::Ordering::SeqCst) {
+                Reply::Result(forged.clone())
+            } else {
+                Reply::Result(genuine.clone())
+            }
+        }))
+        .await;
+        let trusted = TrustedNear::new(lite(&first), Vec::new(), first.next_bps.clone());
+        let mut head = NearHead::new(NearRpc::new("near-mainnet", &rpc.url), trusted);
+        let before = head.trusted().head.inner_lite.height;
+        assert!(matches!(
+            head.advance().await,
+            Err(NearVerifyError::LightClient(
+                LightClientError::InvalidSignature { .. }
+            ))
+        ));
+        assert_eq!(
+            head.trusted().head.inner_lite.height,
+            before,
+            "the head did not move"
+        );
+        lie.store(false, std::sync::atomic::Ordering::SeqCst);
+        let step = head.advance().await.expect("verifies").expect("a step");
+        assert!(step.epoch_changed);
+        assert!(head.trusted().head.inner_lite.height > before);
+    }
+
     #[tokio::test]
     async fn listings_and_raw_reads_go_through_the_contract() {
         let (root, nodes) = state(&[9u8; 32]);
