@@ -71,10 +71,10 @@ pub fn merkle_path(leaves: &[CryptoHash], index: usize) -> Vec<MerklePathItem> {
         }
         level = level
             .chunks(2)
-            .map(|pair| match pair {
-                [left, right] => combine_hash(left, right),
-                [single] => *single,
-                _ => unreachable!("chunks(2) yields one or two items"),
+            .filter_map(|pair| match pair {
+                [left, right] => Some(combine_hash(left, right)),
+                [single] => Some(*single),
+                _ => None,
             })
             .collect();
         at /= 2;
