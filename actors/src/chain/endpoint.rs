@@ -1,6 +1,6 @@
 //! What the per-chain actors need from a chain, independent of its kind. Cosmos implements it over CometBFT
-//! RPC and ABCI queries; NEAR will implement it over the IBC contract's view calls, `view_state` proofs and
-//! function-call transactions (see `docs/ARCHITECTURE.md`, "Chain endpoint").
+//! RPC and ABCI queries; NEAR over the IBC contract's view calls and `view_state` proofs, with function-call
+//! transactions beside it (see `docs/ARCHITECTURE.md`, "Chain endpoint" and "NEAR backend").
 //!
 //! IBC state is named by ICS-24 paths and carried as the protobuf bytes every IBC host stores, so the same
 //! values and proofs flow whatever the chain.
@@ -24,7 +24,8 @@ pub struct Proven {
     /// The height whose state was read. Its proof verifies against the app hash of the header at
     /// `height + 1`, the height relayd sends as `proof_height`.
     pub height: u64,
-    /// Protobuf `MerkleProof` bytes, innermost store first; `None` when no proof was asked for.
+    /// The chain's proof of the value: on Cosmos protobuf `MerkleProof` bytes, innermost store first; on NEAR a
+    /// borsh `NearStateProof` that checks against the block after `height`. `None` when no proof was asked for.
     pub proof: Option<Vec<u8>>,
 }
 
