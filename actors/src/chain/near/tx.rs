@@ -249,6 +249,22 @@ impl NearTxSubmitter {
         self.signer.get_account_id()
     }
 
+    /// Delivers `messages` in order, at most `max_num` messages and `max_size` encoded bytes per transaction (as
+    /// configured for the chain), and stops at the first transaction that fails: later messages usually depend
+    /// on earlier ones (an update before the proof it makes checkable).
+    pub async fn submit_all(
+        &self,
+        messages: Vec<Any>,
+        max_num: usize,
+        max_size: usize,
+    ) -> Result<Vec<NearTxOutcome>, NearTxError> {
+        let mut outcomes = Vec::new();
+        for batch in crate::chain::cosmos::tx::batches(messages, max_num, max_size) {
+            outcomes.push(self.submit(&batch).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// Delivers `messages` in one transaction and waits for its outcome.
     pub async fn submit(&self, messages: &[Any]) -> Result<NearTxOutcome, NearTxError> {
         let chain = self.rpc.chain().to_owned();
@@ -543,6 +559,55 @@ mod tests {
             })
             .collect();
         assert_eq!(sends, vec![6, 21, 22]);
+    }
+
+    #[tokio::test]
+    async fn messages_are_split_into_transactions_in_order() {
+        let (rpc, _) =
+            chain(|tx| outcome(tx, FinalExecutionStatus::SuccessValue(vec![]), &[])).await;
+        let numbered: Vec<Any> = (0..5u8)
+            .map(|i| Any {
+                type_url: "/ibc.core.client.v1.MsgUpdateClient".to_owned(),
+                value: vec![i],
+            })
+            .collect();
+        let outcomes = submitter(&rpc.url)
+            .submit_all(numbered, 2, 1 << 20)
+            .await
+            .expect("delivered");
+        assert_eq!(outcomes.len(), 3);
+        let sent: Vec<Vec<String>> = rpc
+            .requests
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(m, _)| m == "send_tx")
+            .filter_map(|(_, p)| match decode_tx(p).transaction {
+                Transaction::V0(t) => match t.actions.first() {
+                    Some(Action::FunctionCall(call)) => {
+                        let args: Value = serde_json::from_slice(&call.args).ok()?;
+                        Some(
+                            args["messages"]
+                                .as_array()?
+                                .iter()
+                                .map(|m| m["value"].as_str().unwrap_or_default().to_owned())
+                                .collect(),
+                        )
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        // Accepted transactions only (the first try carried a stale nonce): base64 of bytes 0..5, in order.
+        let accepted: Vec<Vec<String>> = sent.into_iter().skip(1).collect();
+        assert_eq!(
+            accepted,
+            vec![vec!["AA==", "AQ=="], vec!["Ag==", "Aw=="], vec!["BA=="]]
+                .into_iter()
+                .map(|b| b.into_iter().map(str::to_owned).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        );
     }
 
     #[tokio::test]
