@@ -17,10 +17,12 @@ use prost::Message;
 use relayd_actors::chain::cosmos::client::{create_client_msg, update_client_msgs, ClientParams};
 use relayd_actors::chain::cosmos::endpoint::CosmosEndpoint;
 use relayd_actors::chain::cosmos::light_client::{headers_to, TrustOptions};
+use relayd_actors::chain::cosmos::monitor::StopReason;
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
 use relayd_actors::chain::near::credentials::load_signer;
 use relayd_actors::chain::near::endpoint::{NearEndpoint, NearHead};
+use relayd_actors::chain::near::monitor::{NearEventMonitor, NearMonitorConfig};
 use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_actors::chain::near::state_proof::{verify_state_proof, NearStateProof};
 use relayd_actors::chain::near::tx::{NearTxConfig, NearTxSubmitter};
@@ -151,6 +153,43 @@ async fn relayd_keeps_a_tendermint_client_on_near_and_verifies_a_commitment_thro
     let stored =
         ClientState::decode(Any::decode(stored.as_slice()).unwrap().value.as_slice()).unwrap();
     assert_eq!(stored.latest_height.unwrap().revision_height, target);
+
+    // The same events reach relayd as a stream of final heights, in order, as the Cosmos monitor delivers them.
+    let (sink, mut stream) = tokio::sync::mpsc::channel(16);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let monitor = NearEventMonitor::new(
+        endpoint.clone(),
+        NearMonitorConfig {
+            poll_interval: BLOCK_TIME,
+            ..NearMonitorConfig::default()
+        },
+    );
+    let status = monitor.status();
+    let running = tokio::spawn(monitor.run(1, sink, async {
+        let _ = stopped.await;
+    }));
+    let mut last = 0;
+    let mut kinds = Vec::new();
+    while !kinds.contains(&"update") {
+        let block = stream.recv().await.unwrap();
+        assert!(block.height > last, "heights in order");
+        last = block.height;
+        for event in block.events {
+            match event.event {
+                IbcEvent::CreateClient { client_id: id, .. } if id.as_str() == client_id => {
+                    kinds.push("create")
+                }
+                IbcEvent::UpdateClient { client_id: id, .. } if id.as_str() == client_id => {
+                    kinds.push("update")
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(kinds, vec!["create", "update"]);
+    assert_eq!(status.borrow().last_height, Some(last));
+    let _ = stop.send(());
+    assert_eq!(running.await.unwrap(), StopReason::Shutdown);
 
     // 3. The consensus state NEAR now holds for ibc-0 at `target`, read with a proof checked against relayd's
     // NEAR light-client head (advanced past the update by verified light-client blocks only).

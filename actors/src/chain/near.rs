@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod execution_proof;
 pub mod light_client;
+pub mod monitor;
 pub mod rpc;
 pub mod state_proof;
 #[cfg(test)]

@@ -485,15 +485,11 @@ mod tests {
     use super::*;
     use crate::chain::endpoint::path;
     use crate::chain::near::light_client::sha256;
-    use crate::chain::near::test_rpc::{serve, Reply, TestRpc};
+    use crate::chain::near::test_rpc::{block, serve, Reply, TestRpc};
     use crate::chain::near::trie::test_support::build;
     use crate::chain::near::trie::{contract_data_key, nibbles};
     use base64::Engine;
-    use near_primitives::types::{Balance, Gas, ShardId};
-    use near_primitives::views::{
-        BlockHeaderInnerLiteView, BlockHeaderView, BlockView, ChunkHeaderView,
-        LightClientBlockLiteView,
-    };
+    use near_primitives::views::{BlockHeaderInnerLiteView, LightClientBlockLiteView};
     use serde_json::{json, Value};
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -526,43 +522,6 @@ mod tests {
         let mut store = HashMap::new();
         let root = build(&entries, &mut store);
         (root, store.into_values().collect())
-    }
-
-    fn block(height: u64, prev_height: u64, hash: CryptoHash, state_root: CryptoHash) -> Value {
-        let chunk = ChunkHeaderView {
-            chunk_hash: sha256(b"chunk"),
-            prev_block_hash: sha256(b"prev"),
-            outcome_root: CryptoHash::default(),
-            prev_state_root: state_root,
-            encoded_merkle_root: CryptoHash::default(),
-            encoded_length: 0,
-            height_created: height,
-            height_included: height,
-            shard_id: ShardId::new(0),
-            gas_used: Gas::from_gas(0),
-            gas_limit: Gas::from_gas(1),
-            rent_paid: Balance::from_yoctonear(0),
-            validator_reward: Balance::from_yoctonear(0),
-            balance_burnt: Balance::from_yoctonear(0),
-            outgoing_receipts_root: CryptoHash::default(),
-            tx_root: CryptoHash::default(),
-            validator_proposals: vec![],
-            congestion_info: None,
-            bandwidth_requests: None,
-            signature: near_crypto::Signature::default(),
-        };
-        let view = BlockView {
-            author: "bp0.test.near".parse().expect("id"),
-            header: BlockHeaderView {
-                height,
-                prev_height: Some(prev_height),
-                hash,
-                prev_state_root: sha256(&state_root.0),
-                ..Default::default()
-            },
-            chunks: vec![chunk],
-        };
-        serde_json::to_value(view).expect("json")
     }
 
     /// A node at head 42 (parent 41) whose view_state answers from `served` while its block 42 commits to `real`.

@@ -3,7 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use near_primitives::hash::CryptoHash;
+use near_primitives::types::{Balance, Gas, ShardId};
+use near_primitives::views::{BlockHeaderView, BlockView, ChunkHeaderView};
 use serde_json::{json, Value};
+
+use super::light_client::sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -84,4 +89,42 @@ pub async fn serve(handler: Handler) -> TestRpc {
         }
     });
     TestRpc { url, requests }
+}
+
+/// A `block` result: a block at `height` after `prev_height`, whose one chunk carries `state_root`.
+pub fn block(height: u64, prev_height: u64, hash: CryptoHash, state_root: CryptoHash) -> Value {
+    let chunk = ChunkHeaderView {
+        chunk_hash: sha256(b"chunk"),
+        prev_block_hash: sha256(b"prev"),
+        outcome_root: CryptoHash::default(),
+        prev_state_root: state_root,
+        encoded_merkle_root: CryptoHash::default(),
+        encoded_length: 0,
+        height_created: height,
+        height_included: height,
+        shard_id: ShardId::new(0),
+        gas_used: Gas::from_gas(0),
+        gas_limit: Gas::from_gas(1),
+        rent_paid: Balance::from_yoctonear(0),
+        validator_reward: Balance::from_yoctonear(0),
+        balance_burnt: Balance::from_yoctonear(0),
+        outgoing_receipts_root: CryptoHash::default(),
+        tx_root: CryptoHash::default(),
+        validator_proposals: vec![],
+        congestion_info: None,
+        bandwidth_requests: None,
+        signature: near_crypto::Signature::default(),
+    };
+    let view = BlockView {
+        author: "bp0.test.near".parse().expect("id"),
+        header: BlockHeaderView {
+            height,
+            prev_height: Some(prev_height),
+            hash,
+            prev_state_root: sha256(&state_root.0),
+            ..Default::default()
+        },
+        chunks: vec![chunk],
+    };
+    serde_json::to_value(view).expect("json")
 }
