@@ -4,4 +4,5 @@ pub mod backend;
 pub mod client_state;
 pub mod cosmos;
 pub mod endpoint;
+pub mod near;
 pub mod proof;

@@ -506,3 +506,166 @@ async fn queries_in_adr_002_form_read_a_devnet_client_with_proofs() {
     assert_eq!(text(&out.stdout).trim(), "[]");
     chain.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_read_a_near_devnet_client_with_trie_proofs() {
+    use relayd_actors::chain::cosmos::client::{create_client_msg, ClientParams};
+    use relayd_actors::chain::cosmos::rpc::CosmosRpc;
+    use relayd_actors::chain::near::credentials::load_signer;
+    use relayd_actors::chain::near::rpc::NearRpc;
+    use relayd_actors::chain::near::state_proof::{verify_state_proof, NearStateProof};
+    use relayd_actors::chain::near::tx::{NearTxConfig, NearTxSubmitter};
+
+    let cosmos = devnet::start_chain(devnet::ChainOptions::local(
+        "ibc-0",
+        Duration::from_millis(100),
+    ))
+    .await
+    .expect("devnet");
+    tokio::time::timeout(Duration::from_secs(30), cosmos.wait_for_height(3))
+        .await
+        .expect("blocks");
+    let src = CosmosRpc::connect("ibc-0", &cosmos.rpc_url())
+        .await
+        .expect("rpc");
+    let root = src.fetch_light_block(2).await.expect("light block");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = devnet::near::NearOptions::local(Duration::from_millis(100));
+    options.home = Some(dir.path().join("near"));
+    let near = devnet::near::start(options).await.expect("near devnet");
+    let relayer = near.genesis.relayer.account_id.to_string();
+    let contract = near.genesis.ibc.account_id.to_string();
+    let key_file = dir
+        .path()
+        .join("near")
+        .join("keys")
+        .join(format!("{relayer}.json"));
+    let rpc = NearRpc::new(near.chain_id(), &near.rpc_url());
+    let submitter = NearTxSubmitter::new(
+        rpc.clone(),
+        load_signer(&key_file, Some(&relayer)).expect("key file"),
+        contract.parse().expect("account"),
+        NearTxConfig::default(),
+    );
+    let params = ClientParams {
+        trust_level: (1, 3),
+        trusting_period: Duration::from_secs(14 * 24 * 3600),
+        unbonding_period: Duration::from_secs(21 * 24 * 3600),
+        max_clock_drift: Duration::from_secs(20),
+        proof_specs: devnet::proof_specs(),
+    };
+    let created = submitter
+        .submit(&[create_client_msg(&root, &params, &relayer)])
+        .await
+        .expect("client created on NEAR");
+    // `query` reads the state a final block's header commits to, i.e. after the final block's parent.
+    let executed = rpc
+        .block_by_hash(created.receipt_blocks[0])
+        .await
+        .expect("block")
+        .header
+        .height;
+    while rpc.block(None).await.expect("final block").header.height <= executed {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let config = dir.path().join("relayd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[global]\ndata_dir = \"data\"\n\n[[chains]]\nid = \"{}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{contract}\"\nsigner_account = \"{relayer}\"\nkey_file = \"{}\"\n",
+            near.chain_id(),
+            near.rpc_url(),
+            key_file.display()
+        ),
+    )
+    .expect("write config");
+    let chain_id = near.chain_id().to_owned();
+    let run = |args: &[&str]| {
+        let config = config.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .arg("-c")
+                .arg(&config)
+                .args(args)
+                .output()
+                .expect("relayd runs")
+        })
+    };
+
+    let out = run(&[
+        "query",
+        "client",
+        "state",
+        &chain_id,
+        "07-tendermint-0",
+        "--json",
+    ])
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["client_state"]["value"]["chainId"], "ibc-0", "{doc}");
+    // The printed proof is a NEAR state proof that checks against the block after the query height.
+    let query_height = doc["proof"]["query_height"].as_u64().expect("height");
+    let proof = hex::decode(doc["proof"]["proof"].as_str().expect("proof")).expect("hex");
+    let proof = NearStateProof::from_bytes(&proof).expect("near state proof");
+    let next = rpc.block(Some(query_height + 1)).await.expect("next block");
+    let stored = near_client_state(&rpc, &contract, query_height).await;
+    verify_state_proof(
+        &next.header.prev_state_root,
+        &contract,
+        b"clients/07-tendermint-0/clientState",
+        Some(&stored),
+        &proof,
+    )
+    .expect("proof checks");
+
+    let out = run(&[
+        "query",
+        "packet",
+        "commitments",
+        &chain_id,
+        "transfer",
+        "channel-0",
+        "--json",
+    ])
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["sequences"], serde_json::json!([]));
+
+    let out = run(&["query", "connections", &chain_id])
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not available for NEAR"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    near.shutdown().await;
+    cosmos.shutdown().await;
+}
+
+/// The client state bytes NEAR's IBC contract stores, read with `view_state` at `height`.
+async fn near_client_state(
+    rpc: &relayd_actors::chain::near::rpc::NearRpc,
+    contract: &str,
+    height: u64,
+) -> Vec<u8> {
+    let state = rpc
+        .view_state(
+            &contract.parse().expect("account"),
+            b"clients/07-tendermint-0/clientState",
+            height,
+            false,
+        )
+        .await
+        .expect("view_state");
+    state.values[0].value.to_vec()
+}

@@ -1,11 +1,15 @@
 //! What the per-chain actors need from a chain, independent of its kind. Cosmos implements it over CometBFT
-//! RPC and ABCI queries; NEAR will implement it over the IBC contract's view calls, `view_state` proofs and
-//! function-call transactions (see `docs/ARCHITECTURE.md`, "Chain endpoint").
+//! RPC and ABCI queries; NEAR over the IBC contract's view calls and `view_state` proofs, with function-call
+//! transactions beside it (see `docs/ARCHITECTURE.md`, "Chain endpoint" and "NEAR backend").
 //!
 //! IBC state is named by ICS-24 paths and carried as the protobuf bytes every IBC host stores, so the same
 //! values and proofs flow whatever the chain.
 
 use std::fmt;
+
+use ibc_proto::ibc::core::channel::v1::{Channel, Order, State};
+use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
+use prost::Message;
 
 /// A height to query at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +60,38 @@ pub trait ChainEndpoint {
         sequences: &[u64],
     ) -> Result<Vec<u64>, ChainError>;
     /// The port and channel on the counterparty, the connection and the ordering of a channel on this chain.
-    async fn channel_route(&self, port: &str, channel: &str) -> Result<ChannelInfo, ChainError>;
+    async fn channel_route(&self, port: &str, channel: &str) -> Result<ChannelInfo, ChainError> {
+        let p = path::channel(port, channel);
+        let raw = self.query_ibc(&p, QueryHeight::Latest, false).await?;
+        let chain = self.chain_id();
+        if raw.value.is_empty() {
+            return Err(ChainError::rpc(chain, &p, "no such channel"));
+        }
+        let end = Channel::decode(raw.value.as_slice())
+            .map_err(|e| ChainError::rpc(chain, &p, format!("undecodable channel end: {e}")))?;
+        let counterparty = end.counterparty.unwrap_or_default();
+        Ok(ChannelInfo {
+            counterparty_port: counterparty.port_id,
+            counterparty_channel: counterparty.channel_id,
+            connection: end.connection_hops.first().cloned().unwrap_or_default(),
+            ordered: end.ordering == Order::Ordered as i32,
+            open: end.state == State::Open as i32,
+        })
+    }
+
     /// The client a connection on this chain is built on.
-    async fn connection_client(&self, connection: &str) -> Result<String, ChainError>;
+    async fn connection_client(&self, connection: &str) -> Result<String, ChainError> {
+        let p = path::connection(connection);
+        let raw = self.query_ibc(&p, QueryHeight::Latest, false).await?;
+        let chain = self.chain_id();
+        if raw.value.is_empty() {
+            return Err(ChainError::rpc(chain, &p, "no such connection"));
+        }
+        let end = ConnectionEnd::decode(raw.value.as_slice())
+            .map_err(|e| ChainError::rpc(chain, &p, format!("undecodable connection end: {e}")))?;
+        Ok(end.client_id)
+    }
+
     /// The IBC events of one block.
     async fn ibc_events_at(
         &self,
@@ -141,6 +174,17 @@ pub enum ChainError {
         code: u32,
         /// The node's message.
         log: String,
+    },
+    /// A NEAR node answered with an error of its own: an unknown block, a contract that panicked, a view of an
+    /// account that does not exist.
+    #[error("{chain}: {call}: {reason}")]
+    Node {
+        /// The chain.
+        chain: String,
+        /// What was asked.
+        call: String,
+        /// The node's error.
+        reason: String,
     },
     /// A proof was asked for and none came back.
     #[error("{chain}: {path} at height {height}: the node returned no proof")]

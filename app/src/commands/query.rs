@@ -1,6 +1,6 @@
 //! `relayd query ...`: the queries relayd makes while relaying, from the command line, in ADR-002's forms
-//! (`query client state <chain> <client> [-h HEIGHT] [-p PROOF]`). Values are decoded; proofs are reported with
-//! their height and size.
+//! (`query client state <chain> <client> [-h HEIGHT] [-p PROOF]`), on Cosmos and NEAR chains. Values are
+//! decoded; proofs are reported with their height and size.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,9 @@ use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
 use ibc_proto::ibc::lightclients::tendermint::v1 as tm;
 use prost::Message;
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
-use relayd_actors::chain::endpoint::{path, ChainError, Proven, QueryHeight};
+use relayd_actors::chain::endpoint::{path, ChainEndpoint, ChainError, Proven, QueryHeight};
+use relayd_actors::chain::near::endpoint::NearEndpoint;
+use relayd_actors::chain::near::rpc::NearRpc;
 use serde_json::{json, Value};
 
 use crate::cli::{Cli, QueryCommand, EXIT_CONFIG, EXIT_RUNTIME};
@@ -31,20 +33,33 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
             EXIT_CONFIG,
         );
     };
-    let Some(cosmos) = chain.cosmos() else {
+    let url = chain.rpc_addr.to_string();
+    let result = if let Some(near) = chain.near() {
+        let contract = match near.contract_account.parse() {
+            Ok(contract) => contract,
+            Err(e) => {
+                return fail(
+                    &format!("chain {chain_id}: contract_account: {e}"),
+                    EXIT_CONFIG,
+                )
+            }
+        };
+        let endpoint = NearEndpoint::new(NearRpc::new(chain_id, &url), contract);
+        actix_rt::System::new().block_on(execute_near(&endpoint, command))
+    } else if let Some(cosmos) = chain.cosmos() {
+        let prefix = cosmos.store_prefix;
+        actix_rt::System::new().block_on(async {
+            let rpc = CosmosRpc::connect(chain_id, &url)
+                .await
+                .map_err(|e| ChainError::rpc(chain_id, "connect", e))?;
+            execute(&rpc, &prefix, command, &config).await
+        })
+    } else {
         return fail(
-            &format!("chain {chain_id}: queries support Cosmos chains"),
+            &format!("chain {chain_id}: incomplete chain entry (run `relayd config validate`)"),
             EXIT_CONFIG,
         );
     };
-    let url = chain.rpc_addr.to_string();
-    let prefix = cosmos.store_prefix;
-    let result = actix_rt::System::new().block_on(async {
-        let rpc = CosmosRpc::connect(chain_id, &url)
-            .await
-            .map_err(|e| ChainError::rpc(chain_id, "connect", e))?;
-        execute(&rpc, &prefix, command, &config).await
-    });
     match result {
         Ok(value) => {
             if command.json() {
@@ -65,8 +80,8 @@ fn at(height: Option<u64>) -> QueryHeight {
     height.map_or(QueryHeight::Latest, QueryHeight::At)
 }
 
-/// The query height and, when proven, the proof's height and size: the proof verifies against the app hash
-/// of the header after the query height.
+/// The query height and, when proven, the proof's height and size: the proof verifies against the header after
+/// the query height (its app hash on Cosmos, its `prev_state_root` on NEAR).
 fn proof_info(proven: &Proven) -> Value {
     match &proven.proof {
         Some(p) => {
@@ -137,16 +152,7 @@ async fn execute(
             proof,
             ..
         } => {
-            let (rev, h) = consensus_height
-                .split_once('-')
-                .and_then(|(r, h)| Some((r.parse().ok()?, h.parse().ok()?)))
-                .ok_or_else(|| {
-                    ChainError::rpc(
-                        &chain,
-                        "query",
-                        format!("{consensus_height:?} is not a height such as 0-42"),
-                    )
-                })?;
+            let (rev, h) = parse_height(&chain, consensus_height)?;
             let p = path::consensus_state(client, rev, h);
             let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
             if proven.value.is_empty() {
@@ -200,6 +206,93 @@ async fn execute(
             json!({"port_id": port, "channel_id": channel, "sequences": rpc.packet_commitments(port, channel).await?})
         }
     })
+}
+
+/// The queries a NEAR chain answers: IBC state read from the contract's storage (`view_state`, with its trie proof
+/// when asked) through the same chain trait the relay uses, and the contract's commitment listing.
+async fn execute_near(
+    endpoint: &NearEndpoint,
+    command: &QueryCommand,
+) -> Result<Value, ChainError> {
+    let chain = endpoint.chain_id().to_owned();
+    let read = |p: String, height: Option<u64>, proof: bool| async move {
+        let proven = endpoint.query_ibc(&p, at(height), proof).await?;
+        if proven.value.is_empty() {
+            return Err(ChainError::Query {
+                chain: endpoint.chain_id().to_owned(),
+                call: p,
+                code: 0,
+                log: format!("not found at height {}", proven.height),
+            });
+        }
+        Ok(proven)
+    };
+    Ok(match command {
+        QueryCommand::ClientState {
+            client,
+            height,
+            proof,
+            ..
+        } => {
+            let proven = read(path::client_state(client), *height, *proof).await?;
+            json!({"client_id": client, "client_state": decode_any(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::ClientConsensus {
+            client,
+            consensus_height,
+            height,
+            proof,
+            ..
+        } => {
+            let (rev, h) = parse_height(&chain, consensus_height)?;
+            let proven = read(path::consensus_state(client, rev, h), *height, *proof).await?;
+            json!({"client_id": client, "consensus_height": consensus_height, "consensus_state": decode_any(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::Connection {
+            connection,
+            height,
+            proof,
+            ..
+        } => {
+            let proven = read(path::connection(connection), *height, *proof).await?;
+            json!({"connection_id": connection, "connection": decode::<ConnectionEnd>(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::Channel {
+            port,
+            channel,
+            height,
+            proof,
+            ..
+        } => {
+            let proven = read(path::channel(port, channel), *height, *proof).await?;
+            json!({"port_id": port, "channel_id": channel, "channel": decode::<Channel>(&proven.value), "proof": proof_info(&proven)})
+        }
+        QueryCommand::PacketCommitments { port, channel, .. } => {
+            json!({"port_id": port, "channel_id": channel, "sequences": endpoint.packet_commitments(port, channel).await?})
+        }
+        QueryCommand::Connections { .. }
+        | QueryCommand::Channels { .. }
+        | QueryCommand::PacketPending { .. } => {
+            return Err(ChainError::rpc(
+                &chain,
+                "query",
+                "this listing is not available for NEAR chains yet",
+            ))
+        }
+    })
+}
+
+/// A `revision-height` argument such as `0-42`.
+fn parse_height(chain: &str, text: &str) -> Result<(u64, u64), ChainError> {
+    text.split_once('-')
+        .and_then(|(r, h)| Some((r.parse().ok()?, h.parse().ok()?)))
+        .ok_or_else(|| {
+            ChainError::rpc(
+                chain,
+                "query",
+                format!("{text:?} is not a height such as 0-42"),
+            )
+        })
 }
 
 /// Unreceived packets and unrelayed acknowledgements of `port`/`channel`, asking the counterparty chain that the

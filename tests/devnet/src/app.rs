@@ -14,7 +14,7 @@ mod bank;
 mod events;
 mod exec;
 mod query;
-mod store;
+pub mod store;
 mod transfer;
 
 use std::collections::HashMap;

@@ -1,4 +1,5 @@
-//! The `devnet` command: runs one local chain until SIGINT or SIGTERM.
+//! The `devnet` command: runs one local chain until SIGINT or SIGTERM: a Cosmos chain by default, the NEAR devnet
+//! with `devnet near ...`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,9 +26,9 @@ struct Args {
     /// Time between blocks, at least 100ms.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     block_time: Duration,
-    /// Folder for the accounts' key files and chain.json.
+    /// Folder for the accounts' key files and chain.json (required without a subcommand).
     #[arg(long)]
-    home: PathBuf,
+    home: Option<PathBuf>,
     /// Funded accounts besides `relayer`.
     #[arg(long, default_value_t = 2)]
     accounts: usize,
@@ -35,6 +36,42 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     validators: usize,
     /// Fixes keys and genesis time for reproducible runs.
+    #[arg(long)]
+    seed: Option<String>,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Runs the NEAR devnet (nearcore JSON-RPC, ibc-rs behind the near-ibc contract interface).
+    Near(NearArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NearArgs {
+    /// Chain id reported by `status`.
+    #[arg(long, default_value = "near-devnet")]
+    chain_id: String,
+    /// JSON-RPC listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3030")]
+    rpc_addr: SocketAddr,
+    /// Time between blocks, at least 100ms.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    block_time: Duration,
+    /// Folder for near-cli credential files (keys/<account>.json) and near.json.
+    #[arg(long)]
+    home: PathBuf,
+    /// Funded accounts besides `relayer.devnet`.
+    #[arg(long, default_value_t = 2)]
+    accounts: usize,
+    /// Block producers (at least 2; with 3 or more the set changes every epoch).
+    #[arg(long, default_value_t = 3)]
+    validators: usize,
+    /// Blocks per epoch (at least 5).
+    #[arg(long, default_value_t = 10)]
+    epoch_length: u64,
+    /// Fixes keys for reproducible runs.
     #[arg(long)]
     seed: Option<String>,
 }
@@ -61,7 +98,60 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
+async fn wait_for_signal() {
+    let signal = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => Ok::<_, std::io::Error>(()),
+            res = tokio::signal::ctrl_c() => res,
+        }
+    };
+    if let Err(e) = signal.await {
+        eprintln!("devnet: cannot wait for signals: {e}");
+    }
+}
+
+async fn run_near(args: NearArgs) -> ExitCode {
+    let opts = devnet::near::NearOptions {
+        genesis: devnet::near::NearGenesisOptions {
+            chain_id: args.chain_id.clone(),
+            validators: args.validators,
+            accounts: args.accounts,
+            epoch_length: args.epoch_length,
+            seed: args.seed,
+        },
+        rpc_addr: args.rpc_addr,
+        block_time: args.block_time,
+        home: Some(args.home.clone()),
+    };
+    let near = match devnet::near::start(opts).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("devnet: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "devnet near {} running: rpc {} ibc contract {} home {}",
+        near.chain_id(),
+        near.rpc_url(),
+        near.genesis.ibc.account_id,
+        args.home.display()
+    );
+    wait_for_signal().await;
+    near.shutdown().await;
+    println!("devnet near {} stopped", args.chain_id);
+    ExitCode::SUCCESS
+}
+
 async fn run(args: Args) -> ExitCode {
+    if let Some(Sub::Near(near)) = args.command {
+        return run_near(near).await;
+    }
+    let Some(home) = args.home.clone() else {
+        eprintln!("devnet: --home is required");
+        return ExitCode::FAILURE;
+    };
     let opts = ChainOptions {
         genesis: GenesisOptions {
             chain_id: args.chain_id.clone(),
@@ -72,7 +162,7 @@ async fn run(args: Args) -> ExitCode {
         rpc_addr: args.rpc_addr,
         grpc_addr: args.grpc_addr,
         block_time: args.block_time,
-        home: Some(args.home.clone()),
+        home: Some(home.clone()),
     };
     let chain = match start_chain(opts).await {
         Ok(chain) => chain,
@@ -86,18 +176,9 @@ async fn run(args: Args) -> ExitCode {
         chain.chain_id(),
         chain.rpc_url(),
         chain.grpc_url(),
-        args.home.display()
+        home.display()
     );
-    let signal = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => Ok::<_, std::io::Error>(()),
-            res = tokio::signal::ctrl_c() => res,
-        }
-    };
-    if let Err(e) = signal.await {
-        eprintln!("devnet: cannot wait for signals: {e}");
-    }
+    wait_for_signal().await;
     chain.shutdown().await;
     println!("devnet {} stopped", args.chain_id);
     ExitCode::SUCCESS

@@ -4,11 +4,7 @@ use relayd_messages::ObservedEvent;
 
 use super::monitor::fetch_block;
 use super::rpc::CosmosRpc;
-use ibc_proto::ibc::core::channel::v1::{Channel, Order, State};
-use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
-use prost::Message;
-
-use crate::chain::endpoint::{path, ChainEndpoint, ChainError, ChannelInfo, Proven, QueryHeight};
+use crate::chain::endpoint::{ChainEndpoint, ChainError, Proven, QueryHeight};
 
 /// A Cosmos chain as the actors see it.
 #[derive(Clone)]
@@ -85,37 +81,6 @@ impl ChainEndpoint for CosmosEndpoint {
         sequences: &[u64],
     ) -> Result<Vec<u64>, ChainError> {
         self.rpc.unreceived_acks(port, channel, sequences).await
-    }
-
-    async fn channel_route(&self, port: &str, channel: &str) -> Result<ChannelInfo, ChainError> {
-        let p = path::channel(port, channel);
-        let raw = self.query_ibc(&p, QueryHeight::Latest, false).await?;
-        let chain = self.rpc.chain();
-        if raw.value.is_empty() {
-            return Err(ChainError::rpc(chain, &p, "no such channel"));
-        }
-        let end = Channel::decode(raw.value.as_slice())
-            .map_err(|e| ChainError::rpc(chain, &p, format!("undecodable channel end: {e}")))?;
-        let counterparty = end.counterparty.unwrap_or_default();
-        Ok(ChannelInfo {
-            counterparty_port: counterparty.port_id,
-            counterparty_channel: counterparty.channel_id,
-            connection: end.connection_hops.first().cloned().unwrap_or_default(),
-            ordered: end.ordering == Order::Ordered as i32,
-            open: end.state == State::Open as i32,
-        })
-    }
-
-    async fn connection_client(&self, connection: &str) -> Result<String, ChainError> {
-        let p = path::connection(connection);
-        let raw = self.query_ibc(&p, QueryHeight::Latest, false).await?;
-        let chain = self.rpc.chain();
-        if raw.value.is_empty() {
-            return Err(ChainError::rpc(chain, &p, "no such connection"));
-        }
-        let end = ConnectionEnd::decode(raw.value.as_slice())
-            .map_err(|e| ChainError::rpc(chain, &p, format!("undecodable connection end: {e}")))?;
-        Ok(end.client_id)
     }
 
     async fn ibc_events_at(&self, height: u64) -> Result<Vec<ObservedEvent>, ChainError> {

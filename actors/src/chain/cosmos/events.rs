@@ -188,7 +188,7 @@ impl Attributes<'_> {
 }
 
 /// The typed event, `Ok(None)` for events that are not IBC events relayd acts on.
-fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, String> {
+pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, String> {
     const KINDS: &[&str] = &[
         "create_client",
         "update_client",

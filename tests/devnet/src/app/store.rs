@@ -130,6 +130,18 @@ pub fn revert_to(s: &Shared, checkpoint: usize) {
     write(s).undo_to(checkpoint);
 }
 
+/// Every path written (set or deleted) since the last commit, each once, in first-write order; a host that
+/// mirrors the store elsewhere copies exactly these at commit.
+pub fn pending_paths(s: &Shared) -> Vec<Path> {
+    let g = read(s);
+    let mut seen = std::collections::HashSet::new();
+    g.journal
+        .iter()
+        .filter(|(p, _)| seen.insert(p.to_string()))
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
 /// `(writes, bytes written)` since the store was created; differences of two readings price a message's writes.
 pub fn write_counters(s: &Shared) -> (u64, u64) {
     let g = read(s);

@@ -263,7 +263,7 @@ impl ClientTracker {
 }
 
 /// What the client stores for a header: its app hash as the commitment root, its time, next validators hash.
-fn consensus_state(lb: &LightBlock) -> ConsensusState {
+pub fn consensus_state(lb: &LightBlock) -> ConsensusState {
     let h = &lb.signed_header.header;
     ConsensusState {
         timestamp: Some(h.time.into()),
@@ -291,7 +291,7 @@ pub fn verify(
     }
 }
 
-fn pb_duration(d: Duration) -> PbDuration {
+pub fn pb_duration(d: Duration) -> PbDuration {
     PbDuration {
         seconds: d.as_secs() as i64,
         nanos: d.subsec_nanos() as i32,
@@ -299,7 +299,7 @@ fn pb_duration(d: Duration) -> PbDuration {
 }
 
 /// The counterparty's unbonding period from its staking Params query.
-async fn unbonding_period(chain: &Chain) -> Duration {
+pub async fn unbonding_period(chain: &Chain) -> Duration {
     use cosmrs::proto::cosmos::staking::v1beta1::{QueryParamsRequest, QueryParamsResponse};
     let q = chain
         .query(

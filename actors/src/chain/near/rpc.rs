@@ -1,0 +1,353 @@
+//! NEAR JSON-RPC access through near-jsonrpc-client: the few calls relayd makes, each returning nearcore's own
+//! view types or a `ChainError` naming the chain and the call. Nothing here trusts an answer; callers check
+//! proofs with the light client, `state_proof` and `execution_proof`.
+
+use near_jsonrpc_client::errors::{JsonRpcError, JsonRpcServerError};
+use near_jsonrpc_client::{methods, JsonRpcClient};
+use near_jsonrpc_primitives::types::light_client::RpcLightClientExecutionProofResponse;
+use near_jsonrpc_primitives::types::query::QueryResponseKind;
+use near_jsonrpc_primitives::types::transactions::RpcTransactionResponse;
+use near_primitives::hash::CryptoHash;
+use near_primitives::transaction::SignedTransaction;
+use near_primitives::types::{
+    AccountId, BlockId, BlockReference, Finality, FunctionArgs, StoreKey, TransactionOrReceiptId,
+};
+use near_primitives::views::{
+    AccessKeyView, BlockView, LightClientBlockView, QueryRequest, StatusResponse,
+    TxExecutionStatus, ViewStateResult,
+};
+
+use crate::chain::endpoint::ChainError;
+
+/// A NEAR JSON-RPC endpoint.
+#[derive(Clone)]
+pub struct NearRpc {
+    client: JsonRpcClient,
+    chain: String,
+}
+
+/// The result of a view call: the method's JSON bytes and the block they were computed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewResult {
+    /// The method's return value (JSON).
+    pub result: Vec<u8>,
+    /// The block height it was read at.
+    pub height: u64,
+    /// The contract's log lines.
+    pub logs: Vec<String>,
+}
+
+/// A block to read at: a height, or the latest final block.
+pub fn at(height: Option<u64>) -> BlockReference {
+    match height {
+        Some(h) => BlockReference::BlockId(BlockId::Height(h)),
+        None => BlockReference::Finality(Finality::Final),
+    }
+}
+
+impl NearRpc {
+    /// A client for the node at `url`; `chain` names it in errors.
+    pub fn new(chain: &str, url: &str) -> Self {
+        Self {
+            client: JsonRpcClient::connect(url),
+            chain: chain.to_owned(),
+        }
+    }
+
+    /// The chain id.
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    fn error<E: std::fmt::Debug + std::fmt::Display>(
+        &self,
+        call: &str,
+        err: JsonRpcError<E>,
+    ) -> ChainError {
+        match err {
+            JsonRpcError::ServerError(JsonRpcServerError::HandlerError(e)) => ChainError::Node {
+                chain: self.chain.clone(),
+                call: call.to_owned(),
+                reason: e.to_string(),
+            },
+            other => ChainError::rpc(&self.chain, call, other),
+        }
+    }
+
+    /// `status`.
+    pub async fn status(&self) -> Result<StatusResponse, ChainError> {
+        self.client
+            .call(methods::status::RpcStatusRequest)
+            .await
+            .map_err(|e| self.error("status", e))
+    }
+
+    /// `block` at a height, or the latest final one.
+    pub async fn block(&self, height: Option<u64>) -> Result<BlockView, ChainError> {
+        self.client
+            .call(methods::block::RpcBlockRequest {
+                block_reference: at(height),
+            })
+            .await
+            .map_err(|e| self.error("block", e))
+    }
+
+    /// `block` by hash.
+    pub async fn block_by_hash(&self, hash: CryptoHash) -> Result<BlockView, ChainError> {
+        self.client
+            .call(methods::block::RpcBlockRequest {
+                block_reference: BlockReference::BlockId(BlockId::Hash(hash)),
+            })
+            .await
+            .map_err(|e| self.error("block", e))
+    }
+
+    async fn query(
+        &self,
+        call: &str,
+        block_reference: BlockReference,
+        request: QueryRequest,
+    ) -> Result<(QueryResponseKind, u64), ChainError> {
+        let response = self
+            .client
+            .call(methods::query::RpcQueryRequest {
+                block_reference,
+                request,
+            })
+            .await
+            .map_err(|e| self.error(call, e))?;
+        Ok((response.kind, response.block_height))
+    }
+
+    fn unexpected(&self, call: &str, kind: &QueryResponseKind) -> ChainError {
+        let name = match kind {
+            QueryResponseKind::ViewAccount(_) => "ViewAccount",
+            QueryResponseKind::ViewCode(_) => "ViewCode",
+            QueryResponseKind::ViewState(_) => "ViewState",
+            QueryResponseKind::CallResult(_) => "CallResult",
+            QueryResponseKind::AccessKey(_) => "AccessKey",
+            QueryResponseKind::AccessKeyList(_) => "AccessKeyList",
+        };
+        ChainError::rpc(&self.chain, call, format!("answered with a {name} result"))
+    }
+
+    /// A view call `method(args)` on `contract`, at a height or the latest final block.
+    pub async fn view_call(
+        &self,
+        contract: &AccountId,
+        method: &str,
+        args: &serde_json::Value,
+        height: Option<u64>,
+    ) -> Result<ViewResult, ChainError> {
+        let request = QueryRequest::CallFunction {
+            account_id: contract.clone(),
+            method_name: method.to_owned(),
+            args: FunctionArgs::from(args.to_string().into_bytes()),
+        };
+        match self.query(method, at(height), request).await? {
+            (QueryResponseKind::CallResult(r), height) => Ok(ViewResult {
+                result: r.result,
+                height,
+                logs: r.logs,
+            }),
+            (other, _) => Err(self.unexpected(method, &other)),
+        }
+    }
+
+    /// `view_state` of `contract` for keys starting with `prefix` at block `height`, with the trie proof if asked.
+    pub async fn view_state(
+        &self,
+        contract: &AccountId,
+        prefix: &[u8],
+        height: u64,
+        include_proof: bool,
+    ) -> Result<ViewStateResult, ChainError> {
+        let request = QueryRequest::ViewState {
+            account_id: contract.clone(),
+            prefix: StoreKey::from(prefix.to_vec()),
+            include_proof,
+        };
+        match self.query("view_state", at(Some(height)), request).await? {
+            (QueryResponseKind::ViewState(r), _) => Ok(r),
+            (other, _) => Err(self.unexpected("view_state", &other)),
+        }
+    }
+
+    /// The access key of `account` for `public_key` at the latest final block, with that block's hash.
+    pub async fn access_key(
+        &self,
+        account: &AccountId,
+        public_key: &near_crypto::PublicKey,
+    ) -> Result<(AccessKeyView, CryptoHash), ChainError> {
+        let response = self
+            .client
+            .call(methods::query::RpcQueryRequest {
+                block_reference: at(None),
+                request: QueryRequest::ViewAccessKey {
+                    account_id: account.clone(),
+                    public_key: public_key.clone(),
+                },
+            })
+            .await
+            .map_err(|e| self.error("view_access_key", e))?;
+        match response.kind {
+            QueryResponseKind::AccessKey(key) => Ok((key, response.block_hash)),
+            other => Err(self.unexpected("view_access_key", &other)),
+        }
+    }
+
+    /// The block producers of the epoch of block `hash`, in the order their approvals are listed
+    /// (`EXPERIMENTAL_validators_ordered`).
+    pub async fn validators_ordered(
+        &self,
+        hash: CryptoHash,
+    ) -> Result<Vec<near_primitives::views::validator_stake_view::ValidatorStakeView>, ChainError>
+    {
+        self.client
+            .call(
+                methods::EXPERIMENTAL_validators_ordered::RpcValidatorsOrderedRequest {
+                    block_id: Some(BlockId::Hash(hash)),
+                },
+            )
+            .await
+            .map_err(|e| self.error("EXPERIMENTAL_validators_ordered", e))
+    }
+
+    /// `next_light_client_block` after the block `last_block_hash`; `None` when the node has nothing newer.
+    pub async fn next_light_client_block(
+        &self,
+        last_block_hash: CryptoHash,
+    ) -> Result<Option<LightClientBlockView>, ChainError> {
+        self.client
+            .call(
+                methods::next_light_client_block::RpcLightClientNextBlockRequest {
+                    last_block_hash,
+                },
+            )
+            .await
+            .map_err(|e| self.error("next_light_client_block", e))
+    }
+
+    /// `light_client_proof` of a transaction or receipt outcome against the head `light_client_head`.
+    pub async fn light_client_proof(
+        &self,
+        id: TransactionOrReceiptId,
+        light_client_head: CryptoHash,
+    ) -> Result<RpcLightClientExecutionProofResponse, ChainError> {
+        self.client
+            .call(
+                methods::light_client_proof::RpcLightClientExecutionProofRequest {
+                    id,
+                    light_client_head,
+                },
+            )
+            .await
+            .map_err(|e| self.error("light_client_proof", e))
+    }
+
+    /// `send_tx`, waiting until `wait_until`. The error is returned as the client reports it, so the submitter can
+    /// tell a stale nonce from other failures.
+    pub async fn send_tx(
+        &self,
+        signed_transaction: SignedTransaction,
+        wait_until: TxExecutionStatus,
+    ) -> Result<
+        RpcTransactionResponse,
+        JsonRpcError<near_jsonrpc_primitives::types::transactions::RpcTransactionError>,
+    > {
+        self.client
+            .call(methods::send_tx::RpcSendTransactionRequest {
+                signed_transaction,
+                wait_until,
+            })
+            .await
+    }
+
+    /// `tx` status of a sent transaction, waiting until `wait_until`.
+    pub async fn tx_status(
+        &self,
+        tx_hash: CryptoHash,
+        sender_account_id: AccountId,
+        wait_until: TxExecutionStatus,
+    ) -> Result<RpcTransactionResponse, ChainError> {
+        self.client
+            .call(methods::tx::RpcTransactionStatusRequest {
+                transaction_info: methods::tx::TransactionInfo::TransactionId {
+                    tx_hash,
+                    sender_account_id,
+                },
+                wait_until,
+            })
+            .await
+            .map_err(|e| self.error("tx", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::near::light_client::{lite_block_hash, sha256};
+    use crate::chain::near::test_rpc::{serve, Reply};
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    fn recorded() -> Value {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/near-light-client/rpc_result.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+    }
+
+    #[tokio::test]
+    async fn a_recorded_light_client_block_response_decodes() {
+        let envelope = recorded();
+        let result = envelope["result"].clone();
+        let rpc = serve(Arc::new(move |method: &str, params: &Value| {
+            assert_eq!(method, "next_light_client_block");
+            assert!(params["last_block_hash"].is_string());
+            Reply::Result(result.clone())
+        }))
+        .await;
+        let client = NearRpc::new("near-mainnet", &rpc.url);
+        let block = client
+            .next_light_client_block(sha256(b"head"))
+            .await
+            .expect("decodes")
+            .expect("a block");
+        assert_eq!(block.inner_lite.height, 134450926);
+        assert!(block.next_bps.as_ref().is_some_and(|bps| !bps.is_empty()));
+        let lite = near_primitives::views::LightClientBlockLiteView {
+            prev_block_hash: block.prev_block_hash,
+            inner_rest_hash: block.inner_rest_hash,
+            inner_lite: block.inner_lite.clone(),
+        };
+        assert_ne!(lite_block_hash(&lite), CryptoHash::default());
+    }
+
+    #[tokio::test]
+    async fn node_errors_and_garbage_are_errors_not_panics() {
+        let rpc = serve(Arc::new(|method: &str, _: &Value| match method {
+            "next_light_client_block" => Reply::Error(json!({
+                "name": "HANDLER_ERROR",
+                "cause": {"name": "UNKNOWN_BLOCK", "info": {"error_message": "DB Not Found Error"}},
+                "code": -32000, "message": "Server error", "data": "DB Not Found Error"
+            })),
+            "block" => Reply::Result(json!({"header": "not a header"})),
+            _ => Reply::Result(json!(null)),
+        }))
+        .await;
+        let client = NearRpc::new("near-0", &rpc.url);
+        match client.next_light_client_block(sha256(b"x")).await {
+            Err(ChainError::Node { call, reason, .. }) => {
+                assert_eq!(call, "next_light_client_block");
+                assert!(reason.contains("never been observed"), "{reason}");
+            }
+            other => panic!("expected a node error, got {other:?}"),
+        }
+        assert!(matches!(
+            client.block(None).await,
+            Err(ChainError::Rpc { .. })
+        ));
+        // A null result where a block is expected.
+        assert!(client.status().await.is_err());
+    }
+}

@@ -1,0 +1,506 @@
+//! The IBC contract of the NEAR devnet: ibc-rs behind the near-ibc contract interface (a payable `deliver` with
+//! protobuf `Any` messages, and view methods), with its state written under raw ICS-24 path keys into the
+//! contract's storage so it is committed by the NEAR state root.
+//!
+//! ibc-rs runs over ibc-testkit's `MockIbcStore` (as the Cosmos devnet does), so the ICS-07 Tendermint client
+//! judges Cosmos headers and proofs. Every path the handlers write during a block is copied into the contract's
+//! storage (`TrieKey::ContractData`, key = the ICS-24 path string) when the block commits; view methods read that
+//! storage at the block asked for, as a contract's view function reads its own state.
+
+use std::collections::BTreeMap;
+
+use basecoin_store::context::Store;
+use basecoin_store::types::Height as StoreHeight;
+use ibc::apps::transfer::types::MODULE_ID_STR;
+use ibc::clients::tendermint::types::ConsensusState as TmConsensusState;
+use ibc::core::channel::types::channel::ChannelEnd;
+use ibc::core::channel::types::commitment::{AcknowledgementCommitment, PacketCommitment};
+use ibc::core::client::types::Height;
+use ibc::core::commitment_types::commitment::CommitmentRoot;
+use ibc::core::connection::types::ConnectionEnd;
+use ibc::core::entrypoint::dispatch;
+use ibc::core::handler::types::events::IbcEvent;
+use ibc::core::handler::types::msgs::MsgEnvelope;
+use ibc::core::host::types::identifiers::{ChannelId, ClientId, ConnectionId, PortId, Sequence};
+use ibc::core::host::types::path::{
+    AckPath, ChannelEndPath, ClientConsensusStatePath, ClientStatePath, CommitmentPath,
+    ConnectionPath, ReceiptPath, SeqRecvPath,
+};
+use ibc::core::router::module::Module;
+use ibc::core::router::router::Router;
+use ibc::core::router::types::module::ModuleId;
+use ibc::primitives::proto::Protobuf;
+use ibc_proto::google::protobuf::Any;
+use ibc_testkit::testapp::ibc::applications::transfer::types::DummyTransferModule;
+use ibc_testkit::testapp::ibc::clients::AnyConsensusState;
+use ibc_testkit::testapp::ibc::core::types::MockIbcStore;
+use near_primitives::trie_key::TrieKey;
+use near_primitives::types::AccountId;
+use serde::Deserialize;
+
+use crate::app::store::{self, JournaledStore};
+
+/// Deposit `deliver` requires per message, in yoctoNEAR (near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`, 0.05 NEAR).
+pub const MIN_DEPOSIT_PER_MESSAGE: u128 = 50_000_000_000_000_000_000_000;
+/// The log line near-ibc emits when a delivered message fails.
+pub const ERR_DELIVER_MESSAGE_LOG: &str =
+    r#"EVENT_JSON:{"standard":"nep297","version":"1.0.0","event":"ERR_DELIVER_MESSAGE"}"#;
+
+/// The contract's state: ibc-rs with its pending writes, and the IBC events of every block.
+pub struct IbcContract {
+    account: AccountId,
+    ibc: MockIbcStore<JournaledStore>,
+    router: NearRouter,
+    events: BTreeMap<u64, Vec<IbcEvent>>,
+}
+
+impl std::fmt::Debug for IbcContract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IbcContract")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The contract's IBC applications: port `transfer` bound to ibc-testkit's ICS-20 module, which accepts packets
+/// without moving tokens (token movement on NEAR belongs to other contracts in near-ibc).
+struct NearRouter {
+    transfer: DummyTransferModule,
+}
+
+impl Router for NearRouter {
+    fn get_route(&self, module_id: &ModuleId) -> Option<&dyn Module> {
+        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
+            .then_some(&self.transfer as &dyn Module)
+    }
+
+    fn get_route_mut(&mut self, module_id: &ModuleId) -> Option<&mut dyn Module> {
+        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
+            .then_some(&mut self.transfer as &mut dyn Module)
+    }
+
+    fn lookup_module(&self, port_id: &PortId) -> Option<ModuleId> {
+        (port_id == &PortId::transfer()).then(|| ModuleId::new(MODULE_ID_STR.to_owned()))
+    }
+}
+
+/// The storage key of `key` in `account`'s contract data.
+pub fn contract_data_key(account: &AccountId, key: &[u8]) -> Vec<u8> {
+    TrieKey::ContractData {
+        account_id: account.clone(),
+        key: key.to_vec(),
+    }
+    .to_vec()
+}
+
+/// Contract storage as seen at one block: the contract-data entries of one account in a state snapshot.
+pub struct ContractStorage<'a> {
+    state: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    prefix: Vec<u8>,
+}
+
+impl<'a> ContractStorage<'a> {
+    /// `account`'s storage within `state`.
+    pub fn new(state: &'a BTreeMap<Vec<u8>, Vec<u8>>, account: &AccountId) -> Self {
+        Self {
+            state,
+            prefix: contract_data_key(account, b""),
+        }
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&'a Vec<u8>> {
+        let mut k = self.prefix.clone();
+        k.extend_from_slice(key.as_bytes());
+        self.state.get(&k)
+    }
+
+    /// Keys (without the account prefix) starting with `prefix`, in order.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut start = self.prefix.clone();
+        start.extend_from_slice(prefix.as_bytes());
+        self.state
+            .range(start.clone()..)
+            .take_while(|(k, _)| k.starts_with(&start))
+            .filter_map(|(k, _)| String::from_utf8(k[self.prefix.len()..].to_vec()).ok())
+            .collect()
+    }
+}
+
+impl IbcContract {
+    /// An empty IBC module on `account`, at NEAR revision 0. Its first store version is the genesis state.
+    pub fn new(account: AccountId) -> Self {
+        let ibc = MockIbcStore::new(0, JournaledStore::default());
+        Self {
+            account,
+            ibc,
+            router: NearRouter {
+                transfer: DummyTransferModule::new(),
+            },
+            events: BTreeMap::new(),
+        }
+    }
+
+    /// The contract account.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// Starts block `height`: records the host consensus state ibc-rs reads for its own timestamp (root = the
+    /// state root the block header commits to, next validators hash = the next block producers' hash).
+    pub fn begin_block(
+        &mut self,
+        height: u64,
+        timestamp_ns: u64,
+        state_root: [u8; 32],
+        next_bp_hash: [u8; 32],
+    ) {
+        let store_height = self.ibc.store.current_height();
+        if store_height != height {
+            tracing::error!(
+                "IBC store at version {store_height} while executing NEAR block {height}"
+            );
+        }
+        let secs = i64::try_from(timestamp_ns / 1_000_000_000).unwrap_or(i64::MAX);
+        let nanos = u32::try_from(timestamp_ns % 1_000_000_000).unwrap_or(0);
+        let Ok(time) = tendermint::Time::from_unix_timestamp(secs, nanos) else {
+            tracing::error!("block {height}: timestamp {timestamp_ns} out of range");
+            return;
+        };
+        let cs = TmConsensusState::new(
+            CommitmentRoot::from_bytes(&state_root),
+            time,
+            tendermint::Hash::Sha256(next_bp_hash),
+        );
+        self.ibc
+            .host_consensus_states
+            .lock()
+            .insert(height, AnyConsensusState::Tendermint(cs.into()));
+    }
+
+    /// A point to come back to with [`IbcContract::revert`] when a later action of the same receipt fails.
+    pub fn checkpoint(&self, height: u64) -> IbcCheckpoint {
+        IbcCheckpoint {
+            store: store::checkpoint(&self.ibc.store),
+            height,
+            events: self.events.get(&height).map_or(0, Vec::len),
+        }
+    }
+
+    /// Undoes every write and event since `cp`.
+    pub fn revert(&mut self, cp: IbcCheckpoint) {
+        store::revert_to(&self.ibc.store, cp.store);
+        if let Some(evs) = self.events.get_mut(&cp.height) {
+            evs.truncate(cp.events);
+        }
+    }
+
+    /// Runs `deliver(messages)` in block `height` as near-ibc does: each message on its own; a failing one is
+    /// rolled back and reported in the logs (near-ibc's `ERR_DELIVER_MESSAGE` event and the error text), the
+    /// others stay. Returns the IBC events and the log lines.
+    pub fn deliver(&mut self, height: u64, messages: Vec<Any>) -> (Vec<IbcEvent>, Vec<String>) {
+        let mut events = Vec::new();
+        let mut logs = Vec::new();
+        for (i, any) in messages.into_iter().enumerate() {
+            let cp = store::checkpoint(&self.ibc.store);
+            let type_url = any.type_url.clone();
+            let result = MsgEnvelope::try_from(any)
+                .map_err(|e| e.to_string())
+                .and_then(|env| {
+                    dispatch(&mut self.ibc, &mut self.router, env).map_err(|e| e.to_string())
+                });
+            let evs = std::mem::take(&mut *self.ibc.events.lock());
+            self.ibc.logs.lock().clear();
+            match result {
+                Ok(()) => events.extend(evs),
+                Err(e) => {
+                    store::revert_to(&self.ibc.store, cp);
+                    logs.push(ERR_DELIVER_MESSAGE_LOG.to_owned());
+                    logs.push(format!(
+                        "Error occurred in processing message {i} ({type_url}): {e}"
+                    ));
+                }
+            }
+        }
+        self.events
+            .entry(height)
+            .or_default()
+            .extend(events.iter().cloned());
+        (events, logs)
+    }
+
+    /// Ends block `height`: copies every path written in it into the contract's storage in `state` and commits
+    /// the IBC store, so its next version is the next block's.
+    pub fn commit(&mut self, state: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
+        for path in store::pending_paths(&self.ibc.store) {
+            let key = contract_data_key(&self.account, path.to_string().as_bytes());
+            match self.ibc.store.get(StoreHeight::Pending, &path) {
+                Some(v) => {
+                    state.insert(key, near_ibc_value(&path.to_string(), v));
+                }
+                None => {
+                    state.remove(&key);
+                }
+            }
+        }
+        let _ = self.ibc.store.commit();
+    }
+
+    /// Drops IBC events of blocks below `height`.
+    pub fn prune_events(&mut self, below: u64) {
+        self.events = self.events.split_off(&below);
+    }
+
+    /// Runs view method `method` with JSON `args` against the contract storage of one block; returns the JSON
+    /// result bytes or the panic message.
+    pub fn view(
+        &self,
+        storage: &ContractStorage<'_>,
+        block_height: u64,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ViewError> {
+        let out = match method {
+            "get_latest_height" => json(&Height::new(0, block_height).map_err(panic)?),
+            "get_commitment_prefix" => json(&contract_data_key(&self.account, b"")),
+            "get_client_consensus_heights" => {
+                let a: ClientArgs = parse(args)?;
+                let prefix = format!("clients/{}/consensusStates/", a.client_id);
+                let mut heights: Vec<Height> = storage
+                    .keys_with_prefix(&prefix)
+                    .iter()
+                    .filter_map(|k| k[prefix.len()..].parse::<Height>().ok())
+                    .collect();
+                heights.sort();
+                json(&heights)
+            }
+            "get_client_state" => {
+                let a: ClientArgs = parse(args)?;
+                let key = ClientStatePath::new(a.client_id).to_string();
+                json(&storage.get(&key).cloned().unwrap_or_default())
+            }
+            "get_client_consensus" => {
+                let a: ConsensusArgs = parse(args)?;
+                let key = ClientConsensusStatePath::new(
+                    a.client_id,
+                    a.consensus_height.revision_number(),
+                    a.consensus_height.revision_height(),
+                )
+                .to_string();
+                json(&storage.get(&key).cloned().unwrap_or_default())
+            }
+            "get_connection_end" => {
+                let a: ConnectionArgs = parse(args)?;
+                let key = ConnectionPath::new(&a.connection_id).to_string();
+                let end = storage
+                    .get(&key)
+                    .map(|b| ConnectionEnd::decode_vec(b).map_err(panic))
+                    .transpose()?;
+                json(&end)
+            }
+            "get_channel_end" => {
+                let a: ChannelArgs = parse(args)?;
+                let key = ChannelEndPath::new(&a.port_id, &a.channel_id).to_string();
+                let end = storage
+                    .get(&key)
+                    .map(|b| ChannelEnd::decode_vec(b).map_err(panic))
+                    .transpose()?;
+                json(&end)
+            }
+            "get_packet_commitment" => {
+                let a: PacketArgs = parse(args)?;
+                let key = CommitmentPath::new(&a.port_id, &a.channel_id, a.sequence).to_string();
+                json(&storage.get(&key).cloned().map(PacketCommitment::from))
+            }
+            "get_packet_commitment_sequences" => {
+                let a: ChannelArgs = parse(args)?;
+                let prefix = format!(
+                    "commitments/ports/{}/channels/{}/sequences/",
+                    a.port_id, a.channel_id
+                );
+                json(&sequences_under(storage, &prefix))
+            }
+            "get_packet_receipt" => {
+                let a: PacketArgs = parse(args)?;
+                let key = ReceiptPath::new(&a.port_id, &a.channel_id, a.sequence).to_string();
+                // Stored as near-ibc's borsh `Receipt::Ok` ([0]); nothing when absent.
+                json(&storage.get(&key).cloned().unwrap_or_default())
+            }
+            "get_unreceived_packets" | "get_unreceipt_packet" => {
+                let a: UnreceivedArgs = parse(args)?;
+                let missing: Vec<Sequence> = a
+                    .sequences
+                    .into_iter()
+                    .filter(|s| {
+                        let key = ReceiptPath::new(&a.port_id, &a.channel_id, *s).to_string();
+                        storage.get(&key).is_none()
+                    })
+                    .collect();
+                json(&missing)
+            }
+            "get_packet_acknowledgement" => {
+                let a: PacketArgs = parse(args)?;
+                let key = AckPath::new(&a.port_id, &a.channel_id, a.sequence).to_string();
+                json(
+                    &storage
+                        .get(&key)
+                        .cloned()
+                        .map(AcknowledgementCommitment::from),
+                )
+            }
+            "get_packet_acknowledgement_sequences" => {
+                let a: ChannelArgs = parse(args)?;
+                let prefix = format!(
+                    "acks/ports/{}/channels/{}/sequences/",
+                    a.port_id, a.channel_id
+                );
+                json(&sequences_under(storage, &prefix))
+            }
+            "get_next_sequence_receive" => {
+                let a: ChannelArgs = parse(args)?;
+                let key = SeqRecvPath::new(&a.port_id, &a.channel_id).to_string();
+                let seq = storage
+                    .get(&key)
+                    .map(|b| {
+                        <[u8; 8]>::try_from(b.as_slice())
+                            .map(|le| Sequence::from(u64::from_le_bytes(le)))
+                            .map_err(|_| panic("stored sequence is not 8 bytes"))
+                    })
+                    .transpose()?;
+                json(&seq)
+            }
+            "get_ibc_events_at" => {
+                let a: EventsArgs = parse(args)?;
+                let evs = if a.height.revision_number() == 0 {
+                    self.events
+                        .get(&a.height.revision_height())
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                json(&evs)
+            }
+            "deliver" => {
+                return Err(ViewError::Panic(
+                    "ProhibitedInView { method_name: \"storage_write\" }".to_owned(),
+                ))
+            }
+            _ => return Err(ViewError::MethodNotFound),
+        };
+        out
+    }
+
+    /// The IBC events of `height` (block heights with no IBC events give an empty list).
+    pub fn events_at(&self, height: u64) -> Vec<IbcEvent> {
+        self.events.get(&height).cloned().unwrap_or_default()
+    }
+}
+
+/// See [`IbcContract::checkpoint`].
+#[derive(Debug, Clone, Copy)]
+pub struct IbcCheckpoint {
+    store: usize,
+    height: u64,
+    events: usize,
+}
+
+/// Why a view call failed, in the terms nearcore reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewError {
+    /// No such method.
+    MethodNotFound,
+    /// The method panicked with this message.
+    Panic(String),
+}
+
+impl ViewError {
+    /// nearcore's `vm_error` text for this failure.
+    pub fn vm_error(&self) -> String {
+        match self {
+            Self::MethodNotFound => {
+                "wasm execution failed with error: FunctionCallError(MethodResolveError(MethodNotFound))"
+                    .to_owned()
+            }
+            Self::Panic(m) => format!(
+                "wasm execution failed with error: FunctionCallError(ExecutionError(\"Smart contract panicked: {m}\"))"
+            ),
+        }
+    }
+}
+
+/// The value near-ibc stores for `path`: ibc-testkit keeps sequences as JSON numbers, near-ibc as `borsh(u64)`;
+/// every other value (protobuf `Any`, protobuf ends, 32-byte commitments, the one-byte receipt) is the same.
+fn near_ibc_value(path: &str, v: Vec<u8>) -> Vec<u8> {
+    if path.starts_with("nextSequence") {
+        if let Ok(seq) = serde_json::from_slice::<u64>(&v) {
+            return seq.to_le_bytes().to_vec();
+        }
+    }
+    v
+}
+
+fn panic(e: impl std::fmt::Display) -> ViewError {
+    ViewError::Panic(e.to_string())
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(args: &[u8]) -> Result<T, ViewError> {
+    serde_json::from_slice(args)
+        .map_err(|e| ViewError::Panic(format!("Failed to deserialize input from JSON.: {e}")))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ViewError> {
+    serde_json::to_vec(v).map_err(panic)
+}
+
+fn sequences_under(storage: &ContractStorage<'_>, prefix: &str) -> Vec<Sequence> {
+    let mut seqs: Vec<Sequence> = storage
+        .keys_with_prefix(prefix)
+        .iter()
+        .filter_map(|k| k[prefix.len()..].parse::<u64>().ok())
+        .map(Sequence::from)
+        .collect();
+    seqs.sort();
+    seqs
+}
+
+#[derive(Deserialize)]
+struct ClientArgs {
+    client_id: ClientId,
+}
+
+#[derive(Deserialize)]
+struct ConsensusArgs {
+    client_id: ClientId,
+    consensus_height: Height,
+}
+
+#[derive(Deserialize)]
+struct ConnectionArgs {
+    connection_id: ConnectionId,
+}
+
+#[derive(Deserialize)]
+struct ChannelArgs {
+    port_id: PortId,
+    channel_id: ChannelId,
+}
+
+#[derive(Deserialize)]
+struct PacketArgs {
+    port_id: PortId,
+    channel_id: ChannelId,
+    sequence: Sequence,
+}
+
+#[derive(Deserialize)]
+struct UnreceivedArgs {
+    port_id: PortId,
+    channel_id: ChannelId,
+    sequences: Vec<Sequence>,
+}
+
+#[derive(Deserialize)]
+struct EventsArgs {
+    height: Height,
+}
