@@ -3,6 +3,8 @@
 //! that fail (transient restart type, with a new generation so a stale exit is never mistaken for the live one),
 //! resumes unfinished packets from sled at start, and clears pending packets on request.
 
+mod introspect;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ use crate::per_chain::link::ChainLink;
 use crate::routes::{Route, Routes};
 use crate::store::{now_ms, PacketRecord, StateStore, Transition};
 
+pub use introspect::{BuilderStatus, QueryBuilders, RetryError, RetryPacket};
+
 /// Whether a source channel (chain, port, channel) is relayed.
 pub type ChannelFilter = Box<dyn Fn(&ChainId, &str, &str) -> bool>;
 
@@ -29,6 +33,7 @@ struct Live {
     addr: Addr<PacketBuilder>,
     generation: u64,
     restarts: u32,
+    started_ms: u64,
 }
 
 /// The coordinator actor.
@@ -132,6 +137,7 @@ impl RelayCoordinator {
                 addr,
                 generation,
                 restarts,
+                started_ms: now_ms(),
             },
         );
     }

@@ -7,6 +7,7 @@ pub mod builder;
 pub mod chain;
 pub mod coordinator;
 pub mod keys;
+pub mod metrics;
 pub mod packet_builder;
 pub mod per_chain;
 pub mod routes;

@@ -21,6 +21,7 @@ use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
 use crate::coordinator::RelayCoordinator;
 use crate::keys::KeyStore;
+use crate::metrics::Metrics;
 use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Routes};
 use crate::store::StateStore;
@@ -98,6 +99,7 @@ async fn cosmos_factory(
     config: &Config,
     store: &StateStore,
     keys_dir: &std::path::Path,
+    metrics: Option<&Metrics>,
 ) -> Result<(CosmosFactory, ChainLink), StartError> {
     let settings = chain
         .cosmos()
@@ -159,6 +161,7 @@ async fn cosmos_factory(
         address: info.address,
         key,
         monitor,
+        metrics: metrics.cloned(),
     };
     Ok((factory, link))
 }
@@ -169,6 +172,16 @@ pub async fn start(
     store: StateStore,
     keys_dir: PathBuf,
 ) -> Result<RelayHandle, StartError> {
+    start_with(config, store, keys_dir, None).await
+}
+
+/// [`start`], counting what the actors do in `metrics`.
+pub async fn start_with(
+    config: &Config,
+    store: StateStore,
+    keys_dir: PathBuf,
+    metrics: Option<Metrics>,
+) -> Result<RelayHandle, StartError> {
     let mut factories = HashMap::new();
     let mut links = HashMap::new();
     for chain in &config.chains {
@@ -178,7 +191,8 @@ pub async fn start(
                 "only cosmos chains can be relayed by this build",
             ));
         }
-        let (factory, link) = cosmos_factory(chain, config, &store, &keys_dir).await?;
+        let (factory, link) =
+            cosmos_factory(chain, config, &store, &keys_dir, metrics.as_ref()).await?;
         links.insert(chain.id.clone(), link);
         factories.insert(chain.id.clone(), factory);
     }

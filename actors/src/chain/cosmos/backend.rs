@@ -283,12 +283,35 @@ impl LightSource for CosmosLight {
 pub struct CosmosSubmitter {
     inner: TxSubmitter,
     max_msgs: usize,
+    metrics: Option<(crate::metrics::Metrics, String)>,
 }
 
 impl CosmosSubmitter {
     /// Wraps a transaction submitter.
     pub fn new(inner: TxSubmitter, max_msgs: usize) -> Self {
-        Self { inner, max_msgs }
+        Self {
+            inner,
+            max_msgs,
+            metrics: None,
+        }
+    }
+
+    /// Records every transaction's outcome in `metrics`, labelled with `chain`.
+    pub fn metered(mut self, metrics: crate::metrics::Metrics, chain: String) -> Self {
+        self.metrics = Some((metrics, chain));
+        self
+    }
+
+    fn record(&self, done: &[TxReport], failed: bool) {
+        let Some((metrics, chain)) = &self.metrics else {
+            return;
+        };
+        for r in done {
+            metrics.tx(chain, Ok((r.messages, r.gas_used)));
+        }
+        if failed {
+            metrics.tx(chain, Err(()));
+        }
     }
 }
 
@@ -329,8 +352,16 @@ impl Submitter for CosmosSubmitter {
             gas_used: o.gas_used,
         };
         match self.inner.submit(anys).await {
-            Ok(done) => Ok(done.into_iter().map(report).collect()),
-            Err((done, e)) => Err((done.into_iter().map(report).collect(), tx_error(&e))),
+            Ok(done) => {
+                let done: Vec<TxReport> = done.into_iter().map(report).collect();
+                self.record(&done, false);
+                Ok(done)
+            }
+            Err((done, e)) => {
+                let done: Vec<TxReport> = done.into_iter().map(report).collect();
+                self.record(&done, true);
+                Err((done, tx_error(&e)))
+            }
         }
     }
 }

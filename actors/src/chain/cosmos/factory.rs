@@ -11,6 +11,7 @@ use super::light_client::TrustOptions;
 use super::monitor::{EventMonitor, MonitorConfig};
 use super::rpc::CosmosRpc;
 use super::tx::{TxConfig, TxSubmitter};
+use crate::metrics::Metrics;
 use crate::per_chain::ChainFactory;
 use crate::store::StateStore;
 
@@ -38,6 +39,8 @@ pub struct CosmosFactory {
     pub key: KeyLoader,
     /// How the monitor follows the chain.
     pub monitor: MonitorConfig,
+    /// Where transactions, reconnects and node errors are counted, if anywhere.
+    pub metrics: Option<Metrics>,
 }
 
 impl ChainFactory for CosmosFactory {
@@ -67,11 +70,49 @@ impl ChainFactory for CosmosFactory {
         })?;
         let max = self.tx.max_msg_num;
         let inner = TxSubmitter::new(self.rpc.clone(), self.tx.clone(), key, self.address.clone());
-        Ok(CosmosSubmitter::new(inner, max))
+        let submitter = CosmosSubmitter::new(inner, max);
+        Ok(match &self.metrics {
+            Some(m) => submitter.metered(m.clone(), self.chain.to_string()),
+            None => submitter,
+        })
     }
 
     fn events(&self) -> Result<EventMonitor, RelayError> {
-        EventMonitor::new(self.monitor.clone())
-            .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))
+        let monitor = EventMonitor::new(self.monitor.clone())
+            .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?;
+        if let Some(metrics) = &self.metrics {
+            watch_monitor(metrics.clone(), self.chain.to_string(), monitor.status());
+        }
+        Ok(monitor)
     }
+}
+
+/// Carries a monitor's reconnect and error counts into the metrics while it lives; the watch closes when the
+/// monitor is dropped, which ends the task.
+fn watch_monitor(
+    metrics: Metrics,
+    chain: String,
+    mut status: tokio::sync::watch::Receiver<super::monitor::MonitorStatus>,
+) {
+    actix::spawn(async move {
+        let (mut reconnects, mut errors) = (0u64, 0u64);
+        while status.changed().await.is_ok() {
+            let (r, e) = {
+                let s = status.borrow_and_update();
+                (s.reconnects, s.errors)
+            };
+            let f = metrics.families();
+            if r > reconnects {
+                f.websocket_reconnects_total
+                    .with_label_values(&[&chain])
+                    .inc_by(r - reconnects);
+            }
+            if e > errors {
+                f.rpc_errors_total
+                    .with_label_values(&[&chain])
+                    .inc_by(e - errors);
+            }
+            (reconnects, errors) = (r, e);
+        }
+    });
 }

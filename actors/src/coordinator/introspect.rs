@@ -1,0 +1,111 @@
+//! What the coordinator tells operators about its builders, and the operator's way to relay a dead-lettered
+//! packet again. Kept apart from the coordinator's relay logic; as a child module it reads the coordinator's
+//! private state directly instead of widening its public surface.
+
+use actix::{Context, Handler, Message, MessageResult};
+use relayd_messages::{PacketKey, RelayObject};
+use serde::Serialize;
+
+use super::RelayCoordinator;
+use crate::store::{now_ms, Transition};
+
+/// Lists the live packet builders.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<BuilderStatus>")]
+pub struct QueryBuilders;
+
+/// One live packet builder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuilderStatus {
+    /// The relay object it drives.
+    pub object: RelayObject,
+    /// The destination chain.
+    pub dst_chain: String,
+    /// Its incarnation (unique within the process).
+    pub generation: u64,
+    /// Restarts of this packet's builder so far.
+    pub restarts: u32,
+    /// When this incarnation started, ms since the epoch.
+    pub started_ms: u64,
+}
+
+/// Takes a packet out of the dead-letter queue and relays it again from the start, with fresh attempts.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), RetryError>")]
+pub struct RetryPacket(pub PacketKey);
+
+/// Why a dead letter could not be retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetryError {
+    /// No dead letter has that key.
+    #[error("{0} is not in the dead-letter queue")]
+    NotDead(String),
+    /// The packet's channel is not relayed by this service (any more).
+    #[error("{0} is not on a relayed channel")]
+    NoRoute(String),
+    /// The state database failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl Handler<QueryBuilders> for RelayCoordinator {
+    type Result = MessageResult<QueryBuilders>;
+
+    fn handle(&mut self, _: QueryBuilders, _: &mut Context<Self>) -> Self::Result {
+        let mut out: Vec<BuilderStatus> = self
+            .builders
+            .iter()
+            .map(|(key, live)| BuilderStatus {
+                object: RelayObject::Packet(key.clone()),
+                dst_chain: self
+                    .routes
+                    .of(key)
+                    .map_or_else(String::new, |r| r.dst.to_string()),
+                generation: live.generation,
+                restarts: live.restarts,
+                started_ms: live.started_ms,
+            })
+            .collect();
+        out.sort_by_key(|b| b.generation);
+        MessageResult(out)
+    }
+}
+
+impl Handler<RetryPacket> for RelayCoordinator {
+    type Result = Result<(), RetryError>;
+
+    fn handle(&mut self, msg: RetryPacket, ctx: &mut Context<Self>) -> Self::Result {
+        let key = msg.0;
+        if self.routes.of(&key).is_none() {
+            return Err(RetryError::NoRoute(key.to_string()));
+        }
+        let mut record = self
+            .store
+            .take_dead_letter(&key)
+            .map_err(|e| RetryError::Store(e.to_string()))?
+            .ok_or_else(|| RetryError::NotDead(key.to_string()))?;
+        // The lifecycle record may be newer than the dead letter's copy (e.g. an ack seen since).
+        if let Ok(Some(current)) = self.store.packet(&key) {
+            record = current;
+        }
+        let now = now_ms();
+        record.state = "detected".into();
+        record.attempts = 0;
+        record.updated_ms = now;
+        record.history.push(Transition {
+            state: "detected".into(),
+            at_ms: now,
+            tx_hash: None,
+            error: Some("retried by an operator".into()),
+        });
+        if let Err(e) = self.store.put_packet(&record) {
+            // Put it back so the operator loses nothing.
+            let _ = self.store.put_dead_letter(&record);
+            return Err(RetryError::Store(e.to_string()));
+        }
+        if !self.builders.contains_key(&key) {
+            self.spawn(record, 0, ctx);
+        }
+        Ok(())
+    }
+}
