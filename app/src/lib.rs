@@ -2,6 +2,7 @@
 //!
 //! The relaying itself lives in `relayd-actors`; this crate wires it to a configuration file and a process.
 
+pub mod admin;
 pub mod cli;
 mod commands;
 mod datadir;

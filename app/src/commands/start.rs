@@ -22,6 +22,10 @@ enum StartError {
     Signals(std::io::Error),
     #[error(transparent)]
     Relay(#[from] relayd_actors::system::StartError),
+    #[error(transparent)]
+    Metrics(#[from] relayd_actors::metrics::MetricsError),
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
 }
 
 /// Runs the service; returns when a shutdown signal arrived and state is flushed.
@@ -48,8 +52,35 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
     let signal = system.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(StartError::Signals)?;
-        let relay =
-            relayd_actors::system::start(config, state.store.clone(), dir.join("keys")).await?;
+        let registry = prometheus::Registry::new();
+        let metrics = relayd_actors::metrics::Metrics::new(
+            &registry,
+            config.telemetry.latency_buckets.clone(),
+        )?;
+        // With telemetry off nothing is counted by the actors; the admin server still runs without /metrics.
+        let counted = config.telemetry.enabled.then(|| metrics.clone());
+        let relay = relayd_actors::system::start_with(
+            config,
+            state.store.clone(),
+            dir.join("keys"),
+            counted,
+        )
+        .await?;
+        // Relaying does not depend on the admin server: one that cannot listen is reported, not fatal. A token
+        // file that cannot be read is fatal, since the operator asked for protected endpoints.
+        let admin =
+            match crate::admin::start(config, &relay, state.store.clone(), registry, metrics).await
+            {
+                Ok(server) => Some(server),
+                Err(e @ crate::admin::AdminError::Bind { .. }) => {
+                    error!("{e}; relaying without the admin server");
+                    None
+                }
+                Err(e) => {
+                    relay.shutdown().await;
+                    return Err(e.into());
+                }
+            };
         info!(
             chains = config.chains.len(),
             connections = config.connections.as_ref().map_or(0, Vec::len),
@@ -64,6 +95,9 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
             }
         };
         info!(signal = name, "stopping the actors");
+        if let Some(admin) = admin {
+            admin.stop().await;
+        }
         relay.shutdown().await;
         Ok::<_, StartError>(name)
     })?;

@@ -1,0 +1,476 @@
+//! The admin API's JSON views, built by plain functions from what the actors and the state database report:
+//! the supervision tree, packet summaries and timelines, and the `/packets` filter.
+
+use std::collections::HashMap;
+
+use relayd_actors::coordinator::{BuilderStatus, CoordinatorStatus};
+use relayd_actors::per_chain::link::ActorLoad;
+use relayd_actors::store::{PacketRecord, Transition};
+use relayd_actors::supervisor::ChainStatus;
+use relayd_messages::{ActorKind, RelayObject};
+use serde::Serialize;
+
+/// One actor in `/actors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActorNode {
+    /// Its id, stable across restarts (`coordinator`, `supervisor/<chain>`, `<chain>/<kind>`,
+    /// `builder/<chain>/<port>/<channel>/<sequence>`).
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its chain (the source chain for builders).
+    pub chain: Option<String>,
+    /// The relay object it drives (builders only).
+    pub object: Option<String>,
+    /// `running`, `restarting` or `degraded`; for builders, the packet's lifecycle state.
+    pub state: String,
+    /// Requests sent to it and not answered yet; `null` where relayd does not count them.
+    pub mailbox_depth: Option<u64>,
+    /// Requests (or, for the coordinator, chain events) handled; `null` where relayd does not count them.
+    pub messages_handled: Option<u64>,
+    /// Restarts so far.
+    pub restarts: u64,
+    /// Its incarnation (starts at 1; builders: unique within the process).
+    pub generation: Option<u64>,
+    /// Why it last failed.
+    pub last_error: Option<String>,
+    /// When its current incarnation started, ms since the epoch.
+    pub started_ms: Option<u64>,
+    /// Its supervisor's id.
+    pub parent: Option<String>,
+}
+
+/// An actor kind's name as the API spells it.
+pub fn kind_name(kind: ActorKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{kind:?}"))
+}
+
+/// One chain's supervision state with the load on its children.
+pub struct ChainView {
+    /// What the supervisor reports.
+    pub status: ChainStatus,
+    /// Load per child kind, where counted.
+    pub loads: HashMap<ActorKind, ActorLoad>,
+}
+
+/// A live builder with its packet's record.
+pub struct BuilderView {
+    /// What the coordinator reports.
+    pub status: BuilderStatus,
+    /// The packet's lifecycle record.
+    pub record: Option<PacketRecord>,
+}
+
+/// The supervision tree, parents before children.
+pub fn actor_tree(
+    coordinator: &CoordinatorStatus,
+    service_started_ms: u64,
+    chains: &[ChainView],
+    builders: &[BuilderView],
+) -> Vec<ActorNode> {
+    let mut out = vec![ActorNode {
+        id: "coordinator".into(),
+        kind: kind_name(ActorKind::RelayCoordinator),
+        chain: None,
+        object: None,
+        state: "running".into(),
+        mailbox_depth: None,
+        messages_handled: Some(coordinator.events_handled),
+        restarts: 0,
+        generation: Some(1),
+        last_error: None,
+        started_ms: Some(service_started_ms),
+        parent: None,
+    }];
+    for chain in chains {
+        let name = chain.status.chain.clone();
+        let sup = format!("supervisor/{name}");
+        out.push(ActorNode {
+            id: sup.clone(),
+            kind: "chain_supervisor".into(),
+            chain: Some(name.clone()),
+            object: None,
+            state: if chain.status.degraded {
+                "degraded"
+            } else {
+                "running"
+            }
+            .into(),
+            mailbox_depth: None,
+            messages_handled: None,
+            restarts: 0,
+            generation: Some(1),
+            last_error: None,
+            started_ms: Some(service_started_ms),
+            parent: None,
+        });
+        for child in &chain.status.children {
+            let load = chain.loads.get(&child.kind);
+            let kind = kind_name(child.kind);
+            out.push(ActorNode {
+                id: format!("{name}/{kind}"),
+                kind,
+                chain: Some(name.clone()),
+                object: None,
+                state: if child.running {
+                    "running"
+                } else {
+                    "restarting"
+                }
+                .into(),
+                mailbox_depth: load.map(|l| l.mailbox_depth),
+                messages_handled: load.map(|l| l.messages_handled),
+                restarts: child.restarts,
+                generation: Some(child.generation),
+                last_error: child.last_error.clone(),
+                started_ms: (child.started_ms > 0).then_some(child.started_ms),
+                parent: Some(sup.clone()),
+            });
+        }
+    }
+    for b in builders {
+        let RelayObject::Packet(key) = &b.status.object else {
+            continue;
+        };
+        out.push(ActorNode {
+            id: format!("builder/{key}"),
+            kind: kind_name(ActorKind::PacketBuilder),
+            chain: Some(key.src_chain.to_string()),
+            object: Some(key.to_string()),
+            state: b
+                .record
+                .as_ref()
+                .map_or_else(|| "detected".to_owned(), |r| r.state.clone()),
+            mailbox_depth: None,
+            messages_handled: None,
+            restarts: u64::from(b.status.restarts),
+            generation: Some(b.status.generation),
+            last_error: b.record.as_ref().and_then(|r| r.last_error.clone()),
+            started_ms: Some(b.status.started_ms),
+            parent: Some("coordinator".into()),
+        });
+    }
+    out
+}
+
+/// Lifecycle states a packet can be in.
+pub const STATES: [&str; 7] = [
+    "detected",
+    "proof_generated",
+    "submitted",
+    "confirmed",
+    "acknowledged",
+    "timed_out",
+    "failed",
+];
+
+/// The `/packets` filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketFilter {
+    /// Source chain.
+    pub chain: Option<String>,
+    /// Source channel.
+    pub channel: Option<String>,
+    /// A lifecycle state, or `pending` for every unfinished one.
+    pub state: Option<String>,
+    /// Most records returned.
+    pub limit: usize,
+}
+
+/// Default and largest `limit`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest `limit` accepted.
+pub const MAX_LIMIT: usize = 10_000;
+
+impl PacketFilter {
+    /// Parses the query string's pairs; unknown keys and bad values are errors naming them.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, String> {
+        let mut f = Self {
+            chain: None,
+            channel: None,
+            state: None,
+            limit: DEFAULT_LIMIT,
+        };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "chain" => f.chain = Some(v.clone()),
+                "channel" => f.channel = Some(v.clone()),
+                "state" => {
+                    if v != "pending" && !STATES.contains(&v.as_str()) {
+                        return Err(format!(
+                            "state: {v:?} is not one of pending, {}",
+                            STATES.join(", ")
+                        ));
+                    }
+                    f.state = Some(v.clone());
+                }
+                "limit" => {
+                    f.limit = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            format!("limit: {v:?} is not a number from 1 to {MAX_LIMIT}")
+                        })?;
+                }
+                other => {
+                    return Err(format!(
+                        "unknown parameter {other:?}; use chain, channel, state, limit"
+                    ))
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether `r` passes.
+    pub fn matches(&self, r: &PacketRecord) -> bool {
+        self.chain
+            .as_ref()
+            .is_none_or(|c| r.key.src_chain.as_str() == c)
+            && self
+                .channel
+                .as_ref()
+                .is_none_or(|c| r.key.src_channel.as_str() == c)
+            && self.state.as_ref().is_none_or(|s| match s.as_str() {
+                "pending" => !r.is_final(),
+                s => r.state == s,
+            })
+    }
+}
+
+/// A packet in `/packets`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PacketSummary {
+    /// `chain/port/channel/sequence`.
+    pub key: String,
+    /// Source chain.
+    pub chain: String,
+    /// Source port.
+    pub port: String,
+    /// Source channel.
+    pub channel: String,
+    /// Sequence.
+    pub sequence: u64,
+    /// Destination chain.
+    pub dst_chain: String,
+    /// Current state.
+    pub state: String,
+    /// Delivery attempts.
+    pub attempts: u32,
+    /// Transactions relayd sent for it.
+    pub tx_hashes: Vec<String>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Detected, ms since the epoch.
+    pub created_ms: u64,
+    /// Last change, ms since the epoch.
+    pub updated_ms: u64,
+}
+
+/// The full timeline of one packet.
+#[derive(Debug, Clone, Serialize)]
+pub struct PacketTimeline {
+    /// The summary.
+    #[serde(flatten)]
+    pub summary: PacketSummary,
+    /// Destination port and channel.
+    pub dst_port: String,
+    /// Destination channel.
+    pub dst_channel: String,
+    /// Source height of the send.
+    pub send_height: u64,
+    /// Timeout height on the destination, `revision-height`, if any.
+    pub timeout_height: Option<String>,
+    /// Timeout time on the destination, ns since the epoch (0: none).
+    pub timeout_timestamp_ns: u64,
+    /// The packet data: UTF-8 text when it is (ICS-20 data is JSON), else hex.
+    pub data: String,
+    /// The acknowledgement written on the destination, likewise.
+    pub ack: Option<String>,
+    /// The correlation id (it appears in every log line about this packet).
+    pub correlation: String,
+    /// Every state change, in order.
+    pub history: Vec<Transition>,
+}
+
+fn text_or_hex(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => hex::encode(bytes),
+    }
+}
+
+/// A record's summary.
+pub fn summary(r: &PacketRecord) -> PacketSummary {
+    PacketSummary {
+        key: r.key.to_string(),
+        chain: r.key.src_chain.to_string(),
+        port: r.key.src_port.to_string(),
+        channel: r.key.src_channel.to_string(),
+        sequence: r.key.sequence.0,
+        dst_chain: r.dst_chain.clone(),
+        state: r.state.clone(),
+        attempts: r.attempts,
+        tx_hashes: r.tx_hashes.clone(),
+        last_error: r.last_error.clone(),
+        created_ms: r.created_ms,
+        updated_ms: r.updated_ms,
+    }
+}
+
+/// A record's timeline.
+pub fn timeline(r: &PacketRecord) -> PacketTimeline {
+    PacketTimeline {
+        summary: summary(r),
+        dst_port: r.packet.destination_port.to_string(),
+        dst_channel: r.packet.destination_channel.to_string(),
+        send_height: r.send_height,
+        timeout_height: r.packet.timeout_height.map(|h| h.to_string()),
+        timeout_timestamp_ns: r.packet.timeout_timestamp_ns,
+        data: text_or_hex(&r.packet.data),
+        ack: r.ack.as_deref().map(text_or_hex),
+        correlation: r.correlation.to_string(),
+        history: r.history.clone(),
+    }
+}
+
+/// The timeline as terminal text (`relayd packet trace`).
+pub fn render_timeline(t: &serde_json::Value) -> String {
+    let s = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_owned();
+    let mut out = format!(
+        "packet {}\n  {} -> {} ({}/{})\n  state {}  attempts {}  correlation {}\n",
+        s("key"),
+        s("chain"),
+        s("dst_chain"),
+        s("dst_port"),
+        s("dst_channel"),
+        s("state"),
+        t.get("attempts").and_then(|v| v.as_u64()).unwrap_or(0),
+        s("correlation"),
+    );
+    for step in t
+        .get("history")
+        .and_then(|h| h.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let at = step.get("at_ms").and_then(|v| v.as_u64()).unwrap_or(0);
+        let state = step.get("state").and_then(|v| v.as_str()).unwrap_or("?");
+        out.push_str(&format!("  {}  {state:<16}", format_ms(at)));
+        if let Some(tx) = step.get("tx_hash").and_then(|v| v.as_str()) {
+            out.push_str(&format!(" tx {tx}"));
+        }
+        if let Some(e) = step.get("error").and_then(|v| v.as_str()) {
+            out.push_str(&format!(" error: {e}"));
+        }
+        out.push('\n');
+    }
+    let txs: Vec<&str> = t
+        .get("tx_hashes")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    if !txs.is_empty() {
+        out.push_str(&format!("  transactions: {}\n", txs.join(", ")));
+    }
+    if let Some(e) = t.get("last_error").and_then(|v| v.as_str()) {
+        out.push_str(&format!("  last error: {e}\n"));
+    }
+    out
+}
+
+/// `ms since the epoch` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), without a date library.
+pub fn format_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm), for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relayd_actors::supervisor::ChildStatus;
+
+    #[test]
+    fn format_ms_is_utc_iso8601() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(1_709_251_199_123), "2024-02-29T23:59:59.123Z");
+    }
+
+    #[test]
+    fn filter_rejects_unknown_keys_and_bad_values() {
+        let p = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        assert!(PacketFilter::parse(&p("state", "pending")).is_ok());
+        assert!(PacketFilter::parse(&p("state", "nope"))
+            .unwrap_err()
+            .contains("state"));
+        assert!(PacketFilter::parse(&p("limit", "0"))
+            .unwrap_err()
+            .contains("limit"));
+        assert!(PacketFilter::parse(&p("limit", "x")).is_err());
+        assert!(PacketFilter::parse(&p("colour", "red"))
+            .unwrap_err()
+            .contains("colour"));
+        assert_eq!(PacketFilter::parse(&p("limit", "7")).unwrap().limit, 7);
+    }
+
+    #[test]
+    fn the_tree_puts_chain_actors_under_their_supervisor() {
+        let status = ChainStatus {
+            chain: "ibc-0".into(),
+            degraded: false,
+            children: vec![ChildStatus {
+                kind: ActorKind::Querier,
+                generation: 2,
+                restarts: 1,
+                running: true,
+                last_error: Some("boom".into()),
+                started_ms: 5,
+            }],
+        };
+        let mut loads = HashMap::new();
+        loads.insert(
+            ActorKind::Querier,
+            ActorLoad {
+                mailbox_depth: 3,
+                messages_handled: 9,
+            },
+        );
+        let coordinator = CoordinatorStatus {
+            heights: vec![],
+            builders: 0,
+            events_handled: 4,
+        };
+        let tree = actor_tree(&coordinator, 1, &[ChainView { status, loads }], &[]);
+        assert_eq!(tree.len(), 3);
+        let q = &tree[2];
+        assert_eq!(q.id, "ibc-0/querier");
+        assert_eq!(q.parent.as_deref(), Some("supervisor/ibc-0"));
+        assert_eq!((q.mailbox_depth, q.messages_handled), (Some(3), Some(9)));
+        assert_eq!(q.restarts, 1);
+        assert_eq!(tree[0].messages_handled, Some(4));
+    }
+}
