@@ -192,10 +192,12 @@ fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
     Ok(token.to_owned())
 }
 
-/// Starts the admin server for `relay` in the current actix System, as `[admin]` and `[telemetry]` say.
-/// `metrics` must be registered in `registry`; the relay's actors should count into the same `metrics`.
+/// Starts the admin server for `relay` in the current actix System, as `[admin]` and `[telemetry]` say; a
+/// relative `token_file` is read from `config_dir`. `metrics` must be registered in `registry`; the relay's
+/// actors should count into the same `metrics`.
 pub async fn start(
     config: &Config,
+    config_dir: &std::path::Path,
     relay: &RelayHandle,
     store: StateStore,
     registry: Registry,
@@ -205,7 +207,7 @@ pub async fn start(
         .admin
         .token_file
         .as_deref()
-        .map(read_token)
+        .map(|p| read_token(&config_dir.join(p)))
         .transpose()?;
     let listen = config.admin.listen_addr;
     if !listen.ip().is_loopback() {

@@ -54,6 +54,61 @@ pub enum Command {
     /// Send transactions.
     #[command(subcommand)]
     Tx(TxCommand),
+    /// Follow packets.
+    #[command(subcommand)]
+    Packet(PacketCommand),
+    /// Relay pending packets now, through the running service.
+    #[command(subcommand)]
+    Clear(ClearCommand),
+}
+
+/// `relayd packet ...`
+#[derive(Debug, Subcommand)]
+pub enum PacketCommand {
+    /// A packet's lifecycle timeline: every state change, transaction, error and attempt (from the running
+    /// service, or from the data directory when none is up).
+    Trace(TraceArgs),
+}
+
+/// `relayd packet trace <chain> <port> <channel> <sequence>`
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The source chain.
+    pub chain: String,
+    /// The source port.
+    pub port: String,
+    /// The source channel.
+    pub channel: String,
+    /// The packet's sequence.
+    pub sequence: u64,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `relayd clear ...`
+#[derive(Debug, Subcommand)]
+pub enum ClearCommand {
+    /// Relay a channel's pending packets and acknowledgements now; waits for the operation to finish.
+    Packets(ClearArgs),
+}
+
+/// `relayd clear packets`
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// The source chain.
+    #[arg(long)]
+    pub chain: String,
+    /// The source port.
+    #[arg(long, default_value = "transfer")]
+    pub port: String,
+    /// The source channel.
+    #[arg(long)]
+    pub channel: String,
+    /// Only these sequences (comma-separated); all pending ones by default.
+    #[arg(long, value_delimiter = ',')]
+    pub sequences: Option<Vec<u64>>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `relayd tx ...`
@@ -518,6 +573,8 @@ pub fn main() -> ExitCode {
         Command::Start => commands::start::run(&cli),
         Command::Keys(keys) => commands::keys::run(&cli, keys),
         Command::Tx(TxCommand::Transfer(args)) => commands::tx::transfer(&cli, args),
+        Command::Packet(PacketCommand::Trace(args)) => commands::service::trace(&cli, args),
+        Command::Clear(ClearCommand::Packets(args)) => commands::service::clear(&cli, args),
         Command::Query(group) => commands::query::run(&cli, &QueryCommand::from(group)),
         Command::Light(LightCommand::Init {
             chain,

@@ -4,6 +4,7 @@ pub mod config;
 pub mod keys;
 pub mod light;
 pub mod query;
+pub mod service;
 pub mod start;
 pub mod tx;
 

@@ -68,19 +68,26 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
         .await?;
         // Relaying does not depend on the admin server: one that cannot listen is reported, not fatal. A token
         // file that cannot be read is fatal, since the operator asked for protected endpoints.
-        let admin =
-            match crate::admin::start(config, &relay, state.store.clone(), registry, metrics).await
-            {
-                Ok(server) => Some(server),
-                Err(e @ crate::admin::AdminError::Bind { .. }) => {
-                    error!("{e}; relaying without the admin server");
-                    None
-                }
-                Err(e) => {
-                    relay.shutdown().await;
-                    return Err(e.into());
-                }
-            };
+        let admin = match crate::admin::start(
+            config,
+            config_path.parent().unwrap_or_else(|| Path::new(".")),
+            &relay,
+            state.store.clone(),
+            registry,
+            metrics,
+        )
+        .await
+        {
+            Ok(server) => Some(server),
+            Err(e @ crate::admin::AdminError::Bind { .. }) => {
+                error!("{e}; relaying without the admin server");
+                None
+            }
+            Err(e) => {
+                relay.shutdown().await;
+                return Err(e.into());
+            }
+        };
         info!(
             chains = config.chains.len(),
             connections = config.connections.as_ref().map_or(0, Vec::len),

@@ -1,0 +1,594 @@
+//! The admin HTTP server as operators use it: `relayd start` relaying between two devnet chains while real
+//! HTTP requests read its actors, chains, packets and metrics, follow its event stream, and start clearing
+//! operations with and without authorisation.
+
+#[path = "../../tests/devnet/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::chain::Wallet;
+use support::handshake::connect_transfer;
+use support::packet::{transfers, TRANSFER_PORT};
+
+const BIN: &str = env!("CARGO_BIN_EXE_relayd");
+const TOKEN: &str = "s3cret-admin-token";
+const PER_DIRECTION: usize = 20;
+
+struct Relayd(Child);
+
+impl Drop for Relayd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn log_has(log: &Path, needle: &str) -> bool {
+    std::fs::File::open(log)
+        .map(|f| {
+            BufReader::new(f)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.contains(needle))
+        })
+        .unwrap_or(false)
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every response body the test saw, checked at the end for key material.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> (StatusCode, String) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.expect("admin server answers");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        self.seen.lock().unwrap().push(text.clone());
+        (status, text)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (s, t) = self.call(reqwest::Method::GET, path, &[], None).await;
+        (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
+    }
+
+    async fn get_ok(&self, path: &str) -> Value {
+        let (s, v) = self.get(path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        v
+    }
+
+    async fn post(&self, path: &str, headers: &[(&str, &str)], body: Value) -> (StatusCode, Value) {
+        let (s, t) = self
+            .call(reqwest::Method::POST, path, headers, Some(body.to_string()))
+            .await;
+        (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
+    }
+
+    async fn authorisation(&self) -> String {
+        let bearer = format!("Bearer {TOKEN}");
+        let (s, v) = self
+            .post("/authorisations", &[("authorization", &bearer)], json!({}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["authorisation"].as_str().unwrap().to_owned()
+    }
+
+    async fn metrics(&self) -> String {
+        let (s, t) = self.call(reqwest::Method::GET, "/metrics", &[], None).await;
+        assert_eq!(s, StatusCode::OK);
+        t
+    }
+}
+
+/// The value of the first sample whose line starts with `prefix` (name and labels).
+fn sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_reports_and_drives_a_relaying_service() {
+    let chains = devnet::start_chains(
+        2,
+        &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let (a, b) = connect_transfer(&chains).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
+    let port = free_port();
+    std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[admin]\nlisten_addr = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let mut secrets = Vec::new();
+    for (chain, file) in &keys {
+        let key: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        secrets.push(key["private_key"].as_str().unwrap().to_owned());
+        let out = Command::new(BIN)
+            .arg("-c")
+            .arg(&config)
+            .args(["keys", "add", "--chain", chain, "--key-file"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let log = dir.path().join("relayd.log");
+    let _relayd = Relayd(
+        Command::new(BIN)
+            .env("RUST_LOG", "info")
+            .args(["--log-format", "text", "-c"])
+            .arg(&config)
+            .arg("start")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("relayd started", || async {
+        log_has(&log, "relayd started")
+    })
+    .await;
+    assert!(log_has(&log, "admin server listening"));
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://127.0.0.1:{port}"),
+        seen: Default::default(),
+    };
+
+    // Liveness at once; readiness once every chain's actors run and a height was seen.
+    let health = api.get_ok("/health").await;
+    assert_eq!(health["status"], "ok");
+    eventually("every chain ready", || async {
+        api.get_ok("/health").await["ready"] == true
+    })
+    .await;
+    let version = api.get_ok("/version").await;
+    assert_eq!(version["name"], "relayd");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+
+    // The event stream is open before any packet moves.
+    let mut events = api
+        .http
+        .get(format!("{}/events", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert!(events.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+
+    let u1 = Wallet::genesis(&chains[0], "user1");
+    let u2 = Wallet::genesis(&chains[1], "user2");
+    let timeout = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        + 3_600_000_000_000;
+    transfers(&a, &u1, &u2.address, 2, PER_DIRECTION, 20, timeout).await;
+    transfers(&b, &u2, &u1.address, 2, PER_DIRECTION, 20, timeout).await;
+
+    // A clearing request while those packets are in flight: it finds what is still pending and follows it.
+    let clear_body = json!({ "chain": "ibc-0", "port": TRANSFER_PORT, "channel": a.channel_id });
+    let bearer = format!("Bearer {TOKEN}");
+    let auth1 = api.authorisation().await;
+    let (s, first) = api
+        .post(
+            "/clear",
+            &[
+                ("authorization", &bearer),
+                ("x-relayd-authorisation", &auth1),
+            ],
+            clear_body.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let op_id = first["operation_id"].as_str().unwrap().to_owned();
+    assert_eq!(first["created"], true);
+    // The same request again: while the first runs it is returned instead of a second operation.
+    let auth2 = api.authorisation().await;
+    let (s, second) = api
+        .post(
+            "/clear",
+            &[
+                ("authorization", &bearer),
+                ("x-relayd-authorisation", &auth2),
+            ],
+            clear_body.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{second}");
+    if second["operation_id"] != first["operation_id"] {
+        let op1 = api.get_ok(&format!("/operations/{op_id}")).await;
+        let op2 = api
+            .get_ok(&format!(
+                "/operations/{}",
+                second["operation_id"].as_str().unwrap()
+            ))
+            .await;
+        assert_ne!(op1["status"], "running");
+        assert!(op1["updated_ms"].as_u64() <= op2["created_ms"].as_u64());
+    } else {
+        assert_eq!(second["created"], false);
+    }
+    // A used authorisation does not work twice.
+    let (s, v) = api
+        .post(
+            "/clear",
+            &[
+                ("authorization", &bearer),
+                ("x-relayd-authorisation", &auth1),
+            ],
+            clear_body.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+
+    // A lifecycle event arrives on the stream.
+    let mut buffer = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            if buffer.contains("event: lifecycle\ndata: {\"type\":\"lifecycle\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{buffer}");
+    drop(events);
+
+    // Every packet acknowledged, as the packet listing reports it.
+    eventually("every packet acknowledged", || async {
+        let v = api.get_ok("/packets?state=acknowledged&limit=1").await;
+        v["matched"] == 2 * PER_DIRECTION
+    })
+    .await;
+    let listing = api
+        .get_ok(&format!(
+            "/packets?chain=ibc-0&channel={}&limit=5",
+            a.channel_id
+        ))
+        .await;
+    assert_eq!(listing["matched"], PER_DIRECTION);
+    assert_eq!(listing["packets"].as_array().unwrap().len(), 5);
+
+    // One packet's whole life.
+    let trace = api
+        .get_ok(&format!(
+            "/packets/ibc-0/{TRANSFER_PORT}/{}/1",
+            a.channel_id
+        ))
+        .await;
+    assert_eq!(trace["state"], "acknowledged");
+    assert_eq!(trace["dst_chain"], "ibc-1");
+    let states: Vec<&str> = trace["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.first(), Some(&"detected"));
+    assert_eq!(states.last(), Some(&"acknowledged"));
+    assert!(states.contains(&"submitted"), "{states:?}");
+    assert!(!trace["tx_hashes"].as_array().unwrap().is_empty());
+    assert!(trace["data"].as_str().unwrap().contains("\"amount\":\"2\""));
+    // The CLI shows the same timeline, through the running service.
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&config)
+        .args([
+            "packet",
+            "trace",
+            "ibc-0",
+            TRANSFER_PORT,
+            &a.channel_id,
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains(&format!("packet ibc-0/{TRANSFER_PORT}/{}/1", a.channel_id)));
+    assert!(printed.contains("acknowledged"), "{printed}");
+    assert!(
+        printed.contains(trace["tx_hashes"][0].as_str().unwrap()),
+        "{printed}"
+    );
+
+    // The clearing operation ends with per-packet results.
+    eventually("the clearing operation finished", || async {
+        api.get_ok(&format!("/operations/{op_id}")).await["status"] != "running"
+    })
+    .await;
+    let op = api.get_ok(&format!("/operations/{op_id}")).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["counts"]["done"], op["counts"]["total"], "{op}");
+    assert_eq!(
+        op["packets"].as_array().unwrap().len() as u64,
+        op["counts"]["total"].as_u64().unwrap()
+    );
+    let all = api.get_ok("/operations").await;
+    assert!(all["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["id"] == op_id.as_str()));
+
+    // The supervision tree.
+    let actors = api.get_ok("/actors").await;
+    let actors = actors["actors"].as_array().unwrap();
+    let find = |id: &str| actors.iter().find(|a| a["id"] == id).cloned();
+    let coordinator = find("coordinator").expect("coordinator listed");
+    assert!(coordinator["messages_handled"].as_u64().unwrap() > 0);
+    for chain in ["ibc-0", "ibc-1"] {
+        let sup = find(&format!("supervisor/{chain}")).expect("supervisor listed");
+        assert_eq!(sup["state"], "running");
+        for kind in ["chain_monitor", "querier", "light_client", "tx_submitter"] {
+            let actor = find(&format!("{chain}/{kind}")).expect("chain actor listed");
+            assert_eq!(actor["parent"], format!("supervisor/{chain}"));
+            assert_eq!(actor["state"], "running");
+            assert!(actor["started_ms"].as_u64().unwrap() > 0);
+        }
+        let submitter = find(&format!("{chain}/tx_submitter")).unwrap();
+        assert!(submitter["messages_handled"].as_u64().unwrap() > 0);
+        assert_eq!(submitter["mailbox_depth"], 0);
+    }
+    let one = api.get_ok("/actors/supervisor/ibc-0").await;
+    assert_eq!(one["children"].as_array().unwrap().len(), 4);
+    assert_eq!(api.get("/actors/nope").await.0, StatusCode::NOT_FOUND);
+
+    // Chains: heights, clients and their expiry, node health, breaker, wallet.
+    eventually("chains probed", || async {
+        let v = api.get_ok("/chains/ibc-0").await;
+        v["rpc"]["healthy"] == true && v["wallet"]["balance"].is_string()
+    })
+    .await;
+    let chains_view = api.get_ok("/chains").await;
+    for c in chains_view["chains"].as_array().unwrap() {
+        assert!(c["height"].as_u64().unwrap() > 0);
+        assert_eq!(c["circuit_breaker"], "closed");
+        let client = &c["clients"][0];
+        assert_eq!(client["client_id"], "07-tendermint-0");
+        assert!(client["expires_in_secs"].as_i64().unwrap() > 0, "{client}");
+        assert!(
+            client["latest_height"].as_str().unwrap().starts_with("0-")
+                || client["latest_height"].as_str().unwrap().contains('-')
+        );
+    }
+    let ibc0 = api.get_ok("/chains/ibc-0").await;
+    assert!(
+        ibc0["wallet"]["balance"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(api.get("/chains/nope").await.0, StatusCode::NOT_FOUND);
+
+    // Metrics: the families named in the issue, with values from this run.
+    let m = api.metrics().await;
+    for line in m.lines().filter(|l| l.starts_with("# TYPE")) {
+        assert!(line.starts_with("# TYPE relayd_"), "{line}");
+    }
+    let acked = format!(
+        "relayd_packets{{chain=\"ibc-0\",channel=\"{}\",state=\"acknowledged\"}}",
+        a.channel_id
+    );
+    assert_eq!(sample(&m, &acked), Some(PER_DIRECTION as f64), "{m}");
+    for (prefix, min) in [
+        ("relayd_txs_submitted_total{chain=\"ibc-1\"}", 1.0),
+        ("relayd_txs_confirmed_total{chain=\"ibc-1\"}", 1.0),
+        ("relayd_tx_gas_used_total{chain=\"ibc-1\"}", 1.0),
+        ("relayd_tx_messages_count{chain=\"ibc-1\"}", 1.0),
+        ("relayd_relay_latency_seconds_count{chain=\"ibc-0\"", 1.0),
+        (
+            "relayd_rpc_request_duration_seconds_count{chain=\"ibc-0\"}",
+            1.0,
+        ),
+        (
+            "relayd_wallet_balance{chain=\"ibc-0\",denom=\"stake\"}",
+            1.0,
+        ),
+        (
+            "relayd_client_expiry_seconds{chain=\"ibc-0\",client=\"07-tendermint-0\"}",
+            1.0,
+        ),
+        ("relayd_chain_height{chain=\"ibc-1\"}", 1.0),
+        ("relayd_lifecycle_events_total", 1.0),
+    ] {
+        let v = sample(&m, prefix).unwrap_or_else(|| panic!("{prefix} missing:\n{m}"));
+        assert!(v >= min, "{prefix} = {v}");
+    }
+    for name in [
+        "relayd_backlog_packets{",
+        "relayd_backlog_oldest_sequence{",
+        "relayd_actor_mailbox_depth{",
+        "relayd_clear_operations_total{result=\"succeeded\"}",
+        "relayd_packets_cleared_total{",
+    ] {
+        assert!(m.contains(name), "{name} missing:\n{m}");
+    }
+    assert_eq!(
+        sample(
+            &m,
+            &format!(
+                "relayd_backlog_packets{{chain=\"ibc-0\",channel=\"{}\"}}",
+                a.channel_id
+            )
+        ),
+        Some(0.0)
+    );
+
+    // Malformed requests get 400 with a reason; unknown ids 404.
+    let (s, v) = api
+        .get(&format!(
+            "/packets/ibc-0/{TRANSFER_PORT}/{}/abc",
+            a.channel_id
+        ))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("sequence"));
+    let (s, _) = api
+        .get(&format!(
+            "/packets/ibc-0/{TRANSFER_PORT}/{}/99999",
+            a.channel_id
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = api.get("/packets?state=lost").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("state"));
+    assert_eq!(api.get("/operations/op-999").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/no/such/endpoint").await.0, StatusCode::NOT_FOUND);
+
+    // Mutations: no token, a wrong token, no authorisation, bad bodies, unknown channels, rate limit.
+    let (s, _) = api.post("/clear", &[], clear_body.clone()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = api
+        .post(
+            "/authorisations",
+            &[("authorization", "Bearer wrong")],
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = api
+        .post("/clear", &[("authorization", &bearer)], clear_body.clone())
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = api
+        .post(
+            "/clear",
+            &[("authorization", &bearer)],
+            json!({ "chain": "ibc-0" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("port"), "{v}");
+    let (s, v) = api
+        .post(
+            "/clear",
+            &[("authorization", &bearer)],
+            json!({ "chain": "ibc-0", "port": TRANSFER_PORT, "channel": "channel-77" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, _) = api.get("/dead-letters").await;
+    assert_eq!(s, StatusCode::OK);
+    let auth = api.authorisation().await;
+    let (s, v) = api
+        .post(
+            &format!(
+                "/dead-letters/ibc-0/{TRANSFER_PORT}/{}/1/retry",
+                a.channel_id
+            ),
+            &[
+                ("authorization", &bearer),
+                ("x-relayd-authorisation", &auth),
+            ],
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let mut limited = None;
+    for _ in 0..15 {
+        let resp = api
+            .http
+            .post(format!("{}/authorisations", api.base))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(resp.headers().get("retry-after").is_some());
+            break;
+        }
+    }
+    assert_eq!(limited, Some(true), "the token was never rate-limited");
+
+    // The dashboard and its assets come from the binary.
+    let (s, page) = api.call(reqwest::Method::GET, "/", &[], None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("/assets/dashboard.js") && !page.contains("http"));
+    let (s, _) = api
+        .call(reqwest::Method::GET, "/assets/dashboard.js", &[], None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Nothing the server said contains key material.
+    for body in api.seen.lock().unwrap().iter() {
+        for secret in &secrets {
+            assert!(!body.contains(secret.as_str()));
+        }
+    }
+    for chain in chains {
+        chain.shutdown().await;
+    }
+}
