@@ -216,6 +216,20 @@ pub async fn start(
     if token.is_none() {
         info!("no [admin] token_file: the admin server's mutating endpoints are disabled");
     }
+    // Per-chain counters exist from the start, so a scrape shows 0 rather than nothing before the first event.
+    let families = metrics.families();
+    for chain in &config.chains {
+        let id = [chain.id.as_str()];
+        for counter in [
+            &families.websocket_reconnects_total,
+            &families.rpc_errors_total,
+            &families.txs_failed_total,
+            &families.txs_submitted_total,
+            &families.txs_confirmed_total,
+        ] {
+            counter.with_label_values(&id);
+        }
+    }
     let hub = Hub::default();
     let tap = LifecycleTap {
         hub: hub.clone(),

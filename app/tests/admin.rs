@@ -367,6 +367,7 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
     })
     .await;
     let op = api.get_ok(&format!("/operations/{op_id}")).await;
+    eprintln!("clearing operation: {op}");
     assert_eq!(op["status"], "succeeded", "{op}");
     assert_eq!(op["counts"]["done"], op["counts"]["total"], "{op}");
     assert_eq!(
@@ -472,6 +473,9 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
         "relayd_actor_mailbox_depth{",
         "relayd_clear_operations_total{result=\"succeeded\"}",
         "relayd_packets_cleared_total{",
+        "relayd_websocket_reconnects_total{chain=\"ibc-0\"}",
+        "relayd_rpc_errors_total{chain=\"ibc-1\"}",
+        "relayd_txs_failed_total{chain=\"ibc-0\"}",
     ] {
         assert!(m.contains(name), "{name} missing:\n{m}");
     }
