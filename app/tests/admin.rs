@@ -135,64 +135,106 @@ fn sample(metrics: &str, prefix: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_api_reports_and_drives_a_relaying_service() {
-    let chains = devnet::start_chains(
-        2,
-        &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
-    )
-    .await
-    .unwrap();
-    let (a, b) = connect_transfer(&chains).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
-    let port = free_port();
-    std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).unwrap();
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "\n[admin]\nlisten_addr = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n"
-    ));
-    std::fs::write(&config, text).unwrap();
-    let mut secrets = Vec::new();
-    for (chain, file) in &keys {
-        let key: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        secrets.push(key["private_key"].as_str().unwrap().to_owned());
-        let out = Command::new(BIN)
-            .arg("-c")
-            .arg(&config)
-            .args(["keys", "add", "--chain", chain, "--key-file"])
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+/// Two devnet chains joined by a transfer channel and `relayd start` relaying it, with the admin server on a
+/// free port and a token file.
+struct Service {
+    chains: Vec<devnet::RunningChain>,
+    a: support::handshake::End,
+    b: support::handshake::End,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    secrets: Vec<String>,
+    api: Api,
+    _relayd: Relayd,
+}
+
+impl Service {
+    async fn start() -> Self {
+        let chains = devnet::start_chains(
+            2,
+            &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
+        )
+        .await
+        .unwrap();
+        let (a, b) = connect_transfer(&chains).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
+        let port = free_port();
+        std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).unwrap();
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[admin]\nlisten_addr = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n"
+        ));
+        std::fs::write(&config, text).unwrap();
+        let mut secrets = Vec::new();
+        for (chain, file) in &keys {
+            let key: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+            secrets.push(key["private_key"].as_str().unwrap().to_owned());
+            let out = Command::new(BIN)
+                .arg("-c")
+                .arg(&config)
+                .args(["keys", "add", "--chain", chain, "--key-file"])
+                .arg(file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let log = dir.path().join("relayd.log");
+        let relayd = Relayd(
+            Command::new(BIN)
+                .env("RUST_LOG", "info")
+                .args(["--log-format", "text", "-c"])
+                .arg(&config)
+                .arg("start")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
         );
+        eventually("relayd started", || async {
+            log_has(&log, "relayd started")
+        })
+        .await;
+        assert!(log_has(&log, "admin server listening"));
+        let api = Api {
+            http: reqwest::Client::new(),
+            base: format!("http://127.0.0.1:{port}"),
+            seen: Default::default(),
+        };
+        Self {
+            chains,
+            a,
+            b,
+            dir,
+            config,
+            secrets,
+            api,
+            _relayd: relayd,
+        }
     }
 
-    let log = dir.path().join("relayd.log");
-    let _relayd = Relayd(
-        Command::new(BIN)
-            .env("RUST_LOG", "info")
-            .args(["--log-format", "text", "-c"])
-            .arg(&config)
-            .arg("start")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    eventually("relayd started", || async {
-        log_has(&log, "relayd started")
-    })
-    .await;
-    assert!(log_has(&log, "admin server listening"));
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: format!("http://127.0.0.1:{port}"),
-        seen: Default::default(),
-    };
+    /// Sends `n` transfers each way.
+    async fn transfers(&self, n: usize) {
+        let u1 = Wallet::genesis(&self.chains[0], "user1");
+        let u2 = Wallet::genesis(&self.chains[1], "user2");
+        let timeout = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            + 3_600_000_000_000;
+        transfers(&self.a, &u1, &u2.address, 2, n, 20, timeout).await;
+        transfers(&self.b, &u2, &u1.address, 2, n, 20, timeout).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_reports_and_drives_a_relaying_service() {
+    let service = Service::start().await;
+    let (api, a, config, secrets) = (&service.api, &service.a, &service.config, &service.secrets);
 
     // Liveness at once; readiness once every chain's actors run and a height was seen.
     let health = api.get_ok("/health").await;
@@ -218,15 +260,7 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
         .unwrap()
         .starts_with("text/event-stream"));
 
-    let u1 = Wallet::genesis(&chains[0], "user1");
-    let u2 = Wallet::genesis(&chains[1], "user2");
-    let timeout = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        + 3_600_000_000_000;
-    transfers(&a, &u1, &u2.address, 2, PER_DIRECTION, 20, timeout).await;
-    transfers(&b, &u2, &u1.address, 2, PER_DIRECTION, 20, timeout).await;
+    service.transfers(PER_DIRECTION).await;
 
     // A clearing request while those packets are in flight: it finds what is still pending and follows it.
     let clear_body = json!({ "chain": "ibc-0", "port": TRANSFER_PORT, "channel": a.channel_id });
@@ -588,10 +622,141 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
 
     // Nothing the server said contains key material.
     for body in api.seen.lock().unwrap().iter() {
-        for secret in &secrets {
+        for secret in secrets {
             assert!(!body.contains(secret.as_str()));
         }
     }
+    let Service { chains, .. } = service;
+    for chain in chains {
+        chain.shutdown().await;
+    }
+}
+
+/// Runs the browser with `extra` arguments against `url`; returns its stdout.
+fn chromium(browser: &str, profile: &Path, extra: &[String], url: &str) -> String {
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1280,1800",
+            // Lets the page's first fetches run before the DOM is dumped or the screenshot taken, and ends before
+            // the page opens its event stream (an open stream would stop the browser's virtual clock).
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("the browser runs");
+    assert!(
+        out.status.success(),
+        "{browser}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A number in the element whose opening tag contains `marker` (e.g. `id="total-acknowledged"`).
+fn number_after(dom: &str, marker: &str) -> Option<u64> {
+    let at = dom.find(marker)?;
+    let rest = &dom[at..];
+    let text = &rest[rest.find('>')? + 1..];
+    text[..text.find('<')?].trim().parse().ok()
+}
+
+/// The dashboard in headless Chromium while packets relay. Run by `tests/admin/dashboard.sh`, which skips when
+/// no browser is installed; `RELAYD_CHROMIUM` names the browser and `RELAYD_SCREENSHOT` where the screenshot
+/// goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium; run by tests/admin/dashboard.sh"]
+async fn the_dashboard_renders_live_data_in_chromium() {
+    let browser = std::env::var("RELAYD_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let service = Service::start().await;
+    let shot = std::env::var("RELAYD_SCREENSHOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| service.dir.path().join("dashboard.png"));
+    let api = &service.api;
+    service.transfers(PER_DIRECTION).await;
+    eventually("some packets acknowledged", || async {
+        api.get_ok("/packets?state=acknowledged&limit=1").await["matched"]
+            .as_u64()
+            .unwrap()
+            > 0
+    })
+    .await;
+    let auth = api.authorisation().await;
+    let bearer = format!("Bearer {TOKEN}");
+    let (s, v) = api
+        .post(
+            "/clear",
+            &[
+                ("authorization", &bearer),
+                ("x-relayd-authorisation", &auth),
+            ],
+            json!({ "chain": "ibc-0", "port": TRANSFER_PORT, "channel": service.a.channel_id }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+
+    // The page is loaded while a second batch relays.
+    let url = format!("{}/", api.base);
+    let profile = tempfile::tempdir().unwrap();
+    let (dom, ()) = tokio::join!(
+        {
+            let (browser, url, profile) = (browser.clone(), url.clone(), profile.path().to_owned());
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    chromium(&browser, &profile, &["--dump-dom".into()], &url)
+                })
+                .await
+                .unwrap()
+            }
+        },
+        service.transfers(PER_DIRECTION)
+    );
+    assert!(dom.contains("data-loaded=\"true\""), "{dom}");
+    assert!(!dom.contains("[object"), "{dom}");
+    assert!(dom.contains("data-actor-id=\"coordinator\""), "{dom}");
+    for chain in ["ibc-0", "ibc-1"] {
+        assert!(dom.contains(&format!("data-actor-id=\"{chain}/tx_submitter\"")));
+        assert!(
+            dom.contains(&format!(
+                "{chain}/tx_submitter</td><td>tx_submitter</td><td class=\"running\">running</td>"
+            )),
+            "{dom}"
+        );
+        assert!(dom.contains(&format!("data-chain=\"{chain}\"")));
+        assert!(dom.contains(&format!("data-channel=\"{chain}/channel-0\"")));
+    }
+    let relayed = number_after(&dom, "id=\"total-acknowledged\"").expect("a relayed count");
+    assert!(relayed > 0, "{dom}");
+    assert!(dom.contains(">ready<"), "{dom}");
+    assert!(dom.contains("data-operation=\"op-1\""), "{dom}");
+
+    // The screenshot: a PNG of the page as drawn.
+    let _ = std::fs::remove_file(&shot);
+    let profile = tempfile::tempdir().unwrap();
+    chromium(
+        &browser,
+        profile.path(),
+        &[format!("--screenshot={}", shot.display())],
+        &url,
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (width, height) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((width, height), (1280, 1800));
+    eprintln!("dashboard screenshot: {}", shot.display());
+    let Service { chains, .. } = service;
     for chain in chains {
         chain.shutdown().await;
     }

@@ -10,7 +10,7 @@ let lastLatency = new Map();
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  for (const c of children) e.append(c === null || c === undefined ? "" : String(c));
+  for (const c of children) e.append(c instanceof Node ? c : c === null || c === undefined ? "" : String(c));
   return e;
 }
 
@@ -95,7 +95,7 @@ async function refreshMetrics() {
     for (const st of STATES) {
       const n = r.states[st] || 0;
       if (st === "acknowledged") acknowledged += n;
-      tr.append(el("td", { class: st, "data-state": st }, n));
+      tr.append(el("td", { class: n ? st : "", "data-state": st }, n));
     }
     tr.append(el("td", { class: "backlog" }, r.backlog), el("td", {}, r.oldest || "-"));
     rows.push(tr);
@@ -183,5 +183,7 @@ function follow() {
   for (const t of ["lifecycle", "operation", "actor_restarted"]) source.addEventListener(t, show);
 }
 
-refresh().then(follow);
+// The event stream opens once the first data is drawn; polling covers the moment in between. (Headless
+// browsers taking snapshots also rely on this: an open stream keeps their virtual clock from advancing.)
+refresh().then(() => setTimeout(follow, 2500));
 setInterval(refresh, 2000);
