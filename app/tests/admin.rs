@@ -371,7 +371,7 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
     // The CLI shows the same timeline, through the running service.
     let out = Command::new(BIN)
         .arg("-c")
-        .arg(&config)
+        .arg(config)
         .args([
             "packet",
             "trace",
