@@ -81,6 +81,8 @@ pub struct PacketBuilder {
     retries: u32,
     span: Span,
     guard: BuilderGuard,
+    /// The transaction that caused the next state change, attached to it in the record and the event.
+    tx_unrecorded: Option<String>,
 }
 
 /// What a job reports back: an input for the machine, or an error to retry or give up on.
@@ -132,6 +134,7 @@ impl PacketBuilder {
             ack_running: false,
             retries: 0,
             span,
+            tx_unrecorded: None,
         }
     }
 
@@ -142,6 +145,9 @@ impl PacketBuilder {
         if self.state.phase != before {
             self.retries = 0;
             self.transition(None, None);
+        } else if let Some(h) = self.tx_unrecorded.take() {
+            // The change this transaction caused was already seen through the chain's events.
+            self.record.tx_hashes.push(h);
         }
         for effect in effects {
             self.run(effect, ctx);
@@ -149,6 +155,7 @@ impl PacketBuilder {
     }
 
     fn transition(&mut self, tx_hash: Option<String>, error: Option<String>) {
+        let tx_hash = tx_hash.or_else(|| self.tx_unrecorded.take());
         let name = self.state.phase.name().to_owned();
         let error = error.or_else(|| match &self.state.phase {
             Phase::Failed(why) => Some(why.clone()),
@@ -310,7 +317,7 @@ impl PacketBuilder {
                     )
                     .map(|result, act, ctx| match result {
                         Ok(report) => {
-                            act.record.tx_hashes.push(report.tx_hash.clone());
+                            act.tx_unrecorded = Some(report.tx_hash.clone());
                             act.feed(Input::RecvConfirmed, ctx);
                         }
                         Err(e) => {
@@ -419,7 +426,7 @@ impl PacketBuilder {
                     |hash, act| {
                         act.ack_running = false;
                         if let Some(h) = hash {
-                            act.record.tx_hashes.push(h);
+                            act.tx_unrecorded = Some(h);
                         }
                         Ok(Some(Input::AckProcessed))
                     },
@@ -488,7 +495,7 @@ impl PacketBuilder {
                     },
                     |hash, act| match hash {
                         Some(h) => {
-                            act.record.tx_hashes.push(h);
+                            act.tx_unrecorded = Some(h);
                             Ok(Some(Input::TimeoutProcessed))
                         }
                         None => Ok(None),

@@ -367,6 +367,19 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
     assert_eq!(states.last(), Some(&"acknowledged"));
     assert!(states.contains(&"submitted"), "{states:?}");
     assert!(!trace["tx_hashes"].as_array().unwrap().is_empty());
+    // A transaction named on a transition is one of the packet's transactions.
+    for t in trace["history"].as_array().unwrap() {
+        if let Some(h) = t["tx_hash"].as_str() {
+            assert!(
+                trace["tx_hashes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == h),
+                "{trace}"
+            );
+        }
+    }
     assert!(trace["data"].as_str().unwrap().contains("\"amount\":\"2\""));
     // The CLI shows the same timeline, through the running service.
     let out = Command::new(BIN)
