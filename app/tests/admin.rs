@@ -143,9 +143,12 @@ struct Service {
     b: support::handshake::End,
     dir: tempfile::TempDir,
     config: std::path::PathBuf,
+    base_config: String,
+    port: u16,
+    runs: usize,
     secrets: Vec<String>,
     api: Api,
-    _relayd: Relayd,
+    relayd: Option<Relayd>,
 }
 
 impl Service {
@@ -161,11 +164,7 @@ impl Service {
         let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
         let port = free_port();
         std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).unwrap();
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
-            "\n[admin]\nlisten_addr = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n"
-        ));
-        std::fs::write(&config, text).unwrap();
+        let base_config = std::fs::read_to_string(&config).unwrap();
         let mut secrets = Vec::new();
         for (chain, file) in &keys {
             let key: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
@@ -183,38 +182,69 @@ impl Service {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let log = dir.path().join("relayd.log");
-        let relayd = Relayd(
-            Command::new(BIN)
-                .env("RUST_LOG", "info")
-                .args(["--log-format", "text", "-c"])
-                .arg(&config)
-                .arg("start")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        eventually("relayd started", || async {
-            log_has(&log, "relayd started")
-        })
-        .await;
-        assert!(log_has(&log, "admin server listening"));
         let api = Api {
             http: reqwest::Client::new(),
             base: format!("http://127.0.0.1:{port}"),
             seen: Default::default(),
         };
-        Self {
+        let mut service = Self {
             chains,
             a,
             b,
             dir,
             config,
+            base_config,
+            port,
+            runs: 0,
             secrets,
             api,
-            _relayd: relayd,
-        }
+            relayd: None,
+        };
+        service
+            .run(&format!(
+                "listen_addr = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n"
+            ))
+            .await;
+        service
+    }
+
+    /// Starts relayd with `admin` as its `[admin]` section; returns its log file.
+    async fn run(&mut self, admin: &str) -> std::path::PathBuf {
+        std::fs::write(
+            &self.config,
+            format!("{}\n[admin]\n{admin}", self.base_config),
+        )
+        .unwrap();
+        self.runs += 1;
+        let log = self.dir.path().join(format!("relayd-{}.log", self.runs));
+        self.relayd = Some(Relayd(
+            Command::new(BIN)
+                .env("RUST_LOG", "info")
+                .args(["--log-format", "text", "-c"])
+                .arg(&self.config)
+                .arg("start")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        ));
+        eventually("relayd started", || async {
+            log_has(&log, "relayd started")
+        })
+        .await;
+        assert!(log_has(&log, "admin server listening"));
+        log
+    }
+
+    /// Stops relayd with SIGTERM; it must exit 0.
+    fn stop(&mut self) {
+        let mut relayd = self.relayd.take().expect("relayd runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &relayd.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(relayd.0.wait().unwrap().code(), Some(0));
     }
 
     /// Sends `n` transfers each way.
@@ -639,8 +669,8 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
             assert!(!body.contains(secret.as_str()));
         }
     }
-    let Service { chains, .. } = service;
-    for chain in chains {
+    let mut service = service;
+    for chain in std::mem::take(&mut service.chains) {
         chain.shutdown().await;
     }
 }
@@ -769,8 +799,183 @@ async fn the_dashboard_renders_live_data_in_chromium() {
     );
     assert_eq!((width, height), (1280, 1800));
     eprintln!("dashboard screenshot: {}", shot.display());
-    let Service { chains, .. } = service;
-    for chain in chains {
+    let mut service = service;
+    for chain in std::mem::take(&mut service.chains) {
+        chain.shutdown().await;
+    }
+}
+
+/// Dead letters through the API, and what a service without a token file or on a wildcard address does. The
+/// dead letter is written into the stopped service's database: relayd dead-letters only packets that fail for
+/// good, which the devnet does not produce on demand, and a packet still pending on chain would be retried by
+/// the clearing every start runs, so the record is put on a packet that was already relayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_retried_and_mutations_need_a_token_file() {
+    let mut service = Service::start().await;
+    service.transfers(3).await;
+    eventually("every packet acknowledged", || async {
+        service.api.get_ok("/packets?state=acknowledged").await["matched"] == 6
+    })
+    .await;
+    service.stop();
+
+    let channel = service.a.channel_id.clone();
+    let key = format!("ibc-0/{TRANSFER_PORT}/{channel}/2");
+    {
+        let store =
+            relayd_actors::store::StateStore::open(&service.dir.path().join("data/state")).unwrap();
+        let mut record = store
+            .packets()
+            .map(Result::unwrap)
+            .find(|r| r.key.to_string() == key)
+            .expect("a record of the packet");
+        record.state = "failed".into();
+        record.last_error = Some("Rejected: refused by the destination".into());
+        record.history.push(relayd_actors::store::Transition {
+            state: "failed".into(),
+            at_ms: record.updated_ms + 1,
+            tx_hash: None,
+            error: record.last_error.clone(),
+        });
+        store.put_packet(&record).unwrap();
+        store.put_dead_letter(&record).unwrap();
+        store.flush().unwrap();
+    }
+
+    // No token file, on a wildcard address: a warning, and every mutation refused.
+    let port = service.port;
+    let log = service
+        .run(&format!("listen_addr = \"0.0.0.0:{port}\"\n"))
+        .await;
+    assert!(log_has(&log, "non-loopback address"));
+    let listed = service.api.get_ok("/dead-letters").await;
+    let letters = listed["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{listed}");
+    assert_eq!(letters[0]["key"], key.as_str());
+    assert_eq!(letters[0]["state"], "failed");
+    let bearer = format!("Bearer {TOKEN}");
+    let (s, v) = service
+        .api
+        .post("/authorisations", &[("authorization", &bearer)], json!({}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("token_file"));
+    let retry = format!("/dead-letters/{key}/retry");
+    let (s, _) = service
+        .api
+        .post(&retry, &[("authorization", &bearer)], json!({}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let clear_body = json!({ "chain": "ibc-0", "port": TRANSFER_PORT, "channel": channel });
+    let (s, _) = service
+        .api
+        .post("/clear", &[("authorization", &bearer)], clear_body)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    service.stop();
+
+    // With the token: the retry takes the packet out of the queue and relays it again from the start.
+    service
+        .run(&format!(
+            "listen_addr = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n"
+        ))
+        .await;
+    assert_eq!(
+        service.api.get_ok("/dead-letters").await["dead_letters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let auth = service.api.authorisation().await;
+    let (s, v) = service
+        .api
+        .post(
+            &retry,
+            &[
+                ("authorization", &bearer),
+                ("x-relayd-authorisation", &auth),
+            ],
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["retrying"], key.as_str());
+    eventually("the retried packet finished", || async {
+        let t = service.api.get_ok(&format!("/packets/{key}")).await;
+        t["state"] == "acknowledged"
+    })
+    .await;
+    assert!(service.api.get_ok("/dead-letters").await["dead_letters"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let trace = service.api.get_ok(&format!("/packets/{key}")).await;
+    let history: Vec<(String, Option<String>)> = trace["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["state"].as_str().unwrap().to_owned(),
+                t["error"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let failed_at = history.iter().position(|(s, _)| s == "failed").unwrap();
+    assert_eq!(
+        history[failed_at + 1],
+        (
+            "detected".to_owned(),
+            Some("retried by an operator".to_owned())
+        ),
+        "{history:?}"
+    );
+    assert_eq!(history.last().unwrap().0, "acknowledged");
+    // Retrying again: it is no longer a dead letter.
+    let auth = service.api.authorisation().await;
+    let (s, _) = service
+        .api
+        .post(
+            &retry,
+            &[
+                ("authorization", &bearer),
+                ("x-relayd-authorisation", &auth),
+            ],
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // `relayd clear packets` goes through the running service and reports the operation.
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&service.config)
+        .args([
+            "clear",
+            "packets",
+            "--chain",
+            "ibc-0",
+            "--channel",
+            &channel,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.starts_with("op-1 succeeded: 0 pending found"),
+        "{printed}"
+    );
+    let ops = service.api.get_ok("/operations").await;
+    assert_eq!(ops["operations"][0]["status"], "succeeded");
+
+    service.stop();
+    for chain in std::mem::take(&mut service.chains) {
         chain.shutdown().await;
     }
 }
