@@ -11,12 +11,14 @@ use actix::{
     ResponseActFuture, WrapFuture,
 };
 use relayd_messages::{
-    BlockObserved, BuilderExited, ChainId, ClearPackets, ClearReport, CorrelationId, ErrorKind,
-    IbcEvent, InjectPanic, LifecycleChanged, Packet, PacketKey, PacketObserved, PacketSeen,
-    QueryCommitments, QueryUnreceived, RelayError, RelayObject,
+    BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
+    ClearReport, ConnectionAttributes, CorrelationId, ErrorKind, HandshakeState, IbcEvent,
+    InjectPanic, LifecycleChanged, Packet, PacketKey, PacketObserved, PacketSeen, QueryCommitments,
+    QueryUnreceived, RelayError, RelayHandshake, RelayObject, Supersede,
 };
 use tracing::{debug, info, warn};
 
+use crate::handshake_builder::{locate, Handshake, HandshakeBuilder, HandshakeEnv};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::per_chain::link::ChainLink;
 use crate::routes::{Route, Routes};
@@ -31,6 +33,19 @@ struct Live {
     restarts: u32,
 }
 
+/// A running handshake builder, keyed by the handshake's initiating end.
+struct LiveHandshake {
+    addr: Addr<HandshakeBuilder>,
+    generation: u64,
+    state: HandshakeState,
+    handshake: Handshake,
+    correlation: CorrelationId,
+    restarts: u32,
+}
+
+/// Restarts of one handshake builder before the handshake is left to the operator.
+const MAX_HANDSHAKE_RESTARTS: u32 = 10;
+
 /// The coordinator actor.
 pub struct RelayCoordinator {
     links: HashMap<ChainId, ChainLink>,
@@ -38,6 +53,7 @@ pub struct RelayCoordinator {
     store: StateStore,
     filter: ChannelFilter,
     builders: HashMap<PacketKey, Live>,
+    handshakes: HashMap<RelayObject, LiveHandshake>,
     by_dst: HashMap<ChainId, HashSet<PacketKey>>,
     tips: HashMap<ChainId, (u64, u64)>,
     next_generation: u64,
@@ -89,6 +105,7 @@ impl RelayCoordinator {
             store,
             filter,
             builders: HashMap::new(),
+            handshakes: HashMap::new(),
             by_dst: HashMap::new(),
             tips: HashMap::new(),
             next_generation: 0,
@@ -313,6 +330,140 @@ impl RelayCoordinator {
     }
 }
 
+impl RelayCoordinator {
+    fn handshake_env(&self, ctx: &Context<Self>) -> HandshakeEnv {
+        HandshakeEnv {
+            links: self.links.clone(),
+            exits: ctx.address().recipient(),
+            lifecycle: ctx.address().recipient(),
+        }
+    }
+
+    /// A handshake event (or request) about `named` at `state`: locate both ends, then keep at most one builder
+    /// per handshake, for the highest state seen.
+    fn observe_handshake(
+        &mut self,
+        named: RelayObject,
+        state: HandshakeState,
+        correlation: CorrelationId,
+    ) -> ResponseActFuture<Self, Result<(), RelayError>> {
+        let links = self.links.clone();
+        let fut = async move { locate(&links, &named, state, correlation).await };
+        Box::pin(fut.into_actor(self).map(move |located, act, ctx| {
+            let handshake = located?;
+            let object = handshake.object()?;
+            if let Some(live) = act.handshakes.get(&object) {
+                if live.state >= state {
+                    debug!(%object, ?state, running = ?live.state, "handshake event at or below the running builder's; discarded");
+                    return Ok(());
+                }
+                live.addr.do_send(Supersede);
+            }
+            act.spawn_handshake(object, handshake, state, correlation, 0, ctx);
+            Ok(())
+        }))
+    }
+
+    fn spawn_handshake(
+        &mut self,
+        object: RelayObject,
+        handshake: Handshake,
+        state: HandshakeState,
+        correlation: CorrelationId,
+        restarts: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let env = self.handshake_env(ctx);
+        info!(%object, ?state, generation, "handshake builder started");
+        let addr = HandshakeBuilder::new(
+            handshake.clone(),
+            object.clone(),
+            generation,
+            correlation,
+            env,
+        )
+        .start();
+        self.handshakes.insert(
+            object,
+            LiveHandshake {
+                addr,
+                generation,
+                state,
+                handshake,
+                correlation,
+                restarts,
+            },
+        );
+    }
+
+    fn handshake_exited(&mut self, msg: BuilderExited, ctx: &mut Context<Self>) {
+        let Some(live) = self.handshakes.get(&msg.object) else {
+            return;
+        };
+        if live.generation != msg.generation {
+            debug!(object = %msg.object, generation = msg.generation, "stale handshake builder exit ignored");
+            return;
+        }
+        let Some(live) = self.handshakes.remove(&msg.object) else {
+            return;
+        };
+        if msg.finished {
+            return;
+        }
+        if live.restarts >= MAX_HANDSHAKE_RESTARTS {
+            warn!(object = %msg.object, restarts = live.restarts, "handshake builder keeps failing; left to the operator");
+            return;
+        }
+        let delay = Duration::from_millis(100 * (1u64 << live.restarts.min(6)));
+        warn!(object = %msg.object, restarts = live.restarts, ?delay, "handshake builder failed; restarting");
+        let object = msg.object;
+        ctx.run_later(delay, move |act, ctx| {
+            if act.handshakes.contains_key(&object) {
+                return;
+            }
+            act.spawn_handshake(
+                object,
+                live.handshake,
+                live.state,
+                live.correlation,
+                live.restarts + 1,
+                ctx,
+            );
+        });
+    }
+}
+
+fn connection_event(
+    chain: &ChainId,
+    a: &ConnectionAttributes,
+    state: HandshakeState,
+) -> (RelayObject, HandshakeState) {
+    (
+        RelayObject::Connection {
+            chain: chain.clone(),
+            connection: a.connection_id.clone(),
+        },
+        state,
+    )
+}
+
+fn channel_event(
+    chain: &ChainId,
+    a: &ChannelAttributes,
+    state: HandshakeState,
+) -> (RelayObject, HandshakeState) {
+    (
+        RelayObject::Channel {
+            chain: chain.clone(),
+            port: a.port_id.clone(),
+            channel: a.channel_id.clone(),
+        },
+        state,
+    )
+}
+
 fn key_of(chain: &ChainId, packet: &Packet) -> PacketKey {
     PacketKey {
         src_chain: chain.clone(),
@@ -359,8 +510,53 @@ impl Handler<BlockObserved> for RelayCoordinator {
                 IbcEvent::TimeoutPacket(p) => {
                     self.packet_closed(&chain, &p, PacketSeen::TimeoutProcessed)
                 }
-                _ => {}
+                other => {
+                    use HandshakeState as S;
+                    let seen = match &other {
+                        IbcEvent::ConnectionOpenInit(a) => {
+                            Some(connection_event(&chain, a, S::OpenInit))
+                        }
+                        IbcEvent::ConnectionOpenTry(a) => {
+                            Some(connection_event(&chain, a, S::OpenTry))
+                        }
+                        IbcEvent::ConnectionOpenAck(a) => {
+                            Some(connection_event(&chain, a, S::OpenAck))
+                        }
+                        IbcEvent::ConnectionOpenConfirm(a) => {
+                            Some(connection_event(&chain, a, S::OpenConfirm))
+                        }
+                        IbcEvent::ChannelOpenInit(a) => Some(channel_event(&chain, a, S::OpenInit)),
+                        IbcEvent::ChannelOpenTry(a) => Some(channel_event(&chain, a, S::OpenTry)),
+                        IbcEvent::ChannelOpenAck(a) => Some(channel_event(&chain, a, S::OpenAck)),
+                        IbcEvent::ChannelOpenConfirm(a) => {
+                            Some(channel_event(&chain, a, S::OpenConfirm))
+                        }
+                        IbcEvent::ChannelCloseInit(a) => {
+                            Some(channel_event(&chain, a, S::CloseInit))
+                        }
+                        IbcEvent::ChannelCloseConfirm(a) => {
+                            Some(channel_event(&chain, a, S::CloseConfirm))
+                        }
+                        _ => None,
+                    };
+                    if let Some((object, state)) = seen {
+                        let fut =
+                            self.observe_handshake(object.clone(), state, CorrelationId::fresh());
+                        ctx.spawn(fut.map(move |result, _, _| {
+                            if let Err(e) = result {
+                                debug!(%object, error = %e, "handshake event not relayed");
+                            }
+                        }));
+                    }
+                }
             }
+        }
+        // Handshake builders waiting for a block re-read their ends.
+        for live in self.handshakes.values() {
+            let _ = live.addr.try_send(ChainAdvanced {
+                chain: chain.clone(),
+                height: msg.height,
+            });
         }
         // Timeouts are judged against the destination: only builders sending to this chain hear its blocks.
         if let Some(keys) = self.by_dst.get(&chain) {
@@ -389,6 +585,7 @@ impl Handler<BuilderExited> for RelayCoordinator {
 
     fn handle(&mut self, msg: BuilderExited, ctx: &mut Self::Context) {
         let RelayObject::Packet(key) = msg.object else {
+            self.handshake_exited(msg, ctx);
             return;
         };
         let Some(live) = self.builders.get(&key) else {
@@ -566,5 +763,13 @@ impl Handler<ClearPackets> for RelayCoordinator {
                 started,
             })
         }))
+    }
+}
+
+impl Handler<RelayHandshake> for RelayCoordinator {
+    type Result = ResponseActFuture<Self, Result<(), RelayError>>;
+
+    fn handle(&mut self, msg: RelayHandshake, _: &mut Self::Context) -> Self::Result {
+        self.observe_handshake(msg.object, msg.state, msg.correlation)
     }
 }

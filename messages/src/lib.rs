@@ -14,8 +14,8 @@ pub use height::Height;
 pub use ids::{ChainId, ChannelId, ClientId, ConnectionId, IdError, PortId, Sequence};
 pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
-    ActorKind, BlockObserved, BuilderExited, ChildExited, ClearPackets, ClearReport, ClientSummary,
-    ClientUpdate, CorrelationId, Datagram, ErrorKind, InjectPanic, LifecycleChanged,
+    ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChildExited, ClearPackets, ClearReport,
+    ClientSummary, ClientUpdate, CorrelationId, Datagram, ErrorKind, InjectPanic, LifecycleChanged,
     PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient, QueryCommitments,
-    QueryProof, QueryUnreceived, RelayError, SubmitTx, TxReport,
+    QueryProof, QueryUnreceived, RelayError, RelayHandshake, SubmitTx, Supersede, TxReport,
 };

@@ -249,6 +249,12 @@ pub fn step(mut state: HandshakeState, input: Input) -> (HandshakeState, Vec<Eff
                 state.phase = Phase::Failed(why.to_owned());
                 vec![Effect::Finish]
             }
+            // A datagram this builder already landed that the read does not show yet (a lagging node, or a
+            // counterparty id only the chain's event will name): sending it again could open a second end.
+            Next::Send { on, datagram } if state.sent.contains(&(on, datagram)) => {
+                state.phase = Phase::Waiting;
+                Vec::new()
+            }
             Next::Send { on, datagram } => {
                 state.phase = Phase::Submitting(on, datagram);
                 vec![Effect::Send(on, datagram)]
@@ -391,7 +397,12 @@ mod tests {
 
     #[test]
     fn a_builder_joining_midway_finishes_from_where_the_chains_are() {
-        for (a, b) in [(TryOpen, Init), (Open, TryOpen), (Absent, Init), (Closed, Open)] {
+        for (a, b) in [
+            (TryOpen, Init),
+            (Open, TryOpen),
+            (Absent, Init),
+            (Closed, Open),
+        ] {
             let (state, a2, b2) = run(a, b);
             assert_eq!(state.phase, Phase::Done, "{a:?}/{b:?}");
             assert!(a2 == b2, "{a:?}/{b:?} ended {a2:?}/{b2:?}");
@@ -443,12 +454,29 @@ mod tests {
     }
 
     #[test]
+    fn a_datagram_is_never_sent_twice_by_one_builder() {
+        let state = HandshakeState {
+            phase: Phase::Submitting(Side::B, Datagram::OpenTry),
+            ..HandshakeState::new(3)
+        };
+        let (state, _) = step(state, Input::Submitted);
+        // The counterparty's new end is not known to this builder yet: it reads as absent.
+        let (state, effects) = step(state, Input::EndsRead { a: Init, b: Absent });
+        assert_eq!(state.phase, Phase::Waiting);
+        assert!(effects.is_empty());
+    }
+
+    #[test]
     fn late_inputs_after_the_end_change_nothing() {
         let done = HandshakeState {
             phase: Phase::Done,
             ..HandshakeState::new(3)
         };
-        for input in [Input::NewBlock, Input::Submitted, Input::EndsRead { a: Init, b: Absent }] {
+        for input in [
+            Input::NewBlock,
+            Input::Submitted,
+            Input::EndsRead { a: Init, b: Absent },
+        ] {
             let (s, e) = step(done.clone(), input);
             assert_eq!(s, done);
             assert!(e.is_empty());
