@@ -13,8 +13,9 @@ use actix::{
 use relayd_messages::{
     BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
     ClearReport, ConnectionAttributes, CorrelationId, ErrorKind, HandshakeState, IbcEvent,
-    InjectPanic, LifecycleChanged, Packet, PacketKey, PacketObserved, PacketSeen, QueryCommitments,
-    QueryUnreceived, RelayError, RelayHandshake, RelayObject, Supersede,
+    InjectPanic, LifecycleChanged, Packet, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
+    QueryCommitments, QueryPacketEvents, QueryUnreceived, RelayError, RelayHandshake, RelayObject,
+    Supersede,
 };
 use tracing::{debug, info, warn};
 
@@ -701,6 +702,7 @@ impl Handler<ClearPackets> for RelayCoordinator {
         let correlation = msg.correlation;
         let wanted = msg.sequences.clone();
         let route_for_query = route.clone();
+        let store = self.store.clone();
         let fut = async move {
             let route = route_for_query;
             let mut committed = src
@@ -727,21 +729,52 @@ impl Handler<ClearPackets> for RelayCoordinator {
                 .copied()
                 .filter(|s| !unreceived.contains(s))
                 .collect();
-            Ok::<_, RelayError>((unreceived, received))
+            // Packets relayd has no record of (sent before it first ran, or while its data directory was
+            // elsewhere): their data and acks come from the chains' transaction index.
+            let unseen = |seqs: &[u64]| -> Vec<u64> {
+                seqs.iter()
+                    .copied()
+                    .filter(|s| {
+                        route
+                            .key(*s)
+                            .is_none_or(|k| !matches!(store.packet(&k), Ok(Some(_))))
+                    })
+                    .collect()
+            };
+            let (unseen_sent, unseen_acked) = (unseen(&unreceived), unseen(&received));
+            let mut found = Vec::new();
+            if !unseen_sent.is_empty() {
+                found.extend(
+                    src.query_packet_events(QueryPacketEvents {
+                        correlation,
+                        kind: PacketEventKind::Sent,
+                        port: route.src_port.clone(),
+                        channel: route.src_channel.clone(),
+                        sequences: unseen_sent,
+                    })
+                    .await?,
+                );
+            }
+            if !unseen_acked.is_empty() {
+                found.extend(
+                    dst.query_packet_events(QueryPacketEvents {
+                        correlation,
+                        kind: PacketEventKind::AckWritten,
+                        port: route.dst_port.clone(),
+                        channel: route.dst_channel.clone(),
+                        sequences: unseen_acked,
+                    })
+                    .await?,
+                );
+            }
+            Ok::<_, RelayError>((unreceived, received, found))
         };
         Box::pin(fut.into_actor(self).map(move |result, act, ctx| {
-            let (unreceived, unacknowledged) = result?;
-            // Packets relayd has records of are restarted; others need their data from the chain's history,
-            // which the monitor's replay from the checkpoint provides.
+            let (unreceived, unacknowledged, found) = result?;
             let mut started = 0;
             for seq in unreceived.iter().chain(unacknowledged.iter()) {
-                let key = PacketKey {
-                    src_chain: route.src.clone(),
-                    src_port: relayd_messages::PortId::new(route.src_port.clone())
-                        .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?,
-                    src_channel: relayd_messages::ChannelId::new(route.src_channel.clone())
-                        .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?,
-                    sequence: relayd_messages::Sequence(*seq),
+                let Some(key) = route.key(*seq) else {
+                    continue;
                 };
                 if act.builders.contains_key(&key) {
                     continue;
@@ -756,6 +789,17 @@ impl Handler<ClearPackets> for RelayCoordinator {
                     act.spawn(r, 0, ctx);
                     started += 1;
                 }
+            }
+            for e in found {
+                let before = act.builders.len();
+                match e.event {
+                    IbcEvent::SendPacket(p) => act.packet_sent(&route.src, p, e.height, ctx),
+                    IbcEvent::WriteAcknowledgement { packet, ack } => {
+                        act.ack_written(&route.dst, packet, ack, e.height, ctx)
+                    }
+                    _ => {}
+                }
+                started += act.builders.len().saturating_sub(before);
             }
             Ok(ClearReport {
                 unreceived,

@@ -277,3 +277,47 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
         chain.shutdown().await;
     }
 }
+
+/// Packets sent before relayd ever ran (a fresh data directory, so no records and a monitor starting at the
+/// chain's head): clearing on start finds them through commitments and unreceived queries, takes their data
+/// from the source's transaction index, and for packets already received takes the acknowledgement from the
+/// destination's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_on_start_relays_packets_sent_before_relayd_first_ran() {
+    let mut s = setup().await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let (amount, timeout) = (3u128, far_timeout());
+    // Received on ibc-1 by someone else, acknowledgement never relayed back.
+    for _ in 0..3 {
+        let inc = support::packet::transfer(&s.a, &u1, &u2.address, amount, None, timeout).await;
+        let packet = support::packet::sent_packet(&inc);
+        support::packet::relay_recv(&s.a, &mut s.b, &packet).await;
+    }
+    // Never relayed at all.
+    transfers(&s.a, &u1, &u2.address, amount, 40, 20, timeout).await;
+    transfers(&s.b, &u2, &u1.address, amount, 43, 20, timeout).await;
+
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    eventually("packets from before relayd ran are relayed", || {
+        settled(&s, 43, amount)
+    })
+    .await;
+    eventually("builders finish", || async {
+        relayd.ask(Cmd::Builders).await == 0
+    })
+    .await;
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 86, "one record per cleared packet");
+    assert!(records.iter().all(|r| r.state == "acknowledged"));
+    let acked_only = records
+        .iter()
+        .filter(|r| r.history.first().is_some_and(|t| t.state == "confirmed"))
+        .count();
+    assert_eq!(
+        acked_only, 3,
+        "received packets start from their written ack"
+    );
+}

@@ -16,6 +16,7 @@ pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
     ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChildExited, ClearPackets, ClearReport,
     ClientSummary, ClientUpdate, CorrelationId, Datagram, ErrorKind, InjectPanic, LifecycleChanged,
-    PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient, QueryCommitments,
-    QueryProof, QueryUnreceived, RelayError, RelayHandshake, SubmitTx, Supersede, TxReport,
+    PacketEventKind, PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient,
+    QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, RelayError, RelayHandshake,
+    SubmitTx, Supersede, TxReport,
 };

@@ -413,3 +413,30 @@ pub struct RelayHandshake {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Supersede;
+
+/// Which packet events [`QueryPacketEvents`] looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacketEventKind {
+    /// `send_packet` on the queried (source) chain, by source port and channel.
+    Sent,
+    /// `write_acknowledgement` on the queried (destination) chain, by destination port and channel.
+    AckWritten,
+}
+
+/// The send or write-ack events of some sequences of a channel, from the chain's transaction index: the packet
+/// data (and ack bytes) of packets relayd never saw, for clearing after a fresh start (coordinator → Querier).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<ObservedEvent>, RelayError>")]
+pub struct QueryPacketEvents {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// Send or write-ack.
+    pub kind: PacketEventKind,
+    /// The port on the queried chain.
+    pub port: String,
+    /// The channel on the queried chain.
+    pub channel: String,
+    /// The sequences wanted.
+    pub sequences: Vec<u64>,
+}
