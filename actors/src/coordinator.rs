@@ -60,8 +60,8 @@ pub struct RelayCoordinator {
     next_generation: u64,
     max_attempts: u32,
     subscribers: Vec<Recipient<LifecycleChanged>>,
-    /// Packets whose send was seen but could not be relayed yet because their record is being cleared.
     events_handled: u64,
+    clear_intervals: HashMap<ChainId, u64>,
 }
 
 /// Adds a subscriber to every lifecycle change (embedding hosts, the admin API).
@@ -113,6 +113,46 @@ impl RelayCoordinator {
             max_attempts,
             subscribers: Vec::new(),
             events_handled: 0,
+            clear_intervals: HashMap::new(),
+        }
+    }
+
+    /// Clears the routes leaving each chain every `n` of its blocks (`[[chains]] clear_interval`; 0 = never).
+    pub fn with_clear_intervals(mut self, intervals: HashMap<ChainId, u64>) -> Self {
+        self.clear_intervals = intervals;
+        self
+    }
+
+    /// Periodic clearing: pending packets of the routes leaving `chain`, through the coordinator's own mailbox
+    /// so it runs like an operator's request.
+    fn clear_periodically(&self, chain: &ChainId, height: u64, ctx: &Context<Self>) {
+        let Some(n) = self.clear_intervals.get(chain).copied().filter(|n| *n > 0) else {
+            return;
+        };
+        if height % n != 0 {
+            return;
+        }
+        for route in self.routes.all().filter(|r| &r.src == chain) {
+            let request = ClearPackets {
+                correlation: CorrelationId::fresh(),
+                chain: route.src.clone(),
+                port: route.src_port.clone(),
+                channel: route.src_channel.clone(),
+                sequences: None,
+            };
+            let addr = ctx.address();
+            actix::spawn(async move {
+                match addr.send(request.clone()).await {
+                    Ok(Ok(r)) if r.started > 0 => {
+                        info!(chain = %request.chain, channel = %request.channel, started = r.started, "periodic clearing restarted pending packets")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        warn!(chain = %request.chain, channel = %request.channel, error = %e, "periodic clearing failed")
+                    }
+                    Err(e) => warn!(error = %e, "periodic clearing failed"),
+                }
+            });
         }
     }
 
@@ -574,6 +614,7 @@ impl Handler<BlockObserved> for RelayCoordinator {
                 }
             }
         }
+        self.clear_periodically(&chain, msg.height, ctx);
         // Every event of this block has a record now (or needs none): a restart resumes after it.
         if let Err(e) = self.store.set_checkpoint(chain.as_str(), msg.height) {
             warn!(chain = %chain, error = %e, "cannot write the checkpoint");
