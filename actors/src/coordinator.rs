@@ -129,7 +129,7 @@ impl RelayCoordinator {
         let Some(n) = self.clear_intervals.get(chain).copied().filter(|n| *n > 0) else {
             return;
         };
-        if height % n != 0 {
+        if !height.is_multiple_of(n) {
             return;
         }
         for route in self.routes.all().filter(|r| &r.src == chain) {
