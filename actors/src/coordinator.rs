@@ -62,6 +62,33 @@ pub struct RelayCoordinator {
     subscribers: Vec<Recipient<LifecycleChanged>>,
     events_handled: u64,
     clear_intervals: HashMap<ChainId, u64>,
+    scope: Option<Scope>,
+}
+
+/// Limits a coordinator to some packets of one channel (one-off commands such as `relayd clear packets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The source chain.
+    pub chain: ChainId,
+    /// The source port.
+    pub port: String,
+    /// The source channel.
+    pub channel: String,
+    /// Only these sequences; `None` for all.
+    pub sequences: Option<Vec<u64>>,
+}
+
+impl Scope {
+    /// Whether the packet `key` is in scope.
+    pub fn covers(&self, key: &PacketKey) -> bool {
+        key.src_chain == self.chain
+            && key.src_port.as_str() == self.port
+            && key.src_channel.as_str() == self.channel
+            && self
+                .sequences
+                .as_ref()
+                .is_none_or(|s| s.contains(&key.sequence.0))
+    }
 }
 
 /// Adds a subscriber to every lifecycle change (embedding hosts, the admin API).
@@ -114,7 +141,18 @@ impl RelayCoordinator {
             subscribers: Vec::new(),
             events_handled: 0,
             clear_intervals: HashMap::new(),
+            scope: None,
         }
+    }
+
+    /// Relays only the packets `scope` covers.
+    pub fn with_scope(mut self, scope: Option<Scope>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    fn in_scope(&self, key: &PacketKey) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.covers(key))
     }
 
     /// Clears the routes leaving each chain every `n` of its blocks (`[[chains]] clear_interval`; 0 = never).
@@ -169,6 +207,9 @@ impl RelayCoordinator {
     }
 
     fn spawn(&mut self, record: PacketRecord, restarts: u32, ctx: &mut Context<Self>) {
+        if !self.in_scope(&record.key) {
+            return;
+        }
         let Some(route) = self.routes.of(&record.key).cloned() else {
             return;
         };
@@ -253,7 +294,7 @@ impl RelayCoordinator {
             return;
         }
         let key = key_of(chain, &packet);
-        if self.builders.contains_key(&key) {
+        if self.builders.contains_key(&key) || !self.in_scope(&key) {
             return;
         }
         let record = match self.store.packet(&key) {
@@ -302,6 +343,9 @@ impl RelayCoordinator {
             return;
         }
         let key = key_of(&route.src, &packet);
+        if !self.in_scope(&key) {
+            return;
+        }
         if let Some(live) = self.builders.get(&key) {
             // The ack bytes exist only in this event: persist them before the checkpoint passes this block, so
             // a restart can relay the ack even if the builder never gets to write them.

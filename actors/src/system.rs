@@ -19,7 +19,7 @@ use crate::chain::cosmos::light_client::TrustOptions;
 use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
-use crate::coordinator::RelayCoordinator;
+use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Routes};
@@ -164,17 +164,20 @@ async fn cosmos_factory(
 }
 
 /// Choices of how [`start_with`] runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StartOptions {
     /// Clear every route's pending packets once the chains' actors are up (the service does; one-off commands
     /// that clear a single channel do not).
     pub clear_on_start: bool,
+    /// Relay only these packets (one-off commands); `None` relays every configured path.
+    pub scope: Option<Scope>,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
         Self {
             clear_on_start: true,
+            scope: None,
         }
     }
 }
@@ -257,6 +260,7 @@ pub async fn start_with(
     let coordinator =
         RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5)
             .with_clear_intervals(intervals)
+            .with_scope(options.scope.clone())
             .start();
 
     let mut supervisors = Vec::new();

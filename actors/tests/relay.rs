@@ -349,6 +349,7 @@ async fn periodic_clearing_relays_packets_no_event_announced() {
         s.dir.path(),
         StartOptions {
             clear_on_start: false,
+            scope: None,
         },
     );
     eventually("periodic clearing relays the packets", || {

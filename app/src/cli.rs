@@ -57,6 +57,36 @@ pub enum Command {
     /// Create clients, connections and channels between configured chains.
     #[command(subcommand)]
     Create(CreateCommand),
+    /// Relay pending work now.
+    #[command(subcommand)]
+    Clear(ClearCommand),
+}
+
+/// `relayd clear ...`
+#[derive(Debug, Subcommand)]
+pub enum ClearCommand {
+    /// Relay the pending packets of one channel (unreceived, or received and not acknowledged) and wait until
+    /// each is finished, with a progress bar.
+    Packets(ClearPacketsArgs),
+}
+
+/// `relayd clear packets`
+#[derive(Debug, Args)]
+pub struct ClearPacketsArgs {
+    /// The chain the packets were sent from.
+    #[arg(long)]
+    pub chain: String,
+    /// The sending port.
+    #[arg(long)]
+    pub port: String,
+    /// The sending channel.
+    #[arg(long)]
+    pub channel: String,
+    /// Only these sequences, e.g. `1,5..10` (default: every pending one).
+    #[arg(long)]
+    pub sequences: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `relayd create ...`
@@ -593,6 +623,7 @@ pub fn main() -> ExitCode {
         Command::Keys(keys) => commands::keys::run(&cli, keys),
         Command::Tx(TxCommand::Transfer(args)) => commands::tx::transfer(&cli, args),
         Command::Create(CreateCommand::Client(args)) => commands::create::client(&cli, args),
+        Command::Clear(ClearCommand::Packets(args)) => commands::clear::packets(&cli, args),
         Command::Create(CreateCommand::Connection(args)) => {
             commands::create::connection(&cli, args)
         }
