@@ -11,6 +11,7 @@ pub mod keys;
 pub mod packet_builder;
 pub mod per_chain;
 pub mod routes;
+pub mod scan;
 pub mod store;
 pub mod supervision;
 pub mod supervisor;
