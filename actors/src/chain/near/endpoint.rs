@@ -422,6 +422,17 @@ impl NearHead {
     /// Asks for the next light-client block after the head and takes it if it verifies. Returns `None` when the
     /// node has nothing newer. A block that fails verification leaves the head unchanged.
     pub async fn advance(&mut self) -> Result<Option<Advanced>, NearVerifyError> {
+        Ok(self
+            .advance_with_block()
+            .await?
+            .map(|(advanced, _)| advanced))
+    }
+
+    /// Like [`NearHead::advance`], also returning the light-client block the head moved to (what a NEAR client
+    /// on a counterparty is updated with).
+    pub async fn advance_with_block(
+        &mut self,
+    ) -> Result<Option<(Advanced, LightClientBlockView)>, NearVerifyError> {
         let Some(block) = self
             .rpc
             .next_light_client_block(self.trusted.head_hash())
@@ -444,7 +455,7 @@ impl NearHead {
         }
         let advanced = self.trusted.advance(&block)?;
         self.trusted = advanced.trusted.clone();
-        Ok(Some(advanced))
+        Ok(Some((advanced, block)))
     }
 
     /// Proves that a transaction or receipt outcome is in the chain the head commits to (`light_client_proof`
