@@ -5,6 +5,7 @@
 pub mod chain;
 pub mod genesis;
 pub mod ibc;
+pub mod proof;
 pub mod rpc;
 pub mod runtime;
 pub mod trie;
