@@ -27,6 +27,7 @@ use relayd_actors::chain::near::state_proof::{verify_state_proof, NearStateProof
 use relayd_actors::chain::near::tx::NearTxConfig;
 use relayd_actors::per_chain::link::ChainLink;
 use relayd_actors::store::StateStore;
+use relayd_actors::supervisor::any::AnyChainSupervisor;
 use relayd_actors::supervisor::chain::{ChainSupervisor, PanicChild, QueryChainStatus};
 use relayd_config::SupervisionConfig;
 use relayd_messages::{
@@ -388,6 +389,111 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
         .unwrap()
         .unwrap();
 
+    near.shutdown().await;
+    cosmos.shutdown().await;
+}
+
+/// `relayd start`'s entry point with a Cosmos chain and a NEAR chain: each gets a supervisor of its own kind,
+/// and a NEAR key file that is not there stops the start with an error naming the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_start_runs_cosmos_and_near_chains_side_by_side() {
+    let cosmos = devnet::start_chain(devnet::ChainOptions::local("ibc-0", BLOCK_TIME))
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut options = devnet::near::NearOptions::local(BLOCK_TIME);
+    options.home = Some(home.path().to_path_buf());
+    let near = devnet::near::start(options).await.unwrap();
+    near.wait_for_height(3).await;
+    cosmos.wait_for_height(3).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let relayer = cosmos.genesis.account("relayer").unwrap();
+    let cosmos_key = dir.path().join("ibc-0-relayer.json");
+    std::fs::write(
+        &cosmos_key,
+        format!(
+            "{{\"private_key\": \"{}\"}}",
+            hex::encode(relayer.private_key)
+        ),
+    )
+    .unwrap();
+    let keys_dir = dir.path().join("keys");
+    relayd_actors::keys::KeyStore::open(&keys_dir)
+        .unwrap()
+        .add(
+            "ibc-0",
+            "relayer",
+            "cosmos",
+            relayd_actors::keys::KeySource::KeyFile(&cosmos_key),
+        )
+        .unwrap();
+    let signer = near.genesis.relayer.account_id.to_string();
+    let contract = near.genesis.ibc.account_id.to_string();
+    let config_text = |key_file: &std::path::Path| {
+        format!(
+            "[supervision]\nbackoff_base = \"50ms\"\nbackoff_cap = \"1s\"\n\n\
+             [[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\n\
+             gas_price = \"0.001stake\"\nstore_prefix = \"mock\"\nmax_block_time = \"2s\"\n\n\
+             [[chains]]\nid = \"{}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{contract}\"\n\
+             signer_account = \"{signer}\"\nkey_file = \"{}\"\nmax_block_time = \"2s\"\n",
+            cosmos.rpc_url(),
+            near.chain_id(),
+            near.rpc_url(),
+            key_file.display()
+        )
+    };
+    let path = dir.path().join("relayd.toml");
+    let good = relayd_config::Config::parse(
+        &config_text(&home.path().join("keys").join(format!("{signer}.json"))),
+        &path,
+    )
+    .unwrap();
+    let missing =
+        relayd_config::Config::parse(&config_text(&dir.path().join("absent.json")), &path).unwrap();
+    let state_dir = dir.path().join("state");
+    let near_chain = near.chain_id().to_owned();
+
+    let actors = std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let store = StateStore::open(&state_dir).unwrap();
+            let refused = relayd_actors::system::start(&missing, store.clone(), keys_dir.clone())
+                .await
+                .err()
+                .expect("a missing key file is refused");
+            assert!(refused.to_string().contains(&near_chain), "{refused}");
+
+            let handle = relayd_actors::system::start(&good, store, keys_dir)
+                .await
+                .unwrap();
+            assert_eq!(handle.supervisors.len(), 2);
+            until("every chain's actors", || {
+                let ready = handle.links.values().all(ChainLink::is_complete);
+                async move { ready.then_some(()) }
+            })
+            .await;
+            for (chain, sup) in &handle.supervisors {
+                let status = sup.send(QueryChainStatus).await.unwrap();
+                assert_eq!(status.chain, chain.to_string());
+                assert!(status.children.iter().all(|c| c.running), "{status:?}");
+                assert!(matches!(
+                    (chain.as_str(), sup),
+                    ("ibc-0", AnyChainSupervisor::Cosmos(_)) | (_, AnyChainSupervisor::Near(_))
+                ));
+            }
+            let near_link = &handle.links[&ChainId::new(near_chain.clone()).unwrap()];
+            assert_eq!(near_link.signer, signer);
+            assert_eq!(
+                near_link.prefix,
+                commitment_prefix(&contract.parse().unwrap())
+            );
+            handle.shutdown().await;
+        });
+    });
+    tokio::task::spawn_blocking(move || actors.join())
+        .await
+        .unwrap()
+        .unwrap();
     near.shutdown().await;
     cosmos.shutdown().await;
 }
