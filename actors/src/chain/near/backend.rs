@@ -419,7 +419,124 @@ impl EventSource for NearEventMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::near::light_client::{sha256, TrustedNear};
+    use crate::chain::near::test_rpc::{block as block_view, serve, Reply};
     use near_primitives::views::BlockHeaderInnerLiteView;
+    use serde_json::{json, Value};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn recorded(name: &str) -> Value {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/near-light-client")
+            .join(name);
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        doc["body"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_lying_node_neither_moves_nor_persists_the_head_and_unverified_chunks_make_no_header()
+    {
+        let first: LightClientBlockView =
+            serde_json::from_value(recorded("main_0.json")).expect("view");
+        let genuine = recorded("main_1.json");
+        let target = genuine["inner_lite"]["height"].as_u64().expect("height");
+        let state_root: CryptoHash =
+            serde_json::from_value(genuine["inner_lite"]["prev_state_root"].clone()).expect("hash");
+        let mut forged = genuine.clone();
+        forged["inner_lite"]["prev_state_root"] = json!(sha256(b"forged state").to_string());
+        let lie = Arc::new(AtomicBool::new(true));
+        let lying = lie.clone();
+        let rpc = serve(Arc::new(move |method: &str, params: &Value| match method {
+            "next_light_client_block" if lying.load(Ordering::SeqCst) => {
+                Reply::Result(forged.clone())
+            }
+            "next_light_client_block" => Reply::Result(genuine.clone()),
+            // The node's block for the head: its chunk roots are not the ones the verified header commits to.
+            "block" => Reply::Result(block_view(
+                target,
+                target - 1,
+                serde_json::from_value(params["block_id"].clone()).unwrap_or_default(),
+                sha256(b"another state"),
+            )),
+            other => Reply::Error(json!({"code": -32601, "message": format!("no method {other}")})),
+        }))
+        .await;
+        let db = sled::Config::new().temporary(true).open().expect("sled");
+        let store = StateStore::from_db(db).expect("store");
+        let start = first.inner_lite.height;
+        store
+            .save_trusted_near(
+                "near-mainnet",
+                &StoredNearHead {
+                    trusted: TrustedNear::new(lite(&first), Vec::new(), first.next_bps.clone()),
+                    block: Some(first.clone()),
+                },
+            )
+            .expect("save");
+        let light = |store: &StateStore| {
+            NearLight::new(
+                NearRpc::new("near-mainnet", &rpc.url),
+                store.clone(),
+                Duration::from_millis(300),
+                Duration::from_millis(10),
+            )
+            .expect("light")
+        };
+        let mut near = light(&store);
+        assert_eq!(near.head_height(), Some(start), "resumed from sled");
+        let stored_height = |store: &StateStore| {
+            store
+                .trusted_near("near-mainnet")
+                .expect("read")
+                .map(|s| s.trusted.head.inner_lite.height)
+        };
+
+        let err = near
+            .prepare_update("12-near-0", start, None, target, "cosmos1relayer")
+            .await
+            .expect_err("forged block");
+        assert_eq!(err.kind, ErrorKind::Unverified, "{}", err.message);
+        assert_eq!(near.head_height(), Some(start));
+        assert_eq!(
+            stored_height(&store),
+            Some(start),
+            "nothing unverified persisted"
+        );
+
+        lie.store(false, Ordering::SeqCst);
+        // The client already holds the target: nothing to send, and the verified app hash.
+        let update = near
+            .prepare_update("12-near-0", target, None, target, "cosmos1relayer")
+            .await
+            .expect("verified");
+        assert!(update.msgs.is_empty());
+        assert_eq!(update.app_hash, state_root.0.to_vec());
+        assert_eq!(stored_height(&store), Some(target));
+        // A header for a client further back needs the head's chunk roots, and the node's do not match.
+        let err = near
+            .prepare_update("12-near-0", start, None, target, "cosmos1relayer")
+            .await
+            .expect_err("unverified chunk roots");
+        assert_eq!(err.kind, ErrorKind::Unverified, "{}", err.message);
+        assert!(err.message.contains("chunk state roots"), "{}", err.message);
+        // Heights the light client did not verify are refused, not guessed.
+        let err = near
+            .prepare_update("12-near-0", start, None, target - 1, "cosmos1relayer")
+            .await
+            .expect_err("not a verified head");
+        assert_eq!(err.kind, ErrorKind::Unavailable);
+
+        // Another instance (a restarted actor) starts from the stored head, with its block.
+        let mut again = light(&store);
+        assert_eq!(again.head_height(), Some(target));
+        let update = again
+            .prepare_update("12-near-0", target, None, target, "cosmos1relayer")
+            .await
+            .expect("from the stored block");
+        assert_eq!(update.app_hash, state_root.0.to_vec());
+    }
 
     fn block(height: u64, epoch: u8) -> LightClientBlockView {
         LightClientBlockView {
