@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod genesis;
+pub mod host;
 pub mod ibc;
 pub mod proof;
 pub mod rpc;

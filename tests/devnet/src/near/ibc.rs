@@ -3,7 +3,8 @@
 //! contract's storage so it is committed by the NEAR state root.
 //!
 //! ibc-rs runs over ibc-testkit's `MockIbcStore` (as the Cosmos devnet does), so the ICS-07 Tendermint client
-//! judges Cosmos headers and proofs. Every path the handlers write during a block is copied into the contract's
+//! judges Cosmos headers and proofs; it sees the store through `NearHost`, which reports near-ibc's commitment
+//! prefix instead of ibc-testkit's `mock`. Every path the handlers write during a block is copied into the contract's
 //! storage (`TrieKey::ContractData`, key = the ICS-24 path string) when the block commits; view methods read that
 //! storage at the block asked for, as a contract's view function reads its own state.
 
@@ -38,6 +39,7 @@ use near_primitives::trie_key::TrieKey;
 use near_primitives::types::AccountId;
 use serde::Deserialize;
 
+use super::host::NearHost;
 use crate::app::store::{self, JournaledStore};
 
 /// Deposit `deliver` requires per message, in yoctoNEAR (near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`, 0.05 NEAR).
@@ -207,7 +209,9 @@ impl IbcContract {
             let result = MsgEnvelope::try_from(any)
                 .map_err(|e| e.to_string())
                 .and_then(|env| {
-                    dispatch(&mut self.ibc, &mut self.router, env).map_err(|e| e.to_string())
+                    let mut host =
+                        NearHost::new(&mut self.ibc, contract_data_key(&self.account, b""));
+                    dispatch(&mut host, &mut self.router, env).map_err(|e| e.to_string())
                 });
             let evs = std::mem::take(&mut *self.ibc.events.lock());
             self.ibc.logs.lock().clear();
