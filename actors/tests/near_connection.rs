@@ -2,7 +2,7 @@
 //! (through relayd's `deliver` submitter, with Cosmos proofs relayd read and a client update its Cosmos light
 //! client verified) passes only when the Cosmos chain's connection end records NEAR's commitment prefix as a
 //! near-ibc contract has it, `[9] ++ contract ++ ","` (relayd's `commitment_prefix`), and is refused when it
-//! records another prefix.
+//! records another prefix. The connection, and a channel opened over it, then show in the contract's listings.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -11,6 +11,9 @@ mod support;
 use std::time::Duration;
 
 use ibc_proto::google::protobuf::{Any, Timestamp};
+use ibc_proto::ibc::core::channel::v1::{
+    Channel, Counterparty as ChanCounterparty, MsgChannelOpenInit, Order, State as ChanState,
+};
 use ibc_proto::ibc::core::client::v1::{Height, MsgCreateClient};
 use ibc_proto::ibc::core::commitment::v1::{MerklePrefix, MerkleRoot};
 use ibc_proto::ibc::core::connection::v1::{
@@ -322,6 +325,54 @@ async fn conn_open_try_on_near_checks_the_counterpartys_record_of_nears_commitme
     let counterparty = end.counterparty.unwrap();
     assert_eq!(counterparty.connection_id, right);
     assert_eq!(counterparty.prefix.unwrap().key_prefix, b"mock");
+
+    // The contract's listings name it (the refused Try left no connection behind).
+    assert_eq!(endpoint.connections().await.unwrap(), vec![id.clone()]);
+    assert_eq!(
+        endpoint
+            .client_connections(&path.client_on_near)
+            .await
+            .unwrap(),
+        vec![id.clone()]
+    );
+    assert!(endpoint
+        .client_connections("07-tendermint-99")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(endpoint.channels().await.unwrap().is_empty());
+
+    // ChanOpenInit on NEAR over that connection (ICS-04 allows it before the connection is open).
+    let init = MsgChannelOpenInit {
+        port_id: "transfer".to_owned(),
+        channel: Some(Channel {
+            state: ChanState::Init as i32,
+            ordering: Order::Unordered as i32,
+            counterparty: Some(ChanCounterparty {
+                port_id: "transfer".to_owned(),
+                channel_id: String::new(),
+            }),
+            connection_hops: vec![id.clone()],
+            version: "ics20-1".to_owned(),
+            upgrade_sequence: 0,
+        }),
+        signer: relayer.to_string(),
+    };
+    submitter
+        .submit(&[any("/ibc.core.channel.v1.MsgChannelOpenInit", &init)])
+        .await
+        .unwrap();
+    let channel = ("transfer".to_owned(), "channel-0".to_owned());
+    assert_eq!(endpoint.channels().await.unwrap(), vec![channel.clone()]);
+    assert_eq!(
+        endpoint.connection_channels(&id).await.unwrap(),
+        vec![channel]
+    );
+    assert!(endpoint
+        .connection_channels("connection-99")
+        .await
+        .unwrap()
+        .is_empty());
 
     near.shutdown().await;
     cosmos.shutdown().await;

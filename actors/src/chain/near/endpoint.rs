@@ -130,6 +130,39 @@ impl NearEndpoint {
         self.decode(contract::optional_sequence("get_next_sequence_receive", &r))
     }
 
+    /// `get_connections`: the ids of every connection on the chain.
+    pub async fn connections(&self) -> Result<Vec<String>, ChainError> {
+        let method = "get_connections";
+        let r = self.view(method, serde_json::json!({})).await?;
+        self.decode(contract::connection_ids(method, &r))
+    }
+
+    /// `get_client_connections`: the connections built on `client`.
+    pub async fn client_connections(&self, client: &str) -> Result<Vec<String>, ChainError> {
+        let method = "get_client_connections";
+        let r = self.view(method, contract::client_args(client)).await?;
+        self.decode(contract::ids(method, &r))
+    }
+
+    /// `get_channels`: the (port, channel) of every channel on the chain.
+    pub async fn channels(&self) -> Result<Vec<(String, String)>, ChainError> {
+        let method = "get_channels";
+        let r = self.view(method, contract::channels_args()).await?;
+        self.decode(contract::channel_ids(method, &r))
+    }
+
+    /// `get_connection_channels`: the (port, channel) of the channels over `connection`.
+    pub async fn connection_channels(
+        &self,
+        connection: &str,
+    ) -> Result<Vec<(String, String)>, ChainError> {
+        let method = "get_connection_channels";
+        let r = self
+            .view(method, contract::connection_args(connection))
+            .await?;
+        self.decode(contract::channel_ids(method, &r))
+    }
+
     /// `get_commitment_prefix`: the bytes before every ICS-24 key in the chain's trie.
     pub async fn commitment_prefix(&self) -> Result<Vec<u8>, ChainError> {
         let r = self
