@@ -638,12 +638,51 @@ async fn queries_read_a_near_devnet_client_with_trie_proofs() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["sequences"], serde_json::json!([]));
 
-    let out = run(&["query", "connections", &chain_id])
-        .await
-        .expect("join");
+    // Listings go through the contract's views; this chain has a client and no connection or channel yet.
+    for (args, expected) in [
+        (
+            vec!["query", "connections", &chain_id, "--json"],
+            serde_json::json!([]),
+        ),
+        (
+            vec![
+                "query",
+                "connections",
+                &chain_id,
+                "--client",
+                "07-tendermint-0",
+                "--json",
+            ],
+            serde_json::json!({"client_id": "07-tendermint-0", "connections": []}),
+        ),
+        (
+            vec!["query", "channels", &chain_id, "--json"],
+            serde_json::json!([]),
+        ),
+    ] {
+        let out = run(&args).await.expect("join");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc, expected, "{args:?}");
+    }
+    let out = run(&[
+        "query",
+        "packet",
+        "pending",
+        &chain_id,
+        "transfer",
+        "channel-0",
+    ])
+    .await
+    .expect("join");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("not available for NEAR"),
+        text(&out.stderr).contains("channelEnds/ports/transfer/channels/channel-0 not found"),
         "{}",
         text(&out.stderr)
     );
