@@ -129,9 +129,14 @@ impl NearLight {
         if self.head.is_some() {
             return Ok(());
         }
-        let head = NearHead::bootstrap(self.rpc.clone())
+        let mut head = NearHead::bootstrap(self.rpc.clone())
             .await
             .map_err(verify_error)?;
+        // With the epoch's producers the head moves at the next final block instead of the next epoch (half a
+        // day on mainnet). Nodes that do not serve the list leave the head waiting for the epoch change.
+        if let Err(e) = head.learn_epoch_producers().await {
+            info!(chain = self.rpc.chain(), error = %e, "no producer list for the head's epoch; the NEAR head first moves at the next epoch");
+        }
         warn!(
             chain = self.rpc.chain(),
             height = head.trusted().head.inner_lite.height,
@@ -433,6 +438,58 @@ mod tests {
         let doc: Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
         doc["body"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_first_start_trusts_the_latest_light_client_block_with_its_epochs_producers_if_served(
+    ) {
+        let first = recorded("main_0.json");
+        let producers = first["next_bps"].clone();
+        let height = first["inner_lite"]["height"].as_u64().expect("height");
+        for serves_producers in [true, false] {
+            let served = first.clone();
+            let list = producers.clone();
+            let rpc = serve(Arc::new(move |method: &str, _: &Value| match method {
+                "block" => Reply::Result(block_view(
+                    height + 2,
+                    height + 1,
+                    sha256(b"final"),
+                    CryptoHash::default(),
+                )),
+                "next_light_client_block" => Reply::Result(served.clone()),
+                "EXPERIMENTAL_validators_ordered" if serves_producers => {
+                    Reply::Result(list.clone())
+                }
+                other => Reply::Error(json!({
+                    "code": -32601, "message": "Method not found", "data": other,
+                    "name": "REQUEST_VALIDATION_ERROR",
+                    "cause": {"name": "METHOD_NOT_FOUND", "info": {"method_name": other}}
+                })),
+            }))
+            .await;
+            let db = sled::Config::new().temporary(true).open().expect("sled");
+            let store = StateStore::from_db(db).expect("store");
+            let mut near = NearLight::new(
+                NearRpc::new("near-mainnet", &rpc.url),
+                store.clone(),
+                Duration::from_millis(100),
+                Duration::from_millis(10),
+            )
+            .expect("light");
+            assert_eq!(near.head_height(), None);
+            assert_eq!(near.refresh().await.expect("bootstrapped"), height);
+            let stored = store
+                .trusted_near("near-mainnet")
+                .expect("read")
+                .expect("stored on first use");
+            assert_eq!(stored.trusted.head.inner_lite.height, height);
+            assert!(stored.trusted.next_epoch_bps.is_some());
+            assert_eq!(
+                stored.trusted.epoch_bps.is_empty(),
+                !serves_producers,
+                "serves producers: {serves_producers}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -428,11 +428,26 @@ impl NearHead {
     /// (`EXPERIMENTAL_validators_ordered`), so blocks of the current epoch verify at once.
     pub async fn bootstrap_with_epoch_producers(rpc: NearRpc) -> Result<Self, NearVerifyError> {
         let mut head = Self::bootstrap(rpc).await?;
-        head.trusted.epoch_bps = head
-            .rpc
-            .validators_ordered(head.trusted.head_hash())
-            .await?;
+        head.learn_epoch_producers().await?;
         Ok(head)
+    }
+
+    /// Takes the node's ordered producer list of the head's epoch (`EXPERIMENTAL_validators_ordered`) as the
+    /// epoch's producers, so blocks of the head's own epoch verify. Nothing in the head commits to that list: like
+    /// the bootstrapped head itself, it is trusted on first use.
+    pub async fn learn_epoch_producers(&mut self) -> Result<(), NearVerifyError> {
+        let producers = self
+            .rpc
+            .validators_ordered(self.trusted.head_hash())
+            .await?;
+        if producers.is_empty() {
+            return Err(NearVerifyError::Inconsistent {
+                chain: self.rpc.chain().to_owned(),
+                reason: "the node lists no block producers for the head's epoch".to_owned(),
+            });
+        }
+        self.trusted.epoch_bps = producers;
+        Ok(())
     }
 
     async fn latest_light_client_block(

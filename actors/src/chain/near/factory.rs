@@ -98,8 +98,9 @@ impl NearFactory {
                 retry_cap,
                 ..NearMonitorConfig::default()
             },
-            // A light-client head moves once per final block; waiting a few epochs' worth covers a bootstrap.
-            light_wait: config.max_block_time.get().saturating_mul(60),
+            // A light-client head moves with the final block: ten block times cover a slow node, and keep the
+            // LightClient (which serves one request at a time) from stalling on a height that is not coming.
+            light_wait: config.max_block_time.get().saturating_mul(10),
             light_poll: poll,
         };
         let link = ChainLink::new(

@@ -190,6 +190,7 @@ async fn dispatch(shared: &Shared, method: &str, params: Value) -> Result<Value,
             gas_price: near_primitives::types::Balance::from_yoctonear(GAS_PRICE),
         }),
         "validators" => validators(shared, params),
+        "EXPERIMENTAL_validators_ordered" => validators_ordered(shared, params),
         _ => Err(RpcError::method_not_found(method.to_owned())),
     }
 }
@@ -471,6 +472,37 @@ fn next_light_client_block(shared: &Shared, params: Value) -> Result<Value, RpcE
         }
         .into()),
     }
+}
+
+/// nearcore's `EXPERIMENTAL_validators_ordered`: the block producers of a block's epoch (the head's when no block
+/// is named), in the order their approvals appear in headers and light-client blocks.
+fn validators_ordered(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+    let chain = shared.lock();
+    let block_id: Option<BlockId> = match &params {
+        Value::Array(a) => a
+            .first()
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok()),
+        Value::Object(o) => o
+            .get("block_id")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok()),
+        _ => None,
+    };
+    let epoch = match block_id {
+        Some(bid) => {
+            resolve(&chain, &BlockReference::BlockId(bid))
+                .ok_or(RpcValidatorError::UnknownEpoch)?
+                .epoch
+        }
+        None => chain.epoch_of(chain.head().height()),
+    };
+    let ordered: Vec<near_primitives::views::validator_stake_view::ValidatorStakeView> = chain
+        .block_producers(epoch)
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    to_value(&ordered)
 }
 
 fn validators(shared: &Shared, params: Value) -> Result<Value, RpcError> {
