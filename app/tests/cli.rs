@@ -687,6 +687,42 @@ async fn queries_read_a_near_devnet_client_with_trie_proofs() {
         text(&out.stderr)
     );
 
+    // `light init` on the NEAR chain: a block of the third epoch, vouched for by its base58 hash.
+    let vouched = 2 * near.genesis.epoch_length + 3;
+    near.wait_for_height(vouched + 2).await;
+    let hash = rpc
+        .block(Some(vouched))
+        .await
+        .expect("block")
+        .header
+        .hash
+        .to_string();
+    let height = vouched.to_string();
+    let out = run(&[
+        "light", "init", "--chain", &chain_id, "--hash", &hash, "--height", &height,
+    ])
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!(
+            "{chain_id}: trusted height {vouched}, hash {hash}, epoch "
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    let other = (vouched + 1).to_string();
+    let out = run(&[
+        "light", "init", "--chain", &chain_id, "--hash", &hash, "--height", &other,
+    ])
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("relayd: {chain_id}: block {hash} is at height {vouched}, not {other}\n")
+    );
+
     near.shutdown().await;
     cosmos.shutdown().await;
 }

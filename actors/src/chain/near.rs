@@ -19,6 +19,9 @@ pub mod tx;
 
 use relayd_config::ChainConfig;
 
+/// NEAR's block and state hash, for callers that name NEAR blocks (the CLI's `light init`).
+pub use near_primitives::hash::CryptoHash;
+
 /// Why a `[[chains]]` entry of type `near` could not be turned into a NEAR backend.
 #[derive(Debug, thiserror::Error)]
 pub enum NearSetupError {

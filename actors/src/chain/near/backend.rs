@@ -73,6 +73,60 @@ pub fn header_path(
     path
 }
 
+/// Why `relayd light init` refused a NEAR block.
+#[derive(Debug, thiserror::Error)]
+pub enum NearInitError {
+    /// The block or its epoch's producers did not check out, or the node failed.
+    #[error(transparent)]
+    Verify(#[from] NearVerifyError),
+    /// The block is not at the height the operator named.
+    #[error("{chain}: block {hash} is at height {actual}, not {expected}")]
+    Height {
+        /// The chain.
+        chain: String,
+        /// The block.
+        hash: CryptoHash,
+        /// Its height.
+        actual: u64,
+        /// The height given.
+        expected: u64,
+    },
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// `relayd light init` for a NEAR chain: trusts block `hash` at `height` on the operator's word, after the checks of
+/// [`NearHead::from_trusted_block`], and stores it as the chain's NEAR head (replacing any other); the light client
+/// resumes from it.
+pub async fn near_light_init(
+    rpc: &NearRpc,
+    store: &StateStore,
+    height: u64,
+    hash: CryptoHash,
+) -> Result<crate::chain::near::light_client::TrustedNear, NearInitError> {
+    let head = NearHead::from_trusted_block(rpc.clone(), hash).await?;
+    let trusted = head.trusted().clone();
+    let actual = trusted.head.inner_lite.height;
+    if actual != height {
+        return Err(NearInitError::Height {
+            chain: rpc.chain().to_owned(),
+            hash,
+            actual,
+            expected: height,
+        });
+    }
+    store.save_trusted_near(
+        rpc.chain(),
+        &StoredNearHead {
+            trusted: trusted.clone(),
+            block: None,
+        },
+    )?;
+    info!(chain = rpc.chain(), height, %hash, "NEAR head trusted on the operator's word");
+    Ok(trusted)
+}
+
 /// relayd's light client of one NEAR chain, preparing updates of its clients on counterparties.
 pub struct NearLight {
     rpc: NearRpc,
