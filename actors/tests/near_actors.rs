@@ -32,7 +32,7 @@ use relayd_actors::supervisor::chain::{ChainSupervisor, PanicChild, QueryChainSt
 use relayd_config::SupervisionConfig;
 use relayd_messages::{
     ActorKind, BlockObserved, ChainId, ClientId, ClientUpdate, CorrelationId, Datagram, ErrorKind,
-    IbcEvent, PrepareClientUpdate, QueryProof, RelayError, SubmitTx,
+    IbcEvent, PrepareClientUpdate, QueryClient, QueryProof, RelayError, SubmitTx,
 };
 use support::chain::Chain;
 use support::light::unbonding_period;
@@ -333,6 +333,32 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                 &proof,
             )
             .is_err());
+
+            // Querier: the NEAR-hosted client as builders see it, anchored on the consensus state NEAR stored.
+            let summary = link
+                .query_client(QueryClient {
+                    correlation: CorrelationId::fresh(),
+                    client_id: ClientId::new(client_id.clone()).unwrap(),
+                })
+                .await
+                .unwrap();
+            assert_eq!(summary.tracked_chain, "ibc-0");
+            assert_eq!(
+                summary.latest_height,
+                root.signed_header.header.height.value()
+            );
+            assert!(!summary.frozen);
+            assert_eq!(
+                summary.anchor,
+                Some((
+                    root.signed_header.header.app_hash.as_bytes().to_vec(),
+                    root.signed_header
+                        .header
+                        .next_validators_hash
+                        .as_bytes()
+                        .to_vec()
+                ))
+            );
 
             // A light client that dies resumes from sled: the restarted one has never seen this head from the
             // node (it is not served again), yet answers for it from the stored block.
