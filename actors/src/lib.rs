@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod chain;
 pub mod coordinator;
+pub mod handshake_builder;
 pub mod keys;
 pub mod packet_builder;
 pub mod per_chain;

@@ -19,7 +19,7 @@ use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
 use crate::chain::near::factory::NearFactory;
-use crate::coordinator::RelayCoordinator;
+use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Routes};
@@ -164,11 +164,40 @@ async fn cosmos_factory(
     Ok((factory, link))
 }
 
+/// Choices of how [`start_with`] runs.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Clear every route's pending packets once the chains' actors are up (the service does; one-off commands
+    /// that clear a single channel do not).
+    pub clear_on_start: bool,
+    /// Relay only these packets (one-off commands); `None` relays every configured path.
+    pub scope: Option<Scope>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            clear_on_start: true,
+            scope: None,
+        }
+    }
+}
+
 /// Starts relayd for `config` in the current actix System. Keys are read from `keys_dir`.
 pub async fn start(
     config: &Config,
     store: StateStore,
     keys_dir: PathBuf,
+) -> Result<RelayHandle, StartError> {
+    start_with(config, store, keys_dir, StartOptions::default()).await
+}
+
+/// [`start`] with explicit [`StartOptions`].
+pub async fn start_with(
+    config: &Config,
+    store: StateStore,
+    keys_dir: PathBuf,
+    options: StartOptions,
 ) -> Result<RelayHandle, StartError> {
     let mut factories = HashMap::new();
     let mut links = HashMap::new();
@@ -225,8 +254,16 @@ pub async fn start(
     let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
         filters.get(chain).is_none_or(|f| f.allows(port, channel))
     });
+    let intervals = config
+        .chains
+        .iter()
+        .map(|c| (c.id.clone(), c.clear_interval))
+        .collect();
     let coordinator =
-        RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5).start();
+        RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5)
+            .with_clear_intervals(intervals)
+            .with_scope(options.scope.clone())
+            .start();
 
     let mut supervisors = Vec::new();
     let mut arbiters = Vec::new();
@@ -247,7 +284,11 @@ pub async fn start(
 
     // Clearing on start: once every chain's actors are up, look for packets pending on each route.
     let clear_links = links.clone();
-    let clear_routes: Vec<_> = routes.all().cloned().collect();
+    let clear_routes: Vec<_> = if options.clear_on_start {
+        routes.all().cloned().collect()
+    } else {
+        Vec::new()
+    };
     let clear_to = coordinator.clone();
     actix::spawn(async move {
         for _ in 0..100 {

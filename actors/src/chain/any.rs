@@ -100,6 +100,19 @@ impl ChainEndpoint for AnyEndpoint {
         }
     }
 
+    async fn packet_events(
+        &self,
+        kind: relayd_messages::PacketEventKind,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<ObservedEvent>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.packet_events(kind, port, channel, sequences).await,
+            Self::Near(e) => e.packet_events(kind, port, channel, sequences).await,
+        }
+    }
+
     async fn ibc_events_at(&self, height: u64) -> Result<Vec<ObservedEvent>, ChainError> {
         match self {
             Self::Cosmos(e) => e.ibc_events_at(height).await,

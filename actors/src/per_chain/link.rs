@@ -5,8 +5,9 @@ use std::sync::{Arc, RwLock};
 
 use actix::{MailboxError, Message, Recipient};
 use relayd_messages::{
-    ChainId, ClientSummary, ClientUpdate, ErrorKind, PrepareClientUpdate, Proven, QueryClient,
-    QueryCommitments, QueryProof, QueryUnreceived, RelayError, SubmitTx, TxReport,
+    ChainId, ClientSummary, ClientUpdate, ErrorKind, ObservedEvent, PrepareClientUpdate, Proven,
+    QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, RelayError,
+    SubmitTx, TxReport,
 };
 
 /// The current recipients of one chain's actors (`None` while a child is down).
@@ -20,6 +21,8 @@ pub struct ChainRecipients {
     pub commitments: Option<Recipient<QueryCommitments>>,
     /// Querier: unreceived packets and acks.
     pub unreceived: Option<Recipient<QueryUnreceived>>,
+    /// Querier: old send and write-ack events.
+    pub events: Option<Recipient<QueryPacketEvents>>,
     /// LightClient: verified client updates.
     pub update: Option<Recipient<PrepareClientUpdate>>,
     /// TxSubmitter: transactions.
@@ -119,6 +122,14 @@ impl ChainLink {
     /// Unreceived packets or acks.
     pub async fn query_unreceived(&self, msg: QueryUnreceived) -> Result<Vec<u64>, RelayError> {
         self.ask("querier", |r| r.unreceived.clone(), msg).await
+    }
+
+    /// Send or write-ack events of packets relayd never saw.
+    pub async fn query_packet_events(
+        &self,
+        msg: QueryPacketEvents,
+    ) -> Result<Vec<ObservedEvent>, RelayError> {
+        self.ask("querier", |r| r.events.clone(), msg).await
     }
 
     /// A verified client update.
