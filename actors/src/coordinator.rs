@@ -12,13 +12,14 @@ use actix::{
 };
 use relayd_messages::{
     BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
-    ClearReport, ConnectionAttributes, CorrelationId, ErrorKind, HandshakeState, IbcEvent,
+    ClearReport, ConnectionAttributes, CorrelationId, ErrorKind, HandshakeState, Height, IbcEvent,
     InjectPanic, LifecycleChanged, Packet, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
     QueryCommitments, QueryPacketEvents, QueryUnreceived, RelayError, RelayHandshake, RelayObject,
     Supersede,
 };
 use tracing::{debug, info, warn};
 
+use crate::builder::packet::expired;
 use crate::handshake_builder::{locate, Handshake, HandshakeBuilder, HandshakeEnv};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::per_chain::link::ChainLink;
@@ -32,6 +33,8 @@ struct Live {
     addr: Addr<PacketBuilder>,
     generation: u64,
     restarts: u32,
+    /// The packet's timeouts: a destination tip goes to the builder only once it has passed them.
+    timeout: Packet,
 }
 
 /// A running handshake builder, keyed by the handshake's initiating end.
@@ -220,6 +223,10 @@ impl RelayCoordinator {
         let generation = self.next_generation;
         let key = record.key.clone();
         let tip = self.tips.get(&route.dst).copied();
+        let timeout = Packet {
+            data: Vec::new(),
+            ..record.packet.clone()
+        };
         let addr = PacketBuilder::new(record, generation, tip, env).start();
         self.by_dst
             .entry(route.dst.clone())
@@ -231,6 +238,7 @@ impl RelayCoordinator {
                 addr,
                 generation,
                 restarts,
+                timeout,
             },
         );
     }
@@ -643,10 +651,17 @@ impl Handler<BlockObserved> for RelayCoordinator {
                 height: msg.height,
             });
         }
-        // Timeouts are judged against the destination: only builders sending to this chain hear its blocks.
+        // Timeouts are judged against the destination: a tip goes only to builders sending to this chain whose
+        // packet it has timed out (each builder gets the tip of its start when it is spawned). Sending every tip
+        // to every builder would cost each block as much as the backlog is long.
+        let tip = Height::new(chain.revision_number(), msg.height);
         if let Some(keys) = self.by_dst.get(&chain) {
             for key in keys {
-                if let Some(live) = self.builders.get(key) {
+                if let Some(live) = self
+                    .builders
+                    .get(key)
+                    .filter(|l| expired(&l.timeout, tip, msg.time_ns))
+                {
                     // Tips come every block; a full mailbox can skip one.
                     let _ = live.addr.try_send(PacketObserved {
                         key: key.clone(),

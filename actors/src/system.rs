@@ -71,6 +71,18 @@ impl RelayHandle {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
+        // Joined so that every chain actor (and its handle on the state database) is gone when this returns: a
+        // caller may reopen the database or exit right after.
+        let arbiters = self.arbiters;
+        let joined = tokio::task::spawn_blocking(move || {
+            for arbiter in arbiters {
+                let _ = arbiter.join();
+            }
+        })
+        .await;
+        if joined.is_err() {
+            warn!("a chain's arbiter thread panicked while stopping");
+        }
         if let Err(e) = self.store.flush() {
             warn!(error = %e, "cannot flush the state database");
         }
