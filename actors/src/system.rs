@@ -13,18 +13,19 @@ use relayd_messages::{ChainId, ClearPackets, CorrelationId};
 use tendermint_light_client_verifier::types::TrustThreshold;
 use tracing::{info, warn};
 
-use crate::chain::cosmos::endpoint::CosmosEndpoint;
 use crate::chain::cosmos::factory::CosmosFactory;
 use crate::chain::cosmos::light_client::TrustOptions;
 use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
+use crate::chain::near::factory::NearFactory;
 use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Routes};
 use crate::store::StateStore;
-use crate::supervisor::chain::{ChainSupervisor, StopSupervisor};
+use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
+use crate::supervisor::chain::StopSupervisor;
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,7 @@ pub struct RelayHandle {
     /// The coordinator.
     pub coordinator: Addr<RelayCoordinator>,
     /// Each chain's supervisor.
-    pub supervisors: Vec<(ChainId, Addr<ChainSupervisor<CosmosFactory>>)>,
+    pub supervisors: Vec<(ChainId, AnyChainSupervisor)>,
     /// Each chain's link (its actors' recipients).
     pub links: HashMap<ChainId, ChainLink>,
     /// The relayed directions.
@@ -213,13 +214,18 @@ pub async fn start_with(
     let mut factories = HashMap::new();
     let mut links = HashMap::new();
     for chain in &config.chains {
-        if chain.chain_type != ChainType::Cosmos {
-            return Err(chain_err(
-                chain,
-                "only cosmos chains can be relayed by this build",
-            ));
-        }
-        let (factory, link) = cosmos_factory(chain, config, &store, &keys_dir).await?;
+        let (factory, link) = match chain.chain_type {
+            ChainType::Cosmos => {
+                let (f, link) = cosmos_factory(chain, config, &store, &keys_dir).await?;
+                (AnyFactory::Cosmos(Box::new(f)), link)
+            }
+            ChainType::Near => {
+                let (f, link) =
+                    NearFactory::from_config(chain, &store, config.supervision.backoff_cap.get())
+                        .map_err(|e| chain_err(chain, e))?;
+                (AnyFactory::Near(Box::new(f)), link)
+            }
+        };
         links.insert(chain.id.clone(), link);
         factories.insert(chain.id.clone(), factory);
     }
@@ -232,11 +238,7 @@ pub async fn start_with(
         let (Some(a), Some(b)) = (end_chain(config, src_end), end_chain(config, dst_end)) else {
             continue;
         };
-        let (ea, eb) = (&factories[&a.id], &factories[&b.id]);
-        let (ea, eb): (CosmosEndpoint, CosmosEndpoint) = (
-            crate::per_chain::ChainFactory::endpoint(ea),
-            crate::per_chain::ChainFactory::endpoint(eb),
-        );
+        let (ea, eb) = (factories[&a.id].endpoint(), factories[&b.id].endpoint());
         for path in conn.paths.iter().flatten() {
             let (Some(port), Some(channel)) = (&path.src_port, &path.src_channel) else {
                 continue;
@@ -287,9 +289,7 @@ pub async fn start_with(
         let policy = config.supervision.clone();
         let refresh = chain.trusting_period.get().mul_f64(1.0 / 3.0);
         let store = store.clone();
-        let sup = ChainSupervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-            ChainSupervisor::new(factory, link, store, sink, policy, refresh)
-        });
+        let sup = factory.start_supervisor(&arbiter.handle(), link, store, sink, policy, refresh);
         supervisors.push((chain.id.clone(), sup));
         arbiters.push(arbiter);
     }
