@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
-use relayd_messages::{ChainId, ClearPackets, CorrelationId};
+use relayd_messages::{ChainId, ClearPackets, CorrelationId, RelayHandshake};
 use tendermint_light_client_verifier::types::TrustThreshold;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use crate::chain::any::AnyEndpoint;
 use crate::chain::cosmos::factory::CosmosFactory;
 use crate::chain::cosmos::light_client::TrustOptions;
 use crate::chain::cosmos::monitor::MonitorConfig;
@@ -179,8 +180,8 @@ async fn cosmos_factory(
 /// Choices of how [`start_with`] runs.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
-    /// Clear every route's pending packets once the chains' actors are up (the service does; one-off commands
-    /// that clear a single channel do not).
+    /// Clear every route's pending packets and finish the handshakes of the configured clients once the chains'
+    /// actors are up (the service does; one-off commands do not).
     pub clear_on_start: bool,
     /// Relay only these packets (one-off commands); `None` relays every configured path.
     pub scope: Option<Scope>,
@@ -277,6 +278,24 @@ pub async fn start_with(
             .with_scope(options.scope.clone())
             .start();
 
+    // The config executor's handshake scan reads the listings of Cosmos chains (NEAR's contract lists ids only;
+    // its handshakes are found through events).
+    let scans: Vec<(ChainId, CosmosRpc, Vec<relayd_messages::ClientId>)> = if options.clear_on_start
+    {
+        config
+            .chains
+            .iter()
+            .filter_map(|c| match factories.get(&c.id).map(AnyFactory::endpoint) {
+                Some(AnyEndpoint::Cosmos(e)) => {
+                    Some((c.id.clone(), e.rpc().clone(), c.client_ids.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
     let mut supervisors = Vec::new();
     let mut arbiters = Vec::new();
     for chain in &config.chains {
@@ -323,6 +342,27 @@ pub async fn start_with(
                 }
                 Ok(Err(e)) => warn!(chain = %route.src, error = %e, "clearing on start failed"),
                 Err(e) => warn!(error = %e, "clearing on start failed"),
+            }
+        }
+        for (chain, rpc, clients) in scans {
+            let (connections, channels) = match (rpc.connections().await, rpc.channels().await) {
+                (Ok(c), Ok(h)) => (c, h),
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(chain = %chain, error = %e, "handshake scan on start failed");
+                    continue;
+                }
+            };
+            for (object, state) in
+                crate::scan::handshakes(&chain, &clients, &connections, &channels)
+            {
+                let request = RelayHandshake {
+                    correlation: CorrelationId::fresh(),
+                    object: object.clone(),
+                    state,
+                };
+                if let Ok(Err(e)) = clear_to.send(request).await {
+                    debug!(%object, error = %e, "handshake found on start not relayed");
+                }
             }
         }
     });

@@ -1,7 +1,8 @@
 //! Handshake builders end to end: relayd's actors finish connection and channel handshakes that someone else
 //! started between two devnet chains, whose ibc-rs judges every datagram (proofs, client states, versions).
-//! One connection is started before relayd runs and handed to it as a request (what `relayd create` and the
-//! start-up scan do); a channel on it is started while relayd runs and found through the monitor's events.
+//! A connection started before relayd runs is found by the start-up scan (and a request for it, as
+//! `relayd create` sends, is accepted); a channel on it is started while relayd runs and found through the
+//! monitor's events.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -131,8 +132,19 @@ async fn open_init(a: &Chain, user: &Wallet, client: &str, counterparty_client: 
     .expect("connection id")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn actors_finish_connection_and_channel_handshakes_started_by_others() {
+struct Setup {
+    chains: Vec<devnet::RunningChain>,
+    a: support::handshake::End,
+    b: support::handshake::End,
+    user_a: Wallet,
+    conn_a: String,
+    _dir: tempfile::TempDir,
+    config_path: std::path::PathBuf,
+    data: std::path::PathBuf,
+}
+
+/// Two chains with clients of each other, and a connection someone opened on ibc-0 before relayd runs.
+async fn setup() -> Setup {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -151,8 +163,6 @@ async fn actors_finish_connection_and_channel_handshakes_started_by_others() {
     )
     .await;
     let user_a = Wallet::genesis(&chains[0], "user1");
-
-    // A connection someone opened before relayd started: only a request (or the start-up scan) finds it.
     let conn_a = open_init(&a.chain, &user_a, &a.client.client_id, &b.client.client_id).await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -167,7 +177,47 @@ async fn actors_finish_connection_and_channel_handshakes_started_by_others() {
         keys.add(&chain, "relayer", "cosmos", KeySource::KeyFile(&file))
             .unwrap();
     }
-    let relayd = Relayd::start(&config_path, &data);
+    Setup {
+        chains,
+        a,
+        b,
+        user_a,
+        conn_a,
+        _dir: dir,
+        config_path,
+        data,
+    }
+}
+
+async fn both_connection_ends_open(s: &Setup) -> (String, ConnectionEnd) {
+    eventually("both connection ends open", || async {
+        let end_a = connection(&s.a.chain, &s.conn_a).await?;
+        let cp = end_a.counterparty.clone()?;
+        let end_b = connection(&s.b.chain, &cp.connection_id).await?;
+        (end_a.state == ConnState::Open as i32 && end_b.state == ConnState::Open as i32)
+            .then_some((cp.connection_id, end_b))
+    })
+    .await
+}
+
+/// ADR-002's config executor: a connection on a configured client, left at INIT before relayd started, is
+/// found by the start-up scan and finished without any request or event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_up_scan_finishes_a_handshake_started_before_relayd_ran() {
+    let s = setup().await;
+    let relayd = Relayd::start(&s.config_path, &s.data);
+    let (_, end_b) = both_connection_ends_open(&s).await;
+    assert_eq!(end_b.counterparty.unwrap().connection_id, s.conn_a);
+    relayd.stop().await;
+    drop(s.chains);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_finish_connection_and_channel_handshakes_started_by_others() {
+    let s = setup().await;
+    let (a, b, user_a, conn_a) = (&s.a, &s.b, &s.user_a, s.conn_a.clone());
+    let (config_path, data) = (&s.config_path, &s.data);
+    let relayd = Relayd::start(config_path, data);
 
     let object = RelayObject::Connection {
         chain: ChainId::new(a.chain.id.clone()).unwrap(),
@@ -183,15 +233,7 @@ async fn actors_finish_connection_and_channel_handshakes_started_by_others() {
         relayd.request(request(object.clone())).await.ok()
     })
     .await;
-    let conn_b = eventually("both connection ends open", || async {
-        let end_a = connection(&a.chain, &conn_a).await?;
-        let cp = end_a.counterparty.clone()?;
-        let end_b = connection(&b.chain, &cp.connection_id).await?;
-        (end_a.state == ConnState::Open as i32 && end_b.state == ConnState::Open as i32)
-            .then_some((cp.connection_id, end_b))
-    })
-    .await;
-    let (conn_b, end_b) = conn_b;
+    let (conn_b, end_b) = both_connection_ends_open(&s).await;
     let cp_b = end_b.counterparty.expect("counterparty");
     assert_eq!(cp_b.connection_id, conn_a, "the ends point at each other");
     assert_eq!(cp_b.client_id, a.client.client_id);
@@ -216,7 +258,7 @@ async fn actors_finish_connection_and_channel_handshakes_started_by_others() {
     let chan_a = a
         .chain
         .submit(
-            &user_a,
+            user_a,
             &[any("/ibc.core.channel.v1.MsgChannelOpenInit", &init)],
         )
         .await
