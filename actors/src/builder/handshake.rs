@@ -466,6 +466,82 @@ mod tests {
         assert!(effects.is_empty());
     }
 
+    /// Thousands of arbitrary input orders, replays and stale reads (an xorshift generator, fixed seed):
+    /// every datagram sent is the one the read that triggered it calls for, none that landed is sent again
+    /// (a failed one may be), failures stay within the bound, and nothing happens after the builder finishes.
+    #[test]
+    fn arbitrary_input_orders_and_replays_keep_the_invariants() {
+        let mut inputs = vec![
+            Input::NewBlock,
+            Input::Submitted,
+            Input::Failed {
+                reason: "node down".into(),
+                retryable: true,
+                already_done: false,
+            },
+            Input::Failed {
+                reason: "refused".into(),
+                retryable: false,
+                already_done: false,
+            },
+            Input::Failed {
+                reason: "already".into(),
+                retryable: false,
+                already_done: true,
+            },
+        ];
+        for a in ALL {
+            for b in ALL {
+                inputs.push(Input::EndsRead { a, b });
+            }
+        }
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..5_000 {
+            let mut state = HandshakeState::new(4);
+            let mut landed = Vec::new();
+            let mut finished = false;
+            for _ in 0..60 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let input = inputs[(seed % inputs.len() as u64) as usize].clone();
+                let before = state.phase.clone();
+                let (next_state, effects) = step(state, input.clone());
+                state = next_state;
+                if let (Phase::Submitting(on, d), Input::Submitted) = (&before, &input) {
+                    landed.push((*on, *d));
+                }
+                if finished {
+                    assert!(effects.is_empty(), "effects after the end: {effects:?}");
+                }
+                for e in &effects {
+                    match e {
+                        Effect::Send(on, d) => {
+                            let Input::EndsRead { a, b } = input else {
+                                panic!("a send not triggered by a read: {input:?} in {before:?}");
+                            };
+                            assert_eq!(
+                                next(a, b),
+                                Next::Send {
+                                    on: *on,
+                                    datagram: *d
+                                }
+                            );
+                            assert!(
+                                !landed.contains(&(*on, *d)),
+                                "{d:?} sent again after it landed"
+                            );
+                        }
+                        Effect::Finish => finished = true,
+                        Effect::ReadEnds => {}
+                    }
+                }
+                assert!(state.failures < state.max_failures);
+                assert_eq!(finished, state.phase.is_final());
+            }
+        }
+    }
+
     #[test]
     fn late_inputs_after_the_end_change_nothing() {
         let done = HandshakeState {
