@@ -358,3 +358,51 @@ async fn periodic_clearing_relays_packets_no_event_announced() {
     .await;
     relayd.stop().await;
 }
+
+/// Packets whose timeout height passed before anyone relayed them: relayd proves their absence on the
+/// destination and times them out on the source, which refunds the escrowed tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_packets_are_refunded() {
+    let s = setup().await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let escrow = escrow_address(TRANSFER_PORT, &s.a.channel_id);
+    let escrow_before = s.a.chain.balance(&escrow, "stake").await;
+    let deadline = s.b.chain.height().await + 3;
+    let timeout_height = Some(ibc_proto::ibc::core::client::v1::Height {
+        revision_number: 1,
+        revision_height: deadline,
+    });
+    for _ in 0..5 {
+        support::packet::transfer(&s.a, &u1, &u2.address, 11, timeout_height, 0).await;
+    }
+    assert_eq!(
+        s.a.chain.balance(&escrow, "stake").await,
+        escrow_before + 55
+    );
+    s.b.chain.wait_until_height(deadline + 1).await;
+
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    let rpc_a = CosmosRpc::connect("ibc-0", &s.chains[0].rpc_url())
+        .await
+        .unwrap();
+    eventually("timed-out packets refunded", || async {
+        s.a.chain.balance(&escrow, "stake").await == escrow_before
+            && rpc_a
+                .packet_commitments(TRANSFER_PORT, &s.a.channel_id)
+                .await
+                .is_ok_and(|c| c.is_empty())
+    })
+    .await;
+    let voucher = voucher_denom(TRANSFER_PORT, &s.b.channel_id, "stake");
+    assert_eq!(s.b.chain.balance(&u2.address, &voucher).await, 0);
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 5);
+    assert!(
+        records.iter().all(|r| r.state == "timed_out"),
+        "{:?}",
+        records.iter().map(|r| &r.state).collect::<Vec<_>>()
+    );
+}
