@@ -13,12 +13,16 @@ use actix::{
     ResponseActFuture, WrapFuture,
 };
 use relayd_messages::{
-    BlockObserved, BuilderExited, ChainId, ClearPackets, ClearReport, CorrelationId, ErrorKind,
-    IbcEvent, InjectPanic, LifecycleChanged, Packet, PacketKey, PacketObserved, PacketSeen,
-    QueryCommitments, QueryUnreceived, RelayError, RelayObject,
+    BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
+    ClearReport, ConnectionAttributes, CorrelationId, ErrorKind, HandshakeState, Height, IbcEvent,
+    InjectPanic, LifecycleChanged, Packet, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
+    QueryCommitments, QueryPacketEvents, QueryUnreceived, RelayError, RelayHandshake, RelayObject,
+    Supersede,
 };
 use tracing::{debug, info, warn};
 
+use crate::builder::packet::expired;
+use crate::handshake_builder::{locate, Handshake, HandshakeBuilder, HandshakeEnv};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::per_chain::link::ChainLink;
 use crate::routes::{Route, Routes};
@@ -34,7 +38,22 @@ struct Live {
     generation: u64,
     restarts: u32,
     started_ms: u64,
+    /// The packet's timeouts: a destination tip goes to the builder only once it has passed them.
+    timeout: Packet,
 }
+
+/// A running handshake builder, keyed by the handshake's initiating end.
+struct LiveHandshake {
+    addr: Addr<HandshakeBuilder>,
+    generation: u64,
+    state: HandshakeState,
+    handshake: Handshake,
+    correlation: CorrelationId,
+    restarts: u32,
+}
+
+/// Restarts of one handshake builder before the handshake is left to the operator.
+const MAX_HANDSHAKE_RESTARTS: u32 = 10;
 
 /// The coordinator actor.
 pub struct RelayCoordinator {
@@ -43,13 +62,41 @@ pub struct RelayCoordinator {
     store: StateStore,
     filter: ChannelFilter,
     builders: HashMap<PacketKey, Live>,
+    handshakes: HashMap<RelayObject, LiveHandshake>,
     by_dst: HashMap<ChainId, HashSet<PacketKey>>,
     tips: HashMap<ChainId, (u64, u64)>,
     next_generation: u64,
     max_attempts: u32,
     subscribers: Vec<Recipient<LifecycleChanged>>,
-    /// Packets whose send was seen but could not be relayed yet because their record is being cleared.
     events_handled: u64,
+    clear_intervals: HashMap<ChainId, u64>,
+    scope: Option<Scope>,
+}
+
+/// Limits a coordinator to some packets of one channel (one-off commands such as `relayd clear packets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The source chain.
+    pub chain: ChainId,
+    /// The source port.
+    pub port: String,
+    /// The source channel.
+    pub channel: String,
+    /// Only these sequences; `None` for all.
+    pub sequences: Option<Vec<u64>>,
+}
+
+impl Scope {
+    /// Whether the packet `key` is in scope.
+    pub fn covers(&self, key: &PacketKey) -> bool {
+        key.src_chain == self.chain
+            && key.src_port.as_str() == self.port
+            && key.src_channel.as_str() == self.channel
+            && self
+                .sequences
+                .as_ref()
+                .is_none_or(|s| s.contains(&key.sequence.0))
+    }
 }
 
 /// Adds a subscriber to every lifecycle change (embedding hosts, the admin API).
@@ -94,12 +141,64 @@ impl RelayCoordinator {
             store,
             filter,
             builders: HashMap::new(),
+            handshakes: HashMap::new(),
             by_dst: HashMap::new(),
             tips: HashMap::new(),
             next_generation: 0,
             max_attempts,
             subscribers: Vec::new(),
             events_handled: 0,
+            clear_intervals: HashMap::new(),
+            scope: None,
+        }
+    }
+
+    /// Relays only the packets `scope` covers.
+    pub fn with_scope(mut self, scope: Option<Scope>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    fn in_scope(&self, key: &PacketKey) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.covers(key))
+    }
+
+    /// Clears the routes leaving each chain every `n` of its blocks (`[[chains]] clear_interval`; 0 = never).
+    pub fn with_clear_intervals(mut self, intervals: HashMap<ChainId, u64>) -> Self {
+        self.clear_intervals = intervals;
+        self
+    }
+
+    /// Periodic clearing: pending packets of the routes leaving `chain`, through the coordinator's own mailbox
+    /// so it runs like an operator's request.
+    fn clear_periodically(&self, chain: &ChainId, height: u64, ctx: &Context<Self>) {
+        let Some(n) = self.clear_intervals.get(chain).copied().filter(|n| *n > 0) else {
+            return;
+        };
+        if !height.is_multiple_of(n) {
+            return;
+        }
+        for route in self.routes.all().filter(|r| &r.src == chain) {
+            let request = ClearPackets {
+                correlation: CorrelationId::fresh(),
+                chain: route.src.clone(),
+                port: route.src_port.clone(),
+                channel: route.src_channel.clone(),
+                sequences: None,
+            };
+            let addr = ctx.address();
+            actix::spawn(async move {
+                match addr.send(request.clone()).await {
+                    Ok(Ok(r)) if r.started > 0 => {
+                        info!(chain = %request.chain, channel = %request.channel, started = r.started, "periodic clearing restarted pending packets")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        warn!(chain = %request.chain, channel = %request.channel, error = %e, "periodic clearing failed")
+                    }
+                    Err(e) => warn!(error = %e, "periodic clearing failed"),
+                }
+            });
         }
     }
 
@@ -116,6 +215,9 @@ impl RelayCoordinator {
     }
 
     fn spawn(&mut self, record: PacketRecord, restarts: u32, ctx: &mut Context<Self>) {
+        if !self.in_scope(&record.key) {
+            return;
+        }
         let Some(route) = self.routes.of(&record.key).cloned() else {
             return;
         };
@@ -126,6 +228,10 @@ impl RelayCoordinator {
         let generation = self.next_generation;
         let key = record.key.clone();
         let tip = self.tips.get(&route.dst).copied();
+        let timeout = Packet {
+            data: Vec::new(),
+            ..record.packet.clone()
+        };
         let addr = PacketBuilder::new(record, generation, tip, env).start();
         self.by_dst
             .entry(route.dst.clone())
@@ -138,6 +244,7 @@ impl RelayCoordinator {
                 generation,
                 restarts,
                 started_ms: now_ms(),
+                timeout,
             },
         );
     }
@@ -201,7 +308,7 @@ impl RelayCoordinator {
             return;
         }
         let key = key_of(chain, &packet);
-        if self.builders.contains_key(&key) {
+        if self.builders.contains_key(&key) || !self.in_scope(&key) {
             return;
         }
         let record = match self.store.packet(&key) {
@@ -250,6 +357,9 @@ impl RelayCoordinator {
             return;
         }
         let key = key_of(&route.src, &packet);
+        if !self.in_scope(&key) {
+            return;
+        }
         if let Some(live) = self.builders.get(&key) {
             // The ack bytes exist only in this event: persist them before the checkpoint passes this block, so
             // a restart can relay the ack even if the builder never gets to write them.
@@ -319,6 +429,140 @@ impl RelayCoordinator {
     }
 }
 
+impl RelayCoordinator {
+    fn handshake_env(&self, ctx: &Context<Self>) -> HandshakeEnv {
+        HandshakeEnv {
+            links: self.links.clone(),
+            exits: ctx.address().recipient(),
+            lifecycle: ctx.address().recipient(),
+        }
+    }
+
+    /// A handshake event (or request) about `named` at `state`: locate both ends, then keep at most one builder
+    /// per handshake, for the highest state seen.
+    fn observe_handshake(
+        &mut self,
+        named: RelayObject,
+        state: HandshakeState,
+        correlation: CorrelationId,
+    ) -> ResponseActFuture<Self, Result<(), RelayError>> {
+        let links = self.links.clone();
+        let fut = async move { locate(&links, &named, state, correlation).await };
+        Box::pin(fut.into_actor(self).map(move |located, act, ctx| {
+            let handshake = located?;
+            let object = handshake.object()?;
+            if let Some(live) = act.handshakes.get(&object) {
+                if live.state >= state {
+                    debug!(%object, ?state, running = ?live.state, "handshake event at or below the running builder's; discarded");
+                    return Ok(());
+                }
+                live.addr.do_send(Supersede);
+            }
+            act.spawn_handshake(object, handshake, state, correlation, 0, ctx);
+            Ok(())
+        }))
+    }
+
+    fn spawn_handshake(
+        &mut self,
+        object: RelayObject,
+        handshake: Handshake,
+        state: HandshakeState,
+        correlation: CorrelationId,
+        restarts: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let env = self.handshake_env(ctx);
+        info!(%object, ?state, generation, "handshake builder started");
+        let addr = HandshakeBuilder::new(
+            handshake.clone(),
+            object.clone(),
+            generation,
+            correlation,
+            env,
+        )
+        .start();
+        self.handshakes.insert(
+            object,
+            LiveHandshake {
+                addr,
+                generation,
+                state,
+                handshake,
+                correlation,
+                restarts,
+            },
+        );
+    }
+
+    fn handshake_exited(&mut self, msg: BuilderExited, ctx: &mut Context<Self>) {
+        let Some(live) = self.handshakes.get(&msg.object) else {
+            return;
+        };
+        if live.generation != msg.generation {
+            debug!(object = %msg.object, generation = msg.generation, "stale handshake builder exit ignored");
+            return;
+        }
+        let Some(live) = self.handshakes.remove(&msg.object) else {
+            return;
+        };
+        if msg.finished {
+            return;
+        }
+        if live.restarts >= MAX_HANDSHAKE_RESTARTS {
+            warn!(object = %msg.object, restarts = live.restarts, "handshake builder keeps failing; left to the operator");
+            return;
+        }
+        let delay = Duration::from_millis(100 * (1u64 << live.restarts.min(6)));
+        warn!(object = %msg.object, restarts = live.restarts, ?delay, "handshake builder failed; restarting");
+        let object = msg.object;
+        ctx.run_later(delay, move |act, ctx| {
+            if act.handshakes.contains_key(&object) {
+                return;
+            }
+            act.spawn_handshake(
+                object,
+                live.handshake,
+                live.state,
+                live.correlation,
+                live.restarts + 1,
+                ctx,
+            );
+        });
+    }
+}
+
+fn connection_event(
+    chain: &ChainId,
+    a: &ConnectionAttributes,
+    state: HandshakeState,
+) -> (RelayObject, HandshakeState) {
+    (
+        RelayObject::Connection {
+            chain: chain.clone(),
+            connection: a.connection_id.clone(),
+        },
+        state,
+    )
+}
+
+fn channel_event(
+    chain: &ChainId,
+    a: &ChannelAttributes,
+    state: HandshakeState,
+) -> (RelayObject, HandshakeState) {
+    (
+        RelayObject::Channel {
+            chain: chain.clone(),
+            port: a.port_id.clone(),
+            channel: a.channel_id.clone(),
+        },
+        state,
+    )
+}
+
 fn key_of(chain: &ChainId, packet: &Packet) -> PacketKey {
     PacketKey {
         src_chain: chain.clone(),
@@ -365,13 +609,65 @@ impl Handler<BlockObserved> for RelayCoordinator {
                 IbcEvent::TimeoutPacket(p) => {
                     self.packet_closed(&chain, &p, PacketSeen::TimeoutProcessed)
                 }
-                _ => {}
+                other => {
+                    use HandshakeState as S;
+                    let seen = match &other {
+                        IbcEvent::ConnectionOpenInit(a) => {
+                            Some(connection_event(&chain, a, S::OpenInit))
+                        }
+                        IbcEvent::ConnectionOpenTry(a) => {
+                            Some(connection_event(&chain, a, S::OpenTry))
+                        }
+                        IbcEvent::ConnectionOpenAck(a) => {
+                            Some(connection_event(&chain, a, S::OpenAck))
+                        }
+                        IbcEvent::ConnectionOpenConfirm(a) => {
+                            Some(connection_event(&chain, a, S::OpenConfirm))
+                        }
+                        IbcEvent::ChannelOpenInit(a) => Some(channel_event(&chain, a, S::OpenInit)),
+                        IbcEvent::ChannelOpenTry(a) => Some(channel_event(&chain, a, S::OpenTry)),
+                        IbcEvent::ChannelOpenAck(a) => Some(channel_event(&chain, a, S::OpenAck)),
+                        IbcEvent::ChannelOpenConfirm(a) => {
+                            Some(channel_event(&chain, a, S::OpenConfirm))
+                        }
+                        IbcEvent::ChannelCloseInit(a) => {
+                            Some(channel_event(&chain, a, S::CloseInit))
+                        }
+                        IbcEvent::ChannelCloseConfirm(a) => {
+                            Some(channel_event(&chain, a, S::CloseConfirm))
+                        }
+                        _ => None,
+                    };
+                    if let Some((object, state)) = seen {
+                        let fut =
+                            self.observe_handshake(object.clone(), state, CorrelationId::fresh());
+                        ctx.spawn(fut.map(move |result, _, _| {
+                            if let Err(e) = result {
+                                debug!(%object, error = %e, "handshake event not relayed");
+                            }
+                        }));
+                    }
+                }
             }
         }
-        // Timeouts are judged against the destination: only builders sending to this chain hear its blocks.
+        // Handshake builders waiting for a block re-read their ends.
+        for live in self.handshakes.values() {
+            let _ = live.addr.try_send(ChainAdvanced {
+                chain: chain.clone(),
+                height: msg.height,
+            });
+        }
+        // Timeouts are judged against the destination: a tip goes only to builders sending to this chain whose
+        // packet it has timed out (each builder gets the tip of its start when it is spawned). Sending every tip
+        // to every builder would cost each block as much as the backlog is long.
+        let tip = Height::new(chain.revision_number(), msg.height);
         if let Some(keys) = self.by_dst.get(&chain) {
             for key in keys {
-                if let Some(live) = self.builders.get(key) {
+                if let Some(live) = self
+                    .builders
+                    .get(key)
+                    .filter(|l| expired(&l.timeout, tip, msg.time_ns))
+                {
                     // Tips come every block; a full mailbox can skip one.
                     let _ = live.addr.try_send(PacketObserved {
                         key: key.clone(),
@@ -383,6 +679,7 @@ impl Handler<BlockObserved> for RelayCoordinator {
                 }
             }
         }
+        self.clear_periodically(&chain, msg.height, ctx);
         // Every event of this block has a record now (or needs none): a restart resumes after it.
         if let Err(e) = self.store.set_checkpoint(chain.as_str(), msg.height) {
             warn!(chain = %chain, error = %e, "cannot write the checkpoint");
@@ -395,6 +692,7 @@ impl Handler<BuilderExited> for RelayCoordinator {
 
     fn handle(&mut self, msg: BuilderExited, ctx: &mut Self::Context) {
         let RelayObject::Packet(key) = msg.object else {
+            self.handshake_exited(msg, ctx);
             return;
         };
         let Some(live) = self.builders.get(&key) else {
@@ -510,6 +808,7 @@ impl Handler<ClearPackets> for RelayCoordinator {
         let correlation = msg.correlation;
         let wanted = msg.sequences.clone();
         let route_for_query = route.clone();
+        let store = self.store.clone();
         let fut = async move {
             let route = route_for_query;
             let mut committed = src
@@ -536,21 +835,52 @@ impl Handler<ClearPackets> for RelayCoordinator {
                 .copied()
                 .filter(|s| !unreceived.contains(s))
                 .collect();
-            Ok::<_, RelayError>((unreceived, received))
+            // Packets relayd has no record of (sent before it first ran, or while its data directory was
+            // elsewhere): their data and acks come from the chains' transaction index.
+            let unseen = |seqs: &[u64]| -> Vec<u64> {
+                seqs.iter()
+                    .copied()
+                    .filter(|s| {
+                        route
+                            .key(*s)
+                            .is_none_or(|k| !matches!(store.packet(&k), Ok(Some(_))))
+                    })
+                    .collect()
+            };
+            let (unseen_sent, unseen_acked) = (unseen(&unreceived), unseen(&received));
+            let mut found = Vec::new();
+            if !unseen_sent.is_empty() {
+                found.extend(
+                    src.query_packet_events(QueryPacketEvents {
+                        correlation,
+                        kind: PacketEventKind::Sent,
+                        port: route.src_port.clone(),
+                        channel: route.src_channel.clone(),
+                        sequences: unseen_sent,
+                    })
+                    .await?,
+                );
+            }
+            if !unseen_acked.is_empty() {
+                found.extend(
+                    dst.query_packet_events(QueryPacketEvents {
+                        correlation,
+                        kind: PacketEventKind::AckWritten,
+                        port: route.dst_port.clone(),
+                        channel: route.dst_channel.clone(),
+                        sequences: unseen_acked,
+                    })
+                    .await?,
+                );
+            }
+            Ok::<_, RelayError>((unreceived, received, found))
         };
         Box::pin(fut.into_actor(self).map(move |result, act, ctx| {
-            let (unreceived, unacknowledged) = result?;
-            // Packets relayd has records of are restarted; others need their data from the chain's history,
-            // which the monitor's replay from the checkpoint provides.
+            let (unreceived, unacknowledged, found) = result?;
             let mut started = 0;
             for seq in unreceived.iter().chain(unacknowledged.iter()) {
-                let key = PacketKey {
-                    src_chain: route.src.clone(),
-                    src_port: relayd_messages::PortId::new(route.src_port.clone())
-                        .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?,
-                    src_channel: relayd_messages::ChannelId::new(route.src_channel.clone())
-                        .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?,
-                    sequence: relayd_messages::Sequence(*seq),
+                let Some(key) = route.key(*seq) else {
+                    continue;
                 };
                 if act.builders.contains_key(&key) {
                     continue;
@@ -566,11 +896,30 @@ impl Handler<ClearPackets> for RelayCoordinator {
                     started += 1;
                 }
             }
+            for e in found {
+                let before = act.builders.len();
+                match e.event {
+                    IbcEvent::SendPacket(p) => act.packet_sent(&route.src, p, e.height, ctx),
+                    IbcEvent::WriteAcknowledgement { packet, ack } => {
+                        act.ack_written(&route.dst, packet, ack, e.height, ctx)
+                    }
+                    _ => {}
+                }
+                started += act.builders.len().saturating_sub(before);
+            }
             Ok(ClearReport {
                 unreceived,
                 unacknowledged,
                 started,
             })
         }))
+    }
+}
+
+impl Handler<RelayHandshake> for RelayCoordinator {
+    type Result = ResponseActFuture<Self, Result<(), RelayError>>;
+
+    fn handle(&mut self, msg: RelayHandshake, _: &mut Self::Context) -> Self::Result {
+        self.observe_handshake(msg.object, msg.state, msg.correlation)
     }
 }

@@ -6,11 +6,13 @@
 pub mod builder;
 pub mod chain;
 pub mod coordinator;
+pub mod handshake_builder;
 pub mod keys;
 pub mod metrics;
 pub mod packet_builder;
 pub mod per_chain;
 pub mod routes;
+pub mod scan;
 pub mod store;
 pub mod supervision;
 pub mod supervisor;

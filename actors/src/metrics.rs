@@ -20,6 +20,12 @@ pub struct Metrics {
     inner: Arc<Families>,
 }
 
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
 /// The families, public so the admin server can set scrape-time views.
 pub struct Families {
     /// `relayd_packets{chain,channel,state}`: lifecycle records by current state.

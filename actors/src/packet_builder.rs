@@ -45,11 +45,11 @@ pub struct BuilderEnv {
 }
 
 /// Reports an unclean exit (a panic) of a builder to the coordinator.
-struct BuilderGuard {
-    object: RelayObject,
-    generation: u64,
-    exits: Recipient<BuilderExited>,
-    finished: bool,
+pub(crate) struct BuilderGuard {
+    pub(crate) object: RelayObject,
+    pub(crate) generation: u64,
+    pub(crate) exits: Recipient<BuilderExited>,
+    pub(crate) finished: bool,
 }
 
 impl Drop for BuilderGuard {

@@ -1,6 +1,7 @@
 //! The four actors every chain gets (ChainMonitor, Querier, LightClient, TxSubmitter), the recipient bundle
 //! other actors reach them through, and the factory that builds their backends afresh on every (re)start.
 
+pub mod breaker;
 pub mod light;
 pub mod link;
 pub mod monitor;

@@ -32,6 +32,16 @@ pub struct Route {
 }
 
 impl Route {
+    /// The key of packet `sequence` sent along this route (`None` if the route's ids are malformed).
+    pub fn key(&self, sequence: u64) -> Option<relayd_messages::PacketKey> {
+        Some(relayd_messages::PacketKey {
+            src_chain: self.src.clone(),
+            src_port: relayd_messages::PortId::new(self.src_port.clone()).ok()?,
+            src_channel: relayd_messages::ChannelId::new(self.src_channel.clone()).ok()?,
+            sequence: relayd_messages::Sequence(sequence),
+        })
+    }
+
     /// The opposite direction of the same channel.
     pub fn reversed(&self) -> Self {
         Self {

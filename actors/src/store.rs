@@ -1,5 +1,6 @@
 //! relayd's persistent state in sled: what must survive a restart so relaying resumes where it stopped.
-//! Each chain's trusted light-client block and checkpoint height, the packet lifecycle index and the
+//! Each chain's trusted light-client block (a CometBFT light block, or a NEAR light-client head) and checkpoint
+//! height, the packet lifecycle index and the
 //! dead-letter queue.
 
 use std::path::Path;
@@ -7,6 +8,8 @@ use std::path::Path;
 use relayd_messages::{CorrelationId, Packet, PacketKey};
 use serde::{Deserialize, Serialize};
 use tendermint_light_client_verifier::types::LightBlock;
+
+use crate::chain::near::light_client::StoredNearHead;
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,7 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct StateStore {
     light: sled::Tree,
+    near_light: sled::Tree,
     checkpoints: sled::Tree,
     packets: sled::Tree,
     dead: sled::Tree,
@@ -45,6 +49,7 @@ impl StateStore {
     pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         Ok(Self {
             light: db.open_tree("light_client")?,
+            near_light: db.open_tree("near_light_client")?,
             checkpoints: db.open_tree("checkpoints")?,
             packets: db.open_tree("packets")?,
             dead: db.open_tree("dead_letters")?,
@@ -74,6 +79,22 @@ impl StateStore {
                 key: format!("light_client/{chain}"),
                 reason: e.to_string(),
             })
+    }
+
+    /// Records a NEAR chain's trusted light-client head, replacing the previous one.
+    pub fn save_trusted_near(&self, chain: &str, head: &StoredNearHead) -> Result<(), StoreError> {
+        let bytes = encode(&format!("near_light_client/{chain}"), head)?;
+        self.near_light.insert(chain.as_bytes(), bytes)?;
+        self.near_light.flush()?;
+        Ok(())
+    }
+
+    /// A NEAR chain's trusted light-client head, if one was recorded.
+    pub fn trusted_near(&self, chain: &str) -> Result<Option<StoredNearHead>, StoreError> {
+        self.near_light
+            .get(chain.as_bytes())?
+            .map(|v| decode(&format!("near_light_client/{chain}"), &v))
+            .transpose()
     }
 
     /// The last height of `chain` whose events were fully handled; relaying resumes after it.

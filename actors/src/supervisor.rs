@@ -2,6 +2,7 @@
 //! intensity per period and exponential backoff, and escalates when the intensity is exceeded. A chain that
 //! escalates is marked degraded and reported; the other chains keep relaying.
 
+pub mod any;
 pub mod chain;
 
 use relayd_messages::ActorKind;

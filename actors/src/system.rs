@@ -9,23 +9,25 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
-use relayd_messages::{ChainId, ClearPackets, CorrelationId};
+use relayd_messages::{ChainId, ClearPackets, CorrelationId, RelayHandshake};
 use tendermint_light_client_verifier::types::TrustThreshold;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use crate::chain::cosmos::endpoint::CosmosEndpoint;
+use crate::chain::any::AnyEndpoint;
 use crate::chain::cosmos::factory::CosmosFactory;
 use crate::chain::cosmos::light_client::TrustOptions;
 use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
-use crate::coordinator::RelayCoordinator;
+use crate::chain::near::factory::NearFactory;
+use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Routes};
 use crate::store::StateStore;
-use crate::supervisor::chain::{ChainSupervisor, StopSupervisor};
+use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
+use crate::supervisor::chain::StopSupervisor;
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +55,7 @@ pub struct RelayHandle {
     /// The coordinator.
     pub coordinator: Addr<RelayCoordinator>,
     /// Each chain's supervisor.
-    pub supervisors: Vec<(ChainId, Addr<ChainSupervisor<CosmosFactory>>)>,
+    pub supervisors: Vec<(ChainId, AnyChainSupervisor)>,
     /// Each chain's link (its actors' recipients).
     pub links: HashMap<ChainId, ChainLink>,
     /// The relayed directions.
@@ -70,6 +72,18 @@ impl RelayHandle {
         }
         for arbiter in &self.arbiters {
             arbiter.stop();
+        }
+        // Joined so that every chain actor (and its handle on the state database) is gone when this returns: a
+        // caller may reopen the database or exit right after.
+        let arbiters = self.arbiters;
+        let joined = tokio::task::spawn_blocking(move || {
+            for arbiter in arbiters {
+                let _ = arbiter.join();
+            }
+        })
+        .await;
+        if joined.is_err() {
+            warn!("a chain's arbiter thread panicked while stopping");
         }
         if let Err(e) = self.store.flush() {
             warn!(error = %e, "cannot flush the state database");
@@ -166,33 +180,61 @@ async fn cosmos_factory(
     Ok((factory, link))
 }
 
+/// Choices of how [`start_with`] runs.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Clear every route's pending packets and finish the handshakes of the configured clients once the chains'
+    /// actors are up (the service does; one-off commands do not).
+    pub clear_on_start: bool,
+    /// Relay only these packets (one-off commands); `None` relays every configured path.
+    pub scope: Option<Scope>,
+    /// Where the actors count transactions, reconnects and node errors (the admin server's `/metrics`).
+    pub metrics: Option<Metrics>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            clear_on_start: true,
+            scope: None,
+            metrics: None,
+        }
+    }
+}
+
 /// Starts relayd for `config` in the current actix System. Keys are read from `keys_dir`.
 pub async fn start(
     config: &Config,
     store: StateStore,
     keys_dir: PathBuf,
 ) -> Result<RelayHandle, StartError> {
-    start_with(config, store, keys_dir, None).await
+    start_with(config, store, keys_dir, StartOptions::default()).await
 }
 
-/// [`start`], counting what the actors do in `metrics`.
+/// [`start`] with explicit [`StartOptions`].
 pub async fn start_with(
     config: &Config,
     store: StateStore,
     keys_dir: PathBuf,
-    metrics: Option<Metrics>,
+    options: StartOptions,
 ) -> Result<RelayHandle, StartError> {
     let mut factories = HashMap::new();
     let mut links = HashMap::new();
     for chain in &config.chains {
-        if chain.chain_type != ChainType::Cosmos {
-            return Err(chain_err(
-                chain,
-                "only cosmos chains can be relayed by this build",
-            ));
-        }
-        let (factory, link) =
-            cosmos_factory(chain, config, &store, &keys_dir, metrics.as_ref()).await?;
+        let (factory, link) = match chain.chain_type {
+            ChainType::Cosmos => {
+                let (f, link) =
+                    cosmos_factory(chain, config, &store, &keys_dir, options.metrics.as_ref())
+                        .await?;
+                (AnyFactory::Cosmos(Box::new(f)), link)
+            }
+            ChainType::Near => {
+                let (f, link) =
+                    NearFactory::from_config(chain, &store, config.supervision.backoff_cap.get())
+                        .map_err(|e| chain_err(chain, e))?;
+                (AnyFactory::Near(Box::new(f)), link)
+            }
+        };
         links.insert(chain.id.clone(), link);
         factories.insert(chain.id.clone(), factory);
     }
@@ -205,11 +247,7 @@ pub async fn start_with(
         let (Some(a), Some(b)) = (end_chain(config, src_end), end_chain(config, dst_end)) else {
             continue;
         };
-        let (ea, eb) = (&factories[&a.id], &factories[&b.id]);
-        let (ea, eb): (CosmosEndpoint, CosmosEndpoint) = (
-            crate::per_chain::ChainFactory::endpoint(ea),
-            crate::per_chain::ChainFactory::endpoint(eb),
-        );
+        let (ea, eb) = (factories[&a.id].endpoint(), factories[&b.id].endpoint());
         for path in conn.paths.iter().flatten() {
             let (Some(port), Some(channel)) = (&path.src_port, &path.src_channel) else {
                 continue;
@@ -237,8 +275,34 @@ pub async fn start_with(
     let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
         filters.get(chain).is_none_or(|f| f.allows(port, channel))
     });
+    let intervals = config
+        .chains
+        .iter()
+        .map(|c| (c.id.clone(), c.clear_interval))
+        .collect();
     let coordinator =
-        RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5).start();
+        RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5)
+            .with_clear_intervals(intervals)
+            .with_scope(options.scope.clone())
+            .start();
+
+    // The config executor's handshake scan reads the listings of Cosmos chains (NEAR's contract lists ids only;
+    // its handshakes are found through events).
+    let scans: Vec<(ChainId, CosmosRpc, Vec<relayd_messages::ClientId>)> = if options.clear_on_start
+    {
+        config
+            .chains
+            .iter()
+            .filter_map(|c| match factories.get(&c.id).map(AnyFactory::endpoint) {
+                Some(AnyEndpoint::Cosmos(e)) => {
+                    Some((c.id.clone(), e.rpc().clone(), c.client_ids.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let mut supervisors = Vec::new();
     let mut arbiters = Vec::new();
@@ -252,16 +316,18 @@ pub async fn start_with(
         let policy = config.supervision.clone();
         let refresh = chain.trusting_period.get().mul_f64(1.0 / 3.0);
         let store = store.clone();
-        let sup = ChainSupervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-            ChainSupervisor::new(factory, link, store, sink, policy, refresh)
-        });
+        let sup = factory.start_supervisor(&arbiter.handle(), link, store, sink, policy, refresh);
         supervisors.push((chain.id.clone(), sup));
         arbiters.push(arbiter);
     }
 
     // Clearing on start: once every chain's actors are up, look for packets pending on each route.
     let clear_links = links.clone();
-    let clear_routes: Vec<_> = routes.all().cloned().collect();
+    let clear_routes: Vec<_> = if options.clear_on_start {
+        routes.all().cloned().collect()
+    } else {
+        Vec::new()
+    };
     let clear_to = coordinator.clone();
     actix::spawn(async move {
         for _ in 0..100 {
@@ -284,6 +350,27 @@ pub async fn start_with(
                 }
                 Ok(Err(e)) => warn!(chain = %route.src, error = %e, "clearing on start failed"),
                 Err(e) => warn!(error = %e, "clearing on start failed"),
+            }
+        }
+        for (chain, rpc, clients) in scans {
+            let (connections, channels) = match (rpc.connections().await, rpc.channels().await) {
+                (Ok(c), Ok(h)) => (c, h),
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(chain = %chain, error = %e, "handshake scan on start failed");
+                    continue;
+                }
+            };
+            for (object, state) in
+                crate::scan::handshakes(&chain, &clients, &connections, &channels)
+            {
+                let request = RelayHandshake {
+                    correlation: CorrelationId::fresh(),
+                    object: object.clone(),
+                    state,
+                };
+                if let Ok(Err(e)) = clear_to.send(request).await {
+                    debug!(%object, error = %e, "handshake found on start not relayed");
+                }
             }
         }
     });

@@ -13,6 +13,7 @@ use std::time::Duration;
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::core::commitment::v1::MerkleProof;
 use ibc_proto::ibc::lightclients::tendermint::v1::{ClientState, ConsensusState};
+use near_primitives::types::TransactionOrReceiptId;
 use prost::Message;
 use relayd_actors::chain::cosmos::client::{create_client_msg, update_client_msgs, ClientParams};
 use relayd_actors::chain::cosmos::endpoint::CosmosEndpoint;
@@ -187,9 +188,14 @@ async fn relayd_keeps_a_tendermint_client_on_near_and_verifies_a_commitment_thro
         }
     }
     assert_eq!(kinds, vec!["create", "update"]);
-    assert_eq!(status.borrow().last_height, Some(last));
     let _ = stop.send(());
     assert_eq!(running.await.unwrap(), StopReason::Shutdown);
+    // The monitor may have delivered more heights while the test read; its status names the last one delivered.
+    while let Ok(block) = stream.try_recv() {
+        assert!(block.height > last, "heights in order");
+        last = block.height;
+    }
+    assert_eq!(status.borrow().last_height, Some(last));
 
     // 3. The consensus state NEAR now holds for ibc-0 at `target`, read with a proof checked against relayd's
     // NEAR light-client head (advanced past the update by verified light-client blocks only).
@@ -212,6 +218,31 @@ async fn relayd_keeps_a_tendermint_client_on_near_and_verifies_a_commitment_thro
         epoch_changes >= 1,
         "the bootstrapped head moves by an epoch change first"
     );
+    // The update's execution, proven by the node's `light_client_proof` against relayd's head and checked by
+    // relayd's execution-proof code. The outcome's root is in the block after the one it ran in, and that block
+    // must be below the head (the head's block merkle root covers the blocks before it).
+    while head.trusted().head.inner_lite.height <= executed + 1 {
+        if head.advance().await.unwrap().is_none() {
+            tokio::time::sleep(BLOCK_TIME).await;
+        }
+    }
+    let outcome = head
+        .verify_outcome(TransactionOrReceiptId::Transaction {
+            transaction_hash: updated.tx_hash,
+            sender_id: relayer.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.id, updated.tx_hash);
+    assert!(outcome.outcome.gas_burnt.as_gas() > 0);
+    let unknown = head
+        .verify_outcome(TransactionOrReceiptId::Transaction {
+            transaction_hash: near_primitives::hash::CryptoHash([7; 32]),
+            sender_id: relayer.clone(),
+        })
+        .await;
+    assert!(unknown.is_err(), "an unknown transaction has no proof");
+
     let consensus_path = path::consensus_state(&client_id, 0, target);
     let proven = endpoint
         .query_verified(&consensus_path, head.trusted())

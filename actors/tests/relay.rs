@@ -15,6 +15,7 @@ use relayd_actors::keys::{KeySource, KeyStore};
 use relayd_actors::store::StateStore;
 use relayd_actors::supervision::guard::enable_fault_injection;
 use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
+use relayd_actors::system::StartOptions;
 use relayd_messages::ActorKind;
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
@@ -38,6 +39,10 @@ struct Relayd {
 
 impl Relayd {
     fn start(config_path: &Path, data: &Path) -> Self {
+        Self::start_with(config_path, data, StartOptions::default())
+    }
+
+    fn start_with(config_path: &Path, data: &Path, options: StartOptions) -> Self {
         let config = relayd_config::Config::load(config_path).expect("config");
         let data = data.to_owned();
         let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
@@ -46,9 +51,10 @@ impl Relayd {
             system.block_on(async move {
                 let data = data.join("data");
                 let store = StateStore::open(&data.join("state")).expect("store");
-                let handle = relayd_actors::system::start(&config, store, data.join("keys"))
-                    .await
-                    .expect("relayd starts");
+                let handle =
+                    relayd_actors::system::start_with(&config, store, data.join("keys"), options)
+                        .await
+                        .expect("relayd starts");
                 while let Some(cmd) = rx.recv().await {
                     match cmd {
                         Cmd::Panic(chain, kind) => {
@@ -276,4 +282,128 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
     for chain in s.chains {
         chain.shutdown().await;
     }
+}
+
+/// Packets sent before relayd ever ran (a fresh data directory, so no records and a monitor starting at the
+/// chain's head): clearing on start finds them through commitments and unreceived queries, takes their data
+/// from the source's transaction index, and for packets already received takes the acknowledgement from the
+/// destination's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_on_start_relays_packets_sent_before_relayd_first_ran() {
+    let mut s = setup().await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let (amount, timeout) = (3u128, far_timeout());
+    // Received on ibc-1 by someone else, acknowledgement never relayed back.
+    for _ in 0..3 {
+        let inc = support::packet::transfer(&s.a, &u1, &u2.address, amount, None, timeout).await;
+        let packet = support::packet::sent_packet(&inc);
+        support::packet::relay_recv(&s.a, &mut s.b, &packet).await;
+    }
+    // Never relayed at all.
+    transfers(&s.a, &u1, &u2.address, amount, 40, 20, timeout).await;
+    transfers(&s.b, &u2, &u1.address, amount, 43, 20, timeout).await;
+
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    eventually("packets from before relayd ran are relayed", || {
+        settled(&s, 43, amount)
+    })
+    .await;
+    eventually("builders finish", || async {
+        relayd.ask(Cmd::Builders).await == 0
+    })
+    .await;
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 86, "one record per cleared packet");
+    assert!(records.iter().all(|r| r.state == "acknowledged"));
+    let acked_only = records
+        .iter()
+        .filter(|r| r.history.first().is_some_and(|t| t.state == "confirmed"))
+        .count();
+    assert_eq!(
+        acked_only, 3,
+        "received packets start from their written ack"
+    );
+}
+
+/// `clear_interval`: with clearing on start turned off and packets the monitor never announces (sent before
+/// relayd ran), only the periodic clearing every few blocks can find them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_clearing_relays_packets_no_event_announced() {
+    let s = setup().await;
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "client_ids = [\"07-tendermint-0\"]\n",
+        "client_ids = [\"07-tendermint-0\"]\nclear_interval = 3\n",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let (amount, timeout) = (2u128, far_timeout());
+    transfers(&s.a, &u1, &u2.address, amount, 20, 10, timeout).await;
+    transfers(&s.b, &u2, &u1.address, amount, 20, 10, timeout).await;
+
+    let relayd = Relayd::start_with(
+        &s.config,
+        s.dir.path(),
+        StartOptions {
+            clear_on_start: false,
+            scope: None,
+            metrics: None,
+        },
+    );
+    eventually("periodic clearing relays the packets", || {
+        settled(&s, 20, amount)
+    })
+    .await;
+    relayd.stop().await;
+}
+
+/// Packets whose timeout height passed before anyone relayed them: relayd proves their absence on the
+/// destination and times them out on the source, which refunds the escrowed tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_packets_are_refunded() {
+    let s = setup().await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let escrow = escrow_address(TRANSFER_PORT, &s.a.channel_id);
+    let escrow_before = s.a.chain.balance(&escrow, "stake").await;
+    let deadline = s.b.chain.height().await + 3;
+    let timeout_height = Some(ibc_proto::ibc::core::client::v1::Height {
+        revision_number: 1,
+        revision_height: deadline,
+    });
+    for _ in 0..5 {
+        support::packet::transfer(&s.a, &u1, &u2.address, 11, timeout_height, 0).await;
+    }
+    assert_eq!(
+        s.a.chain.balance(&escrow, "stake").await,
+        escrow_before + 55
+    );
+    s.b.chain.wait_until_height(deadline + 1).await;
+
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    let rpc_a = CosmosRpc::connect("ibc-0", &s.chains[0].rpc_url())
+        .await
+        .unwrap();
+    eventually("timed-out packets refunded", || async {
+        s.a.chain.balance(&escrow, "stake").await == escrow_before
+            && rpc_a
+                .packet_commitments(TRANSFER_PORT, &s.a.channel_id)
+                .await
+                .is_ok_and(|c| c.is_empty())
+    })
+    .await;
+    let voucher = voucher_denom(TRANSFER_PORT, &s.b.channel_id, "stake");
+    assert_eq!(s.b.chain.balance(&u2.address, &voucher).await, 0);
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 5);
+    assert!(
+        records.iter().all(|r| r.state == "timed_out"),
+        "{:?}",
+        records.iter().map(|r| &r.state).collect::<Vec<_>>()
+    );
 }

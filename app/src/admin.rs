@@ -17,7 +17,6 @@ use actix::{Actor, Addr};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use prometheus::{Encoder, Registry, TextEncoder};
-use relayd_actors::chain::cosmos::factory::CosmosFactory;
 use relayd_actors::coordinator::{
     QueryBuilders, QueryCoordinator, RelayCoordinator, RetryError, RetryPacket, SubscribeLifecycle,
 };
@@ -25,7 +24,8 @@ use relayd_actors::metrics::Metrics;
 use relayd_actors::per_chain::link::ChainLink;
 use relayd_actors::routes::Routes;
 use relayd_actors::store::{now_ms, PacketRecord, StateStore};
-use relayd_actors::supervisor::chain::{ChainSupervisor, QueryChainStatus};
+use relayd_actors::supervisor::any::AnyChainSupervisor;
+use relayd_actors::supervisor::chain::QueryChainStatus;
 use relayd_actors::supervisor::ChainStatus;
 use relayd_actors::system::RelayHandle;
 use relayd_config::Config;
@@ -74,7 +74,7 @@ pub enum AdminError {
 /// Everything the handlers share.
 pub struct Admin {
     coordinator: Addr<RelayCoordinator>,
-    supervisors: Vec<(ChainId, Addr<ChainSupervisor<CosmosFactory>>)>,
+    supervisors: Vec<(ChainId, AnyChainSupervisor)>,
     links: HashMap<ChainId, ChainLink>,
     routes: Routes,
     store: StateStore,
@@ -87,6 +87,7 @@ pub struct Admin {
     ops: Mutex<Operations>,
     probes: Probes,
     started_ms: u64,
+    data_dir: String,
 }
 
 /// A running admin server.
@@ -193,11 +194,13 @@ fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
 }
 
 /// Starts the admin server for `relay` in the current actix System, as `[admin]` and `[telemetry]` say; a
-/// relative `token_file` is read from `config_dir`. `metrics` must be registered in `registry`; the relay's
+/// relative `token_file` is read from `config_dir`, and `data_dir` is the service's data directory (reported so
+/// that commands can tell their own service from another on the same host). `metrics` must be registered in `registry`; the relay's
 /// actors should count into the same `metrics`.
 pub async fn start(
     config: &Config,
     config_dir: &std::path::Path,
+    data_dir: &std::path::Path,
     relay: &RelayHandle,
     store: StateStore,
     registry: Registry,
@@ -262,6 +265,10 @@ pub async fn start(
         ops: Mutex::new(Operations::default()),
         probes,
         started_ms: now_ms(),
+        data_dir: std::fs::canonicalize(data_dir)
+            .unwrap_or_else(|_| data_dir.to_owned())
+            .display()
+            .to_string(),
     });
     spawn_restart_watch(admin.clone());
     let data = web::Data::from(admin);
@@ -370,10 +377,11 @@ async fn health(admin: web::Data<Admin>) -> ApiResult {
     })))
 }
 
-async fn version() -> HttpResponse {
+async fn version(admin: web::Data<Admin>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "name": env!("CARGO_PKG_NAME"),
         "version": env!("CARGO_PKG_VERSION"),
+        "data_dir": admin.data_dir,
     }))
 }
 
@@ -472,12 +480,18 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         .map(|(_, h)| *h);
     let probe: Option<ChainProbe> = lock_read(&admin.probes).get(chain).cloned();
     let degraded = status.as_ref().is_none_or(|s| s.degraded);
+    let breaker = admin
+        .links
+        .iter()
+        .find(|(id, _)| id.as_str() == chain)
+        .map(|(_, l)| l.breaker());
     Ok(json!({
         "id": chain,
         "type": format!("{:?}", config.chain_type).to_lowercase(),
         "rpc_addr": config.rpc_addr.to_string(),
         "height": height,
-        "circuit_breaker": if degraded { "open" } else { "closed" },
+        "circuit_breaker": breaker,
+        "degraded": degraded,
         "rpc": probe.as_ref().map(|p| &p.rpc),
         "clients": probe.as_ref().map(|p| &p.clients),
         "wallet": probe.as_ref().map(|p| &p.wallet),

@@ -54,10 +54,13 @@ pub enum Command {
     /// Send transactions.
     #[command(subcommand)]
     Tx(TxCommand),
+    /// Create clients, connections and channels between configured chains.
+    #[command(subcommand)]
+    Create(CreateCommand),
     /// Follow packets.
     #[command(subcommand)]
     Packet(PacketCommand),
-    /// Relay pending packets now, through the running service.
+    /// Relay pending work now.
     #[command(subcommand)]
     Clear(ClearCommand),
 }
@@ -88,25 +91,98 @@ pub struct TraceArgs {
 /// `relayd clear ...`
 #[derive(Debug, Subcommand)]
 pub enum ClearCommand {
-    /// Relay a channel's pending packets and acknowledgements now; waits for the operation to finish.
-    Packets(ClearArgs),
+    /// Relay the pending packets of one channel (unreceived, or received and not acknowledged) and wait until
+    /// each is finished: through the running service's admin server when one answers, else with a progress bar
+    /// by running the relay actors here.
+    Packets(ClearPacketsArgs),
 }
 
 /// `relayd clear packets`
 #[derive(Debug, Args)]
-pub struct ClearArgs {
-    /// The source chain.
+pub struct ClearPacketsArgs {
+    /// The chain the packets were sent from.
     #[arg(long)]
     pub chain: String,
-    /// The source port.
-    #[arg(long, default_value = "transfer")]
+    /// The sending port.
+    #[arg(long)]
     pub port: String,
-    /// The source channel.
+    /// The sending channel.
     #[arg(long)]
     pub channel: String,
-    /// Only these sequences (comma-separated); all pending ones by default.
-    #[arg(long, value_delimiter = ',')]
-    pub sequences: Option<Vec<u64>>,
+    /// Only these sequences, e.g. `1,5..10` (default: every pending one).
+    #[arg(long)]
+    pub sequences: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `relayd create ...`
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// A Tendermint client of one chain, hosted on another.
+    Client(CreateClientArgs),
+    /// A connection (and the clients it needs), handshake finished on both chains.
+    Connection(CreateConnectionArgs),
+    /// A channel over an open connection, handshake finished on both chains.
+    Channel(CreateChannelArgs),
+}
+
+/// `relayd create client`
+#[derive(Debug, Args)]
+pub struct CreateClientArgs {
+    /// The chain that will host the client.
+    #[arg(long)]
+    pub host_chain: String,
+    /// The chain the client tracks.
+    #[arg(long)]
+    pub reference_chain: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `relayd create connection`
+#[derive(Debug, Args)]
+pub struct CreateConnectionArgs {
+    /// The chain where the handshake starts.
+    #[arg(long)]
+    pub a_chain: String,
+    /// The counterparty chain.
+    #[arg(long)]
+    pub b_chain: String,
+    /// An existing client of b on a (default: create one).
+    #[arg(long)]
+    pub a_client: Option<String>,
+    /// An existing client of a on b (default: create one).
+    #[arg(long)]
+    pub b_client: Option<String>,
+    /// The connection's delay period in seconds.
+    #[arg(long, default_value_t = 0)]
+    pub delay_period_secs: u64,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `relayd create channel`
+#[derive(Debug, Args)]
+pub struct CreateChannelArgs {
+    /// The chain where the handshake starts.
+    #[arg(long)]
+    pub a_chain: String,
+    /// The open connection on a the channel runs over; the counterparty chain is the one its client tracks.
+    #[arg(long)]
+    pub a_connection: String,
+    /// The port on a.
+    #[arg(long)]
+    pub a_port: String,
+    /// The port on the counterparty (default: the same as on a).
+    #[arg(long)]
+    pub b_port: Option<String>,
+    /// The application version (default `ics20-1` on the transfer port).
+    #[arg(long)]
+    pub channel_version: Option<String>,
+    /// An ordered channel (default: unordered).
+    #[arg(long)]
+    pub ordered: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -573,8 +649,13 @@ pub fn main() -> ExitCode {
         Command::Start => commands::start::run(&cli),
         Command::Keys(keys) => commands::keys::run(&cli, keys),
         Command::Tx(TxCommand::Transfer(args)) => commands::tx::transfer(&cli, args),
+        Command::Create(CreateCommand::Client(args)) => commands::create::client(&cli, args),
+        Command::Clear(ClearCommand::Packets(args)) => commands::clear::packets(&cli, args),
         Command::Packet(PacketCommand::Trace(args)) => commands::service::trace(&cli, args),
-        Command::Clear(ClearCommand::Packets(args)) => commands::service::clear(&cli, args),
+        Command::Create(CreateCommand::Connection(args)) => {
+            commands::create::connection(&cli, args)
+        }
+        Command::Create(CreateCommand::Channel(args)) => commands::create::channel(&cli, args),
         Command::Query(group) => commands::query::run(&cli, &QueryCommand::from(group)),
         Command::Light(LightCommand::Init {
             chain,

@@ -1,6 +1,8 @@
 //! One module per command; each returns the process exit code.
 
+pub mod clear;
 pub mod config;
+pub mod create;
 pub mod keys;
 pub mod light;
 pub mod query;

@@ -276,6 +276,8 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
     let version = api.get_ok("/version").await;
     assert_eq!(version["name"], "relayd");
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    let data_dir = std::fs::canonicalize(service.dir.path().join("data")).unwrap();
+    assert_eq!(version["data_dir"], data_dir.display().to_string());
 
     // The event stream is open before any packet moves.
     let mut events = api
@@ -490,7 +492,8 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
     let chains_view = api.get_ok("/chains").await;
     for c in chains_view["chains"].as_array().unwrap() {
         assert!(c["height"].as_u64().unwrap() > 0);
-        assert_eq!(c["circuit_breaker"], "closed");
+        assert_eq!(c["circuit_breaker"]["state"], "closed");
+        assert_eq!(c["degraded"], false);
         let client = &c["clients"][0];
         assert_eq!(client["client_id"], "07-tendermint-0");
         assert!(client["expires_in_secs"].as_i64().unwrap() > 0, "{client}");
@@ -956,6 +959,8 @@ async fn dead_letters_are_retried_and_mutations_need_a_token_file() {
             "packets",
             "--chain",
             "ibc-0",
+            "--port",
+            TRANSFER_PORT,
             "--channel",
             &channel,
         ])

@@ -638,14 +638,89 @@ async fn queries_read_a_near_devnet_client_with_trie_proofs() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["sequences"], serde_json::json!([]));
 
-    let out = run(&["query", "connections", &chain_id])
-        .await
-        .expect("join");
+    // Listings go through the contract's views; this chain has a client and no connection or channel yet.
+    for (args, expected) in [
+        (
+            vec!["query", "connections", &chain_id, "--json"],
+            serde_json::json!([]),
+        ),
+        (
+            vec![
+                "query",
+                "connections",
+                &chain_id,
+                "--client",
+                "07-tendermint-0",
+                "--json",
+            ],
+            serde_json::json!({"client_id": "07-tendermint-0", "connections": []}),
+        ),
+        (
+            vec!["query", "channels", &chain_id, "--json"],
+            serde_json::json!([]),
+        ),
+    ] {
+        let out = run(&args).await.expect("join");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc, expected, "{args:?}");
+    }
+    let out = run(&[
+        "query",
+        "packet",
+        "pending",
+        &chain_id,
+        "transfer",
+        "channel-0",
+    ])
+    .await
+    .expect("join");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("not available for NEAR"),
+        text(&out.stderr).contains("channelEnds/ports/transfer/channels/channel-0 not found"),
         "{}",
         text(&out.stderr)
+    );
+
+    // `light init` on the NEAR chain: a block of the third epoch, vouched for by its base58 hash.
+    let vouched = 2 * near.genesis.epoch_length + 3;
+    near.wait_for_height(vouched + 2).await;
+    let hash = rpc
+        .block(Some(vouched))
+        .await
+        .expect("block")
+        .header
+        .hash
+        .to_string();
+    let height = vouched.to_string();
+    let out = run(&[
+        "light", "init", "--chain", &chain_id, "--hash", &hash, "--height", &height,
+    ])
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!(
+            "{chain_id}: trusted height {vouched}, hash {hash}, epoch "
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    let other = (vouched + 1).to_string();
+    let out = run(&[
+        "light", "init", "--chain", &chain_id, "--hash", &hash, "--height", &other,
+    ])
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("relayd: {chain_id}: block {hash} is at height {vouched}, not {other}\n")
     );
 
     near.shutdown().await;

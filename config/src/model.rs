@@ -411,6 +411,8 @@ pub enum ProofSpecName {
     Iavl,
     /// CometBFT's simple Merkle tree (multistore roots).
     Tendermint,
+    /// The AVL+ store of basecoin-style chains (ibc-rs's test chains and relayd's devnet).
+    Avl,
 }
 
 /// How a chain's blocks and events reach relayd.

@@ -14,8 +14,9 @@ pub use height::Height;
 pub use ids::{ChainId, ChannelId, ClientId, ConnectionId, IdError, PortId, Sequence};
 pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
-    ActorKind, BlockObserved, BuilderExited, ChildExited, ClearPackets, ClearReport, ClientSummary,
-    ClientUpdate, CorrelationId, Datagram, ErrorKind, InjectPanic, LifecycleChanged,
-    PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient, QueryCommitments,
-    QueryProof, QueryUnreceived, RelayError, SubmitTx, TxReport,
+    ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChildExited, ClearPackets, ClearReport,
+    ClientSummary, ClientUpdate, CorrelationId, Datagram, ErrorKind, InjectPanic, LifecycleChanged,
+    PacketEventKind, PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient,
+    QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, RelayError, RelayHandshake,
+    SubmitTx, Supersede, TxReport,
 };

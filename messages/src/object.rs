@@ -82,6 +82,10 @@ pub enum HandshakeState {
     OpenAck,
     /// `*_open_confirm` was executed; the handshake is complete.
     OpenConfirm,
+    /// `chan_close_init` was executed on one end of an open channel.
+    CloseInit,
+    /// `chan_close_confirm` was executed on the other end; the channel is closed on both.
+    CloseConfirm,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::{ChainId, ClientId, ObservedEvent, RelayObject};
+use crate::{ChainId, ClientId, HandshakeState, ObservedEvent, RelayObject};
 
 /// Names one unit of work across actors. Unique within a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -383,4 +383,60 @@ pub struct PacketObserved {
     pub key: crate::PacketKey,
     /// What was seen.
     pub seen: PacketSeen,
+}
+
+/// A chain reached a new height (coordinator → handshake builders, which re-read their ends on new blocks).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ChainAdvanced {
+    /// The chain.
+    pub chain: ChainId,
+    /// Its new height.
+    pub height: u64,
+}
+
+/// Finish a connection or channel handshake (or close) whose state is `state` (the config executor at start,
+/// `relayd create`, or a handshake event seen by the monitor). `object` names either end; the coordinator keeps
+/// at most one builder per handshake and only for a state higher than the running builder's.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), RelayError>")]
+pub struct RelayHandshake {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// One end of the handshake.
+    pub object: RelayObject,
+    /// How far the handshake is known to have come.
+    pub state: HandshakeState,
+}
+
+/// Stop working: a builder for a higher state of the same object replaces this one (coordinator → builder).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Supersede;
+
+/// Which packet events [`QueryPacketEvents`] looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacketEventKind {
+    /// `send_packet` on the queried (source) chain, by source port and channel.
+    Sent,
+    /// `write_acknowledgement` on the queried (destination) chain, by destination port and channel.
+    AckWritten,
+}
+
+/// The send or write-ack events of some sequences of a channel, from the chain's transaction index: the packet
+/// data (and ack bytes) of packets relayd never saw, for clearing after a fresh start (coordinator → Querier).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<ObservedEvent>, RelayError>")]
+pub struct QueryPacketEvents {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// Send or write-ack.
+    pub kind: PacketEventKind,
+    /// The port on the queried chain.
+    pub port: String,
+    /// The channel on the queried chain.
+    pub channel: String,
+    /// The sequences wanted.
+    pub sequences: Vec<u64>,
 }

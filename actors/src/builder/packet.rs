@@ -149,11 +149,15 @@ impl PacketState {
     }
 
     fn expired_at(&self, height: Height, time_ns: u64) -> bool {
-        let by_height = self.packet.timeout_height.is_some_and(|t| height >= t);
-        let by_time =
-            self.packet.timeout_timestamp_ns != 0 && time_ns >= self.packet.timeout_timestamp_ns;
-        by_height || by_time
+        expired(&self.packet, height, time_ns)
     }
+}
+
+/// ICS-04's timeout rule: the destination at `height` and block time `time_ns` can no longer receive `packet`.
+pub fn expired(packet: &Packet, height: Height, time_ns: u64) -> bool {
+    let by_height = packet.timeout_height.is_some_and(|t| height >= t);
+    let by_time = packet.timeout_timestamp_ns != 0 && time_ns >= packet.timeout_timestamp_ns;
+    by_height || by_time
 }
 
 fn finish(mut state: PacketState, phase: Phase) -> (PacketState, Vec<Effect>) {

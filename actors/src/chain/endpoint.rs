@@ -92,6 +92,23 @@ pub trait ChainEndpoint {
         Ok(end.client_id)
     }
 
+    /// The send or write-ack events of `sequences` on a channel of this chain, found through the chain's
+    /// transaction index. Chains without one answer with an error naming the gap.
+    async fn packet_events(
+        &self,
+        kind: relayd_messages::PacketEventKind,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<relayd_messages::ObservedEvent>, ChainError> {
+        let _ = (kind, port, channel, sequences);
+        Err(ChainError::Node {
+            chain: self.chain_id().to_owned(),
+            call: "packet events".into(),
+            reason: "this chain kind has no transaction index to find old packet events in".into(),
+        })
+    }
+
     /// The IBC events of one block.
     async fn ibc_events_at(
         &self,

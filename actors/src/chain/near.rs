@@ -1,10 +1,13 @@
 //! The NEAR backend: relayd's own NEAR light client and proof checks (pure), and access to a NEAR node and its
 //! IBC contract (octopus-network `near-ibc` interface) over NEAR JSON-RPC.
 
+pub mod backend;
 pub mod contract;
 pub mod credentials;
 pub mod endpoint;
 pub mod execution_proof;
+pub mod factory;
+pub mod header;
 pub mod light_client;
 pub mod monitor;
 pub mod rpc;
@@ -15,6 +18,9 @@ pub mod trie;
 pub mod tx;
 
 use relayd_config::ChainConfig;
+
+/// NEAR's block and state hash, for callers that name NEAR blocks (the CLI's `light init`).
+pub use near_primitives::hash::CryptoHash;
 
 /// Why a `[[chains]]` entry of type `near` could not be turned into a NEAR backend.
 #[derive(Debug, thiserror::Error)]

@@ -42,6 +42,33 @@ pub fn spec_for(name: ProofSpecName) -> ProofSpec {
     match name {
         ProofSpecName::Iavl => ics23::iavl_spec(),
         ProofSpecName::Tendermint => ics23::tendermint_spec(),
+        ProofSpecName::Avl => avl_spec(),
+    }
+}
+
+/// The AVL+ store's layout, as basecoin-store 0.2 (`avl::proof`) defines it: SHA-256 leaves over the raw key
+/// and value behind a 64-byte zero prefix, three-way inner nodes of 32-byte children with a zero empty child.
+fn avl_spec() -> ProofSpec {
+    use ics23::{HashOp, InnerSpec, LeafOp, LengthOp};
+    ProofSpec {
+        leaf_spec: Some(LeafOp {
+            hash: HashOp::Sha256.into(),
+            prehash_key: HashOp::NoHash.into(),
+            prehash_value: HashOp::NoHash.into(),
+            length: LengthOp::NoPrefix.into(),
+            prefix: vec![0; 64],
+        }),
+        inner_spec: Some(InnerSpec {
+            child_order: vec![0, 1, 2],
+            child_size: 32,
+            min_prefix_length: 0,
+            max_prefix_length: 64,
+            empty_child: vec![0; 32],
+            hash: HashOp::Sha256.into(),
+        }),
+        max_depth: 0,
+        min_depth: 0,
+        prehash_key_before_comparison: false,
     }
 }
 
@@ -189,6 +216,14 @@ mod tests {
             &v.root,
             value,
         )
+    }
+
+    #[test]
+    fn the_avl_layout_is_the_devnet_stores() {
+        assert_eq!(
+            spec_for(ProofSpecName::Avl),
+            basecoin_store::avl::get_proof_spec()
+        );
     }
 
     #[test]

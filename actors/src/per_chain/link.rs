@@ -2,12 +2,16 @@
 //! supervisor re-points whenever it restarts a child, so callers never hold the address of a dead actor.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use super::breaker::{BreakerStatus, CircuitBreaker};
 
 use actix::{MailboxError, Message, Recipient};
 use relayd_messages::{
-    ActorKind, ChainId, ClientSummary, ClientUpdate, ErrorKind, PrepareClientUpdate, Proven,
-    QueryClient, QueryCommitments, QueryProof, QueryUnreceived, RelayError, SubmitTx, TxReport,
+    ActorKind, ChainId, ClientSummary, ClientUpdate, ErrorKind, ObservedEvent, PrepareClientUpdate,
+    Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived,
+    RelayError, SubmitTx, TxReport,
 };
 
 /// The current recipients of one chain's actors (`None` while a child is down).
@@ -21,6 +25,8 @@ pub struct ChainRecipients {
     pub commitments: Option<Recipient<QueryCommitments>>,
     /// Querier: unreceived packets and acks.
     pub unreceived: Option<Recipient<QueryUnreceived>>,
+    /// Querier: old send and write-ack events.
+    pub events: Option<Recipient<QueryPacketEvents>>,
     /// LightClient: verified client updates.
     pub update: Option<Recipient<PrepareClientUpdate>>,
     /// TxSubmitter: transactions.
@@ -37,6 +43,7 @@ pub struct ChainLink {
     /// The chain's IBC store prefix (the commitment prefix counterparties check its proofs under).
     pub prefix: Vec<u8>,
     slots: Arc<RwLock<ChainRecipients>>,
+    breaker: Arc<Mutex<CircuitBreaker>>,
     loads: Arc<[Load; 3]>,
 }
 
@@ -94,6 +101,7 @@ impl ChainLink {
             signer,
             prefix,
             slots: Arc::new(RwLock::new(ChainRecipients::default())),
+            breaker: Arc::new(Mutex::new(CircuitBreaker::default())),
             loads: Arc::new(Default::default()),
         }
     }
@@ -106,6 +114,19 @@ impl ChainLink {
             mailbox_depth: load.in_flight.load(Ordering::Relaxed),
             messages_handled: load.handled.load(Ordering::Relaxed),
         })
+    }
+
+    /// The chain's circuit breaker, as reported.
+    pub fn breaker(&self) -> BreakerStatus {
+        self.with_breaker(|b| b.status())
+    }
+
+    fn with_breaker<T>(&self, f: impl FnOnce(&mut CircuitBreaker) -> T) -> T {
+        let mut guard = match self.breaker.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
     }
 
     /// Replaces the recipients (the supervisor, after (re)starting children).
@@ -144,15 +165,36 @@ impl ChainLink {
         T: Send + 'static,
     {
         let recipient = self.get(pick).ok_or_else(|| down(&self.chain, what))?;
+        if !self.with_breaker(|b| b.allow(Instant::now())) {
+            return Err(RelayError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "{}: circuit open after repeated node failures; not asking the {what}",
+                    self.chain
+                ),
+            ));
+        }
         let load = load_index(kind).map(|i| &self.loads[i]);
         let _counted = load.map(|l| {
             l.in_flight.fetch_add(1, Ordering::Relaxed);
             InFlight(l)
         });
-        recipient
-            .send(msg)
-            .await
-            .map_err(|e| mailbox(&self.chain, what, e))?
+        let result = match recipient.send(msg).await {
+            Ok(result) => result,
+            Err(e) => {
+                // The actor went away mid-request (a restart): no verdict on the node.
+                self.with_breaker(|b| b.record(false, Instant::now()));
+                return Err(mailbox(&self.chain, what, e));
+            }
+        };
+        // Only the node's own failures count: refusals and "already relayed" are answers, and a restarting
+        // actor is relayd's business, not the node's.
+        let node_failed = matches!(
+            &result,
+            Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Unverified)
+        );
+        self.with_breaker(|b| b.record(node_failed, Instant::now()));
+        result
     }
 
     /// Reads an ICS-24 path with a proof.
@@ -181,6 +223,15 @@ impl ChainLink {
     /// Unreceived packets or acks.
     pub async fn query_unreceived(&self, msg: QueryUnreceived) -> Result<Vec<u64>, RelayError> {
         self.ask(ActorKind::Querier, "querier", |r| r.unreceived.clone(), msg)
+            .await
+    }
+
+    /// Send or write-ack events of packets relayd never saw.
+    pub async fn query_packet_events(
+        &self,
+        msg: QueryPacketEvents,
+    ) -> Result<Vec<ObservedEvent>, RelayError> {
+        self.ask(ActorKind::Querier, "querier", |r| r.events.clone(), msg)
             .await
     }
 
@@ -214,5 +265,56 @@ impl ChainLink {
         self.get(|r| r.proof.clone()).is_some()
             && self.get(|r| r.update.clone()).is_some()
             && self.get(|r| r.submit.clone()).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use actix::{Actor, Context, Handler};
+    use relayd_messages::{ChainId, CorrelationId, ErrorKind, Proven, QueryProof, RelayError};
+
+    use super::ChainLink;
+    use crate::per_chain::breaker::{BreakerState, FAILURE_THRESHOLD};
+
+    /// A querier whose node is down: every read fails, and every request is counted.
+    struct DownNode(Arc<AtomicU32>);
+
+    impl Actor for DownNode {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<QueryProof> for DownNode {
+        type Result = Result<Proven, RelayError>;
+
+        fn handle(&mut self, _: QueryProof, _: &mut Self::Context) -> Self::Result {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(RelayError::new(
+                ErrorKind::Unavailable,
+                "connection refused",
+            ))
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_failing_node_is_not_asked_again_while_the_circuit_is_open() {
+        let asked = Arc::new(AtomicU32::new(0));
+        let node = DownNode(asked.clone()).start();
+        let link = ChainLink::new(ChainId::new("ibc-0").unwrap(), "relayer".into(), Vec::new());
+        link.update(|r| r.proof = Some(node.recipient()));
+        let read = || QueryProof {
+            correlation: CorrelationId::fresh(),
+            path: "clients/07-tendermint-0/clientState".into(),
+            height: None,
+        };
+        for _ in 0..20 {
+            let e = link.query_proof(read()).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Unavailable);
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), FAILURE_THRESHOLD);
+        assert_eq!(link.breaker().state, BreakerState::Open);
+        assert_eq!(link.breaker().opened, 1);
     }
 }

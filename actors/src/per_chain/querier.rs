@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler, ResponseFuture};
 use relayd_messages::{
-    ActorKind, ChainId, ClientId, ClientSummary, ErrorKind, InjectPanic, Proven, QueryClient,
-    QueryCommitments, QueryProof, QueryUnreceived, RelayError,
+    ActorKind, ChainId, ClientId, ClientSummary, ErrorKind, InjectPanic, ObservedEvent, Proven,
+    QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, RelayError,
 };
 use tracing::Instrument;
 
@@ -158,6 +158,24 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryCommitments> for Q
             async move {
                 endpoint
                     .packet_commitments(&msg.port, &msg.channel)
+                    .await
+                    .map_err(chain_error)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryPacketEvents> for Querier<E> {
+    type Result = ResponseFuture<Result<Vec<ObservedEvent>, RelayError>>;
+
+    fn handle(&mut self, msg: QueryPacketEvents, _: &mut Self::Context) -> Self::Result {
+        let endpoint = self.endpoint.clone();
+        let span = self.span("packet_events", msg.correlation);
+        Box::pin(
+            async move {
+                endpoint
+                    .packet_events(msg.kind, &msg.port, &msg.channel, &msg.sequences)
                     .await
                     .map_err(chain_error)
             }

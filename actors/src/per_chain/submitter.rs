@@ -55,16 +55,9 @@ impl<S: Submitter + 'static> TxSubmitter<S> {
     }
 }
 
-/// Takes requests off the queue for one transaction: their update messages (each (client, height) once,
-/// skipping ones already committed) followed by their datagrams, up to `max_msgs` datagrams.
-fn take_batch(
-    queue: &mut Queue,
-    max_msgs: usize,
-) -> (Vec<Pending>, Vec<Datagram>, Vec<(String, u64)>) {
+/// Takes requests off the queue for one transaction, up to `max_msgs` datagrams.
+fn take_batch(queue: &mut Queue, max_msgs: usize) -> Vec<Pending> {
     let mut taken = Vec::new();
-    let mut msgs = Vec::new();
-    let mut datagrams = Vec::new();
-    let mut updates: Vec<(String, u64)> = Vec::new();
     let mut count = 0;
     while let Some(p) = queue.pending.front() {
         let n = p.request.datagrams.len();
@@ -74,19 +67,10 @@ fn take_batch(
         let Some(p) = queue.pending.pop_front() else {
             break;
         };
-        if let Some((client, height, update)) = &p.request.update {
-            let key = (client.to_string(), *height);
-            if !queue.known.contains(&key) && !updates.contains(&key) {
-                msgs.extend(update.iter().cloned());
-                updates.push(key);
-            }
-        }
-        datagrams.extend(p.request.datagrams.iter().cloned());
         count += n;
         taken.push(p);
     }
-    msgs.extend(datagrams);
-    (taken, msgs, updates)
+    taken
 }
 
 fn remember(queue: &mut Queue, updates: Vec<(String, u64)>) {
@@ -102,6 +86,26 @@ fn remember(queue: &mut Queue, updates: Vec<(String, u64)>) {
     }
 }
 
+/// The messages of one transaction for `group`: its update messages (each (client, height) once, skipping ones
+/// already committed) followed by its datagrams.
+fn messages_of(queue: &Queue, group: &[Pending]) -> (Vec<Datagram>, Vec<(String, u64)>) {
+    let mut msgs = Vec::new();
+    let mut datagrams = Vec::new();
+    let mut updates: Vec<(String, u64)> = Vec::new();
+    for p in group {
+        if let Some((client, height, update)) = &p.request.update {
+            let key = (client.to_string(), *height);
+            if !queue.known.contains(&key) && !updates.contains(&key) {
+                msgs.extend(update.iter().cloned());
+                updates.push(key);
+            }
+        }
+        datagrams.extend(p.request.datagrams.iter().cloned());
+    }
+    msgs.extend(datagrams);
+    (msgs, updates)
+}
+
 async fn drain<S: Submitter>(
     chain: ChainId,
     submitter: Rc<tokio::sync::Mutex<S>>,
@@ -109,7 +113,7 @@ async fn drain<S: Submitter>(
     max_msgs: usize,
 ) {
     loop {
-        let (taken, msgs, updates) = {
+        let taken = {
             let mut q = queue.borrow_mut();
             if q.pending.is_empty() {
                 q.busy = false;
@@ -117,32 +121,47 @@ async fn drain<S: Submitter>(
             }
             take_batch(&mut q, max_msgs)
         };
-        let ids: Vec<String> = taken
-            .iter()
-            .map(|p| p.request.correlation.to_string())
-            .collect();
-        let span =
-            tracing::debug_span!("tx_submitter", chain = %chain, correlations = %ids.join(","));
-        let result = async {
-            debug!(messages = msgs.len(), requests = taken.len(), "submitting");
-            submitter.lock().await.submit(msgs).await
-        }
-        .instrument(span)
-        .await;
-        match result {
-            Ok(reports) => {
-                remember(&mut queue.borrow_mut(), updates);
-                let last = reports.last().cloned();
-                for p in taken {
-                    let reply = last.clone().ok_or_else(|| {
-                        RelayError::new(ErrorKind::Unavailable, "no transaction was sent")
-                    });
-                    let _ = p.reply.send(reply);
-                }
+        // A chain refuses a whole transaction for one bad message. Halving a refused group until the refusal is
+        // down to one request keeps every other request of the batch alive (a few more transactions for one
+        // bad datagram, instead of losing the batch).
+        let mut groups = vec![taken];
+        while let Some(group) = groups.pop() {
+            let (msgs, updates) = messages_of(&queue.borrow(), &group);
+            let ids: Vec<String> = group
+                .iter()
+                .map(|p| p.request.correlation.to_string())
+                .collect();
+            let span =
+                tracing::debug_span!("tx_submitter", chain = %chain, correlations = %ids.join(","));
+            let result = async {
+                debug!(messages = msgs.len(), requests = group.len(), "submitting");
+                submitter.lock().await.submit(msgs).await
             }
-            Err((_, e)) => {
-                for p in taken {
-                    let _ = p.reply.send(Err(e.clone()));
+            .instrument(span)
+            .await;
+            match result {
+                Ok(reports) => {
+                    remember(&mut queue.borrow_mut(), updates);
+                    let last = reports.last().cloned();
+                    for p in group {
+                        let reply = last.clone().ok_or_else(|| {
+                            RelayError::new(ErrorKind::Unavailable, "no transaction was sent")
+                        });
+                        let _ = p.reply.send(reply);
+                    }
+                }
+                Err((_, e)) if e.kind == ErrorKind::Rejected && group.len() > 1 => {
+                    debug!(requests = group.len(), error = %e, "transaction refused; splitting the batch");
+                    let mut first = group;
+                    let second = first.split_off(first.len() / 2);
+                    // Popped last-in first-out: the first half goes first, keeping the batch's order.
+                    groups.push(second);
+                    groups.push(first);
+                }
+                Err((_, e)) => {
+                    for p in group {
+                        let _ = p.reply.send(Err(e.clone()));
+                    }
                 }
             }
         }
@@ -201,5 +220,150 @@ impl<S: Submitter + 'static> Handler<InjectPanic> for TxSubmitter<S> {
 
     fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
         injected_panic(ActorKind::TxSubmitter);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use actix::{Actor, Context, Handler};
+    use relayd_messages::{
+        ActorKind, ChainId, ChildExited, ClientId, CorrelationId, Datagram, ErrorKind, RelayError,
+        SubmitTx, TxReport,
+    };
+    use tokio::sync::oneshot;
+
+    use super::TxSubmitter;
+    use crate::chain::backend::Submitter;
+    use crate::supervision::guard::ExitGuard;
+
+    /// Refuses any transaction holding a datagram whose value is `bad`, as a chain refuses a whole tx for one
+    /// failing message; the first transaction waits for `gate` so that later requests queue behind it.
+    struct Refusing {
+        sent: Rc<RefCell<Vec<Vec<Vec<u8>>>>>,
+        gate: Option<oneshot::Receiver<()>>,
+    }
+
+    impl Submitter for Refusing {
+        fn signer(&self) -> &str {
+            "relayer"
+        }
+
+        async fn submit(
+            &mut self,
+            msgs: Vec<Datagram>,
+        ) -> Result<Vec<TxReport>, (Vec<TxReport>, RelayError)> {
+            if let Some(gate) = self.gate.take() {
+                let _ = gate.await;
+            }
+            if msgs.iter().any(|m| m.value == b"bad") {
+                return Err((
+                    Vec::new(),
+                    RelayError::new(ErrorKind::Rejected, "message failed"),
+                ));
+            }
+            let mut sent = self.sent.borrow_mut();
+            sent.push(msgs.iter().map(|m| m.value.clone()).collect());
+            Ok(vec![TxReport {
+                tx_hash: format!("tx{}", sent.len()),
+                height: 1,
+                messages: msgs.len(),
+                gas_used: 1,
+            }])
+        }
+
+        fn max_msgs(&self) -> usize {
+            100
+        }
+    }
+
+    struct Sink;
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+    impl Handler<ChildExited> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: ChildExited, _: &mut Self::Context) {}
+    }
+
+    fn request(value: &[u8]) -> SubmitTx {
+        let client = ClientId::new("07-tendermint-0").expect("client id");
+        SubmitTx {
+            correlation: CorrelationId::fresh(),
+            update: Some((
+                client,
+                7,
+                vec![Datagram {
+                    type_url: "update".into(),
+                    value: b"update".to_vec(),
+                }],
+            )),
+            datagrams: vec![Datagram {
+                type_url: "recv".into(),
+                value: value.to_vec(),
+            }],
+        }
+    }
+
+    #[actix_rt::test]
+    async fn one_refused_datagram_fails_alone_and_the_rest_of_its_batch_lands() {
+        let sent = Rc::new(RefCell::new(Vec::new()));
+        let (open, gate) = oneshot::channel();
+        let sink = Sink.start().recipient();
+        let submitter = Refusing {
+            sent: sent.clone(),
+            gate: Some(gate),
+        };
+        let addr = TxSubmitter::new(
+            ChainId::new("chain-a").expect("chain id"),
+            submitter,
+            ExitGuard::new(ActorKind::TxSubmitter, 1, sink),
+        )
+        .start();
+        // The first request holds the submitter busy so the next eight queue into one batch.
+        let first = addr.send(request(b"first"));
+        tokio::task::yield_now().await;
+        let values: Vec<Vec<u8>> = (0..8)
+            .map(|i| {
+                if i == 2 {
+                    b"bad".to_vec()
+                } else {
+                    format!("p{i}").into_bytes()
+                }
+            })
+            .collect();
+        let replies: Vec<_> = values.iter().map(|v| addr.send(request(v))).collect();
+        tokio::task::yield_now().await;
+        open.send(()).expect("gate");
+        first.await.expect("mailbox").expect("first tx");
+        let mut results = Vec::new();
+        for r in replies {
+            results.push(r.await.expect("mailbox"));
+        }
+
+        for (i, r) in results.iter().enumerate() {
+            if i == 2 {
+                let e = r.as_ref().expect_err("the bad datagram is refused");
+                assert_eq!(e.kind, ErrorKind::Rejected);
+            } else {
+                assert!(r.is_ok(), "request {i} lost with its batch: {r:?}");
+            }
+        }
+        let sent = sent.borrow();
+        let datagrams: Vec<Vec<u8>> = sent
+            .iter()
+            .flatten()
+            .filter(|v| v.as_slice() != b"update")
+            .cloned()
+            .collect();
+        let mut expected = vec![b"first".to_vec()];
+        expected.extend(values.iter().filter(|v| v.as_slice() != b"bad").cloned());
+        assert_eq!(datagrams, expected, "each good datagram once, in order");
+        // The shared update went out with the first transaction and was then known as committed.
+        let updates = sent.iter().flatten().filter(|v| v.as_slice() == b"update");
+        assert_eq!(updates.count(), 1);
+        assert_eq!(sent[0][0], b"update".to_vec());
     }
 }

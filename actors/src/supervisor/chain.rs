@@ -185,6 +185,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                         r.proof = Some(a.clone().recipient());
                         r.client = Some(a.clone().recipient());
                         r.commitments = Some(a.clone().recipient());
+                        r.events = Some(a.clone().recipient());
                         r.unreceived = Some(a.clone().recipient());
                     }
                     Running::Light(a) => r.update = Some(a.clone().recipient()),
@@ -205,6 +206,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                 r.proof = None;
                 r.client = None;
                 r.commitments = None;
+                r.events = None;
                 r.unreceived = None;
             }
             ActorKind::LightClient => r.update = None,

@@ -1,10 +1,14 @@
 //! `relayd light init`: trust a chain's header at a height on the operator's word (its hash), after checking
-//! that the node serves exactly that header with a valid commit. Later verification starts from it.
+//! that the node serves exactly that header with a valid commit (Cosmos) or that the block and its epoch's
+//! producers hash as NEAR commits to them (NEAR). Later verification starts from it.
 
 use std::process::ExitCode;
 
 use relayd_actors::chain::cosmos::light_client::light_init;
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
+use relayd_actors::chain::near::backend::near_light_init;
+use relayd_actors::chain::near::rpc::NearRpc;
+use relayd_actors::chain::near::CryptoHash;
 use serde_json::json;
 
 use crate::cli::{Cli, OutputArgs, EXIT_CONFIG, EXIT_RUNTIME};
@@ -26,9 +30,12 @@ pub fn init(cli: &Cli, chain: &str, hash: &str, height: u64, out: OutputArgs) ->
             EXIT_CONFIG,
         );
     };
+    if chain_config.near().is_some() {
+        return init_near(&config, &path, chain_config, hash, height, out);
+    }
     if chain_config.cosmos().is_none() {
         return fail(
-            &format!("chain {chain}: light init supports Cosmos chains"),
+            &format!("chain {chain}: incomplete chain entry (run `relayd config validate`)"),
             EXIT_CONFIG,
         );
     }
@@ -64,6 +71,51 @@ pub fn init(cli: &Cli, chain: &str, hash: &str, height: u64, out: OutputArgs) ->
                     "{chain}: trusted height {height}, hash {}, time {}",
                     header.hash(),
                     header.time.to_rfc3339()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string(), EXIT_RUNTIME),
+    }
+}
+
+/// `light init` on a NEAR chain: the block hash is NEAR's base58; the block's epoch producers are checked against
+/// the epoch before (see `NearHead::from_trusted_block`).
+fn init_near(
+    config: &relayd_config::Config,
+    path: &std::path::Path,
+    chain: &relayd_config::ChainConfig,
+    hash: &str,
+    height: u64,
+    out: OutputArgs,
+) -> ExitCode {
+    let id = chain.id.as_str();
+    let Ok(hash) = hash.parse::<CryptoHash>() else {
+        return fail(
+            &format!("{hash:?} is not a base58 NEAR block hash"),
+            EXIT_CONFIG,
+        );
+    };
+    let dir = match DataDir::open(&data_dir(config, path)) {
+        Ok(dir) => dir,
+        Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+    };
+    let rpc = NearRpc::new(id, &chain.rpc_addr.to_string());
+    let result = actix_rt::System::new().block_on(near_light_init(&rpc, &dir.store, height, hash));
+    match result {
+        Ok(trusted) => {
+            let lite = &trusted.head.inner_lite;
+            if out.json {
+                println!(
+                    "{}",
+                    json!({"chain": id, "height": lite.height, "hash": hash.to_string(), "epoch_id": lite.epoch_id.to_string(), "producers": trusted.epoch_bps.len()})
+                );
+            } else {
+                println!(
+                    "{id}: trusted height {}, hash {hash}, epoch {} ({} block producers)",
+                    lite.height,
+                    lite.epoch_id,
+                    trusted.epoch_bps.len()
                 );
             }
             ExitCode::SUCCESS

@@ -5,10 +5,12 @@
 use std::process::ExitCode;
 
 use ibc_proto::google::protobuf::Any;
-use ibc_proto::ibc::core::channel::v1::Channel;
-use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
+use ibc_proto::ibc::core::channel::v1::{Channel, IdentifiedChannel};
+use ibc_proto::ibc::core::connection::v1::{ConnectionEnd, IdentifiedConnection};
 use ibc_proto::ibc::lightclients::tendermint::v1 as tm;
 use prost::Message;
+use relayd_actors::chain::any::AnyEndpoint;
+use relayd_actors::chain::cosmos::endpoint::CosmosEndpoint;
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::chain::endpoint::{path, ChainEndpoint, ChainError, Proven, QueryHeight};
 use relayd_actors::chain::near::endpoint::NearEndpoint;
@@ -45,7 +47,7 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
             }
         };
         let endpoint = NearEndpoint::new(NearRpc::new(chain_id, &url), contract);
-        actix_rt::System::new().block_on(execute_near(&endpoint, command))
+        actix_rt::System::new().block_on(execute_near(&endpoint, command, &config))
     } else if let Some(cosmos) = chain.cosmos() {
         let prefix = cosmos.store_prefix;
         actix_rt::System::new().block_on(async {
@@ -200,7 +202,13 @@ async fn execute(
             None => serde_json::to_value(rpc.channels().await?).unwrap_or_default(),
         },
         QueryCommand::PacketPending { port, channel, .. } => {
-            pending(rpc, prefix, port, channel, config).await?
+            pending(
+                &CosmosEndpoint::new(rpc.clone(), prefix),
+                port,
+                channel,
+                config,
+            )
+            .await?
         }
         QueryCommand::PacketCommitments { port, channel, .. } => {
             json!({"port_id": port, "channel_id": channel, "sequences": rpc.packet_commitments(port, channel).await?})
@@ -213,6 +221,7 @@ async fn execute(
 async fn execute_near(
     endpoint: &NearEndpoint,
     command: &QueryCommand,
+    config: &relayd_config::Config,
 ) -> Result<Value, ChainError> {
     let chain = endpoint.chain_id().to_owned();
     let read = |p: String, height: Option<u64>, proof: bool| async move {
@@ -270,16 +279,106 @@ async fn execute_near(
         QueryCommand::PacketCommitments { port, channel, .. } => {
             json!({"port_id": port, "channel_id": channel, "sequences": endpoint.packet_commitments(port, channel).await?})
         }
-        QueryCommand::Connections { .. }
-        | QueryCommand::Channels { .. }
-        | QueryCommand::PacketPending { .. } => {
-            return Err(ChainError::rpc(
-                &chain,
-                "query",
-                "this listing is not available for NEAR chains yet",
-            ))
+        QueryCommand::Connections { client, .. } => match client {
+            Some(client) => {
+                json!({"client_id": client, "connections": endpoint.client_connections(client).await?})
+            }
+            None => {
+                let ids = endpoint.connections().await?;
+                serde_json::to_value(near_connections(endpoint, ids).await?).unwrap_or_default()
+            }
+        },
+        QueryCommand::Channels { connection, .. } => {
+            let ids = match connection {
+                Some(connection) => endpoint.connection_channels(connection).await?,
+                None => endpoint.channels().await?,
+            };
+            serde_json::to_value(near_channels(endpoint, ids).await?).unwrap_or_default()
+        }
+        QueryCommand::PacketPending { port, channel, .. } => {
+            pending(endpoint, port, channel, config).await?
         }
     })
+}
+
+/// The ends of the listed connections, read from the contract's storage at a final block after the listing (so
+/// every listed end is there), in ibc-proto's `IdentifiedConnection` form as the Cosmos listing prints them.
+async fn near_connections(
+    endpoint: &NearEndpoint,
+    ids: Vec<String>,
+) -> Result<Vec<IdentifiedConnection>, ChainError> {
+    let at = QueryHeight::At(endpoint.final_height().await?);
+    let mut out = Vec::new();
+    for id in ids {
+        let raw = endpoint
+            .query_ibc(&path::connection(&id), at, false)
+            .await?;
+        let end = ConnectionEnd::decode(raw.value.as_slice())
+            .map_err(|e| ChainError::rpc(endpoint.chain_id(), &path::connection(&id), e))?;
+        out.push(IdentifiedConnection {
+            id,
+            client_id: end.client_id,
+            versions: end.versions,
+            state: end.state,
+            counterparty: end.counterparty,
+            delay_period: end.delay_period,
+        });
+    }
+    Ok(out)
+}
+
+/// The ends of the listed channels, as [`near_connections`] reads connections.
+async fn near_channels(
+    endpoint: &NearEndpoint,
+    ids: Vec<(String, String)>,
+) -> Result<Vec<IdentifiedChannel>, ChainError> {
+    let at = QueryHeight::At(endpoint.final_height().await?);
+    let mut out = Vec::new();
+    for (port, channel) in ids {
+        let p = path::channel(&port, &channel);
+        let raw = endpoint.query_ibc(&p, at, false).await?;
+        let end = Channel::decode(raw.value.as_slice())
+            .map_err(|e| ChainError::rpc(endpoint.chain_id(), &p, e))?;
+        out.push(IdentifiedChannel {
+            state: end.state,
+            ordering: end.ordering,
+            counterparty: end.counterparty,
+            connection_hops: end.connection_hops,
+            version: end.version,
+            port_id: port,
+            channel_id: channel,
+            upgrade_sequence: end.upgrade_sequence,
+        });
+    }
+    Ok(out)
+}
+
+/// An endpoint of a configured chain of either kind.
+async fn counterparty_endpoint(
+    chain: &relayd_config::ChainConfig,
+) -> Result<AnyEndpoint, ChainError> {
+    let id = chain.id.as_str();
+    let url = chain.rpc_addr.to_string();
+    if let Some(near) = chain.near() {
+        let contract = near
+            .contract_account
+            .parse()
+            .map_err(|e| ChainError::rpc(id, "contract_account", e))?;
+        return Ok(AnyEndpoint::Near(NearEndpoint::new(
+            NearRpc::new(id, &url),
+            contract,
+        )));
+    }
+    let cosmos = chain
+        .cosmos()
+        .ok_or_else(|| ChainError::rpc(id, "config", "incomplete chain entry"))?;
+    let rpc = CosmosRpc::connect(id, &url)
+        .await
+        .map_err(|e| ChainError::rpc(id, "connect", e))?;
+    Ok(AnyEndpoint::Cosmos(CosmosEndpoint::new(
+        rpc,
+        &cosmos.store_prefix,
+    )))
 }
 
 /// A `revision-height` argument such as `0-42`.
@@ -297,22 +396,19 @@ fn parse_height(chain: &str, text: &str) -> Result<(u64, u64), ChainError> {
 
 /// Unreceived packets and unrelayed acknowledgements of `port`/`channel`, asking the counterparty chain that the
 /// channel's connection's client tracks.
-async fn pending(
-    rpc: &CosmosRpc,
-    prefix: &str,
+async fn pending<E: ChainEndpoint>(
+    src: &E,
     port: &str,
     channel: &str,
     config: &relayd_config::Config,
 ) -> Result<Value, ChainError> {
-    let chain = rpc.chain().to_owned();
+    let chain = src.chain_id().to_owned();
     let err = |what: String| ChainError::rpc(&chain, "query packet pending", what);
     let read = |p: String| async move {
-        let proven = rpc
-            .query_ibc(prefix, &p, QueryHeight::Latest, false)
-            .await?;
+        let proven = src.query_ibc(&p, QueryHeight::Latest, false).await?;
         if proven.value.is_empty() {
             return Err(ChainError::rpc(
-                rpc.chain(),
+                src.chain_id(),
                 "query packet pending",
                 format!("{p} not found"),
             ));
@@ -348,10 +444,8 @@ async fn pending(
                 client.chain_id
             ))
         })?;
-    let cp = CosmosRpc::connect(cp_chain.id.as_str(), &cp_chain.rpc_addr.to_string())
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    let commitments = rpc.packet_commitments(port, channel).await?;
+    let cp = counterparty_endpoint(cp_chain).await?;
+    let commitments = src.packet_commitments(port, channel).await?;
     let unreceived = if commitments.is_empty() {
         Vec::new()
     } else {
@@ -368,7 +462,7 @@ async fn pending(
     let unrelayed_acks = if acked.is_empty() {
         Vec::new()
     } else {
-        rpc.unreceived_acks(port, channel, &acked).await?
+        src.unreceived_acks(port, channel, &acked).await?
     };
     Ok(json!({
         "chain": chain,

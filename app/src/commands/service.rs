@@ -10,7 +10,7 @@ use relayd_messages::{ChainId, ChannelId, PacketKey, PortId, Sequence};
 use serde_json::{json, Value};
 
 use crate::admin::{views, AUTHORISATION_HEADER};
-use crate::cli::{ClearArgs, Cli, TraceArgs, EXIT_CONFIG, EXIT_RUNTIME};
+use crate::cli::{ClearPacketsArgs, Cli, TraceArgs, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
 use crate::commands::fail;
 use crate::datadir::DataDir;
@@ -77,7 +77,11 @@ pub fn trace(cli: &Cli, args: &TraceArgs) -> ExitCode {
     );
     let answer = actix_rt::System::new().block_on(async {
         let http = client()?;
-        call(http.get(&url)).await
+        match call(http.get(format!("{}/version", base_url(&config)))).await? {
+            Some((_, version)) if serves(&version, &config, &path) => call(http.get(&url)).await,
+            // Nothing listens, or another relayd (another data directory) does.
+            _ => Ok(None),
+        }
     });
     let timeline = match answer {
         Ok(Some((status, body))) if status.is_success() => body,
@@ -117,30 +121,58 @@ fn offline_timeline(config: &Config, config_path: &Path, key: &PacketKey) -> Res
     serde_json::to_value(views::timeline(&record)).map_err(|e| e.to_string())
 }
 
-/// `relayd clear packets`: asks the running service to clear a channel and follows the operation to its end.
-pub fn clear(cli: &Cli, args: &ClearArgs) -> ExitCode {
-    let path = cli.config_path();
-    let config = match load(&path, args.out.json) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// Whether the service that answered `/version` runs over this configuration's data directory.
+fn serves(version: &Value, config: &Config, config_path: &Path) -> bool {
+    let ours = crate::commands::data_dir(config, config_path);
+    let ours = std::fs::canonicalize(&ours).unwrap_or(ours);
+    version["data_dir"].as_str() == Some(ours.display().to_string().as_str())
+}
+
+/// `relayd clear packets` through the running service: asks it to clear the channel and follows the operation
+/// to its end. `None` when no service answers at `[admin] listen_addr` (the caller then clears by itself).
+pub fn clear_through_service(
+    config: &Config,
+    config_path: &Path,
+    args: &ClearPacketsArgs,
+    sequences: Option<&[u64]>,
+) -> Option<ExitCode> {
+    let base = base_url(config);
+    let up = actix_rt::System::new().block_on(async {
+        let http = client()?;
+        call(http.get(format!("{base}/version"))).await
+    });
+    match up {
+        Ok(Some((_, version))) if serves(&version, config, config_path) => {}
+        // Nothing listens, or another relayd (another data directory) does: clear here.
+        Ok(_) => return None,
+        Err(e) => return Some(fail(&format!("{base}: {e}"), EXIT_RUNTIME)),
+    }
     let Some(token_file) = &config.admin.token_file else {
-        return fail(
-            "clearing through the service needs [admin] token_file (the service's mutating endpoints are disabled without it)",
+        return Some(fail(
+            "a relayd service is running; clearing through it needs [admin] token_file (its mutating endpoints \
+             are disabled without one), and it clears every clear_interval blocks by itself",
             EXIT_CONFIG,
-        );
+        ));
     };
-    let token_path = path
+    let token_path = config_path
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(token_file);
     let token = match std::fs::read_to_string(&token_path) {
         Ok(t) => t.trim().to_owned(),
-        Err(e) => return fail(&format!("{}: {e}", token_path.display()), EXIT_CONFIG),
+        Err(e) => return Some(fail(&format!("{}: {e}", token_path.display()), EXIT_CONFIG)),
     };
-    let base = base_url(&config);
+    Some(run_clear(&base, &token, args, sequences))
+}
+
+fn run_clear(
+    base: &str,
+    token: &str,
+    args: &ClearPacketsArgs,
+    sequences: Option<&[u64]>,
+) -> ExitCode {
     let mut body = json!({ "chain": args.chain, "port": args.port, "channel": args.channel });
-    if let Some(seqs) = &args.sequences {
+    if let Some(seqs) = sequences {
         body["sequences"] = json!(seqs);
     }
     let outcome = actix_rt::System::new().block_on(async {
@@ -152,26 +184,31 @@ pub fn clear(cli: &Cli, args: &ClearArgs) -> ExitCode {
         )
         .await?
         else {
-            return Err(format!(
-                "no relayd service answers at {base}; start it (`relayd start`), which clears pending packets on start"
-            ));
+            return Err(format!("the service at {base} stopped answering"));
         };
         if !status.is_success() {
             return Err(reason(&auth));
         }
-        let nonce = auth["authorisation"].as_str().unwrap_or_default().to_owned();
+        let nonce = auth["authorisation"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let started = call(
             http.post(format!("{base}/clear"))
                 .header("authorization", &bearer)
                 .header(AUTHORISATION_HEADER, nonce)
-                .json(&body),
+                .header("content-type", "application/json")
+                .body(body.to_string()),
         )
         .await?
         .ok_or("the service stopped answering")?;
         if !started.0.is_success() {
             return Err(reason(&started.1));
         }
-        let id = started.1["operation_id"].as_str().unwrap_or_default().to_owned();
+        let id = started.1["operation_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         loop {
             let (status, op) = call(http.get(format!("{base}/operations/{id}")))
                 .await?

@@ -63,7 +63,10 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
             config,
             state.store.clone(),
             dir.join("keys"),
-            counted,
+            relayd_actors::system::StartOptions {
+                metrics: counted,
+                ..Default::default()
+            },
         )
         .await?;
         // Relaying does not depend on the admin server: one that cannot listen is reported, not fatal. A token
@@ -71,6 +74,7 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
         let admin = match crate::admin::start(
             config,
             config_path.parent().unwrap_or_else(|| Path::new(".")),
+            &dir,
             &relay,
             state.store.clone(),
             registry,

@@ -71,18 +71,7 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
             }
         },
     };
-    let tx_config = TxConfig {
-        chain_id: src.id.to_string(),
-        default_gas: src_cosmos.gas,
-        gas_adjustment: src_cosmos.gas_adjustment,
-        gas_price: src_cosmos.gas_price.amount,
-        fee_denom: src_cosmos.gas_price.denom.clone(),
-        max_gas: src_cosmos.max_gas,
-        max_msg_num: src.max_msg_num,
-        max_tx_size: src.max_tx_size,
-        confirm_timeout: config.global.timeout.get().max(Duration::from_secs(30)),
-        poll_interval: Duration::from_millis(200),
-    };
+    let tx_config = tx_config(&config, src, &src_cosmos);
     let result = actix_rt::System::new().block_on(async {
         let src_rpc = CosmosRpc::connect(src.id.as_str(), &src.rpc_addr.to_string()).await?;
         let timeout_height = match args.timeout_height_offset {
@@ -158,6 +147,26 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// The transaction settings of a configured Cosmos chain, as the CLI's one-off transactions use them.
+pub fn tx_config(
+    config: &relayd_config::Config,
+    chain: &relayd_config::ChainConfig,
+    cosmos: &relayd_config::CosmosSettings,
+) -> TxConfig {
+    TxConfig {
+        chain_id: chain.id.to_string(),
+        default_gas: cosmos.gas,
+        gas_adjustment: cosmos.gas_adjustment,
+        gas_price: cosmos.gas_price.amount,
+        fee_denom: cosmos.gas_price.denom.clone(),
+        max_gas: cosmos.max_gas,
+        max_msg_num: chain.max_msg_num,
+        max_tx_size: chain.max_tx_size,
+        confirm_timeout: config.global.timeout.get().max(Duration::from_secs(30)),
+        poll_interval: Duration::from_millis(200),
+    }
 }
 
 /// `<integer><denom>` with a positive integer and a denom starting with a letter.

@@ -83,6 +83,82 @@ impl ChainEndpoint for CosmosEndpoint {
         self.rpc.unreceived_acks(port, channel, sequences).await
     }
 
+    async fn packet_events(
+        &self,
+        kind: relayd_messages::PacketEventKind,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<ObservedEvent>, ChainError> {
+        use relayd_messages::{IbcEvent, PacketEventKind};
+        use std::collections::HashSet;
+        use tendermint_rpc::{Client, Order};
+        let chain = self.rpc.chain();
+        let (event, end) = match kind {
+            PacketEventKind::Sent => ("send_packet", "src"),
+            PacketEventKind::AckWritten => ("write_acknowledgement", "dst"),
+        };
+        // One search per channel, not per sequence: a backlog of thousands of packets sent many per
+        // transaction is a few pages.
+        let text = format!(
+            "{event}.packet_{end}_port='{port}' AND {event}.packet_{end}_channel='{channel}'"
+        );
+        let call = format!("tx_search {text}");
+        let query: tendermint_rpc::query::Query =
+            text.parse().map_err(|e| ChainError::rpc(chain, &call, e))?;
+        let mut wanted: HashSet<u64> = sequences.iter().copied().collect();
+        let mut out = Vec::new();
+        let per_page: u8 = 100;
+        let mut page = 1u32;
+        while !wanted.is_empty() {
+            let r = self
+                .rpc
+                .http()
+                .tx_search(query.clone(), false, page, per_page, Order::Ascending)
+                .await
+                .map_err(|e| ChainError::rpc(chain, &call, e))?;
+            for tx in &r.txs {
+                if tx.tx_result.code.is_err() {
+                    continue;
+                }
+                let decoded = super::events::decode_tx_events(
+                    tx.height.value(),
+                    &tx.hash.to_string(),
+                    &tx.tx_result.events,
+                );
+                for e in decoded.events {
+                    let packet = match &e.event {
+                        IbcEvent::SendPacket(p) if kind == PacketEventKind::Sent => p,
+                        IbcEvent::WriteAcknowledgement { packet, .. }
+                            if kind == PacketEventKind::AckWritten =>
+                        {
+                            packet
+                        }
+                        _ => continue,
+                    };
+                    let (p, c) = match kind {
+                        PacketEventKind::Sent => (&packet.source_port, &packet.source_channel),
+                        PacketEventKind::AckWritten => {
+                            (&packet.destination_port, &packet.destination_channel)
+                        }
+                    };
+                    if p.as_str() == port
+                        && c.as_str() == channel
+                        && wanted.remove(&packet.sequence.0)
+                    {
+                        out.push(e);
+                    }
+                }
+            }
+            let seen = u64::from(page) * u64::from(per_page);
+            if r.txs.is_empty() || seen >= u64::from(r.total_count) {
+                break;
+            }
+            page += 1;
+        }
+        Ok(out)
+    }
+
     async fn ibc_events_at(&self, height: u64) -> Result<Vec<ObservedEvent>, ChainError> {
         let block = fetch_block(&self.rpc, self.rpc.chain(), height)
             .await

@@ -101,6 +101,27 @@ pub fn decode_block_results(res: &block_results::Response, tx_hashes: &[String])
     out
 }
 
+/// The IBC events of one successful transaction at `height` (e.g. from `tx_search`).
+pub fn decode_tx_events(height: u64, tx_hash: &str, events: &[abci::Event]) -> DecodedEvents {
+    let mut out = DecodedEvents::default();
+    for event in events {
+        match decode_event(event) {
+            Ok(Some(ibc)) => out.events.push(ObservedEvent {
+                height,
+                tx_hash: Some(tx_hash.to_owned()),
+                event: ibc,
+            }),
+            Ok(None) => {}
+            Err(reason) => out.errors.push(EventError {
+                height,
+                event: event.kind.clone(),
+                reason,
+            }),
+        }
+    }
+    out
+}
+
 /// One event's attributes, decoded to text whatever the wire encoding was.
 struct Attributes<'a> {
     kind: &'a str,

@@ -130,6 +130,21 @@ impl CosmosRpc {
         }
     }
 
+    /// The staking module's unbonding period: a client of this chain must trust its headers for less.
+    pub async fn unbonding_period(&self) -> Result<std::time::Duration, ChainError> {
+        use cosmrs::proto::cosmos::staking::v1beta1::{QueryParamsRequest, QueryParamsResponse};
+        let path = "/cosmos.staking.v1beta1.Query/Params";
+        let r: QueryParamsResponse = self.grpc(path, &QueryParamsRequest {}).await?;
+        let d = r
+            .params
+            .and_then(|p| p.unbonding_time)
+            .ok_or_else(|| ChainError::rpc(self.chain(), path, "no unbonding time"))?;
+        Ok(std::time::Duration::new(
+            u64::try_from(d.seconds).unwrap_or(0),
+            u32::try_from(d.nanos).unwrap_or(0),
+        ))
+    }
+
     /// Every client on the chain: id and client state (`Any`).
     pub async fn client_states(&self) -> Result<Vec<client::IdentifiedClientState>, ChainError> {
         self.paged(

@@ -104,6 +104,47 @@ pub fn optional_sequence(method: &str, result: &[u8]) -> Result<Option<u64>, Con
     parse(method, result)
 }
 
+/// Arguments of `get_client_connections` and `get_connection_channels`.
+pub fn connection_args(connection: &str) -> Value {
+    json!({"connection_id": connection})
+}
+
+/// Arguments of `get_channels`: near-ibc takes a `QueryChannelsRequest`; relayd asks for every channel.
+pub fn channels_args() -> Value {
+    json!({"request": {"pagination": null}})
+}
+
+/// A `Vec<ConnectionId>` result.
+pub fn ids(method: &str, result: &[u8]) -> Result<Vec<String>, ContractError> {
+    parse(method, result)
+}
+
+/// The connection ids of a `Vec<IdentifiedConnectionEnd>` result (ibc-rs JSON: `connection_id` beside the end).
+/// relayd reads the ends themselves from the contract's storage, as protobuf.
+pub fn connection_ids(method: &str, result: &[u8]) -> Result<Vec<String>, ContractError> {
+    #[derive(serde::Deserialize)]
+    struct Identified {
+        connection_id: String,
+    }
+    let items: Vec<Identified> = parse(method, result)?;
+    Ok(items.into_iter().map(|i| i.connection_id).collect())
+}
+
+/// The (port, channel) ids of a `Vec<IdentifiedChannelEnd>` result (ibc-rs JSON: `port_id`, `channel_id` beside
+/// the end).
+pub fn channel_ids(method: &str, result: &[u8]) -> Result<Vec<(String, String)>, ContractError> {
+    #[derive(serde::Deserialize)]
+    struct Identified {
+        port_id: String,
+        channel_id: String,
+    }
+    let items: Vec<Identified> = parse(method, result)?;
+    Ok(items
+        .into_iter()
+        .map(|i| (i.port_id, i.channel_id))
+        .collect())
+}
+
 /// A `Height` result: its revision height.
 pub fn latest_height(result: &[u8]) -> Result<u64, ContractError> {
     #[derive(serde::Deserialize)]

@@ -9,7 +9,7 @@ use relayd_messages::ObservedEvent;
 
 use super::contract;
 use super::execution_proof::{verify_execution_proof, ExecutionProofError};
-use super::light_client::{bps_hash, Advanced, LightClientError, TrustedNear};
+use super::light_client::{bps_hash, lite_block_hash, Advanced, LightClientError, TrustedNear};
 use super::rpc::NearRpc;
 use super::state_proof::{build_state_proof, verify_state_proof, NearStateProof, StateProofError};
 use crate::chain::endpoint::{ChainEndpoint, ChainError, Proven, QueryHeight};
@@ -128,6 +128,39 @@ impl NearEndpoint {
             )
             .await?;
         self.decode(contract::optional_sequence("get_next_sequence_receive", &r))
+    }
+
+    /// `get_connections`: the ids of every connection on the chain.
+    pub async fn connections(&self) -> Result<Vec<String>, ChainError> {
+        let method = "get_connections";
+        let r = self.view(method, serde_json::json!({})).await?;
+        self.decode(contract::connection_ids(method, &r))
+    }
+
+    /// `get_client_connections`: the connections built on `client`.
+    pub async fn client_connections(&self, client: &str) -> Result<Vec<String>, ChainError> {
+        let method = "get_client_connections";
+        let r = self.view(method, contract::client_args(client)).await?;
+        self.decode(contract::ids(method, &r))
+    }
+
+    /// `get_channels`: the (port, channel) of every channel on the chain.
+    pub async fn channels(&self) -> Result<Vec<(String, String)>, ChainError> {
+        let method = "get_channels";
+        let r = self.view(method, contract::channels_args()).await?;
+        self.decode(contract::channel_ids(method, &r))
+    }
+
+    /// `get_connection_channels`: the (port, channel) of the channels over `connection`.
+    pub async fn connection_channels(
+        &self,
+        connection: &str,
+    ) -> Result<Vec<(String, String)>, ChainError> {
+        let method = "get_connection_channels";
+        let r = self
+            .view(method, contract::connection_args(connection))
+            .await?;
+        self.decode(contract::channel_ids(method, &r))
     }
 
     /// `get_commitment_prefix`: the bytes before every ICS-24 key in the chain's trie.
@@ -391,15 +424,88 @@ impl NearHead {
         Ok(Self { rpc, trusted })
     }
 
+    /// Starts from the block `hash`, which the operator vouches for (as `relayd light init` does for Cosmos). Nothing
+    /// else is taken on the node's word: the block's light-client parts must hash to `hash`; its epoch's producers
+    /// (`EXPERIMENTAL_validators_ordered`) must hash to the `next_bp_hash` of the last block of the epoch before,
+    /// which is the block named by `hash`'s own `next_epoch_id` (NEAR: epoch `e + 1`'s id is the hash of the last
+    /// block of epoch `e - 1`), itself checked by its hash. The next epoch's producers come later, checked against
+    /// the head's `next_bp_hash`.
+    pub async fn from_trusted_block(
+        rpc: NearRpc,
+        hash: CryptoHash,
+    ) -> Result<Self, NearVerifyError> {
+        let chain = rpc.chain().to_owned();
+        let inconsistent = |reason: String| NearVerifyError::Inconsistent {
+            chain: chain.clone(),
+            reason,
+        };
+        let head = Self::lite_of(&rpc, hash).await?;
+        let previous_epoch_end = Self::lite_of(&rpc, head.inner_lite.next_epoch_id)
+            .await
+            .map_err(|e| {
+                inconsistent(format!(
+                    "the last block of the epoch before {hash}'s ({}): {e}",
+                    head.inner_lite.next_epoch_id
+                ))
+            })?;
+        let producers = rpc.validators_ordered(hash).await?;
+        let computed = bps_hash(&producers);
+        if computed != previous_epoch_end.inner_lite.next_bp_hash {
+            return Err(LightClientError::TrustedProducersMismatch {
+                epoch: head.inner_lite.epoch_id,
+                computed,
+                expected: previous_epoch_end.inner_lite.next_bp_hash,
+            }
+            .into());
+        }
+        Ok(Self {
+            rpc,
+            trusted: TrustedNear::new(head, producers, None),
+        })
+    }
+
+    /// The light-client parts of block `hash` as the node serves them, refused unless they hash to `hash`.
+    async fn lite_of(
+        rpc: &NearRpc,
+        hash: CryptoHash,
+    ) -> Result<near_primitives::views::LightClientBlockLiteView, NearVerifyError> {
+        let view = rpc.block_by_hash(hash).await?;
+        let header = near_primitives::block_header::BlockHeader::from(view.header);
+        let lite = near_primitives::views::LightClientBlockLiteView::from(header);
+        let computed = lite_block_hash(&lite);
+        if computed != hash {
+            return Err(NearVerifyError::Inconsistent {
+                chain: rpc.chain().to_owned(),
+                reason: format!("the node's block {hash} hashes to {computed}"),
+            });
+        }
+        Ok(lite)
+    }
+
     /// Like [`NearHead::bootstrap`], and also trusts the node's ordered producer list of the head's epoch
     /// (`EXPERIMENTAL_validators_ordered`), so blocks of the current epoch verify at once.
     pub async fn bootstrap_with_epoch_producers(rpc: NearRpc) -> Result<Self, NearVerifyError> {
         let mut head = Self::bootstrap(rpc).await?;
-        head.trusted.epoch_bps = head
-            .rpc
-            .validators_ordered(head.trusted.head_hash())
-            .await?;
+        head.learn_epoch_producers().await?;
         Ok(head)
+    }
+
+    /// Takes the node's ordered producer list of the head's epoch (`EXPERIMENTAL_validators_ordered`) as the
+    /// epoch's producers, so blocks of the head's own epoch verify. Nothing in the head commits to that list: like
+    /// the bootstrapped head itself, it is trusted on first use.
+    pub async fn learn_epoch_producers(&mut self) -> Result<(), NearVerifyError> {
+        let producers = self
+            .rpc
+            .validators_ordered(self.trusted.head_hash())
+            .await?;
+        if producers.is_empty() {
+            return Err(NearVerifyError::Inconsistent {
+                chain: self.rpc.chain().to_owned(),
+                reason: "the node lists no block producers for the head's epoch".to_owned(),
+            });
+        }
+        self.trusted.epoch_bps = producers;
+        Ok(())
     }
 
     async fn latest_light_client_block(
@@ -422,6 +528,17 @@ impl NearHead {
     /// Asks for the next light-client block after the head and takes it if it verifies. Returns `None` when the
     /// node has nothing newer. A block that fails verification leaves the head unchanged.
     pub async fn advance(&mut self) -> Result<Option<Advanced>, NearVerifyError> {
+        Ok(self
+            .advance_with_block()
+            .await?
+            .map(|(advanced, _)| advanced))
+    }
+
+    /// Like [`NearHead::advance`], also returning the light-client block the head moved to (what a NEAR client
+    /// on a counterparty is updated with).
+    pub async fn advance_with_block(
+        &mut self,
+    ) -> Result<Option<(Advanced, LightClientBlockView)>, NearVerifyError> {
         let Some(block) = self
             .rpc
             .next_light_client_block(self.trusted.head_hash())
@@ -433,6 +550,28 @@ impl NearHead {
             return Ok(None);
         }
         let same_epoch = block.inner_lite.epoch_id == self.trusted.head.inner_lite.epoch_id;
+        if block.inner_lite.epoch_id == self.trusted.head.inner_lite.next_epoch_id
+            && self.trusted.next_epoch_bps.is_none()
+        {
+            // The head's header commits to its next epoch's producers (`next_bp_hash`), which the light client
+            // checks: ask the node for them when no block of the head's epoch has brought them.
+            let hash = lite_block_hash(&lite(&block));
+            match self.rpc.validators_ordered(hash).await {
+                // A list the head does not commit to is not kept (the block is then refused as unverifiable).
+                Ok(producers)
+                    if bps_hash(&producers) == self.trusted.head.inner_lite.next_bp_hash =>
+                {
+                    self.trusted.next_epoch_bps = Some(producers)
+                }
+                Ok(_) => tracing::warn!(
+                    chain = self.rpc.chain(),
+                    "the node's producer list for the next epoch is not the one the head commits to"
+                ),
+                Err(e) => {
+                    tracing::debug!(chain = self.rpc.chain(), error = %e, "no producer list for the next epoch")
+                }
+            }
+        }
         if same_epoch && self.trusted.epoch_bps.is_empty() {
             // A bootstrapped head knows its next epoch's producers only: nothing newer is checkable yet.
             tracing::debug!(
@@ -444,7 +583,7 @@ impl NearHead {
         }
         let advanced = self.trusted.advance(&block)?;
         self.trusted = advanced.trusted.clone();
-        Ok(Some(advanced))
+        Ok(Some((advanced, block)))
     }
 
     /// Proves that a transaction or receipt outcome is in the chain the head commits to (`light_client_proof`

@@ -96,7 +96,8 @@ pub enum LightClientError {
 }
 
 /// relayd's trusted NEAR state: a head and the block producers it needs to check the next light-client block.
-#[derive(Debug, Clone)]
+/// Serialized (nearcore's view JSON) when relayd persists it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrustedNear {
     /// The trusted head.
     pub head: LightClientBlockLiteView,
@@ -104,6 +105,16 @@ pub struct TrustedNear {
     pub epoch_bps: Vec<ValidatorStakeView>,
     /// Producers of the head's next epoch, once a block has told them.
     pub next_epoch_bps: Option<Vec<ValidatorStakeView>>,
+}
+
+/// What relayd persists of its NEAR light client, so a restart resumes from the trusted head: the trusted state
+/// and, when known, the full light-client block of the head (a counterparty's NEAR client is updated with it).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StoredNearHead {
+    /// The trusted state.
+    pub trusted: TrustedNear,
+    /// The head's light-client block as verified, if the head was reached by a verified block.
+    pub block: Option<LightClientBlockView>,
 }
 
 /// A light-client block that passed every rule.
@@ -349,6 +360,11 @@ pub fn approval_message(
 /// nearcore's `next_bp_hash`: sha256 of the borsh of `Vec<ValidatorStake>` (u32 count, then per producer the enum
 /// tag of version 1, the account id as a borsh string, the public key, the stake as u128).
 pub fn bps_hash(bps: &[ValidatorStakeView]) -> CryptoHash {
+    sha256(&bps_bytes(bps))
+}
+
+/// borsh of nearcore's `Vec<ValidatorStake>`, as [`bps_hash`] hashes it.
+pub fn bps_bytes(bps: &[ValidatorStakeView]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + bps.len() * 90);
     out.extend_from_slice(&(bps.len() as u32).to_le_bytes());
     for bp in bps {
@@ -360,7 +376,7 @@ pub fn bps_hash(bps: &[ValidatorStakeView]) -> CryptoHash {
         public_key_bytes(&bp.public_key, &mut out);
         out.extend_from_slice(&bp.stake.as_yoctonear().to_le_bytes());
     }
-    sha256(&out)
+    out
 }
 
 /// borsh of a NEAR public key: the key type byte, then the key.

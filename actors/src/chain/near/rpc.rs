@@ -26,6 +26,30 @@ pub struct NearRpc {
     chain: String,
 }
 
+/// A `next_light_client_block` answer. nearcore serializes "no newer block" as `{}` (its response struct with the
+/// block flattened in and absent), which near-jsonrpc-client 0.20's own type refuses; `null` is accepted too.
+#[derive(Debug, Clone)]
+pub struct NextLightClientBlock(pub Option<LightClientBlockView>);
+
+impl<'de> serde::Deserialize<'de> for NextLightClientBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let empty = match &value {
+            serde_json::Value::Null => true,
+            serde_json::Value::Object(fields) => fields.is_empty(),
+            _ => false,
+        };
+        if empty {
+            return Ok(Self(None));
+        }
+        serde_json::from_value(value)
+            .map(|block| Self(Some(block)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl methods::RpcHandlerResponse for NextLightClientBlock {}
+
 /// The result of a view call: the method's JSON bytes and the block they were computed at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewResult {
@@ -218,13 +242,21 @@ impl NearRpc {
         &self,
         last_block_hash: CryptoHash,
     ) -> Result<Option<LightClientBlockView>, ChainError> {
+        // Sent as a generic call so that nearcore's `{}` ("nothing newer") decodes; the client's own method type
+        // only accepts `null` or a block.
+        let request = methods::any::<
+            Result<
+                NextLightClientBlock,
+                methods::next_light_client_block::RpcLightClientNextBlockError,
+            >,
+        >(
+            "next_light_client_block",
+            serde_json::json!({ "last_block_hash": last_block_hash }),
+        );
         self.client
-            .call(
-                methods::next_light_client_block::RpcLightClientNextBlockRequest {
-                    last_block_hash,
-                },
-            )
+            .call(request)
             .await
+            .map(|answer| answer.0)
             .map_err(|e| self.error("next_light_client_block", e))
     }
 
@@ -321,6 +353,33 @@ mod tests {
             inner_lite: block.inner_lite.clone(),
         };
         assert_ne!(lite_block_hash(&lite), CryptoHash::default());
+    }
+
+    #[tokio::test]
+    async fn nothing_newer_is_none_whether_the_node_says_null_or_an_empty_object() {
+        for answer in [json!({}), json!(null)] {
+            let served = answer.clone();
+            let rpc = serve(Arc::new(move |_: &str, _: &Value| {
+                Reply::Result(served.clone())
+            }))
+            .await;
+            let client = NearRpc::new("near-0", &rpc.url);
+            let block = client
+                .next_light_client_block(sha256(b"head"))
+                .await
+                .unwrap_or_else(|e| panic!("{answer}: {e}"));
+            assert!(block.is_none(), "{answer}");
+        }
+        // Anything else must be a whole light-client block.
+        let rpc = serve(Arc::new(|_: &str, _: &Value| {
+            Reply::Result(json!({"prev_block_hash": "11111111111111111111111111111111"}))
+        }))
+        .await;
+        let client = NearRpc::new("near-0", &rpc.url);
+        assert!(matches!(
+            client.next_light_client_block(sha256(b"head")).await,
+            Err(ChainError::Rpc { .. })
+        ));
     }
 
     #[tokio::test]

@@ -52,6 +52,8 @@ pub struct NearTxOutcome {
     pub receipt_blocks: Vec<CryptoHash>,
     /// The contract's log lines, in execution order.
     pub logs: Vec<String>,
+    /// Gas burnt by the transaction and its receipts.
+    pub gas_burnt: u64,
 }
 
 /// Why a `deliver` call did not go through.
@@ -133,6 +135,8 @@ pub enum SendResult {
         failure: Option<String>,
         /// Whether the contract logged a refused message.
         refused: bool,
+        /// Gas burnt by the transaction and its receipts.
+        gas_burnt: u64,
     },
     /// The nonce was stale: the access key's nonce on chain.
     StaleNonce(u64),
@@ -151,6 +155,10 @@ pub fn classify_outcome(outcome: &FinalExecutionOutcomeView) -> SendResult {
         .flat_map(|o| o.outcome.logs.iter().cloned())
         .collect();
     let block_hash = outcome.transaction_outcome.block_hash;
+    let gas_burnt = std::iter::once(&outcome.transaction_outcome)
+        .chain(&outcome.receipts_outcome)
+        .map(|o| o.outcome.gas_burnt.as_gas())
+        .fold(0u64, u64::saturating_add);
     let mut receipt_blocks: Vec<CryptoHash> = Vec::new();
     for receipt in &outcome.receipts_outcome {
         if !receipt_blocks.contains(&receipt.block_hash) {
@@ -164,6 +172,7 @@ pub fn classify_outcome(outcome: &FinalExecutionOutcomeView) -> SendResult {
             refused: deliver_failed(&logs),
             logs,
             failure: None,
+            gas_burnt,
         },
         FinalExecutionStatus::Failure(TxExecutionError::InvalidTxError(
             InvalidTxError::InvalidNonce { ak_nonce, .. },
@@ -177,6 +186,7 @@ pub fn classify_outcome(outcome: &FinalExecutionOutcomeView) -> SendResult {
             logs,
             failure: Some(e.to_string()),
             refused: false,
+            gas_burnt,
         },
         FinalExecutionStatus::NotStarted | FinalExecutionStatus::Started => SendResult::NoOutcome,
     }
@@ -324,6 +334,7 @@ impl NearTxSubmitter {
                     logs,
                     failure,
                     refused,
+                    gas_burnt,
                 } => {
                     *last = Some(nonce);
                     return match (failure, refused) {
@@ -342,6 +353,7 @@ impl NearTxSubmitter {
                             block_hash,
                             receipt_blocks,
                             logs,
+                            gas_burnt,
                         }),
                     };
                 }

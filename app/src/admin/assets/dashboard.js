@@ -136,7 +136,7 @@ async function refreshChains() {
     el("td", {}, c.id),
     el("td", { class: "height" }, c.height ?? "-"),
     el("td", {}, c.rpc ? (c.rpc.healthy ? "ok " + c.rpc.latency_ms + " ms" : "down: " + c.rpc.error) : "…"),
-    el("td", {}, c.circuit_breaker),
+    el("td", { class: c.degraded ? "degraded" : "" }, (c.circuit_breaker ? c.circuit_breaker.state : "-") + (c.degraded ? " (degraded)" : "")),
     el("td", {}, (c.clients || []).map((k) => k.client_id + " @" + (k.latest_height || "?") +
       (k.expires_in_secs != null ? " expires in " + Math.round(k.expires_in_secs / 3600) + " h" : "")).join(", ")),
     el("td", {}, c.wallet ? (c.wallet.balance ?? "?") + " " + c.wallet.denom : "…"))));

@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use near_crypto::{PublicKey, Signature};
+use near_jsonrpc_primitives::types::light_client::{
+    RpcLightClientExecutionProofResponse, RpcLightClientProofError,
+};
 use near_primitives::block_header::{
     Approval, ApprovalInner, BlockHeader, BlockHeaderInnerLite, BlockHeaderInnerRestV5,
     BlockHeaderV5,
@@ -35,7 +38,8 @@ use near_primitives::version::PROTOCOL_VERSION;
 use near_primitives::views::validator_stake_view::ValidatorStakeView;
 use near_primitives::views::{
     BlockHeaderInnerLiteView, BlockHeaderView, BlockView, ChunkHeaderView,
-    FinalExecutionOutcomeView, LightClientBlockView,
+    ExecutionOutcomeWithIdView, FinalExecutionOutcomeView, LightClientBlockLiteView,
+    LightClientBlockView,
 };
 
 use super::genesis::{epoch_block_producers, NearGenesis};
@@ -107,6 +111,10 @@ pub struct NearChain {
     mempool: Vec<SignedTransaction>,
     pool_nonces: HashMap<(AccountId, PublicKey), u64>,
     txs: HashMap<CryptoHash, TxRecord>,
+    /// Each block's execution outcomes, in the order its outcome root merklizes them.
+    outcomes: BTreeMap<u64, Vec<ExecutionOutcomeWithIdView>>,
+    /// Where each transaction's or receipt's outcome is: (block height, index in that block's outcomes).
+    outcome_index: HashMap<CryptoHash, (u64, usize)>,
     ibc: IbcContract,
     last_outcome_root: CryptoHash,
     total_supply: u128,
@@ -228,6 +236,8 @@ impl NearChain {
             mempool: vec![],
             pool_nonces: HashMap::new(),
             txs: HashMap::new(),
+            outcomes: BTreeMap::new(),
+            outcome_index: HashMap::new(),
             ibc,
             last_outcome_root: CryptoHash::default(),
             total_supply,
@@ -461,14 +471,18 @@ impl NearChain {
         self.ibc.commit(&mut self.state);
         runtime::refresh_storage_usage(&mut self.state);
         let post_state_root = Trie::build(&self.state).root();
-        let outcome_hashes: Vec<Vec<CryptoHash>> = outcomes
+        let block_outcomes: Vec<ExecutionOutcomeWithIdView> = outcomes
             .iter()
-            .flat_map(|o| {
-                std::iter::once(o.transaction_outcome.to_hashes())
-                    .chain(o.receipts_outcome.iter().map(|r| r.to_hashes()))
-            })
+            .flat_map(|o| std::iter::once(&o.transaction_outcome).chain(&o.receipts_outcome))
+            .cloned()
             .collect();
+        let outcome_hashes: Vec<Vec<CryptoHash>> =
+            block_outcomes.iter().map(|o| o.to_hashes()).collect();
         self.last_outcome_root = merklize(&outcome_hashes).0;
+        for (i, o) in block_outcomes.iter().enumerate() {
+            self.outcome_index.insert(o.id, (height, i));
+        }
+        self.outcomes.insert(height, block_outcomes);
 
         let block = StoredBlock {
             header,
@@ -484,6 +498,12 @@ impl NearChain {
         self.snapshots.insert(height, Arc::new(self.state.clone()));
         if height > STATES_RETAINED {
             self.snapshots = self.snapshots.split_off(&(height - STATES_RETAINED));
+            let kept = self.outcomes.split_off(&(height - STATES_RETAINED));
+            for old in std::mem::replace(&mut self.outcomes, kept).into_values() {
+                for o in old {
+                    self.outcome_index.remove(&o.id);
+                }
+            }
             self.ibc.prune_events(height - STATES_RETAINED);
         }
         if height == (epoch + 1) * self.epoch_length() {
@@ -565,6 +585,75 @@ impl NearChain {
                 .get(&last.header.next_epoch_id().0)
                 .cloned())
         }
+    }
+
+    /// nearcore's `light_client_proof`: the outcome of transaction or receipt `id`, proven up to the outcome root
+    /// of the block that commits to it (the block after the one it executed in: a chunk carries the outcome root of
+    /// the previous chunk's execution), and that block proven in the block merkle tree of `head`. The outcome's
+    /// `block_hash` names that committing block, whose header is `block_header_lite`.
+    pub fn light_client_proof(
+        &self,
+        id: &CryptoHash,
+        head: &CryptoHash,
+    ) -> Result<RpcLightClientExecutionProofResponse, RpcLightClientProofError> {
+        let &(height, index) = self.outcome_index.get(id).ok_or(
+            RpcLightClientProofError::UnknownTransactionOrReceipt {
+                transaction_or_receipt_id: *id,
+            },
+        )?;
+        let head =
+            self.block_by_hash(head)
+                .ok_or_else(|| RpcLightClientProofError::UnknownBlock {
+                    error_message: format!("DB Not Found Error: {head}"),
+                })?;
+        // The committing block must be in the head's block merkle tree, which holds the blocks before the head.
+        let including = self
+            .block_at(height + 1)
+            .filter(|b| b.height() < head.height())
+            .ok_or(RpcLightClientProofError::NotConfirmed {
+                transaction_or_receipt_id: *id,
+            })?;
+        let internal = |what: &str| RpcLightClientProofError::InternalError {
+            error_message: what.to_owned(),
+        };
+        let outcomes = self
+            .outcomes
+            .get(&height)
+            .ok_or_else(|| internal("outcomes pruned"))?;
+        let hashes: Vec<Vec<CryptoHash>> = outcomes.iter().map(|o| o.to_hashes()).collect();
+        let (root, paths) = merklize(&hashes);
+        if root != including.chunk.outcome_root {
+            return Err(internal("outcome root mismatch"));
+        }
+        let mut outcome_proof = outcomes
+            .get(index)
+            .cloned()
+            .ok_or_else(|| internal("outcome index"))?;
+        outcome_proof.proof = paths.get(index).cloned().unwrap_or_default();
+        outcome_proof.block_hash = including.hash();
+        let outcome_root_proof = merklize(&[including.chunk.outcome_root])
+            .1
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let leaves: Vec<CryptoHash> = self.blocks[..usize::try_from(head.height()).unwrap_or(0)]
+            .iter()
+            .map(StoredBlock::hash)
+            .collect();
+        if super::proof::block_tree_root(&leaves) != *head.header.block_merkle_root() {
+            return Err(internal("block merkle root mismatch"));
+        }
+        let block_proof = super::proof::block_tree_path(
+            &leaves,
+            usize::try_from(including.height()).unwrap_or(usize::MAX),
+        )
+        .ok_or_else(|| internal("block not in the head's tree"))?;
+        Ok(RpcLightClientExecutionProofResponse {
+            outcome_proof,
+            outcome_root_proof,
+            block_header_lite: LightClientBlockLiteView::from(including.header.clone()),
+            block_proof,
+        })
     }
 
     /// The devnet's total supply after burnt fees.

@@ -3,7 +3,8 @@
 //! contract's storage so it is committed by the NEAR state root.
 //!
 //! ibc-rs runs over ibc-testkit's `MockIbcStore` (as the Cosmos devnet does), so the ICS-07 Tendermint client
-//! judges Cosmos headers and proofs. Every path the handlers write during a block is copied into the contract's
+//! judges Cosmos headers and proofs; it sees the store through `NearHost`, which reports near-ibc's commitment
+//! prefix instead of ibc-testkit's `mock`. Every path the handlers write during a block is copied into the contract's
 //! storage (`TrieKey::ContractData`, key = the ICS-24 path string) when the block commits; view methods read that
 //! storage at the block asked for, as a contract's view function reads its own state.
 
@@ -13,11 +14,11 @@ use basecoin_store::context::Store;
 use basecoin_store::types::Height as StoreHeight;
 use ibc::apps::transfer::types::MODULE_ID_STR;
 use ibc::clients::tendermint::types::ConsensusState as TmConsensusState;
-use ibc::core::channel::types::channel::ChannelEnd;
+use ibc::core::channel::types::channel::{ChannelEnd, IdentifiedChannelEnd};
 use ibc::core::channel::types::commitment::{AcknowledgementCommitment, PacketCommitment};
 use ibc::core::client::types::Height;
 use ibc::core::commitment_types::commitment::CommitmentRoot;
-use ibc::core::connection::types::ConnectionEnd;
+use ibc::core::connection::types::{ConnectionEnd, IdentifiedConnectionEnd};
 use ibc::core::entrypoint::dispatch;
 use ibc::core::handler::types::events::IbcEvent;
 use ibc::core::handler::types::msgs::MsgEnvelope;
@@ -38,6 +39,7 @@ use near_primitives::trie_key::TrieKey;
 use near_primitives::types::AccountId;
 use serde::Deserialize;
 
+use super::host::NearHost;
 use crate::app::store::{self, JournaledStore};
 
 /// Deposit `deliver` requires per message, in yoctoNEAR (near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`, 0.05 NEAR).
@@ -207,7 +209,9 @@ impl IbcContract {
             let result = MsgEnvelope::try_from(any)
                 .map_err(|e| e.to_string())
                 .and_then(|env| {
-                    dispatch(&mut self.ibc, &mut self.router, env).map_err(|e| e.to_string())
+                    let mut host =
+                        NearHost::new(&mut self.ibc, contract_data_key(&self.account, b""));
+                    dispatch(&mut host, &mut self.router, env).map_err(|e| e.to_string())
                 });
             let evs = std::mem::take(&mut *self.ibc.events.lock());
             self.ibc.logs.lock().clear();
@@ -297,6 +301,26 @@ impl IbcContract {
                     .map(|b| ConnectionEnd::decode_vec(b).map_err(panic))
                     .transpose()?;
                 json(&end)
+            }
+            "get_connections" => json(&connections(storage)?),
+            "get_client_connections" => {
+                let a: ClientArgs = parse(args)?;
+                let ids: Vec<ConnectionId> = connections(storage)?
+                    .into_iter()
+                    .filter(|c| c.connection_end.client_id() == &a.client_id)
+                    .map(|c| c.connection_id)
+                    .collect();
+                json(&ids)
+            }
+            // near-ibc takes a `QueryChannelsRequest` (pagination) and answers every channel.
+            "get_channels" => json(&channels(storage)?),
+            "get_connection_channels" => {
+                let a: ConnectionArgs = parse(args)?;
+                let on: Vec<IdentifiedChannelEnd> = channels(storage)?
+                    .into_iter()
+                    .filter(|c| c.channel_end.connection_hops().first() == Some(&a.connection_id))
+                    .collect();
+                json(&on)
             }
             "get_channel_end" => {
                 let a: ChannelArgs = parse(args)?;
@@ -462,6 +486,47 @@ fn sequences_under(storage: &ContractStorage<'_>, prefix: &str) -> Vec<Sequence>
         .collect();
     seqs.sort();
     seqs
+}
+
+/// Every connection end in the contract's storage (`connections/{id}`), in key order.
+fn connections(storage: &ContractStorage<'_>) -> Result<Vec<IdentifiedConnectionEnd>, ViewError> {
+    storage
+        .keys_with_prefix("connections/")
+        .into_iter()
+        .filter_map(|key| {
+            let id = key
+                .strip_prefix("connections/")?
+                .parse::<ConnectionId>()
+                .ok()?;
+            let bytes = storage.get(&key)?;
+            Some(
+                ConnectionEnd::decode_vec(bytes)
+                    .map(|end| IdentifiedConnectionEnd::new(id, end))
+                    .map_err(panic),
+            )
+        })
+        .collect()
+}
+
+/// Every channel end in the contract's storage (`channelEnds/ports/{port}/channels/{channel}`), in key order.
+fn channels(storage: &ContractStorage<'_>) -> Result<Vec<IdentifiedChannelEnd>, ViewError> {
+    storage
+        .keys_with_prefix("channelEnds/ports/")
+        .into_iter()
+        .filter_map(|key| {
+            let (port, channel) = key
+                .strip_prefix("channelEnds/ports/")?
+                .split_once("/channels/")?;
+            let port = port.parse::<PortId>().ok()?;
+            let channel = channel.parse::<ChannelId>().ok()?;
+            let bytes = storage.get(&key)?;
+            Some(
+                ChannelEnd::decode_vec(bytes)
+                    .map(|end| IdentifiedChannelEnd::new(port, channel, end))
+                    .map_err(panic),
+            )
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]

@@ -13,7 +13,8 @@ use base64::Engine;
 use near_jsonrpc_primitives::errors::{RpcError, RpcParseError};
 use near_jsonrpc_primitives::types::blocks::{RpcBlockError, RpcBlockRequest};
 use near_jsonrpc_primitives::types::light_client::{
-    RpcLightClientNextBlockError, RpcLightClientNextBlockRequest,
+    RpcLightClientExecutionProofRequest, RpcLightClientNextBlockError,
+    RpcLightClientNextBlockRequest,
 };
 use near_jsonrpc_primitives::types::query::{
     QueryResponseKind, RpcQueryError, RpcQueryRequest, RpcQueryResponse,
@@ -25,7 +26,7 @@ use near_jsonrpc_primitives::types::transactions::{
 use near_jsonrpc_primitives::types::validator::RpcValidatorError;
 use near_primitives::hash::CryptoHash;
 use near_primitives::transaction::SignedTransaction;
-use near_primitives::types::{BlockId, BlockReference, Finality};
+use near_primitives::types::{BlockId, BlockReference, Finality, TransactionOrReceiptId};
 use near_primitives::views::{
     AccessKeyView, AccountView, CallResult, CurrentEpochValidatorInfo, EpochValidatorInfo,
     FinalExecutionOutcomeViewEnum, GasPriceView, NextEpochValidatorInfo, QueryRequest, StateItem,
@@ -113,6 +114,19 @@ async fn dispatch(shared: &Shared, method: &str, params: Value) -> Result<Value,
         "block" => block(shared, params),
         "query" => query(shared, params),
         "next_light_client_block" => next_light_client_block(shared, params),
+        "light_client_proof" | "EXPERIMENTAL_light_client_proof" => {
+            let req: RpcLightClientExecutionProofRequest = parse(params)?;
+            let id = match &req.id {
+                TransactionOrReceiptId::Transaction {
+                    transaction_hash, ..
+                } => *transaction_hash,
+                TransactionOrReceiptId::Receipt { receipt_id, .. } => *receipt_id,
+            };
+            let proof = shared
+                .lock()
+                .light_client_proof(&id, &req.light_client_head)?;
+            to_value(&proof)
+        }
         "broadcast_tx_async" => {
             let tx = signed_tx_from_params(&params)?;
             let hash = tx.get_hash();
@@ -176,6 +190,7 @@ async fn dispatch(shared: &Shared, method: &str, params: Value) -> Result<Value,
             gas_price: near_primitives::types::Balance::from_yoctonear(GAS_PRICE),
         }),
         "validators" => validators(shared, params),
+        "EXPERIMENTAL_validators_ordered" => validators_ordered(shared, params),
         _ => Err(RpcError::method_not_found(method.to_owned())),
     }
 }
@@ -457,6 +472,37 @@ fn next_light_client_block(shared: &Shared, params: Value) -> Result<Value, RpcE
         }
         .into()),
     }
+}
+
+/// nearcore's `EXPERIMENTAL_validators_ordered`: the block producers of a block's epoch (the head's when no block
+/// is named), in the order their approvals appear in headers and light-client blocks.
+fn validators_ordered(shared: &Shared, params: Value) -> Result<Value, RpcError> {
+    let chain = shared.lock();
+    let block_id: Option<BlockId> = match &params {
+        Value::Array(a) => a
+            .first()
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok()),
+        Value::Object(o) => o
+            .get("block_id")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok()),
+        _ => None,
+    };
+    let epoch = match block_id {
+        Some(bid) => {
+            resolve(&chain, &BlockReference::BlockId(bid))
+                .ok_or(RpcValidatorError::UnknownEpoch)?
+                .epoch
+        }
+        None => chain.epoch_of(chain.head().height()),
+    };
+    let ordered: Vec<near_primitives::views::validator_stake_view::ValidatorStakeView> = chain
+        .block_producers(epoch)
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    to_value(&ordered)
 }
 
 fn validators(shared: &Shared, params: Value) -> Result<Value, RpcError> {

@@ -1,0 +1,122 @@
+//! A chain endpoint of whichever kind a configured chain is, for the code that handles every configured chain
+//! alike (resolving routes at start). The per-chain actors do not use it: each supervisor is generic over its
+//! chain's own backend.
+
+use relayd_messages::ObservedEvent;
+
+use super::cosmos::endpoint::CosmosEndpoint;
+use super::endpoint::{ChainEndpoint, ChainError, ChannelInfo, Proven, QueryHeight};
+use super::near::endpoint::NearEndpoint;
+
+/// A Cosmos or a NEAR endpoint.
+#[derive(Clone)]
+pub enum AnyEndpoint {
+    /// A Cosmos SDK chain.
+    Cosmos(CosmosEndpoint),
+    /// A NEAR chain with the IBC contract.
+    Near(NearEndpoint),
+}
+
+impl ChainEndpoint for AnyEndpoint {
+    fn chain_id(&self) -> &str {
+        match self {
+            Self::Cosmos(e) => e.chain_id(),
+            Self::Near(e) => e.chain_id(),
+        }
+    }
+
+    async fn latest_height(&self) -> Result<u64, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.latest_height().await,
+            Self::Near(e) => e.latest_height().await,
+        }
+    }
+
+    async fn query_ibc(
+        &self,
+        path: &str,
+        height: QueryHeight,
+        prove: bool,
+    ) -> Result<Proven, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.query_ibc(path, height, prove).await,
+            Self::Near(e) => e.query_ibc(path, height, prove).await,
+        }
+    }
+
+    async fn packet_commitments(&self, port: &str, channel: &str) -> Result<Vec<u64>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.packet_commitments(port, channel).await,
+            Self::Near(e) => e.packet_commitments(port, channel).await,
+        }
+    }
+
+    async fn packet_acknowledgements(
+        &self,
+        port: &str,
+        channel: &str,
+    ) -> Result<Vec<u64>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.packet_acknowledgements(port, channel).await,
+            Self::Near(e) => e.packet_acknowledgements(port, channel).await,
+        }
+    }
+
+    async fn unreceived_packets(
+        &self,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<u64>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.unreceived_packets(port, channel, sequences).await,
+            Self::Near(e) => e.unreceived_packets(port, channel, sequences).await,
+        }
+    }
+
+    async fn unreceived_acks(
+        &self,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<u64>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.unreceived_acks(port, channel, sequences).await,
+            Self::Near(e) => e.unreceived_acks(port, channel, sequences).await,
+        }
+    }
+
+    async fn channel_route(&self, port: &str, channel: &str) -> Result<ChannelInfo, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.channel_route(port, channel).await,
+            Self::Near(e) => e.channel_route(port, channel).await,
+        }
+    }
+
+    async fn connection_client(&self, connection: &str) -> Result<String, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.connection_client(connection).await,
+            Self::Near(e) => e.connection_client(connection).await,
+        }
+    }
+
+    async fn packet_events(
+        &self,
+        kind: relayd_messages::PacketEventKind,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<ObservedEvent>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.packet_events(kind, port, channel, sequences).await,
+            Self::Near(e) => e.packet_events(kind, port, channel, sequences).await,
+        }
+    }
+
+    async fn ibc_events_at(&self, height: u64) -> Result<Vec<ObservedEvent>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.ibc_events_at(height).await,
+            Self::Near(e) => e.ibc_events_at(height).await,
+        }
+    }
+}

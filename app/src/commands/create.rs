@@ -1,0 +1,439 @@
+//! `relayd create client|connection|channel`: start new IBC objects between two configured Cosmos chains. A
+//! client is created from a light block relayd verified; a connection or channel is started with its INIT
+//! datagram and then finished by the same handshake builders the service runs (in a short-lived actor system
+//! of the two chains, so it works whether or not the service is running).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actix::{Actor, Context, Handler};
+use ibc_proto::google::protobuf::Any;
+use ibc_proto::ibc::core::channel::v1 as chan;
+use ibc_proto::ibc::core::commitment::v1::MerklePrefix;
+use ibc_proto::ibc::core::connection::v1 as conn;
+use ibc_proto::ibc::lightclients::tendermint::v1::ClientState;
+use prost::Message;
+use relayd_actors::chain::cosmos::client::{create_client_msg, ClientParams};
+use relayd_actors::chain::cosmos::endpoint::CosmosEndpoint;
+use relayd_actors::chain::cosmos::light_client::{refresh, verify_signed_header, TrustOptions};
+use relayd_actors::chain::cosmos::rpc::CosmosRpc;
+use relayd_actors::chain::cosmos::tx::{TxOutcome, TxSubmitter};
+use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
+use relayd_actors::chain::proof::spec_for;
+use relayd_actors::coordinator::SubscribeLifecycle;
+use relayd_actors::keys::KeyStore;
+use relayd_actors::store::StateStore;
+use relayd_config::{ChainConfig, Config, ProofSpecName};
+use relayd_messages::{
+    ChainId, ChannelId, ConnectionId, CorrelationId, HandshakeState, LifecycleChanged, PortId,
+    RelayHandshake, RelayObject,
+};
+use serde_json::json;
+use tendermint_light_client_verifier::types::TrustThreshold;
+use tokio::sync::mpsc;
+
+use crate::cli::{
+    Cli, CreateChannelArgs, CreateClientArgs, CreateConnectionArgs, EXIT_CONFIG, EXIT_RUNTIME,
+};
+use crate::commands::config::load;
+use crate::commands::tx::tx_config;
+use crate::commands::{data_dir, fail};
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// What the create commands share: the configuration and where its keys and state live.
+struct Env {
+    config: Config,
+    dir: std::path::PathBuf,
+}
+
+impl Env {
+    fn load(cli: &Cli, json: bool) -> Result<Self, ExitCode> {
+        let path = cli.config_path();
+        let config = load(&path, json)?;
+        let dir = data_dir(&config, &path);
+        Ok(Self { config, dir })
+    }
+
+    fn chain(&self, id: &str) -> Result<&ChainConfig, ExitCode> {
+        let chain = self
+            .config
+            .chains
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .ok_or_else(|| fail(&format!("{id} is not a configured chain"), EXIT_CONFIG))?;
+        if chain.cosmos().is_none() {
+            return Err(fail(
+                &format!("{id}: relayd creates objects on Cosmos chains only"),
+                EXIT_CONFIG,
+            ));
+        }
+        Ok(chain)
+    }
+
+    async fn submitter(&self, chain: &ChainConfig) -> Result<(TxSubmitter, String), BoxError> {
+        let cosmos = chain.cosmos().ok_or("not a cosmos chain")?;
+        let keys = KeyStore::open(&self.dir.join("keys"))?;
+        let (info, key) = keys.signing_key(chain.id.as_str())?;
+        let rpc = CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+        let tx = TxSubmitter::new(
+            rpc,
+            tx_config(&self.config, chain, &cosmos),
+            key,
+            info.address.clone(),
+        );
+        Ok((tx, info.address))
+    }
+
+    async fn submit(&self, chain: &ChainConfig, msg: Any) -> Result<TxOutcome, BoxError> {
+        let (mut tx, _) = self.submitter(chain).await?;
+        Ok(tx.submit_batch(&[msg]).await?)
+    }
+
+    async fn signer(&self, chain: &ChainConfig) -> Result<String, BoxError> {
+        let keys = KeyStore::open(&self.dir.join("keys"))?;
+        Ok(keys.signing_key(chain.id.as_str())?.0.address)
+    }
+}
+
+fn attr(outcome: &TxOutcome, kind: &str, key: &str) -> Option<String> {
+    outcome
+        .events
+        .iter()
+        .filter(|e| e.kind == kind)
+        .flat_map(|e| e.attributes.iter())
+        .find(|a| a.key_bytes() == key.as_bytes())
+        .and_then(|a| a.value_str().ok().map(str::to_owned))
+}
+
+/// Creates a Tendermint client of `reference` on `host`; returns its id.
+async fn create_client(
+    env: &Env,
+    host: &ChainConfig,
+    reference: &ChainConfig,
+) -> Result<String, BoxError> {
+    let id = reference.id.as_str();
+    let rpc = CosmosRpc::connect(id, &reference.rpc_addr.to_string()).await?;
+    // The root of trust: relayd's own trusted state moved to the latest block by skipping verification when
+    // `light init` was run and the data directory is free; otherwise the latest block, checked against its own
+    // commit (trust on first use, said so on stderr).
+    let trusted = match StateStore::open(&env.dir.join("state")) {
+        Ok(store) if store.trusted(id)?.is_some() => {
+            let trust = TrustOptions {
+                trust_threshold: TrustThreshold::new(
+                    reference.trust_threshold.numerator,
+                    reference.trust_threshold.denominator,
+                )?,
+                trusting_period: reference.trusting_period.get(),
+                clock_drift: reference.clock_drift.0,
+            };
+            Some(refresh(&rpc, &store, &trust).await?)
+        }
+        _ => None,
+    };
+    let root = match trusted {
+        Some(block) => block,
+        None => {
+            let (_, latest) = rpc.status().await?;
+            let block = rpc
+                .fetch_light_block(latest.saturating_sub(1).max(1))
+                .await?;
+            verify_signed_header(id, &block.signed_header, &block.validators)?;
+            eprintln!(
+                "relayd: {id}: no trusted state (`relayd light init`); the client's root of trust is block {} as the node serves it",
+                block.signed_header.header.height
+            );
+            block
+        }
+    };
+    let unbonding = rpc.unbonding_period().await?;
+    let trusting = reference.trusting_period.get();
+    if trusting >= unbonding {
+        return Err(format!(
+            "{id}: trusting_period {trusting:?} must be below the chain's unbonding period {unbonding:?}"
+        )
+        .into());
+    }
+    let specs = reference
+        .cosmos()
+        .and_then(|c| c.proof_specs)
+        .unwrap_or_else(|| vec![ProofSpecName::Iavl, ProofSpecName::Tendermint]);
+    let params = ClientParams {
+        trust_level: (
+            reference.trust_threshold.numerator,
+            reference.trust_threshold.denominator,
+        ),
+        trusting_period: trusting,
+        unbonding_period: unbonding,
+        max_clock_drift: reference.clock_drift.0 + host.max_block_time.get(),
+        proof_specs: specs.into_iter().map(spec_for).collect(),
+    };
+    let signer = env.signer(host).await?;
+    let outcome = env
+        .submit(host, create_client_msg(&root, &params, &signer))
+        .await?;
+    attr(&outcome, "create_client", "client_id")
+        .ok_or_else(|| format!("{}: create_client event without a client id", host.id).into())
+}
+
+/// Forwards lifecycle changes out of the actor system.
+struct Forward(mpsc::UnboundedSender<LifecycleChanged>);
+
+impl Actor for Forward {
+    type Context = Context<Self>;
+}
+
+impl Handler<LifecycleChanged> for Forward {
+    type Result = ();
+
+    fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
+        let _ = self.0.send(msg);
+    }
+}
+
+/// Runs the two chains' actors until the handshake of `object` (its initiating end) is finished; returns the
+/// counterparty's id.
+async fn finish_handshake(
+    env: &Env,
+    chains: [&ChainConfig; 2],
+    object: RelayObject,
+) -> Result<String, BoxError> {
+    let mut config = env.config.clone();
+    config
+        .chains
+        .retain(|c| chains.iter().any(|k| k.id == c.id));
+    config.connections = None;
+    // A scratch state database: the handshake needs no history, and the service may hold the real one.
+    let scratch = tempfile::tempdir()?;
+    let store = StateStore::open(&scratch.path().join("state"))?;
+    let relay = relayd_actors::system::start(&config, store, env.dir.join("keys")).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    relay
+        .coordinator
+        .send(SubscribeLifecycle(Forward(tx).start().recipient()))
+        .await?;
+    let bound = config.global.timeout.get().max(Duration::from_secs(30)) * 4;
+    let outcome = tokio::time::timeout(bound, async {
+        // The chains' actors start in the background; a request is refused until their queriers answer.
+        let mut attempts = 0;
+        loop {
+            let request = RelayHandshake {
+                correlation: CorrelationId::fresh(),
+                object: object.clone(),
+                state: HandshakeState::OpenInit,
+            };
+            match relay.coordinator.send(request).await? {
+                Ok(()) => break,
+                Err(e) if attempts < 50 && e.is_retryable() => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err::<String, BoxError>(e.into()),
+            }
+        }
+        while let Some(change) = rx.recv().await {
+            if change.object != object || !change.is_final {
+                continue;
+            }
+            return match change.error {
+                Some(e) => Err(e.into()),
+                None => Ok(change
+                    .state
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()),
+            };
+        }
+        Err("the relay system stopped".into())
+    })
+    .await;
+    relay.shutdown().await;
+    match outcome {
+        Ok(result) => result,
+        Err(_) => Err(format!("the handshake did not finish within {bound:?}").into()),
+    }
+}
+
+fn run<T>(f: impl std::future::Future<Output = Result<T, BoxError>>) -> Result<T, ExitCode> {
+    actix_rt::System::new()
+        .block_on(f)
+        .map_err(|e| fail(&e.to_string(), EXIT_RUNTIME))
+}
+
+/// `relayd create client`.
+pub fn client(cli: &Cli, args: &CreateClientArgs) -> ExitCode {
+    let go = || -> Result<ExitCode, ExitCode> {
+        let env = Env::load(cli, args.out.json)?;
+        let host = env.chain(&args.host_chain)?;
+        let reference = env.chain(&args.reference_chain)?;
+        let id = run(create_client(&env, host, reference))?;
+        if args.out.json {
+            println!(
+                "{}",
+                json!({"host_chain": host.id.as_str(), "reference_chain": reference.id.as_str(), "client_id": id})
+            );
+        } else {
+            println!("{}: created {id}, a client of {}", host.id, reference.id);
+        }
+        Ok(ExitCode::SUCCESS)
+    };
+    go().unwrap_or_else(|code| code)
+}
+
+/// `relayd create connection`.
+pub fn connection(cli: &Cli, args: &CreateConnectionArgs) -> ExitCode {
+    let go = || -> Result<ExitCode, ExitCode> {
+        let env = Env::load(cli, args.out.json)?;
+        let a = env.chain(&args.a_chain)?;
+        let b = env.chain(&args.b_chain)?;
+        let (a_client, b_client, a_conn, b_conn) = run(async {
+            let a_client = match &args.a_client {
+                Some(c) => c.clone(),
+                None => create_client(&env, a, b).await?,
+            };
+            let b_client = match &args.b_client {
+                Some(c) => c.clone(),
+                None => create_client(&env, b, a).await?,
+            };
+            let b_prefix = b
+                .cosmos()
+                .map(|c| c.store_prefix)
+                .ok_or("not a cosmos chain")?;
+            let init = conn::MsgConnectionOpenInit {
+                client_id: a_client.clone(),
+                counterparty: Some(conn::Counterparty {
+                    client_id: b_client.clone(),
+                    connection_id: String::new(),
+                    prefix: Some(MerklePrefix {
+                        key_prefix: b_prefix.into_bytes(),
+                    }),
+                }),
+                version: None,
+                delay_period: args.delay_period_secs * 1_000_000_000,
+                signer: env.signer(a).await?,
+            };
+            let any = Any {
+                type_url: "/ibc.core.connection.v1.MsgConnectionOpenInit".into(),
+                value: init.encode_to_vec(),
+            };
+            let outcome = env.submit(a, any).await?;
+            let a_conn = attr(&outcome, "connection_open_init", "connection_id")
+                .ok_or("connection_open_init event without a connection id")?;
+            eprintln!(
+                "relayd: {}: {a_conn} initialised; finishing the handshake",
+                a.id
+            );
+            let object = RelayObject::Connection {
+                chain: a.id.clone(),
+                connection: ConnectionId::new(a_conn.clone())?,
+            };
+            let b_conn = finish_handshake(&env, [a, b], object).await?;
+            Ok((a_client, b_client, a_conn, b_conn))
+        })?;
+        if args.out.json {
+            println!(
+                "{}",
+                json!({"a": {"chain": a.id.as_str(), "client_id": a_client, "connection_id": a_conn},
+                       "b": {"chain": b.id.as_str(), "client_id": b_client, "connection_id": b_conn}})
+            );
+        } else {
+            println!(
+                "open: {}/{a_conn} (client {a_client}) <-> {}/{b_conn} (client {b_client})",
+                a.id, b.id
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    };
+    go().unwrap_or_else(|code| code)
+}
+
+/// The chain a connection's client tracks.
+async fn counterparty_chain(a: &ChainConfig, connection: &str) -> Result<ChainId, BoxError> {
+    let cosmos = a.cosmos().ok_or("not a cosmos chain")?;
+    let rpc = CosmosRpc::connect(a.id.as_str(), &a.rpc_addr.to_string()).await?;
+    let endpoint = CosmosEndpoint::new(rpc, &cosmos.store_prefix);
+    let client = endpoint.connection_client(connection).await?;
+    let raw = endpoint
+        .query_ibc(&path::client_state(&client), QueryHeight::Latest, false)
+        .await?;
+    let any = Any::decode(raw.value.as_slice())?;
+    let state = ClientState::decode(any.value.as_slice())?;
+    Ok(ChainId::new(state.chain_id)?)
+}
+
+/// `relayd create channel`.
+pub fn channel(cli: &Cli, args: &CreateChannelArgs) -> ExitCode {
+    let go = || -> Result<ExitCode, ExitCode> {
+        let env = Env::load(cli, args.out.json)?;
+        let a = env.chain(&args.a_chain)?;
+        let b_id = run(counterparty_chain(a, &args.a_connection))?;
+        let b = env.chain(b_id.as_str())?;
+        let b_port = args.b_port.clone().unwrap_or_else(|| args.a_port.clone());
+        let version = match (&args.channel_version, args.a_port.as_str()) {
+            (Some(v), _) => v.clone(),
+            (None, "transfer") => "ics20-1".to_owned(),
+            (None, port) => {
+                return Err(fail(
+                    &format!("--channel-version is needed for port {port}"),
+                    EXIT_CONFIG,
+                ))
+            }
+        };
+        let ordering = if args.ordered {
+            chan::Order::Ordered
+        } else {
+            chan::Order::Unordered
+        };
+        let (a_chan, b_chan) = run(async {
+            let init = chan::MsgChannelOpenInit {
+                port_id: args.a_port.clone(),
+                channel: Some(chan::Channel {
+                    state: chan::State::Init as i32,
+                    ordering: ordering as i32,
+                    counterparty: Some(chan::Counterparty {
+                        port_id: b_port.clone(),
+                        channel_id: String::new(),
+                    }),
+                    connection_hops: vec![args.a_connection.clone()],
+                    version: version.clone(),
+                    upgrade_sequence: 0,
+                }),
+                signer: env.signer(a).await?,
+            };
+            let any = Any {
+                type_url: "/ibc.core.channel.v1.MsgChannelOpenInit".into(),
+                value: init.encode_to_vec(),
+            };
+            let outcome = env.submit(a, any).await?;
+            let a_chan = attr(&outcome, "channel_open_init", "channel_id")
+                .ok_or("channel_open_init event without a channel id")?;
+            eprintln!(
+                "relayd: {}: {}/{a_chan} initialised; finishing the handshake",
+                a.id, args.a_port
+            );
+            let object = RelayObject::Channel {
+                chain: a.id.clone(),
+                port: PortId::new(args.a_port.clone())?,
+                channel: ChannelId::new(a_chan.clone())?,
+            };
+            let b_chan = finish_handshake(&env, [a, b], object).await?;
+            Ok((a_chan, b_chan))
+        })?;
+        if args.out.json {
+            println!(
+                "{}",
+                json!({"a": {"chain": a.id.as_str(), "port": args.a_port, "channel_id": a_chan},
+                       "b": {"chain": b.id.as_str(), "port": b_port, "channel_id": b_chan},
+                       "version": version, "ordered": args.ordered})
+            );
+        } else {
+            println!(
+                "open: {}/{}/{a_chan} <-> {}/{b_port}/{b_chan} ({version})",
+                a.id, args.a_port, b.id
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    };
+    go().unwrap_or_else(|code| code)
+}

@@ -1,0 +1,292 @@
+//! RelayCoordinator routing, in process: how many observed events per second the coordinator turns into
+//! builder work, and the latency of one event through its mailbox. The chains' actors are stand-ins that accept
+//! requests and never answer, so builders stay parked after their first request and only the coordinator's own
+//! work (lookups, lifecycle records in sled, builder spawns, message routing) is measured.
+//!
+//! Workloads, each a block of events sent as one `BlockObserved`:
+//! - `new_packets`: send_packet events on a relayed channel: a lifecycle record written and a builder started per
+//!   packet (the heaviest event);
+//! - `acks_to_builders`: write_acknowledgement events for packets whose builders run: the ack persisted and
+//!   forwarded to that builder;
+//! - `tips_fan_out`: a destination block with no events, whose tip goes to every builder sending there (the
+//!   figure is per builder reached);
+//! - `other_channels`: events of channels relayd does not relay (the filter path).
+//!
+//! The latency figure is one single-event `BlockObserved` sent and awaited, per event kind.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr, Context, Handler, ResponseFuture};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use relayd_actors::coordinator::RelayCoordinator;
+use relayd_actors::per_chain::link::ChainLink;
+use relayd_actors::routes::{Route, Routes};
+use relayd_actors::store::StateStore;
+use relayd_messages::{
+    BlockObserved, ChainId, ChannelId, ClientId, ClientSummary, ClientUpdate, IbcEvent,
+    ObservedEvent, Packet, PortId, PrepareClientUpdate, Proven, QueryClient, QueryCommitments,
+    QueryPacketEvents, QueryProof, QueryUnreceived, RelayError, Sequence, SubmitTx, TxReport,
+};
+
+/// A chain actor that takes every request and never answers.
+struct Parked;
+
+impl Actor for Parked {
+    type Context = Context<Self>;
+}
+
+macro_rules! parked {
+    ($($msg:ty => $out:ty),* $(,)?) => {
+        $(impl Handler<$msg> for Parked {
+            type Result = ResponseFuture<Result<$out, RelayError>>;
+            fn handle(&mut self, _: $msg, _: &mut Self::Context) -> Self::Result {
+                Box::pin(std::future::pending())
+            }
+        })*
+    };
+}
+
+parked!(
+    QueryProof => Proven,
+    QueryClient => ClientSummary,
+    QueryCommitments => Vec<u64>,
+    QueryUnreceived => Vec<u64>,
+    QueryPacketEvents => Vec<ObservedEvent>,
+    PrepareClientUpdate => ClientUpdate,
+    SubmitTx => TxReport,
+);
+
+fn id(s: &str) -> ChainId {
+    ChainId::new(s).expect("chain id")
+}
+
+fn link(chain: &str, parked: &Addr<Parked>) -> ChainLink {
+    let link = ChainLink::new(id(chain), format!("{chain}-relayer"), b"ibc".to_vec());
+    link.update(|r| {
+        r.proof = Some(parked.clone().recipient());
+        r.client = Some(parked.clone().recipient());
+        r.commitments = Some(parked.clone().recipient());
+        r.unreceived = Some(parked.clone().recipient());
+        r.events = Some(parked.clone().recipient());
+        r.update = Some(parked.clone().recipient());
+        r.submit = Some(parked.clone().recipient());
+    });
+    link
+}
+
+fn route() -> Route {
+    Route {
+        src: id("ibc-0"),
+        src_port: "transfer".into(),
+        src_channel: "channel-0".into(),
+        dst: id("ibc-1"),
+        dst_port: "transfer".into(),
+        dst_channel: "channel-0".into(),
+        dst_client: ClientId::new("07-tendermint-0").expect("client"),
+        src_client: ClientId::new("07-tendermint-0").expect("client"),
+        ordered: false,
+    }
+}
+
+fn packet(seq: u64, channel: &str) -> Packet {
+    Packet {
+        sequence: Sequence(seq),
+        source_port: PortId::new("transfer").expect("port"),
+        source_channel: ChannelId::new(channel).expect("channel"),
+        destination_port: PortId::new("transfer").expect("port"),
+        destination_channel: ChannelId::new("channel-0").expect("channel"),
+        data: br#"{"amount":"1","denom":"stake","receiver":"r","sender":"s"}"#.to_vec(),
+        timeout_height: None,
+        timeout_timestamp_ns: u64::MAX / 2,
+    }
+}
+
+fn observed(height: u64, event: IbcEvent) -> ObservedEvent {
+    ObservedEvent {
+        height,
+        tx_hash: None,
+        event,
+    }
+}
+
+/// A coordinator over two parked chains with one relayed channel, on a fresh temporary sled database.
+fn coordinator(dir: &std::path::Path) -> Addr<RelayCoordinator> {
+    let parked = Parked.start();
+    let mut links = HashMap::new();
+    links.insert(id("ibc-0"), link("ibc-0", &parked));
+    links.insert(id("ibc-1"), link("ibc-1", &parked));
+    let mut routes = Routes::default();
+    routes.insert(route());
+    let store = StateStore::open(&dir.join("state")).expect("store");
+    let filter = Box::new(|_: &ChainId, _: &str, channel: &str| channel == "channel-0");
+    RelayCoordinator::new(links, routes, store, filter, 5).start()
+}
+
+fn block(chain: &str, height: u64, events: Vec<ObservedEvent>) -> BlockObserved {
+    BlockObserved {
+        chain: id(chain),
+        height,
+        time_ns: height * 1_000_000_000,
+        events,
+    }
+}
+
+const PER_BLOCK: u64 = 1_000;
+
+fn throughput(c: &mut Criterion) {
+    let system = actix::System::new();
+    let mut group = c.benchmark_group("coordinator");
+    group.throughput(Throughput::Elements(PER_BLOCK));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(8));
+
+    group.bench_function("new_packets", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let dir = tempfile::tempdir().expect("dir");
+                let coord = coordinator(dir.path());
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let events = (0..PER_BLOCK)
+                        .map(|s| {
+                            observed(
+                                i + 1,
+                                IbcEvent::SendPacket(packet(i * PER_BLOCK + s + 1, "channel-0")),
+                            )
+                        })
+                        .collect();
+                    let msg = block("ibc-0", i + 1, events);
+                    let start = Instant::now();
+                    coord.send(msg).await.expect("coordinator");
+                    total += start.elapsed();
+                }
+                total
+            })
+        })
+    });
+
+    group.bench_function("acks_to_builders", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let dir = tempfile::tempdir().expect("dir");
+                let coord = coordinator(dir.path());
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let seqs = (i * PER_BLOCK + 1)..=((i + 1) * PER_BLOCK);
+                    let sends = seqs
+                        .clone()
+                        .map(|s| observed(i + 1, IbcEvent::SendPacket(packet(s, "channel-0"))))
+                        .collect();
+                    coord
+                        .send(block("ibc-0", i + 1, sends))
+                        .await
+                        .expect("coordinator");
+                    let acks = seqs
+                        .map(|s| {
+                            observed(
+                                i + 1,
+                                IbcEvent::WriteAcknowledgement {
+                                    packet: packet(s, "channel-0"),
+                                    ack: br#"{"result":"AQ=="}"#.to_vec(),
+                                },
+                            )
+                        })
+                        .collect();
+                    let msg = block("ibc-1", i + 1, acks);
+                    let start = Instant::now();
+                    coord.send(msg).await.expect("coordinator");
+                    total += start.elapsed();
+                }
+                total
+            })
+        })
+    });
+
+    group.bench_function("tips_fan_out", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let dir = tempfile::tempdir().expect("dir");
+                let coord = coordinator(dir.path());
+                let sends = (1..=PER_BLOCK)
+                    .map(|s| observed(1, IbcEvent::SendPacket(packet(s, "channel-0"))))
+                    .collect();
+                coord
+                    .send(block("ibc-0", 1, sends))
+                    .await
+                    .expect("coordinator");
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let msg = block("ibc-1", i + 2, Vec::new());
+                    let start = Instant::now();
+                    coord.send(msg).await.expect("coordinator");
+                    total += start.elapsed();
+                }
+                total
+            })
+        })
+    });
+
+    group.bench_function("other_channels", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let dir = tempfile::tempdir().expect("dir");
+                let coord = coordinator(dir.path());
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let events = (0..PER_BLOCK)
+                        .map(|s| {
+                            observed(
+                                i + 1,
+                                IbcEvent::SendPacket(packet(i * PER_BLOCK + s + 1, "channel-9")),
+                            )
+                        })
+                        .collect();
+                    let msg = block("ibc-0", i + 1, events);
+                    let start = Instant::now();
+                    coord.send(msg).await.expect("coordinator");
+                    total += start.elapsed();
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Single-event latency through the coordinator's mailbox: the distribution over 20,000 events, printed as
+/// p50 / p99 (criterion reports means of batches, which hide the tail).
+fn latency(_: &mut Criterion) {
+    let system = actix::System::new();
+    for (name, channel) in [("new_packet", "channel-0"), ("other_channel", "channel-9")] {
+        let samples = system.block_on(async {
+            let dir = tempfile::tempdir().expect("dir");
+            let coord = coordinator(dir.path());
+            let mut samples = Vec::with_capacity(20_000);
+            for s in 1..=20_000u64 {
+                let msg = block(
+                    "ibc-0",
+                    s,
+                    vec![observed(s, IbcEvent::SendPacket(packet(s, channel)))],
+                );
+                let start = Instant::now();
+                coord.send(msg).await.expect("coordinator");
+                samples.push(start.elapsed());
+            }
+            samples
+        });
+        let mut sorted = samples;
+        sorted.sort();
+        let pick = |q: f64| sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)];
+        println!(
+            "coordinator/latency/{name}: p50 {:?}, p99 {:?}, max {:?} (n = {})",
+            pick(0.5),
+            pick(0.99),
+            sorted[sorted.len() - 1],
+            sorted.len()
+        );
+    }
+}
+
+criterion_group!(benches, throughput, latency);
+criterion_main!(benches);

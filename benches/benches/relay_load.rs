@@ -1,0 +1,285 @@
+//! End-to-end load harness: relayd's actor system relaying ICS-20 transfers between two devnet chains, as the
+//! service runs it (one actix System, one Arbiter per chain, sled on disk).
+//!
+//! Two scenarios, each with 1 s and 200 ms blocks unless `LOAD_BLOCK_MS` names one:
+//! - steady: `LOAD_PACKETS` transfers (default 2,000) sent from ibc-0 while relayd runs, `LOAD_PER_BLOCK` (default
+//!   250) per transaction, one transaction per block; figures are packets/s from the first send's block to the
+//!   last acknowledgement, and the relay latency of each packet from its send block's time to the moment relayd
+//!   saw it received on ibc-1 (and acknowledged on ibc-0), as p50 / p90 / p99;
+//! - backlog: `LOAD_BACKLOG` transfers (default 20,000) sent before relayd starts; the figure is the time from
+//!   start to the last acknowledgement (clearing on start finds them through commitments, their data through
+//!   the transaction index).
+//!
+//! Run: `cargo bench -p relayd-benches --bench relay_load` (`LOAD_SCENARIO=steady|backlog` for one).
+
+#[path = "../../tests/devnet/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use relayd_actors::chain::cosmos::rpc::CosmosRpc;
+use relayd_actors::keys::{KeySource, KeyStore};
+use relayd_actors::store::{PacketRecord, StateStore};
+use support::chain::Wallet;
+use support::handshake::connect_transfer;
+use support::packet::{transfers, voucher_denom, TRANSFER_PORT};
+use tokio::sync::oneshot;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// relayd in its own thread and actix System; stopping it flushes sled.
+struct Relayd {
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Relayd {
+    fn start(config: &Path, data: &Path) -> Self {
+        let config = relayd_config::Config::load(config).expect("config");
+        let data = data.to_owned();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let store = StateStore::open(&data.join("state")).expect("store");
+                let handle = relayd_actors::system::start(&config, store, data.join("keys"))
+                    .await
+                    .expect("relayd starts");
+                let _ = stopped.await;
+                handle.shutdown().await;
+            });
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.thread.join().expect("relayd thread");
+    }
+}
+
+struct Setup {
+    chains: Vec<devnet::RunningChain>,
+    a: support::handshake::End,
+    b: support::handshake::End,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    data: PathBuf,
+}
+
+async fn setup(block: Duration) -> Setup {
+    let chains = devnet::start_chains(2, &devnet::ChainOptions::local("ibc", block))
+        .await
+        .expect("chains");
+    let (a, b) = connect_transfer(&chains).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, files) = support::relayd::write(dir.path(), &chains, &a.channel_id);
+    // One direction is measured; the reverse path stays configured but idle.
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("max_msg_num = 100", "max_msg_num = 250");
+    std::fs::write(&config, text).expect("config");
+    let data = dir.path().join("data");
+    let keys = KeyStore::open(&data.join("keys")).expect("keys");
+    for (chain, file) in files {
+        keys.add(&chain, "relayer", "cosmos", KeySource::KeyFile(&file))
+            .expect("key");
+    }
+    Setup {
+        chains,
+        a,
+        b,
+        _dir: dir,
+        config,
+        data,
+    }
+}
+
+fn far_timeout() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    now + 3_600_000_000_000
+}
+
+async fn wait_vouchers(s: &Setup, receiver: &str, want: u128, bound: Duration) {
+    let denom = voucher_denom(TRANSFER_PORT, &s.b.channel_id, "stake");
+    let start = Instant::now();
+    while s.b.chain.balance(receiver, &denom).await < want {
+        assert!(start.elapsed() < bound, "not relayed within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_no_commitments(s: &Setup, bound: Duration) {
+    let rpc = CosmosRpc::connect("ibc-0", &s.chains[0].rpc_url())
+        .await
+        .expect("rpc");
+    let start = Instant::now();
+    loop {
+        let left = rpc
+            .packet_commitments(TRANSFER_PORT, &s.a.channel_id)
+            .await
+            .map(|c| c.len())
+            .unwrap_or(usize::MAX);
+        if left == 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < bound,
+            "{left} packets not acknowledged within {bound:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn at(record: &PacketRecord, state: &str) -> Option<u64> {
+    record
+        .history
+        .iter()
+        .find(|t| t.state == state)
+        .map(|t| t.at_ms)
+}
+
+fn percentiles(mut v: Vec<u64>) -> String {
+    if v.is_empty() {
+        return "n/a".into();
+    }
+    v.sort_unstable();
+    let p = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    format!("p50 {} ms, p90 {} ms, p99 {} ms", p(0.5), p(0.9), p(0.99))
+}
+
+async fn block_times_ms(chain: &devnet::RunningChain, heights: &[u64]) -> HashMap<u64, u64> {
+    let rpc = CosmosRpc::connect(&chain.chain_id(), &chain.rpc_url())
+        .await
+        .expect("rpc");
+    let mut out = HashMap::new();
+    for h in heights {
+        if out.contains_key(h) {
+            continue;
+        }
+        let block = rpc.block(*h).await.expect("block");
+        let t = block.header.time.unix_timestamp_nanos() / 1_000_000;
+        out.insert(*h, u64::try_from(t).unwrap_or(0));
+    }
+    out
+}
+
+async fn steady(block: Duration) {
+    let packets = env("LOAD_PACKETS", 2_000) as usize;
+    let per_tx = env("LOAD_PER_BLOCK", 250) as usize;
+    let s = setup(block).await;
+    let relayd = Relayd::start(&s.config, &s.data);
+    // Let the monitors settle on their start height.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    transfers(&s.a, &u1, &u2.address, 1, packets, per_tx, far_timeout()).await;
+    wait_vouchers(&s, &u2.address, packets as u128, Duration::from_secs(900)).await;
+    wait_no_commitments(&s, Duration::from_secs(900)).await;
+    relayd.stop();
+
+    let store = StateStore::open(&s.data.join("state")).expect("store");
+    let records: Vec<PacketRecord> = store.packets().map(|r| r.expect("record")).collect();
+    assert_eq!(records.len(), packets, "one record per packet");
+    let heights: Vec<u64> = records.iter().map(|r| r.send_height).collect();
+    let times = block_times_ms(&s.chains[0], &heights).await;
+    let sent = |r: &PacketRecord| times[&r.send_height];
+    let received: Vec<u64> = records
+        .iter()
+        .filter_map(|r| at(r, "confirmed").map(|t| t.saturating_sub(sent(r))))
+        .collect();
+    let acked: Vec<u64> = records
+        .iter()
+        .filter_map(|r| at(r, "acknowledged").map(|t| t.saturating_sub(sent(r))))
+        .collect();
+    let first = records.iter().map(sent).min().unwrap_or(0);
+    let last = records
+        .iter()
+        .filter_map(|r| at(r, "acknowledged"))
+        .max()
+        .unwrap_or(0);
+    let secs = (last.saturating_sub(first)) as f64 / 1000.0;
+    println!(
+        "steady, {} ms blocks: {packets} packets ({per_tx} per send tx), {:.0} packets/s from first send block to last ack ({secs:.1} s)",
+        block.as_millis(),
+        packets as f64 / secs.max(0.001)
+    );
+    println!(
+        "  send block -> received on ibc-1 (seen by relayd): {}",
+        percentiles(received)
+    );
+    println!(
+        "  send block -> acknowledged on ibc-0 (seen by relayd): {}",
+        percentiles(acked)
+    );
+    for c in s.chains {
+        c.shutdown().await;
+    }
+}
+
+async fn backlog(block: Duration) {
+    let packets = env("LOAD_BACKLOG", 20_000) as usize;
+    let s = setup(block).await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let sending = Instant::now();
+    transfers(&s.a, &u1, &u2.address, 1, packets, 250, far_timeout()).await;
+    println!(
+        "backlog, {} ms blocks: {packets} packets sent in {:.1} s before relayd starts",
+        block.as_millis(),
+        sending.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    let relayd = Relayd::start(&s.config, &s.data);
+    wait_vouchers(&s, &u2.address, packets as u128, Duration::from_secs(1800)).await;
+    let received = start.elapsed();
+    wait_no_commitments(&s, Duration::from_secs(1800)).await;
+    let acked = start.elapsed();
+    relayd.stop();
+    println!(
+        "  relayd start -> all received: {:.1} s; -> all acknowledged: {:.1} s ({:.0} packets/s)",
+        received.as_secs_f64(),
+        acked.as_secs_f64(),
+        packets as f64 / acked.as_secs_f64()
+    );
+    for c in s.chains {
+        c.shutdown().await;
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument (a filter) is ignored.
+    let blocks: Vec<u64> = match std::env::var("LOAD_BLOCK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(ms) => vec![ms],
+        None => vec![1000, 200],
+    };
+    let scenario = std::env::var("LOAD_SCENARIO").unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        for ms in &blocks {
+            if scenario.is_empty() || scenario == "steady" {
+                steady(Duration::from_millis(*ms)).await;
+            }
+        }
+        if scenario.is_empty() || scenario == "backlog" {
+            backlog(Duration::from_millis(*blocks.last().unwrap_or(&200))).await;
+        }
+    });
+}
