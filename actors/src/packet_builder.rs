@@ -296,6 +296,7 @@ impl PacketBuilder {
                 };
                 let msg = datagrams::recv(&packet, proof, src_revision, proof_height, &dst.signer);
                 let update = self.prepared.take();
+                let priority = route.priority;
                 ctx.spawn(
                     actix::fut::wrap_future::<_, Self>(
                         async move {
@@ -303,6 +304,7 @@ impl PacketBuilder {
                                 correlation,
                                 update,
                                 datagrams: vec![msg],
+                                priority,
                             })
                             .await
                         }
@@ -408,6 +410,7 @@ impl PacketBuilder {
                                 correlation,
                                 update: Some((route.src_client.clone(), target, update.msgs)),
                                 datagrams: vec![msg],
+                                priority: route.priority,
                             })
                             .await;
                         match report {
@@ -482,6 +485,7 @@ impl PacketBuilder {
                             correlation,
                             update: Some((route.src_client.clone(), target, update.msgs)),
                             datagrams: vec![msg],
+                            priority: route.priority,
                         })
                         .await
                         .map(|r| Some(r.tx_hash))
