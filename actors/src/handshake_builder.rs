@@ -757,6 +757,8 @@ async fn send(
             correlation,
             update: Some(update),
             datagrams: vec![msg],
+            // Handshakes are rare and block whole paths: ahead of packets.
+            priority: u8::MAX,
         })
         .await?;
     Ok(report.tx_hash)

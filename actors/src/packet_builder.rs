@@ -303,6 +303,7 @@ impl PacketBuilder {
                 };
                 let msg = datagrams::recv(&packet, proof, src_revision, proof_height, &dst.signer);
                 let update = self.prepared.take();
+                let priority = route.priority;
                 ctx.spawn(
                     actix::fut::wrap_future::<_, Self>(
                         async move {
@@ -310,6 +311,7 @@ impl PacketBuilder {
                                 correlation,
                                 update,
                                 datagrams: vec![msg],
+                                priority,
                             })
                             .await
                         }
@@ -415,6 +417,7 @@ impl PacketBuilder {
                                 correlation,
                                 update: Some((route.src_client.clone(), target, update.msgs)),
                                 datagrams: vec![msg],
+                                priority: route.priority,
                             })
                             .await;
                         match report {
@@ -489,6 +492,7 @@ impl PacketBuilder {
                             correlation,
                             update: Some((route.src_client.clone(), target, update.msgs)),
                             datagrams: vec![msg],
+                            priority: route.priority,
                         })
                         .await
                         .map(|r| Some(r.tx_hash))

@@ -29,6 +29,8 @@ pub struct Route {
     pub src_client: ClientId,
     /// Ordered channels deliver in sequence order.
     pub ordered: bool,
+    /// The configured priority of the path (higher first when a chain's transactions are contended).
+    pub priority: u8,
 }
 
 impl Route {
@@ -54,6 +56,7 @@ impl Route {
             dst_client: self.src_client.clone(),
             src_client: self.dst_client.clone(),
             ordered: self.ordered,
+            priority: self.priority,
         }
     }
 }
@@ -153,5 +156,6 @@ pub async fn resolve<A: ChainEndpoint, B: ChainEndpoint>(
         dst_client: id(b.chain_id(), dst_client)?,
         src_client: id(a.chain_id(), src_client)?,
         ordered: here.ordered,
+        priority: 0,
     })
 }

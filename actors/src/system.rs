@@ -24,7 +24,7 @@ use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::per_chain::link::ChainLink;
-use crate::routes::{resolve, Routes};
+use crate::routes::{resolve, Route, Routes};
 use crate::store::StateStore;
 use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
 use crate::supervisor::chain::StopSupervisor;
@@ -259,7 +259,11 @@ pub async fn start_with(
                     path: name.clone(),
                     reason: e.to_string(),
                 })?;
-            info!(path = %name, to = %route.dst, dst_channel = %route.dst_channel, "relaying");
+            let route = Route {
+                priority: path.priority,
+                ..route
+            };
+            info!(path = %name, to = %route.dst, dst_channel = %route.dst_channel, priority = route.priority, "relaying");
             if path.direction == Direction::Bidirectional {
                 routes.insert(route.reversed());
             }

@@ -205,6 +205,7 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                         type_url: create.type_url.clone(),
                         value: create.value.clone(),
                     }],
+                    priority: 0,
                 })
                 .await
                 .unwrap();

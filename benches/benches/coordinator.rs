@@ -86,6 +86,7 @@ fn route() -> Route {
         dst_client: ClientId::new("07-tendermint-0").expect("client"),
         src_client: ClientId::new("07-tendermint-0").expect("client"),
         ordered: false,
+        priority: 0,
     }
 }
 

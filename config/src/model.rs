@@ -515,6 +515,9 @@ pub struct RelayPath {
     /// Direction of packet flow.
     #[serde(default)]
     pub direction: Direction,
+    /// Relative priority of this path's packets when a chain's transactions are contended: higher goes first.
+    #[serde(default)]
+    pub priority: u8,
 }
 
 /// Direction of packet flow on a path.

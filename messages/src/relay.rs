@@ -240,6 +240,8 @@ pub struct SubmitTx {
     pub update: Option<(ClientId, u64, Vec<Datagram>)>,
     /// The datagrams.
     pub datagrams: Vec<Datagram>,
+    /// Higher goes into the next transaction first when requests queue (the path's configured priority).
+    pub priority: u8,
 }
 
 /// What happened to submitted datagrams.

@@ -55,8 +55,13 @@ impl<S: Submitter + 'static> TxSubmitter<S> {
     }
 }
 
-/// Takes requests off the queue for one transaction, up to `max_msgs` datagrams.
+/// Takes requests off the queue for one transaction, up to `max_msgs` datagrams: higher priority first, and
+/// first come, first served within a priority (the sort is stable).
 fn take_batch(queue: &mut Queue, max_msgs: usize) -> Vec<Pending> {
+    queue
+        .pending
+        .make_contiguous()
+        .sort_by_key(|p| std::cmp::Reverse(p.request.priority));
     let mut taken = Vec::new();
     let mut count = 0;
     while let Some(p) = queue.pending.front() {
@@ -304,6 +309,7 @@ mod tests {
                 type_url: "recv".into(),
                 value: value.to_vec(),
             }],
+            priority: 0,
         }
     }
 
@@ -365,5 +371,87 @@ mod tests {
         let updates = sent.iter().flatten().filter(|v| v.as_slice() == b"update");
         assert_eq!(updates.count(), 1);
         assert_eq!(sent[0][0], b"update".to_vec());
+    }
+
+    /// Submits each transaction's datagrams as received, allowing `max` per transaction; the first waits for a
+    /// gate so that later requests queue.
+    struct Recording {
+        sent: Rc<RefCell<Vec<Vec<Vec<u8>>>>>,
+        gate: Option<oneshot::Receiver<()>>,
+        max: usize,
+    }
+
+    impl Submitter for Recording {
+        fn signer(&self) -> &str {
+            "relayer"
+        }
+
+        async fn submit(
+            &mut self,
+            msgs: Vec<Datagram>,
+        ) -> Result<Vec<TxReport>, (Vec<TxReport>, RelayError)> {
+            if let Some(gate) = self.gate.take() {
+                let _ = gate.await;
+            }
+            self.sent
+                .borrow_mut()
+                .push(msgs.iter().map(|m| m.value.clone()).collect());
+            Ok(vec![TxReport {
+                tx_hash: "tx".into(),
+                height: 1,
+                messages: msgs.len(),
+                gas_used: 1,
+            }])
+        }
+
+        fn max_msgs(&self) -> usize {
+            self.max
+        }
+    }
+
+    #[actix_rt::test]
+    async fn queued_requests_of_higher_priority_go_into_the_next_transaction_first() {
+        let sent = Rc::new(RefCell::new(Vec::new()));
+        let (open, gate) = oneshot::channel();
+        let addr = TxSubmitter::new(
+            ChainId::new("chain-a").expect("chain id"),
+            Recording {
+                sent: sent.clone(),
+                gate: Some(gate),
+                max: 2,
+            },
+            ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        )
+        .start();
+        let plain = |v: &[u8], priority: u8| SubmitTx {
+            update: None,
+            priority,
+            ..request(v)
+        };
+        let first = addr.send(plain(b"first", 0));
+        tokio::task::yield_now().await;
+        let queued: Vec<_> = [(b"low1", 0u8), (b"low2", 0), (b"high", 9), (b"low3", 0)]
+            .iter()
+            .map(|(v, p)| addr.send(plain(*v, *p)))
+            .collect();
+        tokio::task::yield_now().await;
+        open.send(()).expect("gate");
+        first.await.expect("mailbox").expect("first tx");
+        for r in queued {
+            r.await.expect("mailbox").expect("tx");
+        }
+        let sent = sent.borrow();
+        let txs: Vec<Vec<&[u8]>> = sent
+            .iter()
+            .map(|tx| tx.iter().map(Vec::as_slice).collect())
+            .collect();
+        assert_eq!(
+            txs,
+            vec![
+                vec![&b"first"[..]],
+                vec![&b"high"[..], &b"low1"[..]],
+                vec![&b"low2"[..], &b"low3"[..]]
+            ]
+        );
     }
 }
