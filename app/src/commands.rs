@@ -36,3 +36,27 @@ pub fn fail(message: &str, code: u8) -> ExitCode {
     eprintln!("relayd: {message}");
     ExitCode::from(code)
 }
+
+/// Forwards lifecycle changes out of the actor system into a channel.
+struct Forward(tokio::sync::mpsc::UnboundedSender<relayd_messages::LifecycleChanged>);
+
+impl actix::Actor for Forward {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<relayd_messages::LifecycleChanged> for Forward {
+    type Result = ();
+
+    fn handle(&mut self, msg: relayd_messages::LifecycleChanged, _: &mut Self::Context) {
+        let _ = self.0.send(msg);
+    }
+}
+
+/// A recipient for `SubscribeLifecycle` that hands every change to `tx` (one-off commands waiting on packets
+/// or handshakes).
+pub fn lifecycle_channel(
+    tx: tokio::sync::mpsc::UnboundedSender<relayd_messages::LifecycleChanged>,
+) -> actix::Recipient<relayd_messages::LifecycleChanged> {
+    use actix::Actor;
+    Forward(tx).start().recipient()
+}

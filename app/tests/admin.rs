@@ -6,7 +6,9 @@
 #[allow(dead_code)]
 mod support;
 
-use std::io::{BufRead, BufReader};
+#[allow(dead_code)]
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use support::chain::Wallet;
 use support::handshake::connect_transfer;
 use support::packet::{transfers, TRANSFER_PORT};
 
-const BIN: &str = env!("CARGO_BIN_EXE_relayd");
+use common::{add_keys, eventually, log_has, BIN};
 const TOKEN: &str = "s3cret-admin-token";
 const PER_DIRECTION: usize = 20;
 
@@ -28,31 +30,6 @@ impl Drop for Relayd {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn log_has(log: &Path, needle: &str) -> bool {
-    std::fs::File::open(log)
-        .map(|f| {
-            BufReader::new(f)
-                .lines()
-                .map_while(Result::ok)
-                .any(|l| l.contains(needle))
-        })
-        .unwrap_or(false)
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..1500 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} did not happen");
 }
 
 fn free_port() -> u16 {
@@ -166,22 +143,11 @@ impl Service {
         std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).unwrap();
         let base_config = std::fs::read_to_string(&config).unwrap();
         let mut secrets = Vec::new();
-        for (chain, file) in &keys {
+        for (_, file) in &keys {
             let key: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
             secrets.push(key["private_key"].as_str().unwrap().to_owned());
-            let out = Command::new(BIN)
-                .arg("-c")
-                .arg(&config)
-                .args(["keys", "add", "--chain", chain, "--key-file"])
-                .arg(file)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
         }
+        add_keys(&config, &keys);
         let api = Api {
             http: reqwest::Client::new(),
             base: format!("http://127.0.0.1:{port}"),

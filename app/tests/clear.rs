@@ -5,24 +5,16 @@
 #[allow(dead_code)]
 mod support;
 
-use std::process::{Command, Output, Stdio};
+#[allow(dead_code)]
+mod common;
+
 use std::time::Duration;
+
+use common::{add_keys, relayd};
 
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
 use support::packet::{transfers, voucher_denom, TRANSFER_PORT};
-
-const BIN: &str = env!("CARGO_BIN_EXE_relayd");
-
-fn relayd(config: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("relayd runs")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_packets_relays_the_chosen_sequences_then_the_rest() {
@@ -35,24 +27,7 @@ async fn clear_packets_relays_the_chosen_sequences_then_the_rest() {
     let (a, b) = connect_transfer(&chains).await;
     let dir = tempfile::tempdir().unwrap();
     let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
-    for (chain, file) in &keys {
-        let out = relayd(
-            &config,
-            &[
-                "keys",
-                "add",
-                "--chain",
-                chain,
-                "--key-file",
-                file.to_str().unwrap(),
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    add_keys(&config, &keys);
     let u1 = Wallet::genesis(&chains[0], "user1");
     let u2 = Wallet::genesis(&chains[1], "user2");
     let timeout = std::time::SystemTime::now()

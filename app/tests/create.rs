@@ -6,9 +6,13 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::Path;
+#[allow(dead_code)]
+mod common;
+
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use common::{add_keys, relayd, BIN};
 
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::core::channel::v1::{Channel, Order, State as ChanState};
@@ -18,18 +22,6 @@ use prost::Message;
 use support::chain::{Chain, Wallet};
 use support::handshake::channel_path;
 use support::packet::voucher_denom;
-
-const BIN: &str = env!("CARGO_BIN_EXE_relayd");
-
-fn relayd(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("relayd runs")
-}
 
 fn json(out: &Output) -> serde_json::Value {
     assert!(
@@ -69,24 +61,7 @@ async fn create_connection_and_channel_then_relay_over_them() {
         "client_ids = [\"07-tendermint-0\"]\nproof_specs = [\"avl\", \"avl\"]\n",
     );
     std::fs::write(&config, &chains_only).unwrap();
-    for (chain, file) in &keys {
-        let out = relayd(
-            &config,
-            &[
-                "keys",
-                "add",
-                "--chain",
-                chain,
-                "--key-file",
-                file.to_str().unwrap(),
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    add_keys(&config, &keys);
 
     let created = json(&relayd(
         &config,

@@ -6,7 +6,9 @@
 #[allow(dead_code)]
 mod support;
 
-use std::io::{BufRead, BufReader};
+#[allow(dead_code)]
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use support::chain::Wallet;
 use support::handshake::connect_transfer;
 use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
 
-const BIN: &str = env!("CARGO_BIN_EXE_relayd");
+use common::{add_keys, eventually, log_has, BIN};
 
 fn spawn(config: &Path, log: &Path) -> Child {
     let file = std::fs::File::create(log).expect("log file");
@@ -32,31 +34,6 @@ fn spawn(config: &Path, log: &Path) -> Child {
         .expect("relayd starts")
 }
 
-fn log_has(log: &Path, needle: &str) -> bool {
-    std::fs::File::open(log)
-        .map(|f| {
-            BufReader::new(f)
-                .lines()
-                .map_while(Result::ok)
-                .any(|l| l.contains(needle))
-        })
-        .unwrap_or(false)
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..1800 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} did not happen");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relaying_survives_three_sigkills_and_every_packet_completes_exactly_once() {
     let chains = devnet::start_chains(
@@ -68,20 +45,7 @@ async fn relaying_survives_three_sigkills_and_every_packet_completes_exactly_onc
     let (a, b) = connect_transfer(&chains).await;
     let dir = tempfile::tempdir().unwrap();
     let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
-    for (chain, file) in &keys {
-        let out = Command::new(BIN)
-            .arg("-c")
-            .arg(&config)
-            .args(["keys", "add", "--chain", chain, "--key-file"])
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    add_keys(&config, &keys);
 
     let u1 = Wallet::genesis(&chains[0], "user1");
     let u2 = Wallet::genesis(&chains[1], "user2");

@@ -135,121 +135,107 @@ fn block(chain: &str, height: u64, events: Vec<ObservedEvent>) -> BlockObserved 
 
 const PER_BLOCK: u64 = 1_000;
 
+fn sends(height: u64, seqs: impl Iterator<Item = u64>, channel: &str) -> BlockObserved {
+    let events = seqs
+        .map(|s| observed(height, IbcEvent::SendPacket(packet(s, channel))))
+        .collect();
+    block("ibc-0", height, events)
+}
+
+fn acks(height: u64, seqs: impl Iterator<Item = u64>) -> BlockObserved {
+    let events = seqs
+        .map(|s| {
+            observed(
+                height,
+                IbcEvent::WriteAcknowledgement {
+                    packet: packet(s, "channel-0"),
+                    ack: br#"{"result":"AQ=="}"#.to_vec(),
+                },
+            )
+        })
+        .collect();
+    block("ibc-1", height, events)
+}
+
+/// A fresh coordinator fed `setup`, then per iteration `untimed(i)` (if any) and `timed(i)`, of which only the
+/// latter's handling is timed.
+fn run(
+    system: &actix::SystemRunner,
+    iters: u64,
+    setup: Option<BlockObserved>,
+    untimed: impl Fn(u64) -> Option<BlockObserved>,
+    timed: impl Fn(u64) -> BlockObserved,
+) -> Duration {
+    system.block_on(async {
+        let dir = tempfile::tempdir().expect("dir");
+        let coord = coordinator(dir.path());
+        if let Some(b) = setup {
+            coord.send(b).await.expect("coordinator");
+        }
+        let mut total = Duration::ZERO;
+        for i in 0..iters {
+            if let Some(b) = untimed(i) {
+                coord.send(b).await.expect("coordinator");
+            }
+            let msg = timed(i);
+            let start = Instant::now();
+            coord.send(msg).await.expect("coordinator");
+            total += start.elapsed();
+        }
+        total
+    })
+}
+
 fn throughput(c: &mut Criterion) {
     let system = actix::System::new();
     let mut group = c.benchmark_group("coordinator");
     group.throughput(Throughput::Elements(PER_BLOCK));
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(8));
+    let range = |i: u64| (i * PER_BLOCK + 1)..=((i + 1) * PER_BLOCK);
 
     group.bench_function("new_packets", |b| {
         b.iter_custom(|iters| {
-            system.block_on(async {
-                let dir = tempfile::tempdir().expect("dir");
-                let coord = coordinator(dir.path());
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    let events = (0..PER_BLOCK)
-                        .map(|s| {
-                            observed(
-                                i + 1,
-                                IbcEvent::SendPacket(packet(i * PER_BLOCK + s + 1, "channel-0")),
-                            )
-                        })
-                        .collect();
-                    let msg = block("ibc-0", i + 1, events);
-                    let start = Instant::now();
-                    coord.send(msg).await.expect("coordinator");
-                    total += start.elapsed();
-                }
-                total
-            })
+            run(
+                &system,
+                iters,
+                None,
+                |_| None,
+                |i| sends(i + 1, range(i), "channel-0"),
+            )
         })
     });
-
     group.bench_function("acks_to_builders", |b| {
         b.iter_custom(|iters| {
-            system.block_on(async {
-                let dir = tempfile::tempdir().expect("dir");
-                let coord = coordinator(dir.path());
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    let seqs = (i * PER_BLOCK + 1)..=((i + 1) * PER_BLOCK);
-                    let sends = seqs
-                        .clone()
-                        .map(|s| observed(i + 1, IbcEvent::SendPacket(packet(s, "channel-0"))))
-                        .collect();
-                    coord
-                        .send(block("ibc-0", i + 1, sends))
-                        .await
-                        .expect("coordinator");
-                    let acks = seqs
-                        .map(|s| {
-                            observed(
-                                i + 1,
-                                IbcEvent::WriteAcknowledgement {
-                                    packet: packet(s, "channel-0"),
-                                    ack: br#"{"result":"AQ=="}"#.to_vec(),
-                                },
-                            )
-                        })
-                        .collect();
-                    let msg = block("ibc-1", i + 1, acks);
-                    let start = Instant::now();
-                    coord.send(msg).await.expect("coordinator");
-                    total += start.elapsed();
-                }
-                total
-            })
+            run(
+                &system,
+                iters,
+                None,
+                |i| Some(sends(i + 1, range(i), "channel-0")),
+                |i| acks(i + 1, range(i)),
+            )
         })
     });
-
     group.bench_function("tips_fan_out", |b| {
         b.iter_custom(|iters| {
-            system.block_on(async {
-                let dir = tempfile::tempdir().expect("dir");
-                let coord = coordinator(dir.path());
-                let sends = (1..=PER_BLOCK)
-                    .map(|s| observed(1, IbcEvent::SendPacket(packet(s, "channel-0"))))
-                    .collect();
-                coord
-                    .send(block("ibc-0", 1, sends))
-                    .await
-                    .expect("coordinator");
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    let msg = block("ibc-1", i + 2, Vec::new());
-                    let start = Instant::now();
-                    coord.send(msg).await.expect("coordinator");
-                    total += start.elapsed();
-                }
-                total
-            })
+            run(
+                &system,
+                iters,
+                Some(sends(1, range(0), "channel-0")),
+                |_| None,
+                |i| block("ibc-1", i + 2, Vec::new()),
+            )
         })
     });
-
     group.bench_function("other_channels", |b| {
         b.iter_custom(|iters| {
-            system.block_on(async {
-                let dir = tempfile::tempdir().expect("dir");
-                let coord = coordinator(dir.path());
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    let events = (0..PER_BLOCK)
-                        .map(|s| {
-                            observed(
-                                i + 1,
-                                IbcEvent::SendPacket(packet(i * PER_BLOCK + s + 1, "channel-9")),
-                            )
-                        })
-                        .collect();
-                    let msg = block("ibc-0", i + 1, events);
-                    let start = Instant::now();
-                    coord.send(msg).await.expect("coordinator");
-                    total += start.elapsed();
-                }
-                total
-            })
+            run(
+                &system,
+                iters,
+                None,
+                |_| None,
+                |i| sends(i + 1, range(i), "channel-9"),
+            )
         })
     });
     group.finish();

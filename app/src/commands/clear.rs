@@ -8,10 +8,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Context, Handler};
 use relayd_actors::coordinator::{Scope, SubscribeLifecycle};
 use relayd_actors::system::{start_with, StartOptions};
-use relayd_messages::{ClearPackets, CorrelationId, LifecycleChanged, RelayObject};
+use relayd_messages::{ClearPackets, CorrelationId, RelayObject};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -46,21 +45,6 @@ pub fn parse_sequences(text: &str) -> Result<Vec<u64>, String> {
         return Err("--sequences names no sequence".into());
     }
     Ok(out.into_iter().collect())
-}
-
-/// Forwards lifecycle changes out of the actor system.
-struct Forward(mpsc::UnboundedSender<LifecycleChanged>);
-
-impl Actor for Forward {
-    type Context = Context<Self>;
-}
-
-impl Handler<LifecycleChanged> for Forward {
-    type Result = ();
-
-    fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
-        let _ = self.0.send(msg);
-    }
 }
 
 /// The terminal progress line.
@@ -141,7 +125,7 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
         let (tx, mut rx) = mpsc::unbounded_channel();
         relay
             .coordinator
-            .send(SubscribeLifecycle(Forward(tx).start().recipient()))
+            .send(SubscribeLifecycle(crate::commands::lifecycle_channel(tx)))
             .await
             .map_err(|e| e.to_string())?;
         let outcome = async {

@@ -6,7 +6,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler};
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::core::channel::v1 as chan;
 use ibc_proto::ibc::core::commitment::v1::MerklePrefix;
@@ -25,8 +24,8 @@ use relayd_actors::keys::KeyStore;
 use relayd_actors::store::StateStore;
 use relayd_config::{ChainConfig, Config, ProofSpecName};
 use relayd_messages::{
-    ChainId, ChannelId, ConnectionId, CorrelationId, HandshakeState, LifecycleChanged, PortId,
-    RelayHandshake, RelayObject,
+    ChainId, ChannelId, ConnectionId, CorrelationId, HandshakeState, PortId, RelayHandshake,
+    RelayObject,
 };
 use serde_json::json;
 use tendermint_light_client_verifier::types::TrustThreshold;
@@ -176,21 +175,6 @@ async fn create_client(
         .ok_or_else(|| format!("{}: create_client event without a client id", host.id).into())
 }
 
-/// Forwards lifecycle changes out of the actor system.
-struct Forward(mpsc::UnboundedSender<LifecycleChanged>);
-
-impl Actor for Forward {
-    type Context = Context<Self>;
-}
-
-impl Handler<LifecycleChanged> for Forward {
-    type Result = ();
-
-    fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
-        let _ = self.0.send(msg);
-    }
-}
-
 /// Runs the two chains' actors until the handshake of `object` (its initiating end) is finished; returns the
 /// counterparty's id.
 async fn finish_handshake(
@@ -210,7 +194,7 @@ async fn finish_handshake(
     let (tx, mut rx) = mpsc::unbounded_channel();
     relay
         .coordinator
-        .send(SubscribeLifecycle(Forward(tx).start().recipient()))
+        .send(SubscribeLifecycle(crate::commands::lifecycle_channel(tx)))
         .await?;
     let bound = config.global.timeout.get().max(Duration::from_secs(30)) * 4;
     let outcome = tokio::time::timeout(bound, async {

@@ -1,0 +1,64 @@
+//! What the tests of the `relayd` binary share: running it, giving it the devnet relayer keys, reading its log
+//! and waiting for a condition.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_relayd");
+
+/// Runs `relayd -c config args...` to completion.
+pub fn relayd(config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("relayd runs")
+}
+
+/// `relayd keys add` for each (chain, key file), as an operator would.
+pub fn add_keys(config: &Path, keys: &[(String, PathBuf)]) {
+    for (chain, file) in keys {
+        let file = file.to_str().expect("utf-8 path");
+        let out = relayd(
+            config,
+            &["keys", "add", "--chain", chain, "--key-file", file],
+        );
+        assert!(
+            out.status.success(),
+            "keys add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Whether a line of the log file at `log` contains `needle`.
+pub fn log_has(log: &Path, needle: &str) -> bool {
+    std::fs::File::open(log)
+        .map(|f| {
+            BufReader::new(f)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.contains(needle))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until `check` holds, failing after a generous bound (a hang guard, not a timing assertion).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1800 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen");
+}
