@@ -327,6 +327,7 @@ impl PacketBuilder {
                             act.feed(
                                 Input::RecvFailed {
                                     already_relayed: e.kind == ErrorKind::AlreadyRelayed,
+                                    timed_out: datagrams::refused_as_timed_out(&e.message),
                                     retryable: e.is_retryable(),
                                     reason: e.message,
                                 },

@@ -404,6 +404,13 @@ async fn timed_out_packets_are_refunded() {
     assert!(
         records.iter().all(|r| r.state == "timed_out"),
         "{:?}",
-        records.iter().map(|r| &r.state).collect::<Vec<_>>()
+        records
+            .iter()
+            .map(|r| (
+                &r.state,
+                &r.last_error,
+                r.history.iter().map(|t| &t.state).collect::<Vec<_>>()
+            ))
+            .collect::<Vec<_>>()
     );
 }

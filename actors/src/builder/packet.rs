@@ -75,6 +75,9 @@ pub enum Input {
     RecvFailed {
         /// Another relayer delivered the packet first.
         already_relayed: bool,
+        /// The destination refused it as timed out (its height or time passed the packet's timeout before the
+        /// relayer learnt of it): the packet is to be timed out on the source instead.
+        timed_out: bool,
         /// Sending again may succeed.
         retryable: bool,
         /// Why.
@@ -235,11 +238,21 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
         }
         Input::RecvFailed {
             already_relayed,
+            timed_out,
             retryable,
             reason,
         } => {
             if state.phase != Phase::Submitted {
                 return (state, Vec::new());
+            }
+            if timed_out && !already_relayed {
+                state.phase = Phase::Detected;
+                state.proof_height = None;
+                if state.timeout_requested {
+                    return (state, Vec::new());
+                }
+                state.timeout_requested = true;
+                return (state, vec![Effect::SubmitTimeout]);
             }
             if already_relayed {
                 // ADR-002: another relayer was first; consume the event and wait for the ack like any other.
@@ -344,6 +357,7 @@ mod tests {
                 Input::ClientUpdated { height: 10 },
                 Input::RecvFailed {
                     already_relayed: true,
+                    timed_out: false,
                     retryable: false,
                     reason: "redundant".into(),
                 },
@@ -360,6 +374,7 @@ mod tests {
         let s = PacketState::detected(packet(None, 5_000), 2);
         let fail = || Input::RecvFailed {
             already_relayed: false,
+            timed_out: false,
             retryable: true,
             reason: "out of gas".into(),
         };
@@ -422,6 +437,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_receive_refused_as_timed_out_becomes_a_timeout() {
+        let s = PacketState {
+            phase: Phase::Submitted,
+            ..PacketState::detected(packet(Some(Height::new(1, 100)), 0), 3)
+        };
+        let (s, effects) = step(
+            s,
+            Input::RecvFailed {
+                already_relayed: false,
+                timed_out: true,
+                retryable: false,
+                reason: "insufficient packet timeout height".into(),
+            },
+        );
+        assert_eq!(effects, vec![Effect::SubmitTimeout]);
+        assert!(!s.phase.is_final());
+        let (s, _) = step(s, Input::TimeoutProcessed);
+        assert_eq!(s.phase, Phase::TimedOut);
+    }
+
     /// Every input sequence: no panic, final phases absorb everything, SubmitRecv only for the proven height.
     #[test]
     fn arbitrary_input_orders_and_replays_keep_the_invariants() {
@@ -441,13 +477,21 @@ mod tests {
             Input::RecvConfirmed,
             Input::RecvFailed {
                 already_relayed: false,
+                timed_out: false,
                 retryable: true,
                 reason: "x".into(),
             },
             Input::RecvFailed {
                 already_relayed: true,
+                timed_out: false,
                 retryable: false,
                 reason: "y".into(),
+            },
+            Input::RecvFailed {
+                already_relayed: false,
+                timed_out: true,
+                retryable: false,
+                reason: "timed out".into(),
             },
             Input::AckWritten,
             Input::AckProcessed,

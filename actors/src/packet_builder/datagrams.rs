@@ -47,6 +47,15 @@ pub fn ack_commitment(ack: &[u8]) -> Vec<u8> {
     Sha256::digest(ack).to_vec()
 }
 
+/// Whether a destination refused a receive because the packet had timed out there: ibc-rs 0.57 says
+/// "insufficient packet timeout height" or "expired packet timestamp", ibc-go "packet timeout".
+pub fn refused_as_timed_out(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("insufficient packet timeout height")
+        || m.contains("expired packet timestamp")
+        || m.contains(": packet timeout")
+}
+
 /// What a proof claims and what it is checked against.
 pub struct Check<'a> {
     /// The chain that served it.
@@ -183,6 +192,18 @@ pub fn timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receives_refused_as_timed_out_are_recognised() {
+        assert!(refused_as_timed_out("ibc-1: rejected with ibc code 4: failed to execute message; message index: 1: ICS04 Channel error: insufficient packet timeout height: should have `1-22` > `1-26`"));
+        assert!(refused_as_timed_out(
+            "Channel error: expired packet timestamp: should be greater than chain block timestamp"
+        ));
+        assert!(refused_as_timed_out(
+            "receiving chain block height >= packet timeout height (1-26 >= 1-22): packet timeout"
+        ));
+        assert!(!refused_as_timed_out("out of gas in location: ReadFlat"));
+    }
     use relayd_messages::{ChannelId, Height, PortId, Sequence};
 
     #[test]
