@@ -40,7 +40,9 @@ pub struct CosmosLight {
 
 fn unverified(e: LightClientError) -> RelayError {
     match e {
-        LightClientError::Fetch { .. } => RelayError::new(ErrorKind::Unavailable, e.to_string()),
+        LightClientError::Fetch { .. } | LightClientError::Task { .. } => {
+            RelayError::new(ErrorKind::Unavailable, e.to_string())
+        }
         other => RelayError::new(ErrorKind::Unverified, other.to_string()),
     }
 }

@@ -45,6 +45,14 @@ pub enum LightClientError {
         /// Requested height.
         target: u64,
     },
+    /// The verification task on the blocking pool did not finish (it panicked or the runtime is stopping).
+    #[error("{chain}: header verification did not finish: {reason}")]
+    Task {
+        /// The chain.
+        chain: String,
+        /// The join error.
+        reason: String,
+    },
     /// The node could not provide a block.
     #[error("{chain}: cannot fetch light block at height {height}: {reason}")]
     Fetch {
@@ -166,8 +174,18 @@ pub async fn headers_to<S: LightBlockSource>(
     let mut verified: Vec<LightBlock> = Vec::new();
     let mut current = trusted.clone();
     let mut pending: Vec<LightBlock> = vec![fetch(target).await?];
+    // Signature checks are CPU work: they run on the blocking pool, so the actors sharing this thread keep
+    // answering while a long bisection verifies.
+    let task_err = |e: tokio::task::JoinError| LightClientError::Task {
+        chain: chain.to_owned(),
+        reason: e.to_string(),
+    };
     while let Some(candidate) = pending.last() {
-        match verify(&current, candidate, &options, now) {
+        let (from, to) = (current.clone(), candidate.clone());
+        let verdict = tokio::task::spawn_blocking(move || verify(&from, &to, &options, now))
+            .await
+            .map_err(task_err)?;
+        match verdict {
             Verdict::Success => {
                 current = pending.pop().expect("loop condition saw an element");
                 verified.push(current.clone());
@@ -193,7 +211,10 @@ pub async fn headers_to<S: LightBlockSource>(
             }
         }
     }
-    Ok(minimize(trusted, verified, &options, now))
+    let root = trusted.clone();
+    tokio::task::spawn_blocking(move || minimize(&root, verified, &options, now))
+        .await
+        .map_err(task_err)
 }
 
 /// Drops every header the chain of trust can skip: from each kept header, jump to the farthest later header
