@@ -494,9 +494,22 @@ async fn system_start_runs_cosmos_and_near_chains_side_by_side() {
                 .await
                 .unwrap();
             assert_eq!(handle.supervisors.len(), 2);
+            // The links fill as children start; the monitors, which have no recipient there, may start last.
             until("every chain's actors", || {
                 let ready = handle.links.values().all(ChainLink::is_complete);
-                async move { ready.then_some(()) }
+                let sups: Vec<_> = handle.supervisors.iter().map(|(_, s)| s.clone()).collect();
+                async move {
+                    if !ready {
+                        return None;
+                    }
+                    for sup in sups {
+                        let status = sup.send(QueryChainStatus).await.ok()?;
+                        if !status.children.iter().all(|c| c.running) {
+                            return None;
+                        }
+                    }
+                    Some(())
+                }
             })
             .await;
             for (chain, sup) in &handle.supervisors {
