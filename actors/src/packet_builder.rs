@@ -366,44 +366,15 @@ impl PacketBuilder {
                             ));
                         }
                         let target = proven.height + 1;
-                        let client = src
-                            .query_client(QueryClient {
-                                correlation,
-                                client_id: route.src_client.clone(),
-                            })
-                            .await?;
-                        if client.frozen {
-                            return Err(RelayError::new(
-                                ErrorKind::ClientUnusable,
-                                format!("{} on {} is frozen", route.src_client, src.chain),
-                            ));
-                        }
-                        if client.latest_height > target {
-                            return Err(RelayError::new(
-                                ErrorKind::Unavailable,
-                                "client moved past the proof height; proving again",
-                            ));
-                        }
-                        let update = dst
-                            .prepare_update(PrepareClientUpdate {
-                                correlation,
-                                client_id: route.src_client.clone(),
-                                trusted_height: client.latest_height,
-                                anchor: client.anchor.clone(),
-                                target,
-                                signer: src.signer.clone(),
-                            })
-                            .await?;
                         let commitment = datagrams::ack_commitment(&ack);
-                        datagrams::check(datagrams::Check {
-                            chain: &chain,
-                            prefix: &dst.prefix,
-                            path: &p,
-                            proven: &proven,
-                            app_hash: &update.app_hash,
-                            specs: &client.proof_specs,
-                            expect: Some(&commitment),
-                        })?;
+                        let update = verified_update(
+                            correlation,
+                            (&dst, &src, &route.src_client),
+                            &p,
+                            &proven,
+                            Some(&commitment),
+                        )
+                        .await?;
                         let proof = proven.proof.clone().unwrap_or_default();
                         let msg = datagrams::acknowledgement(
                             &packet,
@@ -438,7 +409,6 @@ impl PacketBuilder {
             }
             Effect::SubmitTimeout => {
                 let p = path::receipt(&route.dst_port, &route.dst_channel, seq);
-                let chain = route.dst.to_string();
                 self.spawn_job(
                     ctx,
                     effect,
@@ -455,37 +425,14 @@ impl PacketBuilder {
                             return Ok(None);
                         }
                         let target = proven.height + 1;
-                        let client = src
-                            .query_client(QueryClient {
-                                correlation,
-                                client_id: route.src_client.clone(),
-                            })
-                            .await?;
-                        if client.latest_height > target {
-                            return Err(RelayError::new(
-                                ErrorKind::Unavailable,
-                                "client moved past the proof height; proving again",
-                            ));
-                        }
-                        let update = dst
-                            .prepare_update(PrepareClientUpdate {
-                                correlation,
-                                client_id: route.src_client.clone(),
-                                trusted_height: client.latest_height,
-                                anchor: client.anchor.clone(),
-                                target,
-                                signer: src.signer.clone(),
-                            })
-                            .await?;
-                        datagrams::check(datagrams::Check {
-                            chain: &chain,
-                            prefix: &dst.prefix,
-                            path: &p,
-                            proven: &proven,
-                            app_hash: &update.app_hash,
-                            specs: &client.proof_specs,
-                            expect: None,
-                        })?;
+                        let update = verified_update(
+                            correlation,
+                            (&dst, &src, &route.src_client),
+                            &p,
+                            &proven,
+                            None,
+                        )
+                        .await?;
                         let proof = proven.proof.clone().unwrap_or_default();
                         let msg =
                             datagrams::timeout(&packet, proof, dst_revision, target, &src.signer);
@@ -579,6 +526,58 @@ impl PacketBuilder {
             }
         });
     }
+}
+
+/// ADR-002's proof-height rule for a value `proven` read on `from` at height h, to be judged on `to` by its
+/// client `client_id` of `from`: the client must be usable and not past h + 1, relayd's light client prepares the
+/// update to h + 1, and the proof is checked against that verified app hash (`expect`: the value, or `None` for
+/// absence) before anything is sent.
+async fn verified_update(
+    correlation: CorrelationId,
+    (from, to, client_id): (&ChainLink, &ChainLink, &ClientId),
+    path: &str,
+    proven: &Proven,
+    expect: Option<&[u8]>,
+) -> Result<relayd_messages::ClientUpdate, RelayError> {
+    let target = proven.height + 1;
+    let client = to
+        .query_client(QueryClient {
+            correlation,
+            client_id: client_id.clone(),
+        })
+        .await?;
+    if client.frozen {
+        return Err(RelayError::new(
+            ErrorKind::ClientUnusable,
+            format!("{client_id} on {} is frozen", to.chain),
+        ));
+    }
+    if client.latest_height > target {
+        return Err(RelayError::new(
+            ErrorKind::Unavailable,
+            "client moved past the proof height; proving again",
+        ));
+    }
+    let update = from
+        .prepare_update(PrepareClientUpdate {
+            correlation,
+            client_id: client_id.clone(),
+            trusted_height: client.latest_height,
+            anchor: client.anchor.clone(),
+            target,
+            signer: to.signer.clone(),
+        })
+        .await?;
+    datagrams::check(datagrams::Check {
+        chain: from.chain.as_str(),
+        prefix: &from.prefix,
+        path,
+        proven,
+        app_hash: &update.app_hash,
+        specs: &client.proof_specs,
+        expect,
+    })?;
+    Ok(update)
 }
 
 impl Actor for PacketBuilder {
