@@ -179,13 +179,7 @@ impl RelayCoordinator {
             return;
         }
         for route in self.routes.all().filter(|r| &r.src == chain) {
-            let request = ClearPackets {
-                correlation: CorrelationId::fresh(),
-                chain: route.src.clone(),
-                port: route.src_port.clone(),
-                channel: route.src_channel.clone(),
-                sequences: None,
-            };
+            let request = route.clear_all();
             let addr = ctx.address();
             actix::spawn(async move {
                 match addr.send(request.clone()).await {
@@ -371,17 +365,13 @@ impl RelayCoordinator {
                     }
                 }
             }
-            let _ = live
-                .addr
-                .try_send(PacketObserved {
+            must_deliver(
+                &live.addr,
+                PacketObserved {
                     key,
                     seen: PacketSeen::AckWritten { ack },
-                })
-                .map_err(|e| {
-                    if let actix::dev::SendError::Full(m) = e {
-                        live.addr.do_send(m);
-                    }
-                });
+                },
+            );
             return;
         }
         let record = match self.store.packet(&key) {
@@ -403,7 +393,7 @@ impl RelayCoordinator {
     fn packet_closed(&mut self, chain: &ChainId, packet: &Packet, seen: PacketSeen) {
         let key = key_of(chain, packet);
         if let Some(live) = self.builders.get(&key) {
-            live.addr.do_send(PacketObserved { key, seen });
+            must_deliver(&live.addr, PacketObserved { key, seen });
             return;
         }
         if let Ok(Some(mut r)) = self.store.packet(&key) {
@@ -561,6 +551,15 @@ fn channel_event(
         },
         state,
     )
+}
+
+/// Sends an event a builder cannot do without (its ack bytes, its packet's end): through the mailbox limit when
+/// there is room, past it when the mailbox is full, since dropping it would leave the builder waiting for good.
+/// Tips, which come every block, use plain `try_send` instead.
+fn must_deliver(addr: &Addr<PacketBuilder>, msg: PacketObserved) {
+    if let Err(actix::dev::SendError::Full(msg)) = addr.try_send(msg) {
+        addr.do_send(msg);
+    }
 }
 
 fn key_of(chain: &ChainId, packet: &Packet) -> PacketKey {

@@ -44,6 +44,17 @@ impl Route {
         })
     }
 
+    /// A request to clear every pending packet of this route (on start and every `clear_interval` blocks).
+    pub fn clear_all(&self) -> relayd_messages::ClearPackets {
+        relayd_messages::ClearPackets {
+            correlation: relayd_messages::CorrelationId::fresh(),
+            chain: self.src.clone(),
+            port: self.src_port.clone(),
+            channel: self.src_channel.clone(),
+            sequences: None,
+        }
+    }
+
     /// The opposite direction of the same channel.
     pub fn reversed(&self) -> Self {
         Self {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
-use relayd_messages::{ChainId, ClearPackets, CorrelationId, RelayHandshake};
+use relayd_messages::{ChainId, CorrelationId, RelayHandshake};
 use tendermint_light_client_verifier::types::TrustThreshold;
 use tracing::{debug, info, warn};
 
@@ -341,13 +341,7 @@ pub async fn start_with(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         for route in clear_routes {
-            let request = ClearPackets {
-                correlation: CorrelationId::fresh(),
-                chain: route.src.clone(),
-                port: route.src_port.clone(),
-                channel: route.src_channel.clone(),
-                sequences: None,
-            };
+            let request = route.clear_all();
             match clear_to.send(request).await {
                 Ok(Ok(report)) => {
                     info!(chain = %route.src, channel = %route.src_channel, unreceived = report.unreceived.len(), unacknowledged = report.unacknowledged.len(), "cleared on start")
