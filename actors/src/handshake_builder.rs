@@ -369,7 +369,7 @@ impl HandshakeBuilder {
             Phase::Done => (
                 format!(
                     "{}:{}/{}",
-                    self.state_name(),
+                    self.ends.state(self.handshake.kind, index(Side::A)).name(),
                     self.handshake.b.chain,
                     self.handshake.b.id
                 ),
@@ -390,11 +390,6 @@ impl HandshakeBuilder {
         if let Err(actix::dev::SendError::Full(change)) = self.env.lifecycle.try_send(change) {
             self.env.lifecycle.do_send(change);
         }
-    }
-
-    fn state_name(&self) -> &'static str {
-        let i = 0;
-        self.ends.state(self.handshake.kind, i).name()
     }
 
     fn run(&mut self, effect: Effect, ctx: &mut Context<Self>) {
