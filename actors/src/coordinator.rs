@@ -846,7 +846,18 @@ impl Handler<ClearPackets> for RelayCoordinator {
                     })
                     .collect()
             };
-            let (unseen_sent, unseen_acked) = (unseen(&unreceived), unseen(&received));
+            // Received packets whose acknowledgement bytes relayd does not hold (never seen, or its event went
+            // by unheard): the ack comes from the destination's transaction index as well.
+            let ack_unknown: Vec<u64> = received
+                .iter()
+                .copied()
+                .filter(|s| {
+                    route
+                        .key(*s)
+                        .is_none_or(|k| !matches!(store.packet(&k), Ok(Some(r)) if r.ack.is_some()))
+                })
+                .collect();
+            let (unseen_sent, unseen_acked) = (unseen(&unreceived), ack_unknown);
             let mut found = Vec::new();
             if !unseen_sent.is_empty() {
                 found.extend(

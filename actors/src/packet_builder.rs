@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient};
 use relayd_messages::{
-    ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Height, InjectPanic,
-    LifecycleChanged, PacketKey, PacketObserved, PacketSeen, PrepareClientUpdate, Proven,
-    QueryClient, QueryProof, RelayError, RelayObject, SubmitTx,
+    ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Height, IbcEvent,
+    InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
+    PrepareClientUpdate, Proven, QueryClient, QueryPacketEvents, QueryProof, RelayError,
+    RelayObject, SubmitTx,
 };
 use tracing::{debug, info, warn, Instrument, Span};
 
@@ -341,11 +342,13 @@ impl PacketBuilder {
                 if self.ack_running {
                     return;
                 }
+                self.ack_running = true;
                 let Some(ack) = self.ack.clone() else {
-                    warn!(parent: &self.span, "acknowledgement written but its bytes are unknown; waiting for the event");
+                    // Its event went by before this builder heard of it (a restart, another relayer's receive):
+                    // the destination's transaction index still has it.
+                    self.fetch_ack(effect, ctx);
                     return;
                 };
-                self.ack_running = true;
                 let p = path::ack(&route.dst_port, &route.dst_channel, seq);
                 let chain = route.dst.to_string();
                 self.spawn_job(
@@ -478,6 +481,47 @@ impl PacketBuilder {
                 ctx.stop();
             }
         }
+    }
+
+    /// Reads the packet's acknowledgement from the destination's write_acknowledgement event, then relays it.
+    fn fetch_ack(&mut self, effect: Effect, ctx: &mut Context<Self>) {
+        let route = &self.env.route;
+        let query = QueryPacketEvents {
+            correlation: self.correlation,
+            kind: PacketEventKind::AckWritten,
+            port: route.dst_port.to_string(),
+            channel: route.dst_channel.to_string(),
+            sequences: vec![self.key.sequence.0],
+        };
+        let (dst, chain) = (self.env.dst.clone(), route.dst.to_string());
+        self.spawn_job(
+            ctx,
+            effect,
+            async move {
+                let found = dst.query_packet_events(query).await?;
+                found
+                    .into_iter()
+                    .find_map(|e| match e.event {
+                        IbcEvent::WriteAcknowledgement { ack, .. } => Some(ack),
+                        _ => None,
+                    })
+                    .ok_or_else(|| {
+                        RelayError::new(
+                            ErrorKind::Unavailable,
+                            format!("{chain}: the acknowledgement is not in the transaction index yet"),
+                        )
+                    })
+            },
+            |ack, act| {
+                act.ack_running = false;
+                act.ack = Some(ack);
+                act.record.ack = act.ack.clone();
+                if let Err(e) = act.env.store.put_packet(&act.record) {
+                    warn!(parent: &act.span, error = %e, "cannot write the packet's lifecycle record");
+                }
+                Ok(Some(Input::AckWritten))
+            },
+        );
     }
 
     /// Runs `job`, then `then` on the actor; errors are retried with backoff or end the packet.

@@ -28,6 +28,8 @@ enum Cmd {
     PanicBuilder,
     Restarts(oneshot::Sender<u64>),
     Builders(oneshot::Sender<usize>),
+    /// How many chains the coordinator has seen a block of.
+    Following(oneshot::Sender<usize>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -78,6 +80,14 @@ impl Relayd {
                                 .await
                                 .expect("status");
                             let _ = reply.send(s.builders);
+                        }
+                        Cmd::Following(reply) => {
+                            let s = handle
+                                .coordinator
+                                .send(QueryCoordinator)
+                                .await
+                                .expect("status");
+                            let _ = reply.send(s.heights.len());
                         }
                         Cmd::Stop(reply) => {
                             handle.shutdown().await;
@@ -175,33 +185,82 @@ async fn setup() -> Setup {
     }
 }
 
-/// Balances that show every packet of both directions completed: vouchers minted on each side, escrow
-/// holding exactly what was sent, and no packet commitment left on either chain.
-async fn settled(s: &Setup, each_way: u128, amount: u128) -> bool {
+/// Whether every packet of both directions completed: vouchers minted on each side and no packet commitment
+/// left on either chain; if not, what is still missing, in words for a failure message.
+async fn progress(s: &Setup, each_way: u128, amount: u128) -> Result<(), String> {
     let u1 = Wallet::genesis(&s.chains[0], "user1");
     let u2 = Wallet::genesis(&s.chains[1], "user2");
     let voucher_b = voucher_denom(TRANSFER_PORT, &s.b.channel_id, "stake");
     let voucher_a = voucher_denom(TRANSFER_PORT, &s.a.channel_id, "stake");
     let on_b = s.b.chain.balance(&u2.address, &voucher_b).await;
     let on_a = s.a.chain.balance(&u1.address, &voucher_a).await;
-    if on_b != each_way * amount || on_a != each_way * amount {
-        return false;
-    }
     let rpc_a = CosmosRpc::connect("ibc-0", &s.chains[0].rpc_url())
         .await
-        .unwrap();
+        .map_err(|e| e.to_string())?;
     let rpc_b = CosmosRpc::connect("ibc-1", &s.chains[1].rpc_url())
         .await
-        .unwrap();
+        .map_err(|e| e.to_string())?;
     let pending_a = rpc_a
         .packet_commitments(TRANSFER_PORT, &s.a.channel_id)
         .await
-        .unwrap();
+        .map_err(|e| e.to_string())?;
     let pending_b = rpc_b
         .packet_commitments(TRANSFER_PORT, &s.b.channel_id)
         .await
-        .unwrap();
-    pending_a.is_empty() && pending_b.is_empty()
+        .map_err(|e| e.to_string())?;
+    if on_b == each_way * amount
+        && on_a == each_way * amount
+        && pending_a.is_empty()
+        && pending_b.is_empty()
+    {
+        return Ok(());
+    }
+    let first = |v: &Vec<u64>| v.iter().take(20).copied().collect::<Vec<_>>();
+    Err(format!(
+        "received {}/{each_way} on ibc-1 and {}/{each_way} on ibc-0; commitments left on ibc-0: {} {:?}, on ibc-1: {} {:?}",
+        on_b / amount,
+        on_a / amount,
+        pending_a.len(),
+        first(&pending_a),
+        pending_b.len(),
+        first(&pending_b),
+    ))
+}
+
+/// Waits for [`progress`] to report nothing missing; on the hang guard's bound, stops relayd and fails with
+/// what was missing plus the lifecycle records of the unfinished packets and the dead letters.
+async fn until_settled(s: &Setup, relayd: Relayd, each_way: u128, amount: u128) -> Relayd {
+    let mut missing = String::new();
+    for _ in 0..1800 {
+        match progress(s, each_way, amount).await {
+            Ok(()) => return relayd,
+            Err(m) => missing = m,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let builders = relayd.ask(Cmd::Builders).await;
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    let unfinished: Vec<String> = store
+        .packets()
+        .map(Result::unwrap)
+        .filter(|r| r.state != "acknowledged")
+        .take(10)
+        .map(|r| {
+            format!(
+                "{:?}: {} attempts {} error {:?} history {:?}",
+                r.key,
+                r.state,
+                r.attempts,
+                r.last_error,
+                r.history.iter().map(|t| &t.state).collect::<Vec<_>>()
+            )
+        })
+        .collect();
+    panic!(
+        "transfers not all relayed: {missing}; {builders} builders live; unfinished records: {unfinished:#?}; dead letters: {}",
+        store.dead_letters().unwrap().len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,8 +282,12 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
     let escrow_a = escrow_address(TRANSFER_PORT, &s.a.channel_id);
     let before_escrow = s.a.chain.balance(&escrow_a, "stake").await;
 
-    // Give the monitors a moment to pick their start height before the first sends.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The monitors pick their start height when they first run; sends before that are clearing's work, which
+    // other tests cover.
+    eventually("relayd follows both chains", || async {
+        relayd.ask(Cmd::Following).await == 2
+    })
+    .await;
     let timeout = far_timeout();
     let (half_a, half_b) = (each_way / 2, each_way - each_way / 2);
     transfers(&s.a, &u1, &u2.address, amount, half_a, 100, timeout).await;
@@ -249,10 +312,7 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
     transfers(&s.a, &u1, &u2.address, amount, half_b, 100, timeout).await;
     transfers(&s.b, &u2, &u1.address, amount, half_b, 100, timeout).await;
 
-    eventually("all transfers relayed and acknowledged", || {
-        settled(&s, each_way as u128, amount)
-    })
-    .await;
+    let relayd = until_settled(&s, relayd, each_way as u128, amount).await;
     let restarts = relayd.ask(Cmd::Restarts).await;
     assert!(
         restarts >= 8,
@@ -305,10 +365,7 @@ async fn clearing_on_start_relays_packets_sent_before_relayd_first_ran() {
     transfers(&s.b, &u2, &u1.address, amount, 43, 20, timeout).await;
 
     let relayd = Relayd::start(&s.config, s.dir.path());
-    eventually("packets from before relayd ran are relayed", || {
-        settled(&s, 43, amount)
-    })
-    .await;
+    let relayd = until_settled(&s, relayd, 43, amount).await;
     eventually("builders finish", || async {
         relayd.ask(Cmd::Builders).await == 0
     })
@@ -353,10 +410,7 @@ async fn periodic_clearing_relays_packets_no_event_announced() {
             metrics: None,
         },
     );
-    eventually("periodic clearing relays the packets", || {
-        settled(&s, 20, amount)
-    })
-    .await;
+    let relayd = until_settled(&s, relayd, 20, amount).await;
     relayd.stop().await;
 }
 

@@ -113,7 +113,8 @@ pub enum Effect {
         /// The proof height.
         proof_height: u64,
     },
-    /// Relay the written acknowledgement back to the source.
+    /// Relay the written acknowledgement back to the source (reading it from the destination's transaction
+    /// index when its event was not heard).
     RelayAck,
     /// Prove the packet was not received and send `MsgTimeout` to the source.
     SubmitTimeout,
@@ -255,9 +256,10 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
                 return (state, vec![Effect::SubmitTimeout]);
             }
             if already_relayed {
-                // ADR-002: another relayer was first; consume the event and wait for the ack like any other.
+                // ADR-002: another relayer was first; consume the event. The ack it caused may have gone by
+                // before this builder could hear of it (a restart, a lost reply), so it is sought now.
                 state.phase = Phase::Confirmed;
-                return (state, Vec::new());
+                return (state, vec![Effect::RelayAck]);
             }
             if !retryable || state.attempts >= state.max_attempts {
                 let why = format!("after {} attempt(s): {reason}", state.attempts);
@@ -365,6 +367,7 @@ mod tests {
         );
         assert_eq!(s.phase, Phase::Confirmed);
         assert!(!effects.contains(&Effect::QueryCommitment));
+        assert_eq!(effects.last(), Some(&Effect::RelayAck));
         let (s, _) = step(s, Input::AckProcessed);
         assert_eq!(s.phase, Phase::Acknowledged);
     }

@@ -15,6 +15,8 @@ thread_local! {
 
 static HOOK: Once = Once::new();
 static FAULTS: AtomicBool = AtomicBool::new(false);
+/// How every injected panic's message begins.
+const INJECTED: &str = "injected panic in ";
 
 /// Installs the panic hook that records panic messages for exit reports (keeps the previous hook's output).
 pub fn install_panic_hook() {
@@ -31,8 +33,15 @@ pub fn install_panic_hook() {
                 .location()
                 .map(|l| format!(" at {}:{}", l.file(), l.line()))
                 .unwrap_or_default();
+            // A drill's panic is expected: one line says where it hit, without a backtrace burying the
+            // output that matters.
+            let drill = fault_injection_enabled() && message.starts_with(INJECTED);
             LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{message}{at}")));
-            previous(info);
+            if drill {
+                eprintln!("{message}{at} (fault injection)");
+            } else {
+                previous(info);
+            }
         }));
     });
 }
@@ -47,10 +56,12 @@ pub fn fault_injection_enabled() -> bool {
     FAULTS.load(Ordering::SeqCst)
 }
 
-/// Panics if fault injection is enabled; called by every actor's `InjectPanic` handler.
+/// Panics if fault injection is enabled; called by every actor's `InjectPanic` handler (whose location the
+/// panic reports).
+#[track_caller]
 pub fn injected_panic(kind: ActorKind) {
     if fault_injection_enabled() {
-        panic!("injected panic in {kind:?}");
+        panic!("{INJECTED}{kind:?}");
     }
     tracing::warn!(
         ?kind,
@@ -78,9 +89,10 @@ impl ExitGuard {
         }
     }
 
-    /// Marks the exit as orderly (call from `Actor::stopped`).
+    /// Marks the exit as orderly (call from `Actor::stopped`). actix also runs `stopped` while it drops the
+    /// context of an actor whose handler panicked; the panic recorded on this thread tells the two apart.
     pub fn stopped_cleanly(&mut self) {
-        self.clean = true;
+        self.clean = LAST_PANIC.with(|p| p.borrow().is_none());
     }
 }
 
@@ -105,5 +117,68 @@ impl Drop for ExitGuard {
                 reason,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix::{Actor, ActorContext, Context, Handler, Message};
+    use tokio::sync::mpsc;
+
+    /// Forwards exit reports to the test.
+    struct Collector(mpsc::UnboundedSender<ChildExited>);
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+    impl Handler<ChildExited> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: ChildExited, _: &mut Self::Context) {
+            let _ = self.0.send(msg);
+        }
+    }
+
+    struct Child(ExitGuard);
+    impl Actor for Child {
+        type Context = Context<Self>;
+        fn stopped(&mut self, _: &mut Self::Context) {
+            self.0.stopped_cleanly();
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    enum Do {
+        Panic,
+        Stop,
+    }
+    impl Handler<Do> for Child {
+        type Result = ();
+        fn handle(&mut self, msg: Do, ctx: &mut Self::Context) {
+            match msg {
+                Do::Panic => panic!("child broke its invariant"),
+                Do::Stop => ctx.stop(),
+            }
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_panic_is_reported_as_a_failure_with_its_message_and_a_stop_as_clean() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let collector = Collector(tx).start().recipient();
+
+        let child = Child(ExitGuard::new(ActorKind::Querier, 1, collector.clone())).start();
+        child.do_send(Do::Panic);
+        let exit = rx.recv().await.expect("the panicked child reports");
+        assert_eq!((exit.kind, exit.generation), (ActorKind::Querier, 1));
+        assert!(!exit.clean, "a panic is not an orderly stop");
+        let reason = exit.reason.expect("a reason");
+        assert!(reason.contains("child broke its invariant"), "{reason}");
+
+        let child = Child(ExitGuard::new(ActorKind::Querier, 2, collector)).start();
+        child.do_send(Do::Stop);
+        let exit = rx.recv().await.expect("the stopped child reports");
+        assert_eq!(exit.generation, 2);
+        assert!(exit.clean && exit.reason.is_none(), "{exit:?}");
     }
 }
