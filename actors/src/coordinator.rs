@@ -14,12 +14,12 @@ use actix::{
 };
 use relayd_messages::{
     BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
-    ClearReport, ConnectionAttributes, CorrelationId, ErrorKind, HandshakeState, Height, IbcEvent,
-    InjectPanic, LifecycleChanged, Packet, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
-    QueryCommitments, QueryPacketEvents, QueryUnreceived, RelayError, RelayHandshake, RelayObject,
-    Supersede,
+    ClearReport, ClientHealthChanged, ClientId, ConnectionAttributes, CorrelationId, ErrorKind,
+    Halt, HandshakeState, Height, IbcEvent, InjectPanic, LifecycleChanged, Packet, PacketEventKind,
+    PacketKey, PacketObserved, PacketSeen, QueryCommitments, QueryPacketEvents, QueryUnreceived,
+    RelayError, RelayHandshake, RelayObject, Supersede,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::builder::packet::expired;
 use crate::handshake_builder::{locate, Handshake, HandshakeBuilder, HandshakeEnv};
@@ -71,6 +71,8 @@ pub struct RelayCoordinator {
     events_handled: u64,
     clear_intervals: HashMap<ChainId, u64>,
     scope: Option<Scope>,
+    /// Clients that are expired or frozen (host chain, client), with why: the paths through them are stopped.
+    halted: HashMap<(ChainId, ClientId), String>,
 }
 
 /// Limits a coordinator to some packets of one channel (one-off commands such as `relayd clear packets`).
@@ -150,6 +152,7 @@ impl RelayCoordinator {
             events_handled: 0,
             clear_intervals: HashMap::new(),
             scope: None,
+            halted: HashMap::new(),
         }
     }
 
@@ -157,6 +160,17 @@ impl RelayCoordinator {
     pub fn with_scope(mut self, scope: Option<Scope>) -> Self {
         self.scope = scope;
         self
+    }
+
+    /// Why `route` is stopped, if a client it goes through is unusable: the destination's client of the source
+    /// (receives) or the source's client of the destination (acks and timeouts).
+    fn halt_of(&self, route: &Route) -> Option<&String> {
+        self.halted
+            .get(&(route.dst.clone(), route.dst_client.clone()))
+            .or_else(|| {
+                self.halted
+                    .get(&(route.src.clone(), route.src_client.clone()))
+            })
     }
 
     fn in_scope(&self, key: &PacketKey) -> bool {
@@ -215,6 +229,18 @@ impl RelayCoordinator {
         let Some(route) = self.routes.of(&record.key).cloned() else {
             return;
         };
+        if let Some(reason) = self.halt_of(&route) {
+            // The record stays as it is, saying why, until the client is usable again.
+            if record.last_error.as_ref() != Some(reason) {
+                let mut record = record;
+                record.last_error = Some(reason.clone());
+                record.updated_ms = now_ms();
+                if let Err(e) = self.store.put_packet(&record) {
+                    warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
+                }
+            }
+            return;
+        }
         let Some(env) = self.env(&route, ctx) else {
             return;
         };
@@ -595,6 +621,9 @@ impl Handler<BlockObserved> for RelayCoordinator {
     fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
         let chain = msg.chain.clone();
         self.tips.insert(chain.clone(), (msg.height, msg.time_ns));
+        if let Some(link) = self.links.get(&chain) {
+            link.observe_tip(msg.height);
+        }
         for observed in msg.events {
             self.events_handled += 1;
             match observed.event {
@@ -706,7 +735,11 @@ impl Handler<BuilderExited> for RelayCoordinator {
         if let Some(set) = self.by_dst.values_mut().find(|s| s.contains(&key)) {
             set.remove(&key);
         }
-        if msg.finished {
+        let halted = self
+            .routes
+            .of(&key)
+            .is_some_and(|r| self.halt_of(r).is_some());
+        if msg.finished || halted {
             return;
         }
         // Transient: a builder that failed is restarted from its sled record, after a backoff.
@@ -763,6 +796,49 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
             builders: self.builders.len(),
             events_handled: self.events_handled,
         })
+    }
+}
+
+impl Handler<ClientHealthChanged> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ClientHealthChanged, ctx: &mut Self::Context) {
+        let client = (msg.host.clone(), msg.client_id.clone());
+        let through = |r: &Route| {
+            (r.dst == msg.host && r.dst_client == msg.client_id)
+                || (r.src == msg.host && r.src_client == msg.client_id)
+        };
+        let affected: Vec<Route> = self.routes.all().filter(|r| through(r)).cloned().collect();
+        if !msg.usable {
+            error!(host = %msg.host, client = %msg.client_id, reason = %msg.reason, paths = affected.len(), "stopping the paths through an unusable client");
+            self.halted.insert(client, msg.reason.clone());
+            // Running builders of those paths stop where they are; their records keep the packets for later.
+            for (key, live) in &self.builders {
+                if self.routes.of(key).is_some_and(through) {
+                    let _ = live.addr.try_send(Halt {
+                        reason: msg.reason.clone(),
+                    });
+                }
+            }
+            return;
+        }
+        if self.halted.remove(&client).is_none() {
+            return;
+        }
+        info!(host = %msg.host, client = %msg.client_id, "client usable again: resuming its paths");
+        // What waited meanwhile is found the way clearing finds anything pending.
+        for route in affected {
+            if self.halt_of(&route).is_some() {
+                continue;
+            }
+            let request = route.clear_all();
+            let addr = ctx.address();
+            actix::spawn(async move {
+                if let Ok(Err(e)) = addr.send(request).await {
+                    warn!(error = %e, "clearing a resumed path failed");
+                }
+            });
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod builder;
 pub mod chain;
+pub mod client_keeper;
 pub mod coordinator;
 pub mod handshake_builder;
 pub mod keys;

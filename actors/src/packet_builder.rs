@@ -9,18 +9,19 @@ use std::time::Duration;
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient};
 use relayd_messages::{
-    ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Height, IbcEvent,
+    ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Halt, Height, IbcEvent,
     InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
     PrepareClientUpdate, Proven, QueryClient, QueryPacketEvents, QueryProof, RelayError,
     RelayObject, SubmitTx,
 };
 use tracing::{debug, info, warn, Instrument, Span};
 
+use crate::builder::client;
 use crate::builder::packet::{step, Effect, Input, PacketState, Phase};
 use crate::chain::endpoint::path;
 use crate::per_chain::link::ChainLink;
 use crate::routes::Route;
-use crate::store::{now_ms, PacketRecord, StateStore, Transition};
+use crate::store::{now_ms, now_ns, PacketRecord, StateStore, Transition};
 use crate::supervision::guard::{injected_panic, install_panic_hook};
 
 /// Attempts of one step against failing nodes before the packet goes to the dead-letter queue.
@@ -155,6 +156,21 @@ impl PacketBuilder {
         }
     }
 
+    /// Writes the lifecycle record, never dropping ack bytes the coordinator stored from an event this
+    /// builder has not heard yet.
+    fn persist(&mut self) {
+        if self.ack.is_none() {
+            if let Ok(Some(stored)) = self.env.store.packet(&self.key) {
+                self.ack = stored.ack;
+            }
+        }
+        self.record.ack = self.ack.clone();
+        self.record.updated_ms = now_ms();
+        if let Err(e) = self.env.store.put_packet(&self.record) {
+            warn!(parent: &self.span, error = %e, "cannot write the packet's lifecycle record");
+        }
+    }
+
     fn transition(&mut self, tx_hash: Option<String>, error: Option<String>) {
         let tx_hash = tx_hash.or_else(|| self.tx_unrecorded.take());
         let name = self.state.phase.name().to_owned();
@@ -163,16 +179,8 @@ impl PacketBuilder {
             _ => None,
         });
         let now = now_ms();
-        if self.ack.is_none() {
-            // The coordinator may have stored the ack from its event before this builder heard of it.
-            if let Ok(Some(stored)) = self.env.store.packet(&self.key) {
-                self.ack = stored.ack;
-            }
-        }
         self.record.state = name.clone();
         self.record.attempts = self.state.attempts;
-        self.record.updated_ms = now;
-        self.record.ack = self.ack.clone();
         if let Some(h) = &tx_hash {
             self.record.tx_hashes.push(h.clone());
         }
@@ -185,9 +193,7 @@ impl PacketBuilder {
             tx_hash: tx_hash.clone(),
             error: error.clone(),
         });
-        if let Err(e) = self.env.store.put_packet(&self.record) {
-            warn!(parent: &self.span, error = %e, "cannot write the packet's lifecycle record");
-        }
+        self.persist();
         debug!(parent: &self.span, state = %name, "packet state changed");
         let change = LifecycleChanged {
             object: RelayObject::Packet(self.key.clone()),
@@ -508,17 +514,16 @@ impl PacketBuilder {
                     .ok_or_else(|| {
                         RelayError::new(
                             ErrorKind::Unavailable,
-                            format!("{chain}: the acknowledgement is not in the transaction index yet"),
+                            format!(
+                                "{chain}: the acknowledgement is not in the transaction index yet"
+                            ),
                         )
                     })
             },
             |ack, act| {
                 act.ack_running = false;
                 act.ack = Some(ack);
-                act.record.ack = act.ack.clone();
-                if let Err(e) = act.env.store.put_packet(&act.record) {
-                    warn!(parent: &act.span, error = %e, "cannot write the packet's lifecycle record");
-                }
+                act.persist();
                 Ok(Some(Input::AckWritten))
             },
         );
@@ -590,10 +595,10 @@ async fn verified_update(
             client_id: client_id.clone(),
         })
         .await?;
-    if client.frozen {
+    if let Some(why) = client::unusable(&client::ClientView::of(&client), now_ns()) {
         return Err(RelayError::new(
             ErrorKind::ClientUnusable,
-            format!("{client_id} on {} is frozen", to.chain),
+            format!("{client_id} on {} {why}", to.chain),
         ));
     }
     if client.latest_height > target {
@@ -672,6 +677,19 @@ impl Handler<PacketObserved> for PacketBuilder {
 
     fn handle(&mut self, msg: PacketObserved, ctx: &mut Self::Context) {
         self.feed_seen(msg.seen, ctx);
+    }
+}
+
+impl Handler<Halt> for PacketBuilder {
+    type Result = ();
+
+    fn handle(&mut self, msg: Halt, ctx: &mut Self::Context) {
+        // Stopping unfinished: the coordinator keeps the record and does not restart a builder on a halted
+        // path. Anything in flight is idempotent on chain, so resuming later re-proves from the chain.
+        info!(parent: &self.span, reason = %msg.reason, "path halted; stopping");
+        self.record.last_error = Some(msg.reason);
+        self.persist();
+        ctx.stop();
     }
 }
 

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, Arbiter};
+use actix::{Actor, Addr, Arbiter, Recipient};
 use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
 use relayd_messages::{ChainId, CorrelationId, RelayHandshake};
 use tendermint_light_client_verifier::types::TrustThreshold;
 use tracing::{debug, info, warn};
 
+use crate::builder::client::ClientPolicy;
 use crate::chain::any::AnyEndpoint;
 use crate::chain::cosmos::factory::CosmosFactory;
 use crate::chain::cosmos::light_client::TrustOptions;
@@ -20,6 +21,7 @@ use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
 use crate::chain::near::factory::NearFactory;
+use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
 use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
@@ -60,11 +62,20 @@ pub struct RelayHandle {
     pub links: HashMap<ChainId, ChainLink>,
     /// The relayed directions.
     pub routes: Routes,
+    /// The health of every client relayd relays through (the ClientKeeper).
+    pub clients: Recipient<QueryClientHealth>,
+    /// Makes the ClientKeeper check every client now.
+    pub check_clients: Recipient<CheckClients>,
     store: StateStore,
     arbiters: Vec<Arbiter>,
 }
 
 impl RelayHandle {
+    /// The state database: packet lifecycle records, checkpoints, dead letters.
+    pub fn store(&self) -> &StateStore {
+        &self.store
+    }
+
     /// Stops the chains' actors and flushes the state database.
     pub async fn shutdown(self) {
         for (_, sup) in &self.supervisors {
@@ -325,6 +336,19 @@ pub async fn start_with(
         arbiters.push(arbiter);
     }
 
+    let keeper = ClientKeeper::new(
+        TrackedClient::of_routes(&routes),
+        links.clone(),
+        ClientPolicy {
+            refresh_fraction: config.clients.refresh_fraction,
+            alarm_below: config.clients.expiry_alarm.get(),
+        },
+        config.clients.check_interval.get(),
+        coordinator.clone().recipient(),
+        options.metrics.clone(),
+    )
+    .start();
+
     // Clearing on start: once every chain's actors are up, look for packets pending on each route.
     let clear_links = links.clone();
     let clear_routes: Vec<_> = if options.clear_on_start {
@@ -333,6 +357,7 @@ pub async fn start_with(
         Vec::new()
     };
     let clear_to = coordinator.clone();
+    let first_check = keeper.clone();
     actix::spawn(async move {
         for _ in 0..100 {
             if clear_links.values().all(ChainLink::is_complete) {
@@ -340,6 +365,9 @@ pub async fn start_with(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Clients are judged first: no work starts on a path whose client is already expired or frozen, and
+        // clients near expiry are refreshed before the backlog competes with them.
+        let _ = first_check.send(CheckClients).await;
         for route in clear_routes {
             let request = route.clear_all();
             match clear_to.send(request).await {
@@ -378,6 +406,8 @@ pub async fn start_with(
         supervisors,
         links,
         routes,
+        clients: keeper.clone().recipient(),
+        check_clients: keeper.recipient(),
         store,
         arbiters,
     })

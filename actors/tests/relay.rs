@@ -6,157 +6,21 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::{Path, PathBuf};
+#[allow(dead_code)]
+mod harness;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
+use harness::{eventually, far_timeout, write_config, Cmd, Relayd};
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
-use relayd_actors::coordinator::{PanicAnyBuilder, QueryCoordinator};
-use relayd_actors::keys::{KeySource, KeyStore};
 use relayd_actors::store::StateStore;
 use relayd_actors::supervision::guard::enable_fault_injection;
-use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
 use relayd_actors::system::StartOptions;
 use relayd_messages::ActorKind;
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
 use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
-use tokio::sync::{mpsc, oneshot};
-
-/// Commands to the relayd thread.
-enum Cmd {
-    Panic(usize, ActorKind),
-    PanicBuilder,
-    Restarts(oneshot::Sender<u64>),
-    Builders(oneshot::Sender<usize>),
-    /// How many chains the coordinator has seen a block of.
-    Following(oneshot::Sender<usize>),
-    Stop(oneshot::Sender<()>),
-}
-
-/// relayd running in its own thread with its own actix System, as the service runs it.
-struct Relayd {
-    cmds: mpsc::UnboundedSender<Cmd>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Relayd {
-    fn start(config_path: &Path, data: &Path) -> Self {
-        Self::start_with(config_path, data, StartOptions::default())
-    }
-
-    fn start_with(config_path: &Path, data: &Path, options: StartOptions) -> Self {
-        let config = relayd_config::Config::load(config_path).expect("config");
-        let data = data.to_owned();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
-        let thread = std::thread::spawn(move || {
-            let system = actix_rt::System::new();
-            system.block_on(async move {
-                let data = data.join("data");
-                let store = StateStore::open(&data.join("state")).expect("store");
-                let handle =
-                    relayd_actors::system::start_with(&config, store, data.join("keys"), options)
-                        .await
-                        .expect("relayd starts");
-                while let Some(cmd) = rx.recv().await {
-                    match cmd {
-                        Cmd::Panic(chain, kind) => {
-                            let _ = handle.supervisors[chain].1.send(PanicChild(kind)).await;
-                        }
-                        Cmd::PanicBuilder => {
-                            let _ = handle.coordinator.send(PanicAnyBuilder).await;
-                        }
-                        Cmd::Restarts(reply) => {
-                            let mut total = 0;
-                            for (_, sup) in &handle.supervisors {
-                                let status = sup.send(QueryChainStatus).await.expect("status");
-                                total += status.children.iter().map(|c| c.restarts).sum::<u64>();
-                            }
-                            let _ = reply.send(total);
-                        }
-                        Cmd::Builders(reply) => {
-                            let s = handle
-                                .coordinator
-                                .send(QueryCoordinator)
-                                .await
-                                .expect("status");
-                            let _ = reply.send(s.builders);
-                        }
-                        Cmd::Following(reply) => {
-                            let s = handle
-                                .coordinator
-                                .send(QueryCoordinator)
-                                .await
-                                .expect("status");
-                            let _ = reply.send(s.heights.len());
-                        }
-                        Cmd::Stop(reply) => {
-                            handle.shutdown().await;
-                            let _ = reply.send(());
-                            break;
-                        }
-                    }
-                }
-            });
-        });
-        Self {
-            cmds: tx,
-            thread: Some(thread),
-        }
-    }
-
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> T {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.cmds.send(make(tx));
-        rx.await.expect("relayd thread answers")
-    }
-
-    async fn stop(mut self) {
-        self.ask(Cmd::Stop).await;
-        if let Some(t) = self.thread.take() {
-            tokio::task::spawn_blocking(move || t.join())
-                .await
-                .unwrap()
-                .unwrap();
-        }
-    }
-}
-
-fn write_config(
-    dir: &Path,
-    chains: &[devnet::RunningChain],
-    a: &support::handshake::End,
-) -> PathBuf {
-    let (path, files) = support::relayd::write(dir, chains, &a.channel_id);
-    let keys = KeyStore::open(&dir.join("data/keys")).unwrap();
-    for (chain, file) in files {
-        keys.add(&chain, "relayer", "cosmos", KeySource::KeyFile(&file))
-            .unwrap();
-    }
-    path
-}
-
-fn far_timeout() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    now + 3_600_000_000_000
-}
-
-/// Waits until `check` holds, failing after a generous bound (a hang guard, not a timing assertion).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..1800 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} did not happen");
-}
 
 struct Setup {
     chains: Vec<devnet::RunningChain>,

@@ -13,10 +13,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Recipient};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use prometheus::{Encoder, Registry, TextEncoder};
+use relayd_actors::client_keeper::{ClientReport, QueryClientHealth};
 use relayd_actors::coordinator::{
     QueryBuilders, QueryCoordinator, RelayCoordinator, RetryError, RetryPacket, SubscribeLifecycle,
 };
@@ -77,6 +78,7 @@ pub struct Admin {
     supervisors: Vec<(ChainId, AnyChainSupervisor)>,
     links: HashMap<ChainId, ChainLink>,
     routes: Routes,
+    clients: Recipient<QueryClientHealth>,
     store: StateStore,
     config: Config,
     registry: Registry,
@@ -255,6 +257,7 @@ pub async fn start(
         supervisors: relay.supervisors.clone(),
         links: relay.links.clone(),
         routes: relay.routes.clone(),
+        clients: relay.clients.clone(),
         store,
         config: config.clone(),
         registry,
@@ -480,6 +483,15 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         .map(|(_, h)| *h);
     let probe: Option<ChainProbe> = lock_read(&admin.probes).get(chain).cloned();
     let degraded = status.as_ref().is_none_or(|s| s.degraded);
+    // The ClientKeeper's verdicts on the clients this chain hosts (alarm, refreshes, stopped paths).
+    let health: Vec<ClientReport> = admin
+        .clients
+        .send(QueryClientHealth)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.host == chain)
+        .collect();
     let breaker = admin
         .links
         .iter()
@@ -494,6 +506,7 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         "degraded": degraded,
         "rpc": probe.as_ref().map(|p| &p.rpc),
         "clients": probe.as_ref().map(|p| &p.clients),
+        "client_health": health,
         "wallet": probe.as_ref().map(|p| &p.wallet),
         "probed_ms": probe.as_ref().map(|p| p.probed_ms),
     }))

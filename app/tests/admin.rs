@@ -468,6 +468,17 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
                 || client["latest_height"].as_str().unwrap().contains('-')
         );
     }
+    // The ClientKeeper's verdict on each hosted client (judged at start, before clearing).
+    eventually("client health judged", || async {
+        let v = api.get_ok("/chains/ibc-1").await;
+        v["client_health"][0]["health"] == "fresh"
+    })
+    .await;
+    let health = &api.get_ok("/chains/ibc-1").await["client_health"][0];
+    assert_eq!(health["client_id"], "07-tendermint-0");
+    assert_eq!(health["tracked"], "ibc-0");
+    assert_eq!(health["alarm"], false);
+    assert!(health["expires_in_secs"].as_i64().unwrap() > 0, "{health}");
     let ibc0 = api.get_ok("/chains/ibc-0").await;
     assert!(
         ibc0["wallet"]["balance"]

@@ -30,6 +30,9 @@ pub struct Config {
     /// Restart policy defaults for supervised actors.
     #[serde(default)]
     pub supervision: SupervisionConfig,
+    /// Keeping the IBC clients relayd relays through alive.
+    #[serde(default)]
+    pub clients: ClientsConfig,
     /// Every chain relayd talks to, source or destination.
     #[serde(default)]
     pub chains: Vec<ChainConfig>,
@@ -162,6 +165,33 @@ impl Default for TelemetryConfig {
         Self {
             enabled: true,
             latency_buckets: defaults::latency_buckets(),
+        }
+    }
+}
+
+/// `[clients]`: the lifecycle of the clients relayd relays through (both ends of every configured connection).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsConfig {
+    /// A client is updated once this fraction of its trusting period has passed since its latest consensus
+    /// state, even with no packets to relay.
+    #[serde(default = "defaults::refresh_fraction")]
+    pub refresh_fraction: f64,
+    /// Below this much time to expiry the client is in alarm (a warning, shown by the admin API) and its update
+    /// goes ahead of any other work on its chain.
+    #[serde(default = "defaults::expiry_alarm")]
+    pub expiry_alarm: PositiveDuration,
+    /// How often every client is read and judged.
+    #[serde(default = "defaults::check_interval")]
+    pub check_interval: PositiveDuration,
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        Self {
+            refresh_fraction: defaults::refresh_fraction(),
+            expiry_alarm: defaults::expiry_alarm(),
+            check_interval: defaults::check_interval(),
         }
     }
 }
@@ -558,6 +588,15 @@ pub mod defaults {
     }
     pub(crate) fn restart_intensity() -> u32 {
         5
+    }
+    pub(crate) fn refresh_fraction() -> f64 {
+        1.0 / 3.0
+    }
+    pub(crate) fn expiry_alarm() -> PositiveDuration {
+        PositiveDuration::from_secs(24 * 3600)
+    }
+    pub(crate) fn check_interval() -> PositiveDuration {
+        PositiveDuration::from_secs(30)
     }
     pub(crate) fn restart_period() -> PositiveDuration {
         PositiveDuration::from_secs(60)

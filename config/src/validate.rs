@@ -19,6 +19,7 @@ pub fn check(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     let mut report = |path: KeyPath, message: String| issues.push(Issue { path, message });
     check_supervision(config, &mut report);
+    check_clients(config, &mut report);
     check_telemetry(config, &mut report);
     check_chains(config, &mut report);
     check_connections(config, &mut report);
@@ -34,6 +35,16 @@ fn check_supervision(config: &Config, report: &mut impl FnMut(KeyPath, String)) 
                 "{} is longer than backoff_cap ({})",
                 s.backoff_base, s.backoff_cap
             ),
+        );
+    }
+}
+
+fn check_clients(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    let f = config.clients.refresh_fraction;
+    if !(f > 0.0 && f < 1.0) {
+        report(
+            KeyPath::root().key("clients").key("refresh_fraction"),
+            format!("{f} is not between 0 and 1 (exclusive): a client must be refreshed before it expires"),
         );
     }
 }

@@ -128,6 +128,11 @@ fn defaults_apply_to_a_minimal_file() {
     assert_eq!(config.supervision.strategy, RestartStrategy::OneForOne);
     assert_eq!(config.chains[0].event_source.mode, EventSourceMode::Push);
     assert_eq!(config.chains[0].clear_interval, 100);
+    assert!((config.clients.refresh_fraction - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(
+        config.clients.expiry_alarm.get(),
+        std::time::Duration::from_secs(86_400)
+    );
     assert!(config.connections.is_none());
     assert_eq!(config.path_count(), 0);
 }
@@ -153,6 +158,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("missing-chain-id", "missing-chain-id.toml:9: chains[1]: missing key `id`"),
         ("missing-key-name", "missing-key-name.toml:9: chains[1]: missing key `key_name` (required for cosmos chains)"),
         ("near-without-contract", "near-without-contract.toml:17: chains[2]: missing key `contract_account` (required for near chains)"),
+        ("refresh-fraction-out-of-range", "refresh-fraction-out-of-range.toml:2: clients.refresh_fraction: 1.5 is not between 0 and 1 (exclusive): a client must be refreshed before it expires"),
         ("src-equals-dest", "src-equals-dest.toml:17: connections[0]: src and dest are both on chain \"ibc-0\""),
         ("syntax-error", "syntax-error.toml:13: invalid basic string, expected `\"`"),
         ("trust-threshold-high", "trust-threshold-high.toml:8: chains[0].trust_threshold: \"4/3\" is outside (1/3, 1]"),

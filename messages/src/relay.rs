@@ -157,6 +157,9 @@ pub struct ClientSummary {
     /// The app hash and next validators hash of its consensus state at `latest_height`: where relayd's own
     /// light client may anchor its trust when it has none yet.
     pub anchor: Option<(Vec<u8>, Vec<u8>)>,
+    /// The block time of its consensus state at `latest_height`, ns since the epoch: the client expires a
+    /// trusting period after it.
+    pub consensus_time_ns: Option<u64>,
 }
 
 /// Read a hosted client's state (PacketBuilder → Querier of the chain hosting the client).
@@ -415,6 +418,30 @@ pub struct RelayHandshake {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Supersede;
+
+/// A client relayd relays through changed health (ClientKeeper → coordinator): expired or frozen clients stop
+/// the paths through them until they are usable again.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ClientHealthChanged {
+    /// The chain hosting the client.
+    pub host: ChainId,
+    /// The client.
+    pub client_id: ClientId,
+    /// Whether packets may be relayed through it.
+    pub usable: bool,
+    /// Why, in words for logs and lifecycle records.
+    pub reason: String,
+}
+
+/// Stop work on a packet without finishing it: its path is halted, and its record stays for when the path
+/// resumes (coordinator → packet builder).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Halt {
+    /// Why.
+    pub reason: String,
+}
 
 /// Which packet events [`QueryPacketEvents`] looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

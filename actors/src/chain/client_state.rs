@@ -52,11 +52,21 @@ pub fn summarize(client_id: &ClientId, raw: &[u8]) -> Result<ClientSummary, Clie
             .map_or(0, |d| u64::try_from(d.seconds).unwrap_or(0)),
         proof_specs: cs.proof_specs.iter().map(Message::encode_to_vec).collect(),
         anchor: None,
+        consensus_time_ns: None,
     })
 }
 
-/// The app hash (commitment root) and next validators hash a consensus state (`Any` bytes) holds.
-pub fn consensus_anchor(raw: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+/// What relayd reads from a stored consensus state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusView {
+    /// The app hash (commitment root) and the next validators hash.
+    pub anchor: (Vec<u8>, Vec<u8>),
+    /// The header's block time, ns since the epoch.
+    pub time_ns: Option<u64>,
+}
+
+/// Decodes a consensus state (`Any` bytes).
+pub fn consensus_view(raw: &[u8]) -> Result<ConsensusView, String> {
     let any = Any::decode(raw).map_err(|e| format!("not an Any: {e}"))?;
     if any.type_url != TM_CONSENSUS_STATE {
         return Err(format!("unsupported consensus state type {}", any.type_url));
@@ -64,7 +74,15 @@ pub fn consensus_anchor(raw: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
     let cs = ConsensusState::decode(any.value.as_slice())
         .map_err(|e| format!("undecodable Tendermint consensus state: {e}"))?;
     let root = cs.root.map(|r| r.hash).unwrap_or_default();
-    Ok((root, cs.next_validators_hash))
+    let time_ns = cs.timestamp.and_then(|t| {
+        let secs = u64::try_from(t.seconds).ok()?;
+        let nanos = u64::try_from(t.nanos).ok()?;
+        secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+    });
+    Ok(ConsensusView {
+        anchor: (root, cs.next_validators_hash),
+        time_ns,
+    })
 }
 
 #[cfg(test)]

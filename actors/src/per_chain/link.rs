@@ -45,6 +45,8 @@ pub struct ChainLink {
     slots: Arc<RwLock<ChainRecipients>>,
     breaker: Arc<Mutex<CircuitBreaker>>,
     loads: Arc<[Load; 3]>,
+    /// The highest block the monitor reported (0: none yet).
+    tip: Arc<AtomicU64>,
 }
 
 /// Requests through a link to one kind of actor: how many await an answer and how many were answered.
@@ -103,7 +105,18 @@ impl ChainLink {
             slots: Arc::new(RwLock::new(ChainRecipients::default())),
             breaker: Arc::new(Mutex::new(CircuitBreaker::default())),
             loads: Arc::new(Default::default()),
+            tip: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Records a block the chain's monitor reported (the coordinator, as blocks arrive).
+    pub fn observe_tip(&self, height: u64) {
+        self.tip.fetch_max(height, Ordering::Relaxed);
+    }
+
+    /// The highest block reported so far, if any.
+    pub fn tip(&self) -> Option<u64> {
+        Some(self.tip.load(Ordering::Relaxed)).filter(|h| *h > 0)
     }
 
     /// The requests sent through this link (by every clone of it) to the chain's actors of `kind`; `None` for

@@ -13,7 +13,7 @@ use relayd_messages::{
 };
 use tracing::Instrument;
 
-use crate::chain::client_state::{consensus_anchor, summarize};
+use crate::chain::client_state::{consensus_view, summarize};
 use crate::chain::endpoint::{path, ChainEndpoint, ChainError, QueryHeight};
 use crate::supervision::guard::{injected_panic, ExitGuard};
 
@@ -137,7 +137,10 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryClient> for Querie
                     )
                     .await
                     .map_err(chain_error)?;
-                summary.anchor = consensus_anchor(&cons.value).ok();
+                if let Ok(view) = consensus_view(&cons.value) {
+                    summary.anchor = Some(view.anchor);
+                    summary.consensus_time_ns = view.time_ns;
+                }
                 clients
                     .borrow_mut()
                     .insert(id, (Instant::now(), summary.clone()));

@@ -132,6 +132,16 @@ async fn drain<S: Submitter>(
         let mut groups = vec![taken];
         while let Some(group) = groups.pop() {
             let (msgs, updates) = messages_of(&queue.borrow(), &group);
+            if msgs.is_empty() {
+                // Update-only requests (client refreshes) whose update went out in an earlier transaction.
+                for p in group {
+                    let _ = p.reply.send(Err(RelayError::new(
+                        ErrorKind::AlreadyRelayed,
+                        "nothing left to send: the client update is already on chain",
+                    )));
+                }
+                continue;
+            }
             let ids: Vec<String> = group
                 .iter()
                 .map(|p| p.request.correlation.to_string())

@@ -89,8 +89,19 @@ pub async fn create_clients(
     b: Chain,
     b_validators: &validator::Set,
 ) -> (End, End) {
-    let client_on_a = ClientTracker::create(&a, &b, b_validators).await;
-    let client_on_b = ClientTracker::create(&b, &a, a_validators).await;
+    create_clients_with(a, a_validators, b, b_validators, None).await
+}
+
+/// [`create_clients`] with both clients' trusting period set to `trusting` (default: 2/3 of unbonding).
+pub async fn create_clients_with(
+    a: Chain,
+    a_validators: &validator::Set,
+    b: Chain,
+    b_validators: &validator::Set,
+    trusting: Option<std::time::Duration>,
+) -> (End, End) {
+    let client_on_a = ClientTracker::create_with(&a, &b, b_validators, trusting).await;
+    let client_on_b = ClientTracker::create_with(&b, &a, a_validators, trusting).await;
     let end = |chain, client| End {
         chain,
         client,
@@ -342,11 +353,20 @@ pub async fn open_channel(a: &mut End, b: &mut End, port: &str, version: &str) {
 /// Clients both ways, a connection and an unordered ICS-20 channel between the first two chains: the starting
 /// point of every test and benchmark that relays packets.
 pub async fn connect_transfer(chains: &[devnet::RunningChain]) -> (End, End) {
-    let (mut a, mut b) = create_clients(
+    connect_transfer_with(chains, None).await
+}
+
+/// [`connect_transfer`] over clients with a trusting period of `trusting`.
+pub async fn connect_transfer_with(
+    chains: &[devnet::RunningChain],
+    trusting: Option<std::time::Duration>,
+) -> (End, End) {
+    let (mut a, mut b) = create_clients_with(
         Chain::connect(&chains[0]),
         &chains[0].genesis.validator_set(),
         Chain::connect(&chains[1]),
         &chains[1].genesis.validator_set(),
+        trusting,
     )
     .await;
     open_connection(&mut a, &mut b).await;

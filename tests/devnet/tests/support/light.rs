@@ -88,6 +88,16 @@ impl ClientTracker {
         counterparty: &Chain,
         trusted_validators: &validator::Set,
     ) -> Self {
+        Self::create_with(host, counterparty, trusted_validators, None).await
+    }
+
+    /// [`Self::create`] with a trusting period of `trusting` instead of 2/3 of the unbonding period.
+    pub async fn create_with(
+        host: &Chain,
+        counterparty: &Chain,
+        trusted_validators: &validator::Set,
+        trusting: Option<Duration>,
+    ) -> Self {
         // A fresh chain may not have committed a block yet.
         let h = counterparty.wait_until_height(1).await;
         counterparty.wait_until_height(h + 1).await;
@@ -104,7 +114,7 @@ impl ClientTracker {
 
         let unbonding = unbonding_period(counterparty).await;
         // Well below the unbonding period, as ibc-rs requires and as the SDK suggests (2/3).
-        let trusting = unbonding * 2 / 3;
+        let trusting = trusting.unwrap_or(unbonding * 2 / 3);
         let options = Options {
             trust_threshold: TrustThreshold::ONE_THIRD,
             trusting_period: trusting,
