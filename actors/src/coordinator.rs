@@ -73,6 +73,27 @@ pub struct RelayCoordinator {
     scope: Option<Scope>,
     /// Clients that are expired or frozen (host chain, client), with why: the paths through them are stopped.
     halted: HashMap<(ChainId, ClientId), String>,
+    /// Destination channel ends seen closing (chain, port, channel): their packets are timed out on close.
+    closed: HashSet<(ChainId, String, String)>,
+    /// Ordered routes (keyed by source chain, port, channel): the sequence being received, and the packets
+    /// waiting for it to be received first.
+    ordered: HashMap<(ChainId, String, String), OrderedLane>,
+}
+
+/// One ordered channel direction: ICS-04 receives its packets strictly in sequence, so one packet at a time is
+/// worked on until it is received, and the rest wait in sequence order.
+#[derive(Default)]
+struct OrderedLane {
+    active: Option<u64>,
+    waiting: std::collections::BTreeMap<u64, (PacketRecord, u32)>,
+}
+
+fn lane_of(key: &PacketKey) -> (ChainId, String, String) {
+    (
+        key.src_chain.clone(),
+        key.src_port.to_string(),
+        key.src_channel.to_string(),
+    )
 }
 
 /// Limits a coordinator to some packets of one channel (one-off commands such as `relayd clear packets`).
@@ -153,6 +174,8 @@ impl RelayCoordinator {
             clear_intervals: HashMap::new(),
             scope: None,
             halted: HashMap::new(),
+            closed: HashSet::new(),
+            ordered: HashMap::new(),
         }
     }
 
@@ -160,6 +183,45 @@ impl RelayCoordinator {
     pub fn with_scope(mut self, scope: Option<Scope>) -> Self {
         self.scope = scope;
         self
+    }
+
+    /// The packet `key` of an ordered route no longer holds its lane (received, finished, or stopped): the
+    /// lowest waiting sequence goes next.
+    fn release_lane(&mut self, key: &PacketKey, ctx: &mut Context<Self>) {
+        let lane_key = lane_of(key);
+        let Some(lane) = self.ordered.get_mut(&lane_key) else {
+            return;
+        };
+        if lane.active != Some(key.sequence.0) {
+            return;
+        }
+        lane.active = None;
+        if let Some((_, (record, restarts))) = lane.waiting.pop_first() {
+            self.spawn(record, restarts, ctx);
+        }
+    }
+
+    /// A channel end closed on `chain`: builders sending to it time their packets out on close.
+    fn destination_closed(&mut self, chain: &ChainId, a: &ChannelAttributes) {
+        let (port, channel) = (a.port_id.to_string(), a.channel_id.to_string());
+        let closes = |r: &Route| r.dst == *chain && r.dst_port == port && r.dst_channel == channel;
+        if !self.routes.all().any(&closes) {
+            return;
+        }
+        info!(chain = %chain, port = %port, channel = %channel, "destination channel closed: its pending packets are timed out on close");
+        self.closed
+            .insert((chain.clone(), port.clone(), channel.clone()));
+        for (key, live) in &self.builders {
+            if self.routes.of(key).is_some_and(&closes) {
+                must_deliver(
+                    &live.addr,
+                    PacketObserved {
+                        key: key.clone(),
+                        seen: PacketSeen::DestinationClosed,
+                    },
+                );
+            }
+        }
     }
 
     /// Why `route` is stopped, if a client it goes through is unusable: the destination's client of the source
@@ -241,6 +303,23 @@ impl RelayCoordinator {
             }
             return;
         }
+        // Only receives are ordered: a packet already received (its ack in hand or its record past
+        // `submitted`) needs no turn.
+        let receiving = matches!(
+            record.state.as_str(),
+            "detected" | "proof_generated" | "submitted"
+        ) && record.ack.is_none();
+        if route.ordered && receiving {
+            let seq = record.key.sequence.0;
+            let lane = self.ordered.entry(lane_of(&record.key)).or_default();
+            match lane.active {
+                Some(active) if active != seq => {
+                    lane.waiting.insert(seq, (record, restarts));
+                    return;
+                }
+                _ => lane.active = Some(seq),
+            }
+        }
         let Some(env) = self.env(&route, ctx) else {
             return;
         };
@@ -253,6 +332,19 @@ impl RelayCoordinator {
             ..record.packet.clone()
         };
         let addr = PacketBuilder::new(record, generation, tip, env).start();
+        if self.closed.contains(&(
+            route.dst.clone(),
+            route.dst_port.clone(),
+            route.dst_channel.clone(),
+        )) {
+            must_deliver(
+                &addr,
+                PacketObserved {
+                    key: key.clone(),
+                    seen: PacketSeen::DestinationClosed,
+                },
+            );
+        }
         self.by_dst
             .entry(route.dst.clone())
             .or_default()
@@ -659,9 +751,11 @@ impl Handler<BlockObserved> for RelayCoordinator {
                             Some(channel_event(&chain, a, S::OpenConfirm))
                         }
                         IbcEvent::ChannelCloseInit(a) => {
+                            self.destination_closed(&chain, a);
                             Some(channel_event(&chain, a, S::CloseInit))
                         }
                         IbcEvent::ChannelCloseConfirm(a) => {
+                            self.destination_closed(&chain, a);
                             Some(channel_event(&chain, a, S::CloseConfirm))
                         }
                         _ => None,
@@ -740,6 +834,7 @@ impl Handler<BuilderExited> for RelayCoordinator {
             .of(&key)
             .is_some_and(|r| self.halt_of(r).is_some());
         if msg.finished || halted {
+            self.release_lane(&key, ctx);
             return;
         }
         // Transient: a builder that failed is restarted from its sled record, after a backoff.
@@ -761,7 +856,13 @@ impl Handler<BuilderExited> for RelayCoordinator {
 impl Handler<LifecycleChanged> for RelayCoordinator {
     type Result = ();
 
-    fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
+    fn handle(&mut self, msg: LifecycleChanged, ctx: &mut Self::Context) {
+        if let RelayObject::Packet(key) = &msg.object {
+            // Received (or done): the next packet of an ordered lane may go.
+            if msg.state == "confirmed" || msg.is_final {
+                self.release_lane(key, ctx);
+            }
+        }
         self.subscribers.retain(|s| s.connected());
         for s in &self.subscribers {
             if let Err(actix::dev::SendError::Full(m)) = s.try_send(msg.clone()) {

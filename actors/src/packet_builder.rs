@@ -334,8 +334,11 @@ impl PacketBuilder {
                             act.feed(
                                 Input::RecvFailed {
                                     already_relayed: e.kind == ErrorKind::AlreadyRelayed,
-                                    timed_out: datagrams::refused_as_timed_out(&e.message),
-                                    retryable: e.is_retryable(),
+                                    // A closed destination is timed out too (on close).
+                                    timed_out: datagrams::refused_as_timed_out(&e.message)
+                                        || datagrams::refused_as_closed(&e.message),
+                                    retryable: e.is_retryable()
+                                        || datagrams::refused_out_of_order(&e.message),
                                     reason: e.message,
                                 },
                                 ctx,
@@ -379,9 +382,11 @@ impl PacketBuilder {
                         let update = verified_update(
                             correlation,
                             (&dst, &src, &route.src_client),
-                            &p,
-                            &proven,
-                            Some(&commitment),
+                            &[Expect {
+                                path: &p,
+                                proven: &proven,
+                                value: Some(&commitment),
+                            }],
                         )
                         .await?;
                         let proof = proven.proof.clone().unwrap_or_default();
@@ -417,34 +422,76 @@ impl PacketBuilder {
                 );
             }
             Effect::SubmitTimeout => {
-                let p = path::receipt(&route.dst_port, &route.dst_channel, seq);
+                let (port, channel) = (route.dst_port.clone(), route.dst_channel.clone());
                 self.spawn_job(
                     ctx,
                     effect,
                     async move {
-                        let proven = dst
+                        // Unreceived: no receipt (unordered), or a next sequence to receive not past the
+                        // packet (ordered), read at one height with the destination's channel end, which
+                        // decides between a timeout and a timeout-on-close.
+                        let unreceived_path = if route.ordered {
+                            path::next_sequence_recv(&port, &channel)
+                        } else {
+                            path::receipt(&port, &channel, seq)
+                        };
+                        let unreceived = dst
                             .query_proof(QueryProof {
                                 correlation,
-                                path: p.clone(),
+                                path: unreceived_path.clone(),
                                 height: None,
                             })
                             .await?;
-                        if !proven.value.is_empty() {
+                        let bad = |e: String| RelayError::new(ErrorKind::Unverified, e);
+                        let next_recv = if route.ordered {
+                            datagrams::next_sequence(&unreceived.value).map_err(bad)?
+                        } else {
+                            seq
+                        };
+                        let received = if route.ordered {
+                            next_recv > seq
+                        } else {
+                            !unreceived.value.is_empty()
+                        };
+                        if received {
                             // Received after all: its acknowledgement will come through the monitor.
                             return Ok(None);
                         }
-                        let target = proven.height + 1;
-                        let update = verified_update(
-                            correlation,
-                            (&dst, &src, &route.src_client),
-                            &p,
-                            &proven,
-                            None,
-                        )
-                        .await?;
-                        let proof = proven.proof.clone().unwrap_or_default();
-                        let msg =
-                            datagrams::timeout(&packet, proof, dst_revision, target, &src.signer);
+                        let channel_path = path::channel(&port, &channel);
+                        let end = dst
+                            .query_proof(QueryProof {
+                                correlation,
+                                path: channel_path.clone(),
+                                height: Some(unreceived.height),
+                            })
+                            .await?;
+                        let closed = datagrams::channel_is_closed(&end.value).map_err(bad)?;
+                        let mut proofs = vec![Expect {
+                            path: &unreceived_path,
+                            proven: &unreceived,
+                            value: route.ordered.then_some(unreceived.value.as_slice()),
+                        }];
+                        if closed {
+                            proofs.push(Expect {
+                                path: &channel_path,
+                                proven: &end,
+                                value: Some(&end.value),
+                            });
+                        }
+                        let update =
+                            verified_update(correlation, (&dst, &src, &route.src_client), &proofs)
+                                .await?;
+                        let target = unreceived.height + 1;
+                        let msg = datagrams::timeout(
+                            &packet,
+                            datagrams::Unreceived {
+                                proof: unreceived.proof.clone().unwrap_or_default(),
+                                next_recv,
+                                closed: closed.then(|| end.proof.clone().unwrap_or_default()),
+                                height: (dst_revision, target),
+                            },
+                            &src.signer,
+                        );
                         src.submit(SubmitTx {
                             correlation,
                             update: Some((route.src_client.clone(), target, update.msgs)),
@@ -584,11 +631,21 @@ impl PacketBuilder {
 async fn verified_update(
     correlation: CorrelationId,
     (from, to, client_id): (&ChainLink, &ChainLink, &ClientId),
-    path: &str,
-    proven: &Proven,
-    expect: Option<&[u8]>,
+    proofs: &[Expect<'_>],
 ) -> Result<relayd_messages::ClientUpdate, RelayError> {
-    let target = proven.height + 1;
+    let Some(first) = proofs.first() else {
+        return Err(RelayError::new(ErrorKind::Rejected, "no proof to forward"));
+    };
+    let target = first.proven.height + 1;
+    if proofs
+        .iter()
+        .any(|e| e.proven.height != first.proven.height)
+    {
+        return Err(RelayError::new(
+            ErrorKind::Unavailable,
+            "proofs read at different heights; reading again",
+        ));
+    }
     let client = to
         .query_client(QueryClient {
             correlation,
@@ -617,16 +674,28 @@ async fn verified_update(
             signer: to.signer.clone(),
         })
         .await?;
-    datagrams::check(datagrams::Check {
-        chain: from.chain.as_str(),
-        prefix: &from.prefix,
-        path,
-        proven,
-        app_hash: &update.app_hash,
-        specs: &client.proof_specs,
-        expect,
-    })?;
+    for e in proofs {
+        datagrams::check(datagrams::Check {
+            chain: from.chain.as_str(),
+            prefix: &from.prefix,
+            path: e.path,
+            proven: e.proven,
+            app_hash: &update.app_hash,
+            specs: &client.proof_specs,
+            expect: e.value,
+        })?;
+    }
     Ok(update)
+}
+
+/// A value read with a proof that must verify before the datagram carrying it is forwarded.
+struct Expect<'a> {
+    /// The ICS-24 path read.
+    path: &'a str,
+    /// What was read.
+    proven: &'a Proven,
+    /// The value it must hold, or `None` for absence.
+    value: Option<&'a [u8]>,
 }
 
 impl Actor for PacketBuilder {
@@ -667,6 +736,7 @@ impl PacketBuilder {
             }
             PacketSeen::AckProcessed => Input::AckProcessed,
             PacketSeen::TimeoutProcessed => Input::TimeoutProcessed,
+            PacketSeen::DestinationClosed => Input::DestinationClosed,
         };
         self.feed(input, ctx);
     }

@@ -192,6 +192,25 @@ pub struct CreateChannelArgs {
 pub enum TxCommand {
     /// Send ICS-20 transfers from the source chain's relayer key.
     Transfer(TransferArgs),
+    /// Start closing a channel (MsgChannelCloseInit) from the relayer's key on its chain; a running
+    /// `relayd start` relays the close confirmation to the counterparty and times out the packets in flight.
+    ChanClose(ChanCloseArgs),
+}
+
+/// `relayd tx chan-close`
+#[derive(Debug, Args)]
+pub struct ChanCloseArgs {
+    /// Chain of the channel end to close.
+    #[arg(long)]
+    pub chain: String,
+    /// Its port.
+    #[arg(long)]
+    pub port: String,
+    /// Its channel.
+    #[arg(long)]
+    pub channel: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `relayd tx transfer`
@@ -649,6 +668,7 @@ pub fn main() -> ExitCode {
         Command::Start => commands::start::run(&cli),
         Command::Keys(keys) => commands::keys::run(&cli, keys),
         Command::Tx(TxCommand::Transfer(args)) => commands::tx::transfer(&cli, args),
+        Command::Tx(TxCommand::ChanClose(args)) => commands::tx::chan_close(&cli, args),
         Command::Create(CreateCommand::Client(args)) => commands::create::client(&cli, args),
         Command::Clear(ClearCommand::Packets(args)) => commands::clear::packets(&cli, args),
         Command::Packet(PacketCommand::Trace(args)) => commands::service::trace(&cli, args),

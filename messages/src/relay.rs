@@ -378,6 +378,8 @@ pub enum PacketSeen {
     AckProcessed,
     /// The source processed a timeout.
     TimeoutProcessed,
+    /// The destination's channel end was closed.
+    DestinationClosed,
 }
 
 /// An observation about one packet, routed to its builder only.

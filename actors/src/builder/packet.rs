@@ -91,6 +91,9 @@ pub enum Input {
     TimeoutProcessed,
     /// The proof in hand can no longer be used (the client moved past its height); prove again.
     ProofStale,
+    /// The destination's channel end is closed: the packet can never be received there, and is timed out on
+    /// the source with a proof of the closure (ICS-04 timeout-on-close).
+    DestinationClosed,
     /// Work on the packet failed for good (retries exhausted, a client unusable).
     GiveUp {
         /// Why.
@@ -116,7 +119,8 @@ pub enum Effect {
     /// Relay the written acknowledgement back to the source (reading it from the destination's transaction
     /// index when its event was not heard).
     RelayAck,
-    /// Prove the packet was not received and send `MsgTimeout` to the source.
+    /// Prove the packet was not received and send `MsgTimeout` to the source (`MsgTimeoutOnClose` when the
+    /// destination's channel end is closed).
     SubmitTimeout,
     /// The packet reached a final phase.
     Finished(Phase),
@@ -187,6 +191,20 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
             state.phase = Phase::Detected;
             state.proof_height = None;
             (state, vec![Effect::QueryCommitment])
+        }
+        Input::DestinationClosed => {
+            // A receive in flight fails on the closed channel; the timeout does not wait for that failure.
+            let receivable = matches!(
+                state.phase,
+                Phase::Detected | Phase::ProofGenerated | Phase::Submitted
+            );
+            if !receivable || state.timeout_requested {
+                return (state, Vec::new());
+            }
+            state.phase = Phase::Detected;
+            state.proof_height = None;
+            state.timeout_requested = true;
+            (state, vec![Effect::SubmitTimeout])
         }
         Input::DestinationTip { height, time_ns } => {
             let receivable = matches!(state.phase, Phase::Detected | Phase::ProofGenerated);
@@ -441,6 +459,37 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_destination_times_the_packet_out_once_unless_it_was_received() {
+        let s = PacketState::detected(packet(None, u64::MAX), 3);
+        let (s, effects) = run(
+            s,
+            vec![
+                Input::CommitmentProven {
+                    query_height: 9,
+                    present: true,
+                },
+                Input::DestinationClosed,
+                Input::DestinationClosed,
+            ],
+        );
+        assert_eq!(
+            effects,
+            vec![Effect::UpdateClientTo { height: 10 }, Effect::SubmitTimeout]
+        );
+        assert_eq!((s.phase.clone(), s.proof_height), (Phase::Detected, None));
+        let (s, effects) = step(s, Input::TimeoutProcessed);
+        assert_eq!(effects, vec![Effect::Finished(Phase::TimedOut)]);
+        assert_eq!(s.phase, Phase::TimedOut);
+
+        // Received before the close: its acknowledgement is what remains.
+        let received = PacketState {
+            phase: Phase::Confirmed,
+            ..PacketState::detected(packet(None, u64::MAX), 3)
+        };
+        assert_eq!(step(received, Input::DestinationClosed).1, vec![]);
+    }
+
+    #[test]
     fn a_receive_refused_as_timed_out_becomes_a_timeout() {
         let s = PacketState {
             phase: Phase::Submitted,
@@ -499,12 +548,13 @@ mod tests {
             Input::AckWritten,
             Input::AckProcessed,
             Input::TimeoutProcessed,
+            Input::DestinationClosed,
         ];
         // A small deterministic generator: every sequence of length 6 over a rotating window of inputs.
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         for _ in 0..5_000 {
             let mut s = PacketState::detected(packet(Some(Height::new(1, 100)), 0), 3);
-            let mut finished = 0;
+            let (mut finished, mut timeouts) = (0, 0);
             for _ in 0..8 {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
@@ -525,11 +575,15 @@ mod tests {
                     if matches!(e, Effect::Finished(_)) {
                         finished += 1;
                     }
+                    if matches!(e, Effect::SubmitTimeout) {
+                        timeouts += 1;
+                    }
                 }
                 assert!(next.attempts <= next.max_attempts);
                 s = next;
             }
             assert!(finished <= 1, "a packet finishes at most once");
+            assert!(timeouts <= 1, "a timeout is asked for at most once");
         }
     }
 }

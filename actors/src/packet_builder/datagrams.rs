@@ -47,6 +47,21 @@ pub fn ack_commitment(ack: &[u8]) -> Vec<u8> {
     Sha256::digest(ack).to_vec()
 }
 
+/// Whether a destination refused a receive because its channel end is closed (ibc-rs 0.57: "invalid channel
+/// state: expected `OPEN`, actual `CLOSED`"; ibc-go: "channel is closed"... "invalid channel state").
+pub fn refused_as_closed(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("actual `closed`") || m.contains("state_closed") || m.contains("channel is closed")
+}
+
+/// Whether an ordered channel refused a receive because an earlier packet has not arrived yet (ibc-rs 0.57:
+/// "mismatched packet sequence"; ibc-go: "packet sequence ≠ next receive sequence"): sending again once the
+/// earlier one landed succeeds.
+pub fn refused_out_of_order(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("mismatched packet sequence") || m.contains("next receive sequence")
+}
+
 /// Whether a destination refused a receive because the packet had timed out there: ibc-rs 0.57 says
 /// "insufficient packet timeout height" or "expired packet timestamp", ibc-go "packet timeout".
 pub fn refused_as_timed_out(message: &str) -> bool {
@@ -169,29 +184,86 @@ pub fn acknowledgement(
     )
 }
 
-/// `MsgTimeout` for an unordered channel (the proof shows no receipt).
-pub fn timeout(
-    p: &Packet,
-    proof: Vec<u8>,
-    revision: u64,
-    proof_height: u64,
-    signer: &str,
-) -> Datagram {
-    any(
-        "/ibc.core.channel.v1.MsgTimeout",
-        &chan::MsgTimeout {
-            packet: Some(proto_packet(p)),
-            proof_unreceived: proof,
-            proof_height: height(revision, proof_height),
-            next_sequence_recv: p.sequence.0,
-            signer: signer.to_owned(),
-        },
-    )
+/// Proofs that a packet was not received on its destination, all at one height.
+pub struct Unreceived {
+    /// No receipt (unordered channel), or the destination's next sequence to receive (ordered).
+    pub proof: Vec<u8>,
+    /// The destination's next sequence to receive (ordered channels; the packet's own sequence otherwise).
+    pub next_recv: u64,
+    /// The destination's channel end, proven closed (timeout-on-close), if it is.
+    pub closed: Option<Vec<u8>>,
+    /// The proof height (query height + 1), and its revision.
+    pub height: (u64, u64),
+}
+
+/// `MsgTimeout`, or `MsgTimeoutOnClose` when the destination's channel end is proven closed.
+pub fn timeout(p: &Packet, u: Unreceived, signer: &str) -> Datagram {
+    let (revision, proof_height) = u.height;
+    match u.closed {
+        None => any(
+            "/ibc.core.channel.v1.MsgTimeout",
+            &chan::MsgTimeout {
+                packet: Some(proto_packet(p)),
+                proof_unreceived: u.proof,
+                proof_height: height(revision, proof_height),
+                next_sequence_recv: u.next_recv,
+                signer: signer.to_owned(),
+            },
+        ),
+        Some(proof_close) => any(
+            "/ibc.core.channel.v1.MsgTimeoutOnClose",
+            &chan::MsgTimeoutOnClose {
+                packet: Some(proto_packet(p)),
+                proof_unreceived: u.proof,
+                proof_close,
+                proof_height: height(revision, proof_height),
+                next_sequence_recv: u.next_recv,
+                signer: signer.to_owned(),
+                counterparty_upgrade_sequence: 0,
+            },
+        ),
+    }
+}
+
+/// Whether a stored channel end (protobuf `Channel`) is closed.
+pub fn channel_is_closed(value: &[u8]) -> Result<bool, String> {
+    let end = chan::Channel::decode(value).map_err(|e| format!("undecodable channel end: {e}"))?;
+    Ok(end.state == chan::State::Closed as i32)
+}
+
+/// A stored next sequence to receive (8 bytes, big-endian, as ibc-go and ibc-rs store it).
+pub fn next_sequence(value: &[u8]) -> Result<u64, String> {
+    let bytes: [u8; 8] = value
+        .try_into()
+        .map_err(|_| format!("a next sequence is 8 bytes, not {}", value.len()))?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closed_channels_and_next_sequences_are_read_from_their_stored_form() {
+        let end = |state: chan::State| {
+            chan::Channel {
+                state: state as i32,
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        assert_eq!(channel_is_closed(&end(chan::State::Closed)), Ok(true));
+        assert_eq!(channel_is_closed(&end(chan::State::Open)), Ok(false));
+        assert_eq!(next_sequence(&7u64.to_be_bytes()), Ok(7));
+        assert!(next_sequence(&[1, 2]).is_err());
+        assert!(refused_as_closed("ibc-1: rejected with ibc code 4: failed to execute message; message index: 1: ICS04 Channel error: invalid channel state: expected `OPEN`, actual `CLOSED`"));
+        assert!(!refused_as_closed(
+            "invalid channel state: expected `OPEN`, actual `INIT`"
+        ));
+        assert!(refused_out_of_order(
+            "ICS04 Channel error: mismatched packet sequence: expected `3`, actual `5`"
+        ));
+    }
 
     #[test]
     fn receives_refused_as_timed_out_are_recognised() {

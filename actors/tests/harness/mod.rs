@@ -42,6 +42,11 @@ impl Relayd {
     }
 
     pub fn start_with(config_path: &Path, data: &Path, options: StartOptions) -> Self {
+        // RUST_LOG shows relayd's logs in a test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let config = relayd_config::Config::load(config_path).expect("config");
         let data = data.to_owned();
         let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();

@@ -1,11 +1,13 @@
-//! `relayd tx transfer`: ICS-20 traffic from the relayer's own key, for tests, demos and funding; signed,
-//! batched and confirmed by the same transaction path relaying uses.
+//! `relayd tx transfer` and `relayd tx chan-close`: ICS-20 traffic and channel closing from the relayer's own
+//! key, for tests, demos, funding and operators; signed, batched and confirmed by the same transaction path
+//! relaying uses.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::applications::transfer::v1::MsgTransfer;
+use ibc_proto::ibc::core::channel::v1::MsgChannelCloseInit;
 use ibc_proto::ibc::core::client::v1::Height;
 use prost::Message;
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
@@ -13,7 +15,7 @@ use relayd_actors::chain::cosmos::tx::{TxConfig, TxSubmitter};
 use relayd_actors::keys::KeyStore;
 use serde_json::json;
 
-use crate::cli::{Cli, TransferArgs, EXIT_CONFIG, EXIT_RUNTIME};
+use crate::cli::{ChanCloseArgs, Cli, TransferArgs, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
 use crate::commands::data_dir;
 use crate::commands::fail;
@@ -144,6 +146,77 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
             args.channel,
             hashes.len(),
             sequences
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `tx chan-close`: sends `MsgChannelCloseInit` for one channel end and waits for it to be included.
+pub fn chan_close(cli: &Cli, args: &ChanCloseArgs) -> ExitCode {
+    let path = cli.config_path();
+    let config = match load(&path, args.out.json) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let Some(chain) = config.chains.iter().find(|c| c.id.as_str() == args.chain) else {
+        return fail(
+            &format!("--chain {} is not a configured chain", args.chain),
+            EXIT_CONFIG,
+        );
+    };
+    let Some(cosmos) = chain.cosmos() else {
+        return fail("tx chan-close supports Cosmos chains", EXIT_CONFIG);
+    };
+    let keys = match KeyStore::open(&data_dir(&config, &path).join("keys")) {
+        Ok(keys) => keys,
+        Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+    };
+    let (signer, key) = match keys.signing_key(chain.id.as_str()) {
+        Ok(k) => k,
+        Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+    };
+    let msg = MsgChannelCloseInit {
+        port_id: args.port.clone(),
+        channel_id: args.channel.clone(),
+        signer: signer.address.clone(),
+    };
+    let any = Any {
+        type_url: "/ibc.core.channel.v1.MsgChannelCloseInit".into(),
+        value: msg.encode_to_vec(),
+    };
+    let tx_config = tx_config(&config, chain, &cosmos);
+    let result = actix_rt::System::new().block_on(async {
+        let rpc = CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut submitter = TxSubmitter::new(rpc, tx_config, key, signer.address.clone());
+        submitter
+            .submit(vec![any])
+            .await
+            .map_err(|(_, e)| e.to_string())
+    });
+    let hash = match result.map(|o| o.into_iter().next()) {
+        Ok(Some(outcome)) => outcome.hash,
+        Ok(None) => return fail("no transaction was sent", EXIT_RUNTIME),
+        Err(e) => {
+            return fail(
+                &format!(
+                    "closing {}/{} on {}: {e}",
+                    args.port, args.channel, chain.id
+                ),
+                EXIT_RUNTIME,
+            )
+        }
+    };
+    if args.out.json {
+        println!(
+            "{}",
+            json!({"chain": chain.id.as_str(), "port": args.port, "channel": args.channel, "tx": hash})
+        );
+    } else {
+        println!(
+            "{}: {}/{} is closed (tx {hash}); a running relayd relays the close to the counterparty and times out its packets in flight",
+            chain.id, args.port, args.channel
         );
     }
     ExitCode::SUCCESS

@@ -13,6 +13,7 @@ mod auth;
 mod bank;
 mod events;
 mod exec;
+pub mod ping;
 mod query;
 pub mod store;
 mod transfer;
@@ -153,6 +154,7 @@ impl App {
         accounts.ensure(&exec::fee_collector());
         let router = transfer::AppRouter {
             transfer: transfer::TransferModule::new(bank.clone()),
+            ping: ping::PingModule,
         };
         let mut core = Core {
             chain_id,

@@ -25,6 +25,7 @@ use ibc_proto::google::protobuf::Any;
 use prost::Message;
 use tendermint::crypto::signature::Verifier as _;
 
+use super::ping::{MsgSendPing, MSG_SEND_PING_TYPE_URL};
 use crate::genesis::ACCOUNT_PREFIX;
 
 /// Gas per byte of the raw transaction.
@@ -125,6 +126,8 @@ pub enum AppMsg {
     Ibc(Box<MsgEnvelope>),
     /// ICS-20 `MsgTransfer`.
     Transfer(Box<MsgTransfer>),
+    /// The devnet's ping application's `MsgSendPing`.
+    Ping(Box<MsgSendPing>),
 }
 
 /// A decoded message with what the ante handler and gas meter need.
@@ -152,6 +155,7 @@ impl DecodedMsg {
             AppMsg::BankSend { .. } => "bank",
             AppMsg::Ibc(_) => "ibc",
             AppMsg::Transfer(_) => "transfer",
+            AppMsg::Ping(_) => "ping",
         }
     }
 }
@@ -160,7 +164,7 @@ impl DecodedMsg {
 pub fn msg_base_gas(msg: &AppMsg) -> u64 {
     match msg {
         AppMsg::BankSend { .. } => 5_000,
-        AppMsg::Transfer(_) => 15_000,
+        AppMsg::Transfer(_) | AppMsg::Ping(_) => 15_000,
         AppMsg::Ibc(env) => match env.as_ref() {
             MsgEnvelope::Client(ClientMsg::UpdateClient(_))
             | MsgEnvelope::Client(ClientMsg::Misbehaviour(_)) => 30_000,
@@ -241,6 +245,10 @@ fn decode_msg(any: &Any) -> Result<DecodedMsg, TxError> {
                 m.packet_data.sender.as_ref().to_owned(),
                 AppMsg::Transfer(Box::new(m)),
             )
+        }
+        MSG_SEND_PING_TYPE_URL => {
+            let m = MsgSendPing::decode(any.value.as_slice()).map_err(TxError::parse)?;
+            (m.sender.clone(), AppMsg::Ping(Box::new(m)))
         }
         url => match MsgEnvelope::try_from(any.clone()) {
             Ok(env) => (ibc_signer(&env), AppMsg::Ibc(Box::new(env))),

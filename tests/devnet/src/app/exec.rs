@@ -16,6 +16,8 @@ use ibc::core::handler::types::error::HandlerError;
 use ibc::core::handler::types::msgs::MsgEnvelope;
 use ibc::core::host::types::path::{ChannelEndPath, ReceiptPath, SeqRecvPath};
 use ibc::core::host::ValidationContext;
+
+use super::ping::{send_ping, MsgSendPing};
 use ibc_proto::google::protobuf::Any;
 use ibc_testkit::testapp::ibc::clients::AnyConsensusState;
 use prost::Message;
@@ -345,6 +347,7 @@ impl Core {
             AppMsg::BankSend { from, to, amount } => self.bank_send(from, to, amount)?,
             AppMsg::Ibc(env) => self.ibc_msg(env)?,
             AppMsg::Transfer(m) => self.transfer_msg(m)?,
+            AppMsg::Ping(m) => self.ping_msg(m)?,
         };
         self.charge_writes(meter, counters)?;
         Ok(evs)
@@ -408,6 +411,19 @@ impl Core {
             return Ok(Vec::new());
         }
         dispatch(&mut self.ibc, &mut self.router, env.clone()).map_err(ibc_error)?;
+        let evs = std::mem::take(&mut *self.ibc.events.lock());
+        self.ibc.logs.lock().clear();
+        Ok(events::ibc_events(evs))
+    }
+
+    fn ping_msg(&mut self, msg: &MsgSendPing) -> Result<Vec<Event>, TxError> {
+        validate_address(&msg.sender)
+            .map_err(|e| TxError::sdk(7, format!("{e}: invalid address")))?;
+        send_ping(&mut self.ibc, msg).map_err(|log| TxError {
+            code: 2,
+            codespace: "ping".to_owned(),
+            log,
+        })?;
         let evs = std::mem::take(&mut *self.ibc.events.lock());
         self.ibc.logs.lock().clear();
         Ok(events::ibc_events(evs))

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::{address_of, validate_address};
 use super::bank::Bank;
+use super::ping::{self, PingModule};
 
 /// The bank denomination of an ICS-20 denom: the base denom when it has no trace, else `ibc/{SHA256(path)}` in
 /// upper-case hex, as ibc-go names vouchers.
@@ -415,25 +416,43 @@ impl Module for TransferModule {
     }
 }
 
-/// ICS-26 routing: port `transfer` is the only bound port.
+/// ICS-26 routing: port `transfer` to ICS-20, port `ping` to the ping application.
 #[derive(Debug)]
 pub struct AppRouter {
     /// The ICS-20 module.
     pub transfer: TransferModule,
+    /// The ping application (ordered channels, closable channels).
+    pub ping: PingModule,
 }
 
 impl Router for AppRouter {
     fn get_route(&self, module_id: &ModuleId) -> Option<&dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
-            .then_some(&self.transfer as &dyn Module)
+        if *module_id == ModuleId::new(MODULE_ID_STR.to_owned()) {
+            Some(&self.transfer as &dyn Module)
+        } else if *module_id == ModuleId::new(ping::MODULE_ID.to_owned()) {
+            Some(&self.ping as &dyn Module)
+        } else {
+            None
+        }
     }
 
     fn get_route_mut(&mut self, module_id: &ModuleId) -> Option<&mut dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
-            .then_some(&mut self.transfer as &mut dyn Module)
+        if *module_id == ModuleId::new(MODULE_ID_STR.to_owned()) {
+            Some(&mut self.transfer as &mut dyn Module)
+        } else if *module_id == ModuleId::new(ping::MODULE_ID.to_owned()) {
+            Some(&mut self.ping as &mut dyn Module)
+        } else {
+            None
+        }
     }
 
     fn lookup_module(&self, port_id: &PortId) -> Option<ModuleId> {
-        (port_id == &PortId::transfer()).then(|| ModuleId::new(MODULE_ID_STR.to_owned()))
+        if port_id == &PortId::transfer() {
+            Some(ModuleId::new(MODULE_ID_STR.to_owned()))
+        } else if port_id.as_str() == ping::PORT {
+            Some(ModuleId::new(ping::MODULE_ID.to_owned()))
+        } else {
+            None
+        }
     }
 }

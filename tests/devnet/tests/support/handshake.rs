@@ -272,9 +272,14 @@ pub async fn open_connection(a: &mut End, b: &mut End) {
 /// ChanOpenInit on `a`, Try on `b`, Ack on `a`, Confirm on `b` for an unordered channel between `port` on both
 /// sides; fills both ends' channel ids.
 pub async fn open_channel(a: &mut End, b: &mut End, port: &str, version: &str) {
+    open_channel_with(a, b, port, version, Order::Unordered).await
+}
+
+/// [`open_channel`] with the given ordering.
+pub async fn open_channel_with(a: &mut End, b: &mut End, port: &str, version: &str, order: Order) {
     let channel = |state: ChanState, hop: &str, counterparty_channel: &str| Channel {
         state: state as i32,
-        ordering: Order::Unordered as i32,
+        ordering: order as i32,
         counterparty: Some(ChanCounterparty {
             port_id: port.to_owned(),
             channel_id: counterparty_channel.to_owned(),
@@ -378,4 +383,36 @@ pub async fn connect_transfer_with(
     )
     .await;
     (a, b)
+}
+
+/// Starts closing `end`'s channel on `port` (MsgChannelCloseInit, signed by `signer`).
+pub async fn close_init(end: &End, port: &str, signer: &super::chain::Wallet) {
+    let msg = ibc_proto::ibc::core::channel::v1::MsgChannelCloseInit {
+        port_id: port.to_owned(),
+        channel_id: end.channel_id.clone(),
+        signer: signer.address.clone(),
+    };
+    end.chain
+        .submit(
+            signer,
+            &[any("/ibc.core.channel.v1.MsgChannelCloseInit", &msg)],
+        )
+        .await;
+}
+
+/// The state of `end`'s channel on `port` (ibc.core.channel.v1.State as i32), read from its chain.
+pub async fn channel_state(end: &End, port: &str) -> i32 {
+    let q = end
+        .chain
+        .query(
+            "store/ibc/key",
+            channel_path(port, &end.channel_id).into_bytes(),
+            None,
+            false,
+        )
+        .await
+        .expect("channel end");
+    Channel::decode(q.value.as_slice())
+        .expect("a stored channel end")
+        .state
 }

@@ -306,3 +306,43 @@ pub async fn transfers(
     }
     heights
 }
+
+/// The devnet ping application's port and channel version.
+pub const PING_PORT: &str = "ping";
+pub const PING_VERSION: &str = "ping-1";
+
+/// Sends `count` pings from `from` on its ping channel, `per_tx` per transaction, each with data `"{tag}-{i}"`;
+/// returns their sequences.
+pub async fn pings(
+    from: &End,
+    sender: &Wallet,
+    tag: &str,
+    count: usize,
+    per_tx: usize,
+    timeout_timestamp: u64,
+) -> Vec<u64> {
+    let mut sequences = Vec::new();
+    let all: Vec<Any> = (0..count)
+        .map(|i| {
+            any(
+                devnet::app::ping::MSG_SEND_PING_TYPE_URL,
+                &devnet::app::ping::MsgSendPing {
+                    source_port: PING_PORT.to_owned(),
+                    source_channel: from.channel_id.clone(),
+                    data: format!("{tag}-{i}").into_bytes(),
+                    timeout_revision_number: 0,
+                    timeout_revision_height: 0,
+                    timeout_timestamp,
+                    sender: sender.address.clone(),
+                },
+            )
+        })
+        .collect();
+    for chunk in all.chunks(per_tx.max(1)) {
+        let inc = from.chain.submit(sender, chunk).await;
+        for e in inc.events.iter().filter(|e| e.kind == "send_packet") {
+            sequences.push(packet_from_event(e).sequence);
+        }
+    }
+    sequences
+}
