@@ -1,6 +1,7 @@
 //! `relayd create connection` and `relayd create channel` as an operator runs them against two devnet chains:
 //! clients created from verified light blocks, both handshakes finished by relayd's handshake builders and
-//! judged by the chains' ibc-rs, and then a transfer relayed by `relayd start` over the new channel.
+//! judged by the chains' ibc-rs, and then a transfer relayed by `relayd start` over the new channel; then an ordered
+//! channel created while the service runs and closed with `relayd tx chan-close`, the close confirmed by the service.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -38,6 +39,10 @@ async fn value(chain: &Chain, path: String) -> Vec<u8> {
         .await
         .expect("query")
         .value
+}
+
+async fn ping_end(chain: &Chain, id: &str) -> Channel {
+    Channel::decode(value(chain, channel_path("ping", id)).await.as_slice()).unwrap()
 }
 
 fn s(v: &serde_json::Value) -> String {
@@ -192,10 +197,64 @@ async fn create_connection_and_channel_then_relay_over_them() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _ = Command::new("kill").arg(service.id().to_string()).status();
-    let _ = service.wait();
     assert_eq!(
         relayed, 15,
         "three transfers of 5 relayed over the created channel"
     );
+
+    // An ordered channel of the devnet's ping application, created while the service runs, then closed by
+    // `relayd tx chan-close` on ibc-1: the service confirms the close on ibc-0.
+    let created = json(&relayd(
+        &config,
+        &[
+            "create",
+            "channel",
+            "--a-chain",
+            "ibc-0",
+            "--a-connection",
+            &a_conn,
+            "--a-port",
+            "ping",
+            "--channel-version",
+            "ping-1",
+            "--ordered",
+            "--json",
+        ],
+    ));
+    let (a_ping, b_ping) = (
+        s(&created["a"]["channel_id"]),
+        s(&created["b"]["channel_id"]),
+    );
+    let opened = ping_end(&b, &b_ping).await;
+    assert_eq!(
+        (opened.state, opened.ordering),
+        (ChanState::Open as i32, Order::Ordered as i32)
+    );
+    let closed = json(&relayd(
+        &config,
+        &[
+            "tx",
+            "chan-close",
+            "--chain",
+            "ibc-1",
+            "--port",
+            "ping",
+            "--channel",
+            &b_ping,
+            "--json",
+        ],
+    ));
+    assert_eq!(closed["channel"], b_ping.as_str());
+    assert_eq!(ping_end(&b, &b_ping).await.state, ChanState::Closed as i32);
+    let mut confirmed = false;
+    for _ in 0..600 {
+        if ping_end(&a, &a_ping).await.state == ChanState::Closed as i32 {
+            confirmed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = Command::new("kill").arg(service.id().to_string()).status();
+    let _ = service.wait();
+    assert!(confirmed, "the service confirmed the close on ibc-0");
 }
