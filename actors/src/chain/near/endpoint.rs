@@ -581,7 +581,14 @@ impl NearHead {
             );
             return Ok(None);
         }
-        let advanced = self.trusted.advance(&block)?;
+        // Checking a block verifies an ed25519 approval per block producer: off the async threads.
+        let (trusted, checked) = (self.trusted.clone(), block.clone());
+        let advanced = tokio::task::spawn_blocking(move || trusted.advance(&checked))
+            .await
+            .map_err(|e| NearVerifyError::Inconsistent {
+                chain: self.rpc.chain().to_owned(),
+                reason: format!("the light-client verification task failed: {e}"),
+            })??;
         self.trusted = advanced.trusted.clone();
         Ok(Some((advanced, block)))
     }
