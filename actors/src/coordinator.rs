@@ -14,10 +14,11 @@ use actix::{
 };
 use relayd_messages::{
     BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
-    ClearReport, ClientHealthChanged, ClientId, ConnectionAttributes, CorrelationId, ErrorKind,
-    Halt, HandshakeState, Height, IbcEvent, InjectPanic, LifecycleChanged, Packet, PacketEventKind,
-    PacketKey, PacketObserved, PacketSeen, QueryCommitments, QueryPacketEvents, QueryUnreceived,
-    RelayError, RelayHandshake, RelayObject, Supersede,
+    ClearReport, ClientHealthChanged, ClientId, ClientUpdateObserved, ConnectionAttributes,
+    CorrelationId, ErrorKind, Halt, HandshakeState, Height, IbcEvent, InjectPanic,
+    LifecycleChanged, Packet, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
+    QueryCommitments, QueryPacketEvents, QueryUnreceived, RelayError, RelayHandshake, RelayObject,
+    Supersede,
 };
 use tracing::{debug, error, info, warn};
 
@@ -73,6 +74,8 @@ pub struct RelayCoordinator {
     scope: Option<Scope>,
     /// Clients that are expired or frozen (host chain, client), with why: the paths through them are stopped.
     halted: HashMap<(ChainId, ClientId), String>,
+    /// Where `update_client` events go to be judged for misbehaviour (the MisbehaviourWatcher).
+    client_updates: Option<Recipient<ClientUpdateObserved>>,
 }
 
 /// Limits a coordinator to some packets of one channel (one-off commands such as `relayd clear packets`).
@@ -153,7 +156,14 @@ impl RelayCoordinator {
             clear_intervals: HashMap::new(),
             scope: None,
             halted: HashMap::new(),
+            client_updates: None,
         }
+    }
+
+    /// Forwards every `update_client` event to `watcher` (misbehaviour detection).
+    pub fn with_client_updates(mut self, watcher: Recipient<ClientUpdateObserved>) -> Self {
+        self.client_updates = Some(watcher);
+        self
     }
 
     /// Relays only the packets `scope` covers.
@@ -626,6 +636,14 @@ impl Handler<BlockObserved> for RelayCoordinator {
         }
         for observed in msg.events {
             self.events_handled += 1;
+            if let (IbcEvent::UpdateClient { .. }, Some(w)) =
+                (&observed.event, &self.client_updates)
+            {
+                w.do_send(ClientUpdateObserved {
+                    host: chain.clone(),
+                    event: observed.clone(),
+                });
+            }
             match observed.event {
                 IbcEvent::SendPacket(p) => self.packet_sent(&chain, p, observed.height, ctx),
                 IbcEvent::WriteAcknowledgement { packet, ack } => {
