@@ -21,6 +21,7 @@ use harness::{eventually, far_timeout, write_config, Cmd, Relayd};
 use ibc_proto::ibc::core::client::v1::{Height, MsgUpdateClient};
 use ibc_proto::ibc::lightclients::tendermint::v1::{ClientState, Header};
 use prost::Message;
+use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::client_keeper::ClientReport;
 use relayd_actors::misbehaviour_watcher::{MisbehaviourReport, MisbehaviourStatus};
 use support::chain::{Chain, Wallet};
@@ -144,6 +145,24 @@ async fn relay_a_few_transfers(a: &End, b: &End, chains: &[devnet::RunningChain]
             && a.chain.balance(&u1.address, &on_a).await == 15
     })
     .await;
+    // Acknowledged too: no update of either client may be on its way when the rogue relayer strikes.
+    let rpc_a = CosmosRpc::connect("ibc-0", &chains[0].rpc_url())
+        .await
+        .unwrap();
+    let rpc_b = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
+        .await
+        .unwrap();
+    eventually("the transfers acknowledged", || async {
+        rpc_a
+            .packet_commitments(TRANSFER_PORT, &a.channel_id)
+            .await
+            .is_ok_and(|c| c.is_empty())
+            && rpc_b
+                .packet_commitments(TRANSFER_PORT, &b.channel_id)
+                .await
+                .is_ok_and(|c| c.is_empty())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,6 +188,10 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
 
     // relayd's own updates, on both hosts, are judged and found to be the headers it verified.
     relay_a_few_transfers(&a, &b, &chains).await;
+    eventually("relayd's builders finish", || async {
+        relayd.ask(Cmd::Builders).await == 0
+    })
+    .await;
     eventually("relayd's own updates judged on both hosts", || async {
         let s = status(&relayd).await;
         s.consistent >= 2 && s.pending == 0
@@ -202,7 +225,8 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
     let inc = rogue_update(&b.chain, &rogue_b, &a.chain, trusted, &forged, &real).await;
     assert!(
         inc.attr("update_client", "header").is_some(),
-        "ibc-1 accepted the forged header and emitted it"
+        "ibc-1 accepted the forged header and emitted it: {:?}",
+        inc.events.iter().map(|e| &e.kind).collect::<Vec<_>>()
     );
     assert!(
         !frozen(&client_state(&b.chain).await),

@@ -15,9 +15,9 @@ pub use ids::{ChainId, ChannelId, ClientId, ConnectionId, IdError, PortId, Seque
 pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
     ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChildExited, ClearPackets, ClearReport,
-    ClientHealthChanged, ClientSummary, ClientUpdate, ClientUpdateObserved, CorrelationId,
-    Datagram, ErrorKind, Halt, HeaderAt, InjectPanic, LifecycleChanged, PacketEventKind,
-    PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient, QueryCommitments,
-    QueryPacketEvents, QueryProof, QueryUnreceived, QueryVerifiedHeader, RelayError,
-    RelayHandshake, SubmitTx, Supersede, TxReport, VerifiedHeader,
+    ClientHealthChanged, ClientSummary, ClientUpdate, ClientUpdateObserved, ConsensusAnchor,
+    CorrelationId, Datagram, ErrorKind, Halt, HeaderAt, InjectPanic, LifecycleChanged,
+    PacketEventKind, PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient,
+    QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, QueryVerifiedHeader,
+    RelayError, RelayHandshake, SubmitTx, Supersede, TxReport, VerifiedHeader,
 };

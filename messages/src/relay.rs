@@ -506,8 +506,12 @@ pub struct QueryVerifiedHeader {
     pub height: u64,
     /// Where to anchor trust when relayd holds none at or below `height`: a height and the counterparty
     /// client's consensus state there (app hash, next validators hash), as in [`PrepareClientUpdate::anchor`].
-    pub anchor: Option<(u64, (Vec<u8>, Vec<u8>))>,
+    pub anchor: Option<(u64, ConsensusAnchor)>,
 }
+
+/// A client's consensus state as relayd's light client may anchor its trust on it: (app hash, next validators
+/// hash).
+pub type ConsensusAnchor = (Vec<u8>, Vec<u8>);
 
 /// A client was updated on `host` (RelayCoordinator → MisbehaviourWatcher), with the event as observed.
 #[derive(Debug, Clone, Message)]

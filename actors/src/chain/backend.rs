@@ -5,7 +5,9 @@
 
 use std::future::Future;
 
-use relayd_messages::{ClientUpdate, Datagram, HeaderAt, ObservedEvent, RelayError, TxReport};
+use relayd_messages::{
+    ClientUpdate, ConsensusAnchor, Datagram, HeaderAt, ObservedEvent, RelayError, TxReport,
+};
 use tokio::sync::mpsc;
 
 /// One block's IBC events, delivered for every height in order.
@@ -45,7 +47,7 @@ pub trait LightSource: Unpin {
     async fn verified_header(
         &mut self,
         height: u64,
-        anchor: Option<(u64, (Vec<u8>, Vec<u8>))>,
+        anchor: Option<(u64, ConsensusAnchor)>,
     ) -> Result<HeaderAt, RelayError>;
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 use ibc_proto::google::protobuf::Any;
 use near_primitives::hash::CryptoHash;
 use near_primitives::views::{LightClientBlockLiteView, LightClientBlockView};
-use relayd_messages::{ClientUpdate, Datagram, ErrorKind, HeaderAt, RelayError, TxReport};
+use relayd_messages::{
+    ClientUpdate, ConsensusAnchor, Datagram, ErrorKind, HeaderAt, RelayError, TxReport,
+};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -345,7 +347,7 @@ impl LightSource for NearLight {
     async fn verified_header(
         &mut self,
         height: u64,
-        _anchor: Option<(u64, (Vec<u8>, Vec<u8>))>,
+        _anchor: Option<(u64, ConsensusAnchor)>,
     ) -> Result<HeaderAt, RelayError> {
         Err(RelayError::new(
             ErrorKind::Rejected,
