@@ -172,11 +172,9 @@ impl MisbehaviourWatcher {
                 };
                 let fut = submit(host, *evidence.clone());
                 let job = job.clone();
-                ctx.spawn(
-                    actix::fut::wrap_future::<_, Self>(fut).map(move |submitted, act, _| {
-                        act.submitted(job, &evidence, kind, submitted)
-                    }),
-                );
+                ctx.spawn(actix::fut::wrap_future::<_, Self>(fut).map(
+                    move |submitted, act, ctx| act.submitted(job, &evidence, kind, submitted, ctx),
+                ));
             }
         }
     }
@@ -187,8 +185,18 @@ impl MisbehaviourWatcher {
         evidence: &Evidence,
         kind: &str,
         submitted: Result<TxReport, RelayError>,
+        ctx: &mut Context<Self>,
     ) {
         let client = &job.client;
+        if let Err(e) = &submitted {
+            if e.is_retryable() && job.attempt + 1 < MAX_ATTEMPTS {
+                // The host's node or submitter was unavailable: judge and submit again shortly.
+                warn!(host = %client.host, client = %client.client_id, error = %e, "misbehaviour evidence not submitted yet");
+                self.reported.remove(client);
+                self.again(job, ctx);
+                return;
+            }
+        }
         let (submitted_tx, error) = match submitted {
             Ok(report) => {
                 info!(host = %client.host, client = %client.client_id, tx = %report.tx_hash, "misbehaviour evidence submitted");
@@ -202,7 +210,7 @@ impl MisbehaviourWatcher {
             }
             Err(e) => {
                 error!(host = %client.host, client = %client.client_id, error = %e, "misbehaviour evidence could not be submitted");
-                // Not submitted: the next conflicting update may bring it again.
+                // Refused: the next conflicting update may bring it again.
                 self.reported.remove(client);
                 (None, Some(e.to_string()))
             }
