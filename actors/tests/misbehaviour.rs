@@ -30,6 +30,7 @@ use support::light::{any, fetch_light_block, TM_HEADER_URL, UPDATE_CLIENT_URL};
 use support::packet::{transfers, voucher_denom, TRANSFER_PORT};
 use tendermint::block::signed_header::SignedHeader;
 use tendermint_light_client_verifier::types::LightBlock;
+use tendermint_rpc::Client;
 
 const CLIENT: &str = "07-tendermint-0";
 
@@ -113,6 +114,20 @@ async fn keeper_report(relayd: &Relayd, host: &str) -> Option<ClientReport> {
         .await
         .into_iter()
         .find(|c| c.host == host)
+}
+
+/// Whether relayd's transaction `hash` on `host` is the one that froze the client (ibc-rs emits
+/// `client_misbehaviour` when it finds the evidence valid).
+async fn froze_the_client(host: &Chain, hash: &str) -> bool {
+    let hash = hash.parse().expect("tx hash");
+    let tx = host.rpc.tx(hash, false).await.expect("relayd's tx");
+    tx.tx_result.code.is_ok()
+        && tx.tx_result.events.iter().any(|e| {
+            e.kind == "client_misbehaviour"
+                && e.attributes
+                    .iter()
+                    .any(|a| a.value_str().ok() == Some(CLIENT))
+        })
 }
 
 /// Waits until `host`'s client is frozen on chain and relayd's ClientKeeper reports it so.
@@ -257,6 +272,7 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
         report.evidence.reason
     );
     assert!(report.error.is_none(), "{report:?}");
+    assert!(froze_the_client(&b.chain, report.submitted_tx.as_deref().unwrap()).await);
     until_frozen(&relayd, &b.chain).await;
 
     // 2. Time going backwards: ibc-0's client of ibc-1 gets a header far above ibc-1's height, carrying the
@@ -293,6 +309,7 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
         report.evidence.height_2 >= latest && report.evidence.height_2 < future,
         "{report:?}"
     );
+    assert!(froze_the_client(&a.chain, report.submitted_tx.as_deref().unwrap()).await);
     until_frozen(&relayd, &a.chain).await;
 
     let after = status(&relayd).await;
