@@ -14,11 +14,10 @@ use actix::{
 };
 use relayd_messages::{
     BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
-    ClearReport, ClientHealthChanged, ClientId, ClientUpdateObserved, ConnectionAttributes,
-    CorrelationId, ErrorKind, Halt, HandshakeState, Height, IbcEvent, InjectPanic,
-    LifecycleChanged, Packet, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
-    QueryCommitments, QueryPacketEvents, QueryUnreceived, RelayError, RelayHandshake, RelayObject,
-    Supersede,
+    ClearReport, ClientHealthChanged, ClientId, ConnectionAttributes, CorrelationId, ErrorKind,
+    Halt, HandshakeState, Height, IbcEvent, InjectPanic, LifecycleChanged, Packet, PacketEventKind,
+    PacketKey, PacketObserved, PacketSeen, QueryCommitments, QueryPacketEvents, QueryUnreceived,
+    RelayError, RelayHandshake, RelayObject, Supersede,
 };
 use tracing::{debug, error, info, warn};
 
@@ -75,7 +74,7 @@ pub struct RelayCoordinator {
     /// Clients that are expired or frozen (host chain, client), with why: the paths through them are stopped.
     halted: HashMap<(ChainId, ClientId), String>,
     /// Where `update_client` events go to be judged for misbehaviour (the MisbehaviourWatcher).
-    client_updates: Option<Recipient<ClientUpdateObserved>>,
+    client_updates: Option<Recipient<relayd_messages::ClientUpdateObserved>>,
 }
 
 /// Limits a coordinator to some packets of one channel (one-off commands such as `relayd clear packets`).
@@ -161,7 +160,10 @@ impl RelayCoordinator {
     }
 
     /// Forwards every `update_client` event to `watcher` (misbehaviour detection).
-    pub fn with_client_updates(mut self, watcher: Recipient<ClientUpdateObserved>) -> Self {
+    pub fn with_client_updates(
+        mut self,
+        watcher: Recipient<relayd_messages::ClientUpdateObserved>,
+    ) -> Self {
         self.client_updates = Some(watcher);
         self
     }
@@ -639,7 +641,7 @@ impl Handler<BlockObserved> for RelayCoordinator {
             if let (IbcEvent::UpdateClient { .. }, Some(w)) =
                 (&observed.event, &self.client_updates)
             {
-                w.do_send(ClientUpdateObserved {
+                w.do_send(relayd_messages::ClientUpdateObserved {
                     host: chain.clone(),
                     event: observed.clone(),
                 });
