@@ -3,4 +3,5 @@
 
 pub mod client;
 pub mod handshake;
+pub mod misbehaviour;
 pub mod packet;

@@ -78,6 +78,8 @@ pub struct RelayCoordinator {
     /// Ordered routes (keyed by source chain, port, channel): the sequence being received, and the packets
     /// waiting for it to be received first.
     ordered: HashMap<(ChainId, String, String), OrderedLane>,
+    /// Where `update_client` events go to be judged for misbehaviour (the MisbehaviourWatcher).
+    client_updates: Option<Recipient<relayd_messages::ClientUpdateObserved>>,
 }
 
 /// One ordered channel direction: ICS-04 receives its packets strictly in sequence, so one packet at a time is
@@ -176,7 +178,17 @@ impl RelayCoordinator {
             halted: HashMap::new(),
             closed: HashSet::new(),
             ordered: HashMap::new(),
+            client_updates: None,
         }
+    }
+
+    /// Forwards every `update_client` event to `watcher` (misbehaviour detection).
+    pub fn with_client_updates(
+        mut self,
+        watcher: Recipient<relayd_messages::ClientUpdateObserved>,
+    ) -> Self {
+        self.client_updates = Some(watcher);
+        self
     }
 
     /// Relays only the packets `scope` covers.
@@ -718,6 +730,14 @@ impl Handler<BlockObserved> for RelayCoordinator {
         }
         for observed in msg.events {
             self.events_handled += 1;
+            if let (IbcEvent::UpdateClient { .. }, Some(w)) =
+                (&observed.event, &self.client_updates)
+            {
+                w.do_send(relayd_messages::ClientUpdateObserved {
+                    host: chain.clone(),
+                    event: observed.clone(),
+                });
+            }
             match observed.event {
                 IbcEvent::SendPacket(p) => self.packet_sent(&chain, p, observed.height, ctx),
                 IbcEvent::WriteAcknowledgement { packet, ack } => {

@@ -10,6 +10,7 @@ pub mod coordinator;
 pub mod handshake_builder;
 pub mod keys;
 pub mod metrics;
+pub mod misbehaviour_watcher;
 pub mod packet_builder;
 pub mod per_chain;
 pub mod routes;

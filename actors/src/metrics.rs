@@ -58,6 +58,9 @@ pub struct Families {
     pub backlog_oldest_sequence: IntGaugeVec,
     /// `relayd_client_expiry_seconds{chain,client}`: seconds until the client's trusting period runs out.
     pub client_expiry_seconds: IntGaugeVec,
+    /// `relayd_misbehaviour_submitted_total{chain,client}`: misbehaviour evidence submitted against a client
+    /// hosted on `chain`.
+    pub misbehaviour_submitted_total: IntCounterVec,
     /// `relayd_wallet_balance{chain,denom}`: the relayer account's balance, in the denom's base unit.
     pub wallet_balance: IntGaugeVec,
     /// `relayd_clear_operations_total{result}`.
@@ -213,6 +216,12 @@ impl Metrics {
                 r,
                 "relayd_client_expiry_seconds",
                 "Seconds until a client's trusting period runs out (negative: expired)",
+                &["chain", "client"],
+            )?,
+            misbehaviour_submitted_total: counter(
+                r,
+                "relayd_misbehaviour_submitted_total",
+                "Misbehaviour evidence submitted against a client hosted on the chain",
                 &["chain", "client"],
             )?,
             wallet_balance: gauge(

@@ -25,6 +25,7 @@ use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, Tracke
 use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
+use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
 use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Route, Routes};
 use crate::store::StateStore;
@@ -66,6 +67,8 @@ pub struct RelayHandle {
     pub clients: Recipient<QueryClientHealth>,
     /// Makes the ClientKeeper check every client now.
     pub check_clients: Recipient<CheckClients>,
+    /// The misbehaviour evidence relayd found and submitted (the MisbehaviourWatcher).
+    pub misbehaviour: Recipient<QueryMisbehaviour>,
     store: StateStore,
     arbiters: Vec<Arbiter>,
 }
@@ -295,10 +298,17 @@ pub async fn start_with(
         .iter()
         .map(|c| (c.id.clone(), c.clear_interval))
         .collect();
+    let watcher = MisbehaviourWatcher::new(
+        TrackedClient::of_routes(&routes),
+        links.clone(),
+        options.metrics.clone(),
+    )
+    .start();
     let coordinator =
         RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5)
             .with_clear_intervals(intervals)
             .with_scope(options.scope.clone())
+            .with_client_updates(watcher.clone().recipient())
             .start();
 
     // The config executor's handshake scan reads the listings of Cosmos chains (NEAR's contract lists ids only;
@@ -408,6 +418,7 @@ pub async fn start_with(
         routes,
         clients: keeper.clone().recipient(),
         check_clients: keeper.recipient(),
+        misbehaviour: watcher.recipient(),
         store,
         arbiters,
     })

@@ -177,6 +177,12 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
     transfers(&s.b, &u2, &u1.address, amount, half_b, 100, timeout).await;
 
     let relayd = until_settled(&s, relayd, each_way as u128, amount).await;
+    // Every client update of the run was judged against relayd's own light client; none is a conflict.
+    let misbehaviour = relayd.ask(Cmd::Misbehaviour).await;
+    assert!(
+        misbehaviour.reports.is_empty() && misbehaviour.consistent > 0,
+        "{misbehaviour:?}"
+    );
     let restarts = relayd.ask(Cmd::Restarts).await;
     assert!(
         restarts >= 8,

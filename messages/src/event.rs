@@ -77,6 +77,10 @@ pub enum IbcEvent {
         client_type: String,
         /// Heights of the consensus states added.
         consensus_heights: Vec<Height>,
+        /// The header that was installed: protobuf `google.protobuf.Any` bytes, as ibc-rs and ibc-go before v7
+        /// write it (hex) in the event's `header` attribute. `None` when the chain leaves it out (ibc-go v7+).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<Vec<u8>>,
     },
     /// `connection_open_init`.
     ConnectionOpenInit(ConnectionAttributes),

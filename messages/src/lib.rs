@@ -15,8 +15,9 @@ pub use ids::{ChainId, ChannelId, ClientId, ConnectionId, IdError, PortId, Seque
 pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
     ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChildExited, ClearPackets, ClearReport,
-    ClientHealthChanged, ClientSummary, ClientUpdate, CorrelationId, Datagram, ErrorKind, Halt,
-    InjectPanic, LifecycleChanged, PacketEventKind, PacketObserved, PacketSeen,
-    PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
-    QueryUnreceived, RelayError, RelayHandshake, SubmitTx, Supersede, TxReport,
+    ClientHealthChanged, ClientSummary, ClientUpdate, ClientUpdateObserved, ConsensusAnchor,
+    CorrelationId, Datagram, ErrorKind, Halt, HeaderAt, InjectPanic, LifecycleChanged,
+    PacketEventKind, PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient,
+    QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, QueryVerifiedHeader,
+    RelayError, RelayHandshake, SubmitTx, Supersede, TxReport, VerifiedHeader,
 };

@@ -471,3 +471,56 @@ pub struct QueryPacketEvents {
     /// The sequences wanted.
     pub sequences: Vec<u64>,
 }
+
+/// A header of a chain as relayd's own light client verified it (LightClient → MisbehaviourWatcher). The
+/// encodings are CometBFT's protobuf ones, so the vocabulary stays free of any chain library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedHeader {
+    /// Its height.
+    pub height: u64,
+    /// Its block time, ns since the epoch.
+    pub time_ns: u64,
+    /// Protobuf `tendermint.types.SignedHeader`.
+    pub signed_header: Vec<u8>,
+    /// Protobuf `tendermint.types.ValidatorSet`: the validators at `height`, which signed it.
+    pub validator_set: Vec<u8>,
+}
+
+/// What relayd's light client holds at a height (the answer to [`QueryVerifiedHeader`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HeaderAt {
+    /// The chain's header at the height asked for, verified.
+    Reached(VerifiedHeader),
+    /// The chain has not reached the height yet: its latest header, verified, for the BFT-time rule (a later
+    /// header may not carry an earlier time).
+    NotYet(VerifiedHeader),
+}
+
+/// The header of this chain at `height`, verified by relayd's own light client from its trusted state
+/// (MisbehaviourWatcher → LightClient of the tracked chain).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<HeaderAt, RelayError>")]
+pub struct QueryVerifiedHeader {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The height.
+    pub height: u64,
+    /// Where to anchor trust when relayd holds none at or below `height`: a height and the counterparty
+    /// client's consensus state there (app hash, next validators hash), as in [`PrepareClientUpdate::anchor`].
+    pub anchor: Option<(u64, ConsensusAnchor)>,
+}
+
+/// A client's consensus state as relayd's light client may anchor its trust on it: (app hash, next validators
+/// hash).
+pub type ConsensusAnchor = (Vec<u8>, Vec<u8>);
+
+/// A client was updated on `host` (RelayCoordinator → MisbehaviourWatcher), with the event as observed.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ClientUpdateObserved {
+    /// The chain hosting the client.
+    pub host: ChainId,
+    /// The `update_client` event.
+    pub event: ObservedEvent,
+}

@@ -5,7 +5,9 @@
 
 use std::future::Future;
 
-use relayd_messages::{ClientUpdate, Datagram, ObservedEvent, RelayError, TxReport};
+use relayd_messages::{
+    ClientUpdate, ConsensusAnchor, Datagram, HeaderAt, ObservedEvent, RelayError, TxReport,
+};
 use tokio::sync::mpsc;
 
 /// One block's IBC events, delivered for every height in order.
@@ -37,6 +39,16 @@ pub trait LightSource: Unpin {
 
     /// Moves relayd's trusted state to the chain's latest block and persists it; returns its height.
     async fn refresh(&mut self) -> Result<u64, RelayError>;
+
+    /// The chain's header at `height` as relayd's own light client verifies it, or its latest verified header
+    /// when the chain has not reached `height` (misbehaviour detection compares the headers installed in clients
+    /// of this chain with these). `anchor` is a height and a counterparty client's consensus state there, trusted
+    /// only when relayd holds no trusted state at or below `height`, as in [`Self::prepare_update`].
+    async fn verified_header(
+        &mut self,
+        height: u64,
+        anchor: Option<(u64, ConsensusAnchor)>,
+    ) -> Result<HeaderAt, RelayError>;
 }
 
 /// Signs and broadcasts transactions for one account.

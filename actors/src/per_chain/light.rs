@@ -1,6 +1,6 @@
 //! The LightClient actor: relayd's own light client of one chain. It verifies headers before any proof from
-//! the chain is forwarded, prepares updates of the chain's clients on counterparties, and keeps its trusted
-//! state fresh. Requests are served one at a time (later ones mostly hit the cache of the first).
+//! the chain is forwarded, prepares updates of the chain's clients on counterparties, answers with its verified
+//! header at a height (misbehaviour detection), and keeps its trusted state fresh. Requests are served one at a time (later ones mostly hit the cache of the first).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
 use relayd_messages::{
-    ActorKind, ChainId, ClientUpdate, InjectPanic, PrepareClientUpdate, RelayError,
+    ActorKind, ChainId, ClientUpdate, HeaderAt, InjectPanic, PrepareClientUpdate,
+    QueryVerifiedHeader, RelayError,
 };
 use tracing::{debug, warn, Instrument};
 
@@ -99,6 +100,25 @@ impl<L: LightSource + 'static> Handler<PrepareClientUpdate> for LightClient<L> {
                 }
                 cache.insert(key, update.clone());
                 Ok(update)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl<L: LightSource + 'static> Handler<QueryVerifiedHeader> for LightClient<L> {
+    type Result = ResponseFuture<Result<HeaderAt, RelayError>>;
+
+    fn handle(&mut self, msg: QueryVerifiedHeader, _: &mut Self::Context) -> Self::Result {
+        let light = self.light.clone();
+        let span = tracing::debug_span!("light_client", chain = %self.chain, correlation = %msg.correlation, header = msg.height);
+        Box::pin(
+            async move {
+                light
+                    .lock()
+                    .await
+                    .verified_header(msg.height, msg.anchor)
+                    .await
             }
             .instrument(span),
         )

@@ -9,9 +9,9 @@ use super::breaker::{BreakerStatus, CircuitBreaker};
 
 use actix::{MailboxError, Message, Recipient};
 use relayd_messages::{
-    ActorKind, ChainId, ClientSummary, ClientUpdate, ErrorKind, ObservedEvent, PrepareClientUpdate,
-    Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived,
-    RelayError, SubmitTx, TxReport,
+    ActorKind, ChainId, ClientSummary, ClientUpdate, ErrorKind, HeaderAt, ObservedEvent,
+    PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
+    QueryUnreceived, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
 };
 
 /// The current recipients of one chain's actors (`None` while a child is down).
@@ -29,6 +29,8 @@ pub struct ChainRecipients {
     pub events: Option<Recipient<QueryPacketEvents>>,
     /// LightClient: verified client updates.
     pub update: Option<Recipient<PrepareClientUpdate>>,
+    /// LightClient: verified headers.
+    pub header: Option<Recipient<QueryVerifiedHeader>>,
     /// TxSubmitter: transactions.
     pub submit: Option<Recipient<SubmitTx>>,
 }
@@ -257,6 +259,17 @@ impl ChainLink {
             ActorKind::LightClient,
             "light client",
             |r| r.update.clone(),
+            msg,
+        )
+        .await
+    }
+
+    /// The chain's header at a height, verified by relayd's own light client.
+    pub async fn verified_header(&self, msg: QueryVerifiedHeader) -> Result<HeaderAt, RelayError> {
+        self.ask(
+            ActorKind::LightClient,
+            "light client",
+            |r| r.header.clone(),
             msg,
         )
         .await

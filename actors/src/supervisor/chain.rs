@@ -188,7 +188,10 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                         r.events = Some(a.clone().recipient());
                         r.unreceived = Some(a.clone().recipient());
                     }
-                    Running::Light(a) => r.update = Some(a.clone().recipient()),
+                    Running::Light(a) => {
+                        r.update = Some(a.clone().recipient());
+                        r.header = Some(a.clone().recipient());
+                    }
                     Running::Submitter(a) => r.submit = Some(a.clone().recipient()),
                 });
                 let child = &mut self.children[index];
@@ -209,7 +212,10 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                 r.events = None;
                 r.unreceived = None;
             }
-            ActorKind::LightClient => r.update = None,
+            ActorKind::LightClient => {
+                r.update = None;
+                r.header = None;
+            }
             ActorKind::TxSubmitter => r.submit = None,
             _ => {}
         });

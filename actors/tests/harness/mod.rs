@@ -7,6 +7,7 @@ use std::time::Duration;
 use relayd_actors::client_keeper::{CheckClients, ClientReport, QueryClientHealth};
 use relayd_actors::coordinator::{PanicAnyBuilder, QueryCoordinator};
 use relayd_actors::keys::{KeySource, KeyStore};
+use relayd_actors::misbehaviour_watcher::{MisbehaviourStatus, QueryMisbehaviour};
 use relayd_actors::store::{PacketRecord, StateStore};
 use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
 use relayd_actors::system::StartOptions;
@@ -27,6 +28,8 @@ pub enum Cmd {
     Clients(oneshot::Sender<Vec<ClientReport>>),
     /// Every packet lifecycle record.
     Records(oneshot::Sender<Vec<PacketRecord>>),
+    /// What the MisbehaviourWatcher judged and submitted.
+    Misbehaviour(oneshot::Sender<MisbehaviourStatus>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -99,6 +102,10 @@ impl Relayd {
                         Cmd::Records(reply) => {
                             let records = handle.store().packets().filter_map(Result::ok).collect();
                             let _ = reply.send(records);
+                        }
+                        Cmd::Misbehaviour(reply) => {
+                            let status = handle.misbehaviour.send(QueryMisbehaviour).await;
+                            let _ = reply.send(status.unwrap_or_default());
                         }
                         Cmd::Stop(reply) => {
                             handle.shutdown().await;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use ibc_proto::google::protobuf::Any;
-use relayd_messages::{ClientUpdate, Datagram, ErrorKind, RelayError, TxReport};
+use relayd_messages::{ClientUpdate, Datagram, ErrorKind, HeaderAt, RelayError, TxReport};
 use tendermint::Time;
 use tendermint_light_client_verifier::types::LightBlock;
 use tokio::sync::mpsc;
@@ -16,6 +16,7 @@ use super::light_client::{headers_to, verify_signed_header, LightClientError, Tr
 use super::monitor::EventMonitor;
 use super::rpc::CosmosRpc;
 use super::tx::{TxError, TxSubmitter};
+use crate::builder::misbehaviour::OurHeader;
 use crate::chain::backend::{BlockEvents, EventSource, LightSource, Submitter};
 use crate::store::StateStore;
 
@@ -278,6 +279,36 @@ impl LightSource for CosmosLight {
         let block = self.verified_at(latest, None).await?;
         self.persist();
         Ok(block.height().value())
+    }
+
+    async fn verified_header(
+        &mut self,
+        height: u64,
+        anchor: Option<(u64, Anchor)>,
+    ) -> Result<HeaderAt, RelayError> {
+        // relayd's own updates were verified moments ago: their headers are answered without asking the node.
+        if let Some(block) = self.verified.get(&height) {
+            return Ok(HeaderAt::Reached(OurHeader::encode(
+                &block.signed_header,
+                &block.validators,
+            )));
+        }
+        let (_, latest) = self
+            .rpc
+            .status()
+            .await
+            .map_err(|e| RelayError::new(ErrorKind::Unavailable, e.to_string()))?;
+        let reached = latest >= height;
+        let at = if reached { height } else { latest };
+        let block = self
+            .verified_at(at, anchor.as_ref().map(|(h, a)| (*h, a)))
+            .await?;
+        let header = OurHeader::encode(&block.signed_header, &block.validators);
+        Ok(if reached {
+            HeaderAt::Reached(header)
+        } else {
+            HeaderAt::NotYet(header)
+        })
     }
 }
 

@@ -259,10 +259,16 @@ pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, Stri
                         .map_err(|e| format!("attribute consensus_heights: {e}"))
                 })
                 .collect::<Result<_, String>>()?;
+            // The installed header, hex-encoded `Any` (ibc-rs, ibc-go before v7); later ibc-go leaves it out.
+            let header = a
+                .opt("header")
+                .map(|h| hex::decode(h).map_err(|e| format!("attribute header: {e}")))
+                .transpose()?;
             IbcEvent::UpdateClient {
                 client_id: a.id("client_id")?,
                 client_type: a.get("client_type")?.to_owned(),
                 consensus_heights,
+                header,
             }
         }
         "connection_open_init" => IbcEvent::ConnectionOpenInit(a.connection()?),
@@ -351,6 +357,7 @@ mod tests {
                 client_id: "07-tendermint-0".parse().unwrap(),
                 client_type: "07-tendermint".into(),
                 consensus_heights: vec![Height::new(1, 20)],
+                header: None,
             }
         );
         let try_event = &out.events[2].event;
@@ -400,6 +407,35 @@ mod tests {
         .expect("real fixture parses");
         let out = decode_block_results(&res, &[]);
         assert!(out.events.is_empty() && out.errors.is_empty());
+    }
+
+    #[test]
+    fn update_client_keeps_the_installed_header() {
+        let event = |header: &str| {
+            abci::Event::new(
+                "update_client",
+                [
+                    ("client_id", "07-tendermint-0"),
+                    ("client_type", "07-tendermint"),
+                    ("consensus_height", "0-5"),
+                    ("consensus_heights", "0-5"),
+                    ("header", header),
+                ],
+            )
+        };
+        let Some(IbcEvent::UpdateClient { header, .. }) = decode_event(&event("0a0b")).unwrap()
+        else {
+            panic!("not an update_client")
+        };
+        assert_eq!(header, Some(vec![0x0a, 0x0b]));
+        // ibc-go v7+ writes no header; an absent or empty attribute is not an error.
+        let Some(IbcEvent::UpdateClient { header, .. }) = decode_event(&event("")).unwrap() else {
+            panic!("not an update_client")
+        };
+        assert_eq!(header, None);
+        assert!(decode_event(&event("zz"))
+            .unwrap_err()
+            .contains("attribute header"));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::time::Duration;
 use ibc_proto::google::protobuf::Any;
 use near_primitives::hash::CryptoHash;
 use near_primitives::views::{LightClientBlockLiteView, LightClientBlockView};
-use relayd_messages::{ClientUpdate, Datagram, ErrorKind, RelayError, TxReport};
+use relayd_messages::{
+    ClientUpdate, ConsensusAnchor, Datagram, ErrorKind, HeaderAt, RelayError, TxReport,
+};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -338,6 +340,22 @@ impl LightSource for NearLight {
         }
         self.persist();
         Ok(self.head_height().unwrap_or(0))
+    }
+
+    /// NEAR headers are not CometBFT headers and clients of NEAR are not Tendermint clients: misbehaviour of
+    /// NEAR is not judged by comparing Tendermint headers, so the request is refused.
+    async fn verified_header(
+        &mut self,
+        height: u64,
+        _anchor: Option<(u64, ConsensusAnchor)>,
+    ) -> Result<HeaderAt, RelayError> {
+        Err(RelayError::new(
+            ErrorKind::Rejected,
+            format!(
+                "{}: height {height}: NEAR headers are not compared for Tendermint misbehaviour",
+                self.rpc.chain()
+            ),
+        ))
     }
 }
 
