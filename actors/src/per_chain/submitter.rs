@@ -30,7 +30,16 @@ struct Queue {
     busy: bool,
     known: HashSet<(String, u64)>,
     known_order: VecDeque<(String, u64)>,
+    /// Shutting down: no new transaction starts; requests stay queued until the actor stops.
+    closing: bool,
+    /// Told when the transaction in flight has its outcome, once closing.
+    idle: Vec<oneshot::Sender<()>>,
 }
+
+/// Sends no new transaction from now on; answers once the one in flight, if any, has its outcome (shutdown).
+#[derive(Debug, Clone, Copy, actix::Message)]
+#[rtype(result = "()")]
+pub struct FinishInFlight;
 
 /// The TxSubmitter actor.
 pub struct TxSubmitter<S: Submitter + 'static> {
@@ -120,8 +129,11 @@ async fn drain<S: Submitter>(
     loop {
         let taken = {
             let mut q = queue.borrow_mut();
-            if q.pending.is_empty() {
+            if q.pending.is_empty() || q.closing {
                 q.busy = false;
+                for waiter in q.idle.drain(..) {
+                    let _ = waiter.send(());
+                }
                 return;
             }
             take_batch(&mut q, max_msgs)
@@ -196,7 +208,7 @@ impl<S: Submitter + 'static> Handler<SubmitTx> for TxSubmitter<S> {
                 request: msg,
                 reply: tx,
             });
-            !std::mem::replace(&mut q.busy, true)
+            !q.closing && !std::mem::replace(&mut q.busy, true)
         };
         if start {
             // Owned by the actor's context: if the actor dies, the drain dies with it and waiting callers see
@@ -216,6 +228,23 @@ impl<S: Submitter + 'static> Handler<SubmitTx> for TxSubmitter<S> {
                     format!("{chain}: the tx submitter stopped before answering"),
                 ))
             })
+        })
+    }
+}
+
+impl<S: Submitter + 'static> Handler<FinishInFlight> for TxSubmitter<S> {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: FinishInFlight, _: &mut Self::Context) -> Self::Result {
+        let mut q = self.queue.borrow_mut();
+        q.closing = true;
+        if !q.busy {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = oneshot::channel();
+        q.idle.push(tx);
+        Box::pin(async move {
+            let _ = rx.await;
         })
     }
 }
