@@ -1,6 +1,6 @@
 //! relayd embedded in a host's actix System, through `relayd::embed`: the example's host actor counts the
 //! packet-completed events of real transfers between two devnet chains, and a host actor keeps answering while
-//! relayd's chain actors panic, while one of relayd's chains is gone, and after relayd has shut down.
+//! relayd's chain actors panic, while one of relayd's chains is gone and degraded, and after relayd has shut down.
 
 #[path = "../examples/embed.rs"]
 #[allow(dead_code)]
@@ -13,6 +13,7 @@ use relayd::demo::traffic::Sender;
 use relayd::demo::{account, connect, Devnet};
 use relayd::embed::EmbeddedRelay;
 use relayd_actors::coordinator::QueryCoordinator;
+use relayd_actors::metrics::Metrics;
 use relayd_actors::store::StateStore;
 use relayd_actors::supervision::guard::enable_fault_injection;
 use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
@@ -88,7 +89,14 @@ fn host_actors_keep_running_when_relayd_fails_and_after_it_stops() {
             .await
             .unwrap();
         let bed = connect(&devnet, dir.path(), None).await.unwrap();
-        let relay = EmbeddedRelay::start(&bed.config, &bed.data_dir, StartOptions::default())
+        let registry = prometheus::Registry::new();
+        let metrics =
+            Metrics::new(&registry, bed.config.telemetry.latency_buckets.clone()).unwrap();
+        let options = StartOptions {
+            metrics: Some(metrics.clone()),
+            ..Default::default()
+        };
+        let relay = EmbeddedRelay::start(&bed.config, &bed.data_dir, options)
             .await
             .unwrap();
         let counter = example::PacketCounter::default().start();
@@ -137,28 +145,48 @@ fn host_actors_keep_running_when_relayd_fails_and_after_it_stops() {
         enable_fault_injection(false);
         assert_eq!(host.send(Ping).await.unwrap(), 2);
 
-        // One of relayd's chains goes away: its actors fail and are restarted without end; the host answers.
+        // One of relayd's chains goes away: relayd's actors for it lose their node and keep reconnecting.
         assert!(devnet.stop_chain("ibc-1").await);
-        let (_, sup_b) = &relay.handle().supervisors[1];
-        eventually("ibc-1's actors see their chain fail", || async {
-            let status = sup_b.send(QueryChainStatus).await.unwrap();
-            status.children.iter().any(|c| c.last_error.is_some())
+        let families = metrics.families();
+        eventually("relayd notices ibc-1 is gone", || async {
+            families
+                .websocket_reconnects_total
+                .with_label_values(&["ibc-1"])
+                .get()
+                + families.rpc_errors_total.with_label_values(&["ibc-1"]).get()
+                > 0
         })
         .await;
         assert_eq!(host.send(Ping).await.unwrap(), 3);
+
+        // ibc-1's actors then fail beyond their restart intensity: the chain is degraded (escalation).
+        enable_fault_injection(true);
+        let (chain_b, sup_b) = &relay.handle().supervisors[1];
+        assert_eq!(chain_b.as_str(), "ibc-1");
+        eventually("ibc-1 degraded", || async {
+            if sup_b.send(QueryChainStatus).await.unwrap().degraded {
+                return true;
+            }
+            // Refused while the querier is between restarts.
+            let _ = sup_b.send(PanicChild(ActorKind::Querier)).await;
+            false
+        })
+        .await;
+        enable_fault_injection(false);
+        assert_eq!(host.send(Ping).await.unwrap(), 4);
         let status = relay.status().await.unwrap();
         assert_eq!(status.chains.len(), 2);
 
         // relayd stops; the host's actors and System carry on.
         let coordinator = relay.recipients().status;
         relay.shutdown().await;
-        assert_eq!(host.send(Ping).await.unwrap(), 4);
+        assert_eq!(host.send(Ping).await.unwrap(), 5);
         assert!(
             coordinator.send(QueryCoordinator).await.is_err(),
             "the coordinator stopped with relayd"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(host.send(Ping).await.unwrap(), 5);
+        assert_eq!(host.send(Ping).await.unwrap(), 6);
         // The data directory is free again: another relayd may take it.
         let again = relayd_actors::store::StateStore::open(&dir.path().join("state"));
         assert!(again.is_ok(), "the state database was released");
