@@ -153,7 +153,10 @@ fn host_actors_keep_running_when_relayd_fails_and_after_it_stops() {
                 .websocket_reconnects_total
                 .with_label_values(&["ibc-1"])
                 .get()
-                + families.rpc_errors_total.with_label_values(&["ibc-1"]).get()
+                + families
+                    .rpc_errors_total
+                    .with_label_values(&["ibc-1"])
+                    .get()
                 > 0
         })
         .await;

@@ -483,4 +483,47 @@ mod tests {
             ]
         );
     }
+
+    #[actix_rt::test]
+    async fn finishing_lets_the_transaction_in_flight_land_and_sends_nothing_new() {
+        let sent = Rc::new(RefCell::new(Vec::new()));
+        let (open, gate) = oneshot::channel();
+        let addr = TxSubmitter::new(
+            ChainId::new("chain-a").expect("chain id"),
+            Recording {
+                sent: sent.clone(),
+                gate: Some(gate),
+                max: 1,
+            },
+            ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        )
+        .start();
+        let plain = |v: &[u8]| SubmitTx {
+            update: None,
+            ..request(v)
+        };
+        let in_flight = addr.send(plain(b"in flight"));
+        tokio::task::yield_now().await;
+        let queued = addr.send(plain(b"queued"));
+        tokio::task::yield_now().await;
+        let finished = addr.send(super::FinishInFlight);
+        tokio::task::yield_now().await;
+        open.send(()).expect("gate");
+        finished.await.expect("mailbox");
+        in_flight
+            .await
+            .expect("mailbox")
+            .expect("the transaction in flight landed");
+        let late = addr.send(plain(b"late"));
+        tokio::task::yield_now().await;
+        let txs: Vec<Vec<Vec<u8>>> = sent.borrow().clone();
+        assert_eq!(
+            txs,
+            vec![vec![b"in flight".to_vec()]],
+            "nothing new was sent"
+        );
+        // A finished submitter answers a second request to finish at once.
+        addr.send(super::FinishInFlight).await.expect("mailbox");
+        drop((queued, late));
+    }
 }
