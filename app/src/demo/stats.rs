@@ -233,7 +233,8 @@ pub fn render_final(traffic: Duration, summary: &[DirectionSummary], restarts: u
     text.push_str(if complete {
         "\n  every packet sent was relayed and acknowledged"
     } else {
-        "\n  some packets did not complete; `relayd -c <data dir>/relayd.toml query packet pending` lists them"
+        "\n  some packets did not complete before the demo stopped; with --data-dir, `relayd -c DIR/relayd.toml \
+         packet trace <chain> transfer <channel> <sequence>` shows where each one stopped"
     });
     text
 }
