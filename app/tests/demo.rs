@@ -196,3 +196,39 @@ async fn the_demo_relays_both_ways_serves_the_admin_api_and_drains_before_exitin
     assert_eq!(records.len() as u64, total);
     assert!(records.iter().all(|r| r.state == "acknowledged"));
 }
+
+#[test]
+fn bad_arguments_and_a_used_data_dir_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("demo")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    for (args, says) in [
+        (&["--rate", "0"][..], "--rate 0 must be a positive number"),
+        (&["--rate", "NaN"][..], "must be a positive number"),
+        (
+            &["--block-time", "50ms"][..],
+            "--block-time must be 100ms or more",
+        ),
+        (&["--admin", "nowhere"][..], "neither `off` nor an address"),
+        (&["--duration", "0s"][..], "must be greater than zero"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    std::fs::write(dir.path().join("relayd.toml"), "# an earlier setup\n").unwrap();
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds relayd state"));
+    // Nothing was started or written: no chains' homes, no log.
+    assert!(!dir.path().join("chains").exists());
+    assert!(!dir.path().join("relayd.log").exists());
+}

@@ -28,6 +28,10 @@ use crate::demo::{account, connect, DemoError, Devnet, Testbed};
 const MIN_BLOCK_TIME: Duration = Duration::from_millis(100);
 /// How often the traffic loop checks whether transfers are due.
 const TRAFFIC_TICK: Duration = Duration::from_millis(100);
+/// Most transfers per second per direction; more than a devnet block can take is only a backlog.
+const MAX_RATE: f64 = 1000.0;
+/// Most transfers sent in one go; a sender that fell behind catches up over several.
+const MAX_BATCH: u64 = 500;
 /// How often the live summary is redrawn.
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -52,9 +56,12 @@ enum RunError {
 
 /// Runs `relayd demo`; the exit code is 0 when every packet sent was relayed and acknowledged.
 pub fn run(cli: &Cli, args: &DemoArgs) -> ExitCode {
-    if !(args.rate.is_finite() && args.rate > 0.0) {
+    if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= MAX_RATE) {
         return fail(
-            &format!("--rate {} must be a positive number", args.rate),
+            &format!(
+                "--rate {} must be a positive number up to {MAX_RATE}",
+                args.rate
+            ),
             EXIT_CONFIG,
         );
     }
@@ -69,6 +76,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> ExitCode {
             Err(e) => return fail(&format!("cannot create a data dir: {e}"), EXIT_RUNTIME),
         },
     };
+    if dir.join("state").exists() || dir.join("relayd.toml").exists() {
+        return fail(&DemoError::NotEmpty(dir).to_string(), EXIT_CONFIG);
+    }
     if let Err(e) = std::fs::create_dir_all(&dir) {
         return fail(&format!("{}: {e}", dir.display()), EXIT_RUNTIME);
     }
@@ -219,7 +229,7 @@ async fn send_traffic(
         if *stop.borrow() {
             return;
         }
-        let n = due(rate, start.elapsed(), attempted);
+        let n = due(rate, start.elapsed(), attempted).min(MAX_BATCH);
         if n == 0 {
             continue;
         }
