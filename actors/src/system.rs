@@ -30,7 +30,7 @@ use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Route, Routes};
 use crate::store::StateStore;
 use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
-use crate::supervisor::chain::StopSupervisor;
+use crate::supervisor::chain::{Quiesce, StopSupervisor};
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,9 @@ pub enum StartError {
     },
 }
 
-/// A running relayd inside an actix System.
+/// A running relayd inside an actix System. The coordinator and its builders run on an Arbiter of their own and
+/// each chain's actors on another, so a host's actors on the System's own Arbiter neither wait on relaying nor
+/// stop with it.
 pub struct RelayHandle {
     /// The coordinator.
     pub coordinator: Addr<RelayCoordinator>,
@@ -71,6 +73,7 @@ pub struct RelayHandle {
     pub misbehaviour: Recipient<QueryMisbehaviour>,
     store: StateStore,
     arbiters: Vec<Arbiter>,
+    drain_bound: Duration,
 }
 
 impl RelayHandle {
@@ -79,8 +82,31 @@ impl RelayHandle {
         &self.store
     }
 
-    /// Stops the chains' actors and flushes the state database.
+    /// How long [`RelayHandle::shutdown`] waits for transactions in flight: the time a transaction is given to
+    /// confirm, `max([global] timeout, 30s)`.
+    pub fn drain_bound(&self) -> Duration {
+        self.drain_bound
+    }
+
+    /// Stops gracefully within [`RelayHandle::drain_bound`]; see [`RelayHandle::shutdown_within`].
     pub async fn shutdown(self) {
+        let bound = self.drain_bound;
+        self.shutdown_within(bound).await;
+    }
+
+    /// Stops relaying: no new work is taken (each chain's monitor stops, so no new packet or clearing starts, and
+    /// no new transaction is sent), transactions in flight are given up to `bound` to confirm or time out, then
+    /// every actor stops (the coordinator and builders too) and the state database is flushed. Packets left
+    /// unfinished are resumed from the database by the next start.
+    pub async fn shutdown_within(self, bound: Duration) {
+        let quiesced =
+            futures::future::join_all(self.supervisors.iter().map(|(_, sup)| sup.send(Quiesce)));
+        if tokio::time::timeout(bound, quiesced).await.is_err() {
+            warn!(
+                ?bound,
+                "transactions still in flight; stopping without their outcome"
+            );
+        }
         for (_, sup) in &self.supervisors {
             let _ = sup.send(StopSupervisor).await;
         }
@@ -103,6 +129,11 @@ impl RelayHandle {
             warn!(error = %e, "cannot flush the state database");
         }
     }
+}
+
+/// How long a transaction is given to confirm before it counts as failed.
+fn confirm_timeout(config: &Config) -> Duration {
+    config.global.timeout.get().max(Duration::from_secs(30))
 }
 
 fn chain_err(chain: &ChainConfig, reason: impl std::fmt::Display) -> StartError {
@@ -165,7 +196,7 @@ async fn cosmos_factory(
         max_gas: settings.max_gas,
         max_msg_num: chain.max_msg_num,
         max_tx_size: chain.max_tx_size,
-        confirm_timeout: config.global.timeout.get().max(Duration::from_secs(30)),
+        confirm_timeout: confirm_timeout(config),
         poll_interval: Duration::from_millis(100),
     };
     let monitor = MonitorConfig::from_chain_config(
@@ -290,26 +321,38 @@ pub async fn start_with(
         .iter()
         .map(|c| (c.id.clone(), c.packet_filter.clone()))
         .collect();
-    let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
-        filters.get(chain).is_none_or(|f| f.allows(port, channel))
-    });
     let intervals = config
         .chains
         .iter()
         .map(|c| (c.id.clone(), c.clear_interval))
         .collect();
-    let watcher = MisbehaviourWatcher::new(
-        TrackedClient::of_routes(&routes),
-        links.clone(),
-        options.metrics.clone(),
-    )
-    .start();
-    let coordinator =
-        RelayCoordinator::new(links.clone(), routes.clone(), store.clone(), filter, 5)
-            .with_clear_intervals(intervals)
-            .with_scope(options.scope.clone())
-            .with_client_updates(watcher.clone().recipient())
-            .start();
+    // Its own Arbiter: the builders it spawns run there too, and all of them (with the watcher and the client
+    // keeper) stop with it at shutdown.
+    let coordinator_arbiter = Arbiter::new();
+    let watcher = {
+        let (clients, links, metrics) = (
+            TrackedClient::of_routes(&routes),
+            links.clone(),
+            options.metrics.clone(),
+        );
+        MisbehaviourWatcher::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
+            MisbehaviourWatcher::new(clients, links, metrics)
+        })
+    };
+    let coordinator = {
+        let (links, routes, store) = (links.clone(), routes.clone(), store.clone());
+        let scope = options.scope.clone();
+        let updates = watcher.clone().recipient();
+        RelayCoordinator::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
+            let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
+                filters.get(chain).is_none_or(|f| f.allows(port, channel))
+            });
+            RelayCoordinator::new(links, routes, store, filter, 5)
+                .with_clear_intervals(intervals)
+                .with_scope(scope)
+                .with_client_updates(updates)
+        })
+    };
 
     // The config executor's handshake scan reads the listings of Cosmos chains (NEAR's contract lists ids only;
     // its handshakes are found through events).
@@ -346,18 +389,22 @@ pub async fn start_with(
         arbiters.push(arbiter);
     }
 
-    let keeper = ClientKeeper::new(
-        TrackedClient::of_routes(&routes),
-        links.clone(),
-        ClientPolicy {
+    let keeper = {
+        let (clients, links, halts, metrics) = (
+            TrackedClient::of_routes(&routes),
+            links.clone(),
+            coordinator.clone().recipient(),
+            options.metrics.clone(),
+        );
+        let policy = ClientPolicy {
             refresh_fraction: config.clients.refresh_fraction,
             alarm_below: config.clients.expiry_alarm.get(),
-        },
-        config.clients.check_interval.get(),
-        coordinator.clone().recipient(),
-        options.metrics.clone(),
-    )
-    .start();
+        };
+        let every = config.clients.check_interval.get();
+        ClientKeeper::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
+            ClientKeeper::new(clients, links, policy, every, halts, metrics)
+        })
+    };
 
     // Clearing on start: once every chain's actors are up, look for packets pending on each route.
     let clear_links = links.clone();
@@ -411,6 +458,8 @@ pub async fn start_with(
         }
     });
 
+    // Stopped and joined with the chains' Arbiters, once they have quiesced.
+    arbiters.push(coordinator_arbiter);
     Ok(RelayHandle {
         coordinator,
         supervisors,
@@ -421,5 +470,6 @@ pub async fn start_with(
         misbehaviour: watcher.recipient(),
         store,
         arbiters,
+        drain_bound: confirm_timeout(config),
     })
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use relayd_config::values::PositiveDuration;
 
 use crate::commands;
 
@@ -63,6 +64,50 @@ pub enum Command {
     /// Relay pending work now.
     #[command(subcommand)]
     Clear(ClearCommand),
+    /// Start two local devnet chains, open a transfer channel between them with relayd and relay continuous
+    /// ICS-20 traffic both ways, with a live summary and the admin API; needs no configuration or network.
+    Demo(DemoArgs),
+}
+
+/// `relayd demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long to send traffic, e.g. `30s` or `5m` (default: until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<PositiveDuration>,
+    /// Transfers per second in each direction.
+    #[arg(long, default_value_t = 2.0)]
+    pub rate: f64,
+    /// Time between the devnet chains' blocks (100ms or more).
+    #[arg(long, default_value = "500ms")]
+    pub block_time: PositiveDuration,
+    /// Where the admin API listens, or `off`.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub admin: AdminListen,
+    /// Where keys, configuration, state and the log are written; must not hold an earlier setup's state
+    /// (default: a new temporary directory, removed on exit).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Longest wait, once traffic stops, for the packets in flight to be acknowledged.
+    #[arg(long, default_value = "60s")]
+    pub drain_timeout: PositiveDuration,
+}
+
+/// `--admin ADDR|off`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminListen(pub Option<std::net::SocketAddr>);
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        s.parse()
+            .map(|addr| Self(Some(addr)))
+            .map_err(|_| format!("{s:?} is neither `off` nor an address such as 127.0.0.1:3000"))
+    }
 }
 
 /// `relayd packet ...`
@@ -676,6 +721,7 @@ pub fn main() -> ExitCode {
             commands::create::connection(&cli, args)
         }
         Command::Create(CreateCommand::Channel(args)) => commands::create::channel(&cli, args),
+        Command::Demo(args) => commands::demo::run(&cli, args),
         Command::Query(group) => commands::query::run(&cli, &QueryCommand::from(group)),
         Command::Light(LightCommand::Init {
             chain,

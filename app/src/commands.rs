@@ -3,6 +3,7 @@
 pub mod clear;
 pub mod config;
 pub mod create;
+pub mod demo;
 pub mod keys;
 pub mod light;
 pub mod query;
@@ -59,4 +60,29 @@ pub fn lifecycle_channel(
 ) -> actix::Recipient<relayd_messages::LifecycleChanged> {
     use actix::Actor;
     Forward(tx).start().recipient()
+}
+
+/// SIGINT and SIGTERM as one stream of stop requests (the service, the demo).
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; must run inside a tokio runtime.
+    pub fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next stop request's name, `SIGINT` or `SIGTERM`.
+    pub async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
 }

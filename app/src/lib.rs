@@ -6,4 +6,6 @@ pub mod admin;
 pub mod cli;
 mod commands;
 mod datadir;
+pub mod demo;
+pub mod embed;
 mod logging;

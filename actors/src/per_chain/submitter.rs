@@ -30,7 +30,16 @@ struct Queue {
     busy: bool,
     known: HashSet<(String, u64)>,
     known_order: VecDeque<(String, u64)>,
+    /// Shutting down: no new transaction starts; requests stay queued until the actor stops.
+    closing: bool,
+    /// Told when the transaction in flight has its outcome, once closing.
+    idle: Vec<oneshot::Sender<()>>,
 }
+
+/// Sends no new transaction from now on; answers once the one in flight, if any, has its outcome (shutdown).
+#[derive(Debug, Clone, Copy, actix::Message)]
+#[rtype(result = "()")]
+pub struct FinishInFlight;
 
 /// The TxSubmitter actor.
 pub struct TxSubmitter<S: Submitter + 'static> {
@@ -120,8 +129,11 @@ async fn drain<S: Submitter>(
     loop {
         let taken = {
             let mut q = queue.borrow_mut();
-            if q.pending.is_empty() {
+            if q.pending.is_empty() || q.closing {
                 q.busy = false;
+                for waiter in q.idle.drain(..) {
+                    let _ = waiter.send(());
+                }
                 return;
             }
             take_batch(&mut q, max_msgs)
@@ -206,7 +218,7 @@ impl<S: Submitter + 'static> Handler<SubmitTx> for TxSubmitter<S> {
                 request: msg,
                 reply: tx,
             });
-            !std::mem::replace(&mut q.busy, true)
+            !q.closing && !std::mem::replace(&mut q.busy, true)
         };
         if start {
             // Owned by the actor's context: if the actor dies, the drain dies with it and waiting callers see
@@ -226,6 +238,23 @@ impl<S: Submitter + 'static> Handler<SubmitTx> for TxSubmitter<S> {
                     format!("{chain}: the tx submitter stopped before answering"),
                 ))
             })
+        })
+    }
+}
+
+impl<S: Submitter + 'static> Handler<FinishInFlight> for TxSubmitter<S> {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: FinishInFlight, _: &mut Self::Context) -> Self::Result {
+        let mut q = self.queue.borrow_mut();
+        q.closing = true;
+        if !q.busy {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = oneshot::channel();
+        q.idle.push(tx);
+        Box::pin(async move {
+            let _ = rx.await;
         })
     }
 }
@@ -463,5 +492,48 @@ mod tests {
                 vec![&b"low2"[..], &b"low3"[..]]
             ]
         );
+    }
+
+    #[actix_rt::test]
+    async fn finishing_lets_the_transaction_in_flight_land_and_sends_nothing_new() {
+        let sent = Rc::new(RefCell::new(Vec::new()));
+        let (open, gate) = oneshot::channel();
+        let addr = TxSubmitter::new(
+            ChainId::new("chain-a").expect("chain id"),
+            Recording {
+                sent: sent.clone(),
+                gate: Some(gate),
+                max: 1,
+            },
+            ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        )
+        .start();
+        let plain = |v: &[u8]| SubmitTx {
+            update: None,
+            ..request(v)
+        };
+        let in_flight = addr.send(plain(b"in flight"));
+        tokio::task::yield_now().await;
+        let queued = addr.send(plain(b"queued"));
+        tokio::task::yield_now().await;
+        let finished = addr.send(super::FinishInFlight);
+        tokio::task::yield_now().await;
+        open.send(()).expect("gate");
+        finished.await.expect("mailbox");
+        in_flight
+            .await
+            .expect("mailbox")
+            .expect("the transaction in flight landed");
+        let late = addr.send(plain(b"late"));
+        tokio::task::yield_now().await;
+        let txs: Vec<Vec<Vec<u8>>> = sent.borrow().clone();
+        assert_eq!(
+            txs,
+            vec![vec![b"in flight".to_vec()]],
+            "nothing new was sent"
+        );
+        // A finished submitter answers a second request to finish at once.
+        addr.send(super::FinishInFlight).await.expect("mailbox");
+        drop((queued, late));
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
-    MessageResult, Recipient,
+    MessageResult, Recipient, ResponseFuture,
 };
 use relayd_config::SupervisionConfig;
 use relayd_messages::{ActorKind, BlockObserved, ChildExited, InjectPanic, RelayError};
@@ -17,7 +17,7 @@ use crate::per_chain::light::LightClient;
 use crate::per_chain::link::ChainLink;
 use crate::per_chain::monitor::ChainMonitor;
 use crate::per_chain::querier::Querier;
-use crate::per_chain::submitter::TxSubmitter;
+use crate::per_chain::submitter::{FinishInFlight, TxSubmitter};
 use crate::per_chain::ChainFactory;
 use crate::store::{now_ms, StateStore};
 use crate::supervision::guard::ExitGuard;
@@ -377,6 +377,33 @@ impl<F: ChainFactory + Unpin> Handler<PanicChild> for ChainSupervisor<F> {
             None => return false,
         }
         true
+    }
+}
+
+/// The first step of a graceful shutdown: the chain's monitor stops (no new blocks, so no new packets or
+/// clearing), no child is restarted any more, and the TxSubmitter sends no new transaction. Answers once the
+/// transaction in flight, if any, has its outcome; [`StopSupervisor`] follows.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Quiesce;
+
+impl<F: ChainFactory + Unpin> Handler<Quiesce> for ChainSupervisor<F> {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Quiesce, _: &mut Self::Context) -> Self::Result {
+        self.stopping = true;
+        if let Some(index) = CHILDREN.iter().position(|k| *k == ActorKind::ChainMonitor) {
+            self.stop_child(index);
+        }
+        let submitter = self.children.iter().find_map(|c| match &c.running {
+            Some(Running::Submitter(a)) => Some(a.clone()),
+            _ => None,
+        });
+        Box::pin(async move {
+            if let Some(submitter) = submitter {
+                let _ = submitter.send(FinishInFlight).await;
+            }
+        })
     }
 }
 

@@ -38,15 +38,25 @@ use crate::commands::config::load;
 use crate::commands::tx::tx_config;
 use crate::commands::{data_dir, fail};
 
-type BoxError = Box<dyn std::error::Error>;
+pub(crate) type BoxError = Box<dyn std::error::Error>;
 
 /// What the create commands share: the configuration and where its keys and state live.
-struct Env {
+pub(crate) struct Env {
     config: Config,
     dir: std::path::PathBuf,
 }
 
 impl Env {
+    /// An environment over a configuration already loaded, with `dir` as its data directory.
+    pub(crate) fn new(config: Config, dir: std::path::PathBuf) -> Self {
+        Self { config, dir }
+    }
+
+    /// The configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     fn load(cli: &Cli, json: bool) -> Result<Self, ExitCode> {
         let path = cli.config_path();
         let config = load(&path, json)?;
@@ -106,7 +116,7 @@ fn attr(outcome: &TxOutcome, kind: &str, key: &str) -> Option<String> {
 }
 
 /// Creates a Tendermint client of `reference` on `host`; returns its id.
-async fn create_client(
+pub(crate) async fn create_client(
     env: &Env,
     host: &ChainConfig,
     reference: &ChainConfig,
@@ -265,56 +275,94 @@ pub fn client(cli: &Cli, args: &CreateClientArgs) -> ExitCode {
     go().unwrap_or_else(|code| code)
 }
 
+/// A connection opened on both ends, and the clients it runs over.
+pub(crate) struct OpenedConnection {
+    /// The client of b on a.
+    pub a_client: String,
+    /// The client of a on b.
+    pub b_client: String,
+    /// The connection on a.
+    pub a_connection: String,
+    /// The connection on b.
+    pub b_connection: String,
+}
+
+/// Opens a connection from `a` to `b` (creating the clients not given) and finishes its handshake.
+pub(crate) async fn open_connection(
+    env: &Env,
+    a: &ChainConfig,
+    b: &ChainConfig,
+    clients: (Option<String>, Option<String>),
+    delay_period_secs: u64,
+) -> Result<OpenedConnection, BoxError> {
+    let a_client = match clients.0 {
+        Some(c) => c,
+        None => create_client(env, a, b).await?,
+    };
+    let b_client = match clients.1 {
+        Some(c) => c,
+        None => create_client(env, b, a).await?,
+    };
+    let b_prefix = b
+        .cosmos()
+        .map(|c| c.store_prefix)
+        .ok_or("not a cosmos chain")?;
+    let init = conn::MsgConnectionOpenInit {
+        client_id: a_client.clone(),
+        counterparty: Some(conn::Counterparty {
+            client_id: b_client.clone(),
+            connection_id: String::new(),
+            prefix: Some(MerklePrefix {
+                key_prefix: b_prefix.into_bytes(),
+            }),
+        }),
+        version: None,
+        delay_period: delay_period_secs * 1_000_000_000,
+        signer: env.signer(a).await?,
+    };
+    let any = Any {
+        type_url: "/ibc.core.connection.v1.MsgConnectionOpenInit".into(),
+        value: init.encode_to_vec(),
+    };
+    let outcome = env.submit(a, any).await?;
+    let a_conn = attr(&outcome, "connection_open_init", "connection_id")
+        .ok_or("connection_open_init event without a connection id")?;
+    eprintln!(
+        "relayd: {}: {a_conn} initialised; finishing the handshake",
+        a.id
+    );
+    let object = RelayObject::Connection {
+        chain: a.id.clone(),
+        connection: ConnectionId::new(a_conn.clone())?,
+    };
+    let b_conn = finish_handshake(env, [a, b], object).await?;
+    Ok(OpenedConnection {
+        a_client,
+        b_client,
+        a_connection: a_conn,
+        b_connection: b_conn,
+    })
+}
+
 /// `relayd create connection`.
 pub fn connection(cli: &Cli, args: &CreateConnectionArgs) -> ExitCode {
     let go = || -> Result<ExitCode, ExitCode> {
         let env = Env::load(cli, args.out.json)?;
         let a = env.chain(&args.a_chain)?;
         let b = env.chain(&args.b_chain)?;
-        let (a_client, b_client, a_conn, b_conn) = run(async {
-            let a_client = match &args.a_client {
-                Some(c) => c.clone(),
-                None => create_client(&env, a, b).await?,
-            };
-            let b_client = match &args.b_client {
-                Some(c) => c.clone(),
-                None => create_client(&env, b, a).await?,
-            };
-            let b_prefix = b
-                .cosmos()
-                .map(|c| c.store_prefix)
-                .ok_or("not a cosmos chain")?;
-            let init = conn::MsgConnectionOpenInit {
-                client_id: a_client.clone(),
-                counterparty: Some(conn::Counterparty {
-                    client_id: b_client.clone(),
-                    connection_id: String::new(),
-                    prefix: Some(MerklePrefix {
-                        key_prefix: b_prefix.into_bytes(),
-                    }),
-                }),
-                version: None,
-                delay_period: args.delay_period_secs * 1_000_000_000,
-                signer: env.signer(a).await?,
-            };
-            let any = Any {
-                type_url: "/ibc.core.connection.v1.MsgConnectionOpenInit".into(),
-                value: init.encode_to_vec(),
-            };
-            let outcome = env.submit(a, any).await?;
-            let a_conn = attr(&outcome, "connection_open_init", "connection_id")
-                .ok_or("connection_open_init event without a connection id")?;
-            eprintln!(
-                "relayd: {}: {a_conn} initialised; finishing the handshake",
-                a.id
-            );
-            let object = RelayObject::Connection {
-                chain: a.id.clone(),
-                connection: ConnectionId::new(a_conn.clone())?,
-            };
-            let b_conn = finish_handshake(&env, [a, b], object).await?;
-            Ok((a_client, b_client, a_conn, b_conn))
-        })?;
+        let opened = run(open_connection(
+            &env,
+            a,
+            b,
+            (args.a_client.clone(), args.b_client.clone()),
+            args.delay_period_secs,
+        ))?;
+        let OpenedConnection {
+            a_client,
+            b_client,
+            a_connection: a_conn,
+            b_connection: b_conn,
+        } = opened;
         if args.out.json {
             println!(
                 "{}",
@@ -346,6 +394,62 @@ async fn counterparty_chain(a: &ChainConfig, connection: &str) -> Result<ChainId
     Ok(ChainId::new(state.chain_id)?)
 }
 
+/// A channel to open: its initiating end on a, and what it asks of the counterparty.
+pub(crate) struct ChannelSpec<'a> {
+    /// The open connection on a.
+    pub a_connection: &'a str,
+    /// The port on a.
+    pub a_port: &'a str,
+    /// The port on b.
+    pub b_port: &'a str,
+    /// The application version.
+    pub version: &'a str,
+    /// Ordered or unordered.
+    pub ordering: chan::Order,
+}
+
+/// Opens a channel from `a` to `b` and finishes its handshake; returns (channel on a, channel on b).
+pub(crate) async fn open_channel(
+    env: &Env,
+    a: &ChainConfig,
+    b: &ChainConfig,
+    spec: &ChannelSpec<'_>,
+) -> Result<(String, String), BoxError> {
+    let init = chan::MsgChannelOpenInit {
+        port_id: spec.a_port.to_owned(),
+        channel: Some(chan::Channel {
+            state: chan::State::Init as i32,
+            ordering: spec.ordering as i32,
+            counterparty: Some(chan::Counterparty {
+                port_id: spec.b_port.to_owned(),
+                channel_id: String::new(),
+            }),
+            connection_hops: vec![spec.a_connection.to_owned()],
+            version: spec.version.to_owned(),
+            upgrade_sequence: 0,
+        }),
+        signer: env.signer(a).await?,
+    };
+    let any = Any {
+        type_url: "/ibc.core.channel.v1.MsgChannelOpenInit".into(),
+        value: init.encode_to_vec(),
+    };
+    let outcome = env.submit(a, any).await?;
+    let a_chan = attr(&outcome, "channel_open_init", "channel_id")
+        .ok_or("channel_open_init event without a channel id")?;
+    eprintln!(
+        "relayd: {}: {}/{a_chan} initialised; finishing the handshake",
+        a.id, spec.a_port
+    );
+    let object = RelayObject::Channel {
+        chain: a.id.clone(),
+        port: PortId::new(spec.a_port.to_owned())?,
+        channel: ChannelId::new(a_chan.clone())?,
+    };
+    let b_chan = finish_handshake(env, [a, b], object).await?;
+    Ok((a_chan, b_chan))
+}
+
 /// `relayd create channel`.
 pub fn channel(cli: &Cli, args: &CreateChannelArgs) -> ExitCode {
     let go = || -> Result<ExitCode, ExitCode> {
@@ -369,41 +473,14 @@ pub fn channel(cli: &Cli, args: &CreateChannelArgs) -> ExitCode {
         } else {
             chan::Order::Unordered
         };
-        let (a_chan, b_chan) = run(async {
-            let init = chan::MsgChannelOpenInit {
-                port_id: args.a_port.clone(),
-                channel: Some(chan::Channel {
-                    state: chan::State::Init as i32,
-                    ordering: ordering as i32,
-                    counterparty: Some(chan::Counterparty {
-                        port_id: b_port.clone(),
-                        channel_id: String::new(),
-                    }),
-                    connection_hops: vec![args.a_connection.clone()],
-                    version: version.clone(),
-                    upgrade_sequence: 0,
-                }),
-                signer: env.signer(a).await?,
-            };
-            let any = Any {
-                type_url: "/ibc.core.channel.v1.MsgChannelOpenInit".into(),
-                value: init.encode_to_vec(),
-            };
-            let outcome = env.submit(a, any).await?;
-            let a_chan = attr(&outcome, "channel_open_init", "channel_id")
-                .ok_or("channel_open_init event without a channel id")?;
-            eprintln!(
-                "relayd: {}: {}/{a_chan} initialised; finishing the handshake",
-                a.id, args.a_port
-            );
-            let object = RelayObject::Channel {
-                chain: a.id.clone(),
-                port: PortId::new(args.a_port.clone())?,
-                channel: ChannelId::new(a_chan.clone())?,
-            };
-            let b_chan = finish_handshake(&env, [a, b], object).await?;
-            Ok((a_chan, b_chan))
-        })?;
+        let spec = ChannelSpec {
+            a_connection: &args.a_connection,
+            a_port: &args.a_port,
+            b_port: &b_port,
+            version: &version,
+            ordering,
+        };
+        let (a_chan, b_chan) = run(open_channel(&env, a, b, &spec))?;
         if args.out.json {
             println!(
                 "{}",

@@ -1,13 +1,17 @@
-//! `relayd start`: validate the configuration, open the data directory and run until told to stop.
+//! `relayd start`: validate the configuration, open the data directory and run until told to stop. The first
+//! SIGINT or SIGTERM stops gracefully (no new work, transactions in flight confirm or time out within the
+//! relay's drain bound, state flushed, exit 0); a second one during that stop exits at once (130 after SIGINT,
+//! 143 after SIGTERM) with the state database flushed, and the next start resumes what was unfinished.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use relayd_config::Config;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cli::{Cli, EXIT_RUNTIME};
 use crate::commands::config::load;
+use crate::commands::Signals;
 use crate::datadir::{DataDir, DataDirError};
 use crate::logging;
 
@@ -50,8 +54,7 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
     let state = DataDir::open(&dir)?;
     let system = actix_rt::System::new();
     let signal = system.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(StartError::Signals)?;
+        let mut signals = Signals::new().map_err(StartError::Signals)?;
         let registry = prometheus::Registry::new();
         let metrics = relayd_actors::metrics::Metrics::new(
             &registry,
@@ -98,22 +101,54 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
             data_dir = %dir.display(),
             "relayd started"
         );
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            res = tokio::signal::ctrl_c() => {
-                res.map_err(StartError::Signals)?;
-                "SIGINT"
+        let name = signals.next().await;
+        info!(
+            signal = name,
+            drain_bound = ?relay.drain_bound(),
+            "stopping: no new work, waiting for transactions in flight; a second SIGINT or SIGTERM exits at once"
+        );
+        let graceful = async {
+            if let Some(admin) = admin {
+                admin.stop().await;
             }
+            relay.shutdown().await;
         };
-        info!(signal = name, "stopping the actors");
-        if let Some(admin) = admin {
-            admin.stop().await;
+        tokio::select! {
+            _ = graceful => {}
+            second = signals.next() => {
+                warn!(signal = second, "stopping at once; unfinished packets resume at the next start");
+                if let Err(e) = state.store.flush() {
+                    error!("cannot flush the state database: {e}");
+                }
+                // Not a return: the runtime would wait for the chains' Arbiters, which is what the operator
+                // asked not to do. The database is flushed and sled recovers its log at the next open.
+                std::process::exit(exit_code_after(second).into());
+            }
         }
-        relay.shutdown().await;
         Ok::<_, StartError>(name)
     })?;
     info!(signal, "shutting down");
     state.store.flush().map_err(StartError::Flush)?;
     info!("relayd stopped");
     Ok(())
+}
+
+/// The exit code of a stop cut short by `signal`: 128 plus the signal's number, as shells report it.
+fn exit_code_after(signal: &str) -> u8 {
+    if signal == "SIGINT" {
+        130
+    } else {
+        143
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit_code_after;
+
+    #[test]
+    fn a_stop_cut_short_exits_with_128_plus_the_signal_number() {
+        assert_eq!(exit_code_after("SIGINT"), 130);
+        assert_eq!(exit_code_after("SIGTERM"), 143);
+    }
 }

@@ -83,6 +83,7 @@ pub struct RunningChain {
     /// Where gRPC listens.
     pub grpc_addr: SocketAddr,
     stop: watch::Sender<bool>,
+    pause: watch::Sender<bool>,
     blocks: JoinHandle<Result<(), NodeError>>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     rpc: RpcServerHandle,
@@ -134,6 +135,12 @@ impl RunningChain {
             // A lagging receiver only means blocks went by; the loop re-checks the height.
             let _ = events.recv().await;
         }
+    }
+
+    /// Halts block production (`true`) or resumes it (`false`); RPC keeps answering and the mempool keeps
+    /// taking transactions, which go into the first block after the chain resumes.
+    pub fn pause_blocks(&self, paused: bool) {
+        let _ = self.pause.send(paused);
     }
 
     /// Stops block production and both servers, and waits for them.
@@ -195,7 +202,13 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
             let _ = grpc_stop.changed().await;
         },
     ));
-    let blocks = tokio::spawn(run_blocks(Arc::clone(&node), opts.block_time, stopped));
+    let (pause, paused) = watch::channel(false);
+    let blocks = tokio::spawn(run_blocks(
+        Arc::clone(&node),
+        opts.block_time,
+        stopped,
+        paused,
+    ));
 
     let chain = RunningChain {
         genesis,
@@ -203,6 +216,7 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
         rpc_addr,
         grpc_addr,
         stop,
+        pause,
         blocks,
         grpc,
         rpc,

@@ -434,17 +434,22 @@ impl<A: Application> NodeView for Node<A> {
 /// The CometBFT version the devnet reports; relayers pick their RPC dialect from it.
 pub const NODE_VERSION: &str = "0.38.12";
 
-/// Produces a block every `block_time` until `shutdown` fires. Block times follow the wall clock.
+/// Produces a block every `block_time` until `shutdown` fires, except while `paused` holds true (a halted chain:
+/// RPC still answers and the mempool still takes transactions). Block times follow the wall clock.
 pub async fn run_blocks<A: Application>(
     node: Arc<Node<A>>,
     block_time: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    paused: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
     let mut ticker = tokio::time::interval(block_time);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {
+                if *paused.borrow() {
+                    continue;
+                }
                 let node = Arc::clone(&node);
                 // Executing a block is CPU work; keep it off the async workers that serve RPC.
                 tokio::task::spawn_blocking(move || node.produce_block(Time::now()))
@@ -576,11 +581,13 @@ mod tests {
     async fn the_block_loop_produces_until_shutdown() {
         let node = Arc::new(node());
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (_pause, paused) = tokio::sync::watch::channel(false);
         let mut events = node.subscribe();
         let task = tokio::spawn(run_blocks(
             Arc::clone(&node),
             Duration::from_millis(20),
             stopped,
+            paused,
         ));
         for _ in 0..3 {
             events.recv().await.unwrap();
