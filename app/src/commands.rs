@@ -32,6 +32,23 @@ pub fn data_dir(config: &Config, config_path: &Path) -> PathBuf {
     }
 }
 
+/// The configured chain `id`, or the configuration exit code after saying it is not configured.
+pub fn configured_chain<'a>(
+    config: &'a Config,
+    id: &str,
+) -> Result<&'a relayd_config::ChainConfig, ExitCode> {
+    config
+        .chains
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .ok_or_else(|| {
+            fail(
+                &format!("{id} is not a configured chain"),
+                crate::cli::EXIT_CONFIG,
+            )
+        })
+}
+
 /// Prints `relayd: <message>` to stderr and returns `code` as the exit code.
 pub fn fail(message: &str, code: u8) -> ExitCode {
     eprintln!("relayd: {message}");

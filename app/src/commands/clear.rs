@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::{ClearPacketsArgs, Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
-use crate::commands::{data_dir, fail};
+use crate::commands::{configured_chain, data_dir, fail};
 use crate::datadir::DataDir;
 
 /// Parses `1,5..10,12`: single sequences and inclusive ranges.
@@ -77,11 +77,9 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let Some(chain) = config.chains.iter().find(|c| c.id.as_str() == args.chain) else {
-        return fail(
-            &format!("{} is not a configured chain", args.chain),
-            EXIT_CONFIG,
-        );
+    let chain = match configured_chain(&config, &args.chain) {
+        Ok(chain) => chain,
+        Err(code) => return code,
     };
     let wanted = match args.sequences.as_deref().map(parse_sequences).transpose() {
         Ok(w) => w,

@@ -36,7 +36,7 @@ use crate::cli::{
 };
 use crate::commands::config::load;
 use crate::commands::tx::tx_config;
-use crate::commands::{data_dir, fail};
+use crate::commands::{configured_chain, data_dir, fail};
 
 pub(crate) type BoxError = Box<dyn std::error::Error>;
 
@@ -65,12 +65,7 @@ impl Env {
     }
 
     fn chain(&self, id: &str) -> Result<&ChainConfig, ExitCode> {
-        let chain = self
-            .config
-            .chains
-            .iter()
-            .find(|c| c.id.as_str() == id)
-            .ok_or_else(|| fail(&format!("{id} is not a configured chain"), EXIT_CONFIG))?;
+        let chain = configured_chain(&self.config, id)?;
         if chain.cosmos().is_none() {
             return Err(fail(
                 &format!("{id}: relayd creates objects on Cosmos chains only"),

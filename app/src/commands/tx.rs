@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::cli::{ChanCloseArgs, Cli, TransferArgs, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
 use crate::commands::data_dir;
-use crate::commands::fail;
+use crate::commands::{configured_chain, fail};
 
 /// Runs `tx transfer`.
 pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
@@ -158,11 +158,9 @@ pub fn chan_close(cli: &Cli, args: &ChanCloseArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let Some(chain) = config.chains.iter().find(|c| c.id.as_str() == args.chain) else {
-        return fail(
-            &format!("--chain {} is not a configured chain", args.chain),
-            EXIT_CONFIG,
-        );
+    let chain = match configured_chain(&config, &args.chain) {
+        Ok(chain) => chain,
+        Err(code) => return code,
     };
     let Some(cosmos) = chain.cosmos() else {
         return fail("tx chan-close supports Cosmos chains", EXIT_CONFIG);
