@@ -339,6 +339,7 @@ impl PacketBuilder {
                                         || datagrams::refused_as_closed(&e.message),
                                     retryable: e.is_retryable()
                                         || datagrams::refused_out_of_order(&e.message),
+                                    sent: e.kind != ErrorKind::Stopped,
                                     reason: e.message,
                                 },
                                 ctx,

@@ -80,6 +80,9 @@ pub enum Input {
         timed_out: bool,
         /// Sending again may succeed.
         retryable: bool,
+        /// Whether the transaction reached the chain at all: a submitter that stopped (restarting, shutting
+        /// down) before sending does not use up one of the packet's attempts.
+        sent: bool,
         /// Why.
         reason: String,
     },
@@ -259,10 +262,14 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
             already_relayed,
             timed_out,
             retryable,
+            sent,
             reason,
         } => {
             if state.phase != Phase::Submitted {
                 return (state, Vec::new());
+            }
+            if !sent {
+                state.attempts = state.attempts.saturating_sub(1);
             }
             if timed_out && !already_relayed {
                 state.phase = Phase::Detected;
@@ -379,6 +386,7 @@ mod tests {
                     already_relayed: true,
                     timed_out: false,
                     retryable: false,
+                    sent: true,
                     reason: "redundant".into(),
                 },
             ],
@@ -397,6 +405,7 @@ mod tests {
             already_relayed: false,
             timed_out: false,
             retryable: true,
+            sent: true,
             reason: "out of gas".into(),
         };
         let (s, effects) = run(
@@ -425,6 +434,32 @@ mod tests {
             Phase::Failed("after 2 attempt(s): out of gas".into())
         );
         assert_eq!(effects.last(), Some(&Effect::Finished(s.phase.clone())));
+    }
+
+    #[test]
+    fn a_receive_the_submitter_never_sent_uses_up_no_attempt() {
+        let mut s = PacketState::detected(packet(None, 5_000), 1);
+        for round in 0..5 {
+            let (next, _) = run(
+                s,
+                vec![
+                    Input::CommitmentProven {
+                        query_height: 9 + round,
+                        present: true,
+                    },
+                    Input::ClientUpdated { height: 10 + round },
+                    Input::RecvFailed {
+                        already_relayed: false,
+                        timed_out: false,
+                        retryable: true,
+                        sent: false,
+                        reason: "the tx submitter is restarting".into(),
+                    },
+                ],
+            );
+            assert_eq!((next.phase.clone(), next.attempts), (Phase::Detected, 0));
+            s = next;
+        }
     }
 
     #[test]
@@ -501,6 +536,7 @@ mod tests {
                 already_relayed: false,
                 timed_out: true,
                 retryable: false,
+                sent: true,
                 reason: "insufficient packet timeout height".into(),
             },
         );
@@ -531,18 +567,21 @@ mod tests {
                 already_relayed: false,
                 timed_out: false,
                 retryable: true,
+                sent: true,
                 reason: "x".into(),
             },
             Input::RecvFailed {
                 already_relayed: true,
                 timed_out: false,
                 retryable: false,
+                sent: true,
                 reason: "y".into(),
             },
             Input::RecvFailed {
                 already_relayed: false,
                 timed_out: true,
                 retryable: false,
+                sent: true,
                 reason: "timed out".into(),
             },
             Input::AckWritten,
