@@ -22,6 +22,7 @@ use relayd_actors::coordinator::{
     QueryBuilders, QueryCoordinator, RelayCoordinator, RetryError, RetryPacket, SubscribeLifecycle,
 };
 use relayd_actors::metrics::Metrics;
+use relayd_actors::misbehaviour_watcher::QueryMisbehaviour;
 use relayd_actors::per_chain::link::ChainLink;
 use relayd_actors::routes::Routes;
 use relayd_actors::store::{now_ms, PacketRecord, StateStore};
@@ -79,6 +80,7 @@ pub struct Admin {
     links: HashMap<ChainId, ChainLink>,
     routes: Routes,
     clients: Recipient<QueryClientHealth>,
+    misbehaviour: Recipient<QueryMisbehaviour>,
     store: StateStore,
     config: Config,
     registry: Registry,
@@ -258,6 +260,7 @@ pub async fn start(
         links: relay.links.clone(),
         routes: relay.routes.clone(),
         clients: relay.clients.clone(),
+        misbehaviour: relay.misbehaviour.clone(),
         store,
         config: config.clone(),
         registry,
@@ -312,6 +315,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/actors/{id:.*}", web::get().to(actor))
         .route("/chains", web::get().to(chains_all))
         .route("/chains/{id}", web::get().to(chain_one))
+        .route("/misbehaviour", web::get().to(misbehaviour))
         .route("/packets", web::get().to(packets))
         .route(
             "/packets/{chain}/{port}/{channel}/{sequence}",
@@ -426,12 +430,28 @@ async fn actor_nodes(admin: &Admin) -> Result<Vec<ActorNode>, ApiError> {
             ChainView { status, loads }
         })
         .collect();
-    Ok(views::actor_tree(
-        &coordinator,
-        admin.started_ms,
-        &chains,
-        &builders,
-    ))
+    let mut nodes = views::actor_tree(&coordinator, admin.started_ms, &chains, &builders);
+    // The keeper and the watcher are not supervised: they are there while their mailboxes are.
+    for (id, kind, alive) in [
+        ("client_keeper", "client_keeper", admin.clients.connected()),
+        (
+            "misbehaviour_watcher",
+            "misbehaviour_watcher",
+            admin.misbehaviour.connected(),
+        ),
+    ] {
+        nodes.insert(1, views::service_node(id, kind, alive, admin.started_ms));
+    }
+    Ok(nodes)
+}
+
+async fn misbehaviour(admin: web::Data<Admin>) -> ApiResult {
+    let status = admin
+        .misbehaviour
+        .send(QueryMisbehaviour)
+        .await
+        .map_err(|e| ApiError::internal(format!("misbehaviour watcher: {e}")))?;
+    Ok(HttpResponse::Ok().json(status))
 }
 
 async fn actors(admin: web::Data<Admin>) -> ApiResult {

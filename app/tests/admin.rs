@@ -432,6 +432,13 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
     let find = |id: &str| actors.iter().find(|a| a["id"] == id).cloned();
     let coordinator = find("coordinator").expect("coordinator listed");
     assert!(coordinator["messages_handled"].as_u64().unwrap() > 0);
+    for service in ["client_keeper", "misbehaviour_watcher"] {
+        assert_eq!(find(service).expect("listed")["state"], "running");
+    }
+    // relayd's own client updates, judged by the misbehaviour watcher, are consistent.
+    let misbehaviour = api.get_ok("/misbehaviour").await;
+    assert_eq!(misbehaviour["reports"].as_array().unwrap().len(), 0);
+    assert!(misbehaviour["consistent"].as_u64().is_some());
     for chain in ["ibc-0", "ibc-1"] {
         let sup = find(&format!("supervisor/{chain}")).expect("supervisor listed");
         assert_eq!(sup["state"], "running");

@@ -156,6 +156,25 @@ pub fn actor_tree(
     out
 }
 
+/// A service actor outside the supervision tree (the client keeper, the misbehaviour watcher): started with the
+/// service, `stopped` once its mailbox is gone.
+pub fn service_node(id: &str, kind: &str, alive: bool, service_started_ms: u64) -> ActorNode {
+    ActorNode {
+        id: id.to_owned(),
+        kind: kind.to_owned(),
+        chain: None,
+        object: None,
+        state: if alive { "running" } else { "stopped" }.into(),
+        mailbox_depth: None,
+        messages_handled: None,
+        restarts: 0,
+        generation: Some(1),
+        last_error: None,
+        started_ms: Some(service_started_ms),
+        parent: None,
+    }
+}
+
 /// Lifecycle states a packet can be in.
 pub const STATES: [&str; 7] = [
     "detected",
