@@ -239,24 +239,10 @@ impl ClientKeeper {
         }
         let usable = health.usable();
         if self.usable.insert(client.clone(), usable) != Some(usable) {
-            let reason = match health {
-                ClientHealth::Expired { ago } => format!(
-                    "client {} on {} expired {}s ago (trusting period passed with no update)",
-                    client.client_id,
-                    client.host,
-                    ago.as_secs()
-                ),
-                ClientHealth::Frozen => format!(
-                    "client {} on {} is frozen (misbehaviour was submitted)",
-                    client.client_id, client.host
-                ),
-                other => format!(
-                    "client {} on {} is {}",
-                    client.client_id,
-                    client.host,
-                    other.name()
-                ),
-            };
+            let why = health
+                .unusable_reason()
+                .unwrap_or_else(|| format!("is {}", health.name()));
+            let reason = format!("client {} on {} {why}", client.client_id, client.host);
             // Rare, and losing one would leave a path stopped or running wrongly.
             self.halts.do_send(ClientHealthChanged {
                 host: client.host.clone(),

@@ -78,9 +78,16 @@ pub struct RelayCoordinator {
     /// Ordered routes (keyed by source chain, port, channel): the sequence being received, and the packets
     /// waiting for it to be received first.
     ordered: HashMap<(ChainId, String, String), OrderedLane>,
-    /// Where `update_client` events go to be judged for misbehaviour (the MisbehaviourWatcher).
-    client_updates: Option<Recipient<relayd_messages::ClientUpdateObserved>>,
+    /// Where `update_client` events of the clients the routes go through (host chain, client) are judged for
+    /// misbehaviour (the MisbehaviourWatcher).
+    client_updates: Option<ClientUpdates>,
 }
+
+/// The misbehaviour watcher and the clients (host chain, client) whose updates it judges.
+type ClientUpdates = (
+    Recipient<relayd_messages::ClientUpdateObserved>,
+    HashSet<(ChainId, ClientId)>,
+);
 
 /// One ordered channel direction: ICS-04 receives its packets strictly in sequence, so one packet at a time is
 /// worked on until it is received, and the rest wait in sequence order.
@@ -182,12 +189,23 @@ impl RelayCoordinator {
         }
     }
 
-    /// Forwards every `update_client` event to `watcher` (misbehaviour detection).
+    /// Forwards the `update_client` events of the clients the routes go through to `watcher` (misbehaviour
+    /// detection); a busy chain's updates of other clients never leave the coordinator.
     pub fn with_client_updates(
         mut self,
         watcher: Recipient<relayd_messages::ClientUpdateObserved>,
     ) -> Self {
-        self.client_updates = Some(watcher);
+        let tracked = self
+            .routes
+            .all()
+            .flat_map(|r| {
+                [
+                    (r.dst.clone(), r.dst_client.clone()),
+                    (r.src.clone(), r.src_client.clone()),
+                ]
+            })
+            .collect();
+        self.client_updates = Some((watcher, tracked));
         self
     }
 
@@ -730,13 +748,17 @@ impl Handler<BlockObserved> for RelayCoordinator {
         }
         for observed in msg.events {
             self.events_handled += 1;
-            if let (IbcEvent::UpdateClient { .. }, Some(w)) =
+            if let (IbcEvent::UpdateClient { client_id, .. }, Some((w, tracked))) =
                 (&observed.event, &self.client_updates)
             {
-                w.do_send(relayd_messages::ClientUpdateObserved {
-                    host: chain.clone(),
-                    event: observed.clone(),
-                });
+                if tracked.contains(&(chain.clone(), client_id.clone())) {
+                    // Few (updates of the clients relayd relays through), and evidence must not be lost to a
+                    // full mailbox.
+                    w.do_send(relayd_messages::ClientUpdateObserved {
+                        host: chain.clone(),
+                        event: observed.clone(),
+                    });
+                }
             }
             match observed.event {
                 IbcEvent::SendPacket(p) => self.packet_sent(&chain, p, observed.height, ctx),

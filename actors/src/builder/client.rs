@@ -71,6 +71,19 @@ impl ClientHealth {
         !matches!(self, Self::Expired { .. } | Self::Frozen)
     }
 
+    /// Why no packet can go through a client with this verdict (expired or frozen), if so; it reads after the
+    /// client's name ("… is frozen").
+    pub fn unusable_reason(&self) -> Option<String> {
+        match self {
+            Self::Frozen => Some("is frozen".into()),
+            Self::Expired { ago } => Some(format!(
+                "expired {}s ago (its trusting period passed with no update)",
+                ago.as_secs()
+            )),
+            _ => None,
+        }
+    }
+
     /// Whether an update should be sent now.
     pub fn needs_update(&self) -> bool {
         matches!(self, Self::RefreshDue { .. } | Self::Alarm { .. })
@@ -134,14 +147,7 @@ pub fn unusable(client: &ClientView, now_ns: u64) -> Option<String> {
         refresh_fraction: 1.0,
         alarm_below: Duration::ZERO,
     };
-    match assess(client, now_ns, &judge_only) {
-        ClientHealth::Frozen => Some("is frozen".into()),
-        ClientHealth::Expired { ago } => Some(format!(
-            "expired {}s ago (its trusting period passed with no update)",
-            ago.as_secs()
-        )),
-        _ => None,
-    }
+    assess(client, now_ns, &judge_only).unusable_reason()
 }
 
 #[cfg(test)]
