@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix::{
     Actor, ActorFuture, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult,
-    Recipient, ResponseActFuture,
+    ResponseActFuture,
 };
 use relayd_messages::{
     ChainId, ClientHealthChanged, ClientId, ClientSummary, CorrelationId, ErrorKind,
@@ -19,6 +19,7 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use crate::builder::client::{assess, ClientHealth, ClientPolicy, ClientView};
+use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
 use crate::per_chain::link::ChainLink;
 use crate::routes::Routes;
@@ -109,12 +110,13 @@ pub struct ClientKeeper {
     links: HashMap<ChainId, ChainLink>,
     policy: ClientPolicy,
     every: Duration,
-    halts: Recipient<ClientHealthChanged>,
+    halts: MeteredRecipient<ClientHealthChanged>,
     metrics: Option<Metrics>,
     reports: BTreeMap<TrackedClient, ClientReport>,
     /// Whether each client was last known usable (absent: not judged yet).
     usable: HashMap<TrackedClient, bool>,
     busy: HashSet<TrackedClient>,
+    meter: Meter,
 }
 
 impl ClientKeeper {
@@ -125,7 +127,7 @@ impl ClientKeeper {
         links: HashMap<ChainId, ChainLink>,
         policy: ClientPolicy,
         every: Duration,
-        halts: Recipient<ClientHealthChanged>,
+        halts: MeteredRecipient<ClientHealthChanged>,
         metrics: Option<Metrics>,
     ) -> Self {
         Self {
@@ -138,7 +140,14 @@ impl ClientKeeper {
             reports: BTreeMap::new(),
             usable: HashMap::new(),
             busy: HashSet::new(),
+            meter: Meter::new(),
         }
+    }
+
+    /// Counts the keeper's messages (and periodic checks) on `meter`.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = meter;
+        self
     }
 
     /// Checks every client not already being checked; resolves once all are judged and recorded (and any
@@ -329,6 +338,8 @@ impl Actor for ClientKeeper {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(self.every, |act, ctx| {
+            // A periodic check is work like a requested one, counted with the messages handled.
+            act.meter.handled();
             let checks = act.check_all();
             ctx.spawn(checks);
         });
@@ -339,6 +350,7 @@ impl Handler<CheckClients> for ClientKeeper {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: CheckClients, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         Box::pin(self.check_all())
     }
 }
@@ -347,6 +359,7 @@ impl Handler<QueryClientHealth> for ClientKeeper {
     type Result = MessageResult<QueryClientHealth>;
 
     fn handle(&mut self, _: QueryClientHealth, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         MessageResult(self.reports.values().cloned().collect())
     }
 }

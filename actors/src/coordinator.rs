@@ -23,6 +23,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::builder::packet::expired;
 use crate::handshake_builder::{locate, Handshake, HandshakeBuilder, HandshakeEnv};
+use crate::meter::{ActorLoad, Meter, MeteredAddr, MeteredRecipient};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::per_chain::link::ChainLink;
 use crate::routes::{Route, Routes};
@@ -34,7 +35,7 @@ pub use introspect::{BuilderStatus, QueryBuilders, RetryError, RetryPacket};
 pub type ChannelFilter = Box<dyn Fn(&ChainId, &str, &str) -> bool>;
 
 struct Live {
-    addr: Addr<PacketBuilder>,
+    addr: MeteredAddr<PacketBuilder>,
     generation: u64,
     restarts: u32,
     started_ms: u64,
@@ -81,11 +82,12 @@ pub struct RelayCoordinator {
     /// Where `update_client` events of the clients the routes go through (host chain, client) are judged for
     /// misbehaviour (the MisbehaviourWatcher).
     client_updates: Option<ClientUpdates>,
+    meter: Meter,
 }
 
 /// The misbehaviour watcher and the clients (host chain, client) whose updates it judges.
 type ClientUpdates = (
-    Recipient<relayd_messages::ClientUpdateObserved>,
+    MeteredRecipient<relayd_messages::ClientUpdateObserved>,
     HashSet<(ChainId, ClientId)>,
 );
 
@@ -150,6 +152,9 @@ pub struct CoordinatorStatus {
     pub builders: usize,
     /// Events routed so far.
     pub events_handled: u64,
+    /// The coordinator's own mailbox: events from the monitors, builders and client keeper waiting, and
+    /// messages handled.
+    pub load: ActorLoad,
 }
 
 /// Makes a live builder panic (fault injection).
@@ -186,14 +191,31 @@ impl RelayCoordinator {
             closed: HashSet::new(),
             ordered: HashMap::new(),
             client_updates: None,
+            meter: Meter::new(),
         }
+    }
+
+    /// Counts the coordinator's mailbox on `meter` (which the senders of its events share).
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = meter;
+        self
+    }
+
+    /// A recipient of the coordinator's events that counts on its meter.
+    fn metered<M>(&self, ctx: &Context<Self>) -> MeteredRecipient<M>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        Self: Handler<M>,
+    {
+        MeteredRecipient::new(ctx.address().recipient(), self.meter.clone())
     }
 
     /// Forwards the `update_client` events of the clients the routes go through to `watcher` (misbehaviour
     /// detection); a busy chain's updates of other clients never leave the coordinator.
     pub fn with_client_updates(
         mut self,
-        watcher: Recipient<relayd_messages::ClientUpdateObserved>,
+        watcher: MeteredRecipient<relayd_messages::ClientUpdateObserved>,
     ) -> Self {
         let tracked = self
             .routes
@@ -316,8 +338,8 @@ impl RelayCoordinator {
             dst: self.links.get(&route.dst)?.clone(),
             route: route.clone(),
             store: self.store.clone(),
-            exits: ctx.address().recipient(),
-            lifecycle: ctx.address().recipient(),
+            exits: self.metered(ctx),
+            lifecycle: self.metered(ctx),
             max_attempts: self.max_attempts,
         })
     }
@@ -369,7 +391,11 @@ impl RelayCoordinator {
             data: Vec::new(),
             ..record.packet.clone()
         };
-        let addr = PacketBuilder::new(record, generation, tip, env).start();
+        let meter = Meter::new();
+        let addr = MeteredAddr::new(
+            PacketBuilder::new(record, generation, tip, env, meter.clone()).start(),
+            meter,
+        );
         if !self.closed.is_empty()
             && self.closed.contains(&(
                 route.dst.clone(),
@@ -581,8 +607,8 @@ impl RelayCoordinator {
     fn handshake_env(&self, ctx: &Context<Self>) -> HandshakeEnv {
         HandshakeEnv {
             links: self.links.clone(),
-            exits: ctx.address().recipient(),
-            lifecycle: ctx.address().recipient(),
+            exits: self.metered(ctx),
+            lifecycle: self.metered(ctx),
         }
     }
 
@@ -714,7 +740,7 @@ fn channel_event(
 /// Sends an event a builder cannot do without (its ack bytes, its packet's end): through the mailbox limit when
 /// there is room, past it when the mailbox is full, since dropping it would leave the builder waiting for good.
 /// Tips, which come every block, use plain `try_send` instead.
-fn must_deliver(addr: &Addr<PacketBuilder>, msg: PacketObserved) {
+fn must_deliver(addr: &MeteredAddr<PacketBuilder>, msg: PacketObserved) {
     if let Err(actix::dev::SendError::Full(msg)) = addr.try_send(msg) {
         addr.do_send(msg);
     }
@@ -751,6 +777,7 @@ impl Handler<BlockObserved> for RelayCoordinator {
     type Result = ();
 
     fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
+        self.meter.took();
         let chain = msg.chain.clone();
         self.tips.insert(chain.clone(), (msg.height, msg.time_ns));
         if let Some(link) = self.links.get(&chain) {
@@ -865,6 +892,7 @@ impl Handler<BuilderExited> for RelayCoordinator {
     type Result = ();
 
     fn handle(&mut self, msg: BuilderExited, ctx: &mut Self::Context) {
+        self.meter.took();
         let RelayObject::Packet(key) = msg.object else {
             self.handshake_exited(msg, ctx);
             return;
@@ -909,6 +937,7 @@ impl Handler<LifecycleChanged> for RelayCoordinator {
     type Result = ();
 
     fn handle(&mut self, msg: LifecycleChanged, ctx: &mut Self::Context) {
+        self.meter.took();
         if let RelayObject::Packet(key) = &msg.object {
             // Received (or done): the next packet of an ordered lane may go.
             if msg.state == "confirmed" || msg.is_final {
@@ -930,6 +959,7 @@ impl Handler<SubscribeLifecycle> for RelayCoordinator {
     type Result = ();
 
     fn handle(&mut self, msg: SubscribeLifecycle, _: &mut Self::Context) {
+        self.meter.handled();
         self.subscribers.push(msg.0);
     }
 }
@@ -938,6 +968,7 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
     type Result = MessageResult<QueryCoordinator>;
 
     fn handle(&mut self, _: QueryCoordinator, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         let mut heights: Vec<(String, u64)> = self
             .tips
             .iter()
@@ -948,6 +979,7 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
             heights,
             builders: self.builders.len(),
             events_handled: self.events_handled,
+            load: self.meter.load(),
         })
     }
 }
@@ -956,6 +988,7 @@ impl Handler<ClientHealthChanged> for RelayCoordinator {
     type Result = ();
 
     fn handle(&mut self, msg: ClientHealthChanged, ctx: &mut Self::Context) {
+        self.meter.took();
         let client = (msg.host.clone(), msg.client_id.clone());
         let through = |r: &Route| {
             (r.dst == msg.host && r.dst_client == msg.client_id)
@@ -999,6 +1032,7 @@ impl Handler<PanicAnyBuilder> for RelayCoordinator {
     type Result = bool;
 
     fn handle(&mut self, _: PanicAnyBuilder, _: &mut Self::Context) -> bool {
+        self.meter.handled();
         match self.builders.values().next() {
             Some(live) => {
                 live.addr.do_send(InjectPanic);
@@ -1013,6 +1047,7 @@ impl Handler<ClearPackets> for RelayCoordinator {
     type Result = ResponseActFuture<Self, Result<ClearReport, RelayError>>;
 
     fn handle(&mut self, msg: ClearPackets, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         let route = self
             .routes
             .from_source(&msg.chain, &msg.port, &msg.channel)
@@ -1159,6 +1194,7 @@ impl Handler<RelayHandshake> for RelayCoordinator {
     type Result = ResponseActFuture<Self, Result<(), RelayError>>;
 
     fn handle(&mut self, msg: RelayHandshake, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         self.observe_handshake(msg.object, msg.state, msg.correlation)
     }
 }

@@ -9,7 +9,7 @@ pub mod datagrams;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient};
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler};
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::core::channel::v1 as chan;
 use ibc_proto::ibc::core::connection::v1 as conn;
@@ -24,6 +24,7 @@ use tracing::{debug, info, warn, Instrument, Span};
 
 use crate::builder::handshake::{self as machine, Effect, EndState, Input, Phase, Side};
 use crate::chain::endpoint::path;
+use crate::meter::MeteredRecipient;
 use crate::packet_builder::datagrams::{check, Check};
 use crate::packet_builder::BuilderGuard;
 use crate::per_chain::link::ChainLink;
@@ -293,9 +294,9 @@ pub struct HandshakeEnv {
     /// Every relayed chain's actors.
     pub links: HashMap<ChainId, ChainLink>,
     /// Exits go to the coordinator.
-    pub exits: Recipient<BuilderExited>,
+    pub exits: MeteredRecipient<BuilderExited>,
     /// Lifecycle changes go to the coordinator (and from there to subscribers).
-    pub lifecycle: Recipient<LifecycleChanged>,
+    pub lifecycle: MeteredRecipient<LifecycleChanged>,
 }
 
 /// The HandshakeBuilder actor.

@@ -9,6 +9,7 @@ pub mod client_keeper;
 pub mod coordinator;
 pub mod handshake_builder;
 pub mod keys;
+pub mod meter;
 pub mod metrics;
 pub mod misbehaviour_watcher;
 pub mod packet_builder;

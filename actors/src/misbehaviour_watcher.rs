@@ -23,6 +23,7 @@ use crate::builder::misbehaviour::{
 use crate::chain::client_state::consensus_view;
 use crate::chain::endpoint::path;
 use crate::client_keeper::TrackedClient;
+use crate::meter::Meter;
 use crate::metrics::Metrics;
 use crate::per_chain::link::ChainLink;
 use crate::store::now_ms;
@@ -104,6 +105,7 @@ pub struct MisbehaviourWatcher {
     reported: HashSet<TrackedClient>,
     /// Headers judged or being judged, by (host, client, height, header hash): each event is judged once.
     seen: HashSet<(TrackedClient, u64, String)>,
+    meter: Meter,
 }
 
 impl MisbehaviourWatcher {
@@ -123,7 +125,14 @@ impl MisbehaviourWatcher {
             status: MisbehaviourStatus::default(),
             reported: HashSet::new(),
             seen: HashSet::new(),
+            meter: Meter::new(),
         }
+    }
+
+    /// Counts the watcher's mailbox on `meter` (shared with the coordinator, which sends it the updates).
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = meter;
+        self
     }
 
     fn run(&mut self, job: Job, ctx: &mut Context<Self>) {
@@ -344,6 +353,7 @@ impl Handler<ClientUpdateObserved> for MisbehaviourWatcher {
     type Result = ();
 
     fn handle(&mut self, msg: ClientUpdateObserved, ctx: &mut Self::Context) {
+        self.meter.took();
         let IbcEvent::UpdateClient {
             client_id, header, ..
         } = &msg.event.event
@@ -408,6 +418,7 @@ impl Handler<QueryMisbehaviour> for MisbehaviourWatcher {
     type Result = MessageResult<QueryMisbehaviour>;
 
     fn handle(&mut self, _: QueryMisbehaviour, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         MessageResult(self.status.clone())
     }
 }

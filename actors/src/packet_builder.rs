@@ -7,7 +7,7 @@ pub mod datagrams;
 
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient};
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler};
 use relayd_messages::{
     ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Halt, Height, IbcEvent,
     InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
@@ -19,6 +19,7 @@ use tracing::{debug, info, warn, Instrument, Span};
 use crate::builder::client;
 use crate::builder::packet::{step, Effect, Input, PacketState, Phase};
 use crate::chain::endpoint::path;
+use crate::meter::{Meter, MeteredRecipient};
 use crate::per_chain::link::ChainLink;
 use crate::routes::Route;
 use crate::store::{now_ms, now_ns, PacketRecord, StateStore, Transition};
@@ -39,9 +40,9 @@ pub struct BuilderEnv {
     /// The state database.
     pub store: StateStore,
     /// Exits go to the coordinator.
-    pub exits: Recipient<BuilderExited>,
+    pub exits: MeteredRecipient<BuilderExited>,
     /// Lifecycle changes go to the coordinator (and from there to subscribers).
-    pub lifecycle: Recipient<LifecycleChanged>,
+    pub lifecycle: MeteredRecipient<LifecycleChanged>,
     /// Delivery attempts before a packet fails.
     pub max_attempts: u32,
 }
@@ -50,7 +51,7 @@ pub struct BuilderEnv {
 pub(crate) struct BuilderGuard {
     pub(crate) object: RelayObject,
     pub(crate) generation: u64,
-    pub(crate) exits: Recipient<BuilderExited>,
+    pub(crate) exits: MeteredRecipient<BuilderExited>,
     pub(crate) finished: bool,
 }
 
@@ -85,6 +86,7 @@ pub struct PacketBuilder {
     guard: BuilderGuard,
     /// The transaction that caused the next state change, attached to it in the record and the event.
     tx_unrecorded: Option<String>,
+    meter: Meter,
 }
 
 /// What a job reports back: an input for the machine, or an error to retry or give up on.
@@ -102,12 +104,13 @@ fn phase_from_record(state: &str) -> Phase {
 
 impl PacketBuilder {
     /// A builder resuming `record` (new or restored from sled) as incarnation `generation`, starting from the
-    /// destination tip `tip` (height, time) if known.
+    /// destination tip `tip` (height, time) if known; its handlers count on `meter`.
     pub fn new(
         record: PacketRecord,
         generation: u64,
         tip: Option<(u64, u64)>,
         env: BuilderEnv,
+        meter: Meter,
     ) -> Self {
         install_panic_hook();
         let key = record.key.clone();
@@ -137,6 +140,7 @@ impl PacketBuilder {
             retries: 0,
             span,
             tx_unrecorded: None,
+            meter,
         }
     }
 
@@ -747,6 +751,7 @@ impl Handler<PacketObserved> for PacketBuilder {
     type Result = ();
 
     fn handle(&mut self, msg: PacketObserved, ctx: &mut Self::Context) {
+        self.meter.took();
         self.feed_seen(msg.seen, ctx);
     }
 }
@@ -755,6 +760,7 @@ impl Handler<Halt> for PacketBuilder {
     type Result = ();
 
     fn handle(&mut self, msg: Halt, ctx: &mut Self::Context) {
+        self.meter.took();
         // Stopping unfinished: the coordinator keeps the record and does not restart a builder on a halted
         // path. Anything in flight is idempotent on chain, so resuming later re-proves from the chain.
         info!(parent: &self.span, reason = %msg.reason, "path halted; stopping");
@@ -768,6 +774,7 @@ impl Handler<InjectPanic> for PacketBuilder {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
+        self.meter.took();
         injected_panic(ActorKind::PacketBuilder);
     }
 }

@@ -34,4 +34,6 @@ pub struct ChainStatus {
     pub degraded: bool,
     /// The children, in start order.
     pub children: Vec<ChildStatus>,
+    /// The supervisor's own mailbox: children's exit reports waiting, and messages handled.
+    pub load: crate::meter::ActorLoad,
 }

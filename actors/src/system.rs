@@ -24,6 +24,7 @@ use crate::chain::near::factory::NearFactory;
 use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
 use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
+use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
 use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
 use crate::per_chain::link::ChainLink;
@@ -53,6 +54,18 @@ pub enum StartError {
     },
 }
 
+/// The mailbox meters of the service's actors that no chain supervisor reports on (each chain's supervisor and
+/// links report their own).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceMeters {
+    /// The RelayCoordinator's.
+    pub coordinator: Meter,
+    /// The ClientKeeper's.
+    pub client_keeper: Meter,
+    /// The MisbehaviourWatcher's.
+    pub misbehaviour_watcher: Meter,
+}
+
 /// A running relayd inside an actix System. The coordinator and its builders run on an Arbiter of their own and
 /// each chain's actors on another, so a host's actors on the System's own Arbiter neither wait on relaying nor
 /// stop with it.
@@ -71,6 +84,8 @@ pub struct RelayHandle {
     pub check_clients: Recipient<CheckClients>,
     /// The misbehaviour evidence relayd found and submitted (the MisbehaviourWatcher).
     pub misbehaviour: Recipient<QueryMisbehaviour>,
+    /// The mailbox meters of the actors outside the chains' supervisors.
+    pub meters: ServiceMeters,
     store: StateStore,
     arbiters: Vec<Arbiter>,
     drain_bound: Duration,
@@ -329,20 +344,26 @@ pub async fn start_with(
     // Its own Arbiter: the builders it spawns run there too, and all of them (with the watcher and the client
     // keeper) stop with it at shutdown.
     let coordinator_arbiter = Arbiter::new();
+    let meters = ServiceMeters::default();
     let watcher = {
+        let meter = meters.misbehaviour_watcher.clone();
         let (clients, links, metrics) = (
             TrackedClient::of_routes(&routes),
             links.clone(),
             options.metrics.clone(),
         );
         MisbehaviourWatcher::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
-            MisbehaviourWatcher::new(clients, links, metrics)
+            MisbehaviourWatcher::new(clients, links, metrics).with_meter(meter)
         })
     };
     let coordinator = {
         let (links, routes, store) = (links.clone(), routes.clone(), store.clone());
         let scope = options.scope.clone();
-        let updates = watcher.clone().recipient();
+        let updates = MeteredRecipient::new(
+            watcher.clone().recipient(),
+            meters.misbehaviour_watcher.clone(),
+        );
+        let meter = meters.coordinator.clone();
         RelayCoordinator::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
             let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
                 filters.get(chain).is_none_or(|f| f.allows(port, channel))
@@ -351,6 +372,7 @@ pub async fn start_with(
                 .with_clear_intervals(intervals)
                 .with_scope(scope)
                 .with_client_updates(updates)
+                .with_meter(meter)
         })
     };
 
@@ -380,7 +402,8 @@ pub async fn start_with(
         };
         let arbiter = Arbiter::new();
         let link = links[&chain.id].clone();
-        let sink = coordinator.clone().recipient();
+        let sink =
+            MeteredRecipient::new(coordinator.clone().recipient(), meters.coordinator.clone());
         let policy = config.supervision.clone();
         let refresh = chain.trusting_period.get().mul_f64(1.0 / 3.0);
         let store = store.clone();
@@ -393,16 +416,17 @@ pub async fn start_with(
         let (clients, links, halts, metrics) = (
             TrackedClient::of_routes(&routes),
             links.clone(),
-            coordinator.clone().recipient(),
+            MeteredRecipient::new(coordinator.clone().recipient(), meters.coordinator.clone()),
             options.metrics.clone(),
         );
+        let meter = meters.client_keeper.clone();
         let policy = ClientPolicy {
             refresh_fraction: config.clients.refresh_fraction,
             alarm_below: config.clients.expiry_alarm.get(),
         };
         let every = config.clients.check_interval.get();
         ClientKeeper::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
-            ClientKeeper::new(clients, links, policy, every, halts, metrics)
+            ClientKeeper::new(clients, links, policy, every, halts, metrics).with_meter(meter)
         })
     };
 
@@ -468,6 +492,7 @@ pub async fn start_with(
         clients: keeper.clone().recipient(),
         check_clients: keeper.recipient(),
         misbehaviour: watcher.recipient(),
+        meters,
         store,
         arbiters,
         drain_bound: confirm_timeout(config),

@@ -184,7 +184,7 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                 factory,
                 link.clone(),
                 store.clone(),
-                sink,
+                sink.into(),
                 SupervisionConfig::default(),
                 refresh,
             )

@@ -29,8 +29,9 @@ use relayd_actors::store::{now_ms, PacketRecord, StateStore};
 use relayd_actors::supervisor::any::AnyChainSupervisor;
 use relayd_actors::supervisor::chain::QueryChainStatus;
 use relayd_actors::supervisor::ChainStatus;
-use relayd_actors::system::RelayHandle;
+use relayd_actors::system::{RelayHandle, ServiceMeters};
 use relayd_config::Config;
+use relayd_messages::ActorKind;
 use relayd_messages::{
     ChainId, ChannelId, ClearPackets, ClearReport, CorrelationId, PacketKey, PortId, Sequence,
 };
@@ -81,6 +82,7 @@ pub struct Admin {
     routes: Routes,
     clients: Recipient<QueryClientHealth>,
     misbehaviour: Recipient<QueryMisbehaviour>,
+    meters: ServiceMeters,
     store: StateStore,
     config: Config,
     registry: Registry,
@@ -261,6 +263,7 @@ pub async fn start(
         routes: relay.routes.clone(),
         clients: relay.clients.clone(),
         misbehaviour: relay.misbehaviour.clone(),
+        meters: relay.meters.clone(),
         store,
         config: config.clone(),
         registry,
@@ -344,6 +347,7 @@ async fn chain_statuses(admin: &Admin) -> Vec<ChainStatus> {
                 chain: chain.to_string(),
                 degraded: true,
                 children: Vec::new(),
+                load: Default::default(),
             }),
         }
     }
@@ -432,15 +436,22 @@ async fn actor_nodes(admin: &Admin) -> Result<Vec<ActorNode>, ApiError> {
         .collect();
     let mut nodes = views::actor_tree(&coordinator, admin.started_ms, &chains, &builders);
     // The keeper and the watcher are not supervised: they are there while their mailboxes are.
-    for (id, kind, alive) in [
-        ("client_keeper", "client_keeper", admin.clients.connected()),
+    for (id, alive, meter) in [
+        (
+            "client_keeper",
+            admin.clients.connected(),
+            &admin.meters.client_keeper,
+        ),
         (
             "misbehaviour_watcher",
-            "misbehaviour_watcher",
             admin.misbehaviour.connected(),
+            &admin.meters.misbehaviour_watcher,
         ),
     ] {
-        nodes.insert(1, views::service_node(id, kind, alive, admin.started_ms));
+        nodes.insert(
+            1,
+            views::service_node(id, id, alive, meter.load(), admin.started_ms),
+        );
     }
     Ok(nodes)
 }
@@ -864,8 +875,41 @@ async fn metrics(admin: web::Data<Admin>) -> ApiResult {
             if let Some(load) = link.and_then(|l| l.load(child.kind)) {
                 f.actor_mailbox_depth
                     .with_label_values(&[&status.chain, &kind])
-                    .set(i64::try_from(load.mailbox_depth).unwrap_or(i64::MAX));
+                    .set(gauge(load.mailbox_depth));
             }
+        }
+        f.actor_mailbox_depth
+            .with_label_values(&[&status.chain, "chain_supervisor"])
+            .set(gauge(status.load.mailbox_depth));
+    }
+    // The actors of no chain carry an empty chain label.
+    for (kind, meter) in [
+        (
+            views::kind_name(ActorKind::RelayCoordinator),
+            &admin.meters.coordinator,
+        ),
+        ("client_keeper".to_owned(), &admin.meters.client_keeper),
+        (
+            "misbehaviour_watcher".to_owned(),
+            &admin.meters.misbehaviour_watcher,
+        ),
+    ] {
+        f.actor_mailbox_depth
+            .with_label_values(&["", &kind])
+            .set(gauge(meter.load().mailbox_depth));
+    }
+    if let Ok(builders) = admin.coordinator.send(QueryBuilders).await {
+        let mut per_chain: HashMap<String, u64> = HashMap::new();
+        for b in &builders {
+            if let relayd_messages::RelayObject::Packet(key) = &b.object {
+                *per_chain.entry(key.src_chain.to_string()).or_default() += b.load.mailbox_depth;
+            }
+        }
+        for chain in admin.links.keys() {
+            let depth = per_chain.get(chain.as_str()).copied().unwrap_or(0);
+            f.actor_mailbox_depth
+                .with_label_values(&[chain.as_str(), "packet_builder"])
+                .set(gauge(depth));
         }
     }
     if let Ok(c) = admin.coordinator.send(QueryCoordinator).await {
@@ -884,6 +928,11 @@ async fn metrics(admin: web::Data<Admin>) -> ApiResult {
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(out))
+}
+
+/// A count as a Prometheus gauge value.
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Publishes an event for every supervised restart and keeps the restart counter current.

@@ -27,6 +27,8 @@ pub struct BuilderStatus {
     pub restarts: u32,
     /// When this incarnation started, ms since the epoch.
     pub started_ms: u64,
+    /// Its mailbox: the coordinator's events waiting for it, and those handled.
+    pub load: crate::meter::ActorLoad,
 }
 
 /// Takes a packet out of the dead-letter queue and relays it again from the start, with fresh attempts.
@@ -52,6 +54,7 @@ impl Handler<QueryBuilders> for RelayCoordinator {
     type Result = MessageResult<QueryBuilders>;
 
     fn handle(&mut self, _: QueryBuilders, _: &mut Context<Self>) -> Self::Result {
+        self.meter.handled();
         let mut out: Vec<BuilderStatus> = self
             .builders
             .iter()
@@ -64,6 +67,7 @@ impl Handler<QueryBuilders> for RelayCoordinator {
                 generation: live.generation,
                 restarts: live.restarts,
                 started_ms: live.started_ms,
+                load: live.addr.meter().load(),
             })
             .collect();
         out.sort_by_key(|b| b.generation);
@@ -75,6 +79,7 @@ impl Handler<RetryPacket> for RelayCoordinator {
     type Result = Result<(), RetryError>;
 
     fn handle(&mut self, msg: RetryPacket, ctx: &mut Context<Self>) -> Self::Result {
+        self.meter.handled();
         let key = msg.0;
         if self.routes.of(&key).is_none() {
             return Err(RetryError::NoRoute(key.to_string()));

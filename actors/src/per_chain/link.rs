@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use super::breaker::{BreakerStatus, CircuitBreaker};
+pub use crate::meter::ActorLoad;
+use crate::meter::Meter;
 
 use actix::{MailboxError, Message, Recipient};
 use relayd_messages::{
@@ -46,25 +48,11 @@ pub struct ChainLink {
     pub prefix: Vec<u8>,
     slots: Arc<RwLock<ChainRecipients>>,
     breaker: Arc<Mutex<CircuitBreaker>>,
-    loads: Arc<[Load; 3]>,
+    /// Per kind of child, across its restarts: requests through links (querier, light client, submitter) and
+    /// the monitor's blocks.
+    loads: Arc<[Meter; 4]>,
     /// The highest block the monitor reported (0: none yet).
     tip: Arc<AtomicU64>,
-}
-
-/// Requests through a link to one kind of actor: how many await an answer and how many were answered.
-#[derive(Default)]
-struct Load {
-    in_flight: AtomicU64,
-    handled: AtomicU64,
-}
-
-/// What [`ChainLink::load`] reports for one kind of actor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct ActorLoad {
-    /// Requests sent and not answered yet: those in the actor's mailbox plus the one it works on.
-    pub mailbox_depth: u64,
-    /// Requests answered (successfully or not) since the service started.
-    pub messages_handled: u64,
 }
 
 fn load_index(kind: ActorKind) -> Option<usize> {
@@ -72,17 +60,17 @@ fn load_index(kind: ActorKind) -> Option<usize> {
         ActorKind::Querier => Some(0),
         ActorKind::LightClient => Some(1),
         ActorKind::TxSubmitter => Some(2),
+        ActorKind::ChainMonitor => Some(3),
         _ => None,
     }
 }
 
 /// Counts a request as answered when dropped, so a cancelled caller does not leave it in flight forever.
-struct InFlight<'a>(&'a Load);
+struct InFlight<'a>(&'a Meter);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.handled.fetch_add(1, Ordering::Relaxed);
+        self.0.took();
     }
 }
 
@@ -121,14 +109,16 @@ impl ChainLink {
         Some(self.tip.load(Ordering::Relaxed)).filter(|h| *h > 0)
     }
 
-    /// The requests sent through this link (by every clone of it) to the chain's actors of `kind`; `None` for
-    /// kinds that are not reached through links (the monitor pushes, it is not asked).
+    /// The load on the chain's actors of `kind`: for the querier, light client and submitter the requests sent
+    /// through this link (by every clone of it), waiting or being answered, and those answered; for the monitor
+    /// the blocks read from the node and not yet accepted by the coordinator, and those delivered.
     pub fn load(&self, kind: ActorKind) -> Option<ActorLoad> {
-        let load = &self.loads[load_index(kind)?];
-        Some(ActorLoad {
-            mailbox_depth: load.in_flight.load(Ordering::Relaxed),
-            messages_handled: load.handled.load(Ordering::Relaxed),
-        })
+        Some(self.loads[load_index(kind)?].load())
+    }
+
+    /// The meter of the chain's monitor (its incarnations count together).
+    pub fn monitor_meter(&self) -> Meter {
+        self.loads[3].clone()
     }
 
     /// The chain's circuit breaker, as reported.
@@ -191,7 +181,7 @@ impl ChainLink {
         }
         let load = load_index(kind).map(|i| &self.loads[i]);
         let _counted = load.map(|l| {
-            l.in_flight.fetch_add(1, Ordering::Relaxed);
+            l.queued();
             InFlight(l)
         });
         let result = match recipient.send(msg).await {

@@ -2,12 +2,13 @@
 //! checkpoint) and hands each block's IBC events to the RelayCoordinator, waiting for it to accept each one so
 //! that a slow coordinator slows the monitor instead of losing blocks.
 
-use actix::{Actor, AsyncContext, Context, Handler, Recipient};
+use actix::{Actor, AsyncContext, Context, Handler};
 use relayd_messages::{ActorKind, BlockObserved, ChainId, InjectPanic};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::chain::backend::{BlockEvents, EventSource};
+use crate::meter::{Meter, MeteredRecipient};
 use crate::supervision::guard::{injected_panic, ExitGuard};
 
 /// Aborts the event source's task when the monitor goes, however it goes.
@@ -24,19 +25,22 @@ pub struct ChainMonitor<S: EventSource + 'static> {
     chain: ChainId,
     source: Option<S>,
     start: u64,
-    sink: Recipient<BlockObserved>,
+    sink: MeteredRecipient<BlockObserved>,
+    meter: Meter,
     task: Option<SourceTask>,
     stop: Option<oneshot::Sender<()>>,
     guard: ExitGuard,
 }
 
 impl<S: EventSource + 'static> ChainMonitor<S> {
-    /// A monitor delivering from height `start` on into `sink`.
+    /// A monitor delivering from height `start` on into `sink`, counting the blocks it holds and delivers on
+    /// `meter`.
     pub fn new(
         chain: ChainId,
         source: S,
         start: u64,
-        sink: Recipient<BlockObserved>,
+        sink: MeteredRecipient<BlockObserved>,
+        meter: Meter,
         guard: ExitGuard,
     ) -> Self {
         Self {
@@ -44,6 +48,7 @@ impl<S: EventSource + 'static> ChainMonitor<S> {
             source: Some(source),
             start,
             sink,
+            meter,
             task: None,
             stop: None,
             guard,
@@ -70,8 +75,11 @@ impl<S: EventSource + 'static> Actor for ChainMonitor<S> {
         )));
         let sink = self.sink.clone();
         let chain = self.chain.clone();
+        let meter = self.meter.clone();
         ctx.spawn(actix::fut::wrap_future::<_, Self>(async move {
             while let Some(block) = rx.recv().await {
+                // This block and those read behind it wait for the coordinator.
+                meter.set_waiting(rx.len() as u64 + 1);
                 let observed = BlockObserved {
                     chain: chain.clone(),
                     height: block.height,
@@ -82,6 +90,8 @@ impl<S: EventSource + 'static> Actor for ChainMonitor<S> {
                     warn!(chain = %chain, error = %e, "the coordinator is gone; monitor stops delivering");
                     return;
                 }
+                meter.handled();
+                meter.set_waiting(rx.len() as u64);
             }
         }));
     }
@@ -98,6 +108,7 @@ impl<S: EventSource + 'static> Handler<InjectPanic> for ChainMonitor<S> {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
+        self.meter.handled();
         injected_panic(ActorKind::ChainMonitor);
     }
 }

@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
-use actix::Recipient;
 use relayd_messages::{ActorKind, ChildExited};
+
+use crate::meter::MeteredRecipient;
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -73,18 +74,22 @@ pub fn injected_panic(kind: ActorKind) {
 pub struct ExitGuard {
     kind: ActorKind,
     generation: u64,
-    notify: Option<Recipient<ChildExited>>,
+    notify: Option<MeteredRecipient<ChildExited>>,
     clean: bool,
 }
 
 impl ExitGuard {
-    /// A guard for the `generation`-th incarnation of a `kind` child.
-    pub fn new(kind: ActorKind, generation: u64, notify: Recipient<ChildExited>) -> Self {
+    /// A guard for the `generation`-th incarnation of a `kind` child, reporting to `notify`.
+    pub fn new(
+        kind: ActorKind,
+        generation: u64,
+        notify: impl Into<MeteredRecipient<ChildExited>>,
+    ) -> Self {
         install_panic_hook();
         Self {
             kind,
             generation,
-            notify: Some(notify),
+            notify: Some(notify.into()),
             clean: false,
         }
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use actix::dev::ToEnvelope;
-use actix::{Actor, Addr, ArbiterHandle, Handler, MailboxError, Message, Recipient};
+use actix::{Actor, Addr, ArbiterHandle, Handler, MailboxError, Message};
 use relayd_config::SupervisionConfig;
 use relayd_messages::{BlockObserved, ChainId};
 
@@ -49,7 +49,7 @@ impl AnyFactory {
         arbiter: &ArbiterHandle,
         link: ChainLink,
         store: StateStore,
-        sink: Recipient<BlockObserved>,
+        sink: crate::meter::MeteredRecipient<BlockObserved>,
         policy: SupervisionConfig,
         refresh_every: Duration,
     ) -> AnyChainSupervisor {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
-    MessageResult, Recipient, ResponseFuture,
+    MessageResult, ResponseFuture,
 };
 use relayd_config::SupervisionConfig;
 use relayd_messages::{ActorKind, BlockObserved, ChildExited, InjectPanic, RelayError};
@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 
 use super::{ChainStatus, ChildStatus};
 use crate::chain::endpoint::ChainEndpoint;
+use crate::meter::{Meter, MeteredRecipient};
 use crate::per_chain::light::LightClient;
 use crate::per_chain::link::ChainLink;
 use crate::per_chain::monitor::ChainMonitor;
@@ -49,12 +50,13 @@ pub struct ChainSupervisor<F: ChainFactory + Unpin> {
     factory: F,
     link: ChainLink,
     store: StateStore,
-    sink: Recipient<BlockObserved>,
+    sink: MeteredRecipient<BlockObserved>,
     policy: SupervisionConfig,
     refresh_every: Duration,
     children: Vec<Child<F>>,
     degraded: bool,
     stopping: bool,
+    meter: Meter,
 }
 
 /// Reports the chain's supervision state.
@@ -78,7 +80,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
         factory: F,
         link: ChainLink,
         store: StateStore,
-        sink: Recipient<BlockObserved>,
+        sink: MeteredRecipient<BlockObserved>,
         policy: SupervisionConfig,
         refresh_every: Duration,
     ) -> Self {
@@ -107,6 +109,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             children,
             degraded: false,
             stopping: false,
+            meter: Meter::new(),
         }
     }
 
@@ -159,11 +162,21 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             status.generation += 1;
             status.generation
         };
-        let guard = ExitGuard::new(kind, generation, ctx.address().recipient());
+        let guard = ExitGuard::new(
+            kind,
+            generation,
+            MeteredRecipient::new(ctx.address().recipient(), self.meter.clone()),
+        );
         let result: Result<Running<F>, RelayError> = match kind {
             ActorKind::ChainMonitor => self.factory.events().map(|events| {
-                let monitor =
-                    ChainMonitor::new(chain, events, start.unwrap_or(1), self.sink.clone(), guard);
+                let monitor = ChainMonitor::new(
+                    chain,
+                    events,
+                    start.unwrap_or(1),
+                    self.sink.clone(),
+                    self.link.monitor_meter(),
+                    guard,
+                );
                 Running::Monitor(monitor.start())
             }),
             ActorKind::Querier => Ok(Running::Querier(
@@ -336,6 +349,7 @@ impl<F: ChainFactory + Unpin> Handler<ChildExited> for ChainSupervisor<F> {
     type Result = ();
 
     fn handle(&mut self, msg: ChildExited, ctx: &mut Self::Context) {
+        self.meter.took();
         let Some(index) = CHILDREN.iter().position(|k| *k == msg.kind) else {
             return;
         };
@@ -354,8 +368,10 @@ impl<F: ChainFactory + Unpin> Handler<QueryChainStatus> for ChainSupervisor<F> {
     type Result = MessageResult<QueryChainStatus>;
 
     fn handle(&mut self, _: QueryChainStatus, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         MessageResult(ChainStatus {
             chain: self.chain(),
+            load: self.meter.load(),
             degraded: self.degraded,
             children: self.children.iter().map(|c| c.status.clone()).collect(),
         })
@@ -366,6 +382,7 @@ impl<F: ChainFactory + Unpin> Handler<PanicChild> for ChainSupervisor<F> {
     type Result = bool;
 
     fn handle(&mut self, msg: PanicChild, _: &mut Self::Context) -> bool {
+        self.meter.handled();
         let Some(index) = CHILDREN.iter().position(|k| *k == msg.0) else {
             return false;
         };
@@ -391,6 +408,7 @@ impl<F: ChainFactory + Unpin> Handler<Quiesce> for ChainSupervisor<F> {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Quiesce, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
         self.stopping = true;
         if let Some(index) = CHILDREN.iter().position(|k| *k == ActorKind::ChainMonitor) {
             self.stop_child(index);
@@ -416,6 +434,7 @@ impl<F: ChainFactory + Unpin> Handler<StopSupervisor> for ChainSupervisor<F> {
     type Result = ();
 
     fn handle(&mut self, _: StopSupervisor, ctx: &mut Self::Context) {
+        self.meter.handled();
         ctx.stop();
     }
 }

@@ -24,9 +24,10 @@ pub struct ActorNode {
     pub object: Option<String>,
     /// `running`, `restarting` or `degraded`; for builders, the packet's lifecycle state.
     pub state: String,
-    /// Requests sent to it and not answered yet; `null` where relayd does not count them.
+    /// Work sent to it and not taken up yet (see `docs/admin-api.md` for what counts per kind); `null` where
+    /// relayd cannot tell (a chain whose supervisor is gone).
     pub mailbox_depth: Option<u64>,
-    /// Requests (or, for the coordinator, chain events) handled; `null` where relayd does not count them.
+    /// Messages it has handled; `null` where relayd cannot tell.
     pub messages_handled: Option<u64>,
     /// Restarts so far.
     pub restarts: u64,
@@ -77,8 +78,8 @@ pub fn actor_tree(
         chain: None,
         object: None,
         state: "running".into(),
-        mailbox_depth: None,
-        messages_handled: Some(coordinator.events_handled),
+        mailbox_depth: Some(coordinator.load.mailbox_depth),
+        messages_handled: Some(coordinator.load.messages_handled),
         restarts: 0,
         generation: Some(1),
         last_error: None,
@@ -99,8 +100,8 @@ pub fn actor_tree(
                 "running"
             }
             .into(),
-            mailbox_depth: None,
-            messages_handled: None,
+            mailbox_depth: Some(chain.status.load.mailbox_depth),
+            messages_handled: Some(chain.status.load.messages_handled),
             restarts: 0,
             generation: Some(1),
             last_error: None,
@@ -144,8 +145,8 @@ pub fn actor_tree(
                 .record
                 .as_ref()
                 .map_or_else(|| "detected".to_owned(), |r| r.state.clone()),
-            mailbox_depth: None,
-            messages_handled: None,
+            mailbox_depth: Some(b.status.load.mailbox_depth),
+            messages_handled: Some(b.status.load.messages_handled),
             restarts: u64::from(b.status.restarts),
             generation: Some(b.status.generation),
             last_error: b.record.as_ref().and_then(|r| r.last_error.clone()),
@@ -158,15 +159,21 @@ pub fn actor_tree(
 
 /// A service actor outside the supervision tree (the client keeper, the misbehaviour watcher): started with the
 /// service, `stopped` once its mailbox is gone.
-pub fn service_node(id: &str, kind: &str, alive: bool, service_started_ms: u64) -> ActorNode {
+pub fn service_node(
+    id: &str,
+    kind: &str,
+    alive: bool,
+    load: ActorLoad,
+    service_started_ms: u64,
+) -> ActorNode {
     ActorNode {
         id: id.to_owned(),
         kind: kind.to_owned(),
         chain: None,
         object: None,
         state: if alive { "running" } else { "stopped" }.into(),
-        mailbox_depth: None,
-        messages_handled: None,
+        mailbox_depth: Some(load.mailbox_depth),
+        messages_handled: Some(load.messages_handled),
         restarts: 0,
         generation: Some(1),
         last_error: None,
@@ -469,6 +476,10 @@ mod tests {
                 last_error: Some("boom".into()),
                 started_ms: 5,
             }],
+            load: ActorLoad {
+                mailbox_depth: 1,
+                messages_handled: 2,
+            },
         };
         let mut loads = HashMap::new();
         loads.insert(
@@ -482,6 +493,10 @@ mod tests {
             heights: vec![],
             builders: 0,
             events_handled: 4,
+            load: ActorLoad {
+                mailbox_depth: 0,
+                messages_handled: 4,
+            },
         };
         let tree = actor_tree(&coordinator, 1, &[ChainView { status, loads }], &[]);
         assert_eq!(tree.len(), 3);
@@ -491,5 +506,9 @@ mod tests {
         assert_eq!((q.mailbox_depth, q.messages_handled), (Some(3), Some(9)));
         assert_eq!(q.restarts, 1);
         assert_eq!(tree[0].messages_handled, Some(4));
+        assert_eq!(
+            (tree[1].mailbox_depth, tree[1].messages_handled),
+            (Some(1), Some(2))
+        );
     }
 }
