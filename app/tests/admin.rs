@@ -316,12 +316,14 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
 
-    // A lifecycle event arrives on the stream.
+    // Lifecycle events and the clearing operation's updates arrive on the stream.
     let mut buffer = String::new();
     let found = tokio::time::timeout(Duration::from_secs(120), async {
         while let Some(chunk) = events.chunk().await.unwrap() {
             buffer.push_str(&String::from_utf8_lossy(&chunk));
-            if buffer.contains("event: lifecycle\ndata: {\"type\":\"lifecycle\"") {
+            if buffer.contains("event: lifecycle\ndata: {\"type\":\"lifecycle\"")
+                && buffer.contains("event: operation\ndata: {\"type\":\"operation\"")
+            {
                 return true;
             }
         }
