@@ -837,6 +837,12 @@ impl Handler<BlockObserved> for RelayCoordinator {
                             self.destination_closed(&chain, a);
                             Some(channel_event(&chain, a, S::CloseConfirm))
                         }
+                        // An ordered channel timed out: this end is closed as by a close init, and the
+                        // counterparty is confirmed closed the same way.
+                        IbcEvent::ChannelClosed(a) => {
+                            self.destination_closed(&chain, a);
+                            Some(channel_event(&chain, a, S::CloseInit))
+                        }
                         _ => None,
                     };
                     if let Some((object, state)) = seen {

@@ -184,3 +184,50 @@ async fn a_close_started_on_either_end_is_confirmed_on_the_other_while_relaying(
         chain.shutdown().await;
     }
 }
+
+/// The latest block time of `chain`, ns since the epoch.
+async fn block_time(chain: &devnet::RunningChain) -> u64 {
+    let rpc = CosmosRpc::connect(&chain.chain_id(), &chain.rpc_url())
+        .await
+        .unwrap();
+    let (_, height) = rpc.status().await.unwrap();
+    let block = rpc.block(height).await.unwrap();
+    block.header.time.unix_timestamp_nanos() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_timeout_closes_the_channel_on_both_ends() {
+    let s = setup(Order::Ordered).await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    // A ping that expires on ibc-1 before relayd runs: ICS-04 times it out with a proof of ibc-1's next sequence
+    // to receive (an ordered channel keeps no receipts), and the timeout closes the ordered channel on ibc-0.
+    let deadline = block_time(&s.chains[1]).await + 2_000_000_000;
+    assert_eq!(pings(&s.a, &u1, "late", 1, 1, deadline).await, vec![1]);
+    eventually("ibc-1 past the ping's timeout", || async {
+        block_time(&s.chains[1]).await > deadline
+    })
+    .await;
+
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    eventually("the ping timed out on ibc-0", || async {
+        commitments(&s.chains[0], &s.a.channel_id).await.is_empty()
+    })
+    .await;
+    assert_eq!(channel_state(&s.a, PING_PORT).await, State::Closed as i32);
+    // relayd confirms the close on ibc-1, proving ibc-0's end closed.
+    eventually("the close confirmed on ibc-1", || async {
+        channel_state(&s.b, PING_PORT).await == State::Closed as i32
+    })
+    .await;
+    eventually("the record final", || async {
+        let r = relayd.ask(Cmd::Records).await;
+        r.len() == 1 && r[0].state == "timed_out"
+    })
+    .await;
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    assert!(store.dead_letters().unwrap().is_empty());
+    for chain in s.chains {
+        chain.shutdown().await;
+    }
+}

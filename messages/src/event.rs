@@ -102,6 +102,9 @@ pub enum IbcEvent {
     ChannelCloseInit(ChannelAttributes),
     /// `channel_close_confirm`.
     ChannelCloseConfirm(ChannelAttributes),
+    /// An ordered channel's end closed by a packet timeout (ibc-go `channel_closed`, ibc-rs `channel_close`):
+    /// its counterparty is still open and waits for a close confirmation.
+    ChannelClosed(ChannelAttributes),
     /// A packet was sent.
     SendPacket(Packet),
     /// A packet was received.
@@ -135,6 +138,7 @@ impl IbcEvent {
             Self::ChannelOpenConfirm(_) => "channel_open_confirm",
             Self::ChannelCloseInit(_) => "channel_close_init",
             Self::ChannelCloseConfirm(_) => "channel_close_confirm",
+            Self::ChannelClosed(_) => "channel_closed",
             Self::SendPacket(_) => "send_packet",
             Self::RecvPacket(_) => "recv_packet",
             Self::WriteAcknowledgement { .. } => "write_acknowledgement",

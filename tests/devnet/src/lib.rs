@@ -6,6 +6,7 @@ pub mod consensus;
 pub mod genesis;
 pub mod grpc;
 pub mod home;
+pub mod host;
 pub mod near;
 pub mod node;
 pub mod rpc;

@@ -4,7 +4,6 @@
 
 pub mod chain;
 pub mod genesis;
-pub mod host;
 pub mod ibc;
 pub mod proof;
 pub mod rpc;

@@ -223,6 +223,8 @@ pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, Stri
         "channel_open_confirm",
         "channel_close_init",
         "channel_close_confirm",
+        "channel_closed",
+        "channel_close",
         "send_packet",
         "recv_packet",
         "write_acknowledgement",
@@ -281,6 +283,8 @@ pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, Stri
         "channel_open_confirm" => IbcEvent::ChannelOpenConfirm(a.channel()?),
         "channel_close_init" => IbcEvent::ChannelCloseInit(a.channel()?),
         "channel_close_confirm" => IbcEvent::ChannelCloseConfirm(a.channel()?),
+        // ibc-go names it `channel_closed`, ibc-rs `channel_close`.
+        "channel_closed" | "channel_close" => IbcEvent::ChannelClosed(a.channel()?),
         "send_packet" => IbcEvent::SendPacket(a.packet()?),
         "recv_packet" => IbcEvent::RecvPacket(a.packet()?),
         "write_acknowledgement" => IbcEvent::WriteAcknowledgement {
@@ -436,6 +440,32 @@ mod tests {
         assert!(decode_event(&event("zz"))
             .unwrap_err()
             .contains("attribute header"));
+    }
+
+    #[test]
+    fn an_ordered_timeout_s_channel_close_reads_under_either_name() {
+        // ibc-go names the event `channel_closed`, ibc-rs `channel_close`.
+        for kind in ["channel_closed", "channel_close"] {
+            let event = abci::Event::new(
+                kind,
+                [
+                    ("port_id", "ping"),
+                    ("channel_id", "channel-1"),
+                    ("counterparty_port_id", "ping"),
+                    ("counterparty_channel_id", "channel-4"),
+                    ("connection_id", "connection-0"),
+                    ("channel_ordering", "ORDER_ORDERED"),
+                ],
+            );
+            let Some(IbcEvent::ChannelClosed(a)) = decode_event(&event).unwrap() else {
+                panic!("{kind} is not a channel closed event")
+            };
+            assert_eq!(a.channel_id.as_str(), "channel-1");
+            assert_eq!(
+                a.counterparty_channel_id.as_ref().map(|c| c.as_str()),
+                Some("channel-4")
+            );
+        }
     }
 
     #[test]

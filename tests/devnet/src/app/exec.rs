@@ -18,6 +18,7 @@ use ibc::core::host::types::path::{ChannelEndPath, ReceiptPath, SeqRecvPath};
 use ibc::core::host::ValidationContext;
 
 use super::ping::{send_ping, MsgSendPing};
+use crate::host::{big_endian_sequence, DevnetHost};
 use ibc_proto::google::protobuf::Any;
 use ibc_testkit::testapp::ibc::clients::AnyConsensusState;
 use prost::Message;
@@ -397,11 +398,11 @@ impl Core {
                 ))
                 .map(|r| r.is_ok())
                 .unwrap_or(false),
-            Order::Ordered => self
-                .ibc
-                .get_next_sequence_recv(&SeqRecvPath::new(&p.port_id_on_b, &p.chan_id_on_b))
-                .map(|next| p.seq_on_a < next)
-                .unwrap_or(false),
+            Order::Ordered => big_endian_sequence(
+                &self.ibc,
+                SeqRecvPath::new(&p.port_id_on_b, &p.chan_id_on_b).to_string(),
+            )
+            .is_some_and(|next| p.seq_on_a < next),
             Order::None => false,
         }
     }
@@ -410,7 +411,12 @@ impl Core {
         if self.already_received(env) {
             return Ok(Vec::new());
         }
-        dispatch(&mut self.ibc, &mut self.router, env.clone()).map_err(ibc_error)?;
+        dispatch(
+            &mut DevnetHost::cosmos(&mut self.ibc),
+            &mut self.router,
+            env.clone(),
+        )
+        .map_err(ibc_error)?;
         let evs = std::mem::take(&mut *self.ibc.events.lock());
         self.ibc.logs.lock().clear();
         Ok(events::ibc_events(evs))
@@ -419,7 +425,7 @@ impl Core {
     fn ping_msg(&mut self, msg: &MsgSendPing) -> Result<Vec<Event>, TxError> {
         validate_address(&msg.sender)
             .map_err(|e| TxError::sdk(7, format!("{e}: invalid address")))?;
-        send_ping(&mut self.ibc, msg).map_err(|log| TxError {
+        send_ping(&mut DevnetHost::cosmos(&mut self.ibc), msg).map_err(|log| TxError {
             code: 2,
             codespace: "ping".to_owned(),
             log,
@@ -447,7 +453,12 @@ impl Core {
                 })?;
             }
         }
-        send_transfer(&mut self.ibc, &mut self.router.transfer, msg).map_err(|e| TxError {
+        send_transfer(
+            &mut DevnetHost::cosmos(&mut self.ibc),
+            &mut self.router.transfer,
+            msg,
+        )
+        .map_err(|e| TxError {
             code: 2,
             codespace: "transfer".to_owned(),
             log: e.to_string(),

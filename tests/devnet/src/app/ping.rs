@@ -18,7 +18,8 @@ use ibc::core::primitives::{Signer, Timestamp};
 use ibc::core::router::module::Module;
 use ibc::core::router::types::module::ModuleExtras;
 
-use super::IbcStore;
+use super::JournaledStore;
+use crate::host::DevnetHost;
 
 /// The port the ping application is bound to.
 pub const PORT: &str = "ping";
@@ -73,7 +74,10 @@ fn check_version(version: &Version) -> Result<Version, ChannelError> {
 }
 
 /// Builds and sends the packet `msg` asks for, through ibc-rs's own send-packet handler.
-pub fn send_ping(ibc: &mut IbcStore, msg: &MsgSendPing) -> Result<Packet, String> {
+pub fn send_ping(
+    ibc: &mut DevnetHost<'_, JournaledStore>,
+    msg: &MsgSendPing,
+) -> Result<Packet, String> {
     let port: PortId = msg.source_port.parse().map_err(|e| format!("{e}"))?;
     let channel: ChannelId = msg.source_channel.parse().map_err(|e| format!("{e}"))?;
     if port.as_str() != PORT {

@@ -11,6 +11,10 @@ use cosmrs::proto::cosmos::base::abci::v1beta1::{GasInfo, Result as AbciResult};
 use cosmrs::proto::cosmos::base::v1beta1::Coin;
 use cosmrs::proto::cosmos::staking::v1beta1::{Params as StakingParams, QueryParamsResponse};
 use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
+use ibc::core::channel::types::channel::Order;
+use ibc::core::host::types::identifiers::{ChannelId, PortId};
+use ibc::core::host::types::path::{ChannelEndPath, Path as IbcPath, SeqRecvPath};
+use ibc::core::host::ValidationContext;
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::core::channel::v1 as rawch;
 use ibc_proto::ibc::core::client::v1 as rawcl;
@@ -18,6 +22,7 @@ use ibc_proto::ibc::core::connection::v1 as rawconn;
 use ibc_query::core::channel as qch;
 use ibc_query::core::client as qcl;
 use ibc_query::core::connection as qconn;
+use ibc_query::core::context::ProvableContext;
 use prost::Message;
 use tendermint::abci::response;
 use tendermint::merkle::proof::{ProofOp, ProofOps};
@@ -25,6 +30,7 @@ use tendermint::merkle::proof::{ProofOp, ProofOps};
 use super::exec::{account_at, Mode};
 use super::{Core, IBC_STORE_KEY};
 use crate::genesis::DENOM;
+use crate::host::big_endian_sequence;
 
 /// A query failure: ABCI code, codespace and log.
 struct QueryFail {
@@ -384,13 +390,7 @@ impl Core {
                 rawch::QueryPacketAcknowledgementsResponse,
                 qch::query_packet_acknowledgements
             ),
-            "/ibc.core.channel.v1.Query/UnreceivedPackets" => ibc_query!(
-                self,
-                data,
-                rawch::QueryUnreceivedPacketsRequest,
-                rawch::QueryUnreceivedPacketsResponse,
-                qch::query_unreceived_packets
-            ),
+            "/ibc.core.channel.v1.Query/UnreceivedPackets" => self.unreceived_packets(data),
             "/ibc.core.channel.v1.Query/UnreceivedAcks" => ibc_query!(
                 self,
                 data,
@@ -398,13 +398,7 @@ impl Core {
                 rawch::QueryUnreceivedAcksResponse,
                 qch::query_unreceived_acks
             ),
-            "/ibc.core.channel.v1.Query/NextSequenceReceive" => ibc_query!(
-                self,
-                data,
-                rawch::QueryNextSequenceReceiveRequest,
-                rawch::QueryNextSequenceReceiveResponse,
-                qch::query_next_sequence_receive
-            ),
+            "/ibc.core.channel.v1.Query/NextSequenceReceive" => self.next_sequence_receive(data),
             "/ibc.core.channel.v1.Query/PacketCommitment" => ibc_query!(
                 self,
                 data,
@@ -440,4 +434,77 @@ fn prost_duration(d: std::time::Duration) -> ibc_proto::google::protobuf::Durati
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
     }
+}
+
+impl Core {
+    /// Next-sequence-receive with its proof, read as ibc-go stores it (8 big-endian bytes; ibc-query's own
+    /// handler reads ibc-testkit's JSON form, which this devnet does not store).
+    fn next_sequence_receive(&self, data: &[u8]) -> Result<Vec<u8>, QueryFail> {
+        let raw: rawch::QueryNextSequenceReceiveRequest = decode(data)?;
+        let (port, channel) = ids(&raw.port_id, &raw.channel_id)?;
+        let path = SeqRecvPath::new(&port, &channel);
+        let next = big_endian_sequence(&self.ibc, path.to_string())
+            .ok_or_else(|| not_found(format!("next sequence receive of {port}/{channel}")))?;
+        let height = self
+            .ibc
+            .host_height()
+            .map_err(|e| not_found(e.to_string()))?;
+        let proof = self
+            .ibc
+            .get_proof(height, &IbcPath::SeqRecv(path))
+            .ok_or_else(|| {
+                not_found(format!(
+                    "proof of the next sequence receive of {port}/{channel}"
+                ))
+            })?;
+        Ok(rawch::QueryNextSequenceReceiveResponse {
+            next_sequence_receive: next.value(),
+            proof,
+            proof_height: Some(height.into()),
+        }
+        .encode_to_vec())
+    }
+
+    /// The sequences of `packet_commitment_sequences` not received on the channel: for an ordered channel those
+    /// at or above its next sequence to receive (ordered channels keep no receipts), for an unordered one those
+    /// without a receipt, as ibc-go answers.
+    fn unreceived_packets(&self, data: &[u8]) -> Result<Vec<u8>, QueryFail> {
+        let raw: rawch::QueryUnreceivedPacketsRequest = decode(data)?;
+        let (port, channel) = ids(&raw.port_id, &raw.channel_id)?;
+        let end = self
+            .ibc
+            .channel_end(&ChannelEndPath::new(&port, &channel))
+            .map_err(|e| not_found(e.to_string()))?;
+        if end.ordering != Order::Ordered {
+            let req = raw
+                .try_into()
+                .map_err(|e: ibc_query::error::QueryError| invalid(e.to_string()))?;
+            let resp = qch::query_unreceived_packets(&self.ibc, &req).map_err(not_found)?;
+            let raw_resp: rawch::QueryUnreceivedPacketsResponse = resp.into();
+            return Ok(raw_resp.encode_to_vec());
+        }
+        let next = big_endian_sequence(&self.ibc, SeqRecvPath::new(&port, &channel).to_string())
+            .ok_or_else(|| not_found(format!("next sequence receive of {port}/{channel}")))?;
+        let height = self
+            .ibc
+            .host_height()
+            .map_err(|e| not_found(e.to_string()))?;
+        Ok(rawch::QueryUnreceivedPacketsResponse {
+            sequences: raw
+                .packet_commitment_sequences
+                .into_iter()
+                .filter(|s| *s >= next.value())
+                .collect(),
+            height: Some(height.into()),
+        }
+        .encode_to_vec())
+    }
+}
+
+fn ids(port: &str, channel: &str) -> Result<(PortId, ChannelId), QueryFail> {
+    let port: PortId = port.parse().map_err(|e| invalid(format!("port id: {e}")))?;
+    let channel: ChannelId = channel
+        .parse()
+        .map_err(|e| invalid(format!("channel id: {e}")))?;
+    Ok((port, channel))
 }

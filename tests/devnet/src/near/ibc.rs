@@ -3,7 +3,7 @@
 //! contract's storage so it is committed by the NEAR state root.
 //!
 //! ibc-rs runs over ibc-testkit's `MockIbcStore` (as the Cosmos devnet does), so the ICS-07 Tendermint client
-//! judges Cosmos headers and proofs; it sees the store through `NearHost`, which reports near-ibc's commitment
+//! judges Cosmos headers and proofs; it sees the store through `DevnetHost`, which reports near-ibc's commitment
 //! prefix instead of ibc-testkit's `mock`. Every path the handlers write during a block is copied into the contract's
 //! storage (`TrieKey::ContractData`, key = the ICS-24 path string) when the block commits; view methods read that
 //! storage at the block asked for, as a contract's view function reads its own state.
@@ -39,8 +39,8 @@ use near_primitives::trie_key::TrieKey;
 use near_primitives::types::AccountId;
 use serde::Deserialize;
 
-use super::host::NearHost;
 use crate::app::store::{self, JournaledStore};
+use crate::host::{DevnetHost, SequenceForm};
 
 /// Deposit `deliver` requires per message, in yoctoNEAR (near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`, 0.05 NEAR).
 pub const MIN_DEPOSIT_PER_MESSAGE: u128 = 50_000_000_000_000_000_000_000;
@@ -209,8 +209,11 @@ impl IbcContract {
             let result = MsgEnvelope::try_from(any)
                 .map_err(|e| e.to_string())
                 .and_then(|env| {
-                    let mut host =
-                        NearHost::new(&mut self.ibc, contract_data_key(&self.account, b""));
+                    let mut host = DevnetHost::new(
+                        &mut self.ibc,
+                        contract_data_key(&self.account, b""),
+                        SequenceForm::Json,
+                    );
                     dispatch(&mut host, &mut self.router, env).map_err(|e| e.to_string())
                 });
             let evs = std::mem::take(&mut *self.ibc.events.lock());

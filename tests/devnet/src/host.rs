@@ -1,12 +1,14 @@
-//! The IBC host the NEAR devnet's ibc-rs runs against: ibc-testkit's `MockIbcStore` for every read and write, but
-//! reporting the commitment prefix a near-ibc contract has, `[9] ‖ contract account ‖ ','` (the trie-key prefix of
-//! the contract's storage, under which every ICS-24 value is stored and proven). ibc-testkit fixes its own prefix
-//! to `mock`; ibc-rs checks the host's prefix in connection handshakes (ConnOpenTry and ConnOpenAck compare the
-//! counterparty's record of this chain's prefix with it), so the devnet must report the real one.
+//! The IBC host each devnet chain's ibc-rs runs against: ibc-testkit's `MockIbcStore` for every read and write,
+//! seen through what the chain it plays would report. ibc-testkit fixes its commitment prefix to `mock`, which ibc-rs
+//! checks in connection handshakes, so a NEAR devnet reports near-ibc's `[9] ‖ contract account ‖ ','` instead. And
+//! ibc-testkit stores next sequences (send, receive, ack) as JSON, while ibc-go stores them as 8 big-endian bytes:
+//! a counterparty verifies an ordered channel's next-sequence-receive proof against those bytes, so the Cosmos
+//! devnet stores them as ibc-go does.
 
 use core::time::Duration;
 
-use basecoin_store::context::ProvableStore;
+use basecoin_store::context::{ProvableStore, Store};
+use basecoin_store::types::{Height as StoreHeight, Path as StorePath};
 use ibc::core::channel::types::channel::ChannelEnd;
 use ibc::core::channel::types::commitment::{AcknowledgementCommitment, PacketCommitment};
 use ibc::core::channel::types::packet::Receipt;
@@ -26,23 +28,65 @@ use ibc::core::primitives::{Signer, Timestamp};
 use ibc_testkit::testapp::ibc::clients::{AnyClientState, AnyConsensusState};
 use ibc_testkit::testapp::ibc::core::types::MockIbcStore;
 
-/// ibc-testkit's store seen through a near-ibc contract's commitment prefix.
-pub struct NearHost<'a, S: ProvableStore + core::fmt::Debug> {
-    store: &'a mut MockIbcStore<S>,
-    prefix: CommitmentPrefix,
+/// How next sequences are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceForm {
+    /// ibc-testkit's own JSON.
+    Json,
+    /// ibc-go's 8 big-endian bytes.
+    BigEndian,
 }
 
-impl<'a, S: ProvableStore + core::fmt::Debug> NearHost<'a, S> {
-    /// The host over `store` whose commitment prefix is `prefix`.
-    pub fn new(store: &'a mut MockIbcStore<S>, prefix: Vec<u8>) -> Self {
+/// ibc-testkit's store seen through a chain's commitment prefix and next-sequence encoding.
+pub struct DevnetHost<'a, S: ProvableStore + core::fmt::Debug> {
+    store: &'a mut MockIbcStore<S>,
+    prefix: CommitmentPrefix,
+    sequences: SequenceForm,
+}
+
+impl<'a, S: ProvableStore + core::fmt::Debug> DevnetHost<'a, S> {
+    /// The host over `store` whose commitment prefix is `prefix`, storing next sequences in `sequences` form.
+    pub fn new(store: &'a mut MockIbcStore<S>, prefix: Vec<u8>, sequences: SequenceForm) -> Self {
         Self {
             store,
             prefix: CommitmentPrefix::from(prefix),
+            sequences,
         }
+    }
+
+    /// A Cosmos devnet chain's host: ibc-testkit's prefix, next sequences as ibc-go stores them.
+    pub fn cosmos(store: &'a mut MockIbcStore<S>) -> Self {
+        let prefix = store.commitment_prefix().into_vec();
+        Self::new(store, prefix, SequenceForm::BigEndian)
+    }
+
+    fn get_sequence(&self, path: String, what: &str) -> Result<Sequence, HostError> {
+        big_endian_sequence(self.store, path)
+            .ok_or_else(|| HostError::failed_to_retrieve(format!("{what} sequence")))
+    }
+
+    fn set_sequence(&mut self, path: String, seq: Sequence) -> Result<(), HostError> {
+        self.store
+            .store
+            .set(StorePath::from(path), seq.value().to_be_bytes().to_vec())
+            .map(|_| ())
+            .map_err(|e| HostError::failed_to_store(format!("next sequence: {e:?}")))
     }
 }
 
-impl<S: ProvableStore + core::fmt::Debug> ValidationContext for NearHost<'_, S> {
+/// A next sequence stored as ibc-go stores it (8 big-endian bytes) at ICS-24 `path`, in the pending state.
+pub fn big_endian_sequence<S: ProvableStore + core::fmt::Debug>(
+    store: &MockIbcStore<S>,
+    path: String,
+) -> Option<Sequence> {
+    let bytes = store
+        .store
+        .get(StoreHeight::Pending, &StorePath::from(path))?;
+    let bytes: [u8; 8] = bytes.as_slice().try_into().ok()?;
+    Some(Sequence::from(u64::from_be_bytes(bytes)))
+}
+
+impl<S: ProvableStore + core::fmt::Debug> ValidationContext for DevnetHost<'_, S> {
     type V = MockIbcStore<S>;
     type HostClientState = AnyClientState;
     type HostConsensusState = AnyConsensusState;
@@ -99,15 +143,24 @@ impl<S: ProvableStore + core::fmt::Debug> ValidationContext for NearHost<'_, S> 
     }
 
     fn get_next_sequence_send(&self, path: &SeqSendPath) -> Result<Sequence, HostError> {
-        self.store.get_next_sequence_send(path)
+        match self.sequences {
+            SequenceForm::Json => self.store.get_next_sequence_send(path),
+            SequenceForm::BigEndian => self.get_sequence(path.to_string(), "send"),
+        }
     }
 
     fn get_next_sequence_recv(&self, path: &SeqRecvPath) -> Result<Sequence, HostError> {
-        self.store.get_next_sequence_recv(path)
+        match self.sequences {
+            SequenceForm::Json => self.store.get_next_sequence_recv(path),
+            SequenceForm::BigEndian => self.get_sequence(path.to_string(), "receive"),
+        }
     }
 
     fn get_next_sequence_ack(&self, path: &SeqAckPath) -> Result<Sequence, HostError> {
-        self.store.get_next_sequence_ack(path)
+        match self.sequences {
+            SequenceForm::Json => self.store.get_next_sequence_ack(path),
+            SequenceForm::BigEndian => self.get_sequence(path.to_string(), "ack"),
+        }
     }
 
     fn get_packet_commitment(&self, path: &CommitmentPath) -> Result<PacketCommitment, HostError> {
@@ -142,7 +195,7 @@ impl<S: ProvableStore + core::fmt::Debug> ValidationContext for NearHost<'_, S> 
     }
 }
 
-impl<S: ProvableStore + core::fmt::Debug> ExecutionContext for NearHost<'_, S> {
+impl<S: ProvableStore + core::fmt::Debug> ExecutionContext for DevnetHost<'_, S> {
     type E = MockIbcStore<S>;
 
     fn get_client_execution_context(&mut self) -> &mut Self::E {
@@ -219,7 +272,10 @@ impl<S: ProvableStore + core::fmt::Debug> ExecutionContext for NearHost<'_, S> {
         path: &SeqSendPath,
         seq: Sequence,
     ) -> Result<(), HostError> {
-        self.store.store_next_sequence_send(path, seq)
+        match self.sequences {
+            SequenceForm::Json => self.store.store_next_sequence_send(path, seq),
+            SequenceForm::BigEndian => self.set_sequence(path.to_string(), seq),
+        }
     }
 
     fn store_next_sequence_recv(
@@ -227,7 +283,10 @@ impl<S: ProvableStore + core::fmt::Debug> ExecutionContext for NearHost<'_, S> {
         path: &SeqRecvPath,
         seq: Sequence,
     ) -> Result<(), HostError> {
-        self.store.store_next_sequence_recv(path, seq)
+        match self.sequences {
+            SequenceForm::Json => self.store.store_next_sequence_recv(path, seq),
+            SequenceForm::BigEndian => self.set_sequence(path.to_string(), seq),
+        }
     }
 
     fn store_next_sequence_ack(
@@ -235,7 +294,10 @@ impl<S: ProvableStore + core::fmt::Debug> ExecutionContext for NearHost<'_, S> {
         path: &SeqAckPath,
         seq: Sequence,
     ) -> Result<(), HostError> {
-        self.store.store_next_sequence_ack(path, seq)
+        match self.sequences {
+            SequenceForm::Json => self.store.store_next_sequence_ack(path, seq),
+            SequenceForm::BigEndian => self.set_sequence(path.to_string(), seq),
+        }
     }
 
     fn increase_channel_counter(&mut self) -> Result<(), HostError> {
