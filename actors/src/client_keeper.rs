@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::per_chain::link::ChainLink;
 use crate::routes::Routes;
 use crate::store::{now_ms, now_ns};
+use crate::supervision::guard::{injected_panic, ExitGuard};
 
 /// One client relayd relays through: hosted on `host`, tracking `tracked`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,6 +118,8 @@ pub struct ClientKeeper {
     usable: HashMap<TrackedClient, bool>,
     busy: HashSet<TrackedClient>,
     meter: Meter,
+    /// Reports this incarnation's exit to the service supervisor.
+    guard: Option<ExitGuard>,
 }
 
 impl ClientKeeper {
@@ -141,7 +144,14 @@ impl ClientKeeper {
             usable: HashMap::new(),
             busy: HashSet::new(),
             meter: Meter::new(),
+            guard: None,
         }
+    }
+
+    /// Reports the actor's exit, a panic included, through `guard` (the service supervisor's).
+    pub fn with_guard(mut self, guard: ExitGuard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Counts the keeper's messages (and periodic checks) on `meter`.
@@ -336,6 +346,12 @@ async fn refresh(
 impl Actor for ClientKeeper {
     type Context = Context<Self>;
 
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(guard) = &mut self.guard {
+            guard.stopped_cleanly();
+        }
+    }
+
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(self.every, |act, ctx| {
             // A periodic check is work like a requested one, counted with the messages handled.
@@ -361,5 +377,14 @@ impl Handler<QueryClientHealth> for ClientKeeper {
     fn handle(&mut self, _: QueryClientHealth, _: &mut Self::Context) -> Self::Result {
         self.meter.handled();
         MessageResult(self.reports.values().cloned().collect())
+    }
+}
+
+impl Handler<relayd_messages::InjectPanic> for ClientKeeper {
+    type Result = ();
+
+    fn handle(&mut self, _: relayd_messages::InjectPanic, _: &mut Self::Context) {
+        self.meter.handled();
+        injected_panic(relayd_messages::ActorKind::ClientKeeper);
     }
 }

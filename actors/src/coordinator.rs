@@ -28,6 +28,7 @@ use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::per_chain::link::ChainLink;
 use crate::routes::{Route, Routes};
 use crate::store::{now_ms, PacketRecord, StateStore, Transition};
+use crate::supervision::guard::{injected_panic, ExitGuard};
 
 pub use introspect::{BuilderStatus, QueryBuilders, RetryError, RetryPacket};
 
@@ -83,6 +84,8 @@ pub struct RelayCoordinator {
     /// misbehaviour (the MisbehaviourWatcher).
     client_updates: Option<ClientUpdates>,
     meter: Meter,
+    /// Reports the coordinator's failure (a panic) to the service supervisor, which escalates it.
+    guard: Option<ExitGuard>,
 }
 
 /// The misbehaviour watcher and the clients (host chain, client) whose updates it judges.
@@ -157,6 +160,45 @@ pub struct CoordinatorStatus {
     pub load: ActorLoad,
 }
 
+/// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour
+/// detection); a busy chain's updates of other clients never leave the coordinator. Sent before any block, so that
+/// no update goes unjudged.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForwardClientUpdates(pub MeteredRecipient<relayd_messages::ClientUpdateObserved>);
+
+impl Handler<ForwardClientUpdates> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ForwardClientUpdates, _: &mut Self::Context) {
+        self.meter.handled();
+        self.forward_client_updates(msg.0);
+    }
+}
+
+/// Hands the coordinator the guard that reports its exit to its supervisor (sent once, before any block).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SuperviseWith(pub ExitGuard);
+
+impl Handler<SuperviseWith> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: SuperviseWith, _: &mut Self::Context) {
+        self.meter.handled();
+        self.guard = Some(msg.0);
+    }
+}
+
+impl Handler<InjectPanic> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
+        self.meter.handled();
+        injected_panic(relayd_messages::ActorKind::RelayCoordinator);
+    }
+}
+
 /// Makes a live builder panic (fault injection).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "bool")]
@@ -192,6 +234,7 @@ impl RelayCoordinator {
             ordered: HashMap::new(),
             client_updates: None,
             meter: Meter::new(),
+            guard: None,
         }
     }
 
@@ -213,10 +256,10 @@ impl RelayCoordinator {
 
     /// Forwards the `update_client` events of the clients the routes go through to `watcher` (misbehaviour
     /// detection); a busy chain's updates of other clients never leave the coordinator.
-    pub fn with_client_updates(
-        mut self,
+    fn forward_client_updates(
+        &mut self,
         watcher: MeteredRecipient<relayd_messages::ClientUpdateObserved>,
-    ) -> Self {
+    ) {
         let tracked = self
             .routes
             .all()
@@ -228,7 +271,6 @@ impl RelayCoordinator {
             })
             .collect();
         self.client_updates = Some((watcher, tracked));
-        self
     }
 
     /// Relays only the packets `scope` covers.
@@ -769,6 +811,12 @@ impl Actor for RelayCoordinator {
                 }
             }
             Err(e) => warn!(error = %e, "cannot read unfinished packets"),
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(guard) = &mut self.guard {
+            guard.stopped_cleanly();
         }
     }
 }

@@ -42,8 +42,9 @@ impl Meter {
         self.0.queued.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A message counted by [`Meter::queued`] never reached the mailbox (it was closed).
-    fn unqueued(&self) {
+    /// A message counted by [`Meter::queued`] never reached the actor (its mailbox was closed, or a forwarder had
+    /// no actor to give it to).
+    pub fn unqueued(&self) {
         self.0.taken.fetch_add(1, Ordering::Relaxed);
     }
 

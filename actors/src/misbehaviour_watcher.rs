@@ -27,6 +27,7 @@ use crate::meter::Meter;
 use crate::metrics::Metrics;
 use crate::per_chain::link::ChainLink;
 use crate::store::now_ms;
+use crate::supervision::guard::{injected_panic, ExitGuard};
 
 /// How long a header waits before it is judged again (the tracked chain had not reached its height, or a node
 /// or actor was unavailable).
@@ -106,6 +107,8 @@ pub struct MisbehaviourWatcher {
     /// Headers judged or being judged, by (host, client, height, header hash): each event is judged once.
     seen: HashSet<(TrackedClient, u64, String)>,
     meter: Meter,
+    /// Reports this incarnation's exit to the service supervisor.
+    guard: Option<ExitGuard>,
 }
 
 impl MisbehaviourWatcher {
@@ -126,7 +129,14 @@ impl MisbehaviourWatcher {
             reported: HashSet::new(),
             seen: HashSet::new(),
             meter: Meter::new(),
+            guard: None,
         }
+    }
+
+    /// Reports the actor's exit, a panic included, through `guard` (the service supervisor's).
+    pub fn with_guard(mut self, guard: ExitGuard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Counts the watcher's mailbox on `meter` (shared with the coordinator, which sends it the updates).
@@ -343,6 +353,12 @@ async fn ours_at(
 impl Actor for MisbehaviourWatcher {
     type Context = Context<Self>;
 
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(guard) = &mut self.guard {
+            guard.stopped_cleanly();
+        }
+    }
+
     fn started(&mut self, ctx: &mut Self::Context) {
         // Blocks bring update events in bursts; none may be dropped.
         ctx.set_mailbox_capacity(4096);
@@ -420,5 +436,14 @@ impl Handler<QueryMisbehaviour> for MisbehaviourWatcher {
     fn handle(&mut self, _: QueryMisbehaviour, _: &mut Self::Context) -> Self::Result {
         self.meter.handled();
         MessageResult(self.status.clone())
+    }
+}
+
+impl Handler<relayd_messages::InjectPanic> for MisbehaviourWatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: relayd_messages::InjectPanic, _: &mut Self::Context) {
+        self.meter.handled();
+        injected_panic(relayd_messages::ActorKind::MisbehaviourWatcher);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod any;
 pub mod chain;
+pub mod service;
 
 use relayd_messages::ActorKind;
 use serde::Serialize;

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Recipient};
 use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
-use relayd_messages::{ChainId, CorrelationId, RelayHandshake};
+use relayd_messages::{ActorKind, ChainId, ChildExited, CorrelationId, RelayHandshake};
 use tendermint_light_client_verifier::types::TrustThreshold;
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::builder::client::ClientPolicy;
@@ -22,7 +23,7 @@ use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
 use crate::chain::near::factory::NearFactory;
 use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
-use crate::coordinator::{RelayCoordinator, Scope};
+use crate::coordinator::{ForwardClientUpdates, RelayCoordinator, Scope, SuperviseWith};
 use crate::keys::KeyStore;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
@@ -30,8 +31,10 @@ use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
 use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Route, Routes};
 use crate::store::StateStore;
+use crate::supervision::guard::ExitGuard;
 use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
 use crate::supervisor::chain::{Quiesce, StopSupervisor};
+use crate::supervisor::service::{Make, ServiceSupervisor, StopServices};
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,12 +89,29 @@ pub struct RelayHandle {
     pub misbehaviour: Recipient<QueryMisbehaviour>,
     /// The mailbox meters of the actors outside the chains' supervisors.
     pub meters: ServiceMeters,
+    /// The supervisor of the client keeper and the misbehaviour watcher (their requests go through it).
+    pub services: Addr<ServiceSupervisor>,
+    failure: Option<oneshot::Receiver<String>>,
     store: StateStore,
     arbiters: Vec<Arbiter>,
     drain_bound: Duration,
 }
 
 impl RelayHandle {
+    /// The coordinator's failure, which relaying cannot survive: resolves with why if it fails (a panic), and
+    /// never while it runs. `None` after the first call. The host should shut the relay down and start it
+    /// again; everything unfinished resumes from the state database.
+    pub fn take_failure(&mut self) -> Option<impl std::future::Future<Output = String>> {
+        let failure = self.failure.take()?;
+        Some(async move {
+            match failure.await {
+                Ok(reason) => reason,
+                // The supervisor is gone (shutdown): no failure to report, ever.
+                Err(_) => std::future::pending().await,
+            }
+        })
+    }
+
     /// The state database: packet lifecycle records, checkpoints, dead letters.
     pub fn store(&self) -> &StateStore {
         &self.store
@@ -114,6 +134,8 @@ impl RelayHandle {
     /// every actor stops (the coordinator and builders too) and the state database is flushed. Packets left
     /// unfinished are resumed from the database by the next start.
     pub async fn shutdown_within(self, bound: Duration) {
+        // The service supervisor first: the actors stopping from here on are not failures to escalate.
+        let _ = self.services.send(StopServices).await;
         let quiesced =
             futures::future::join_all(self.supervisors.iter().map(|(_, sup)| sup.send(Quiesce)));
         if tokio::time::timeout(bound, quiesced).await.is_err() {
@@ -345,24 +367,9 @@ pub async fn start_with(
     // keeper) stop with it at shutdown.
     let coordinator_arbiter = Arbiter::new();
     let meters = ServiceMeters::default();
-    let watcher = {
-        let meter = meters.misbehaviour_watcher.clone();
-        let (clients, links, metrics) = (
-            TrackedClient::of_routes(&routes),
-            links.clone(),
-            options.metrics.clone(),
-        );
-        MisbehaviourWatcher::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
-            MisbehaviourWatcher::new(clients, links, metrics).with_meter(meter)
-        })
-    };
     let coordinator = {
         let (links, routes, store) = (links.clone(), routes.clone(), store.clone());
         let scope = options.scope.clone();
-        let updates = MeteredRecipient::new(
-            watcher.clone().recipient(),
-            meters.misbehaviour_watcher.clone(),
-        );
         let meter = meters.coordinator.clone();
         RelayCoordinator::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
             let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
@@ -371,10 +378,67 @@ pub async fn start_with(
             RelayCoordinator::new(links, routes, store, filter, 5)
                 .with_clear_intervals(intervals)
                 .with_scope(scope)
-                .with_client_updates(updates)
                 .with_meter(meter)
         })
     };
+    // The client keeper and the misbehaviour watcher, under their supervisor on the coordinator's Arbiter.
+    let (escalate, failure) = oneshot::channel();
+    let services = {
+        let (keeper_clients, watcher_clients) = (
+            TrackedClient::of_routes(&routes),
+            TrackedClient::of_routes(&routes),
+        );
+        let (keeper_links, watcher_links) = (links.clone(), links.clone());
+        let (keeper_metrics, watcher_metrics) = (options.metrics.clone(), options.metrics.clone());
+        let halts =
+            MeteredRecipient::new(coordinator.clone().recipient(), meters.coordinator.clone());
+        let (keeper_meter, watcher_meter) = (
+            meters.client_keeper.clone(),
+            meters.misbehaviour_watcher.clone(),
+        );
+        let policy = ClientPolicy {
+            refresh_fraction: config.clients.refresh_fraction,
+            alarm_below: config.clients.expiry_alarm.get(),
+        };
+        let every = config.clients.check_interval.get();
+        let supervision = config.supervision.clone();
+        ServiceSupervisor::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
+            let make_keeper: Make<ClientKeeper> = Box::new(move |guard| {
+                ClientKeeper::new(
+                    keeper_clients.clone(),
+                    keeper_links.clone(),
+                    policy,
+                    every,
+                    halts.clone(),
+                    keeper_metrics.clone(),
+                )
+                .with_meter(keeper_meter.clone())
+                .with_guard(guard)
+            });
+            let meter = watcher_meter.clone();
+            let make_watcher: Make<MisbehaviourWatcher> = Box::new(move |guard| {
+                MisbehaviourWatcher::new(
+                    watcher_clients.clone(),
+                    watcher_links.clone(),
+                    watcher_metrics.clone(),
+                )
+                .with_meter(meter.clone())
+                .with_guard(guard)
+            });
+            ServiceSupervisor::new(make_keeper, make_watcher, watcher_meter, supervision)
+                .with_escalation(escalate)
+        })
+    };
+    coordinator.do_send(SuperviseWith(ExitGuard::new(
+        ActorKind::RelayCoordinator,
+        1,
+        MeteredRecipient::from(services.clone().recipient::<ChildExited>()),
+    )));
+    // Before any chain's monitor starts, so that the coordinator forwards every update from the first block on.
+    coordinator.do_send(ForwardClientUpdates(MeteredRecipient::new(
+        services.clone().recipient(),
+        meters.misbehaviour_watcher.clone(),
+    )));
 
     // The config executor's handshake scan reads the listings of Cosmos chains (NEAR's contract lists ids only;
     // its handshakes are found through events).
@@ -412,24 +476,6 @@ pub async fn start_with(
         arbiters.push(arbiter);
     }
 
-    let keeper = {
-        let (clients, links, halts, metrics) = (
-            TrackedClient::of_routes(&routes),
-            links.clone(),
-            MeteredRecipient::new(coordinator.clone().recipient(), meters.coordinator.clone()),
-            options.metrics.clone(),
-        );
-        let meter = meters.client_keeper.clone();
-        let policy = ClientPolicy {
-            refresh_fraction: config.clients.refresh_fraction,
-            alarm_below: config.clients.expiry_alarm.get(),
-        };
-        let every = config.clients.check_interval.get();
-        ClientKeeper::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
-            ClientKeeper::new(clients, links, policy, every, halts, metrics).with_meter(meter)
-        })
-    };
-
     // Clearing on start: once every chain's actors are up, look for packets pending on each route.
     let clear_links = links.clone();
     let clear_routes: Vec<_> = if options.clear_on_start {
@@ -438,7 +484,7 @@ pub async fn start_with(
         Vec::new()
     };
     let clear_to = coordinator.clone();
-    let first_check = keeper.clone();
+    let first_check = services.clone();
     actix::spawn(async move {
         for _ in 0..100 {
             if clear_links.values().all(ChainLink::is_complete) {
@@ -489,9 +535,11 @@ pub async fn start_with(
         supervisors,
         links,
         routes,
-        clients: keeper.clone().recipient(),
-        check_clients: keeper.recipient(),
-        misbehaviour: watcher.recipient(),
+        clients: services.clone().recipient(),
+        check_clients: services.clone().recipient(),
+        misbehaviour: services.clone().recipient(),
+        services,
+        failure: Some(failure),
         meters,
         store,
         arbiters,

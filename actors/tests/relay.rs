@@ -255,6 +255,40 @@ async fn clearing_on_start_relays_packets_sent_before_relayd_first_ran() {
     );
 }
 
+/// The coordinator cannot be restarted in place (every monitor, builder and host holds its address): its failure
+/// escalates to the host, which restarts relayd; the state database and clearing on start then finish every
+/// packet, each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_failure_escalates_and_a_restart_finishes_every_packet() {
+    let s = setup().await;
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    eventually("relayd follows both chains", || async {
+        relayd.ask(Cmd::Following).await == 2
+    })
+    .await;
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let (amount, timeout) = (4u128, far_timeout());
+    transfers(&s.a, &u1, &u2.address, amount, 30, 10, timeout).await;
+    transfers(&s.b, &u2, &u1.address, amount, 30, 10, timeout).await;
+    // Left on: the tests of this binary run side by side, and the panic drills of another rely on it.
+    enable_fault_injection(true);
+    let reason = relayd.ask(Cmd::PanicCoordinator).await;
+    assert!(
+        reason.contains("injected panic in RelayCoordinator"),
+        "{reason}"
+    );
+    relayd.stop().await;
+
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    let relayd = until_settled(&s, relayd, 30, amount).await;
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 60);
+    assert!(records.iter().all(|r| r.state == "acknowledged"));
+}
+
 /// `clear_interval`: with clearing on start turned off and packets the monitor never announces (sent before
 /// relayd ran), only the periodic clearing every few blocks can find them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

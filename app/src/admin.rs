@@ -28,6 +28,7 @@ use relayd_actors::routes::Routes;
 use relayd_actors::store::{now_ms, PacketRecord, StateStore};
 use relayd_actors::supervisor::any::AnyChainSupervisor;
 use relayd_actors::supervisor::chain::QueryChainStatus;
+use relayd_actors::supervisor::service::{QueryServiceStatus, ServiceSupervisor};
 use relayd_actors::supervisor::ChainStatus;
 use relayd_actors::system::{RelayHandle, ServiceMeters};
 use relayd_config::Config;
@@ -83,6 +84,7 @@ pub struct Admin {
     clients: Recipient<QueryClientHealth>,
     misbehaviour: Recipient<QueryMisbehaviour>,
     meters: ServiceMeters,
+    services: Addr<ServiceSupervisor>,
     store: StateStore,
     config: Config,
     registry: Registry,
@@ -264,6 +266,7 @@ pub async fn start(
         clients: relay.clients.clone(),
         misbehaviour: relay.misbehaviour.clone(),
         meters: relay.meters.clone(),
+        services: relay.services.clone(),
         store,
         config: config.clone(),
         registry,
@@ -435,24 +438,15 @@ async fn actor_nodes(admin: &Admin) -> Result<Vec<ActorNode>, ApiError> {
         })
         .collect();
     let mut nodes = views::actor_tree(&coordinator, admin.started_ms, &chains, &builders);
-    // The keeper and the watcher are not supervised: they are there while their mailboxes are.
-    for (id, alive, meter) in [
-        (
-            "client_keeper",
-            admin.clients.connected(),
-            &admin.meters.client_keeper,
-        ),
-        (
-            "misbehaviour_watcher",
-            admin.misbehaviour.connected(),
-            &admin.meters.misbehaviour_watcher,
-        ),
-    ] {
-        nodes.insert(
-            1,
-            views::service_node(id, id, alive, meter.load(), admin.started_ms),
-        );
-    }
+    // The keeper and the watcher, under their supervisor, right after the coordinator.
+    let services = admin.services.send(QueryServiceStatus).await.ok();
+    let service_nodes = views::service_tree(
+        services.as_ref(),
+        &admin.meters.client_keeper.load(),
+        &admin.meters.misbehaviour_watcher.load(),
+        admin.started_ms,
+    );
+    nodes.splice(1..1, service_nodes);
     Ok(nodes)
 }
 
@@ -940,29 +934,51 @@ fn spawn_restart_watch(admin: Arc<Admin>) {
     actix::spawn(async move {
         let mut seen: HashMap<String, u64> = HashMap::new();
         loop {
+            // (id, chain, kind, restarts, last error) of every supervised actor; the service actors have no chain.
+            let mut children: Vec<(String, String, String, u64, Option<String>)> = Vec::new();
             for status in chain_statuses(&admin).await {
                 for child in &status.children {
                     let kind = views::kind_name(child.kind);
-                    let id = format!("{}/{kind}", status.chain);
-                    let before = seen.get(&id).copied().unwrap_or(0);
-                    if child.restarts > before {
-                        Metrics::raise_to(
-                            &admin
-                                .metrics
-                                .families()
-                                .actor_restarts_total
-                                .with_label_values(&[&status.chain, &kind]),
-                            child.restarts,
-                        );
-                        admin.hub.publish(AdminEvent::ActorRestarted {
-                            actor: id.clone(),
-                            chain: status.chain.clone(),
-                            restarts: child.restarts,
-                            last_error: child.last_error.clone(),
-                        });
-                    }
-                    seen.insert(id, child.restarts);
+                    children.push((
+                        format!("{}/{kind}", status.chain),
+                        status.chain.clone(),
+                        kind,
+                        child.restarts,
+                        child.last_error.clone(),
+                    ));
                 }
+            }
+            if let Ok(services) = admin.services.send(QueryServiceStatus).await {
+                for (child, _) in [services.client_keeper, services.misbehaviour_watcher] {
+                    let kind = views::kind_name(child.kind);
+                    children.push((
+                        kind.clone(),
+                        String::new(),
+                        kind,
+                        child.restarts,
+                        child.last_error,
+                    ));
+                }
+            }
+            for (id, chain, kind, restarts, last_error) in children {
+                let before = seen.get(&id).copied().unwrap_or(0);
+                if restarts > before {
+                    Metrics::raise_to(
+                        &admin
+                            .metrics
+                            .families()
+                            .actor_restarts_total
+                            .with_label_values(&[&chain, &kind]),
+                        restarts,
+                    );
+                    admin.hub.publish(AdminEvent::ActorRestarted {
+                        actor: id.clone(),
+                        chain,
+                        restarts,
+                        last_error,
+                    });
+                }
+                seen.insert(id, restarts);
             }
             tokio::time::sleep(RESTART_POLL).await;
         }

@@ -1,7 +1,7 @@
 //! The admin API's view of relayd's actors, over real HTTP, while relayd relays between two devnet chains in
 //! this process: every actor in `/actors` reports its mailbox depth and messages handled, the mailbox gauge
-//! covers the actors outside the chains, and a supervised restart after a panic reaches `/events` as an
-//! `actor_restarted` event.
+//! covers the actors outside the chains, and a supervised restart after a panic (of a chain's actor, of the
+//! client keeper, of the misbehaviour watcher) reaches `/events` as an `actor_restarted` event.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use relayd::embed::EmbeddedRelay;
 use relayd_actors::metrics::Metrics;
 use relayd_actors::supervision::guard::enable_fault_injection;
 use relayd_actors::supervisor::chain::PanicChild;
+use relayd_actors::supervisor::service::PanicService;
 use relayd_actors::system::StartOptions;
 use relayd_messages::ActorKind;
 use serde_json::Value;
@@ -188,6 +189,68 @@ fn every_actor_reports_its_mailbox_and_restarts_reach_the_event_stream() {
         let querier = get(&http, &format!("{base}/actors/ibc-1/querier")).await;
         assert_eq!(querier["restarts"], 1, "{querier}");
         assert_eq!(querier["state"], "running", "{querier}");
+
+        // The client keeper and the misbehaviour watcher panic: their supervisor restarts each from a fresh actor,
+        // and relaying (with its misbehaviour checks) goes on.
+        let services = relay.handle().services.clone();
+        let judged_before = handled("misbehaviour_watcher");
+        enable_fault_injection(true);
+        for kind in [ActorKind::ClientKeeper, ActorKind::MisbehaviourWatcher] {
+            assert!(services.send(PanicService(kind)).await.unwrap());
+            let id = serde_json::to_value(kind).unwrap();
+            let event = next_event(&mut stream, &mut buffer, "actor_restarted", |v| {
+                v["actor"] == id
+            })
+            .await;
+            assert_eq!(event["restarts"], 1, "{event}");
+            let node = get(&http, &format!("{base}/actors/{}", id.as_str().unwrap())).await;
+            assert_eq!(node["parent"], "supervisor/services", "{node}");
+            assert_eq!(node["restarts"], 1, "{node}");
+            assert!(
+                node["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("injected panic")),
+                "{node}"
+            );
+        }
+        enable_fault_injection(false);
+        eventually("both service actors running again", || async {
+            let actors = get(&http, &format!("{base}/actors")).await;
+            let running = |id: &str| {
+                actors["actors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["id"] == id && a["state"] == "running")
+            };
+            running("client_keeper") && running("misbehaviour_watcher")
+        })
+        .await;
+        // The fresh keeper checked the clients again; the fresh watcher judges relayd's next updates.
+        eventually("the restarted keeper reports the clients", || async {
+            let chain = get(&http, &format!("{base}/chains/ibc-0")).await;
+            chain["client_health"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .await;
+        assert_eq!(sender.send(3).await.unwrap().len(), 3);
+        eventually("eight packets acknowledged", || async {
+            let v = get(&http, &format!("{base}/packets?state=acknowledged")).await;
+            v["packets"].as_array().is_some_and(|p| p.len() == 8)
+        })
+        .await;
+        eventually("the restarted watcher judges updates", || async {
+            let actors = get(&http, &format!("{base}/actors")).await;
+            actors["actors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["id"] == "misbehaviour_watcher")
+                .and_then(|a| a["messages_handled"].as_u64())
+                .is_some_and(|n| n > judged_before + 1)
+        })
+        .await;
 
         server.stop().await;
         relay.shutdown().await;

@@ -336,6 +336,10 @@ pub enum ActorKind {
     RelayCoordinator,
     /// Drives one relay object.
     PacketBuilder,
+    /// Keeps the clients relayd relays through fresh.
+    ClientKeeper,
+    /// Judges client updates for misbehaviour.
+    MisbehaviourWatcher,
 }
 
 /// A supervised actor stopped (child → its supervisor). `clean` is false after a panic or a failure.

@@ -11,7 +11,7 @@ use relayd_actors::misbehaviour_watcher::{MisbehaviourStatus, QueryMisbehaviour}
 use relayd_actors::store::{PacketRecord, StateStore};
 use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
 use relayd_actors::system::StartOptions;
-use relayd_messages::ActorKind;
+use relayd_messages::{ActorKind, InjectPanic};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::support;
@@ -30,6 +30,8 @@ pub enum Cmd {
     Records(oneshot::Sender<Vec<PacketRecord>>),
     /// What the MisbehaviourWatcher judged and submitted.
     Misbehaviour(oneshot::Sender<MisbehaviourStatus>),
+    /// Makes the coordinator panic; answers with the failure relayd escalates.
+    PanicCoordinator(oneshot::Sender<String>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -58,10 +60,11 @@ impl Relayd {
             system.block_on(async move {
                 let data = data.join("data");
                 let store = StateStore::open(&data.join("state")).expect("store");
-                let handle =
+                let mut handle =
                     relayd_actors::system::start_with(&config, store, data.join("keys"), options)
                         .await
                         .expect("relayd starts");
+                let mut failure = handle.take_failure();
                 while let Some(cmd) = rx.recv().await {
                     match cmd {
                         Cmd::Panic(chain, kind) => {
@@ -106,6 +109,12 @@ impl Relayd {
                         Cmd::Misbehaviour(reply) => {
                             let status = handle.misbehaviour.send(QueryMisbehaviour).await;
                             let _ = reply.send(status.unwrap_or_default());
+                        }
+                        Cmd::PanicCoordinator(reply) => {
+                            handle.coordinator.do_send(InjectPanic);
+                            if let Some(failed) = failure.take() {
+                                let _ = reply.send(failed.await);
+                            }
                         }
                         Cmd::Stop(reply) => {
                             handle.shutdown().await;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use relayd_actors::coordinator::{BuilderStatus, CoordinatorStatus};
 use relayd_actors::per_chain::link::ActorLoad;
 use relayd_actors::store::{PacketRecord, Transition};
+use relayd_actors::supervisor::service::ServiceStatus;
 use relayd_actors::supervisor::ChainStatus;
 use relayd_messages::{ActorKind, RelayObject};
 use serde::Serialize;
@@ -157,29 +158,70 @@ pub fn actor_tree(
     out
 }
 
-/// A service actor outside the supervision tree (the client keeper, the misbehaviour watcher): started with the
-/// service, `stopped` once its mailbox is gone.
-pub fn service_node(
-    id: &str,
-    kind: &str,
-    alive: bool,
-    load: ActorLoad,
+/// The service supervisor (`supervisor/services`) and its children, the client keeper and the misbehaviour
+/// watcher; `status` is `None` once the supervisor is gone (shutdown), and they show `stopped`.
+pub fn service_tree(
+    status: Option<&ServiceStatus>,
+    keeper: &ActorLoad,
+    watcher: &ActorLoad,
     service_started_ms: u64,
-) -> ActorNode {
-    ActorNode {
-        id: id.to_owned(),
-        kind: kind.to_owned(),
+) -> Vec<ActorNode> {
+    let parent = "supervisor/services";
+    let mut out = vec![ActorNode {
+        id: parent.into(),
+        kind: "service_supervisor".into(),
         chain: None,
         object: None,
-        state: if alive { "running" } else { "stopped" }.into(),
-        mailbox_depth: Some(load.mailbox_depth),
-        messages_handled: Some(load.messages_handled),
+        state: if status.is_some() {
+            "running"
+        } else {
+            "stopped"
+        }
+        .into(),
+        mailbox_depth: status.map(|s| s.load.mailbox_depth),
+        messages_handled: status.map(|s| s.load.messages_handled),
         restarts: 0,
         generation: Some(1),
         last_error: None,
         started_ms: Some(service_started_ms),
         parent: None,
+    }];
+    let children = [
+        (
+            status.map(|s| &s.client_keeper),
+            keeper,
+            ActorKind::ClientKeeper,
+        ),
+        (
+            status.map(|s| &s.misbehaviour_watcher),
+            watcher,
+            ActorKind::MisbehaviourWatcher,
+        ),
+    ];
+    for (child, load, kind) in children {
+        let kind = kind_name(kind);
+        out.push(ActorNode {
+            id: kind.clone(),
+            kind,
+            chain: None,
+            object: None,
+            state: match child {
+                None => "stopped",
+                Some((_, true)) => "degraded",
+                Some((c, false)) if c.running => "running",
+                Some(_) => "restarting",
+            }
+            .into(),
+            mailbox_depth: Some(load.mailbox_depth),
+            messages_handled: Some(load.messages_handled),
+            restarts: child.map_or(0, |(c, _)| c.restarts),
+            generation: child.map(|(c, _)| c.generation),
+            last_error: child.and_then(|(c, _)| c.last_error.clone()),
+            started_ms: child.map(|(c, _)| c.started_ms).filter(|ms| *ms > 0),
+            parent: Some(parent.into()),
+        });
     }
+    out
 }
 
 /// Lifecycle states a packet can be in.

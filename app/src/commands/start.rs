@@ -1,7 +1,9 @@
 //! `relayd start`: validate the configuration, open the data directory and run until told to stop. The first
 //! SIGINT or SIGTERM stops gracefully (no new work, transactions in flight confirm or time out within the
 //! relay's drain bound, state flushed, exit 0); a second one during that stop exits at once (130 after SIGINT,
-//! 143 after SIGTERM) with the state database flushed, and the next start resumes what was unfinished.
+//! 143 after SIGTERM) with the state database flushed, and the next start resumes what was unfinished. A failure
+//! of the relay coordinator, which relaying cannot survive, stops the service the same way and exits with an error
+//! so that the service manager starts it again.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ enum StartError {
     Metrics(#[from] relayd_actors::metrics::MetricsError),
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
+    #[error("the relay coordinator failed ({0}); stopped so that the service manager starts relayd again, which resumes every unfinished packet from the state database")]
+    CoordinatorFailed(String),
 }
 
 /// Runs the service; returns when a shutdown signal arrived and state is flushed.
@@ -62,7 +66,7 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
         )?;
         // With telemetry off nothing is counted by the actors; the admin server still runs without /metrics.
         let counted = config.telemetry.enabled.then(|| metrics.clone());
-        let relay = relayd_actors::system::start_with(
+        let mut relay = relayd_actors::system::start_with(
             config,
             state.store.clone(),
             dir.join("keys"),
@@ -101,7 +105,25 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
             data_dir = %dir.display(),
             "relayd started"
         );
-        let name = signals.next().await;
+        let failure = relay.take_failure();
+        let failed = async {
+            match failure {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
+        // Relaying cannot go on without the coordinator: its failure stops the service like a signal, with an
+        // error for the service manager to act on.
+        let name = tokio::select! {
+            name = signals.next() => name,
+            reason = failed => {
+                if let Some(admin) = admin {
+                    admin.stop().await;
+                }
+                relay.shutdown().await;
+                return Err(StartError::CoordinatorFailed(reason));
+            }
+        };
         info!(
             signal = name,
             drain_bound = ?relay.drain_bound(),
