@@ -624,17 +624,20 @@ impl RelayCoordinator {
         }
         if let Ok(Some(mut r)) = self.store.packet(&key) {
             if !r.is_final() {
-                let state = if seen == PacketSeen::AckProcessed {
-                    "acknowledged"
-                } else {
-                    "timed_out"
+                let (state, tx_hash) = match seen {
+                    PacketSeen::AckProcessed { tx_hash } => ("acknowledged", tx_hash),
+                    PacketSeen::TimeoutProcessed { tx_hash } => ("timed_out", tx_hash),
+                    _ => return,
                 };
                 r.state = state.to_owned();
                 r.updated_ms = now_ms();
+                if let Some(h) = &tx_hash {
+                    r.tx_hashes.push(h.clone());
+                }
                 r.history.push(Transition {
                     state: state.to_owned(),
                     at_ms: r.updated_ms,
-                    tx_hash: None,
+                    tx_hash,
                     error: None,
                 });
                 if let Err(e) = self.store.put_packet(&r) {
@@ -850,12 +853,20 @@ impl Handler<BlockObserved> for RelayCoordinator {
                 IbcEvent::WriteAcknowledgement { packet, ack } => {
                     self.ack_written(&chain, packet, ack, observed.height, ctx)
                 }
-                IbcEvent::AcknowledgePacket(p) => {
-                    self.packet_closed(&chain, &p, PacketSeen::AckProcessed)
-                }
-                IbcEvent::TimeoutPacket(p) => {
-                    self.packet_closed(&chain, &p, PacketSeen::TimeoutProcessed)
-                }
+                IbcEvent::AcknowledgePacket(p) => self.packet_closed(
+                    &chain,
+                    &p,
+                    PacketSeen::AckProcessed {
+                        tx_hash: observed.tx_hash.clone(),
+                    },
+                ),
+                IbcEvent::TimeoutPacket(p) => self.packet_closed(
+                    &chain,
+                    &p,
+                    PacketSeen::TimeoutProcessed {
+                        tx_hash: observed.tx_hash.clone(),
+                    },
+                ),
                 other => {
                     use HandshakeState as S;
                     let seen = match &other {

@@ -152,8 +152,11 @@ impl PacketBuilder {
             self.retries = 0;
             self.transition(None, None);
         } else if let Some(h) = self.tx_unrecorded.take() {
-            // The change this transaction caused was already seen through the chain's events.
-            self.record.tx_hashes.push(h);
+            // The change this transaction caused was already seen through the chain's events (which may have
+            // named the same transaction).
+            if !self.record.tx_hashes.contains(&h) {
+                self.record.tx_hashes.push(h);
+            }
         }
         for effect in effects {
             self.run(effect, ctx);
@@ -739,8 +742,15 @@ impl PacketBuilder {
                 self.ack = Some(ack);
                 Input::AckWritten
             }
-            PacketSeen::AckProcessed => Input::AckProcessed,
-            PacketSeen::TimeoutProcessed => Input::TimeoutProcessed,
+            // The transaction that finished the packet, unless relayd's own reply named it first.
+            PacketSeen::AckProcessed { tx_hash } => {
+                self.tx_unrecorded = self.tx_unrecorded.take().or(tx_hash);
+                Input::AckProcessed
+            }
+            PacketSeen::TimeoutProcessed { tx_hash } => {
+                self.tx_unrecorded = self.tx_unrecorded.take().or(tx_hash);
+                Input::TimeoutProcessed
+            }
             PacketSeen::DestinationClosed => Input::DestinationClosed,
         };
         self.feed(input, ctx);

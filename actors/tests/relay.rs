@@ -208,6 +208,19 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
         "{:?}",
         records.iter().find(|r| r.state != "acknowledged")
     );
+    // The transaction that finished each packet is on its record, whoever's reply or event named it first.
+    for r in &records {
+        let last = r.history.last().expect("a history");
+        let hash = last
+            .tx_hash
+            .as_ref()
+            .unwrap_or_else(|| panic!("no ack tx: {r:?}"));
+        assert_eq!(
+            r.tx_hashes.iter().filter(|h| *h == hash).count(),
+            1,
+            "{r:?}"
+        );
+    }
     assert!(store.dead_letters().unwrap().is_empty());
     for chain in s.chains {
         chain.shutdown().await;

@@ -379,9 +379,15 @@ pub enum PacketSeen {
         ack: Vec<u8>,
     },
     /// The source processed the acknowledgement.
-    AckProcessed,
+    AckProcessed {
+        /// The transaction that did, whoever sent it.
+        tx_hash: Option<String>,
+    },
     /// The source processed a timeout.
-    TimeoutProcessed,
+    TimeoutProcessed {
+        /// The transaction that did, whoever sent it.
+        tx_hash: Option<String>,
+    },
     /// The destination's channel end was closed.
     DestinationClosed,
 }
