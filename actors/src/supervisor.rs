@@ -26,6 +26,20 @@ pub struct ChildStatus {
     pub started_ms: u64,
 }
 
+impl ChildStatus {
+    /// A child of `kind` not started yet.
+    pub fn new(kind: ActorKind) -> Self {
+        Self {
+            kind,
+            generation: 0,
+            restarts: 0,
+            running: false,
+            last_error: None,
+            started_ms: 0,
+        }
+    }
+}
+
 /// A chain's supervision state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainStatus {

@@ -87,14 +87,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
         let children = CHILDREN
             .iter()
             .map(|&kind| Child {
-                status: ChildStatus {
-                    kind,
-                    generation: 0,
-                    restarts: 0,
-                    running: false,
-                    last_error: None,
-                    started_ms: 0,
-                },
+                status: ChildStatus::new(kind),
                 window: RestartWindow::new(&policy, 0.2),
                 running: None,
             })

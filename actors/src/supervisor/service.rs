@@ -39,14 +39,7 @@ impl<A: Actor> Slot<A> {
     fn new(kind: ActorKind, make: Make<A>, policy: &SupervisionConfig) -> Self {
         Self {
             addr: None,
-            status: ChildStatus {
-                kind,
-                generation: 0,
-                restarts: 0,
-                running: false,
-                last_error: None,
-                started_ms: 0,
-            },
+            status: ChildStatus::new(kind),
             window: RestartWindow::new(policy, 0.2),
             make,
             degraded: false,
