@@ -235,6 +235,7 @@ async fn cosmos_factory(
         max_tx_size: chain.max_tx_size,
         confirm_timeout: confirm_timeout(config),
         poll_interval: Duration::from_millis(100),
+        max_in_flight: settings.max_in_flight,
     };
     let monitor = MonitorConfig::from_chain_config(
         chain,

@@ -42,6 +42,7 @@ fn config(max_msg_num: usize) -> TxConfig {
         max_tx_size: 1 << 20,
         confirm_timeout: Duration::from_secs(20),
         poll_interval: Duration::from_millis(50),
+        max_in_flight: 1,
     }
 }
 

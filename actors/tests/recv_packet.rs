@@ -154,6 +154,7 @@ async fn relayd_modules_relay_a_packet_that_ibc_rs_accepts() {
         max_tx_size: 1 << 20,
         confirm_timeout: Duration::from_secs(20),
         poll_interval: Duration::from_millis(50),
+        max_in_flight: 1,
     };
     let mut submitter = TxSubmitter::new(
         dst.clone(),

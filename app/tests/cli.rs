@@ -402,6 +402,7 @@ async fn queries_in_adr_002_form_read_a_devnet_client_with_proofs() {
         max_tx_size: 1 << 20,
         confirm_timeout: Duration::from_secs(20),
         poll_interval: Duration::from_millis(50),
+        max_in_flight: 1,
     };
     let mut submitter =
         TxSubmitter::new(rpc, config, relayer.signing_key(), relayer.address.clone());

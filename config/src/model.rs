@@ -332,6 +332,9 @@ pub struct ChainConfig {
     /// Highest gas limit relayd will ever set.
     #[serde(default)]
     pub max_gas: Option<u64>,
+    /// Most transactions admitted to the chain's mempool and not yet in a block at once.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
     /// ICS-23 proof specs of the chain's store; absent means "take them from the client state".
     #[serde(default)]
     pub proof_specs: Option<Vec<ProofSpecName>>,
@@ -369,6 +372,8 @@ pub struct CosmosSettings {
     pub gas_price: GasPrice,
     /// Gas limit cap.
     pub max_gas: u64,
+    /// Most transactions waiting for their block at once.
+    pub max_in_flight: usize,
     /// Proof specs from config, if given.
     pub proof_specs: Option<Vec<ProofSpecName>>,
 }
@@ -407,6 +412,7 @@ impl ChainConfig {
             gas_adjustment: self.gas_adjustment.unwrap_or(defaults::GAS_ADJUSTMENT),
             gas_price: self.gas_price.clone()?,
             max_gas: self.max_gas.unwrap_or(defaults::MAX_GAS),
+            max_in_flight: self.max_in_flight.unwrap_or(defaults::MAX_IN_FLIGHT),
             proof_specs: self.proof_specs.clone(),
         })
     }
@@ -573,6 +579,8 @@ pub mod defaults {
     pub const GAS_ADJUSTMENT: f64 = 1.3;
     /// Default gas limit cap.
     pub const MAX_GAS: u64 = 400_000;
+    /// Default number of transactions admitted and waiting for their block at once.
+    pub const MAX_IN_FLIGHT: usize = 4;
 
     pub(crate) fn timeout() -> PositiveDuration {
         PositiveDuration::from_secs(10)

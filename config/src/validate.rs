@@ -74,8 +74,11 @@ const COSMOS_ONLY: &[&str] = &[
     "gas_adjustment",
     "gas_price",
     "max_gas",
+    "max_in_flight",
     "proof_specs",
 ];
+/// Highest `max_in_flight`: more admitted transactions than this only queue in the node's mempool.
+const MAX_IN_FLIGHT: usize = 64;
 const NEAR_ONLY: &[&str] = &["contract_account", "signer_account", "key_file"];
 
 /// Which type-specific keys a chain entry sets, by name.
@@ -90,6 +93,7 @@ fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
         ("gas_adjustment", chain.gas_adjustment.is_some()),
         ("gas_price", chain.gas_price.is_some()),
         ("max_gas", chain.max_gas.is_some()),
+        ("max_in_flight", chain.max_in_flight.is_some()),
         ("proof_specs", chain.proof_specs.is_some()),
         ("contract_account", chain.contract_account.is_some()),
         ("signer_account", chain.signer_account.is_some()),
@@ -142,6 +146,14 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
         }
         if chain.max_tx_size == 0 {
             report(at.key("max_tx_size"), "must be at least 1".to_owned());
+        }
+        if let Some(n) = chain.max_in_flight {
+            if !(1..=MAX_IN_FLIGHT).contains(&n) {
+                report(
+                    at.key("max_in_flight"),
+                    format!("{n} must be between 1 and {MAX_IN_FLIGHT}"),
+                );
+            }
         }
         if let Some(adj) = chain.gas_adjustment {
             if !adj.is_finite() || adj < 1.0 {

@@ -89,6 +89,7 @@ fn cosmos_and_near_example_reads_every_key() {
     let cosmos = cosmos_chain.cosmos().expect("cosmos settings");
     assert!(cosmos_chain.near().is_none());
     assert_eq!(cosmos.max_gas, 3_000_000);
+    assert_eq!(cosmos.max_in_flight, 8);
     assert_eq!(
         cosmos.proof_specs,
         Some(vec![ProofSpecName::Iavl, ProofSpecName::Tendermint])
@@ -169,6 +170,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("unknown-proof-spec", "unknown-proof-spec.toml:8: chains[0].proof_specs[1]: unknown value \"smt\"; expected one of `iavl`, `tendermint`, `avl`"),
         ("unknown-section", "unknown-section.toml:1: globl: unknown key; did you mean `global`?"),
         ("zero-duration", "zero-duration.toml:2: global.timeout: \"0s\" must be greater than zero"),
+        ("zero-max-in-flight", "zero-max-in-flight.toml:16: chains[1].max_in_flight: 0 must be between 1 and 64"),
         ("zero-max-msg-num", "zero-max-msg-num.toml:16: chains[1].max_msg_num: must be at least 1"),
     ];
 

@@ -20,6 +20,11 @@ use crate::supervision::guard::{injected_panic, ExitGuard};
 /// How long a read latest height or client state is reused.
 const CACHE_FOR: Duration = Duration::from_millis(150);
 
+/// Most reads in flight to the node at once. Builders ask for thousands of proofs when a backlog is cleared;
+/// one connection each would exhaust the file descriptors of relayd (and of the node) while gaining nothing
+/// over a node that answers a few dozen at a time.
+const MAX_CONCURRENT: usize = 32;
+
 /// A chain failure as the builders see it.
 pub fn chain_error(e: ChainError) -> RelayError {
     let kind = match e {
@@ -37,6 +42,8 @@ pub struct Querier<E: ChainEndpoint + Clone + Unpin + 'static> {
     endpoint: E,
     latest: Cached<u64>,
     clients: Rc<RefCell<HashMap<ClientId, (Instant, ClientSummary)>>>,
+    /// Bounds the reads in flight.
+    permits: Rc<tokio::sync::Semaphore>,
     guard: ExitGuard,
 }
 
@@ -48,6 +55,7 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Querier<E> {
             endpoint,
             latest: Rc::new(RefCell::new(None)),
             clients: Rc::new(RefCell::new(HashMap::new())),
+            permits: Rc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)),
             guard,
         }
     }
@@ -86,9 +94,11 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryProof> for Querier
     fn handle(&mut self, msg: QueryProof, _: &mut Self::Context) -> Self::Result {
         let endpoint = self.endpoint.clone();
         let cache = self.latest.clone();
+        let permits = self.permits.clone();
         let span = self.span("proof", msg.correlation);
         Box::pin(
             async move {
+                let _permit = permits.acquire().await;
                 let height = match msg.height {
                     Some(h) => h,
                     None => latest(&endpoint, &cache).await?,
@@ -116,9 +126,11 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryClient> for Querie
         let endpoint = self.endpoint.clone();
         let clients = self.clients.clone();
         let chain = self.chain.clone();
+        let permits = self.permits.clone();
         let span = self.span("client", msg.correlation);
         Box::pin(
             async move {
+                let _permit = permits.acquire().await;
                 let id = msg.client_id;
                 let raw = endpoint
                     .query_ibc(&path::client_state(id.as_str()), QueryHeight::Latest, false)
@@ -156,9 +168,11 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryCommitments> for Q
 
     fn handle(&mut self, msg: QueryCommitments, _: &mut Self::Context) -> Self::Result {
         let endpoint = self.endpoint.clone();
+        let permits = self.permits.clone();
         let span = self.span("commitments", msg.correlation);
         Box::pin(
             async move {
+                let _permit = permits.acquire().await;
                 endpoint
                     .packet_commitments(&msg.port, &msg.channel)
                     .await
@@ -174,9 +188,11 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryPacketEvents> for 
 
     fn handle(&mut self, msg: QueryPacketEvents, _: &mut Self::Context) -> Self::Result {
         let endpoint = self.endpoint.clone();
+        let permits = self.permits.clone();
         let span = self.span("packet_events", msg.correlation);
         Box::pin(
             async move {
+                let _permit = permits.acquire().await;
                 endpoint
                     .packet_events(msg.kind, &msg.port, &msg.channel, &msg.sequences)
                     .await
@@ -192,9 +208,11 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryUnreceived> for Qu
 
     fn handle(&mut self, msg: QueryUnreceived, _: &mut Self::Context) -> Self::Result {
         let endpoint = self.endpoint.clone();
+        let permits = self.permits.clone();
         let span = self.span("unreceived", msg.correlation);
         Box::pin(
             async move {
+                let _permit = permits.acquire().await;
                 let r = if msg.acks {
                     endpoint
                         .unreceived_acks(&msg.port, &msg.channel, &msg.sequences)

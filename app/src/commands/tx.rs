@@ -237,6 +237,7 @@ pub fn tx_config(
         max_tx_size: chain.max_tx_size,
         confirm_timeout: config.global.timeout.get().max(Duration::from_secs(30)),
         poll_interval: Duration::from_millis(200),
+        max_in_flight: 1,
     }
 }
 

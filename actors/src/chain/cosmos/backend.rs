@@ -15,9 +15,11 @@ use super::client::update_client_msgs;
 use super::light_client::{headers_to, verify_signed_header, LightClientError, TrustOptions};
 use super::monitor::EventMonitor;
 use super::rpc::CosmosRpc;
-use super::tx::{TxError, TxSubmitter};
+use super::tx::{batches, TxError, TxSubmitter};
 use crate::builder::misbehaviour::OurHeader;
-use crate::chain::backend::{BlockEvents, EventSource, LightSource, Submitter};
+use crate::chain::backend::{
+    BlockEvents, Confirmation, EventSource, LightSource, Submitter, TxOutcomes,
+};
 use crate::store::StateStore;
 
 /// A counterparty client's consensus state: app hash and next validators hash.
@@ -336,16 +338,38 @@ impl CosmosSubmitter {
     }
 
     fn record(&self, done: &[TxReport], failed: bool) {
-        let Some((metrics, chain)) = &self.metrics else {
-            return;
-        };
-        for r in done {
-            metrics.tx(chain, Ok((r.messages, r.gas_used)));
-        }
-        if failed {
-            metrics.tx(chain, Err(()));
-        }
+        record(self.metrics.as_ref(), done, failed);
     }
+}
+
+fn record(metrics: Option<&(crate::metrics::Metrics, String)>, done: &[TxReport], failed: bool) {
+    let Some((metrics, chain)) = metrics else {
+        return;
+    };
+    for r in done {
+        metrics.tx(chain, Ok((r.messages, r.gas_used)));
+    }
+    if failed {
+        metrics.tx(chain, Err(()));
+    }
+}
+
+fn report(o: super::tx::TxOutcome) -> TxReport {
+    TxReport {
+        tx_hash: o.hash,
+        height: o.height,
+        messages: o.messages,
+        gas_used: o.gas_used,
+    }
+}
+
+fn anys(msgs: Vec<Datagram>) -> Vec<Any> {
+    msgs.into_iter()
+        .map(|d| Any {
+            type_url: d.type_url,
+            value: d.value,
+        })
+        .collect()
 }
 
 /// How a transaction failure reads to the builders.
@@ -367,24 +391,12 @@ impl Submitter for CosmosSubmitter {
         self.max_msgs
     }
 
-    async fn submit(
-        &mut self,
-        msgs: Vec<Datagram>,
-    ) -> Result<Vec<TxReport>, (Vec<TxReport>, RelayError)> {
-        let anys = msgs
-            .into_iter()
-            .map(|d| Any {
-                type_url: d.type_url,
-                value: d.value,
-            })
-            .collect();
-        let report = |o: super::tx::TxOutcome| TxReport {
-            tx_hash: o.hash,
-            height: o.height,
-            messages: o.messages,
-            gas_used: o.gas_used,
-        };
-        match self.inner.submit(anys).await {
+    fn max_in_flight(&self) -> usize {
+        self.inner.config().max_in_flight.max(1)
+    }
+
+    async fn submit(&mut self, msgs: Vec<Datagram>) -> TxOutcomes {
+        match self.inner.submit(anys(msgs)).await {
             Ok(done) => {
                 let done: Vec<TxReport> = done.into_iter().map(report).collect();
                 self.record(&done, false);
@@ -396,6 +408,54 @@ impl Submitter for CosmosSubmitter {
                 Err((done, tx_error(&e)))
             }
         }
+    }
+
+    async fn admit(&mut self, msgs: Vec<Datagram>) -> Result<Confirmation, RelayError> {
+        let config = self.inner.config();
+        let (max_num, max_size) = (config.max_msg_num, config.max_tx_size);
+        let mut waits = Vec::new();
+        let mut refused = None;
+        for batch in batches(anys(msgs), max_num, max_size) {
+            match self.inner.admit_batch(&batch).await {
+                Ok(admitted) => waits.push(self.inner.confirmation(admitted)),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        if waits.is_empty() {
+            if let Some(e) = refused {
+                self.record(&[], true);
+                return Err(tx_error(&e));
+            }
+        }
+        let metrics = self.metrics.clone();
+        Ok(Box::pin(async move {
+            // Every admitted transaction is waited for, so none counts as in flight after the outcome is out.
+            let outcomes = futures::future::join_all(waits).await;
+            let mut done = Vec::new();
+            let mut failed = None;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(o) if failed.is_none() => done.push(report(o)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            match failed.or(refused) {
+                None => {
+                    record(metrics.as_ref(), &done, false);
+                    Ok(done)
+                }
+                Some(e) => {
+                    record(metrics.as_ref(), &done, true);
+                    Err((done, tx_error(&e)))
+                }
+            }
+        }))
     }
 }
 

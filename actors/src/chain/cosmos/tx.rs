@@ -1,9 +1,13 @@
 //! Building, signing, batching, broadcasting and confirming Cosmos SDK transactions for relayd.
 //!
 //! Gas comes from simulation × `gas_adjustment`, capped by `max_gas`; the fee is gas × `gas_price`. The account
-//! number and sequence are cached; a sequence mismatch (code 32) refreshes them and retries without losing the
-//! batch. Failures are classified so callers know what to retry and what already happened.
+//! number and sequence are held locally so several transactions can be admitted before the first is in a block;
+//! a sequence mismatch (code 32) takes the number the node expects, or reads the account again once nothing is
+//! in flight, and retries without losing the batch. Failures are classified so callers know what to retry and
+//! what already happened.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cosmrs::crypto::secp256k1::SigningKey;
@@ -42,6 +46,8 @@ pub struct TxConfig {
     pub confirm_timeout: Duration,
     /// How often to look for it meanwhile.
     pub poll_interval: Duration,
+    /// Most admitted transactions waiting for their block at once.
+    pub max_in_flight: usize,
 }
 
 /// What happened to one transaction that made it into a block.
@@ -216,6 +222,11 @@ pub fn batches(msgs: Vec<Any>, max_num: usize, max_size: usize) -> Vec<Vec<Any>>
 }
 
 /// Signs and submits transactions for one account on one chain.
+///
+/// Submission has two halves: [`TxSubmitter::admit_batch`] signs with the locally held sequence and broadcasts
+/// (the node's CheckTx admits the transaction to its mempool), and [`TxSubmitter::confirmation`] waits for the
+/// admitted transaction's block. Several admitted transactions may wait at once: the chain checks sequence n + 1
+/// against its check-state, which already counts the admitted n.
 pub struct TxSubmitter {
     rpc: CosmosRpc,
     config: TxConfig,
@@ -223,10 +234,59 @@ pub struct TxSubmitter {
     address: String,
     /// (account number, next sequence); `None` until first needed or after a mismatch.
     account: Option<(u64, u64)>,
+    /// How many admitted transactions wait for their confirmation; a confirmation counts itself out when it
+    /// ends, whichever way.
+    in_flight: tokio::sync::watch::Sender<usize>,
+    /// A confirmation timed out: the node may have dropped that transaction, and with it the meaning of every
+    /// later sequence; the account is read again once nothing is in flight.
+    stale: Arc<AtomicBool>,
 }
 
 /// Attempts per batch before giving up on retryable failures.
 const ATTEMPTS: usize = 4;
+
+/// A transaction the node admitted to its mempool, not yet seen in a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// Its hash.
+    pub hash: tendermint::Hash,
+    /// The sequence it was signed with.
+    pub sequence: u64,
+    /// How many messages it carries.
+    pub messages: usize,
+}
+
+/// What earlier attempts at one batch learnt about its gas and fee.
+#[derive(Debug, Clone, Copy)]
+struct Pricing {
+    gas_bump: f64,
+    min_fee: Option<u128>,
+}
+
+impl Default for Pricing {
+    fn default() -> Self {
+        Self {
+            gas_bump: 1.0,
+            min_fee: None,
+        }
+    }
+}
+
+/// Counts one admitted transaction as in flight until dropped.
+struct InFlight(tokio::sync::watch::Sender<usize>);
+
+impl InFlight {
+    fn new(count: &tokio::sync::watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
 
 impl TxSubmitter {
     /// A submitter signing with `key` (whose address, with the chain's prefix, is `address`).
@@ -237,12 +297,19 @@ impl TxSubmitter {
             key,
             address,
             account: None,
+            in_flight: tokio::sync::watch::Sender::new(0),
+            stale: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// The signer's address.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The transaction settings.
+    pub fn config(&self) -> &TxConfig {
+        &self.config
     }
 
     fn rpc_err(&self, reason: impl std::fmt::Display) -> TxError {
@@ -268,30 +335,24 @@ impl TxSubmitter {
         Ok(done)
     }
 
-    /// Sends one transaction, retrying sequence, gas and fee problems.
+    /// Sends one transaction and waits for its block, retrying sequence, gas and fee problems and a lost
+    /// transaction.
     pub async fn submit_batch(&mut self, msgs: &[Any]) -> Result<TxOutcome, TxError> {
-        let mut gas_bump = 1.0f64;
-        let mut min_fee: Option<u128> = None;
+        let mut pricing = Pricing::default();
         let mut last = None;
         for attempt in 1..=ATTEMPTS {
-            let result = self.try_once(msgs, gas_bump, min_fee).await;
-            match result {
+            let admitted = self.admit_priced(msgs, &mut pricing).await?;
+            match self.confirmation(admitted).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) => {
-                    debug!(chain = self.rpc.chain(), attempt, error = %e, "transaction attempt failed");
+                    debug!(chain = self.rpc.chain(), attempt, error = %e, "transaction failed in its block");
                     match &e {
-                        TxError::Sequence { expected, .. } => {
-                            // Refresh from the chain unless it told us the number.
-                            self.account = match (expected, self.account) {
-                                (Some(seq), Some((number, _))) => Some((number, *seq)),
-                                _ => None,
-                            };
-                        }
-                        TxError::OutOfGas { .. } => gas_bump *= 1.5,
-                        TxError::InsufficientFee { required, .. } => {
-                            min_fee = required.or(min_fee.map(|f| f + f / 2));
-                        }
+                        TxError::OutOfGas { .. } => pricing.gas_bump *= 1.5,
                         TxError::Unconfirmed { .. } | TxError::Rpc { .. } => self.account = None,
+                        TxError::Sequence { .. } => self.account = None,
+                        TxError::InsufficientFee { required, .. } => {
+                            pricing.min_fee = required.or(pricing.min_fee.map(|f| f + f / 2));
+                        }
                         TxError::AlreadyRelayed { .. } | TxError::Rejected { .. } => return Err(e),
                     }
                     last = Some(e);
@@ -299,6 +360,130 @@ impl TxSubmitter {
             }
         }
         Err(last.unwrap_or_else(|| self.rpc_err("no attempt made")))
+    }
+
+    /// Signs `msgs` with the next sequence and has the node admit them, retrying sequence, gas, fee and node
+    /// problems; the sequence moves on once admitted. Wait for the outcome with [`Self::confirmation`].
+    pub async fn admit_batch(&mut self, msgs: &[Any]) -> Result<Admitted, TxError> {
+        self.admit_priced(msgs, &mut Pricing::default()).await
+    }
+
+    async fn admit_priced(
+        &mut self,
+        msgs: &[Any],
+        pricing: &mut Pricing,
+    ) -> Result<Admitted, TxError> {
+        let mut last = None;
+        let mut settled_once = false;
+        for attempt in 1..=ATTEMPTS {
+            if self.stale.swap(false, Ordering::Relaxed) {
+                self.settle().await;
+                self.account = None;
+            }
+            let result = self.try_once(msgs, *pricing).await;
+            match result {
+                Ok(admitted) => return Ok(admitted),
+                Err((stage, e)) => {
+                    debug!(chain = self.rpc.chain(), attempt, error = %e, "transaction attempt failed");
+                    match &e {
+                        TxError::Sequence { expected, .. } => {
+                            // The node checks against its check-state, which counts what it admitted; the number
+                            // it names is right. Without one, the committed account is right only once nothing
+                            // of ours is in flight.
+                            self.account = match (expected, self.account) {
+                                (Some(seq), Some((number, _))) => Some((number, *seq)),
+                                (Some(seq), None) => {
+                                    self.account().await.ok().map(|(number, _)| (number, *seq))
+                                }
+                                (None, _) => {
+                                    self.settle().await;
+                                    None
+                                }
+                            };
+                        }
+                        TxError::OutOfGas { .. } => pricing.gas_bump *= 1.5,
+                        TxError::InsufficientFee { required, .. } => {
+                            pricing.min_fee = required.or(pricing.min_fee.map(|f| f + f / 2));
+                        }
+                        TxError::Rpc { .. } => self.account = None,
+                        TxError::Unconfirmed { .. } => self.account = None,
+                        TxError::AlreadyRelayed { .. } | TxError::Rejected { .. } => {
+                            // Simulation runs on committed state, without the effects of our transactions still
+                            // in the mempool (a packet of an ordered channel after one in flight, say): the
+                            // refusal counts once they have settled.
+                            if stage == Stage::Simulate && !settled_once && self.in_flight() > 0 {
+                                settled_once = true;
+                                self.settle().await;
+                                continue;
+                            }
+                            return Err(e);
+                        }
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.rpc_err("no attempt made")))
+    }
+
+    /// How many admitted transactions wait for their confirmation.
+    pub fn in_flight(&self) -> usize {
+        *self.in_flight.borrow()
+    }
+
+    /// Waits until no admitted transaction of this submitter waits for its block (each ends by its confirmation
+    /// timeout at the latest).
+    async fn settle(&self) {
+        let mut rx = self.in_flight.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Waits for `admitted` to be included and reports its outcome; a transaction the chain executed with an
+    /// error, or one not seen within the confirmation timeout, is an error. Independent of the submitter, so
+    /// several run at once while more transactions are admitted.
+    pub fn confirmation(
+        &self,
+        admitted: Admitted,
+    ) -> impl std::future::Future<Output = Result<TxOutcome, TxError>> + Send + 'static {
+        let rpc = self.rpc.clone();
+        let timeout = self.config.confirm_timeout;
+        let poll = self.config.poll_interval;
+        let stale = self.stale.clone();
+        let guard = InFlight::new(&self.in_flight);
+        async move {
+            let _guard = guard;
+            let hash = admitted.hash;
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                if let Ok(found) = rpc.http().tx(hash, false).await {
+                    let result = found.tx_result;
+                    if result.code.is_err() {
+                        return Err(classify(
+                            rpc.chain(),
+                            result.code.value(),
+                            &result.codespace,
+                            &result.log,
+                        ));
+                    }
+                    return Ok(TxOutcome {
+                        hash: hash.to_string(),
+                        height: found.height.value(),
+                        gas_used: result.gas_used,
+                        events: result.events,
+                        messages: admitted.messages,
+                    });
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    stale.store(true, Ordering::Relaxed);
+                    return Err(TxError::Unconfirmed {
+                        chain: rpc.chain().to_owned(),
+                        hash: hash.to_string(),
+                        waited: timeout,
+                    });
+                }
+                tokio::time::sleep(poll).await;
+            }
+        }
     }
 
     async fn account(&mut self) -> Result<(u64, u64), TxError> {
@@ -407,63 +592,55 @@ impl TxSubmitter {
         Ok(gas.min(self.config.max_gas))
     }
 
+    /// One signed broadcast with the locally held sequence; says at which stage it failed.
     async fn try_once(
         &mut self,
         msgs: &[Any],
-        bump: f64,
-        min_fee: Option<u128>,
-    ) -> Result<TxOutcome, TxError> {
-        let (number, sequence) = self.account().await?;
-        let gas = self.gas(msgs, number, sequence, bump).await?;
-        let fee = ((gas as f64 * self.config.gas_price).ceil() as u128).max(min_fee.unwrap_or(0));
-        let tx = self.sign(msgs, number, sequence, gas, fee)?;
-        let sync = self
-            .rpc
-            .http()
-            .broadcast_tx_sync(tx)
+        pricing: Pricing,
+    ) -> Result<Admitted, (Stage, TxError)> {
+        let (number, sequence) = self.account().await.map_err(|e| (Stage::Account, e))?;
+        let gas = self
+            .gas(msgs, number, sequence, pricing.gas_bump)
             .await
-            .map_err(|e| self.rpc_err(format!("broadcast_tx_sync: {e}")))?;
+            .map_err(|e| (Stage::Simulate, e))?;
+        let fee =
+            ((gas as f64 * self.config.gas_price).ceil() as u128).max(pricing.min_fee.unwrap_or(0));
+        let tx = self
+            .sign(msgs, number, sequence, gas, fee)
+            .map_err(|e| (Stage::Broadcast, e))?;
+        let sync = self.rpc.http().broadcast_tx_sync(tx).await.map_err(|e| {
+            (
+                Stage::Broadcast,
+                self.rpc_err(format!("broadcast_tx_sync: {e}")),
+            )
+        })?;
         if sync.code.is_err() {
-            return Err(classify(
-                self.rpc.chain(),
-                sync.code.value(),
-                &sync.codespace,
-                &sync.log,
+            return Err((
+                Stage::Broadcast,
+                classify(
+                    self.rpc.chain(),
+                    sync.code.value(),
+                    &sync.codespace,
+                    &sync.log,
+                ),
             ));
         }
         // Admitted: the sequence is used whatever happens to the messages.
         self.account = Some((number, sequence + 1));
-        let hash = sync.hash;
-        let deadline = tokio::time::Instant::now() + self.config.confirm_timeout;
-        loop {
-            if let Ok(found) = self.rpc.http().tx(hash, false).await {
-                let result = found.tx_result;
-                if result.code.is_err() {
-                    return Err(classify(
-                        self.rpc.chain(),
-                        result.code.value(),
-                        &result.codespace,
-                        &result.log,
-                    ));
-                }
-                return Ok(TxOutcome {
-                    hash: hash.to_string(),
-                    height: found.height.value(),
-                    gas_used: result.gas_used,
-                    events: result.events,
-                    messages: msgs.len(),
-                });
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(TxError::Unconfirmed {
-                    chain: self.rpc.chain().to_owned(),
-                    hash: hash.to_string(),
-                    waited: self.config.confirm_timeout,
-                });
-            }
-            tokio::time::sleep(self.config.poll_interval).await;
-        }
+        Ok(Admitted {
+            hash: sync.hash,
+            sequence,
+            messages: msgs.len(),
+        })
     }
+}
+
+/// Where an attempt at admitting a transaction failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Account,
+    Simulate,
+    Broadcast,
 }
 
 #[cfg(test)]
