@@ -27,6 +27,11 @@ pub enum StoreError {
     },
 }
 
+/// How long [`StateStore::open`] waits for another handle in this process to release the database.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often it tries meanwhile.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Typed access to the state database.
 #[derive(Clone)]
 pub struct StateStore {
@@ -41,8 +46,20 @@ pub struct StateStore {
 impl StateStore {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).open()?;
-        Self::from_db(db)
+        // A relay stopping in this process (an embedding host restarting relayd) releases the database's file
+        // lock only when its last actor is gone; a start right after it waits for that rather than failing.
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            match sled::Config::new().path(path).open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && waited < LOCK_WAIT =>
+                {
+                    std::thread::sleep(LOCK_RETRY);
+                    waited += LOCK_RETRY;
+                }
+                other => return Self::from_db(other?),
+            }
+        }
     }
 
     /// Wraps an open database.
@@ -269,4 +286,25 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, St
         key: key.to_owned(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StateStore;
+
+    #[test]
+    fn an_open_waits_for_a_handle_being_released_in_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let first = StateStore::open(&path).unwrap();
+        first.set_checkpoint("ibc-0", 7).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            first.flush().unwrap();
+            drop(first);
+        });
+        let second = StateStore::open(&path).expect("opened once the first handle is gone");
+        release.join().unwrap();
+        assert_eq!(second.checkpoint("ibc-0").unwrap(), Some(7));
+    }
 }

@@ -141,7 +141,7 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
     let each_way: usize = std::env::var("RELAY_TEST_EACH_WAY")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(1000);
     let amount = 7u128;
     let escrow_a = escrow_address(TRANSFER_PORT, &s.a.channel_id);
     let before_escrow = s.a.chain.balance(&escrow_a, "stake").await;
