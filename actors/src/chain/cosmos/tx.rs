@@ -263,6 +263,19 @@ struct Pricing {
     min_fee: Option<u128>,
 }
 
+impl Pricing {
+    /// Raises the gas or the fee after a failure that asks for more; other failures leave them.
+    fn learn(&mut self, e: &TxError) {
+        match e {
+            TxError::OutOfGas { .. } => self.gas_bump *= 1.5,
+            TxError::InsufficientFee { required, .. } => {
+                self.min_fee = required.or(self.min_fee.map(|f| f + f / 2));
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Default for Pricing {
     fn default() -> Self {
         Self {
@@ -346,13 +359,12 @@ impl TxSubmitter {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) => {
                     debug!(chain = self.rpc.chain(), attempt, error = %e, "transaction failed in its block");
+                    pricing.learn(&e);
                     match &e {
-                        TxError::OutOfGas { .. } => pricing.gas_bump *= 1.5,
-                        TxError::Unconfirmed { .. } | TxError::Rpc { .. } => self.account = None,
-                        TxError::Sequence { .. } => self.account = None,
-                        TxError::InsufficientFee { required, .. } => {
-                            pricing.min_fee = required.or(pricing.min_fee.map(|f| f + f / 2));
-                        }
+                        TxError::OutOfGas { .. } | TxError::InsufficientFee { .. } => {}
+                        TxError::Unconfirmed { .. }
+                        | TxError::Rpc { .. }
+                        | TxError::Sequence { .. } => self.account = None,
                         TxError::AlreadyRelayed { .. } | TxError::Rejected { .. } => return Err(e),
                     }
                     last = Some(e);
@@ -385,6 +397,7 @@ impl TxSubmitter {
                 Ok(admitted) => return Ok(admitted),
                 Err((stage, e)) => {
                     debug!(chain = self.rpc.chain(), attempt, error = %e, "transaction attempt failed");
+                    pricing.learn(&e);
                     match &e {
                         TxError::Sequence { expected, .. } => {
                             // The node checks against its check-state, which counts what it admitted; the number
@@ -401,12 +414,8 @@ impl TxSubmitter {
                                 }
                             };
                         }
-                        TxError::OutOfGas { .. } => pricing.gas_bump *= 1.5,
-                        TxError::InsufficientFee { required, .. } => {
-                            pricing.min_fee = required.or(pricing.min_fee.map(|f| f + f / 2));
-                        }
-                        TxError::Rpc { .. } => self.account = None,
-                        TxError::Unconfirmed { .. } => self.account = None,
+                        TxError::OutOfGas { .. } | TxError::InsufficientFee { .. } => {}
+                        TxError::Rpc { .. } | TxError::Unconfirmed { .. } => self.account = None,
                         TxError::AlreadyRelayed { .. } | TxError::Rejected { .. } => {
                             // Simulation runs on committed state, without the effects of our transactions still
                             // in the mempool (a packet of an ordered channel after one in flight, say): the
