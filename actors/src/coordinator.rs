@@ -84,8 +84,16 @@ pub struct RelayCoordinator {
     /// misbehaviour (the MisbehaviourWatcher).
     client_updates: Option<ClientUpdates>,
     meter: Meter,
+    /// Where builders report, made once when the coordinator starts rather than for every builder started.
+    outputs: Option<BuilderOutputs>,
     /// Reports the coordinator's failure (a panic) to the service supervisor, which escalates it.
     guard: Option<ExitGuard>,
+}
+
+/// The coordinator's own recipients for what builders report, counted on its meter.
+struct BuilderOutputs {
+    exits: MeteredRecipient<BuilderExited>,
+    lifecycle: MeteredRecipient<LifecycleChanged>,
 }
 
 /// The misbehaviour watcher and the clients (host chain, client) whose updates it judges.
@@ -158,6 +166,8 @@ pub struct CoordinatorStatus {
     /// The coordinator's own mailbox: events from the monitors, builders and client keeper waiting, and
     /// messages handled.
     pub load: ActorLoad,
+    /// Events waiting in the mailboxes of the live packet builders, summed per source chain.
+    pub builder_mailboxes: Vec<(String, u64)>,
 }
 
 /// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour
@@ -234,6 +244,7 @@ impl RelayCoordinator {
             ordered: HashMap::new(),
             client_updates: None,
             meter: Meter::new(),
+            outputs: None,
             guard: None,
         }
     }
@@ -281,7 +292,7 @@ impl RelayCoordinator {
 
     /// The packet `key` of an ordered route no longer holds its lane (received, finished, or stopped): the
     /// lowest waiting sequence goes next.
-    fn release_lane(&mut self, key: &PacketKey, ctx: &mut Context<Self>) {
+    fn release_lane(&mut self, key: &PacketKey) {
         // Called for every packet received or finished; most relays have no ordered channel.
         if self.ordered.is_empty() {
             return;
@@ -295,7 +306,7 @@ impl RelayCoordinator {
         }
         lane.active = None;
         if let Some((_, (record, restarts))) = lane.waiting.pop_first() {
-            self.spawn(record, restarts, ctx);
+            self.spawn(record, restarts);
         }
     }
 
@@ -374,19 +385,20 @@ impl RelayCoordinator {
         }
     }
 
-    fn env(&self, route: &Route, ctx: &Context<Self>) -> Option<BuilderEnv> {
+    fn env(&self, route: &Route) -> Option<BuilderEnv> {
+        let outputs = self.outputs.as_ref()?;
         Some(BuilderEnv {
             src: self.links.get(&route.src)?.clone(),
             dst: self.links.get(&route.dst)?.clone(),
             route: route.clone(),
             store: self.store.clone(),
-            exits: self.metered(ctx),
-            lifecycle: self.metered(ctx),
+            exits: outputs.exits.clone(),
+            lifecycle: outputs.lifecycle.clone(),
             max_attempts: self.max_attempts,
         })
     }
 
-    fn spawn(&mut self, record: PacketRecord, restarts: u32, ctx: &mut Context<Self>) {
+    fn spawn(&mut self, record: PacketRecord, restarts: u32) {
         if !self.in_scope(&record.key) {
             return;
         }
@@ -422,7 +434,7 @@ impl RelayCoordinator {
                 _ => lane.active = Some(seq),
             }
         }
-        let Some(env) = self.env(&route, ctx) else {
+        let Some(env) = self.env(&route) else {
             return;
         };
         self.next_generation += 1;
@@ -502,13 +514,7 @@ impl RelayCoordinator {
     }
 
     /// A packet was sent (or found pending): start its builder unless one runs or it is done.
-    fn packet_sent(
-        &mut self,
-        chain: &ChainId,
-        packet: Packet,
-        height: u64,
-        ctx: &mut Context<Self>,
-    ) {
+    fn packet_sent(&mut self, chain: &ChainId, packet: Packet, height: u64) {
         let Some(route) = self
             .routes
             .from_source(
@@ -546,18 +552,11 @@ impl RelayCoordinator {
                 self.new_record(key.clone(), &route, packet, height, "detected", None)
             }
         };
-        self.spawn(record, 0, ctx);
+        self.spawn(record, 0);
     }
 
     /// The destination wrote an acknowledgement for a packet of one of our routes.
-    fn ack_written(
-        &mut self,
-        chain: &ChainId,
-        packet: Packet,
-        ack: Vec<u8>,
-        height: u64,
-        ctx: &mut Context<Self>,
-    ) {
+    fn ack_written(&mut self, chain: &ChainId, packet: Packet, ack: Vec<u8>, height: u64) {
         let Some(route) = self
             .routes
             .to_destination(
@@ -612,7 +611,7 @@ impl RelayCoordinator {
         if let Err(e) = self.store.put_packet(&record) {
             warn!(packet = %key, error = %e, "cannot write the packet's lifecycle record");
         }
-        self.spawn(record, 0, ctx);
+        self.spawn(record, 0);
     }
 
     /// The source finished the packet (ack or timeout processed), whoever relayed it.
@@ -649,12 +648,13 @@ impl RelayCoordinator {
 }
 
 impl RelayCoordinator {
-    fn handshake_env(&self, ctx: &Context<Self>) -> HandshakeEnv {
-        HandshakeEnv {
+    fn handshake_env(&self) -> Option<HandshakeEnv> {
+        let outputs = self.outputs.as_ref()?;
+        Some(HandshakeEnv {
             links: self.links.clone(),
-            exits: self.metered(ctx),
-            lifecycle: self.metered(ctx),
-        }
+            exits: outputs.exits.clone(),
+            lifecycle: outputs.lifecycle.clone(),
+        })
     }
 
     /// A handshake event (or request) about `named` at `state`: locate both ends, then keep at most one builder
@@ -667,7 +667,7 @@ impl RelayCoordinator {
     ) -> ResponseActFuture<Self, Result<(), RelayError>> {
         let links = self.links.clone();
         let fut = async move { locate(&links, &named, state, correlation).await };
-        Box::pin(fut.into_actor(self).map(move |located, act, ctx| {
+        Box::pin(fut.into_actor(self).map(move |located, act, _| {
             let handshake = located?;
             let object = handshake.object()?;
             if let Some(live) = act.handshakes.get(&object) {
@@ -677,7 +677,7 @@ impl RelayCoordinator {
                 }
                 live.addr.do_send(Supersede);
             }
-            act.spawn_handshake(object, handshake, state, correlation, 0, ctx);
+            act.spawn_handshake(object, handshake, state, correlation, 0);
             Ok(())
         }))
     }
@@ -689,11 +689,12 @@ impl RelayCoordinator {
         state: HandshakeState,
         correlation: CorrelationId,
         restarts: u32,
-        ctx: &mut Context<Self>,
     ) {
         self.next_generation += 1;
         let generation = self.next_generation;
-        let env = self.handshake_env(ctx);
+        let Some(env) = self.handshake_env() else {
+            return;
+        };
         info!(%object, ?state, generation, "handshake builder started");
         let addr = HandshakeBuilder::new(
             handshake.clone(),
@@ -737,7 +738,7 @@ impl RelayCoordinator {
         let delay = Duration::from_millis(100 * (1u64 << live.restarts.min(6)));
         warn!(object = %msg.object, restarts = live.restarts, ?delay, "handshake builder failed; restarting");
         let object = msg.object;
-        ctx.run_later(delay, move |act, ctx| {
+        ctx.run_later(delay, move |act, _| {
             if act.handshakes.contains_key(&object) {
                 return;
             }
@@ -747,7 +748,6 @@ impl RelayCoordinator {
                 live.state,
                 live.correlation,
                 live.restarts + 1,
-                ctx,
             );
         });
     }
@@ -805,12 +805,16 @@ impl Actor for RelayCoordinator {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
+        self.outputs = Some(BuilderOutputs {
+            exits: self.metered(ctx),
+            lifecycle: self.metered(ctx),
+        });
         // Resume: every packet sled knows as unfinished gets its builder back.
         match self.store.unfinished_packets() {
             Ok(records) => {
                 info!(packets = records.len(), "resuming unfinished packets");
                 for r in records {
-                    self.spawn(r, 0, ctx);
+                    self.spawn(r, 0);
                 }
             }
             Err(e) => warn!(error = %e, "cannot read unfinished packets"),
@@ -849,9 +853,9 @@ impl Handler<BlockObserved> for RelayCoordinator {
                 }
             }
             match observed.event {
-                IbcEvent::SendPacket(p) => self.packet_sent(&chain, p, observed.height, ctx),
+                IbcEvent::SendPacket(p) => self.packet_sent(&chain, p, observed.height),
                 IbcEvent::WriteAcknowledgement { packet, ack } => {
-                    self.ack_written(&chain, packet, ack, observed.height, ctx)
+                    self.ack_written(&chain, packet, ack, observed.height)
                 }
                 IbcEvent::AcknowledgePacket(p) => self.packet_closed(
                     &chain,
@@ -979,18 +983,18 @@ impl Handler<BuilderExited> for RelayCoordinator {
             .of(&key)
             .is_some_and(|r| self.halt_of(r).is_some());
         if msg.finished || halted {
-            self.release_lane(&key, ctx);
+            self.release_lane(&key);
             return;
         }
         // Transient: a builder that failed is restarted from its sled record, after a backoff.
         let delay = Duration::from_millis(50 * (1u64 << restarts.min(7)));
         warn!(packet = %key, restarts, ?delay, "packet builder failed; restarting");
-        ctx.run_later(delay, move |act, ctx| {
+        ctx.run_later(delay, move |act, _| {
             if act.builders.contains_key(&key) {
                 return;
             }
             match act.store.packet(&key) {
-                Ok(Some(r)) if !r.is_final() => act.spawn(r, restarts + 1, ctx),
+                Ok(Some(r)) if !r.is_final() => act.spawn(r, restarts + 1),
                 Ok(_) => {}
                 Err(e) => warn!(packet = %key, error = %e, "cannot restore the packet builder"),
             }
@@ -1001,12 +1005,12 @@ impl Handler<BuilderExited> for RelayCoordinator {
 impl Handler<LifecycleChanged> for RelayCoordinator {
     type Result = ();
 
-    fn handle(&mut self, msg: LifecycleChanged, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
         self.meter.took();
         if let RelayObject::Packet(key) = &msg.object {
             // Received (or done): the next packet of an ordered lane may go.
             if msg.state == "confirmed" || msg.is_final {
-                self.release_lane(key, ctx);
+                self.release_lane(key);
             }
         }
         self.subscribers.retain(|s| s.connected());
@@ -1040,11 +1044,22 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
             .map(|(c, (h, _))| (c.to_string(), *h))
             .collect();
         heights.sort();
+        let mut builder_mailboxes: HashMap<&ChainId, u64> = HashMap::new();
+        for (key, live) in &self.builders {
+            *builder_mailboxes.entry(&key.src_chain).or_default() +=
+                live.addr.meter().load().mailbox_depth;
+        }
+        let mut builder_mailboxes: Vec<(String, u64)> = builder_mailboxes
+            .into_iter()
+            .map(|(c, n)| (c.to_string(), n))
+            .collect();
+        builder_mailboxes.sort();
         MessageResult(CoordinatorStatus {
             heights,
             builders: self.builders.len(),
             events_handled: self.events_handled,
             load: self.meter.load(),
+            builder_mailboxes,
         })
     }
 }
@@ -1214,7 +1229,7 @@ impl Handler<ClearPackets> for RelayCoordinator {
             }
             Ok::<_, RelayError>((unreceived, received, found))
         };
-        Box::pin(fut.into_actor(self).map(move |result, act, ctx| {
+        Box::pin(fut.into_actor(self).map(move |result, act, _| {
             let (unreceived, unacknowledged, found) = result?;
             let mut started = 0;
             for seq in unreceived.iter().chain(unacknowledged.iter()) {
@@ -1231,16 +1246,16 @@ impl Handler<ClearPackets> for RelayCoordinator {
                         r.attempts = 0;
                         let _ = act.store.take_dead_letter(&key);
                     }
-                    act.spawn(r, 0, ctx);
+                    act.spawn(r, 0);
                     started += 1;
                 }
             }
             for e in found {
                 let before = act.builders.len();
                 match e.event {
-                    IbcEvent::SendPacket(p) => act.packet_sent(&route.src, p, e.height, ctx),
+                    IbcEvent::SendPacket(p) => act.packet_sent(&route.src, p, e.height),
                     IbcEvent::WriteAcknowledgement { packet, ack } => {
-                        act.ack_written(&route.dst, packet, ack, e.height, ctx)
+                        act.ack_written(&route.dst, packet, ack, e.height)
                     }
                     _ => {}
                 }

@@ -892,21 +892,17 @@ async fn metrics(admin: web::Data<Admin>) -> ApiResult {
             .with_label_values(&["", &kind])
             .set(gauge(meter.load().mailbox_depth));
     }
-    if let Ok(builders) = admin.coordinator.send(QueryBuilders).await {
-        let mut per_chain: HashMap<String, u64> = HashMap::new();
-        for b in &builders {
-            if let relayd_messages::RelayObject::Packet(key) = &b.object {
-                *per_chain.entry(key.src_chain.to_string()).or_default() += b.load.mailbox_depth;
-            }
-        }
+    if let Ok(c) = admin.coordinator.send(QueryCoordinator).await {
         for chain in admin.links.keys() {
-            let depth = per_chain.get(chain.as_str()).copied().unwrap_or(0);
+            let depth = c
+                .builder_mailboxes
+                .iter()
+                .find(|(id, _)| id == chain.as_str())
+                .map_or(0, |(_, n)| *n);
             f.actor_mailbox_depth
                 .with_label_values(&[chain.as_str(), "packet_builder"])
                 .set(gauge(depth));
         }
-    }
-    if let Ok(c) = admin.coordinator.send(QueryCoordinator).await {
         for (chain, h) in c.heights {
             f.chain_height
                 .with_label_values(&[&chain])

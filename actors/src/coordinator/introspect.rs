@@ -78,7 +78,7 @@ impl Handler<QueryBuilders> for RelayCoordinator {
 impl Handler<RetryPacket> for RelayCoordinator {
     type Result = Result<(), RetryError>;
 
-    fn handle(&mut self, msg: RetryPacket, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: RetryPacket, _: &mut Context<Self>) -> Self::Result {
         self.meter.handled();
         let key = msg.0;
         if self.routes.of(&key).is_none() {
@@ -109,7 +109,7 @@ impl Handler<RetryPacket> for RelayCoordinator {
             return Err(RetryError::Store(e.to_string()));
         }
         if !self.builders.contains_key(&key) {
-            self.spawn(record, 0, ctx);
+            self.spawn(record, 0);
         }
         Ok(())
     }

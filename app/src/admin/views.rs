@@ -539,6 +539,7 @@ mod tests {
                 mailbox_depth: 0,
                 messages_handled: 4,
             },
+            builder_mailboxes: Vec::new(),
         };
         let tree = actor_tree(&coordinator, 1, &[ChainView { status, loads }], &[]);
         assert_eq!(tree.len(), 3);
