@@ -66,6 +66,7 @@ pub enum Command {
     Clear(ClearCommand),
     /// Start two local devnet chains, open a transfer channel between them with relayd and relay continuous
     /// ICS-20 traffic both ways, with a live summary and the admin API; needs no configuration or network.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 
@@ -721,6 +722,7 @@ pub fn main() -> ExitCode {
             commands::create::connection(&cli, args)
         }
         Command::Create(CreateCommand::Channel(args)) => commands::create::channel(&cli, args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(&cli, args),
         Command::Query(group) => commands::query::run(&cli, &QueryCommand::from(group)),
         Command::Light(LightCommand::Init {

@@ -3,6 +3,7 @@
 pub mod clear;
 pub mod config;
 pub mod create;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod keys;
 pub mod light;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod cli;
 mod commands;
 mod datadir;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod embed;
 mod logging;
