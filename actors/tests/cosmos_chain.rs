@@ -158,7 +158,7 @@ async fn a_queried_proof_verifies_against_a_verified_header_and_a_forged_one_doe
     let target = ProofTarget {
         chain: "ibc-0",
         path,
-        prefix: b"mock",
+        prefix: b"ibc",
         height: 3,
     };
     let specs = devnet::proof_specs();

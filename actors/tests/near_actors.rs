@@ -461,7 +461,7 @@ async fn system_start_runs_cosmos_and_near_chains_side_by_side() {
         format!(
             "[supervision]\nbackoff_base = \"50ms\"\nbackoff_cap = \"1s\"\n\n\
              [[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\n\
-             gas_price = \"0.001stake\"\nstore_prefix = \"mock\"\nmax_block_time = \"2s\"\n\n\
+             gas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\nmax_block_time = \"2s\"\n\n\
              [[chains]]\nid = \"{}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{contract}\"\n\
              signer_account = \"{signer}\"\nkey_file = \"{}\"\nmax_block_time = \"2s\"\n",
             cosmos.rpc_url(),

@@ -269,7 +269,7 @@ async fn relayd_keeps_a_tendermint_client_on_near_and_verifies_a_commitment_thro
     );
 
     // 4. The packet commitment on ibc-0 at `target - 1`, proven under that app hash.
-    let cosmos = CosmosEndpoint::new(src.clone(), "mock");
+    let cosmos = CosmosEndpoint::new(src.clone(), "ibc");
     let commitment = path::commitment(&packet.source_port, &packet.source_channel, packet.sequence);
     let proven = cosmos
         .query_ibc(&commitment, QueryHeight::At(target - 1), true)
@@ -280,7 +280,7 @@ async fn relayd_keeps_a_tendermint_client_on_near_and_verifies_a_commitment_thro
     let at = |height| ProofTarget {
         chain: "ibc-0",
         path: &commitment,
-        prefix: b"mock",
+        prefix: b"ibc",
         height,
     };
     verify_chained(

@@ -100,7 +100,7 @@ async fn open_try(path: &mut Path, connection: &str, signer: &str) -> Vec<Any> {
     let mut msgs = update_client_msgs(&path.client_on_near, &path.trusted, &headers, signer);
     path.trusted = headers.last().unwrap().clone();
 
-    let cosmos = CosmosEndpoint::new(path.src.clone(), "mock");
+    let cosmos = CosmosEndpoint::new(path.src.clone(), "ibc");
     let read = |p: String| {
         let cosmos = cosmos.clone();
         async move {
@@ -132,7 +132,7 @@ async fn open_try(path: &mut Path, connection: &str, signer: &str) -> Vec<Any> {
             client_id: path.client_on_cosmos.clone(),
             connection_id: connection.to_owned(),
             prefix: Some(MerklePrefix {
-                key_prefix: b"mock".to_vec(),
+                key_prefix: b"ibc".to_vec(),
             }),
         }),
         delay_period: 0,
@@ -324,7 +324,7 @@ async fn conn_open_try_on_near_checks_the_counterpartys_record_of_nears_commitme
     assert_eq!(end.client_id, path.client_on_near);
     let counterparty = end.counterparty.unwrap();
     assert_eq!(counterparty.connection_id, right);
-    assert_eq!(counterparty.prefix.unwrap().key_prefix, b"mock");
+    assert_eq!(counterparty.prefix.unwrap().key_prefix, b"ibc");
 
     // The contract's listings name it (the refused Try left no connection behind).
     assert_eq!(endpoint.connections().await.unwrap(), vec![id.clone()]);

@@ -55,7 +55,7 @@ async fn relayd_modules_relay_a_packet_that_ibc_rs_accepts() {
     let dst = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
         .await
         .unwrap();
-    let endpoint = CosmosEndpoint::new(src.clone(), "mock");
+    let endpoint = CosmosEndpoint::new(src.clone(), "ibc");
     let events = endpoint.ibc_events_at(sent.height).await.unwrap();
     assert!(
         events.iter().any(
@@ -75,7 +75,7 @@ async fn relayd_modules_relay_a_packet_that_ibc_rs_accepts() {
     let client_id = b.client.client_id.clone();
     let client = dst
         .query_ibc(
-            "mock",
+            "ibc",
             &path::client_state(&client_id),
             QueryHeight::Latest,
             false,
@@ -116,7 +116,7 @@ async fn relayd_modules_relay_a_packet_that_ibc_rs_accepts() {
     let target = ProofTarget {
         chain: "ibc-0",
         path: &commitment,
-        prefix: b"mock",
+        prefix: b"ibc",
         height: h,
     };
     verify_chained(

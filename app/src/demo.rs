@@ -221,10 +221,10 @@ fn config_text(
     for chain in chains {
         text.push_str(&format!(
             "\n[[chains]]\nid = \"{}\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\n\
-             gas_price = \"0.001{DENOM}\"\nstore_prefix = \"mock\"\nmax_gas = 50000000\nmax_msg_num = 100\n\
+             gas_price = \"0.001{DENOM}\"\nstore_prefix = \"ibc\"\nmax_gas = 50000000\nmax_msg_num = 100\n\
              max_block_time = \"5s\"\nclear_interval = 50\n\
-             # The devnet stores IBC state in an AVL+ tree; clients of it carry these proof specs.\n\
-             proof_specs = [\"avl\", \"avl\"]\n",
+             # The devnet stores IBC state in Jellyfish Merkle trees; clients of it carry these proof specs.\n\
+             proof_specs = [\"jmt\", \"jmt\"]\n",
             chain.id, chain.rpc
         ));
         if let Some(client) = &chain.client {

@@ -235,7 +235,7 @@ fn keys_are_added_listed_and_deleted_without_showing_secrets() {
 /// A config for one devnet chain at `rpc`, with its data dir in `dir`.
 fn devnet_config(dir: &Path, rpc: &str) -> PathBuf {
     let text = format!(
-        "[global]\ndata_dir = \"data\"\n\n[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{rpc}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"mock\"\n"
+        "[global]\ndata_dir = \"data\"\n\n[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{rpc}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\n"
     );
     let path = dir.join("relayd.toml");
     std::fs::write(&path, text).expect("write config");

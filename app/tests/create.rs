@@ -63,7 +63,7 @@ async fn create_connection_and_channel_then_relay_over_them() {
     let text = std::fs::read_to_string(&config).unwrap();
     let chains_only = text.split("\n[[connections]]").next().unwrap().replace(
         "client_ids = [\"07-tendermint-0\"]\n",
-        "client_ids = [\"07-tendermint-0\"]\nproof_specs = [\"avl\", \"avl\"]\n",
+        "client_ids = [\"07-tendermint-0\"]\nproof_specs = [\"jmt\", \"jmt\"]\n",
     );
     std::fs::write(&config, &chains_only).unwrap();
     add_keys(&config, &keys);

@@ -32,7 +32,7 @@ async fn tx_transfer_sends_a_batch_of_packets_that_queries_then_see() {
     let mut config = String::from("[global]\ndata_dir = \"data\"\n");
     for chain in &chains {
         config.push_str(&format!(
-            "\n[[chains]]\nid = \"{}\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"mock\"\nmax_gas = 5000000\nmax_msg_num = 2\n",
+            "\n[[chains]]\nid = \"{}\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\nmax_gas = 5000000\nmax_msg_num = 2\n",
             chain.chain_id(),
             chain.rpc_url()
         ));

@@ -447,8 +447,10 @@ pub enum ProofSpecName {
     Iavl,
     /// CometBFT's simple Merkle tree (multistore roots).
     Tendermint,
-    /// The AVL+ store of basecoin-style chains (ibc-rs's test chains and relayd's devnet).
+    /// The AVL+ store of basecoin-style chains (ibc-rs's test chains).
     Avl,
+    /// Penumbra's Jellyfish Merkle tree (Penumbra, and relayd's devnet).
+    Jmt,
 }
 
 /// How a chain's blocks and events reach relayd.

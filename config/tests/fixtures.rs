@@ -167,7 +167,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("unknown-chain-key", "unknown-chain-key.toml:15: chains[1].gas_adjustmnt: unknown key; did you mean `gas_adjustment`?"),
         ("unknown-chain", "unknown-chain.toml:21: connections[0].dest.chain_id: unknown chain \"ibc-9\"; configured chains: ibc-0, ibc-1"),
         ("unknown-client", "unknown-client.toml:21: connections[0].dest.client_id: client \"07-tendermint-7\" is not in any chain's client_ids"),
-        ("unknown-proof-spec", "unknown-proof-spec.toml:8: chains[0].proof_specs[1]: unknown value \"smt\"; expected one of `iavl`, `tendermint`, `avl`"),
+        ("unknown-proof-spec", "unknown-proof-spec.toml:8: chains[0].proof_specs[1]: unknown value \"smt\"; expected one of `iavl`, `tendermint`, `avl`, `jmt`"),
         ("unknown-section", "unknown-section.toml:1: globl: unknown key; did you mean `global`?"),
         ("zero-duration", "zero-duration.toml:2: global.timeout: \"0s\" must be greater than zero"),
         ("zero-max-in-flight", "zero-max-in-flight.toml:16: chains[1].max_in_flight: 0 must be between 1 and 64"),

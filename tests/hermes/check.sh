@@ -57,11 +57,11 @@ for chain in ibc-0 ibc-1; do
   done
 done
 
-# The devnet's stores are basecoin AVL trees at both proof levels, and its IBC prefix is "mock"
-# (docs/devnet.md); Hermes must be told both.
-zero64=$(python3 -c 'import base64; print(base64.b64encode(bytes(64)).decode())')
-zero32=$(python3 -c 'import base64; print(base64.b64encode(bytes(32)).decode())')
-spec="{\"leaf_spec\":{\"hash\":1,\"prehash_key\":0,\"prehash_value\":0,\"length\":0,\"prefix\":\"$zero64\"},\"inner_spec\":{\"child_order\":[0,1,2],\"child_size\":32,\"min_prefix_length\":0,\"max_prefix_length\":64,\"empty_child\":\"$zero32\",\"hash\":1},\"max_depth\":0,\"min_depth\":0,\"prehash_key_before_comparison\":false}"
+# The devnet's stores are Jellyfish Merkle trees at both proof levels (the `jmt` crate's ICS-23 spec, as Penumbra's),
+# and its IBC prefix is "ibc" (docs/devnet.md); Hermes takes the proof specs from its config.
+leaf_prefix=$(printf 'JMT::LeafNode' | base64 -w0)
+placeholder=$(printf 'SPARSE_MERKLE_PLACEHOLDER_HASH__' | base64 -w0)
+spec="{\"leaf_spec\":{\"hash\":1,\"prehash_key\":1,\"prehash_value\":1,\"length\":0,\"prefix\":\"$leaf_prefix\"},\"inner_spec\":{\"child_order\":[0,1],\"child_size\":32,\"min_prefix_length\":16,\"max_prefix_length\":16,\"empty_child\":\"$placeholder\",\"hash\":1},\"max_depth\":64,\"min_depth\":0,\"prehash_key_before_comparison\":true}"
 
 config="$work/hermes.toml"
 cat > "$config" <<TOML
@@ -98,7 +98,7 @@ grpc_addr = 'http://127.0.0.1:${grpc[$chain]}'
 event_source = { mode = 'pull', interval = '500ms' }
 account_prefix = 'cosmos'
 key_name = 'relayer'
-store_prefix = 'mock'
+store_prefix = 'ibc'
 default_gas = 300000
 max_gas = 3000000
 gas_price = { price = 0.001, denom = 'stake' }

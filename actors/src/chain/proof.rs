@@ -43,6 +43,35 @@ pub fn spec_for(name: ProofSpecName) -> ProofSpec {
         ProofSpecName::Iavl => ics23::iavl_spec(),
         ProofSpecName::Tendermint => ics23::tendermint_spec(),
         ProofSpecName::Avl => avl_spec(),
+        ProofSpecName::Jmt => jmt_spec(),
+    }
+}
+
+/// Penumbra's Jellyfish Merkle tree, as the `jmt` crate 0.12 (`ics23_spec`) defines it: keys and values hashed
+/// with SHA-256 under the leaf domain `JMT::LeafNode`, binary inner nodes under `JMT::IntrnalNode`, an absent
+/// child hashed as the sparse-Merkle placeholder, keys ordered by their hash.
+fn jmt_spec() -> ProofSpec {
+    use ics23::{HashOp, InnerSpec, LeafOp, LengthOp};
+    const INNER_DOMAIN: &[u8] = b"JMT::IntrnalNode";
+    ProofSpec {
+        leaf_spec: Some(LeafOp {
+            hash: HashOp::Sha256.into(),
+            prehash_key: HashOp::Sha256.into(),
+            prehash_value: HashOp::Sha256.into(),
+            length: LengthOp::NoPrefix.into(),
+            prefix: b"JMT::LeafNode".to_vec(),
+        }),
+        inner_spec: Some(InnerSpec {
+            child_order: vec![0, 1],
+            child_size: 32,
+            min_prefix_length: INNER_DOMAIN.len() as i32,
+            max_prefix_length: INNER_DOMAIN.len() as i32,
+            empty_child: b"SPARSE_MERKLE_PLACEHOLDER_HASH__".to_vec(),
+            hash: HashOp::Sha256.into(),
+        }),
+        max_depth: 64,
+        min_depth: 0,
+        prehash_key_before_comparison: true,
     }
 }
 
@@ -219,11 +248,17 @@ mod tests {
     }
 
     #[test]
-    fn the_avl_layout_is_the_devnet_stores() {
+    fn the_avl_layout_is_basecoins() {
         assert_eq!(
             spec_for(ProofSpecName::Avl),
             basecoin_store::avl::get_proof_spec()
         );
+    }
+
+    #[test]
+    fn the_jmt_layout_is_the_devnet_stores() {
+        assert_eq!(spec_for(ProofSpecName::Jmt), devnet::proof_specs()[0]);
+        assert_eq!(devnet::proof_specs()[1], devnet::proof_specs()[0]);
     }
 
     #[test]

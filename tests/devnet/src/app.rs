@@ -1,9 +1,9 @@
 //! The devnet's application state machine: a Cosmos-SDK-like chain (auth, bank, ICS-20) whose IBC core is
 //! ibc-rs, so every IBC message relayd sends is judged by real IBC handlers.
 //!
-//! State lives in basecoin AVL stores: the IBC store (ibc-testkit's `MockIbcStore`), `bank` and `acc`. Their
-//! roots are committed into a "multistore" under keys `mock` (the commitment prefix `MockIbcStore` hard-codes),
-//! `bank` and `acc`; the multistore root is the app hash.
+//! State lives in versioned Jellyfish Merkle trees ([`store`]): the IBC store (ibc-testkit's `MockIbcStore`),
+//! `bank` and `acc`. Their roots are committed into a "multistore", another such tree, under keys `ibc` (the
+//! commitment prefix), `bank` and `acc`; the multistore root is the app hash.
 //!
 //! Heights follow CometBFT: block H executes transactions and `commit` returns the app hash that header H+1
 //! carries. Each store's version `Stable(H+1)` is the state after block H (`Stable(1)` is genesis).
@@ -23,7 +23,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use basecoin_store::context::{ProvableStore, Store};
-use basecoin_store::impls::InMemoryStore;
 use basecoin_store::types::Height as StoreHeight;
 use ibc::clients::tendermint::types::ConsensusState as TmConsensusState;
 use ibc::core::commitment_types::commitment::CommitmentRoot;
@@ -40,8 +39,8 @@ pub use transfer::{bank_denom, escrow_address};
 
 use crate::genesis::Genesis;
 
-/// The IBC store key in the multistore; `MockIbcStore::commitment_prefix` is hard-coded to it.
-pub const IBC_STORE_KEY: &str = "mock";
+/// The IBC store key in the multistore, and so the chain's commitment prefix.
+pub const IBC_STORE_KEY: &str = "ibc";
 /// The bank store key in the multistore.
 pub const BANK_STORE_KEY: &str = "bank";
 /// The auth store key in the multistore.
@@ -90,7 +89,7 @@ struct Core {
     bank: bank::Bank,
     bank_store: store::Shared,
     acc_store: store::Shared,
-    multi: InMemoryStore,
+    multi: JournaledStore,
     /// The block being executed (between begin_block and commit) or, between blocks, the last committed one.
     block_height: u64,
     last_committed: u64,
@@ -169,7 +168,7 @@ impl App {
             bank,
             bank_store,
             acc_store,
-            multi: InMemoryStore::default(),
+            multi: JournaledStore::default(),
             block_height: 0,
             last_committed: 0,
             last_app_hash: Vec::new(),
@@ -311,11 +310,21 @@ impl Core {
     fn commit(&mut self) -> Vec<u8> {
         self.ibc.events.lock().clear();
         self.ibc.logs.lock().clear();
-        let _ = self.ibc.store.commit();
         let mut bs = self.bank_store.clone();
-        let _ = bs.commit();
         let mut accs = self.acc_store.clone();
-        let _ = accs.commit();
+        for (name, r) in [
+            (IBC_STORE_KEY, self.ibc.store.commit()),
+            (BANK_STORE_KEY, bs.commit()),
+            (ACC_STORE_KEY, accs.commit()),
+        ] {
+            // Only a lost tree node fails a commit: a bug, reported rather than silently diverging.
+            if let Err(e) = r {
+                tracing::error!(
+                    "committing the {name} store at block {}: {e}",
+                    self.block_height
+                );
+            }
+        }
         self.last_committed = self.block_height;
         self.commit_multistore();
         self.prune();
@@ -336,7 +345,12 @@ impl Core {
         let _ = self
             .multi
             .set(ACC_STORE_KEY.to_owned().into(), self.acc_store.root_hash());
-        let _ = self.multi.commit();
+        if let Err(e) = self.multi.commit() {
+            tracing::error!(
+                "committing the multistore at block {}: {e}",
+                self.last_committed
+            );
+        }
         self.last_app_hash = self.multi.root_hash();
         let next = self.last_committed + 1;
         if let Some(proof) = self
@@ -357,7 +371,7 @@ impl Core {
     fn prune(&mut self) {
         let latest = self.last_committed + 1;
         if latest > STORE_VERSIONS_RETAINED {
-            // InMemoryStore::prune(n) drops versions 1..=n.
+            // Store::prune(n) drops versions 1..=n.
             let drop_through = latest - STORE_VERSIONS_RETAINED;
             let _ = self.ibc.store.prune(drop_through);
             let mut bs = self.bank_store.clone();

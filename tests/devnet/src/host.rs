@@ -1,6 +1,7 @@
 //! The IBC host each devnet chain's ibc-rs runs against: ibc-testkit's `MockIbcStore` for every read and write,
 //! seen through what the chain it plays would report. ibc-testkit fixes its commitment prefix to `mock`, which ibc-rs
-//! checks in connection handshakes, so a NEAR devnet reports near-ibc's `[9] ‖ contract account ‖ ','` instead. And
+//! checks in connection handshakes, so a Cosmos devnet reports the SDK's `ibc` and a NEAR devnet near-ibc's
+//! `[9] ‖ contract account ‖ ','` instead. And
 //! ibc-testkit stores next sequences (send, receive, ack) as JSON, while ibc-go stores them as 8 big-endian bytes:
 //! a counterparty verifies an ordered channel's next-sequence-receive proof against those bytes, so the Cosmos
 //! devnet stores them as ibc-go does.
@@ -54,10 +55,10 @@ impl<'a, S: ProvableStore + core::fmt::Debug> DevnetHost<'a, S> {
         }
     }
 
-    /// A Cosmos devnet chain's host: ibc-testkit's prefix, next sequences as ibc-go stores them.
+    /// A Cosmos devnet chain's host: the SDK's prefix `ibc` (the IBC store's key in the app's multistore), next
+    /// sequences as ibc-go stores them.
     pub fn cosmos(store: &'a mut MockIbcStore<S>) -> Self {
-        let prefix = store.commitment_prefix().into_vec();
-        Self::new(store, prefix, SequenceForm::BigEndian)
+        Self::new(store, b"ibc".to_vec(), SequenceForm::BigEndian)
     }
 
     fn get_sequence(&self, path: String, what: &str) -> Result<Sequence, HostError> {

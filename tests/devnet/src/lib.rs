@@ -13,8 +13,8 @@ pub mod rpc;
 
 pub use chain::{start_chain, start_chains, ChainOptions, DevnetError, RunningChain};
 
-/// The ICS-23 proof spec of a devnet chain's stores (basecoin's AVL tree), at both proof levels. Clients of a
-/// devnet chain must be created with it.
+/// The ICS-23 proof spec of a Cosmos devnet chain's stores (Jellyfish Merkle trees, as Penumbra's), at both proof
+/// levels. Clients of a devnet chain must be created with it.
 pub fn proof_specs() -> Vec<ics23::ProofSpec> {
-    vec![basecoin_store::avl::get_proof_spec(); 2]
+    vec![jmt::ics23_spec(); 2]
 }

@@ -252,7 +252,7 @@ async fn a_transfer_through_the_real_endpoints() {
     assert!(q.code.is_ok(), "{}", q.log);
     assert_eq!(q.height.value(), h);
     let ops = q.proof.expect("proof").ops;
-    let spec = basecoin_store::avl::get_proof_spec();
+    let spec = jmt::ics23_spec();
     let inner = ics23::CommitmentProof::decode(ops[0].data.as_slice()).unwrap();
     let outer = ics23::CommitmentProof::decode(ops[1].data.as_slice()).unwrap();
     let Some(ics23::commitment_proof::Proof::Exist(exist)) = &inner.proof else {
@@ -280,11 +280,11 @@ async fn a_transfer_through_the_real_endpoints() {
     assert_eq!(verdict, Verdict::Success);
     let app_hash = next.signed_header.header.app_hash.as_bytes().to_vec();
     assert!(ics23::verify_membership::<ics23::HostFunctionsManager>(
-        &outer, &spec, &app_hash, b"mock", &ibc_root
+        &outer, &spec, &app_hash, b"ibc", &ibc_root
     ));
     let before = trusted.signed_header.header.app_hash.as_bytes().to_vec();
     assert!(!ics23::verify_membership::<ics23::HostFunctionsManager>(
-        &outer, &spec, &before, b"mock", &ibc_root
+        &outer, &spec, &before, b"ibc", &ibc_root
     ));
 
     ws.close().unwrap();

@@ -1,7 +1,7 @@
 //! `abci_query`: ICS-24 store reads with ICS-23 proofs (`store/ibc/key`), and the gRPC-over-ABCI services
 //! relayers call (bank, auth, staking params, tx simulate, IBC client/connection/channel queries).
 
-use basecoin_store::context::{ProvableStore, Store};
+use basecoin_store::context::Store;
 use basecoin_store::types::{Height as StoreHeight, Path};
 use cosmrs::proto::cosmos::auth::v1beta1::{QueryAccountRequest, QueryAccountResponse};
 use cosmrs::proto::cosmos::bank::v1beta1::{
@@ -31,6 +31,9 @@ use super::exec::{account_at, Mode};
 use super::{Core, IBC_STORE_KEY};
 use crate::genesis::DENOM;
 use crate::host::big_endian_sequence;
+
+/// The proof op type of both levels: ICS-23 proofs over a Jellyfish Merkle tree.
+const PROOF_OP_TYPE: &str = "ics23:jmt";
 
 /// A query failure: ABCI code, codespace and log.
 struct QueryFail {
@@ -116,13 +119,11 @@ impl Core {
             )))
         } else {
             match path {
-                "store/ibc/key" | "store/mock/key" => {
-                    self.store_query(data, h, prove).map(|(value, proof)| {
-                        r.key = data.to_vec().into();
-                        r.proof = proof;
-                        value
-                    })
-                }
+                "store/ibc/key" => self.store_query(data, h, prove).map(|(value, proof)| {
+                    r.key = data.to_vec().into();
+                    r.proof = proof;
+                    value
+                }),
                 _ => self.grpc_query(path, data, h),
             }
         };
@@ -137,7 +138,8 @@ impl Core {
         r
     }
 
-    /// The IBC store value at `key` after block `h`, with a two-op proof to the app hash of header h+1.
+    /// The IBC store value at `key` after block `h`, with a two-op proof to the app hash of header h+1: the
+    /// key's existence or absence under the IBC store root, then that root under `ibc` in the multistore.
     fn store_query(
         &self,
         key: &[u8],
@@ -145,44 +147,38 @@ impl Core {
         prove: bool,
     ) -> Result<(Vec<u8>, Option<ProofOps>), QueryFail> {
         let path = Path::try_from(key).map_err(|e| invalid(format!("key is not a path: {e}")))?;
-        let version = StoreHeight::Stable(h + 1);
-        let value = self.ibc.store.get(version, &path).unwrap_or_default();
+        let version = h + 1;
         if !prove {
+            let value = self
+                .ibc
+                .store
+                .get(StoreHeight::Stable(version), &path)
+                .unwrap_or_default();
             return Ok((value, None));
         }
-        let mock_key: Path = IBC_STORE_KEY.to_owned().into();
-        let (Some(inner), Some(outer), Some(ibc_root)) = (
-            self.ibc.store.get_proof(version, &path),
-            self.multi.get_proof(version, &mock_key),
-            self.multi.get(version, &mock_key),
-        ) else {
-            return Err(invalid(format!("no proof available at height {h}")));
-        };
-        if value.is_empty() {
-            // basecoin's AVL tree orders keys by path segments, not bytes, so its non-existence proofs do not
-            // always verify; only hand out ones that do.
-            let spec = basecoin_store::avl::get_proof_spec();
-            if !ics23::verify_non_membership::<ics23::HostFunctionsManager>(
-                &inner, &spec, &ibc_root, key,
-            ) {
-                return Ok((value, None));
-            }
-        }
+        let unprovable =
+            |e: super::store::TreeError| invalid(format!("no proof at height {h}: {e}"));
+        let (value, inner) =
+            super::store::prove(&self.ibc.store, version, &path).map_err(unprovable)?;
+        let (_, outer) = self
+            .multi
+            .prove(version, &IBC_STORE_KEY.to_owned().into())
+            .map_err(unprovable)?;
         let ops = ProofOps {
             ops: vec![
                 ProofOp {
-                    field_type: "ics23:iavl".to_owned(),
+                    field_type: PROOF_OP_TYPE.to_owned(),
                     key: key.to_vec(),
                     data: inner.encode_to_vec(),
                 },
                 ProofOp {
-                    field_type: "ics23:simple".to_owned(),
+                    field_type: PROOF_OP_TYPE.to_owned(),
                     key: IBC_STORE_KEY.as_bytes().to_vec(),
                     data: outer.encode_to_vec(),
                 },
             ],
         };
-        Ok((value, Some(ops)))
+        Ok((value.unwrap_or_default(), Some(ops)))
     }
 
     fn grpc_query(&mut self, path: &str, data: &[u8], h: u64) -> Result<Vec<u8>, QueryFail> {

@@ -454,9 +454,9 @@ fn create_client_and_proof_verifies_against_next_app_hash() {
     assert!(!q.value.is_empty());
     let ops = q.proof.expect("proof requested");
     assert_eq!(ops.ops.len(), 2);
-    assert_eq!(ops.ops[0].field_type, "ics23:iavl");
-    assert_eq!(ops.ops[1].key, b"mock");
-    let spec = basecoin_store::avl::get_proof_spec();
+    assert_eq!(ops.ops[0].field_type, "ics23:jmt");
+    assert_eq!(ops.ops[1].key, b"ibc");
+    let spec = jmt::ics23_spec();
     let inner = ics23::CommitmentProof::decode(ops.ops[0].data.as_slice()).unwrap();
     let outer = ics23::CommitmentProof::decode(ops.ops[1].data.as_slice()).unwrap();
     let Some(ics23::commitment_proof::Proof::Exist(ex)) = &inner.proof else {
@@ -467,12 +467,12 @@ fn create_client_and_proof_verifies_against_next_app_hash() {
         &inner, &spec, &ibc_root, key, &q.value
     ));
     assert!(ics23::verify_membership::<ics23::HostFunctionsManager>(
-        &outer, &spec, &hash1, b"mock", &ibc_root
+        &outer, &spec, &hash1, b"ibc", &ibc_root
     ));
     // The same proof does not verify against other app hashes.
     for other in [&hash0, &hash2] {
         assert!(!ics23::verify_membership::<ics23::HostFunctionsManager>(
-            &outer, &spec, other, b"mock", &ibc_root
+            &outer, &spec, other, b"ibc", &ibc_root
         ));
     }
 
@@ -490,15 +490,43 @@ fn create_client_and_proof_verifies_against_next_app_hash() {
     assert_eq!(list.client_states.len(), 1);
     assert_eq!(list.client_states[0].client_id, "07-tendermint-0");
 
-    // A key that does not exist: empty value.
-    let q = app.query(
-        "store/ibc/key",
-        b"clients/07-tendermint-9/clientState",
-        1,
-        true,
-    );
-    assert!(q.code.is_ok());
+    // A key that does not exist: empty value, and a proof of its absence under the same IBC root.
+    let absent = b"clients/07-tendermint-9/clientState";
+    let q = app.query("store/ibc/key", absent, 1, true);
+    assert!(q.code.is_ok(), "{}", q.log);
     assert!(q.value.is_empty());
+    let ops = q.proof.expect("proof requested");
+    let inner = ics23::CommitmentProof::decode(ops.ops[0].data.as_slice()).unwrap();
+    let outer = ics23::CommitmentProof::decode(ops.ops[1].data.as_slice()).unwrap();
+    assert!(ics23::verify_non_membership::<ics23::HostFunctionsManager>(
+        &inner, &spec, &ibc_root, absent
+    ));
+    assert!(
+        !ics23::verify_non_membership::<ics23::HostFunctionsManager>(&inner, &spec, &ibc_root, key)
+    );
+    assert!(ics23::verify_membership::<ics23::HostFunctionsManager>(
+        &outer, &spec, &hash1, b"ibc", &ibc_root
+    ));
+}
+
+#[test]
+fn pruned_heights_get_a_clear_error_and_held_ones_still_prove() {
+    let g = genesis();
+    let mut app = App::new(&g).unwrap();
+    for _ in 0..super::STORE_VERSIONS_RETAINED + 5 {
+        run_block(&mut app, &g, &[]);
+    }
+    let latest = app.last_committed_height();
+    let q = app.query("store/ibc/key", b"nextClientSequence", 1, true);
+    assert_eq!(q.code.value(), 18, "{}", q.log);
+    assert!(q.log.contains("version does not exist"), "{}", q.log);
+    // The oldest height still held answers with a proof to the app hash of the header after it.
+    let oldest = latest + 1 - super::STORE_VERSIONS_RETAINED;
+    let q = app.query("store/ibc/key", b"nextClientSequence", oldest, true);
+    assert!(q.code.is_ok(), "{}", q.log);
+    assert!(q.proof.is_some());
+    let q = app.query("store/ibc/key", b"nextClientSequence", oldest - 1, true);
+    assert_eq!(q.code.value(), 18, "{}", q.log);
 }
 
 #[test]
@@ -569,7 +597,6 @@ fn malformed_inputs_never_panic() {
     let mut rng = rand::thread_rng();
     let paths = [
         "store/ibc/key",
-        "store/mock/key",
         "/cosmos.bank.v1beta1.Query/Balance",
         "/cosmos.bank.v1beta1.Query/AllBalances",
         "/cosmos.auth.v1beta1.Query/Account",

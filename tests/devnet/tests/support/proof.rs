@@ -1,6 +1,7 @@
 //! ICS-23 proofs from `abci_query` (path `store/ibc/key`, prove=true), converted to the IBC `MerkleProof` that
 //! messages carry and verified locally before use: first the key under the IBC store root, then that root under
-//! `mock` (devnet's IBC store key and commitment prefix) under the app hash. Both levels use basecoin's AVL spec.
+//! `ibc` (devnet's IBC store key and commitment prefix) under the app hash. Both levels use the Jellyfish Merkle
+//! tree's spec.
 
 use ibc_proto::ibc::core::commitment::v1::MerkleProof;
 use ics23::commitment_proof::Proof;
@@ -9,19 +10,19 @@ use prost::Message;
 
 use super::chain::Chain;
 
-/// The commitment prefix of every devnet chain (ibc-testkit's `MockIbcStore` hard-codes it).
-pub const PREFIX: &[u8] = b"mock";
+/// The commitment prefix of every Cosmos devnet chain.
+pub const PREFIX: &[u8] = b"ibc";
 
 /// The proof spec of both proof levels on a devnet chain.
 pub fn spec() -> ProofSpec {
-    basecoin_store::avl::get_proof_spec()
+    devnet::proof_specs().remove(0)
 }
 
 /// A value of the IBC store read at a height, with its proof if the chain gave one.
 pub struct Proven {
     /// Empty when the key is absent.
     pub value: Vec<u8>,
-    /// `None` only for an absent key the chain could not prove absent.
+    /// `None` when the chain gave no proof.
     pub proof: Option<MerkleProof>,
 }
 
@@ -90,7 +91,7 @@ fn non_existence_root(proof: &CommitmentProof) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Checks the upper level: the IBC store root sits under `mock` in the multistore whose root is `app_hash`.
+/// Checks the upper level: the IBC store root sits under `ibc` in the multistore whose root is `app_hash`.
 fn verify_store_root(proof: &MerkleProof, app_hash: &[u8], ibc_root: &[u8]) -> Result<(), String> {
     let [_, outer] = proof.proofs.as_slice() else {
         return Err(format!("expected 2 proofs, got {}", proof.proofs.len()));
@@ -102,7 +103,7 @@ fn verify_store_root(proof: &MerkleProof, app_hash: &[u8], ibc_root: &[u8]) -> R
         PREFIX,
         ibc_root,
     ) {
-        return Err("IBC store root is not under `mock` in this app hash".into());
+        return Err("IBC store root is not under `ibc` in this app hash".into());
     }
     Ok(())
 }
