@@ -52,8 +52,16 @@ async fn light_init_create_client_and_updates_cross_validator_changes() {
     }
     let before_change = before_change.expect("a validator change within 6 blocks");
     let height = before_change.height().value();
-    assert_eq!(height, EVERY + 1, "decided at {EVERY}, in effect at {}", EVERY + 2);
-    assert_ne!(before_change.validators.hash(), before_change.next_validators.hash());
+    assert_eq!(
+        height,
+        EVERY + 1,
+        "decided at {EVERY}, in effect at {}",
+        EVERY + 2
+    );
+    assert_ne!(
+        before_change.validators.hash(),
+        before_change.next_validators.hash()
+    );
 
     let hash = before_change.signed_header.header.hash();
     let trusted = light_init(&rpc, &store, "ibc-0", height, &hash)
@@ -92,9 +100,16 @@ async fn light_init_create_client_and_updates_cross_validator_changes() {
         trusting_period: params.trusting_period,
         clock_drift: Duration::from_secs(5),
     };
-    let headers = headers_to("ibc-0", &rpc, &trusted, target, &trust, tendermint::Time::now())
-        .await
-        .unwrap();
+    let headers = headers_to(
+        "ibc-0",
+        &rpc,
+        &trusted,
+        target,
+        &trust,
+        tendermint::Time::now(),
+    )
+    .await
+    .unwrap();
     let heights: Vec<u64> = headers.iter().map(|b| b.height().value()).collect();
     assert_eq!(heights.last(), Some(&target));
     assert!(

@@ -366,8 +366,8 @@ pub async fn keep_fresh(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use tendermint_testgen::light_block::TmLightBlock;
     use tendermint::validator;
+    use tendermint_testgen::light_block::TmLightBlock;
     use tendermint_testgen::{Generator, Header, LightBlock as GenBlock, Validator};
 
     fn to_verifier(b: TmLightBlock) -> LightBlock {
@@ -529,7 +529,12 @@ mod tests {
         let set = validator::Set::without_proposer(infos);
         // The recorded chain's single validator never changed: it is also the next set.
         let block = |sh: SignedHeader| {
-            LightBlock::new(sh, set.clone(), set.clone(), tendermint::node::Id::new([0; 20]))
+            LightBlock::new(
+                sh,
+                set.clone(),
+                set.clone(),
+                tendermint::node::Id::new([0; 20]),
+            )
         };
         verify_signed_header("dockerchain", &block(signed.clone())).unwrap();
 

@@ -133,7 +133,7 @@ impl Schedule {
         let Some(n) = self.every else {
             return Vec::new();
         };
-        if height == 0 || height % n != 0 {
+        if height == 0 || !height.is_multiple_of(n) {
             return Vec::new();
         }
         let changes = height / n;
