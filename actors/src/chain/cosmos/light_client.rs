@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use tendermint::block::signed_header::SignedHeader;
 use tendermint::Time;
 use tendermint_light_client_verifier::options::Options;
 use tendermint_light_client_verifier::types::{LightBlock, TrustThreshold};
@@ -366,6 +365,7 @@ pub async fn keep_fresh(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use tendermint::block::signed_header::SignedHeader;
     use tendermint::validator;
     use tendermint_testgen::light_block::TmLightBlock;
     use tendermint_testgen::{Generator, Header, LightBlock as GenBlock, Validator};
