@@ -31,12 +31,14 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let chains = devnet::start_chains(
-        2,
-        &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
-    )
-    .await
-    .unwrap();
+    setup_rotating(None).await
+}
+
+/// [`setup`] with both chains deciding a validator-set change every `rotate` blocks.
+async fn setup_rotating(rotate: Option<u64>) -> Setup {
+    let mut options = devnet::ChainOptions::local("ibc", Duration::from_millis(200));
+    options.rotate_validators_every = rotate;
+    let chains = devnet::start_chains(2, &options).await.unwrap();
     let (a, b) = connect_transfer(&chains).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &chains, &a);
@@ -221,6 +223,50 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
             "{r:?}"
         );
     }
+    assert!(store.dead_letters().unwrap().is_empty());
+    for chain in s.chains {
+        chain.shutdown().await;
+    }
+}
+
+/// 1,000 packets (500 each way) while both chains change validators every 4 blocks: joins, leaves, power
+/// changes and, every 16 blocks, the whole set replaced (all of the power moving between two heights), so each
+/// client update across a swap needs a bisected intermediate header. Every update is judged consistent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_packets_relay_while_validators_rotate() {
+    let s = setup_rotating(Some(4)).await;
+    let relayd = Relayd::start(&s.config, s.dir.path());
+    let u1 = Wallet::genesis(&s.chains[0], "user1");
+    let u2 = Wallet::genesis(&s.chains[1], "user2");
+    let each_way: usize = std::env::var("RELAY_TEST_EACH_WAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(500, |n: usize| n / 2);
+    let amount = 3u128;
+    eventually("relayd follows both chains", || async {
+        relayd.ask(Cmd::Following).await == 2
+    })
+    .await;
+    let timeout = far_timeout();
+    transfers(&s.a, &u1, &u2.address, amount, each_way, 100, timeout).await;
+    transfers(&s.b, &u2, &u1.address, amount, each_way, 100, timeout).await;
+    let relayd = until_settled(&s, relayd, each_way as u128, amount).await;
+    let heights = (
+        s.chains[0].node.record().unwrap().latest_height(),
+        s.chains[1].node.record().unwrap().latest_height(),
+    );
+    assert!(
+        heights.0 > 16 && heights.1 > 16,
+        "at least one whole-set swap on each chain: {heights:?}"
+    );
+    let misbehaviour = relayd.ask(Cmd::Misbehaviour).await;
+    assert!(
+        misbehaviour.reports.is_empty() && misbehaviour.consistent > 0,
+        "{misbehaviour:?}"
+    );
+    relayd.stop().await;
+    let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
+    assert_eq!(store.packets().count(), 2 * each_way);
     assert!(store.dead_letters().unwrap().is_empty());
     for chain in s.chains {
         chain.shutdown().await;

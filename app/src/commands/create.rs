@@ -142,7 +142,7 @@ pub(crate) async fn create_client(
             let block = rpc
                 .fetch_light_block(latest.saturating_sub(1).max(1))
                 .await?;
-            verify_signed_header(id, &block.signed_header, &block.validators)?;
+            verify_signed_header(id, &block)?;
             eprintln!(
                 "relayd: {id}: no trusted state (`relayd light init`); the client's root of trust is block {} as the node serves it",
                 block.signed_header.header.height

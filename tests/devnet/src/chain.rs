@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::{App, AppError};
+use crate::consensus::Schedule;
 use crate::genesis::{Genesis, GenesisError, GenesisOptions, DENOM};
 use crate::home::{write_home, ChainInfo, HomeError};
 use crate::node::{run_blocks, Node, NodeError};
@@ -29,6 +30,9 @@ pub struct ChainOptions {
     pub block_time: Duration,
     /// Where to write key files and `chain.json`, if anywhere.
     pub home: Option<PathBuf>,
+    /// Decide a validator-set change every this many blocks ([`crate::consensus::Schedule::rotating`]);
+    /// `None` keeps the genesis validators.
+    pub rotate_validators_every: Option<u64>,
 }
 
 impl ChainOptions {
@@ -43,6 +47,7 @@ impl ChainOptions {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             block_time,
             home: None,
+            rotate_validators_every: None,
         }
     }
 }
@@ -70,6 +75,9 @@ pub enum DevnetError {
     /// The block time is below the supported minimum.
     #[error("block time {0:?} is below the 100ms minimum")]
     BlockTime(Duration),
+    /// Validators cannot change every 0 blocks.
+    #[error("rotate_validators_every must be at least 1")]
+    RotateEvery,
 }
 
 /// A running chain. Dropping it stops nothing; call [`RunningChain::shutdown`].
@@ -163,12 +171,21 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
     if opts.block_time < Duration::from_millis(100) {
         return Err(DevnetError::BlockTime(opts.block_time));
     }
+    if opts.rotate_validators_every == Some(0) {
+        return Err(DevnetError::RotateEvery);
+    }
     let genesis = Genesis::build(&opts.genesis)?;
     let app = App::new(&genesis)?;
+    let schedule = match opts.rotate_validators_every {
+        Some(every) => {
+            Schedule::rotating(genesis.validators.clone(), genesis.standby.clone(), every)
+        }
+        None => Schedule::fixed(genesis.validators.clone()),
+    };
     let node = Arc::new(Node::new(
         genesis.chain_id.clone(),
         genesis.genesis_time,
-        genesis.validators.clone(),
+        schedule,
         app,
     ));
     let rpc_listener = bind(opts.rpc_addr).await?;

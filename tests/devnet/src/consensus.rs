@@ -1,8 +1,11 @@
 //! Block production: headers linked by `last_block_id` and commits carrying every validator's real ed25519
 //! precommit signature, so relayd's light client verifies devnet headers exactly as it would a CometBFT chain's.
 //!
-//! There is no networking consensus: all validator keys live in this process and every validator signs every
-//! block. What a light client can check (hashes, signatures, voting power, time) is genuine.
+//! There is no networking consensus: all validator keys live in this process and every validator of a height
+//! signs its block. What a light client can check (hashes, signatures, voting power, time, validator-set
+//! changes) is genuine.
+
+pub mod schedule;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -10,10 +13,11 @@ use tendermint::block::{self, parts, Commit, CommitSig, Header};
 use tendermint::consensus;
 use tendermint::crypto::default::Sha256 as MerkleSha256;
 use tendermint::merkle::simple_hash_from_byte_vectors;
-use tendermint::{abci, account, chain, evidence, validator, vote, Block, Hash, Signature, Time};
+use tendermint::{abci, chain, evidence, validator, vote, Block, Hash, Signature, Time};
 use tendermint_proto::v0_38 as pb;
 
 use crate::genesis::ValidatorKey;
+pub use schedule::Schedule;
 
 /// CometBFT's block protocol version (v0.38).
 pub const BLOCK_PROTOCOL: u64 = 11;
@@ -120,30 +124,36 @@ pub struct Tip {
     pub time: Time,
 }
 
-/// Signs blocks for one chain with all of its validators.
+/// Signs blocks for one chain with all of the validators of each height.
 pub struct BlockSigner {
     chain_id: chain::Id,
-    validators: Vec<ValidatorKey>,
-    set: validator::Set,
+    schedule: Schedule,
     params: consensus::Params,
 }
 
 impl BlockSigner {
-    /// A signer for `chain_id` with these validators.
+    /// A signer for `chain_id` whose validators never change.
     pub fn new(chain_id: chain::Id, validators: Vec<ValidatorKey>) -> Self {
-        let infos: Vec<_> = validators.iter().map(ValidatorKey::info).collect();
-        let set = validator::Set::without_proposer(infos);
+        Self::with_schedule(chain_id, Schedule::fixed(validators))
+    }
+
+    /// A signer for `chain_id` whose validators follow `schedule`.
+    pub fn with_schedule(chain_id: chain::Id, schedule: Schedule) -> Self {
         Self {
             chain_id,
-            validators,
-            set,
+            schedule,
             params: default_consensus_params(),
         }
     }
 
-    /// The validator set (it never changes on a devnet).
-    pub fn validator_set(&self) -> &validator::Set {
-        &self.set
+    /// The validator set of `height`.
+    pub fn validator_set(&self, height: u64) -> validator::Set {
+        self.schedule.set_at(height)
+    }
+
+    /// Which validators sign which heights.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// The consensus parameters.
@@ -167,10 +177,10 @@ impl BlockSigner {
             Some(commit) => commit_hash(commit).map_err(err)?,
             None => empty_hash(),
         };
-        let proposer = self
-            .set
+        let set = self.schedule.set_at(height);
+        let proposer = set
             .validators()
-            .get(height as usize % self.set.validators().len())
+            .get(height as usize % set.validators().len().max(1))
             .map(|v| v.address)
             .ok_or_else(|| err("empty validator set".into()))?;
         Ok(Header {
@@ -184,8 +194,8 @@ impl BlockSigner {
             last_block_id: tip.block_id,
             last_commit_hash: Some(last_commit_hash),
             data_hash: Some(data_hash(txs)),
-            validators_hash: self.set.hash(),
-            next_validators_hash: self.set.hash(),
+            validators_hash: set.hash(),
+            next_validators_hash: self.schedule.set_at(height + 1).hash(),
             consensus_hash: consensus_params_hash(&self.params),
             app_hash: tip
                 .app_hash
@@ -226,19 +236,19 @@ impl BlockSigner {
         Ok((id, block, commit))
     }
 
-    /// Every validator's precommit for `id`, in validator-set order as CometBFT lays out commits.
+    /// Every precommit of the height's validators for `id`, in validator-set order as CometBFT lays out commits.
     fn sign_commit(
         &self,
         height: block::Height,
         id: block::Id,
         time: Time,
     ) -> Result<Commit, String> {
-        let mut signatures = Vec::with_capacity(self.validators.len());
-        for (index, info) in self.set.validators().iter().enumerate() {
+        let set = self.schedule.set_at(height.value());
+        let mut signatures = Vec::with_capacity(set.validators().len());
+        for (index, info) in set.validators().iter().enumerate() {
             let key = self
-                .validators
-                .iter()
-                .find(|k| account::Id::from(k.public_key()) == info.address)
+                .schedule
+                .key(&info.address)
                 .ok_or("validator key missing")?;
             let timestamp = (time + std::time::Duration::from_millis(1 + index as u64))
                 .map_err(|e| e.to_string())?;
@@ -289,13 +299,24 @@ mod tests {
     use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
 
     fn chain(n: u64) -> (BlockSigner, Vec<LightBlock>) {
+        rotating_chain(n, None)
+    }
+
+    /// `n` blocks; with `every`, the validators change on [`Schedule::rotating`]'s cycle.
+    fn rotating_chain(n: u64, every: Option<u64>) -> (BlockSigner, Vec<LightBlock>) {
         let genesis = Genesis::build(&GenesisOptions {
             seed: Some("consensus".into()),
             validators: 3,
             ..GenesisOptions::default()
         })
         .unwrap();
-        let signer = BlockSigner::new(genesis.chain_id.clone(), genesis.validators.clone());
+        let schedule = match every {
+            Some(every) => {
+                Schedule::rotating(genesis.validators.clone(), genesis.standby.clone(), every)
+            }
+            None => Schedule::fixed(genesis.validators.clone()),
+        };
+        let signer = BlockSigner::with_schedule(genesis.chain_id.clone(), schedule);
         let mut tip = Tip {
             height: 0,
             block_id: None,
@@ -321,11 +342,10 @@ mod tests {
                 results_hash: results_hash(&[]),
                 time: header.time,
             };
-            let vals = signer.validator_set().clone();
             blocks.push(LightBlock::new(
                 SignedHeader::new(header, commit).unwrap(),
-                vals.clone(),
-                vals,
+                signer.validator_set(h),
+                signer.validator_set(h + 1),
                 tendermint::node::Id::new([1; 20]),
             ));
         }
@@ -359,6 +379,45 @@ mod tests {
             );
         }
         assert_eq!(verify(&blocks[0], &blocks[5], now), Verdict::Success);
+    }
+
+    #[test]
+    fn rotations_verify_sequentially_and_the_full_swap_forces_bisection() {
+        // Changes decided every 2 blocks take effect at 4, 6, 8, 10, ...; the whole set is replaced at 10.
+        let (signer, blocks) = rotating_chain(14, Some(2));
+        let at = |h: u64| &blocks[h as usize - 1];
+        let now = (at(14).signed_header.header.time + std::time::Duration::from_secs(1)).unwrap();
+        for pair in blocks.windows(2) {
+            assert_eq!(verify(&pair[0], &pair[1], now), Verdict::Success);
+            assert_eq!(
+                pair[0].signed_header.header.next_validators_hash,
+                pair[1].signed_header.header.validators_hash
+            );
+        }
+        for h in 1..=14u64 {
+            let header = &at(h).signed_header.header;
+            assert_eq!(header.validators_hash, signer.validator_set(h).hash());
+            assert_eq!(
+                header.next_validators_hash,
+                signer.validator_set(h + 1).hash()
+            );
+        }
+        assert_ne!(
+            at(9).signed_header.header.validators_hash,
+            at(10).signed_header.header.validators_hash
+        );
+        // Height 9 names the new set as next, so 10 onwards verify from it; from 8 they do not.
+        assert_eq!(verify(at(9), at(14), now), Verdict::Success);
+        assert!(matches!(
+            verify(at(8), at(10), now),
+            Verdict::NotEnoughTrust(_)
+        ));
+        assert!(matches!(
+            verify(at(3), at(14), now),
+            Verdict::NotEnoughTrust(_)
+        ));
+        // Smaller changes keep more than a third of the trusted power: skipping across them works.
+        assert_eq!(verify(at(1), at(7), now), Verdict::Success);
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub struct Genesis {
     pub genesis_time: Time,
     /// The validator set; at least two so commits carry several signatures.
     pub validators: Vec<ValidatorKey>,
+    /// Keys that join when validators rotate (`validators.len() + 1` of them, power 10): a standby group as
+    /// large as the genesis set, then one more. Not validators at genesis.
+    pub standby: Vec<ValidatorKey>,
     /// Funded accounts in account-number order.
     pub accounts: Vec<GenesisAccount>,
     /// Minimum fee per unit of gas, in [`DENOM`].
@@ -143,7 +146,8 @@ impl Genesis {
         } else {
             Time::now()
         };
-        let validators = (0..opts.validators.max(2))
+        let count = opts.validators.max(2);
+        let mut validators: Vec<ValidatorKey> = (0..2 * count + 1)
             .map(|i| ValidatorKey {
                 signing_key: ed25519_consensus::SigningKey::from(derive(
                     &seed,
@@ -154,6 +158,7 @@ impl Genesis {
                 power: 10,
             })
             .collect();
+        let standby = validators.split_off(count);
         let names = std::iter::once("relayer".to_owned())
             .chain((1..=opts.accounts).map(|i| format!("user{i}")));
         let accounts = names
@@ -167,6 +172,7 @@ impl Genesis {
             chain_id,
             genesis_time,
             validators,
+            standby,
             accounts,
             min_gas_price: 0.001,
             unbonding_period: Duration::from_secs(21 * 24 * 3600),

@@ -38,6 +38,10 @@ struct Args {
     /// Fixes keys and genesis time for reproducible runs.
     #[arg(long)]
     seed: Option<String>,
+    /// Decide a validator-set change every N blocks (join, power change, leave, whole-set swap in turn;
+    /// each takes effect two blocks later, as on CometBFT).
+    #[arg(long, value_name = "N")]
+    rotate_validators_every: Option<u64>,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -163,6 +167,7 @@ async fn run(args: Args) -> ExitCode {
         grpc_addr: args.grpc_addr,
         block_time: args.block_time,
         home: Some(home.clone()),
+        rotate_validators_every: args.rotate_validators_every,
     };
     let chain = match start_chain(opts).await {
         Ok(chain) => chain,

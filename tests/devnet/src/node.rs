@@ -15,8 +15,7 @@ use tendermint::block::{self, Commit, Header};
 use tendermint::{chain, consensus, validator, Block, Hash, Time};
 use tokio::sync::broadcast;
 
-use crate::consensus::{results_hash, tx_hash, BlockSigner, ConsensusError, Tip};
-use crate::genesis::ValidatorKey;
+use crate::consensus::{results_hash, tx_hash, BlockSigner, ConsensusError, Schedule, Tip};
 use crate::rpc::{BlockResults, NodeEvent, NodeView, TxRecord};
 
 /// The state machine a node runs, in CometBFT's ABCI order.
@@ -129,16 +128,11 @@ pub enum MempoolError {
 }
 
 impl<A: Application> Node<A> {
-    /// A node at height 0 for `app`, signing with `validators`.
-    pub fn new(
-        chain_id: chain::Id,
-        genesis_time: Time,
-        validators: Vec<ValidatorKey>,
-        app: A,
-    ) -> Self {
+    /// A node at height 0 for `app`, its blocks signed by the validators `schedule` names for each height.
+    pub fn new(chain_id: chain::Id, genesis_time: Time, schedule: Schedule, app: A) -> Self {
         let (events, _) = broadcast::channel(4096);
         Self {
-            signer: BlockSigner::new(chain_id.clone(), validators),
+            signer: BlockSigner::with_schedule(chain_id.clone(), schedule),
             chain_id,
             genesis_time,
             app: Mutex::new(app),
@@ -241,7 +235,7 @@ impl<A: Application> Node<A> {
             height,
             tx_results,
             finalize_block_events: Vec::new(),
-            validator_updates: Vec::new(),
+            validator_updates: self.signer.schedule().updates_at(height),
             consensus_param_updates: None,
             app_hash: app_hash
                 .try_into()
@@ -306,11 +300,7 @@ impl<A: Application> NodeView for Node<A> {
     }
 
     fn node_info(&self) -> tendermint::node::Info {
-        let id = hex::encode(
-            self.signer.validator_set().validators()[0]
-                .address
-                .as_bytes(),
-        );
+        let id = hex::encode(self.signer.schedule().node_key().info().address.as_bytes());
         let info = serde_json::json!({
             "protocol_version": {"p2p": "8", "block": crate::consensus::BLOCK_PROTOCOL.to_string(), "app": "0"},
             "id": id,
@@ -326,7 +316,13 @@ impl<A: Application> NodeView for Node<A> {
     }
 
     fn validator_info(&self) -> validator::Info {
-        self.signer.validator_set().validators()[0].clone()
+        // The node is the first genesis validator; out of the set, CometBFT reports it with power 0.
+        let own = self.signer.schedule().node_key().info();
+        let current = self.signer.validator_set(self.latest_height() + 1);
+        current.validator(own.address).unwrap_or(validator::Info {
+            power: Default::default(),
+            ..own
+        })
     }
 
     fn genesis_time(&self) -> Time {
@@ -363,7 +359,7 @@ impl<A: Application> NodeView for Node<A> {
 
     fn validators(&self, height: u64) -> Option<validator::Set> {
         (height >= 1 && height <= self.latest_height() + 1)
-            .then(|| self.signer.validator_set().clone())
+            .then(|| self.signer.validator_set(height))
     }
 
     fn consensus_params(&self, height: u64) -> Option<consensus::Params> {
@@ -530,7 +526,7 @@ mod tests {
         Node::new(
             g.chain_id.clone(),
             g.genesis_time,
-            g.validators.clone(),
+            Schedule::fixed(g.validators.clone()),
             KvApp::default(),
         )
     }

@@ -114,8 +114,7 @@ impl CosmosLight {
             .fetch_light_block(height)
             .await
             .map_err(|e| self.fetch_err(height, e))?;
-        verify_signed_header(&chain, &block.signed_header, &block.validators)
-            .map_err(unverified)?;
+        verify_signed_header(&chain, &block).map_err(unverified)?;
         let header = &block.signed_header.header;
         if header.app_hash.as_bytes() != anchor.0.as_slice()
             || header.next_validators_hash.as_bytes() != anchor.1.as_slice()

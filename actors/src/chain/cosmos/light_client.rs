@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use tendermint::block::signed_header::SignedHeader;
-use tendermint::{validator, Time};
+use tendermint::Time;
 use tendermint_light_client_verifier::options::Options;
 use tendermint_light_client_verifier::types::{LightBlock, TrustThreshold};
 use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
@@ -93,19 +92,12 @@ pub trait LightBlockSource {
     async fn light_block(&self, height: u64) -> Result<LightBlock, String>;
 }
 
-/// Checks that `validators` hash to the header's validator hash and that more than two thirds of their power
-/// signed the commit: what trusting a header on an operator's word (`light init`) still requires.
-pub fn verify_signed_header(
-    chain: &str,
-    signed_header: &SignedHeader,
-    validators: &validator::Set,
-) -> Result<(), LightClientError> {
-    let block = LightBlock::new(
-        signed_header.clone(),
-        validators.clone(),
-        validators.clone(),
-        tendermint::node::Id::new([0; 20]),
-    );
+/// Checks that the block's validators hash to its header's `validators_hash`, its next validators (the set of
+/// the following height, fetched separately) to `next_validators_hash`, and that more than two thirds of the
+/// validators' power signed the commit: what trusting a header on an operator's word (`light init`) still
+/// requires. The next set matters: it is what the following headers are verified against, and it differs from
+/// the block's own set whenever the chain's validators change.
+pub fn verify_signed_header(chain: &str, block: &LightBlock) -> Result<(), LightClientError> {
     let verifier = ProdVerifier::default();
     let untrusted = block.as_untrusted_state();
     let verdict = match verifier.verify_validator_sets(&untrusted) {
@@ -116,7 +108,7 @@ pub fn verify_signed_header(
         Verdict::Success => Ok(()),
         other => Err(LightClientError::Invalid {
             chain: chain.to_owned(),
-            height: signed_header.header.height.value(),
+            height: block.signed_header.header.height.value(),
             reason: verdict_reason(other),
         }),
     }
@@ -302,7 +294,7 @@ pub async fn light_init(
             actual: actual.to_string(),
         });
     }
-    verify_signed_header(chain, &block.signed_header, &block.validators)?;
+    verify_signed_header(chain, &block)?;
     store.save_trusted(chain, &block)?;
     Ok(block)
 }
@@ -373,6 +365,8 @@ pub async fn keep_fresh(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use tendermint::block::signed_header::SignedHeader;
+    use tendermint::validator;
     use tendermint_testgen::light_block::TmLightBlock;
     use tendermint_testgen::{Generator, Header, LightBlock as GenBlock, Validator};
 
@@ -469,6 +463,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_header_before_a_validator_change_verifies_with_the_real_next_set_only() {
+        let (first, second) = (vals(&["a", "b", "c"]), vals(&["d", "e", "f"]));
+        let blocks = chain(6, 4, &first, &second);
+        // Height 3 is signed by the first set and names the second as next.
+        let before = &blocks[&3];
+        verify_signed_header("bisect-0", before).unwrap();
+        let mut own_set_as_next = before.clone();
+        own_set_as_next.next_validators = before.validators.clone();
+        let err = verify_signed_header("bisect-0", &own_set_as_next).unwrap_err();
+        assert!(
+            matches!(err, LightClientError::Invalid { height: 3, .. }),
+            "{err}"
+        );
+    }
+
     #[tokio::test]
     async fn bad_targets_and_missing_blocks_are_errors() {
         let blocks = chain(5, 100, &vals(&["a", "b"]), &vals(&["a", "b"]));
@@ -517,12 +527,21 @@ mod tests {
         let infos: Vec<validator::Info> =
             serde_json::from_value(genesis["result"]["genesis"]["validators"].clone()).unwrap();
         let set = validator::Set::without_proposer(infos);
-        verify_signed_header("dockerchain", &signed, &set).unwrap();
+        // The recorded chain's single validator never changed: it is also the next set.
+        let block = |sh: SignedHeader| {
+            LightBlock::new(
+                sh,
+                set.clone(),
+                set.clone(),
+                tendermint::node::Id::new([0; 20]),
+            )
+        };
+        verify_signed_header("dockerchain", &block(signed.clone())).unwrap();
 
         // The same commit cannot vouch for a different header.
         let mut tampered = signed.clone();
         tampered.header.app_hash = vec![1u8; 8].try_into().unwrap();
         let tampered = SignedHeader::new(tampered.header, tampered.commit).unwrap();
-        assert!(verify_signed_header("dockerchain", &tampered, &set).is_err());
+        assert!(verify_signed_header("dockerchain", &block(tampered)).is_err());
     }
 }

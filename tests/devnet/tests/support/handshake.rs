@@ -57,14 +57,14 @@ pub async fn prove(
     };
     // The header h+1 carries the app hash of the state after block h.
     src.wait_until_height(h + 1).await;
-    let (header, update) = dst.client.header_at(&dst.chain, src, h + 1).await;
+    let (header, updates) = dst.client.header_at(&dst.chain, src, h + 1).await;
     let app_hash = header.signed_header.header.app_hash.as_bytes().to_vec();
     let mut out = Proofs {
         values: Vec::new(),
         proofs: Vec::new(),
         proof_height: height(src, h + 1),
         app_hash: app_hash.clone(),
-        updates: update.into_iter().collect(),
+        updates,
     };
     for path in paths {
         let proven = proof::query(src, path, h).await?;

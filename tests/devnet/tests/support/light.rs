@@ -179,18 +179,19 @@ impl ClientTracker {
             .is_empty()
     }
 
-    /// The verified counterparty header at `h`, and the MsgUpdateClient installing it on `host` unless the client
-    /// already has a consensus state there. The header is verified against the highest verified header below
-    /// `h` that the client has, which is also the update's trusted height.
+    /// The verified counterparty header at `h`, and the MsgUpdateClients installing it on `host` unless the
+    /// client already has a consensus state there. The header is verified against the highest verified header
+    /// below `h` that the client has; when the validators changed too much in between, intermediate headers
+    /// are found by bisection and installed first, each trusted from the one before.
     pub async fn header_at(
         &mut self,
         host: &Chain,
         counterparty: &Chain,
         h: u64,
-    ) -> (LightBlock, Option<Any>) {
+    ) -> (LightBlock, Vec<Any>) {
         let installed = self.has_consensus_state(host, counterparty, h).await;
         if let (true, Some(lb)) = (installed, self.verified.get(&h)) {
-            return (lb.clone(), None);
+            return (lb.clone(), Vec::new());
         }
         let mut trusted = None;
         for (th, lb) in self.verified.range(..h).rev() {
@@ -200,35 +201,58 @@ impl ClientTracker {
             }
         }
         let trusted = trusted.expect("no trusted consensus state below the target height");
-        let target = match self.verified.get(&h) {
-            Some(lb) => lb.clone(),
+        let mut path = Vec::new();
+        match self.verified.get(&h) {
+            Some(lb) => path.push(lb.clone()),
             None => {
-                let lb = fetch_light_block(counterparty, h).await;
-                verify(&self.options, &trusted, &lb)
-                    .unwrap_or_else(|v| panic!("header {h} of {} rejected: {v}", counterparty.id));
-                self.verified.insert(h, lb.clone());
-                lb
+                let mut from = trusted.clone();
+                while from.height().value() < h {
+                    let low = from.height().value();
+                    let mut to = h;
+                    loop {
+                        let lb = fetch_light_block(counterparty, to).await;
+                        match verify(&self.options, &from, &lb) {
+                            Ok(()) => {
+                                self.verified.insert(to, lb.clone());
+                                path.push(lb.clone());
+                                from = lb;
+                                break;
+                            }
+                            Err(v) if v.starts_with("NotEnoughTrust") && to > low + 1 => {
+                                to = low + (to - low) / 2;
+                            }
+                            Err(v) => panic!("header {to} of {} rejected: {v}", counterparty.id),
+                        }
+                    }
+                }
             }
-        };
-        if installed {
-            return (target, None);
         }
-        let header = Header {
-            signed_header: Some(target.signed_header.clone().into()),
-            validator_set: Some(target.validators.clone().into()),
-            trusted_height: Some(height(
-                counterparty,
-                trusted.signed_header.header.height.value(),
-            )),
-            // ibc-rs checks these against the trusted consensus state's next_validators_hash.
-            trusted_validators: Some(trusted.next_validators.clone().into()),
-        };
-        let msg = MsgUpdateClient {
-            client_id: self.client_id.clone(),
-            client_message: Some(any(TM_HEADER_URL, &header)),
-            signer: host.relayer.address.clone(),
-        };
-        (target, Some(any(UPDATE_CLIENT_URL, &msg)))
+        let target = path.last().cloned().expect("a path ends at the target");
+        if installed {
+            return (target, Vec::new());
+        }
+        let mut from = trusted;
+        let mut updates = Vec::new();
+        for lb in path {
+            let header = Header {
+                signed_header: Some(lb.signed_header.clone().into()),
+                validator_set: Some(lb.validators.clone().into()),
+                trusted_height: Some(height(
+                    counterparty,
+                    from.signed_header.header.height.value(),
+                )),
+                // ibc-rs checks these against the trusted consensus state's next_validators_hash.
+                trusted_validators: Some(from.next_validators.clone().into()),
+            };
+            let msg = MsgUpdateClient {
+                client_id: self.client_id.clone(),
+                client_message: Some(any(TM_HEADER_URL, &header)),
+                signer: host.relayer.address.clone(),
+            };
+            updates.push(any(UPDATE_CLIENT_URL, &msg));
+            from = lb;
+        }
+        (target, updates)
     }
 }
 
