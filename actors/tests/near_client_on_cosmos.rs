@@ -20,7 +20,9 @@ use ibc::core::host::types::identifiers::ClientId;
 use ibc::core::host::types::path::{ClientStatePath, Path};
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::core::client::v1::MsgCreateClient;
+use near_primitives::block_header::{Approval, ApprovalInner};
 use near_primitives::hash::CryptoHash;
+use near_primitives::merkle::combine_hash;
 use near_primitives::views::LightClientBlockView;
 use prost::Message;
 use relayd_actors::chain::cosmos::client::{create_client_msg, ClientParams};
@@ -28,7 +30,7 @@ use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::chain::near::credentials::load_signer;
 use relayd_actors::chain::near::factory::commitment_prefix;
 use relayd_actors::chain::near::header::{near_header, update_client_msg};
-use relayd_actors::chain::near::light_client::{TrustedNear, LightClientError};
+use relayd_actors::chain::near::light_client::{LightClientError, TrustedNear};
 use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_actors::chain::near::state_proof::build_state_proof;
 use relayd_actors::chain::near::tx::{NearTxConfig, NearTxSubmitter};
@@ -56,7 +58,11 @@ async fn client_state(cosmos: &Chain) -> Vec<u8> {
 }
 
 async fn consensus_state(cosmos: &Chain, height: u64) -> NearConsensusState {
-    let bytes = stored(cosmos, format!("clients/{CLIENT}/consensusStates/0-{height}")).await;
+    let bytes = stored(
+        cosmos,
+        format!("clients/{CLIENT}/consensusStates/0-{height}"),
+    )
+    .await;
     NearConsensusState::try_from(Any::decode(bytes.as_slice()).unwrap()).unwrap()
 }
 
@@ -92,8 +98,15 @@ async fn the_cosmos_devnet_judges_relayds_near_headers_and_proofs() {
     // IBC state on NEAR to prove: a Tendermint client of the Cosmos chain, created through the contract.
     let key_file = home.path().join("keys").join(format!("{relayer}.json"));
     let signer = load_signer(&key_file, Some(relayer.as_str())).unwrap();
-    let submitter = NearTxSubmitter::new(rpc.clone(), signer, contract.clone(), NearTxConfig::default());
-    let src = CosmosRpc::connect("ibc-0", &chains[0].rpc_url()).await.unwrap();
+    let submitter = NearTxSubmitter::new(
+        rpc.clone(),
+        signer,
+        contract.clone(),
+        NearTxConfig::default(),
+    );
+    let src = CosmosRpc::connect("ibc-0", &chains[0].rpc_url())
+        .await
+        .unwrap();
     let root = src.fetch_light_block(cosmos.height().await).await.unwrap();
     let unbonding = unbonding_period(&cosmos).await;
     let params = ClientParams {
@@ -141,7 +154,10 @@ async fn the_cosmos_devnet_judges_relayds_near_headers_and_proofs() {
             }],
         )
         .await;
-    assert_eq!(created.attr("create_client", "client_id").as_deref(), Some(CLIENT));
+    assert_eq!(
+        created.attr("create_client", "client_id").as_deref(),
+        Some(CLIENT)
+    );
 
     // Updates with relayd's headers across at least one epoch change.
     let mut last = start_block.hash();
@@ -152,7 +168,10 @@ async fn the_cosmos_devnet_judges_relayds_near_headers_and_proofs() {
         let next = next_block(&rpc, last).await;
         let header = near_header(&next, &chunk_roots(&rpc, next.inner_lite.height).await).unwrap();
         cosmos
-            .submit(&wallet, &[update_client_msg(CLIENT, header, &wallet.address)])
+            .submit(
+                &wallet,
+                &[update_client_msg(CLIENT, header, &wallet.address)],
+            )
             .await;
         epoch_changes += usize::from(next.inner_lite.epoch_id != epoch);
         epoch = next.inner_lite.epoch_id;
@@ -181,7 +200,10 @@ async fn the_cosmos_devnet_judges_relayds_near_headers_and_proofs() {
             let nodes = view.proof.iter().map(|n| n.to_vec()).collect();
             let value = view.values.first().map(|v| v.value.to_vec());
             let proof = build_state_proof(latest, &roots, nodes).unwrap();
-            (value, CommitmentProofBytes::try_from(proof.to_bytes()).unwrap())
+            (
+                value,
+                CommitmentProofBytes::try_from(proof.to_bytes()).unwrap(),
+            )
         }
     };
     let tm_client: ClientId = "07-tendermint-0".parse().unwrap();
@@ -189,7 +211,13 @@ async fn the_cosmos_devnet_judges_relayds_near_headers_and_proofs() {
     let (value, proof) = prove(path.to_string()).await;
     let value = value.expect("the Tendermint client is stored on NEAR");
     client
-        .verify_membership(&prefix, &proof, cs.commitment_root(), path.clone(), value.clone())
+        .verify_membership(
+            &prefix,
+            &proof,
+            cs.commitment_root(),
+            path.clone(),
+            value.clone(),
+        )
         .expect("membership verifies");
     let mut other = value.clone();
     other[0] ^= 1;
@@ -218,7 +246,11 @@ async fn the_cosmos_devnet_judges_relayds_near_headers_and_proofs() {
     tampered.inner_lite.timestamp_nanosec += 1;
     tampered.inner_lite.timestamp = tampered.inner_lite.timestamp_nanosec;
     let mut forged = next.clone();
-    let index = forged.approvals_after_next.iter().position(Option::is_some).unwrap();
+    let index = forged
+        .approvals_after_next
+        .iter()
+        .position(Option::is_some)
+        .unwrap();
     let stranger = near_crypto::SecretKey::from_random(near_crypto::KeyType::ED25519);
     forged.approvals_after_next[index] = Some(Box::new(stranger.sign(b"an approval")));
     for (what, block) in [("tampered header", tampered), ("forged approval", forged)] {
@@ -232,14 +264,122 @@ async fn the_cosmos_devnet_judges_relayds_near_headers_and_proofs() {
             .await
             .unwrap();
         assert_ne!(included.code, 0, "{what} accepted");
-        assert_eq!(client_state(&cosmos).await, client_bytes, "{what} changed the client");
+        assert_eq!(
+            client_state(&cosmos).await,
+            client_bytes,
+            "{what} changed the client"
+        );
     }
     // The untouched block is accepted.
     let header = near_header(&next, &roots).unwrap();
     cosmos
-        .submit(&wallet, &[update_client_msg(CLIENT, header, &wallet.address)])
+        .submit(
+            &wallet,
+            &[update_client_msg(CLIENT, header, &wallet.address)],
+        )
         .await;
     assert_ne!(client_state(&cosmos).await, client_bytes);
+
+    // A second valid block at a stored height, signed by the NEAR devnet's producers (their keys are in its
+    // genesis): the client freezes and takes no more updates.
+    let mut fork = next.clone();
+    fork.inner_rest_hash = near_primitives::hash::hash(b"another block at this height");
+    let fork_hash = LightClientBlock::from_view(&fork).hash();
+    let message = Approval::get_data_for_sig(
+        &ApprovalInner::Endorsement(combine_hash(&fork.next_block_inner_hash, &fork_hash)),
+        fork.inner_lite.height + 2,
+    );
+    let producers = {
+        let chain = near.chain.lock().unwrap();
+        chain.block_producers(chain.epoch_of(fork.inner_lite.height))
+    };
+    for (approval, producer) in fork.approvals_after_next.iter_mut().zip(&producers) {
+        if approval.is_some() {
+            let key = near
+                .genesis
+                .validators
+                .iter()
+                .find(|v| &v.account_id == producer.account_id())
+                .unwrap()
+                .secret_key
+                .clone();
+            *approval = Some(Box::new(key.sign(&message)));
+        }
+    }
+    let header = near_header(&fork, &roots).unwrap();
+    let frozen = cosmos
+        .submit(
+            &wallet,
+            &[update_client_msg(CLIENT, header, &wallet.address)],
+        )
+        .await;
+    assert!(frozen.attr("client_misbehaviour", "client_id").is_some());
+    let bytes = client_state(&cosmos).await;
+    let state = NearClientState::try_from(Any::decode(bytes.as_slice()).unwrap()).unwrap();
+    assert_eq!(
+        state.frozen_height.map(|h| h.revision_height()),
+        Some(next.inner_lite.height)
+    );
+    let after = next_block(&rpc, LightClientBlock::from_view(&next).hash()).await;
+    let header = near_header(&after, &chunk_roots(&rpc, after.inner_lite.height).await).unwrap();
+    let refused = cosmos
+        .broadcast(
+            &wallet,
+            &[update_client_msg(CLIENT, header, &wallet.address)],
+            Gas::Fixed(2_000_000),
+        )
+        .await
+        .unwrap();
+    assert_ne!(refused.code, 0, "a frozen client was updated");
+
+    // Expiry: a consensus state older than the trusting period is refused at creation, and a client whose
+    // latest consensus state outlives its trusting period takes no update.
+    let start_cs = NearConsensusState::new(
+        start_cs.header().clone(),
+        start_cs.current_bps().to_vec(),
+        start_cs.next_bps().map(<[_]>::to_vec),
+    );
+    let create = |trusting: Duration| {
+        let msg = MsgCreateClient {
+            client_state: Some(NearClientState::new(&start_cs, trusting).into()),
+            consensus_state: Some(start_cs.clone().into()),
+            signer: wallet.address.clone(),
+        };
+        Any {
+            type_url: "/ibc.core.client.v1.MsgCreateClient".to_owned(),
+            value: msg.encode_to_vec(),
+        }
+    };
+    let expired = cosmos
+        .broadcast(
+            &wallet,
+            &[create(Duration::from_nanos(1))],
+            Gas::Fixed(2_000_000),
+        )
+        .await
+        .unwrap();
+    assert_ne!(expired.code, 0, "an expired consensus state was accepted");
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .saturating_sub(Duration::from_nanos(start_cs.timestamp_ns()));
+    let created = cosmos
+        .submit(&wallet, &[create(age + Duration::from_secs(2))])
+        .await;
+    let second = created.attr("create_client", "client_id").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let next = next_block(&rpc, start_block.hash()).await;
+    let header = near_header(&next, &chunk_roots(&rpc, next.inner_lite.height).await).unwrap();
+    let refused = cosmos
+        .broadcast(
+            &wallet,
+            &[update_client_msg(&second, header, &wallet.address)],
+            Gas::Fixed(2_000_000),
+        )
+        .await
+        .unwrap();
+    assert_ne!(refused.code, 0, "an expired client was updated");
+    assert!(refused.log.contains("xpired"), "{}", refused.log);
 
     near.shutdown().await;
     for c in chains {
@@ -262,7 +402,11 @@ fn recorded_blocks_get_the_same_verdicts_from_both_light_clients() {
     let mutations: [(&str, Mutation); 6] = [
         ("unchanged", |_| {}),
         ("flipped signature", |b| {
-            let i = b.approvals_after_next.iter().position(Option::is_some).unwrap();
+            let i = b
+                .approvals_after_next
+                .iter()
+                .position(Option::is_some)
+                .unwrap();
             let sig = b.approvals_after_next[i].as_mut().unwrap();
             let mut bytes = borsh::to_vec(sig.as_ref()).unwrap();
             bytes[11] ^= 1;
@@ -301,7 +445,11 @@ fn recorded_blocks_get_the_same_verdicts_from_both_light_clients() {
             mutate(&mut next);
             let theirs: Result<_, LightClientError> = relayd.advance(&next);
             let ours = verify_block(&devnet, &LightClientBlock::from_view(&next));
-            assert_eq!(theirs.is_ok(), ours.is_ok(), "{prefix} {what}: {theirs:?} vs {ours:?}");
+            assert_eq!(
+                theirs.is_ok(),
+                ours.is_ok(),
+                "{prefix} {what}: {theirs:?} vs {ours:?}"
+            );
             assert_eq!(ours.is_ok(), what == "unchanged", "{prefix} {what}");
         }
     }
