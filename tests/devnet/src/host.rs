@@ -5,6 +5,9 @@
 //! ibc-testkit stores next sequences (send, receive, ack) as JSON, while ibc-go stores them as 8 big-endian bytes:
 //! a counterparty verifies an ordered channel's next-sequence-receive proof against those bytes, so the Cosmos
 //! devnet stores them as ibc-go does.
+//!
+//! Light clients are the devnet's own enums (`crate::clients`: Tendermint and NEAR), so the host is also the
+//! client context ibc-rs's clients read and write through (`host/client_ctx.rs`), over the same store paths.
 
 use core::time::Duration;
 
@@ -13,6 +16,7 @@ use basecoin_store::types::{Height as StoreHeight, Path as StorePath};
 use ibc::core::channel::types::channel::ChannelEnd;
 use ibc::core::channel::types::commitment::{AcknowledgementCommitment, PacketCommitment};
 use ibc::core::channel::types::packet::Receipt;
+use ibc::core::client::context::client_state::ClientStateCommon;
 use ibc::core::client::types::Height;
 use ibc::core::commitment_types::commitment::CommitmentPrefix;
 use ibc::core::connection::types::version::Version as ConnectionVersion;
@@ -26,8 +30,12 @@ use ibc::core::host::types::path::{
 };
 use ibc::core::host::{ExecutionContext, ValidationContext};
 use ibc::core::primitives::{Signer, Timestamp};
-use ibc_testkit::testapp::ibc::clients::{AnyClientState, AnyConsensusState};
+use ibc_testkit::testapp::ibc::clients::AnyConsensusState;
 use ibc_testkit::testapp::ibc::core::types::MockIbcStore;
+
+use crate::clients::AnyClientState;
+
+mod client_ctx;
 
 /// How next sequences are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,12 +96,12 @@ pub fn big_endian_sequence<S: ProvableStore + core::fmt::Debug>(
 }
 
 impl<S: ProvableStore + core::fmt::Debug> ValidationContext for DevnetHost<'_, S> {
-    type V = MockIbcStore<S>;
+    type V = Self;
     type HostClientState = AnyClientState;
     type HostConsensusState = AnyConsensusState;
 
     fn get_client_validation_context(&self) -> &Self::V {
-        self.store
+        self
     }
 
     fn host_height(&self) -> Result<Height, HostError> {
@@ -116,8 +124,32 @@ impl<S: ProvableStore + core::fmt::Debug> ValidationContext for DevnetHost<'_, S
         self.store.connection_end(conn_id)
     }
 
+    /// ibc-testkit's checks of a counterparty's client of this chain, for either client type: not frozen, in
+    /// this chain's revision, not above its height.
     fn validate_self_client(&self, client_state: AnyClientState) -> Result<(), HostError> {
-        self.store.validate_self_client(client_state)
+        let frozen = match &client_state {
+            AnyClientState::Tendermint(cs) => cs.inner().is_frozen(),
+            AnyClientState::Near(cs) => cs.frozen_height.is_some(),
+        };
+        if frozen {
+            return Err(HostError::invalid_state("client unexpectedly frozen"));
+        }
+        let host = self.store.host_height()?;
+        let latest = client_state.latest_height();
+        if latest.revision_number() != host.revision_number() {
+            return Err(HostError::invalid_state(format!(
+                "client is in revision {}, the chain in {}",
+                latest.revision_number(),
+                host.revision_number()
+            )));
+        }
+        if latest >= host.increment() {
+            return Err(HostError::invalid_state(format!(
+                "counterparty client latest height {latest} is not below the chain height {}",
+                host.increment()
+            )));
+        }
+        Ok(())
     }
 
     fn commitment_prefix(&self) -> CommitmentPrefix {
@@ -197,10 +229,10 @@ impl<S: ProvableStore + core::fmt::Debug> ValidationContext for DevnetHost<'_, S
 }
 
 impl<S: ProvableStore + core::fmt::Debug> ExecutionContext for DevnetHost<'_, S> {
-    type E = MockIbcStore<S>;
+    type E = Self;
 
     fn get_client_execution_context(&mut self) -> &mut Self::E {
-        self.store
+        self
     }
 
     fn increase_client_counter(&mut self) -> Result<(), HostError> {

@@ -2,12 +2,14 @@
 
 pub mod app;
 pub mod chain;
+pub mod clients;
 pub mod consensus;
 pub mod genesis;
 pub mod grpc;
 pub mod home;
 pub mod host;
 pub mod near;
+pub mod near_client;
 pub mod node;
 pub mod rpc;
 
