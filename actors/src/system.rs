@@ -451,7 +451,18 @@ pub async fn start_with(
                 priority: path.priority,
                 both_ways: path.direction == Direction::Bidirectional,
             };
-            match pending.resolve().await {
+            // Within [global] timeout: a hung node must not hold the start of every other path.
+            let within = config.global.timeout.get();
+            let resolved = tokio::time::timeout(within, pending.resolve())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ChainError::Rpc {
+                        chain: a.id.to_string(),
+                        call: format!("resolve {}", pending.name),
+                        reason: format!("no answer within {within:?}"),
+                    })
+                });
+            match resolved {
                 Ok(resolved) => {
                     for route in resolved {
                         routes.insert(route);

@@ -1,6 +1,6 @@
 //! One chain whose node does not answer never stops the others: `relayd start` with three devnet chains, the
-//! third behind a port where nothing listens yet. The first two relay at once, `/health` says the third is not
-//! followed and its path waits; once its node answers (a TCP forwarder opens on that port) it joins, its path
+//! third behind a port that refuses connections, or accepts them and never answers. The first two relay at once, `/health` says the third is not
+//! followed and its path waits; once its node answers (a TCP gate opens on that port) it joins, its path
 //! relays and `/health` says ready.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
@@ -12,6 +12,8 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,20 +31,50 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Forwards every connection on `listen` to `to`, byte for byte, until the test ends.
-async fn forward(listen: u16, to: std::net::SocketAddr) {
+/// How the third chain's port behaves until its node is let through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Down {
+    /// Nothing listens: connections are refused.
+    Refused,
+    /// Connections are accepted and never answered.
+    Hung,
+}
+
+/// The third chain's port: refused or hung as `down` says until `open` is set, then every new connection is
+/// forwarded to `to` byte for byte.
+async fn gate(listen: u16, to: std::net::SocketAddr, down: Down, open: Arc<AtomicBool>) {
+    if down == Down::Refused {
+        // Bound only once open: until then connections are refused.
+        let open = open.clone();
+        tokio::spawn(async move {
+            while !open.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            serve(listen, to, open).await;
+        });
+    } else {
+        tokio::spawn(serve(listen, to, open));
+    }
+}
+
+async fn serve(listen: u16, to: std::net::SocketAddr, open: Arc<AtomicBool>) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen))
         .await
         .unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let open = open.load(Ordering::SeqCst);
+        tokio::spawn(async move {
+            if !open {
+                // Hung: read whatever comes and never answer.
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut inbound, &mut sink).await;
+                return;
+            }
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
 }
 
 fn chain_entry(id: &str, rpc: &str, clients: &[&str]) -> String {
@@ -82,7 +114,16 @@ fn spawn(config: &Path, log: &Path) -> Child {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chain_whose_node_is_down_at_start_joins_later_and_the_others_relay_meanwhile() {
+async fn a_chain_whose_node_refuses_at_start_joins_later_and_the_others_relay_meanwhile() {
+    one_chain_down_at_start(Down::Refused).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_whose_node_hangs_at_start_joins_later_and_the_others_relay_meanwhile() {
+    one_chain_down_at_start(Down::Hung).await;
+}
+
+async fn one_chain_down_at_start(down: Down) {
     let chains = devnet::start_chains(
         3,
         &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
@@ -103,7 +144,7 @@ async fn a_chain_whose_node_is_down_at_start_joins_later_and_the_others_relay_me
         &chains[1].rpc_url(),
         &[&b.client.client_id, &b2.client.client_id],
     );
-    // Nothing listens here until the forwarder to ibc-2's node opens.
+    // Refused or hung here until the gate to ibc-2's node opens.
     config += &chain_entry(
         "ibc-2",
         &format!("http://127.0.0.1:{late}"),
@@ -131,6 +172,8 @@ async fn a_chain_whose_node_is_down_at_start_joins_later_and_the_others_relay_me
     }
     add_keys(&path, &keys);
 
+    let open = Arc::new(AtomicBool::new(false));
+    gate(late, chains[2].rpc_addr, down, open.clone()).await;
     let log = dir.path().join("relayd.log");
     let mut relayd = spawn(&path, &log);
     // A start that fails would never log "relayd started"; its exit is reported instead of a hang.
@@ -188,7 +231,7 @@ async fn a_chain_whose_node_is_down_at_start_joins_later_and_the_others_relay_me
     assert!(!reason.is_empty(), "{h}");
 
     // The node answers: the third chain joins, its path resolves and relays, and /health says ready.
-    forward(late, chains[2].rpc_addr).await;
+    open.store(true, Ordering::SeqCst);
     eventually("ibc-2 joined and every path relays", || async {
         health(&http, &base)
             .await
