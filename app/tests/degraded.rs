@@ -1,5 +1,5 @@
 //! One chain whose node does not answer never stops the others: `relayd start` with three devnet chains, the
-//! third behind a port that refuses connections, or accepts them and never answers. The first two relay at once, `/health` says the third is not
+//! third behind a port that refuses connections, accepts them and never answers, or answers garbage. The first two relay at once, `/health` says the third is not
 //! followed and its path waits; once its node answers (a TCP gate opens on that port) it joins, its path
 //! relays and `/health` says ready.
 
@@ -38,6 +38,8 @@ enum Down {
     Refused,
     /// Connections are accepted and never answered.
     Hung,
+    /// Every request is answered with something that is not JSON-RPC.
+    Garbage,
 }
 
 /// The third chain's port: refused or hung as `down` says until `open` is set, then every new connection is
@@ -50,20 +52,32 @@ async fn gate(listen: u16, to: std::net::SocketAddr, down: Down, open: Arc<Atomi
             while !open.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            serve(listen, to, open).await;
+            serve(listen, to, down, open).await;
         });
     } else {
-        tokio::spawn(serve(listen, to, open));
+        tokio::spawn(serve(listen, to, down, open));
     }
 }
 
-async fn serve(listen: u16, to: std::net::SocketAddr, open: Arc<AtomicBool>) {
+async fn serve(listen: u16, to: std::net::SocketAddr, down: Down, open: Arc<AtomicBool>) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen))
         .await
         .unwrap();
     while let Ok((mut inbound, _)) = listener.accept().await {
         let open = open.load(Ordering::SeqCst);
         tokio::spawn(async move {
+            if !open && down == Down::Garbage {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = vec![0u8; 8192];
+                let _ = inbound.read(&mut request).await;
+                let body = "<html>502 bad gateway</html>";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = inbound.write_all(answer.as_bytes()).await;
+                return;
+            }
             if !open {
                 // Hung: read whatever comes and never answer.
                 let mut sink = tokio::io::sink();
@@ -121,6 +135,11 @@ async fn a_chain_whose_node_refuses_at_start_joins_later_and_the_others_relay_me
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_whose_node_hangs_at_start_joins_later_and_the_others_relay_meanwhile() {
     one_chain_down_at_start(Down::Hung).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_whose_node_answers_garbage_at_start_joins_later_and_the_others_relay_meanwhile() {
+    one_chain_down_at_start(Down::Garbage).await;
 }
 
 async fn one_chain_down_at_start(down: Down) {
