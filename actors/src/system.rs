@@ -281,25 +281,39 @@ async fn cosmos_factory(
     Ok((factory, link))
 }
 
-/// The names (`chain:port/channel`) of configured paths waiting for a node to answer, shared with whoever
-/// reports readiness.
+/// The names (`chain:port/channel`) of configured paths waiting for a node to answer, and the routes of those
+/// that joined since the start, shared with whoever reports readiness or checks what is relayed.
 #[derive(Debug, Clone, Default)]
-pub struct PendingPaths(Arc<std::sync::Mutex<Vec<String>>>);
+pub struct PendingPaths(Arc<std::sync::Mutex<(Vec<String>, Routes)>>);
 
 impl PendingPaths {
     /// The paths still waiting.
     pub fn list(&self) -> Vec<String> {
+        self.with(|(names, _)| names.clone())
+    }
+
+    /// The routes of the paths that joined after the start (not in [`RelayHandle::routes`]).
+    pub fn joined(&self) -> Routes {
+        self.with(|(_, routes)| routes.clone())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut (Vec<String>, Routes)) -> T) -> T {
         match self.0.lock() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(mut g) => f(&mut g),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
         }
     }
 
     fn set(&self, names: Vec<String>) {
-        match self.0.lock() {
-            Ok(mut g) => *g = names,
-            Err(poisoned) => *poisoned.into_inner() = names,
-        }
+        self.with(|(waiting, _)| *waiting = names);
+    }
+
+    fn join(&self, routes: &[Route]) {
+        self.with(|(_, joined)| {
+            for route in routes {
+                joined.insert(route.clone());
+            }
+        });
     }
 }
 
@@ -352,6 +366,7 @@ async fn join_deferred(
                     if coordinator.send(AddRoutes(resolved.clone())).await.is_err() {
                         return;
                     }
+                    pending.join(&resolved);
                     for route in resolved.iter().filter(|_| clear) {
                         if let Ok(Err(e)) = coordinator.send(route.clear_all()).await {
                             warn!(chain = %route.src, error = %e, "clearing a joined path failed");

@@ -765,11 +765,13 @@ async fn clear(admin: web::Data<Admin>, req: HttpRequest, body: web::Bytes) -> A
             request.chain
         )));
     }
-    if admin
-        .routes
-        .from_source(&chain, &request.port, &request.channel)
-        .is_none()
-    {
+    let relayed = |routes: &Routes| {
+        routes
+            .from_source(&chain, &request.port, &request.channel)
+            .is_some()
+    };
+    // Paths that joined after the start (their node did not answer then) are relayed too.
+    if !relayed(&admin.routes) && !relayed(&admin.pending_paths.joined()) {
         return Err(ApiError::not_found(format!(
             "{}/{}/{} is not a relayed channel",
             request.chain, request.port, request.channel
@@ -906,7 +908,8 @@ async fn metrics(admin: web::Data<Admin>) -> ApiResult {
     let f = admin.metrics.families();
     let mut by_state: HashMap<(String, String, String), i64> = HashMap::new();
     let mut backlog: HashMap<(String, String), (i64, u64)> = HashMap::new();
-    for route in admin.routes.all() {
+    let joined = admin.pending_paths.joined();
+    for route in admin.routes.all().chain(joined.all()) {
         backlog.insert((route.src.to_string(), route.src_channel.clone()), (0, 0));
     }
     for record in admin.store.packets() {

@@ -257,6 +257,17 @@ async fn one_chain_down_at_start(down: Down) {
             .is_some_and(|h| h["ready"] == true && h["pending_paths"] == serde_json::json!([]))
     })
     .await;
+    // The joined path is a relayed channel for the admin API too: without a token file clearing it is refused
+    // as disabled (403), not as an unknown channel (404).
+    let clear = http
+        .post(format!("{base}/clear"))
+        .json(
+            &serde_json::json!({ "chain": "ibc-1", "port": "transfer", "channel": b2.channel_id }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clear.status().as_u16(), 403);
     transfers(&b2, &u1, &u2.address, amount, n, n, timeout).await;
     let voucher_c = voucher_denom(TRANSFER_PORT, &c.channel_id, "stake");
     eventually("ibc-1 to ibc-2 relayed once ibc-2 answers", || async {
