@@ -1278,3 +1278,18 @@ impl Handler<RelayHandshake> for RelayCoordinator {
         self.observe_handshake(msg.object, msg.state, msg.correlation)
     }
 }
+
+/// Routes resolved after start: those through a chain whose node did not answer at start, once it does.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddRoutes(pub Vec<Route>);
+
+impl Handler<AddRoutes> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: AddRoutes, _: &mut Self::Context) {
+        for route in msg.0 {
+            self.routes.insert(route);
+        }
+    }
+}

@@ -44,6 +44,17 @@ pub enum KeyError {
     /// The chain has no key.
     #[error("no key for chain {0}")]
     Missing(String),
+    /// A key file others than its owner may read.
+    #[error("{path}: mode {mode:04o} lets other users read the key; run `chmod 600` on it")]
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key store folder does not exist.
+    #[error("no key store at {0} (keys are added with `relayd keys add`)")]
+    NoStore(PathBuf),
     /// An address could not be formed.
     #[error("cannot derive an address with prefix {0:?}")]
     Address(String),
@@ -121,6 +132,16 @@ impl KeyStore {
     pub fn open(dir: &Path) -> Result<Self, KeyError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The store in `dir` as it is, for checks that must change nothing: the folder must exist.
+    pub fn existing(dir: &Path) -> Result<Self, KeyError> {
+        if !dir.is_dir() {
+            return Err(KeyError::NoStore(dir.to_owned()));
+        }
         Ok(Self {
             dir: dir.to_owned(),
         })
@@ -213,6 +234,7 @@ impl KeyStore {
         if !path.exists() {
             return Err(KeyError::Missing(chain_id.to_owned()));
         }
+        check_private(&path)?;
         let stored = read_stored(&path)?;
         let bytes = decode_private_key(&stored.private_key, &path)?;
         let key = SigningKey::from_slice(&bytes).map_err(|_| KeyError::Format {
@@ -226,6 +248,23 @@ impl KeyStore {
         };
         Ok((info, key))
     }
+}
+
+/// Refuses a key readable by group or others, as NEAR credentials are: it may already have leaked, and signing
+/// with it would hide that.
+fn check_private(path: &Path) -> Result<(), KeyError> {
+    let mode = fs::metadata(path)
+        .map_err(io_err(path))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Permissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn read_stored(path: &Path) -> Result<StoredKey, KeyError> {
@@ -333,6 +372,26 @@ mod tests {
         store.delete("ibc-0").unwrap();
         assert_eq!(store.list().unwrap(), vec![b]);
         assert!(matches!(store.delete("ibc-0"), Err(KeyError::Missing(_))));
+    }
+
+    #[test]
+    fn a_key_others_may_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(&dir.path().join("keys")).unwrap();
+        let key_file = dir.path().join("k.json");
+        fs::write(&key_file, format!("{{\"mnemonic\": \"{PHRASE}\"}}")).unwrap();
+        store
+            .add("ibc-0", "relayer", "cosmos", KeySource::KeyFile(&key_file))
+            .unwrap();
+        fs::set_permissions(store.file("ibc-0"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            store.signing_key("ibc-0"),
+            Err(KeyError::Permissions { mode: 0o644, .. })
+        ));
+        assert!(matches!(
+            KeyStore::existing(&dir.path().join("absent")),
+            Err(KeyError::NoStore(_))
+        ));
     }
 
     #[test]

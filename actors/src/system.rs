@@ -11,6 +11,7 @@ use actix::{Actor, Addr, Arbiter, Recipient};
 use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
 use relayd_messages::{ActorKind, ChainId, ChildExited, CorrelationId, RelayHandshake};
 use tendermint_light_client_verifier::types::TrustThreshold;
+use tendermint_rpc::client::CompatMode;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
@@ -21,6 +22,7 @@ use crate::chain::cosmos::light_client::TrustOptions;
 use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
+use crate::chain::endpoint::ChainError;
 use crate::chain::near::factory::NearFactory;
 use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
 use crate::coordinator::{ForwardClientUpdates, RelayCoordinator, Scope, SuperviseWith};
@@ -29,12 +31,17 @@ use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
 use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
 use crate::per_chain::link::ChainLink;
-use crate::routes::{resolve, Route, Routes};
+use crate::routes::Routes;
 use crate::store::StateStore;
 use crate::supervision::guard::ExitGuard;
 use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
 use crate::supervisor::chain::{Quiesce, StopSupervisor};
 use crate::supervisor::service::{Make, ServiceSupervisor, StopServices};
+
+mod deferred;
+
+pub use deferred::PendingPaths;
+use deferred::{join_deferred, PendingPath};
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +99,7 @@ pub struct RelayHandle {
     /// The supervisor of the client keeper and the misbehaviour watcher (their requests go through it).
     pub services: Addr<ServiceSupervisor>,
     failure: Option<oneshot::Receiver<String>>,
+    pending_paths: PendingPaths,
     store: StateStore,
     arbiters: Vec<Arbiter>,
     drain_bound: Duration,
@@ -110,6 +118,12 @@ impl RelayHandle {
                 Err(_) => std::future::pending().await,
             }
         })
+    }
+
+    /// The configured paths not relayed yet because a node they go through has not answered since the start
+    /// (each is retried with backoff and relayed once resolved); empty when every path relays.
+    pub fn pending_paths(&self) -> PendingPaths {
+        self.pending_paths.clone()
     }
 
     /// The state database: packet lifecycle records, checkpoints, dead letters.
@@ -201,9 +215,18 @@ async fn cosmos_factory(
         .cosmos()
         .ok_or_else(|| chain_err(chain, "incomplete cosmos settings"))?;
     let id = chain.id.to_string();
-    let rpc = CosmosRpc::connect(&id, &chain.rpc_addr.to_string())
-        .await
-        .map_err(|e| chain_err(chain, e))?;
+    let url = chain.rpc_addr.to_string();
+    // The node is asked its version only to pick the RPC dialect, within [global] timeout so a hung node does
+    // not hold the start. One that does not answer does not stop the start: the chain starts degraded and its
+    // actors retry it with backoff like any node that goes away later.
+    let rpc = match CosmosRpc::connect_with_timeout(&id, &url, config.global.timeout.get()).await {
+        Ok(probe) => CosmosRpc::new(&id, &url, probe.compat_mode()),
+        Err(e) => {
+            warn!(chain = %chain.id, error = %e, "node not reachable at start; the chain starts degraded and is retried with backoff (CometBFT 0.37/0.38 RPC assumed)");
+            CosmosRpc::new(&id, &url, CompatMode::latest())
+        }
+    }
+    .map_err(|e| chain_err(chain, e))?;
     let keys = KeyStore::open(keys_dir).map_err(|e| chain_err(chain, e))?;
     let (info, _) = keys.signing_key(&id).map_err(|e| chain_err(chain, e))?;
     let dir = keys_dir.to_path_buf();
@@ -323,6 +346,7 @@ pub async fn start_with(
     }
 
     let mut routes = Routes::default();
+    let mut deferred = Vec::new();
     for conn in config.connections.iter().flatten() {
         let (Some(src_end), Some(dst_end)) = (&conn.src, &conn.dest) else {
             continue;
@@ -335,24 +359,49 @@ pub async fn start_with(
             let (Some(port), Some(channel)) = (&path.src_port, &path.src_channel) else {
                 continue;
             };
-            let name = format!("{}:{port}/{channel}", a.id);
-            let route = resolve(&ea, &eb, port.as_str(), channel.as_str())
-                .await
-                .map_err(|e| StartError::Path {
-                    path: name.clone(),
-                    reason: e.to_string(),
-                })?;
-            let route = Route {
+            let pending = PendingPath {
+                name: format!("{}:{port}/{channel}", a.id),
+                src: ea.clone(),
+                dst: eb.clone(),
+                port: port.to_string(),
+                channel: channel.to_string(),
                 priority: path.priority,
-                ..route
+                both_ways: path.direction == Direction::Bidirectional,
             };
-            info!(path = %name, to = %route.dst, dst_channel = %route.dst_channel, priority = route.priority, "relaying");
-            if path.direction == Direction::Bidirectional {
-                routes.insert(route.reversed());
+            // Within [global] timeout: a hung node must not hold the start of every other path.
+            let within = config.global.timeout.get();
+            let resolved = tokio::time::timeout(within, pending.resolve())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ChainError::Rpc {
+                        chain: a.id.to_string(),
+                        call: format!("resolve {}", pending.name),
+                        reason: format!("no answer within {within:?}"),
+                    })
+                });
+            match resolved {
+                Ok(resolved) => {
+                    for route in resolved {
+                        routes.insert(route);
+                    }
+                }
+                // A node that does not answer: the path is resolved once it does, and every other path relays
+                // meanwhile. Any other answer (no such channel, a mismatched counterparty) is a wrong path.
+                Err(e @ ChainError::Rpc { .. }) => {
+                    warn!(path = %pending.name, error = %e, "path not resolved at start (a node does not answer); retried with backoff");
+                    deferred.push(pending);
+                }
+                Err(e) => {
+                    return Err(StartError::Path {
+                        path: pending.name,
+                        reason: e.to_string(),
+                    })
+                }
             }
-            routes.insert(route);
         }
     }
+    let pending_paths = PendingPaths::default();
+    pending_paths.set(deferred.iter().map(|p| p.name.clone()).collect());
 
     let filters: HashMap<ChainId, relayd_config::PacketFilter> = config
         .chains
@@ -529,6 +578,20 @@ pub async fn start_with(
         }
     });
 
+    if !deferred.is_empty() {
+        let backoff = (
+            config.supervision.backoff_base.get(),
+            config.supervision.backoff_cap.get(),
+        );
+        actix::spawn(join_deferred(
+            deferred,
+            pending_paths.clone(),
+            coordinator.clone(),
+            options.clear_on_start,
+            backoff,
+        ));
+    }
+
     // Stopped and joined with the chains' Arbiters, once they have quiesced.
     arbiters.push(coordinator_arbiter);
     Ok(RelayHandle {
@@ -541,6 +604,7 @@ pub async fn start_with(
         misbehaviour: services.clone().recipient(),
         services,
         failure: Some(failure),
+        pending_paths,
         meters,
         store,
         arbiters,

@@ -81,6 +81,7 @@ pub struct Admin {
     supervisors: Vec<(ChainId, AnyChainSupervisor)>,
     links: HashMap<ChainId, ChainLink>,
     routes: Routes,
+    pending_paths: relayd_actors::system::PendingPaths,
     clients: Recipient<QueryClientHealth>,
     misbehaviour: Recipient<QueryMisbehaviour>,
     meters: ServiceMeters,
@@ -185,18 +186,51 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
-    let err = |reason: String| AdminError::TokenFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+/// The shortest admin token accepted: 32 bytes, as long as a random 256-bit secret written in base64 or hex
+/// halves, so that guessing it through the (throttled) API is hopeless.
+pub const MIN_TOKEN_BYTES: usize = 32;
+/// The largest token file read.
+const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
+/// Reads the admin token from `path`: a private file (no access for group or others) holding one token of at
+/// least [`MIN_TOKEN_BYTES`] without whitespace. Errors say why, never the token.
+pub(crate) fn read_token(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mode = file
+        .metadata()
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "mode {mode:04o} lets other users read the token; run `chmod 600` on it"
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_TOKEN_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {MAX_TOKEN_FILE_BYTES} bytes; it should hold one token"
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| "the token is not UTF-8 text".to_owned())?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(err("the file is empty".into()));
+        return Err("the file is empty".into());
     }
     if token.chars().any(char::is_whitespace) {
-        return Err(err("the token contains whitespace".into()));
+        return Err("the token contains whitespace".into());
+    }
+    if token.len() < MIN_TOKEN_BYTES {
+        return Err(format!(
+            "the token is {} bytes; at least {MIN_TOKEN_BYTES} are needed (e.g. `openssl rand -hex 32`)",
+            token.len()
+        ));
     }
     Ok(token.to_owned())
 }
@@ -218,7 +252,13 @@ pub async fn start(
         .admin
         .token_file
         .as_deref()
-        .map(|p| read_token(&config_dir.join(p)))
+        .map(|p| {
+            let path = config_dir.join(p);
+            read_token(&path).map_err(|reason| AdminError::TokenFile {
+                path: path.display().to_string(),
+                reason,
+            })
+        })
         .transpose()?;
     let listen = config.admin.listen_addr;
     if !listen.ip().is_loopback() {
@@ -263,6 +303,7 @@ pub async fn start(
         supervisors: relay.supervisors.clone(),
         links: relay.links.clone(),
         routes: relay.routes.clone(),
+        pending_paths: relay.pending_paths(),
         clients: relay.clients.clone(),
         misbehaviour: relay.misbehaviour.clone(),
         meters: relay.meters.clone(),
@@ -367,27 +408,53 @@ async fn health(admin: web::Data<Admin>) -> ApiResult {
     let mut chains = Vec::new();
     for status in chain_statuses(&admin).await {
         let running = status.children.iter().all(|c| c.running) && !status.children.is_empty();
-        let linked = admin
+        let link = admin
             .links
             .iter()
             .find(|(id, _)| id.as_str() == status.chain)
-            .is_some_and(|(_, l)| l.is_complete());
+            .map(|(_, l)| l);
+        let linked = link.is_some_and(ChainLink::is_complete);
+        let breaker_closed = link.is_none_or(|l| {
+            l.breaker().state == relayd_actors::per_chain::breaker::BreakerState::Closed
+        });
+        // The background probe of the node (Cosmos chains): a node that stopped answering makes its chain
+        // not followed even while the last height seen is still known.
+        let node_answers = lock_read(&admin.probes)
+            .get(&status.chain)
+            .is_none_or(|p| p.rpc.healthy);
         let height = heights.get(&status.chain).copied();
-        let ready = running && linked && !status.degraded && height.is_some();
+        // The first reason the chain is not followed, in the order an operator would look.
+        let reason = if !node_answers {
+            Some("the node does not answer")
+        } else if status.degraded {
+            Some("restart intensity exceeded; retried after a cool-down")
+        } else if !breaker_closed {
+            Some("circuit breaker open after node errors")
+        } else if !running || !linked {
+            Some("actors not running")
+        } else if height.is_none() {
+            Some("no block observed yet")
+        } else {
+            None
+        };
         chains.push(json!({
             "chain": status.chain,
-            "ready": ready,
+            "ready": reason.is_none(),
+            "reason": reason,
             "degraded": status.degraded,
             "actors_running": running,
+            "node_answers": node_answers,
             "height": height,
         }));
     }
-    let ready = chains.iter().all(|c| c["ready"] == true);
+    let pending_paths = admin.pending_paths.list();
+    let ready = chains.iter().all(|c| c["ready"] == true) && pending_paths.is_empty();
     Ok(HttpResponse::Ok().json(json!({
         "status": "ok",
         "ready": ready,
         "uptime_secs": now_ms().saturating_sub(admin.started_ms) / 1000,
         "chains": chains,
+        "pending_paths": pending_paths,
     })))
 }
 
@@ -619,10 +686,21 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The address a request came from, as the socket says (never a forwarding header, which the client writes).
+fn source(req: &HttpRequest) -> std::net::IpAddr {
+    req.peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+}
+
 fn admit(admin: &Admin, req: &HttpRequest) -> Result<(), ApiError> {
     let token = auth::bearer(header(req, "authorization"));
     lock(&admin.gate)
-        .admit(token, header(req, AUTHORISATION_HEADER), Instant::now())
+        .admit(
+            source(req),
+            token,
+            header(req, AUTHORISATION_HEADER),
+            Instant::now(),
+        )
         .map_err(ApiError::from)
 }
 
@@ -655,7 +733,7 @@ fn random16() -> Result<[u8; 16], ApiError> {
 async fn authorise(admin: web::Data<Admin>, req: HttpRequest) -> ApiResult {
     let token = auth::bearer(header(&req, "authorization"));
     let random = random16()?;
-    let nonce = lock(&admin.gate).issue(token, random, Instant::now())?;
+    let nonce = lock(&admin.gate).issue(source(&req), token, random, Instant::now())?;
     Ok(HttpResponse::Created().json(json!({
         "authorisation": nonce,
         "header": AUTHORISATION_HEADER,
@@ -672,6 +750,12 @@ async fn clear(admin: web::Data<Admin>, req: HttpRequest, body: web::Bytes) -> A
                 "sequences: an empty list clears nothing; omit it to clear every pending packet",
             ));
         }
+        if s.len() > ops::MAX_CLEAR_SEQUENCES {
+            return Err(ApiError::bad(format!(
+                "sequences: more than {} in one request; clear in several requests",
+                ops::MAX_CLEAR_SEQUENCES
+            )));
+        }
     }
     let chain =
         ChainId::new(request.chain.clone()).map_err(|e| ApiError::bad(format!("chain: {e}")))?;
@@ -681,11 +765,13 @@ async fn clear(admin: web::Data<Admin>, req: HttpRequest, body: web::Bytes) -> A
             request.chain
         )));
     }
-    if admin
-        .routes
-        .from_source(&chain, &request.port, &request.channel)
-        .is_none()
-    {
+    let relayed = |routes: &Routes| {
+        routes
+            .from_source(&chain, &request.port, &request.channel)
+            .is_some()
+    };
+    // Paths that joined after the start (their node did not answer then) are relayed too.
+    if !relayed(&admin.routes) && !relayed(&admin.pending_paths.joined()) {
         return Err(ApiError::not_found(format!(
             "{}/{}/{} is not a relayed channel",
             request.chain, request.port, request.channel
@@ -822,7 +908,8 @@ async fn metrics(admin: web::Data<Admin>) -> ApiResult {
     let f = admin.metrics.families();
     let mut by_state: HashMap<(String, String, String), i64> = HashMap::new();
     let mut backlog: HashMap<(String, String), (i64, u64)> = HashMap::new();
-    for route in admin.routes.all() {
+    let joined = admin.pending_paths.joined();
+    for route in admin.routes.all().chain(joined.all()) {
         backlog.insert((route.src.to_string(), route.src_channel.clone()), (0, 0));
     }
     for record in admin.store.packets() {

@@ -658,8 +658,20 @@ pub enum KeysCommand {
 /// `relayd config ...`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Check that the file parses and is semantically valid, and summarise it.
-    Validate(OutputArgs),
+    /// Check that the file parses and is semantically valid, and that what it names is usable (key files and
+    /// the token file present and private, each chain's signing key present), as `start` checks before it
+    /// contacts any node; and summarise it.
+    Validate(ValidateArgs),
+}
+
+/// `relayd config validate`
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ValidateArgs {
+    /// Check the file alone, not the files and keys it names (for a file meant for another machine).
+    #[arg(long)]
+    pub file_only: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// Options of commands that print results.
@@ -708,9 +720,16 @@ impl Cli {
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
+    // `RELAYD_CONFIG=` (set, empty) names no file: read as unset, so `--config` and the default still work
+    // instead of clap refusing the empty value for every command.
+    if std::env::var_os("RELAYD_CONFIG").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("RELAYD_CONFIG");
+    }
     let cli = Cli::parse();
     match &cli.command {
-        Command::Config(ConfigCommand::Validate(out)) => commands::config::validate(&cli, *out),
+        Command::Config(ConfigCommand::Validate(args)) => {
+            commands::config::validate(&cli, args.out, args.file_only)
+        }
         Command::Start => commands::start::run(&cli),
         Command::Keys(keys) => commands::keys::run(&cli, keys),
         Command::Tx(TxCommand::Transfer(args)) => commands::tx::transfer(&cli, args),

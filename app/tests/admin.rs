@@ -20,7 +20,7 @@ use support::handshake::connect_transfer;
 use support::packet::{transfers, TRANSFER_PORT};
 
 use common::{add_keys, eventually, log_has, BIN};
-const TOKEN: &str = "s3cret-admin-token";
+const TOKEN: &str = "s3cret-admin-token-of-32-bytes-at-least";
 const PER_DIRECTION: usize = 20;
 
 struct Relayd(Child);
@@ -141,6 +141,12 @@ impl Service {
         let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
         let port = free_port();
         std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).unwrap();
+        // Token files must be private, as key files are.
+        std::fs::set_permissions(
+            dir.path().join("admin.token"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let base_config = std::fs::read_to_string(&config).unwrap();
         let mut secrets = Vec::new();
         for (_, file) in &keys {
@@ -651,6 +657,40 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
         .call(reqwest::Method::GET, "/assets/dashboard.js", &[], None)
         .await;
     assert_eq!(s, StatusCode::OK);
+
+    // Guessing tokens: after a few wrong ones this source is refused with 429 and Retry-After, even with the
+    // right token, without the guess being looked at.
+    let mut throttled = None;
+    for i in 0..10 {
+        let guess = format!("Bearer guess-{i}");
+        let resp = api
+            .http
+            .post(format!("{}/authorisations", api.base))
+            .header("authorization", &guess)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert!(
+        throttled.is_some_and(|s| s > 0),
+        "guesses were never throttled"
+    );
+    let resp = api
+        .http
+        .post(format!("{}/authorisations", api.base))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
 
     // Nothing the server said contains key material.
     for body in api.seen.lock().unwrap().iter() {

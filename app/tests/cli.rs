@@ -28,7 +28,13 @@ fn text(bytes: &[u8]) -> String {
 fn validate_accepts_the_adr_example() {
     let out = relayd(
         &fixtures(),
-        &["--config", "adr-002.toml", "config", "validate"],
+        &[
+            "--config",
+            "adr-002.toml",
+            "config",
+            "validate",
+            "--file-only",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert_eq!(
@@ -41,7 +47,14 @@ fn validate_accepts_the_adr_example() {
 fn validate_prints_json_when_asked() {
     let out = relayd(
         &fixtures(),
-        &["-c", "cosmos-near.toml", "config", "validate", "--json"],
+        &[
+            "-c",
+            "cosmos-near.toml",
+            "config",
+            "validate",
+            "--json",
+            "--file-only",
+        ],
     );
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -107,7 +120,7 @@ fn config_path_comes_from_the_environment_and_defaults_to_home() {
     let out = Command::new(BIN)
         .current_dir(fixtures())
         .env("RELAYD_CONFIG", "adr-002.toml")
-        .args(["config", "validate"])
+        .args(["config", "validate", "--file-only"])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

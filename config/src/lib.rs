@@ -19,18 +19,53 @@ pub use model::*;
 /// Keys accepted for compatibility that should never be suggested to an operator.
 const LEGACY_ALIASES: &[&str] = &["gas_adjustement"];
 
+/// The largest configuration file read. Real files are a few kilobytes; the bound keeps a wrong path (a device,
+/// a log file) from being read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads the file at `path`, at most [`MAX_CONFIG_BYTES`] of it, as UTF-8 text.
+pub fn read_text(path: &Path) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let whole = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_owned(),
+            line: None,
+            key: String::new(),
+            message,
+        }])
+    };
+    let file =
+        std::fs::File::open(path).map_err(|e| whole(format!("cannot read the file: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| whole(format!("cannot read the file: {e}")))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(whole(format!(
+            "the file is larger than {} KiB; is this the configuration file?",
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        whole(format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            ConfigErrors(vec![ConfigError {
-                file: path.to_owned(),
-                line: None,
-                key: String::new(),
-                message: format!("cannot read the file: {err}"),
-            }])
-        })?;
-        Self::parse(&text, path)
+        Self::load_text(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], also returning the file's text so later checks can name lines with
+    /// [`ConfigError::at`].
+    pub fn load_text(path: &Path) -> Result<(Self, String), ConfigErrors> {
+        let text = read_text(path)?;
+        let config = Self::parse(&text, path)?;
+        Ok((config, text))
     }
 
     /// Parses and validates `text`; `file` is only used to name it in errors.
@@ -45,7 +80,12 @@ impl Config {
 
         let doc = DeTable::parse(text).map_err(|err| {
             let message = err.message().trim().replace('\n', "; ");
-            ConfigErrors(vec![error(err.span(), String::new(), message)])
+            // The parser knows the position only; the key written on that line is what the operator edits.
+            let key = err
+                .span()
+                .map(|s| locate::key_on_line(text, s.start))
+                .unwrap_or_default();
+            ConfigErrors(vec![error(err.span(), key, message)])
         })?;
 
         let config: Config = serde_path_to_error::deserialize(toml::de::Deserializer::from(
@@ -80,6 +120,22 @@ impl Config {
             .flatten()
             .map(|c| c.paths.as_ref().map_or(1, Vec::len))
             .sum()
+    }
+}
+
+impl ConfigError {
+    /// A problem found after loading (a file the configuration names, a key store), at `key` of the file whose
+    /// `text` was loaded from `file`.
+    pub fn at(file: &Path, text: &str, key: &KeyPath, message: String) -> Self {
+        let line = DeTable::parse(text)
+            .ok()
+            .map(|doc| locate::line_of(text, key.span_in(&doc).start));
+        Self {
+            file: file.to_owned(),
+            line,
+            key: key.to_string(),
+            message,
+        }
     }
 }
 

@@ -85,3 +85,85 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         .count()
         + 1
 }
+
+/// The key written on the line holding byte `offset`, with the table it is in (`chains[1].gas`), for syntax
+/// errors the parser reports by position only. Empty when the line holds no `key =`. The table is found from
+/// the headers above the line, counting `[[name]]` headers for the array index.
+pub fn key_on_line(text: &str, offset: usize) -> String {
+    let line_no = line_of(text, offset);
+    let mut table = String::new();
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut current = "";
+    for (i, line) in text.split('\n').enumerate() {
+        if i + 1 == line_no {
+            current = line;
+            break;
+        }
+        if let Some((name, array)) = header(line) {
+            table = if array {
+                let n = counts.entry(name.clone()).or_default();
+                *n += 1;
+                format!("{name}[{}]", *n - 1)
+            } else {
+                name
+            };
+        }
+    }
+    let Some((key, _)) = current.split_once('=') else {
+        return if header(current).is_some() {
+            String::new()
+        } else {
+            table
+        };
+    };
+    let key: String = key
+        .trim()
+        .split('.')
+        .map(|part| part.trim().trim_matches(|c| c == '"' || c == '\''))
+        .collect::<Vec<_>>()
+        .join(".");
+    let bare = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+    if key.is_empty() || !key.chars().all(bare) {
+        return table;
+    }
+    if table.is_empty() {
+        key
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+/// The table name of a `[name]` or `[[name]]` header line, and whether it is an array of tables.
+fn header(line: &str) -> Option<(String, bool)> {
+    let line = line.split('#').next().unwrap_or_default().trim();
+    let (inner, array) = match line.strip_prefix("[[") {
+        Some(rest) => (rest.strip_suffix("]]")?, true),
+        None => (line.strip_prefix('[')?.strip_suffix(']')?, false),
+    };
+    let name: Vec<&str> = inner
+        .split('.')
+        .map(|p| p.trim().trim_matches('"'))
+        .collect();
+    let ok = |p: &&str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    name.iter().all(ok).then(|| (name.join("."), array))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_on_line;
+
+    #[test]
+    fn the_key_on_a_line_is_named_with_its_table() {
+        let text = "title = \"x\"\n[global]\ntimeout = 1 2\n[[chains]]\nid = \"a\"\n[[chains]]\n# note\ngas = 200000 200\n[chains.packet_filter]\n";
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(key_on_line(text, at("1 2")), "global.timeout");
+        assert_eq!(key_on_line(text, at("200000")), "chains[1].gas");
+        assert_eq!(key_on_line(text, at("\"x\"")), "title");
+        assert_eq!(key_on_line(text, at("# note")), "chains[1]");
+        assert_eq!(key_on_line(text, at("[chains.packet_filter]")), "");
+    }
+}

@@ -18,12 +18,44 @@ pub struct Issue {
 pub fn check(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     let mut report = |path: KeyPath, message: String| issues.push(Issue { path, message });
+    check_paths(config, &mut report);
     check_supervision(config, &mut report);
     check_clients(config, &mut report);
     check_telemetry(config, &mut report);
     check_chains(config, &mut report);
     check_connections(config, &mut report);
     issues
+}
+
+/// File and folder names: the OS refuses a NUL byte in one, so it is reported here rather than at first use.
+fn check_paths(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    let mut named = vec![
+        (
+            KeyPath::root().key("global").key("data_dir"),
+            config.global.data_dir.as_ref(),
+        ),
+        (
+            KeyPath::root().key("admin").key("token_file"),
+            config.admin.token_file.as_ref(),
+        ),
+    ];
+    for (i, chain) in config.chains.iter().enumerate() {
+        named.push((
+            KeyPath::root().key("chains").index(i).key("key_file"),
+            chain.key_file.as_ref(),
+        ));
+    }
+    for (path, value) in named {
+        let Some(value) = value else { continue };
+        if value.as_os_str().as_encoded_bytes().contains(&0) {
+            report(
+                path,
+                "contains a NUL byte, which no file name may hold".to_owned(),
+            );
+        } else if value.as_os_str().is_empty() {
+            report(path, "is empty; name a file or folder".to_owned());
+        }
+    }
 }
 
 fn check_supervision(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
@@ -103,6 +135,12 @@ fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
 }
 
 fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    if config.chains.is_empty() {
+        report(
+            KeyPath::root(),
+            "no [[chains]] configured: relayd would have nothing to relay".to_owned(),
+        );
+    }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, chain) in config.chains.iter().enumerate() {
         let at = KeyPath::root().key("chains").index(i);

@@ -161,7 +161,10 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("near-without-contract", "near-without-contract.toml:17: chains[2]: missing key `contract_account` (required for near chains)"),
         ("refresh-fraction-out-of-range", "refresh-fraction-out-of-range.toml:2: clients.refresh_fraction: 1.5 is not between 0 and 1 (exclusive): a client must be refreshed before it expires"),
         ("src-equals-dest", "src-equals-dest.toml:17: connections[0]: src and dest are both on chain \"ibc-0\""),
-        ("syntax-error", "syntax-error.toml:13: invalid basic string, expected `\"`"),
+        ("syntax-error", "syntax-error.toml:13: chains[1].key_name: invalid basic string, expected `\"`"),
+        ("gas-two-values", "gas-two-values.toml:7: chains[0].gas: string values must be quoted, expected literal string"),
+        ("no-chains", "no-chains.toml:1: no [[chains]] configured: relayd would have nothing to relay"),
+        ("nul-in-data-dir", "nul-in-data-dir.toml:2: global.data_dir: contains a NUL byte, which no file name may hold"),
         ("trust-threshold-high", "trust-threshold-high.toml:8: chains[0].trust_threshold: \"4/3\" is outside (1/3, 1]"),
         ("trust-threshold-low", "trust-threshold-low.toml:16: chains[1].trust_threshold: \"1/3\" is outside (1/3, 1]"),
         ("unknown-chain-key", "unknown-chain-key.toml:15: chains[1].gas_adjustmnt: unknown key; did you mean `gas_adjustment`?"),
@@ -210,5 +213,27 @@ fn several_problems_are_all_reported_in_line_order() {
             "multi.toml:5: chains[0]: missing key `gas_price` (required for cosmos chains)",
             "multi.toml:8: chains[0].max_msg_num: must be at least 1",
         ]
+    );
+}
+
+#[test]
+fn a_file_larger_than_the_bound_is_refused_without_reading_it_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.toml");
+    let line = "# padding\n".repeat(1024);
+    let text = line.repeat((relayd_config::MAX_CONFIG_BYTES as usize / line.len()) + 1);
+    std::fs::write(&big, text).expect("write");
+    let err = Config::load(&big).expect_err("too large").to_string();
+    assert!(
+        err.ends_with("the file is larger than 1024 KiB; is this the configuration file?"),
+        "{err}"
+    );
+    // A device that never ends is read only up to the bound.
+    let err = Config::load(Path::new("/dev/zero"))
+        .expect_err("not a config")
+        .to_string();
+    assert_eq!(
+        err,
+        "/dev/zero: the file is larger than 1024 KiB; is this the configuration file?"
     );
 }

@@ -1,8 +1,10 @@
 //! Who may change things through the admin server: the bearer token from `[admin] token_file` (compared in
-//! constant time), one-time authorisations that each mutating request consumes, and a per-token rate limit.
+//! constant time), one-time authorisations that each mutating request consumes, a per-token rate limit, and a
+//! per-source limit on failed authentications so a token cannot be guessed by trying many.
 //! Pure logic with the clock passed in, so it is tested without a server.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -13,6 +15,14 @@ pub const AUTHORISATION_TTL: Duration = Duration::from_secs(60);
 pub const RATE_BURST: f64 = 10.0;
 /// Requests a token regains per second after a burst.
 pub const RATE_PER_SEC: f64 = 0.5;
+
+/// Failed authentications a source may make in a burst before it is refused without its token being looked at.
+pub const FAILURE_BURST: f64 = 5.0;
+/// Failed authentications a source regains per second (one every 12 s).
+pub const FAILURE_PER_SEC: f64 = 1.0 / 12.0;
+/// Sources whose failures are remembered at most; beyond it the oldest are forgotten, so a flood of addresses
+/// cannot grow the table without bound.
+const MAX_SOURCES: usize = 4096;
 
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,11 +66,33 @@ struct Bucket {
     at: Instant,
 }
 
+impl Bucket {
+    /// Refills at `rate` up to `burst`, then takes one if there is one; else says how long until there is.
+    fn take(&mut self, burst: f64, rate: f64, now: Instant) -> Result<(), Denied> {
+        self.refill(burst, rate, now);
+        if self.tokens < 1.0 {
+            let wait = ((1.0 - self.tokens) / rate).ceil().max(1.0);
+            return Err(Denied::RateLimited {
+                retry_after_secs: wait as u64,
+            });
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    fn refill(&mut self, burst: f64, rate: f64, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.at = now;
+    }
+}
+
 /// The admin server's authorisation state.
 pub struct Gate {
     token: Option<String>,
     issued: HashMap<String, Instant>,
     buckets: HashMap<[u8; 32], Bucket>,
+    failures: HashMap<IpAddr, Bucket>,
 }
 
 impl Gate {
@@ -70,6 +102,7 @@ impl Gate {
             token,
             issued: HashMap::new(),
             buckets: HashMap::new(),
+            failures: HashMap::new(),
         }
     }
 
@@ -91,31 +124,61 @@ impl Gate {
     /// Counts one request of `token` against its rate limit.
     fn spend(&mut self, token: &str, now: Instant) -> Result<(), Denied> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let bucket = self.buckets.entry(key).or_insert(Bucket {
-            tokens: RATE_BURST,
-            at: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * RATE_PER_SEC).min(RATE_BURST);
-        bucket.at = now;
-        if bucket.tokens < 1.0 {
-            let wait = ((1.0 - bucket.tokens) / RATE_PER_SEC).ceil();
-            return Err(Denied::RateLimited {
-                retry_after_secs: wait as u64,
-            });
+        self.buckets
+            .entry(key)
+            .or_insert(Bucket {
+                tokens: RATE_BURST,
+                at: now,
+            })
+            .take(RATE_BURST, RATE_PER_SEC, now)
+    }
+
+    /// Refuses `source` while it has used up its failed authentications; then checks the token, counting a
+    /// wrong one against the source.
+    fn authenticate(
+        &mut self,
+        source: IpAddr,
+        presented: Option<&str>,
+        now: Instant,
+    ) -> Result<(), Denied> {
+        if let Some(bucket) = self.failures.get_mut(&source) {
+            bucket.refill(FAILURE_BURST, FAILURE_PER_SEC, now);
+            if bucket.tokens < 1.0 {
+                return bucket.take(FAILURE_BURST, FAILURE_PER_SEC, now);
+            }
         }
-        bucket.tokens -= 1.0;
-        Ok(())
+        let checked = self.check_token(presented);
+        if checked == Err(Denied::Token) {
+            if self.failures.len() >= MAX_SOURCES && !self.failures.contains_key(&source) {
+                // Forget the source that failed longest ago.
+                if let Some(oldest) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, b)| b.at)
+                    .map(|(ip, _)| *ip)
+                {
+                    self.failures.remove(&oldest);
+                }
+            }
+            let bucket = self.failures.entry(source).or_insert(Bucket {
+                tokens: FAILURE_BURST,
+                at: now,
+            });
+            // A failure spends one; the refusal of this request stays "wrong token".
+            let _ = bucket.take(FAILURE_BURST, FAILURE_PER_SEC, now);
+        }
+        checked
     }
 
     /// Issues a one-time authorisation to the holder of the token; `random` is fresh randomness.
     pub fn issue(
         &mut self,
+        source: IpAddr,
         presented: Option<&str>,
         random: [u8; 16],
         now: Instant,
     ) -> Result<String, Denied> {
-        self.check_token(presented)?;
+        self.authenticate(source, presented, now)?;
         self.spend(presented.unwrap_or_default(), now)?;
         self.issued
             .retain(|_, at| now.saturating_duration_since(*at) < AUTHORISATION_TTL);
@@ -125,14 +188,15 @@ impl Gate {
     }
 
     /// Admits a mutating request: right token, an unused and unexpired authorisation (consumed here), and
-    /// within the rate limit.
+    /// within the rate limit. Requests from `source` are refused while it has failed to authenticate too often.
     pub fn admit(
         &mut self,
+        source: IpAddr,
         presented: Option<&str>,
         authorisation: Option<&str>,
         now: Instant,
     ) -> Result<(), Denied> {
-        self.check_token(presented)?;
+        self.authenticate(source, presented, now)?;
         let issued = authorisation
             .and_then(|a| self.issued.remove(a))
             .ok_or(Denied::Authorisation)?;
@@ -146,6 +210,9 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const THERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
     #[test]
     fn constant_time_eq_is_equality() {
@@ -168,24 +235,36 @@ mod tests {
     fn without_a_token_everything_is_disabled() {
         let mut gate = Gate::new(None);
         let now = Instant::now();
-        assert_eq!(gate.issue(Some("x"), [0; 16], now), Err(Denied::Disabled));
-        assert_eq!(gate.admit(Some("x"), Some("y"), now), Err(Denied::Disabled));
+        assert_eq!(
+            gate.issue(HERE, Some("x"), [0; 16], now),
+            Err(Denied::Disabled)
+        );
+        assert_eq!(
+            gate.admit(HERE, Some("x"), Some("y"), now),
+            Err(Denied::Disabled)
+        );
     }
 
     #[test]
     fn an_authorisation_is_used_once_and_needs_the_token() {
         let mut gate = Gate::new(Some("t0k".into()));
         let now = Instant::now();
-        assert_eq!(gate.issue(Some("bad"), [1; 16], now), Err(Denied::Token));
-        let a = gate.issue(Some("t0k"), [1; 16], now).unwrap();
-        assert_eq!(gate.admit(Some("bad"), Some(&a), now), Err(Denied::Token));
         assert_eq!(
-            gate.admit(Some("t0k"), None, now),
+            gate.issue(HERE, Some("bad"), [1; 16], now),
+            Err(Denied::Token)
+        );
+        let a = gate.issue(HERE, Some("t0k"), [1; 16], now).unwrap();
+        assert_eq!(
+            gate.admit(HERE, Some("bad"), Some(&a), now),
+            Err(Denied::Token)
+        );
+        assert_eq!(
+            gate.admit(HERE, Some("t0k"), None, now),
             Err(Denied::Authorisation)
         );
-        assert_eq!(gate.admit(Some("t0k"), Some(&a), now), Ok(()));
+        assert_eq!(gate.admit(HERE, Some("t0k"), Some(&a), now), Ok(()));
         assert_eq!(
-            gate.admit(Some("t0k"), Some(&a), now),
+            gate.admit(HERE, Some("t0k"), Some(&a), now),
             Err(Denied::Authorisation)
         );
     }
@@ -194,12 +273,58 @@ mod tests {
     fn an_authorisation_expires() {
         let mut gate = Gate::new(Some("t".into()));
         let now = Instant::now();
-        let a = gate.issue(Some("t"), [2; 16], now).unwrap();
+        let a = gate.issue(HERE, Some("t"), [2; 16], now).unwrap();
         let later = now + AUTHORISATION_TTL;
         assert_eq!(
-            gate.admit(Some("t"), Some(&a), later),
+            gate.admit(HERE, Some("t"), Some(&a), later),
             Err(Denied::Authorisation)
         );
+    }
+
+    #[test]
+    fn failed_authentications_are_throttled_per_source() {
+        let mut gate = Gate::new(Some("t".into()));
+        let now = Instant::now();
+        for i in 0..FAILURE_BURST as u8 {
+            assert_eq!(
+                gate.issue(HERE, Some("guess"), [i; 16], now),
+                Err(Denied::Token)
+            );
+        }
+        // Refused without the token being looked at: the right one is refused too, and says when to retry.
+        assert_eq!(
+            gate.issue(HERE, Some("t"), [50; 16], now),
+            Err(Denied::RateLimited {
+                retry_after_secs: 12
+            })
+        );
+        assert!(matches!(
+            gate.admit(HERE, Some("guess"), None, now),
+            Err(Denied::RateLimited { .. })
+        ));
+        // Another source is not affected, and the source recovers with time.
+        assert!(gate.issue(THERE, Some("t"), [51; 16], now).is_ok());
+        let later = now + Duration::from_secs(12);
+        assert!(gate.issue(HERE, Some("t"), [52; 16], later).is_ok());
+        assert_eq!(
+            gate.issue(HERE, Some("guess"), [53; 16], later),
+            Err(Denied::Token)
+        );
+        assert!(matches!(
+            gate.issue(HERE, Some("guess"), [54; 16], later),
+            Err(Denied::RateLimited { .. })
+        ));
+    }
+
+    #[test]
+    fn the_failure_table_is_bounded() {
+        let mut gate = Gate::new(Some("t".into()));
+        let now = Instant::now();
+        for i in 0..(MAX_SOURCES as u32 + 10) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
+            let _ = gate.issue(ip, Some("guess"), [0; 16], now);
+        }
+        assert_eq!(gate.failures.len(), MAX_SOURCES);
     }
 
     #[test]
@@ -207,15 +332,15 @@ mod tests {
         let mut gate = Gate::new(Some("t".into()));
         let now = Instant::now();
         for i in 0..RATE_BURST as u8 {
-            gate.issue(Some("t"), [i; 16], now).unwrap();
+            gate.issue(HERE, Some("t"), [i; 16], now).unwrap();
         }
         assert!(matches!(
-            gate.issue(Some("t"), [99; 16], now),
+            gate.issue(HERE, Some("t"), [99; 16], now),
             Err(Denied::RateLimited {
                 retry_after_secs: 2
             })
         ));
         let later = now + Duration::from_secs(2);
-        assert!(gate.issue(Some("t"), [98; 16], later).is_ok());
+        assert!(gate.issue(HERE, Some("t"), [98; 16], later).is_ok());
     }
 }

@@ -7,6 +7,10 @@ use relayd_actors::store::PacketRecord;
 use relayd_messages::ClearReport;
 use serde::{Deserialize, Serialize};
 
+/// The most sequences one clearing request may name (`POST /clear`, `relayd clear packets --sequences`); a
+/// larger backlog is cleared by omitting the list or in several requests.
+pub const MAX_CLEAR_SEQUENCES: usize = 100_000;
+
 /// `POST /clear`'s body.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

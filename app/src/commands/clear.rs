@@ -14,13 +14,17 @@ use relayd_messages::{ClearPackets, CorrelationId, RelayObject};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::admin::ops::MAX_CLEAR_SEQUENCES;
 use crate::cli::{ClearPacketsArgs, Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load;
 use crate::commands::{configured_chain, data_dir, fail};
 use crate::datadir::DataDir;
 
-/// Parses `1,5..10,12`: single sequences and inclusive ranges.
+/// Parses `1,5..10,12`: single sequences and inclusive ranges, at most [`MAX_CLEAR_SEQUENCES`] in all.
 pub fn parse_sequences(text: &str) -> Result<Vec<u64>, String> {
+    let too_many = || {
+        format!("--sequences names more than {MAX_CLEAR_SEQUENCES} sequences; clear in several requests")
+    };
     let mut out = BTreeSet::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |s: &str| {
@@ -31,14 +35,21 @@ pub fn parse_sequences(text: &str) -> Result<Vec<u64>, String> {
         match part.split_once("..") {
             Some((lo, hi)) => {
                 let (lo, hi) = (num(lo)?, num(hi)?);
-                if lo > hi || hi - lo > 1_000_000 {
-                    return Err(format!("--sequences range {part} is empty or too large"));
+                if lo > hi {
+                    return Err(format!("--sequences range {part} is empty"));
+                }
+                // Checked before the range is expanded, so no request holds more than the bound in memory.
+                if (hi - lo).saturating_add(1) > (MAX_CLEAR_SEQUENCES - out.len()) as u64 {
+                    return Err(too_many());
                 }
                 out.extend(lo..=hi);
             }
             None => {
                 out.insert(num(part)?);
             }
+        }
+        if out.len() > MAX_CLEAR_SEQUENCES {
+            return Err(too_many());
         }
     }
     if out.is_empty() {
@@ -249,6 +260,23 @@ mod tests {
     fn sequences_take_singles_and_inclusive_ranges() {
         assert_eq!(parse_sequences("1,5..7, 12").unwrap(), vec![1, 5, 6, 7, 12]);
         assert_eq!(parse_sequences("3,3,2..3").unwrap(), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_request_names_a_bounded_number_of_sequences() {
+        let most = super::MAX_CLEAR_SEQUENCES as u64;
+        assert_eq!(
+            parse_sequences(&format!("1..{most}")).unwrap().len() as u64,
+            most
+        );
+        assert!(parse_sequences(&format!("1..{}", most + 1))
+            .unwrap_err()
+            .contains("more than"));
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("{}..{}", i * 2_000_000, i * 2_000_000 + 1_000_000))
+            .collect();
+        assert!(parse_sequences(&many.join(",")).is_err());
+        assert!(parse_sequences(&format!("0..{}", u64::MAX)).is_err());
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! `relayd config validate`.
+//! `relayd config validate`, and loading the configuration for every command.
+
+mod checks;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,6 +16,21 @@ pub fn load(path: &Path, json_output: bool) -> Result<Config, ExitCode> {
         report_errors(path, &errors, json_output);
         ExitCode::from(EXIT_CONFIG)
     })
+}
+
+/// [`load`], then every check `start` makes before it contacts a node (files, keys, the data directory), so
+/// that `config validate` and `start` refuse the same files.
+pub fn load_for_service(path: &Path, json_output: bool) -> Result<Config, ExitCode> {
+    let (config, text) = Config::load_text(path).map_err(|errors| {
+        report_errors(path, &errors, json_output);
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    let problems = checks::files(&config, path, &text);
+    if problems.is_empty() {
+        return Ok(config);
+    }
+    report_errors(path, &ConfigErrors(problems), json_output);
+    Err(ExitCode::from(EXIT_CONFIG))
 }
 
 fn report_errors(path: &Path, errors: &ConfigErrors, json_output: bool) {
@@ -38,10 +55,16 @@ fn report_errors(path: &Path, errors: &ConfigErrors, json_output: bool) {
     }
 }
 
-/// Checks the file and prints a one-line summary.
-pub fn validate(cli: &Cli, out: OutputArgs) -> ExitCode {
+/// Checks the file and prints a one-line summary. Unless `file_only`, also checks what the file names (key
+/// files, the token file, each chain's signing key), as `start` does.
+pub fn validate(cli: &Cli, out: OutputArgs, file_only: bool) -> ExitCode {
     let path = cli.config_path();
-    let config = match load(&path, out.json) {
+    let loaded = if file_only {
+        load(&path, out.json)
+    } else {
+        load_for_service(&path, out.json)
+    };
+    let config = match loaded {
         Ok(config) => config,
         Err(code) => return code,
     };

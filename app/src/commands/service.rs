@@ -158,8 +158,8 @@ pub fn clear_through_service(
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(token_file);
-    let token = match std::fs::read_to_string(&token_path) {
-        Ok(t) => t.trim().to_owned(),
+    let token = match crate::admin::read_token(&token_path) {
+        Ok(t) => t,
         Err(e) => return Some(fail(&format!("{}: {e}", token_path.display()), EXIT_CONFIG)),
     };
     Some(run_clear(&base, &token, args, sequences))

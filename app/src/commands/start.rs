@@ -12,7 +12,7 @@ use relayd_config::Config;
 use tracing::{error, info, warn};
 
 use crate::cli::{Cli, EXIT_RUNTIME};
-use crate::commands::config::load;
+use crate::commands::config::load_for_service;
 use crate::commands::Signals;
 use crate::datadir::{DataDir, DataDirError};
 use crate::logging;
@@ -39,7 +39,7 @@ enum StartError {
 /// Runs the service; returns when a shutdown signal arrived and state is flushed.
 pub fn run(cli: &Cli) -> ExitCode {
     let path = cli.config_path();
-    let config = match load(&path, false) {
+    let config = match load_for_service(&path, false) {
         Ok(config) => config,
         Err(code) => return code,
     };

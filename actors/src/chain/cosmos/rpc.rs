@@ -12,6 +12,10 @@ use tendermint_rpc::{Client, HttpClient, Paging};
 
 use super::light_client::LightBlockSource;
 
+pub mod bounded;
+
+pub use bounded::{BoundedHttp, MAX_RESPONSE_BYTES};
+
 /// RPC errors, naming the chain and the call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{chain}: {call}: {reason}")]
@@ -28,7 +32,7 @@ pub struct RpcError {
 #[derive(Clone)]
 pub struct CosmosRpc {
     chain: String,
-    http: HttpClient,
+    http: BoundedHttp,
     compat: CompatMode,
 }
 
@@ -48,19 +52,33 @@ impl CosmosRpc {
         compat: CompatMode,
         timeout: Duration,
     ) -> Result<Self, RpcError> {
+        Self::with_limit(chain, url, compat, timeout, MAX_RESPONSE_BYTES)
+    }
+
+    /// Like [`CosmosRpc::with_timeout`], with every answer bounded by `limit` bytes.
+    pub fn with_limit(
+        chain: &str,
+        url: &str,
+        compat: CompatMode,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Self, RpcError> {
         let err = |reason: String| RpcError {
             chain: chain.to_owned(),
             call: "connect".into(),
             reason,
         };
-        let url = url
+        let parsed: tendermint_rpc::HttpClientUrl = url
             .parse()
             .map_err(|e: tendermint_rpc::Error| err(e.to_string()))?;
-        let http = HttpClient::builder(url)
+        let fallback = HttpClient::builder(parsed.clone())
             .compat_mode(compat)
             .timeout(timeout)
             .build()
             .map_err(|e| err(e.to_string()))?;
+        let endpoint: url::Url = parsed.into();
+        let http =
+            BoundedHttp::new(endpoint.as_str(), compat, timeout, limit, fallback).map_err(err)?;
         Ok(Self {
             chain: chain.to_owned(),
             http,
@@ -108,8 +126,8 @@ impl CosmosRpc {
         &self.chain
     }
 
-    /// The underlying HTTP client.
-    pub fn http(&self) -> &HttpClient {
+    /// The underlying HTTP client (answers bounded by [`MAX_RESPONSE_BYTES`]).
+    pub fn http(&self) -> &BoundedHttp {
         &self.http
     }
 

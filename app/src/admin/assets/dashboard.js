@@ -156,7 +156,10 @@ async function refreshHealth() {
   const [v, h] = await Promise.all([getJson("/version"), getJson("/health")]);
   document.getElementById("version").textContent = v.name + " " + v.version;
   const badge = document.getElementById("health");
-  badge.textContent = h.ready ? "ready" : "not ready";
+  // Not ready names what is not followed: each chain with its reason, and the paths waiting for a node.
+  const waiting = h.chains.filter((c) => !c.ready).map((c) => c.chain + " (" + c.reason + ")")
+    .concat((h.pending_paths || []).map((p) => "path " + p + " (waiting for its node)"));
+  badge.textContent = h.ready ? "ready" : "not ready: " + waiting.join(", ");
   badge.className = "badge " + (h.ready ? "ok" : "bad");
 }
 

@@ -1,0 +1,116 @@
+//! Paths whose nodes did not answer at start: named for readiness reports, resolved with backoff and handed to
+//! the coordinator once they answer, so one unreachable chain never holds up the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use tracing::{debug, info, warn};
+
+use crate::chain::any::AnyEndpoint;
+use crate::chain::endpoint::ChainError;
+use crate::coordinator::{AddRoutes, RelayCoordinator};
+use crate::routes::{resolve, Route, Routes};
+
+/// The names (`chain:port/channel`) of configured paths waiting for a node to answer, and the routes of those
+/// that joined since the start, shared with whoever reports readiness or checks what is relayed.
+#[derive(Debug, Clone, Default)]
+pub struct PendingPaths(Arc<std::sync::Mutex<(Vec<String>, Routes)>>);
+
+impl PendingPaths {
+    /// The paths still waiting.
+    pub fn list(&self) -> Vec<String> {
+        self.with(|(names, _)| names.clone())
+    }
+
+    /// The routes of the paths that joined after the start (not in [`RelayHandle::routes`]).
+    pub fn joined(&self) -> Routes {
+        self.with(|(_, routes)| routes.clone())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut (Vec<String>, Routes)) -> T) -> T {
+        match self.0.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    pub(super) fn set(&self, names: Vec<String>) {
+        self.with(|(waiting, _)| *waiting = names);
+    }
+
+    fn join(&self, routes: &[Route]) {
+        self.with(|(_, joined)| {
+            for route in routes {
+                joined.insert(route.clone());
+            }
+        });
+    }
+}
+
+/// A configured path whose routes are not resolved yet.
+pub(super) struct PendingPath {
+    pub(super) name: String,
+    pub(super) src: AnyEndpoint,
+    pub(super) dst: AnyEndpoint,
+    pub(super) port: String,
+    pub(super) channel: String,
+    pub(super) priority: u8,
+    pub(super) both_ways: bool,
+}
+
+impl PendingPath {
+    /// The path's routes (one, or two when relayed both ways), read from both chains.
+    pub(super) async fn resolve(&self) -> Result<Vec<Route>, ChainError> {
+        let route = resolve(&self.src, &self.dst, &self.port, &self.channel).await?;
+        let route = Route {
+            priority: self.priority,
+            ..route
+        };
+        info!(path = %self.name, to = %route.dst, dst_channel = %route.dst_channel, priority = route.priority, "relaying");
+        Ok(if self.both_ways {
+            vec![route.reversed(), route]
+        } else {
+            vec![route]
+        })
+    }
+}
+
+/// Resolves the paths left unresolved at start, retrying each with doubling delays from `backoff.0` up to
+/// `backoff.1`, and hands each to the coordinator (clearing its pending packets when `clear`) as it resolves.
+pub(super) async fn join_deferred(
+    mut waiting: Vec<PendingPath>,
+    pending: PendingPaths,
+    coordinator: Addr<RelayCoordinator>,
+    clear: bool,
+    backoff: (Duration, Duration),
+) {
+    let mut delay = backoff.0;
+    while !waiting.is_empty() {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(backoff.1);
+        let mut still = Vec::new();
+        for path in waiting {
+            match path.resolve().await {
+                Ok(resolved) => {
+                    info!(path = %path.name, "path resolved; its node answers again");
+                    if coordinator.send(AddRoutes(resolved.clone())).await.is_err() {
+                        return;
+                    }
+                    pending.join(&resolved);
+                    for route in resolved.iter().filter(|_| clear) {
+                        if let Ok(Err(e)) = coordinator.send(route.clear_all()).await {
+                            warn!(chain = %route.src, error = %e, "clearing a joined path failed");
+                        }
+                    }
+                }
+                Err(e) => {
+                    debug!(path = %path.name, error = %e, "path still not resolved");
+                    still.push(path);
+                }
+            }
+        }
+        waiting = still;
+        pending.set(waiting.iter().map(|p| p.name.clone()).collect());
+    }
+}

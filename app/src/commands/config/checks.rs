@@ -1,0 +1,66 @@
+//! The checks `relayd start` makes before it contacts any node, run by `config validate` too: the files the
+//! configuration names exist and are private, every chain has its signing key, the data directory can be one.
+//! Each problem is reported at the key that names it.
+
+use std::path::Path;
+
+use relayd_actors::keys::KeyStore;
+use relayd_config::{ChainType, Config, ConfigError, KeyPath};
+
+/// Every problem with the files and keys `config` (read from `file`, whose text is `text`) needs.
+pub fn files(config: &Config, file: &Path, text: &str) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let mut report = |key: KeyPath, message: String| {
+        errors.push(ConfigError::at(file, text, &key, message));
+    };
+    let config_dir = file.parent().unwrap_or_else(|| Path::new("."));
+
+    let data_dir = crate::commands::data_dir(config, file);
+    let data_key = KeyPath::root().key("global").key("data_dir");
+    if data_dir.exists() && !data_dir.is_dir() {
+        report(
+            data_key.clone(),
+            format!("{} exists and is not a folder", data_dir.display()),
+        );
+    }
+
+    if let Some(token_file) = &config.admin.token_file {
+        let path = config_dir.join(token_file);
+        if let Err(reason) = crate::admin::read_token(&path) {
+            report(
+                KeyPath::root().key("admin").key("token_file"),
+                format!("{}: {reason}", path.display()),
+            );
+        }
+    }
+
+    let keys_dir = data_dir.join("keys");
+    for (i, chain) in config.chains.iter().enumerate() {
+        let at = KeyPath::root().key("chains").index(i);
+        match chain.chain_type {
+            ChainType::Cosmos => {
+                let key = KeyStore::existing(&keys_dir)
+                    .and_then(|store| store.signing_key(chain.id.as_str()));
+                if let Err(e) = key {
+                    report(
+                        at.key("key_name"),
+                        format!("the signing key of chain {}: {e}", chain.id),
+                    );
+                }
+            }
+            ChainType::Near => {
+                let Some(settings) = chain.near() else {
+                    continue;
+                };
+                let loaded = relayd_actors::chain::near::credentials::load_signer(
+                    &settings.key_file,
+                    Some(&settings.signer_account),
+                );
+                if let Err(e) = loaded {
+                    report(at.key("key_file"), e.to_string());
+                }
+            }
+        }
+    }
+    errors
+}
