@@ -14,7 +14,6 @@ use tendermint_light_client_verifier::types::TrustThreshold;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::builder::client::ClientPolicy;
 use crate::chain::any::AnyEndpoint;
 use crate::chain::cosmos::factory::CosmosFactory;
 use crate::chain::cosmos::light_client::TrustOptions;
@@ -22,18 +21,19 @@ use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
 use crate::chain::near::factory::NearFactory;
+use crate::chain_link::ChainLink;
+use crate::client_keeper::state::ClientPolicy;
 use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
 use crate::coordinator::{ForwardClientUpdates, RelayCoordinator, Scope, SuperviseWith};
 use crate::keys::KeyStore;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
 use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
-use crate::per_chain::link::ChainLink;
 use crate::routes::{resolve, Route, Routes};
 use crate::store::StateStore;
-use crate::supervision::guard::ExitGuard;
 use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
 use crate::supervisor::chain::{Quiesce, StopSupervisor};
+use crate::supervisor::guard::ExitGuard;
 use crate::supervisor::service::{Make, ServiceSupervisor, StopServices};
 
 /// Why relayd could not start.
