@@ -8,6 +8,7 @@ pub mod chain_link;
 pub mod chain_monitor;
 pub mod client_keeper;
 pub mod coordinator;
+pub mod failure;
 pub mod handshake_builder;
 pub mod keys;
 pub mod light_client;

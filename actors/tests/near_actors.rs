@@ -246,7 +246,7 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                 );
                 match link.prepare_update(prepare(target, 0)).await {
                     Ok(update) => break update,
-                    Err(RelayError { kind, message }) => {
+                    Err(RelayError { kind, message, .. }) => {
                         assert!(
                             kind == ErrorKind::Unavailable
                                 && (message.contains("not a verified NEAR light-client head")

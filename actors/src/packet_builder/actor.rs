@@ -15,6 +15,7 @@ use super::datagrams;
 use crate::chain::endpoint::path;
 use crate::chain_link::ChainLink;
 use crate::client_keeper::state as client;
+use crate::failure::Refusal;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::packet_builder::state::{step, Effect, Input, PacketState, Phase};
 use crate::routes::Route;
@@ -338,10 +339,12 @@ impl PacketBuilder {
                                 Input::RecvFailed {
                                     already_relayed: e.kind == ErrorKind::AlreadyRelayed,
                                     // A closed destination is timed out too (on close).
-                                    timed_out: datagrams::refused_as_timed_out(&e.message)
-                                        || datagrams::refused_as_closed(&e.message),
+                                    timed_out: matches!(
+                                        e.refusal,
+                                        Some(Refusal::TimedOut | Refusal::ChannelClosed)
+                                    ),
                                     retryable: e.is_retryable()
-                                        || datagrams::refused_out_of_order(&e.message),
+                                        || e.refusal == Some(Refusal::OutOfOrder),
                                     sent: e.kind != ErrorKind::Stopped,
                                     reason: e.message,
                                 },

@@ -17,6 +17,7 @@ use super::monitor::EventMonitor;
 use super::rpc::CosmosRpc;
 use super::tx::{batches, TxError, TxSubmitter};
 use crate::chain_monitor::{BlockEvents, EventSource};
+use crate::failure::{self, Refusal};
 use crate::light_client::LightSource;
 use crate::misbehaviour_watcher::state::OurHeader;
 use crate::store::StateStore;
@@ -379,7 +380,20 @@ pub fn tx_error(e: &TxError) -> RelayError {
         TxError::Rejected { .. } => ErrorKind::Rejected,
         _ => ErrorKind::Unavailable,
     };
-    RelayError::new(kind, e.to_string())
+    let refusal = match e {
+        TxError::AlreadyRelayed { .. } => Some(Refusal::AlreadyRelayed),
+        TxError::Sequence { .. } => Some(Refusal::SequenceMismatch),
+        TxError::OutOfGas { .. } => Some(Refusal::OutOfGas),
+        TxError::InsufficientFee { .. } => Some(Refusal::InsufficientFee),
+        TxError::Rejected {
+            codespace,
+            code,
+            log,
+            ..
+        } => failure::classify(codespace, *code, log),
+        _ => None,
+    };
+    RelayError::new(kind, e.to_string()).with_refusal(refusal)
 }
 
 impl Submitter for CosmosSubmitter {

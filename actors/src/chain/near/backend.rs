@@ -424,7 +424,14 @@ pub fn tx_error(e: &NearTxError) -> RelayError {
         | NearTxError::NonceExhausted { .. }
         | NearTxError::Unconfirmed { .. } => ErrorKind::Unavailable,
     };
-    RelayError::new(kind, e.to_string())
+    // near-ibc reports a refused message in its logs only, with ibc-rs's wording.
+    let refusal = match e {
+        NearTxError::MessageRefused { logs, .. } => {
+            logs.iter().find_map(|l| crate::failure::from_message(l))
+        }
+        _ => None,
+    };
+    RelayError::new(kind, e.to_string()).with_refusal(refusal)
 }
 
 impl Submitter for NearSubmitter {
