@@ -4,10 +4,19 @@
 //! resumes unfinished packets from sled at start, and clears pending packets on request.
 
 mod actor;
+mod clear;
 pub mod clearing;
+mod control;
+pub mod decisions;
+mod handshakes;
 mod introspect;
 pub mod state;
 
 pub use actor::*;
+pub use control::{
+    CoordinatorStatus, ForwardClientUpdates, PanicAnyBuilder, QueryCoordinator, SubscribeLifecycle,
+    SuperviseWith,
+};
+pub use decisions::Scope;
 pub use introspect::{BuilderStatus, QueryBuilders, RetryError, RetryPacket};
-pub use state::{ChannelFilter, Scope};
+pub use state::ChannelFilter;

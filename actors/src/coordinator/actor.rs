@@ -2,58 +2,50 @@
 
 use std::collections::{HashMap, HashSet};
 
-use actix::{
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
-    ResponseActFuture, WrapFuture,
-};
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Recipient};
 use relayd_messages::{
-    BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClearPackets,
-    ClearReport, ClientHealthChanged, ClientId, CorrelationId, ErrorKind, Halt, HandshakeState,
-    IbcEvent, InjectPanic, LifecycleChanged, ObservedEvent, Packet, PacketEventKind, PacketKey,
-    PacketObserved, PacketSeen, QueryCommitments, QueryPacketEvents, QueryUnreceived, RelayError,
-    RelayHandshake, RelayObject, Supersede,
+    BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClientHealthChanged,
+    ClientId, CorrelationId, Halt, IbcEvent, LifecycleChanged, ObservedEvent, Packet, PacketKey,
+    PacketObserved, PacketSeen, RelayObject,
 };
 use tracing::{debug, error, info, warn};
 
-use super::clearing;
-use super::state::{
-    ChannelFilter, CoordinatorState, Exit, HandshakeExit, HandshakeVerdict, LiveHandshake, Routed,
-    Scope, Start,
-};
+use super::decisions::{Exit, Routed, Scope, Start};
+use super::state::{ChannelFilter, CoordinatorState};
 use crate::chain_link::ChainLink;
-use crate::handshake_builder::{locate, Handshake, HandshakeBuilder, HandshakeEnv};
-use crate::meter::{ActorLoad, Meter, MeteredAddr, MeteredRecipient};
+use crate::handshake_builder::HandshakeBuilder;
+use crate::meter::{Meter, MeteredAddr, MeteredRecipient};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::routes::{Route, Routes};
 use crate::store::{now_ms, PacketRecord, StateStore, Transition};
-use crate::supervisor::guard::{injected_panic, ExitGuard};
+use crate::supervisor::guard::ExitGuard;
 
 /// A live packet builder's address, counted on its own meter.
 pub(super) type BuilderAddr = MeteredAddr<PacketBuilder>;
 
 /// The coordinator actor.
 pub struct RelayCoordinator {
-    links: HashMap<ChainId, ChainLink>,
+    pub(super) links: HashMap<ChainId, ChainLink>,
     /// Every relay decision (see `state`); the actor performs what it decides.
     pub(super) state: CoordinatorState<BuilderAddr, Addr<HandshakeBuilder>>,
     pub(super) store: StateStore,
     max_attempts: u32,
-    subscribers: Vec<Recipient<LifecycleChanged>>,
-    events_handled: u64,
+    pub(super) subscribers: Vec<Recipient<LifecycleChanged>>,
+    pub(super) events_handled: u64,
     /// Where `update_client` events of the clients the routes go through (host chain, client) are judged for
     /// misbehaviour (the MisbehaviourWatcher).
     client_updates: Option<ClientUpdates>,
     pub(super) meter: Meter,
     /// Where builders report, made once when the coordinator starts rather than for every builder started.
-    outputs: Option<BuilderOutputs>,
+    pub(super) outputs: Option<BuilderOutputs>,
     /// Reports the coordinator's failure (a panic) to the service supervisor, which escalates it.
-    guard: Option<ExitGuard>,
+    pub(super) guard: Option<ExitGuard>,
 }
 
 /// The coordinator's own recipients for what builders report, counted on its meter.
-struct BuilderOutputs {
-    exits: MeteredRecipient<BuilderExited>,
-    lifecycle: MeteredRecipient<LifecycleChanged>,
+pub(super) struct BuilderOutputs {
+    pub(super) exits: MeteredRecipient<BuilderExited>,
+    pub(super) lifecycle: MeteredRecipient<LifecycleChanged>,
 }
 
 /// The misbehaviour watcher and the clients (host chain, client) whose updates it judges.
@@ -61,76 +53,6 @@ type ClientUpdates = (
     MeteredRecipient<relayd_messages::ClientUpdateObserved>,
     HashSet<(ChainId, ClientId)>,
 );
-
-/// Adds a subscriber to every lifecycle change (embedding hosts, the admin API).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscribeLifecycle(pub Recipient<LifecycleChanged>);
-
-/// The coordinator's view, for status endpoints and tests.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "CoordinatorStatus")]
-pub struct QueryCoordinator;
-
-/// What [`QueryCoordinator`] returns.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CoordinatorStatus {
-    /// Chain heights seen.
-    pub heights: Vec<(String, u64)>,
-    /// Live packet builders.
-    pub builders: usize,
-    /// Events routed so far.
-    pub events_handled: u64,
-    /// The coordinator's own mailbox: events from the monitors, builders and client keeper waiting, and
-    /// messages handled.
-    pub load: ActorLoad,
-    /// Events waiting in the mailboxes of the live packet builders, summed per source chain.
-    pub builder_mailboxes: Vec<(String, u64)>,
-}
-
-/// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour
-/// detection); a busy chain's updates of other clients never leave the coordinator. Sent before any block, so that
-/// no update goes unjudged.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ForwardClientUpdates(pub MeteredRecipient<relayd_messages::ClientUpdateObserved>);
-
-impl Handler<ForwardClientUpdates> for RelayCoordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: ForwardClientUpdates, _: &mut Self::Context) {
-        self.meter.handled();
-        self.forward_client_updates(msg.0);
-    }
-}
-
-/// Hands the coordinator the guard that reports its exit to its supervisor (sent once, before any block).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SuperviseWith(pub ExitGuard);
-
-impl Handler<SuperviseWith> for RelayCoordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: SuperviseWith, _: &mut Self::Context) {
-        self.meter.handled();
-        self.guard = Some(msg.0);
-    }
-}
-
-impl Handler<InjectPanic> for RelayCoordinator {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
-        self.meter.handled();
-        injected_panic(relayd_messages::ActorKind::RelayCoordinator);
-    }
-}
-
-/// Makes a live builder panic (fault injection).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "bool")]
-pub struct PanicAnyBuilder;
 
 impl RelayCoordinator {
     /// A coordinator over `links` (one per chain) and `routes`; `filter(chain, port, channel)` says whether a
@@ -174,7 +96,7 @@ impl RelayCoordinator {
 
     /// Forwards the `update_client` events of the clients the routes go through to `watcher` (misbehaviour
     /// detection); a busy chain's updates of other clients never leave the coordinator.
-    fn forward_client_updates(
+    pub(super) fn forward_client_updates(
         &mut self,
         watcher: MeteredRecipient<relayd_messages::ClientUpdateObserved>,
     ) {
@@ -334,7 +256,12 @@ impl RelayCoordinator {
     }
 
     /// Performs what an observed event asks (see [`CoordinatorState::route`]).
-    fn observe(&mut self, chain: &ChainId, observed: ObservedEvent, ctx: &mut Context<Self>) {
+    pub(super) fn observe(
+        &mut self,
+        chain: &ChainId,
+        observed: ObservedEvent,
+        ctx: &mut Context<Self>,
+    ) {
         if let IbcEvent::ChannelCloseInit(a)
         | IbcEvent::ChannelCloseConfirm(a)
         | IbcEvent::ChannelClosed(a) = &observed.event
@@ -456,112 +383,6 @@ impl RelayCoordinator {
                     error: None,
                 });
                 self.put(&r);
-            }
-        }
-    }
-}
-
-impl RelayCoordinator {
-    fn handshake_env(&self) -> Option<HandshakeEnv> {
-        let outputs = self.outputs.as_ref()?;
-        Some(HandshakeEnv {
-            links: self.links.clone(),
-            exits: outputs.exits.clone(),
-            lifecycle: outputs.lifecycle.clone(),
-        })
-    }
-
-    /// A handshake event (or request) about `named` at `state`: locate both ends, then keep at most one builder
-    /// per handshake, for the highest state seen.
-    fn observe_handshake(
-        &mut self,
-        named: RelayObject,
-        state: HandshakeState,
-        correlation: CorrelationId,
-    ) -> ResponseActFuture<Self, Result<(), RelayError>> {
-        let links = self.links.clone();
-        let fut = async move { locate(&links, &named, state, correlation).await };
-        Box::pin(fut.into_actor(self).map(move |located, act, _| {
-            let handshake = located?;
-            let object = handshake.object()?;
-            match act.state.observe_handshake(&object, state) {
-                HandshakeVerdict::Discard => {
-                    debug!(%object, ?state, "handshake event at or below the running builder's; discarded");
-                    return Ok(());
-                }
-                HandshakeVerdict::Supersede => {
-                    if let Some(live) = act.state.handshake(&object) {
-                        live.handle.do_send(Supersede);
-                    }
-                }
-                HandshakeVerdict::Start => {}
-            }
-            act.spawn_handshake(object, handshake, state, correlation, 0);
-            Ok(())
-        }))
-    }
-
-    fn spawn_handshake(
-        &mut self,
-        object: RelayObject,
-        handshake: Handshake,
-        state: HandshakeState,
-        correlation: CorrelationId,
-        restarts: u32,
-    ) {
-        let generation = self.state.next_generation();
-        let Some(env) = self.handshake_env() else {
-            return;
-        };
-        info!(%object, ?state, generation, "handshake builder started");
-        let handle = HandshakeBuilder::new(
-            handshake.clone(),
-            object.clone(),
-            generation,
-            correlation,
-            env,
-        )
-        .start();
-        self.state.handshake_launched(
-            object,
-            LiveHandshake {
-                handle,
-                generation,
-                state,
-                handshake,
-                correlation,
-                restarts,
-            },
-        );
-    }
-
-    fn handshake_exited(&mut self, msg: BuilderExited, ctx: &mut Context<Self>) {
-        match self
-            .state
-            .handshake_exited(&msg.object, msg.generation, msg.finished)
-        {
-            HandshakeExit::Stale => {
-                debug!(object = %msg.object, generation = msg.generation, "stale handshake builder exit ignored")
-            }
-            HandshakeExit::Finished => {}
-            HandshakeExit::GiveUp(restarts) => {
-                warn!(object = %msg.object, restarts, "handshake builder keeps failing; left to the operator")
-            }
-            HandshakeExit::Restart(delay, live) => {
-                warn!(object = %msg.object, restarts = live.restarts, ?delay, "handshake builder failed; restarting");
-                let object = msg.object;
-                ctx.run_later(delay, move |act, _| {
-                    if act.state.handshake(&object).is_some() {
-                        return;
-                    }
-                    act.spawn_handshake(
-                        object,
-                        live.handshake,
-                        live.state,
-                        live.correlation,
-                        live.restarts + 1,
-                    );
-                });
             }
         }
     }
@@ -718,47 +539,6 @@ impl Handler<LifecycleChanged> for RelayCoordinator {
     }
 }
 
-impl Handler<SubscribeLifecycle> for RelayCoordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: SubscribeLifecycle, _: &mut Self::Context) {
-        self.meter.handled();
-        self.subscribers.push(msg.0);
-    }
-}
-
-impl Handler<QueryCoordinator> for RelayCoordinator {
-    type Result = MessageResult<QueryCoordinator>;
-
-    fn handle(&mut self, _: QueryCoordinator, _: &mut Self::Context) -> Self::Result {
-        self.meter.handled();
-        let mut heights: Vec<(String, u64)> = self
-            .state
-            .tips()
-            .iter()
-            .map(|(c, (h, _))| (c.to_string(), *h))
-            .collect();
-        heights.sort();
-        let mut builder_mailboxes: HashMap<&ChainId, u64> = HashMap::new();
-        for (key, live) in self.state.builders() {
-            *builder_mailboxes.entry(&key.src_chain).or_default() +=
-                live.handle.meter().load().mailbox_depth;
-        }
-        let mut builder_mailboxes: Vec<(String, u64)> = builder_mailboxes
-            .into_iter()
-            .map(|(c, n)| (c.to_string(), n))
-            .collect();
-        builder_mailboxes.sort();
-        MessageResult(CoordinatorStatus {
-            heights,
-            builders: self.state.builders().len(),
-            events_handled: self.events_handled,
-            load: self.meter.load(),
-            builder_mailboxes,
-        })
-    }
-}
-
 impl Handler<ClientHealthChanged> for RelayCoordinator {
     type Result = ();
 
@@ -795,151 +575,5 @@ impl Handler<ClientHealthChanged> for RelayCoordinator {
                 }
             });
         }
-    }
-}
-
-impl Handler<PanicAnyBuilder> for RelayCoordinator {
-    type Result = bool;
-
-    fn handle(&mut self, _: PanicAnyBuilder, _: &mut Self::Context) -> bool {
-        self.meter.handled();
-        match self.state.builders().values().next() {
-            Some(live) => {
-                live.handle.do_send(InjectPanic);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl Handler<ClearPackets> for RelayCoordinator {
-    type Result = ResponseActFuture<Self, Result<ClearReport, RelayError>>;
-
-    fn handle(&mut self, msg: ClearPackets, _: &mut Self::Context) -> Self::Result {
-        self.meter.handled();
-        let route = self
-            .state
-            .routes()
-            .from_source(&msg.chain, &msg.port, &msg.channel)
-            .cloned();
-        let links = route.as_ref().and_then(|r| {
-            Some((
-                self.links.get(&r.src)?.clone(),
-                self.links.get(&r.dst)?.clone(),
-            ))
-        });
-        let (Some(route), Some((src, dst))) = (route, links) else {
-            let e = RelayError::new(
-                ErrorKind::Rejected,
-                format!(
-                    "{}/{}/{} is not a relayed channel",
-                    msg.chain, msg.port, msg.channel
-                ),
-            );
-            return Box::pin(actix::fut::ready(Err(e)));
-        };
-        let correlation = msg.correlation;
-        let wanted = msg.sequences.clone();
-        let route_for_query = route.clone();
-        let store = self.store.clone();
-        let fut = async move {
-            let route = route_for_query;
-            let committed = clearing::select(
-                src.query_commitments(QueryCommitments {
-                    correlation,
-                    port: route.src_port.clone(),
-                    channel: route.src_channel.clone(),
-                })
-                .await?,
-                wanted.as_deref(),
-            );
-            let unreceived = dst
-                .query_unreceived(QueryUnreceived {
-                    correlation,
-                    port: route.dst_port.clone(),
-                    channel: route.dst_channel.clone(),
-                    sequences: committed.clone(),
-                    acks: false,
-                })
-                .await?;
-            let received = clearing::received(&committed, &unreceived);
-            // Packets relayd has no record of, and received packets whose acknowledgement bytes it does not
-            // hold, come from the chains' transaction index.
-            let (unseen_sent, unseen_acked) = clearing::to_look_up(&unreceived, &received, |s| {
-                let record = route.key(s).and_then(|k| store.packet(&k).ok().flatten());
-                clearing::known(record.as_ref())
-            });
-            let mut found = Vec::new();
-            if !unseen_sent.is_empty() {
-                found.extend(
-                    src.query_packet_events(QueryPacketEvents {
-                        correlation,
-                        kind: PacketEventKind::Sent,
-                        port: route.src_port.clone(),
-                        channel: route.src_channel.clone(),
-                        sequences: unseen_sent,
-                    })
-                    .await?,
-                );
-            }
-            if !unseen_acked.is_empty() {
-                found.extend(
-                    dst.query_packet_events(QueryPacketEvents {
-                        correlation,
-                        kind: PacketEventKind::AckWritten,
-                        port: route.dst_port.clone(),
-                        channel: route.dst_channel.clone(),
-                        sequences: unseen_acked,
-                    })
-                    .await?,
-                );
-            }
-            Ok::<_, RelayError>((unreceived, received, found))
-        };
-        Box::pin(fut.into_actor(self).map(move |result, act, ctx| {
-            let (unreceived, unacknowledged, found) = result?;
-            let mut started = 0;
-            for seq in unreceived.iter().chain(unacknowledged.iter()) {
-                let Some(key) = route.key(*seq) else {
-                    continue;
-                };
-                if act.state.builder(&key).is_some() {
-                    continue;
-                }
-                if let Ok(Some(mut r)) = act.store.packet(&key) {
-                    // Pending on chain but final here (e.g. failed): relay it again.
-                    if clearing::reopen(&mut r) {
-                        let _ = act.store.take_dead_letter(&key);
-                    }
-                    act.spawn(r, 0);
-                    started += 1;
-                }
-            }
-            for e in found {
-                let before = act.state.builders().len();
-                let chain = match e.event {
-                    IbcEvent::SendPacket(_) => route.src.clone(),
-                    IbcEvent::WriteAcknowledgement { .. } => route.dst.clone(),
-                    _ => continue,
-                };
-                act.observe(&chain, e, ctx);
-                started += act.state.builders().len().saturating_sub(before);
-            }
-            Ok(ClearReport {
-                unreceived,
-                unacknowledged,
-                started,
-            })
-        }))
-    }
-}
-
-impl Handler<RelayHandshake> for RelayCoordinator {
-    type Result = ResponseActFuture<Self, Result<(), RelayError>>;
-
-    fn handle(&mut self, msg: RelayHandshake, _: &mut Self::Context) -> Self::Result {
-        self.meter.handled();
-        self.observe_handshake(msg.object, msg.state, msg.correlation)
     }
 }
