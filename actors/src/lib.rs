@@ -3,20 +3,24 @@
 //! Relay decisions live in pure modules (no actix, no IO) so they can be tested as plain functions; actors
 //! are thin shells that turn those decisions into messages.
 
-pub mod builder;
 pub mod chain;
+pub mod chain_link;
+pub mod chain_monitor;
 pub mod client_keeper;
 pub mod coordinator;
+pub mod failure;
 pub mod handshake_builder;
 pub mod keys;
+pub mod light_client;
 pub mod meter;
 pub mod metrics;
 pub mod misbehaviour_watcher;
 pub mod packet_builder;
-pub mod per_chain;
+pub mod querier;
+pub mod retry;
 pub mod routes;
 pub mod scan;
 pub mod store;
-pub mod supervision;
 pub mod supervisor;
 pub mod system;
+pub mod tx_submitter;

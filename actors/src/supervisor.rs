@@ -4,7 +4,9 @@
 
 pub mod any;
 pub mod chain;
+pub mod guard;
 pub mod service;
+pub mod state;
 
 use relayd_messages::ActorKind;
 use serde::Serialize;

@@ -18,9 +18,8 @@ use ibc::core::commitment_types::specs::ProofSpecs;
 use ibc::core::host::types::identifiers::ChainId;
 use ibc_proto::ibc::core::client::v1::MsgCreateClient;
 use prost::Message;
-use relayd_actors::chain::cosmos::monitor::{
-    BlockEvents, EventMonitor, MonitorConfig, MonitorStatus, SourceMode, StopReason,
-};
+use relayd_actors::chain::cosmos::monitor::{EventMonitor, MonitorConfig};
+use relayd_actors::chain_monitor::{BlockEvents, MonitorStatus, SourceMode, StopReason};
 use relayd_config::EventSourceMode;
 use relayd_messages::IbcEvent;
 use tendermint_rpc::client::CompatMode;

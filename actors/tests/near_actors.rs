@@ -25,7 +25,7 @@ use relayd_actors::chain::near::monitor::NearMonitorConfig;
 use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_actors::chain::near::state_proof::{verify_state_proof, NearStateProof};
 use relayd_actors::chain::near::tx::NearTxConfig;
-use relayd_actors::per_chain::link::ChainLink;
+use relayd_actors::chain_link::ChainLink;
 use relayd_actors::store::StateStore;
 use relayd_actors::supervisor::any::AnyChainSupervisor;
 use relayd_actors::supervisor::chain::{ChainSupervisor, PanicChild, QueryChainStatus};
@@ -151,7 +151,7 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
     let actors = std::thread::spawn(move || {
         let system = actix_rt::System::new();
         system.block_on(async move {
-            relayd_actors::supervision::guard::enable_fault_injection(true);
+            relayd_actors::supervisor::guard::enable_fault_injection(true);
             let store = StateStore::open(&state_dir).unwrap();
             let rpc = NearRpc::new(&near_chain, &near_url);
             let factory = NearFactory {
@@ -246,7 +246,7 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                 );
                 match link.prepare_update(prepare(target, 0)).await {
                     Ok(update) => break update,
-                    Err(RelayError { kind, message }) => {
+                    Err(RelayError { kind, message, .. }) => {
                         assert!(
                             kind == ErrorKind::Unavailable
                                 && (message.contains("not a verified NEAR light-client head")

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use relayd_actors::chain::backend::LightSource;
 use relayd_actors::chain::near::backend::{near_light_init, NearInitError, NearLight};
 use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_actors::chain::near::CryptoHash;
+use relayd_actors::light_client::LightSource;
 use relayd_actors::store::StateStore;
 
 const BLOCK_TIME: Duration = Duration::from_millis(200);

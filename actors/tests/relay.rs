@@ -15,7 +15,7 @@ use std::time::Duration;
 use harness::{eventually, far_timeout, write_config, Cmd, Relayd};
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::store::StateStore;
-use relayd_actors::supervision::guard::enable_fault_injection;
+use relayd_actors::supervisor::guard::enable_fault_injection;
 use relayd_actors::system::StartOptions;
 use relayd_messages::ActorKind;
 use support::chain::Wallet;

@@ -17,13 +17,13 @@ use actix::{Actor, Addr, Recipient};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use prometheus::{Encoder, Registry, TextEncoder};
+use relayd_actors::chain_link::ChainLink;
 use relayd_actors::client_keeper::{ClientReport, QueryClientHealth};
 use relayd_actors::coordinator::{
     QueryBuilders, QueryCoordinator, RelayCoordinator, RetryError, RetryPacket, SubscribeLifecycle,
 };
 use relayd_actors::metrics::Metrics;
 use relayd_actors::misbehaviour_watcher::QueryMisbehaviour;
-use relayd_actors::per_chain::link::ChainLink;
 use relayd_actors::routes::Routes;
 use relayd_actors::store::{now_ms, PacketRecord, StateStore};
 use relayd_actors::supervisor::any::AnyChainSupervisor;
@@ -415,7 +415,7 @@ async fn health(admin: web::Data<Admin>) -> ApiResult {
             .map(|(_, l)| l);
         let linked = link.is_some_and(ChainLink::is_complete);
         let breaker_closed = link.is_none_or(|l| {
-            l.breaker().state == relayd_actors::per_chain::breaker::BreakerState::Closed
+            l.breaker().state == relayd_actors::chain_link::breaker::BreakerState::Closed
         });
         // The background probe of the node (Cosmos chains): a node that stopped answering makes its chain
         // not followed even while the last height seen is still known.

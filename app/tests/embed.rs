@@ -15,8 +15,8 @@ use relayd::embed::EmbeddedRelay;
 use relayd_actors::coordinator::QueryCoordinator;
 use relayd_actors::metrics::Metrics;
 use relayd_actors::store::StateStore;
-use relayd_actors::supervision::guard::enable_fault_injection;
 use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
+use relayd_actors::supervisor::guard::enable_fault_injection;
 use relayd_actors::system::StartOptions;
 use relayd_messages::ActorKind;
 

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use relayd_actors::chain_link::ChainLink;
 use relayd_actors::coordinator::RelayCoordinator;
-use relayd_actors::per_chain::link::ChainLink;
 use relayd_actors::routes::{Route, Routes};
 use relayd_actors::store::StateStore;
 use relayd_messages::{

@@ -75,6 +75,29 @@ pub struct RelayError {
     pub kind: ErrorKind,
     /// What happened, naming chain, object and height.
     pub message: String,
+    /// Why the chain refused a transaction, when relayd acts on the reason (decided once, by the chain backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
+}
+
+/// Why a chain refused a transaction, as the builders act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// Another relayer delivered it first.
+    AlreadyRelayed,
+    /// The packet timed out on the receiving chain.
+    TimedOut,
+    /// An ordered channel expects an earlier packet first.
+    OutOfOrder,
+    /// The receiving channel end is closed.
+    ChannelClosed,
+    /// The account sequence the transaction was signed with is not the chain's.
+    SequenceMismatch,
+    /// The transaction ran out of gas.
+    OutOfGas,
+    /// The fee was too low.
+    InsufficientFee,
 }
 
 /// Kinds of failure, as the builders act on them.
@@ -101,7 +124,14 @@ impl RelayError {
         Self {
             kind,
             message: message.into(),
+            refusal: None,
         }
+    }
+
+    /// The same error, saying why the chain refused.
+    pub fn with_refusal(mut self, refusal: Option<Refusal>) -> Self {
+        self.refusal = refusal;
+        self
     }
 
     /// Whether asking again can succeed.

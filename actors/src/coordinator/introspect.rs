@@ -56,18 +56,20 @@ impl Handler<QueryBuilders> for RelayCoordinator {
     fn handle(&mut self, _: QueryBuilders, _: &mut Context<Self>) -> Self::Result {
         self.meter.handled();
         let mut out: Vec<BuilderStatus> = self
-            .builders
+            .state
+            .builders()
             .iter()
             .map(|(key, live)| BuilderStatus {
                 object: RelayObject::Packet(key.clone()),
                 dst_chain: self
-                    .routes
+                    .state
+                    .routes()
                     .of(key)
                     .map_or_else(String::new, |r| r.dst.to_string()),
                 generation: live.generation,
                 restarts: live.restarts,
                 started_ms: live.started_ms,
-                load: live.addr.meter().load(),
+                load: live.handle.meter().load(),
             })
             .collect();
         out.sort_by_key(|b| b.generation);
@@ -81,7 +83,7 @@ impl Handler<RetryPacket> for RelayCoordinator {
     fn handle(&mut self, msg: RetryPacket, _: &mut Context<Self>) -> Self::Result {
         self.meter.handled();
         let key = msg.0;
-        if self.routes.of(&key).is_none() {
+        if self.state.routes().of(&key).is_none() {
             return Err(RetryError::NoRoute(key.to_string()));
         }
         let mut record = self
@@ -108,7 +110,7 @@ impl Handler<RetryPacket> for RelayCoordinator {
             let _ = self.store.put_dead_letter(&record);
             return Err(RetryError::Store(e.to_string()));
         }
-        if !self.builders.contains_key(&key) {
+        if self.state.builder(&key).is_none() {
             self.spawn(record, 0);
         }
         Ok(())

@@ -47,30 +47,6 @@ pub fn ack_commitment(ack: &[u8]) -> Vec<u8> {
     Sha256::digest(ack).to_vec()
 }
 
-/// Whether a destination refused a receive because its channel end is closed (ibc-rs 0.57: "invalid channel
-/// state: expected `OPEN`, actual `CLOSED`"; ibc-go: "channel is closed"... "invalid channel state").
-pub fn refused_as_closed(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("actual `closed`") || m.contains("state_closed") || m.contains("channel is closed")
-}
-
-/// Whether an ordered channel refused a receive because an earlier packet has not arrived yet (ibc-rs 0.57:
-/// "mismatched packet sequence"; ibc-go: "packet sequence ≠ next receive sequence"): sending again once the
-/// earlier one landed succeeds.
-pub fn refused_out_of_order(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("mismatched packet sequence") || m.contains("next receive sequence")
-}
-
-/// Whether a destination refused a receive because the packet had timed out there: ibc-rs 0.57 says
-/// "insufficient packet timeout height" or "expired packet timestamp", ibc-go "packet timeout".
-pub fn refused_as_timed_out(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("insufficient packet timeout height")
-        || m.contains("expired packet timestamp")
-        || m.contains(": packet timeout")
-}
-
 /// What a proof claims and what it is checked against.
 pub struct Check<'a> {
     /// The chain that served it.
@@ -256,26 +232,8 @@ mod tests {
         assert_eq!(channel_is_closed(&end(chan::State::Open)), Ok(false));
         assert_eq!(next_sequence(&7u64.to_be_bytes()), Ok(7));
         assert!(next_sequence(&[1, 2]).is_err());
-        assert!(refused_as_closed("ibc-1: rejected with ibc code 4: failed to execute message; message index: 1: ICS04 Channel error: invalid channel state: expected `OPEN`, actual `CLOSED`"));
-        assert!(!refused_as_closed(
-            "invalid channel state: expected `OPEN`, actual `INIT`"
-        ));
-        assert!(refused_out_of_order(
-            "ICS04 Channel error: mismatched packet sequence: expected `3`, actual `5`"
-        ));
     }
 
-    #[test]
-    fn receives_refused_as_timed_out_are_recognised() {
-        assert!(refused_as_timed_out("ibc-1: rejected with ibc code 4: failed to execute message; message index: 1: ICS04 Channel error: insufficient packet timeout height: should have `1-22` > `1-26`"));
-        assert!(refused_as_timed_out(
-            "Channel error: expired packet timestamp: should be greater than chain block timestamp"
-        ));
-        assert!(refused_as_timed_out(
-            "receiving chain block height >= packet timeout height (1-26 >= 1-22): packet timeout"
-        ));
-        assert!(!refused_as_timed_out("out of gas in location: ReadFlat"));
-    }
     use relayd_messages::{ChannelId, Height, PortId, Sequence};
 
     #[test]

@@ -12,9 +12,9 @@ use relayd_messages::{BlockObserved, ChainId};
 use super::chain::ChainSupervisor;
 use crate::chain::any::AnyEndpoint;
 use crate::chain::cosmos::factory::CosmosFactory;
+use crate::chain::factory::ChainFactory;
 use crate::chain::near::factory::NearFactory;
-use crate::per_chain::link::ChainLink;
-use crate::per_chain::ChainFactory;
+use crate::chain_link::ChainLink;
 use crate::store::StateStore;
 
 /// A configured chain's factory.

@@ -13,16 +13,16 @@ use tracing::{error, info, warn};
 
 use super::{ChainStatus, ChildStatus};
 use crate::chain::endpoint::ChainEndpoint;
+use crate::chain::factory::ChainFactory;
+use crate::chain_link::ChainLink;
+use crate::chain_monitor::ChainMonitor;
+use crate::light_client::LightClient;
 use crate::meter::{Meter, MeteredRecipient};
-use crate::per_chain::light::LightClient;
-use crate::per_chain::link::ChainLink;
-use crate::per_chain::monitor::ChainMonitor;
-use crate::per_chain::querier::Querier;
-use crate::per_chain::submitter::{FinishInFlight, TxSubmitter};
-use crate::per_chain::ChainFactory;
+use crate::querier::Querier;
 use crate::store::{now_ms, StateStore};
-use crate::supervision::guard::ExitGuard;
-use crate::supervision::{affected, RestartDecision, RestartType, RestartWindow};
+use crate::supervisor::guard::ExitGuard;
+use crate::supervisor::state::{affected, RestartDecision, RestartType, RestartWindow};
+use crate::tx_submitter::{FinishInFlight, TxSubmitter};
 
 /// Children in start order (rest_for_one restarts the failed one and those after it).
 pub const CHILDREN: [ActorKind; 4] = [
@@ -131,7 +131,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                     None => endpoint
                         .latest_height()
                         .await
-                        .map_err(crate::per_chain::querier::chain_error),
+                        .map_err(crate::querier::chain_error),
                 }
             })
             .map(move |start, act, ctx| {
@@ -291,21 +291,21 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
     }
 }
 
-impl<S: crate::chain::backend::EventSource + 'static> Handler<StopChild> for ChainMonitor<S> {
+impl<S: crate::chain_monitor::EventSource + 'static> Handler<StopChild> for ChainMonitor<S> {
     type Result = ();
     fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
         ctx.stop();
     }
 }
 
-impl<L: crate::chain::backend::LightSource + 'static> Handler<StopChild> for LightClient<L> {
+impl<L: crate::light_client::LightSource + 'static> Handler<StopChild> for LightClient<L> {
     type Result = ();
     fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
         ctx.stop();
     }
 }
 
-impl<S: crate::chain::backend::Submitter + 'static> Handler<StopChild> for TxSubmitter<S> {
+impl<S: crate::tx_submitter::Submitter + 'static> Handler<StopChild> for TxSubmitter<S> {
     type Result = ();
     fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
         ctx.stop();

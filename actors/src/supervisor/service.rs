@@ -20,8 +20,8 @@ use crate::client_keeper::{CheckClients, ClientKeeper, ClientReport, QueryClient
 use crate::meter::{ActorLoad, Meter, MeteredRecipient};
 use crate::misbehaviour_watcher::{MisbehaviourStatus, MisbehaviourWatcher, QueryMisbehaviour};
 use crate::store::now_ms;
-use crate::supervision::guard::ExitGuard;
-use crate::supervision::{RestartDecision, RestartWindow};
+use crate::supervisor::guard::ExitGuard;
+use crate::supervisor::state::{RestartDecision, RestartWindow};
 
 /// Builds a fresh child, given the guard that reports its exit.
 pub type Make<A> = Box<dyn Fn(ExitGuard) -> A>;

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use relayd_actors::chain_link::ActorLoad;
 use relayd_actors::coordinator::{BuilderStatus, CoordinatorStatus};
-use relayd_actors::per_chain::link::ActorLoad;
 use relayd_actors::store::{PacketRecord, Transition};
 use relayd_actors::supervisor::service::ServiceStatus;
 use relayd_actors::supervisor::ChainStatus;

@@ -16,11 +16,12 @@ use super::light_client::{headers_to, verify_signed_header, LightClientError, Tr
 use super::monitor::EventMonitor;
 use super::rpc::CosmosRpc;
 use super::tx::{batches, TxError, TxSubmitter};
-use crate::builder::misbehaviour::OurHeader;
-use crate::chain::backend::{
-    BlockEvents, Confirmation, EventSource, LightSource, Submitter, TxOutcomes,
-};
+use crate::chain_monitor::{BlockEvents, EventSource};
+use crate::failure::{self, Refusal};
+use crate::light_client::LightSource;
+use crate::misbehaviour_watcher::state::OurHeader;
 use crate::store::StateStore;
+use crate::tx_submitter::{Confirmation, Submitter, TxOutcomes};
 
 /// A counterparty client's consensus state: app hash and next validators hash.
 type Anchor = (Vec<u8>, Vec<u8>);
@@ -378,7 +379,20 @@ pub fn tx_error(e: &TxError) -> RelayError {
         TxError::Rejected { .. } => ErrorKind::Rejected,
         _ => ErrorKind::Unavailable,
     };
-    RelayError::new(kind, e.to_string())
+    let refusal = match e {
+        TxError::AlreadyRelayed { .. } => Some(Refusal::AlreadyRelayed),
+        TxError::Sequence { .. } => Some(Refusal::SequenceMismatch),
+        TxError::OutOfGas { .. } => Some(Refusal::OutOfGas),
+        TxError::InsufficientFee { .. } => Some(Refusal::InsufficientFee),
+        TxError::Rejected {
+            codespace,
+            code,
+            log,
+            ..
+        } => failure::classify(codespace, *code, log),
+        _ => None,
+    };
+    RelayError::new(kind, e.to_string()).with_refusal(refusal)
 }
 
 impl Submitter for CosmosSubmitter {
@@ -465,21 +479,6 @@ impl EventSource for EventMonitor {
         sink: mpsc::Sender<BlockEvents>,
         shutdown: impl Future<Output = ()> + 'static,
     ) {
-        let (tx, mut rx) = mpsc::channel(64);
-        let forward = async move {
-            while let Some(b) = rx.recv().await {
-                let b: super::monitor::BlockEvents = b;
-                let out = BlockEvents {
-                    height: b.height,
-                    time_ns: b.time_ns,
-                    events: b.events,
-                };
-                if sink.send(out).await.is_err() {
-                    return;
-                }
-            }
-        };
-        let run = EventMonitor::run(self, start, tx, shutdown);
-        tokio::join!(run, forward);
+        EventMonitor::run(self, start, sink, shutdown).await;
     }
 }

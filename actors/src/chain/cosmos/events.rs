@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::chain_monitor::EventError;
 use relayd_messages::{
     ChannelAttributes, ChannelId, ClientId, ConnectionAttributes, Height, IbcEvent, ObservedEvent,
     Packet, PortId, Sequence,
@@ -10,18 +11,6 @@ use relayd_messages::{
 use tendermint::abci;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::endpoint::block_results;
-
-/// Why one event could not be read. Other events of the block are still returned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("height {height}: {event} event: {reason}")]
-pub struct EventError {
-    /// Block height.
-    pub height: u64,
-    /// The event type.
-    pub event: String,
-    /// What was wrong.
-    pub reason: String,
-}
 
 /// Why a `block_results` document could not be read at all.
 #[derive(Debug, thiserror::Error)]

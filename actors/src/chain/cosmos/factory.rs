@@ -11,8 +11,8 @@ use super::light_client::TrustOptions;
 use super::monitor::{EventMonitor, MonitorConfig};
 use super::rpc::CosmosRpc;
 use super::tx::{TxConfig, TxSubmitter};
+use crate::chain::factory::ChainFactory;
 use crate::metrics::Metrics;
-use crate::per_chain::ChainFactory;
 use crate::store::StateStore;
 
 /// Loads the chain's signing key (from the key store) each time a submitter starts.
@@ -92,7 +92,7 @@ impl ChainFactory for CosmosFactory {
 fn watch_monitor(
     metrics: Metrics,
     chain: String,
-    mut status: tokio::sync::watch::Receiver<super::monitor::MonitorStatus>,
+    mut status: tokio::sync::watch::Receiver<crate::chain_monitor::MonitorStatus>,
 ) {
     actix::spawn(async move {
         let (mut reconnects, mut errors) = (0u64, 0u64);

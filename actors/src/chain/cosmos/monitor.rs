@@ -14,7 +14,6 @@ use backoff::backoff::Backoff;
 use backoff::ExponentialBackoff;
 use futures::{FutureExt, StreamExt};
 use relayd_config::{ChainConfig, EventSourceMode};
-use relayd_messages::ObservedEvent;
 use tendermint::crypto::Sha256 as _;
 use tendermint_rpc::event::{Event, EventData};
 use tendermint_rpc::query::EventType;
@@ -24,76 +23,11 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
-use super::events::{decode_block_results, EventError};
+use super::events::decode_block_results;
 use super::rpc::{CosmosRpc, RpcError};
-
-/// The IBC events of one block, delivered for every height in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockEvents {
-    /// The chain id.
-    pub chain: String,
-    /// The block height.
-    pub height: u64,
-    /// The block's time, ns since the epoch: what timeouts on this chain are judged against.
-    pub time_ns: u64,
-    /// The block's IBC events in block order.
-    pub events: Vec<ObservedEvent>,
-    /// What in the block could not be read (malformed IBC events, inconsistent results); already logged.
-    pub errors: Vec<EventError>,
-}
-
-/// How the monitor currently learns about new blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceMode {
-    /// From a live WebSocket `NewBlock` subscription.
-    Push,
-    /// By polling the node's latest height: pull mode, or push mode while the WebSocket is down or silent.
-    Polling,
-}
-
-/// A height the monitor cannot get past: it keeps retrying, and nothing after it is delivered meanwhile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stalled {
-    /// The height whose block or results cannot be fetched.
-    pub height: u64,
-    /// Failed attempts so far.
-    pub attempts: u32,
-    /// The last error.
-    pub error: String,
-    /// Whether the node's answer says it no longer keeps that height (pruned); then retrying cannot help and an
-    /// operator must point relayd at an archive node or move the start height.
-    pub likely_pruned: bool,
-}
-
-/// What the monitor is doing, for status endpoints and metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonitorStatus {
-    /// How new blocks are being learned.
-    pub mode: SourceMode,
-    /// Whether the node answered the last attempt (the WebSocket in push mode, `status` when polling).
-    pub connected: bool,
-    /// The last height delivered.
-    pub last_height: Option<u64>,
-    /// The highest height the node has announced.
-    pub latest_seen: Option<u64>,
-    /// WebSocket (re)connection attempts after the first.
-    pub reconnects: u64,
-    /// Errors seen so far: failed requests, lost subscriptions, watchdog expiries.
-    pub errors: u64,
-    /// The last error, for humans.
-    pub last_error: Option<String>,
-    /// Set while a height cannot be fetched after several attempts.
-    pub stalled: Option<Stalled>,
-}
-
-/// Why [`EventMonitor::run`] returned. It never returns for any other reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// The shutdown signal fired.
-    Shutdown,
-    /// The receiving end of the sink was dropped.
-    SinkClosed,
-}
+use crate::chain_monitor::{
+    BlockEvents, EventError, MonitorStatus, SourceMode, Stalled, StopReason,
+};
 
 /// Configuration errors; the monitor itself never fails once running.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -259,18 +193,8 @@ impl MonitorConfig {
     }
 
     fn backoff(&self) -> ExponentialBackoff {
-        let mut b = ExponentialBackoff {
-            current_interval: self.backoff_base,
-            initial_interval: self.backoff_base,
-            max_interval: self.backoff_cap.max(self.backoff_base),
-            multiplier: 2.0,
-            // A little jitter so that monitors of many chains behind one proxy do not retry in lock-step.
-            randomization_factor: 0.1,
-            max_elapsed_time: None,
-            ..ExponentialBackoff::default()
-        };
-        b.reset();
-        b
+        // A little jitter so that monitors of many chains behind one proxy do not retry in lock-step.
+        crate::retry::exponential(self.backoff_base, self.backoff_cap, 0.1)
     }
 }
 

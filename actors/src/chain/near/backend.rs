@@ -21,9 +21,11 @@ use super::light_client::{lite_block_hash, StoredNearHead};
 use super::monitor::NearEventMonitor;
 use super::rpc::NearRpc;
 use super::tx::{NearTxError, NearTxOutcome, NearTxSubmitter};
-use crate::chain::backend::{BlockEvents, EventSource, LightSource, Submitter};
 use crate::chain::endpoint::ChainError;
+use crate::chain_monitor::{BlockEvents, EventSource};
+use crate::light_client::LightSource;
 use crate::store::StateStore;
+use crate::tx_submitter::Submitter;
 
 /// Verified light-client blocks kept in memory; older ones are dropped first.
 const VERIFIED_CACHE: usize = 512;
@@ -422,7 +424,14 @@ pub fn tx_error(e: &NearTxError) -> RelayError {
         | NearTxError::NonceExhausted { .. }
         | NearTxError::Unconfirmed { .. } => ErrorKind::Unavailable,
     };
-    RelayError::new(kind, e.to_string())
+    // near-ibc reports a refused message in its logs only, with ibc-rs's wording.
+    let refusal = match e {
+        NearTxError::MessageRefused { logs, .. } => {
+            logs.iter().find_map(|l| crate::failure::from_message(l))
+        }
+        _ => None,
+    };
+    RelayError::new(kind, e.to_string()).with_refusal(refusal)
 }
 
 impl Submitter for NearSubmitter {
@@ -474,22 +483,7 @@ impl EventSource for NearEventMonitor {
         sink: mpsc::Sender<BlockEvents>,
         shutdown: impl Future<Output = ()> + 'static,
     ) {
-        let (tx, mut rx) = mpsc::channel(64);
-        let forward = async move {
-            while let Some(b) = rx.recv().await {
-                let b: crate::chain::cosmos::monitor::BlockEvents = b;
-                let out = BlockEvents {
-                    height: b.height,
-                    time_ns: b.time_ns,
-                    events: b.events,
-                };
-                if sink.send(out).await.is_err() {
-                    return;
-                }
-            }
-        };
-        let run = NearEventMonitor::run(self, start, tx, shutdown);
-        tokio::join!(run, forward);
+        NearEventMonitor::run(self, start, sink, shutdown).await;
     }
 }
 

@@ -8,7 +8,8 @@ use relayd_messages::ObservedEvent;
 use serde_json::{json, Value};
 use tendermint::abci;
 
-use crate::chain::cosmos::events::{decode_event, EventError};
+use crate::chain::cosmos::events::decode_event;
+use crate::chain_monitor::EventError;
 
 /// near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`: yoctoNEAR attached to `deliver` per message, for storage.
 pub const DEPOSIT_PER_MESSAGE: u128 = 50_000_000_000_000_000_000_000;

@@ -16,8 +16,8 @@ use super::rpc::NearRpc;
 use super::trie::contract_data_key;
 use super::tx::{NearTxConfig, NearTxSubmitter};
 use super::NearSetupError;
-use crate::per_chain::link::ChainLink;
-use crate::per_chain::ChainFactory;
+use crate::chain::factory::ChainFactory;
+use crate::chain_link::ChainLink;
 use crate::store::StateStore;
 
 /// Everything a NEAR chain's actors are built from.

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::endpoint::NearEndpoint;
-use crate::chain::cosmos::monitor::{BlockEvents, MonitorStatus, SourceMode, Stalled, StopReason};
 use crate::chain::endpoint::{ChainEndpoint, ChainError};
+use crate::chain_monitor::{BlockEvents, MonitorStatus, SourceMode, Stalled, StopReason};
 
 /// How the NEAR monitor polls.
 #[derive(Debug, Clone)]
@@ -174,11 +174,9 @@ impl NearEventMonitor {
                 s.stalled = stalled.clone();
             }
         });
-        let backoff = self
-            .config
-            .poll_interval
-            .saturating_mul(1u32 << (*attempts).min(6))
-            .min(self.config.retry_cap);
+        let base = self.config.poll_interval;
+        let cap = self.config.retry_cap.min(base.saturating_mul(64));
+        let backoff = crate::retry::delay(base, cap, *attempts);
         tokio::time::sleep(backoff).await;
     }
 }

@@ -5,9 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use super::breaker::{BreakerStatus, CircuitBreaker};
+pub mod breaker;
+
 pub use crate::meter::ActorLoad;
 use crate::meter::Meter;
+use breaker::{BreakerStatus, CircuitBreaker};
 
 use actix::{MailboxError, Message, Recipient};
 use relayd_messages::{
@@ -293,7 +295,7 @@ mod tests {
     use relayd_messages::{ChainId, CorrelationId, ErrorKind, Proven, QueryProof, RelayError};
 
     use super::ChainLink;
-    use crate::per_chain::breaker::{BreakerState, FAILURE_THRESHOLD};
+    use crate::chain_link::breaker::{BreakerState, FAILURE_THRESHOLD};
 
     /// A querier whose node is down: every read fails, and every request is counted.
     struct DownNode(Arc<AtomicU32>);

@@ -3,6 +3,7 @@
 //! orderly stop marks it clean. The panic message is captured by a process-wide hook, per thread.
 
 use std::cell::RefCell;
+#[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
@@ -15,6 +16,7 @@ thread_local! {
 }
 
 static HOOK: Once = Once::new();
+#[cfg(feature = "fault-injection")]
 static FAULTS: AtomicBool = AtomicBool::new(false);
 /// How every injected panic's message begins.
 const INJECTED: &str = "injected panic in ";
@@ -47,14 +49,23 @@ pub fn install_panic_hook() {
     });
 }
 
-/// Allows [`relayd_messages::InjectPanic`] to take effect (tests and drills only).
+/// Allows [`relayd_messages::InjectPanic`] to take effect (tests and drills only: only with the
+/// `fault-injection` feature, which the shipped binary does not enable).
+#[cfg(feature = "fault-injection")]
 pub fn enable_fault_injection(on: bool) {
     FAULTS.store(on, Ordering::SeqCst);
 }
 
-/// Whether injected panics take effect.
+/// Whether injected panics take effect (never without the `fault-injection` feature).
 pub fn fault_injection_enabled() -> bool {
-    FAULTS.load(Ordering::SeqCst)
+    #[cfg(feature = "fault-injection")]
+    {
+        FAULTS.load(Ordering::SeqCst)
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        false
+    }
 }
 
 /// Panics if fault injection is enabled; called by every actor's `InjectPanic` handler (whose location the

@@ -3,8 +3,6 @@
 //!
 //! Pure: time is passed in, so the rules are tested without clocks or actors.
 
-pub mod guard;
-
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -42,15 +40,8 @@ impl RestartWindow {
     /// A window with the policy's intensity, period and backoff. `jitter` is the backoff's randomisation
     /// factor in [0, 1): supervisors use some so that siblings do not restart in lock-step.
     pub fn new(policy: &SupervisionConfig, jitter: f64) -> Self {
-        let backoff = ExponentialBackoff {
-            current_interval: policy.backoff_base.get(),
-            initial_interval: policy.backoff_base.get(),
-            max_interval: policy.backoff_cap.get(),
-            multiplier: 2.0,
-            randomization_factor: jitter.clamp(0.0, 0.99),
-            max_elapsed_time: None,
-            ..ExponentialBackoff::default()
-        };
+        let backoff =
+            crate::retry::exponential(policy.backoff_base.get(), policy.backoff_cap.get(), jitter);
         Self {
             intensity: policy.restart_intensity,
             period: policy.restart_period.get(),

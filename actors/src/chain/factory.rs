@@ -1,17 +1,12 @@
-//! The four actors every chain gets (ChainMonitor, Querier, LightClient, TxSubmitter), the recipient bundle
-//! other actors reach them through, and the factory that builds their backends afresh on every (re)start.
-
-pub mod breaker;
-pub mod light;
-pub mod link;
-pub mod monitor;
-pub mod querier;
-pub mod submitter;
+//! The factory that builds a chain's backends for its four actors (ChainMonitor, Querier, LightClient,
+//! TxSubmitter) afresh on every (re)start.
 
 use relayd_messages::{ChainId, RelayError};
 
-use crate::chain::backend::{EventSource, LightSource, Submitter};
 use crate::chain::endpoint::ChainEndpoint;
+use crate::chain_monitor::EventSource;
+use crate::light_client::LightSource;
+use crate::tx_submitter::Submitter;
 
 /// Builds a chain's backends. Called on every (re)start, so a restarted actor never inherits a failed one's
 /// state: caches, account sequences and connections are rebuilt from sled and the chain.

@@ -1,5 +1,4 @@
-//! The Querier: one chain's state reads with proofs. Requests run concurrently; the latest height and hosted
-//! client states are cached briefly, because hundreds of builders ask for them within one block.
+//! The Querier's actix shell: serves state reads with proofs, with a short cache.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,7 +14,7 @@ use tracing::Instrument;
 
 use crate::chain::client_state::{consensus_view, summarize};
 use crate::chain::endpoint::{path, ChainEndpoint, ChainError, QueryHeight};
-use crate::supervision::guard::{injected_panic, ExitGuard};
+use crate::supervisor::guard::{injected_panic, ExitGuard};
 
 /// How long a read latest height or client state is reused.
 const CACHE_FOR: Duration = Duration::from_millis(150);

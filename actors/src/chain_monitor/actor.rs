@@ -1,15 +1,13 @@
-//! The ChainMonitor actor: follows one chain block by block from where the last run stopped (the sled
-//! checkpoint) and hands each block's IBC events to the RelayCoordinator, waiting for it to accept each one so
-//! that a slow coordinator slows the monitor instead of losing blocks.
+//! The ChainMonitor's actix shell: runs its chain's event source and forwards each block.
 
 use actix::{Actor, AsyncContext, Context, Handler};
 use relayd_messages::{ActorKind, BlockObserved, ChainId, InjectPanic};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use crate::chain::backend::{BlockEvents, EventSource};
+use super::source::{BlockEvents, EventSource};
 use crate::meter::{Meter, MeteredRecipient};
-use crate::supervision::guard::{injected_panic, ExitGuard};
+use crate::supervisor::guard::{injected_panic, ExitGuard};
 
 /// Aborts the event source's task when the monitor goes, however it goes.
 struct SourceTask(tokio::task::JoinHandle<()>);

@@ -1,6 +1,4 @@
-//! The LightClient actor: relayd's own light client of one chain. It verifies headers before any proof from
-//! the chain is forwarded, prepares updates of the chain's clients on counterparties, answers with its verified
-//! header at a height (misbehaviour detection), and keeps its trusted state fresh. Requests are served one at a time (later ones mostly hit the cache of the first).
+//! The LightClient's actix shell: one request at a time over its chain's light source.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,8 +12,8 @@ use relayd_messages::{
 };
 use tracing::{debug, warn, Instrument};
 
-use crate::chain::backend::LightSource;
-use crate::supervision::guard::{injected_panic, ExitGuard};
+use crate::light_client::LightSource;
+use crate::supervisor::guard::{injected_panic, ExitGuard};
 
 /// Prepared updates kept for reuse, per (client, trusted height, target).
 const UPDATE_CACHE: usize = 64;

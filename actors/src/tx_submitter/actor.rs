@@ -1,8 +1,4 @@
-//! The TxSubmitter actor: one chain's transactions. Requests queue and each transaction takes as many as
-//! `max_msg_num` allows, so throughput grows with load instead of one packet per block. Up to the submitter's
-//! `max_in_flight` transactions are admitted to the chain and wait for their blocks at once, each request
-//! answered when its own transaction's outcome is known. Each client update is sent once per transaction, and
-//! not at all once it is known on chain.
+//! The TxSubmitter's actix shell: queues requests, batches them into transactions, answers each.
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -18,8 +14,8 @@ use relayd_messages::{
 use tokio::sync::{oneshot, Notify};
 use tracing::{debug, Instrument};
 
-use crate::chain::backend::{Confirmation, Submitter, TxOutcomes};
-use crate::supervision::guard::{injected_panic, ExitGuard};
+use super::backend::{Confirmation, Submitter, TxOutcomes};
+use crate::supervisor::guard::{injected_panic, ExitGuard};
 
 /// Client updates remembered as committed; older ones are forgotten first.
 const KNOWN_UPDATES: usize = 4096;
@@ -447,8 +443,8 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::TxSubmitter;
-    use crate::chain::backend::{Confirmation, Submitter};
-    use crate::supervision::guard::ExitGuard;
+    use crate::supervisor::guard::ExitGuard;
+    use crate::tx_submitter::{Confirmation, Submitter};
 
     /// Refuses any transaction holding a datagram whose value is `bad`, as a chain refuses a whole tx for one
     /// failing message; the first transaction waits for `gate` so that later requests queue behind it.

@@ -1,0 +1,579 @@
+//! The RelayCoordinator's actix shell: its fields, handlers and the builders it spawns.
+
+use std::collections::{HashMap, HashSet};
+
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Recipient};
+use relayd_messages::{
+    BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClientHealthChanged,
+    ClientId, CorrelationId, Halt, IbcEvent, LifecycleChanged, ObservedEvent, Packet, PacketKey,
+    PacketObserved, PacketSeen, RelayObject,
+};
+use tracing::{debug, error, info, warn};
+
+use super::decisions::{Exit, Routed, Scope, Start};
+use super::state::{ChannelFilter, CoordinatorState};
+use crate::chain_link::ChainLink;
+use crate::handshake_builder::HandshakeBuilder;
+use crate::meter::{Meter, MeteredAddr, MeteredRecipient};
+use crate::packet_builder::{BuilderEnv, PacketBuilder};
+use crate::routes::{Route, Routes};
+use crate::store::{now_ms, PacketRecord, StateStore, Transition};
+use crate::supervisor::guard::ExitGuard;
+
+/// A live packet builder's address, counted on its own meter.
+pub(super) type BuilderAddr = MeteredAddr<PacketBuilder>;
+
+/// The coordinator actor.
+pub struct RelayCoordinator {
+    pub(super) links: HashMap<ChainId, ChainLink>,
+    /// Every relay decision (see `state`); the actor performs what it decides.
+    pub(super) state: CoordinatorState<BuilderAddr, Addr<HandshakeBuilder>>,
+    pub(super) store: StateStore,
+    max_attempts: u32,
+    pub(super) subscribers: Vec<Recipient<LifecycleChanged>>,
+    pub(super) events_handled: u64,
+    /// Where `update_client` events of the clients the routes go through (host chain, client) are judged for
+    /// misbehaviour (the MisbehaviourWatcher).
+    client_updates: Option<ClientUpdates>,
+    pub(super) meter: Meter,
+    /// Where builders report, made once when the coordinator starts rather than for every builder started.
+    pub(super) outputs: Option<BuilderOutputs>,
+    /// Reports the coordinator's failure (a panic) to the service supervisor, which escalates it.
+    pub(super) guard: Option<ExitGuard>,
+}
+
+/// The coordinator's own recipients for what builders report, counted on its meter.
+pub(super) struct BuilderOutputs {
+    pub(super) exits: MeteredRecipient<BuilderExited>,
+    pub(super) lifecycle: MeteredRecipient<LifecycleChanged>,
+}
+
+/// The misbehaviour watcher and the clients (host chain, client) whose updates it judges.
+type ClientUpdates = (
+    MeteredRecipient<relayd_messages::ClientUpdateObserved>,
+    HashSet<(ChainId, ClientId)>,
+);
+
+impl RelayCoordinator {
+    /// A coordinator over `links` (one per chain) and `routes`; `filter(chain, port, channel)` says whether a
+    /// source channel is relayed.
+    pub fn new(
+        links: HashMap<ChainId, ChainLink>,
+        routes: Routes,
+        store: StateStore,
+        filter: ChannelFilter,
+        max_attempts: u32,
+    ) -> Self {
+        Self {
+            links,
+            state: CoordinatorState::new(routes, filter),
+            store,
+            max_attempts,
+            subscribers: Vec::new(),
+            events_handled: 0,
+            client_updates: None,
+            meter: Meter::new(),
+            outputs: None,
+            guard: None,
+        }
+    }
+
+    /// Counts the coordinator's mailbox on `meter` (which the senders of its events share).
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = meter;
+        self
+    }
+
+    /// A recipient of the coordinator's events that counts on its meter.
+    fn metered<M>(&self, ctx: &Context<Self>) -> MeteredRecipient<M>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        Self: Handler<M>,
+    {
+        MeteredRecipient::new(ctx.address().recipient(), self.meter.clone())
+    }
+
+    /// Forwards the `update_client` events of the clients the routes go through to `watcher` (misbehaviour
+    /// detection); a busy chain's updates of other clients never leave the coordinator.
+    pub(super) fn forward_client_updates(
+        &mut self,
+        watcher: MeteredRecipient<relayd_messages::ClientUpdateObserved>,
+    ) {
+        self.client_updates = Some((watcher, self.state.tracked_clients()));
+    }
+
+    /// Relays only the packets `scope` covers.
+    pub fn with_scope(mut self, scope: Option<Scope>) -> Self {
+        self.state.set_scope(scope);
+        self
+    }
+
+    /// Clears the routes leaving each chain every `n` of its blocks (`[[chains]] clear_interval`; 0 = never).
+    pub fn with_clear_intervals(mut self, intervals: HashMap<ChainId, u64>) -> Self {
+        self.state.set_clear_intervals(intervals);
+        self
+    }
+
+    /// A channel end closed on `chain`: builders sending to it time their packets out on close.
+    fn destination_closed(&mut self, chain: &ChainId, a: &ChannelAttributes) {
+        let Some(keys) = self.state.destination_closed(chain, a) else {
+            return;
+        };
+        info!(chain = %chain, port = %a.port_id, channel = %a.channel_id, "destination channel closed: its pending packets are timed out on close");
+        for key in keys {
+            if let Some(live) = self.state.builder(&key) {
+                must_deliver(
+                    &live.handle,
+                    PacketObserved {
+                        key,
+                        seen: PacketSeen::DestinationClosed,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Periodic clearing: pending packets of the routes leaving `chain`, through the coordinator's own mailbox
+    /// so it runs like an operator's request.
+    fn clear_periodically(&self, chain: &ChainId, height: u64, ctx: &Context<Self>) {
+        for request in self.state.clear_due(chain, height) {
+            let addr = ctx.address();
+            actix::spawn(async move {
+                match addr.send(request.clone()).await {
+                    Ok(Ok(r)) if r.started > 0 => {
+                        info!(chain = %request.chain, channel = %request.channel, started = r.started, "periodic clearing restarted pending packets")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        warn!(chain = %request.chain, channel = %request.channel, error = %e, "periodic clearing failed")
+                    }
+                    Err(e) => warn!(error = %e, "periodic clearing failed"),
+                }
+            });
+        }
+    }
+
+    fn env(&self, route: &Route) -> Option<BuilderEnv> {
+        let outputs = self.outputs.as_ref()?;
+        Some(BuilderEnv {
+            src: self.links.get(&route.src)?.clone(),
+            dst: self.links.get(&route.dst)?.clone(),
+            route: route.clone(),
+            store: self.store.clone(),
+            exits: outputs.exits.clone(),
+            lifecycle: outputs.lifecycle.clone(),
+            max_attempts: self.max_attempts,
+        })
+    }
+
+    /// Starts the builder of `record` if the state says it may go now.
+    pub(super) fn spawn(&mut self, record: PacketRecord, restarts: u32) {
+        let Some(env) = self
+            .state
+            .routes()
+            .of(&record.key)
+            .and_then(|r| self.env(r))
+        else {
+            return;
+        };
+        let launch = match self.state.start(record, restarts) {
+            Start::Go(launch) => launch,
+            Start::Halted(record, reason) => {
+                // The record stays as it is, saying why, until the client is usable again.
+                if record.last_error.as_ref() != Some(&reason) {
+                    let mut record = record;
+                    record.last_error = Some(reason);
+                    record.updated_ms = now_ms();
+                    self.put(&record);
+                }
+                return;
+            }
+            Start::Skip | Start::Queued => return,
+        };
+        let key = launch.record.key.clone();
+        let meter = Meter::new();
+        let addr = MeteredAddr::new(
+            PacketBuilder::new(
+                launch.record.clone(),
+                launch.generation,
+                launch.tip,
+                env,
+                meter.clone(),
+            )
+            .start(),
+            meter,
+        );
+        if launch.destination_closed {
+            must_deliver(
+                &addr,
+                PacketObserved {
+                    key,
+                    seen: PacketSeen::DestinationClosed,
+                },
+            );
+        }
+        self.state.launched(&launch, addr, now_ms());
+    }
+
+    /// Writes a packet's lifecycle record; a failure is logged (the builder writes it again on its next step).
+    fn put(&self, record: &PacketRecord) {
+        if let Err(e) = self.store.put_packet(record) {
+            warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
+        }
+    }
+
+    fn new_record(
+        &self,
+        key: PacketKey,
+        route: &Route,
+        packet: Packet,
+        height: u64,
+        state: &str,
+        ack: Option<Vec<u8>>,
+    ) -> PacketRecord {
+        let now = now_ms();
+        PacketRecord {
+            key,
+            dst_chain: route.dst.to_string(),
+            packet,
+            correlation: CorrelationId::fresh(),
+            state: state.to_owned(),
+            send_height: height,
+            ack,
+            tx_hashes: Vec::new(),
+            attempts: 0,
+            last_error: None,
+            created_ms: now,
+            updated_ms: now,
+            history: vec![Transition {
+                state: state.to_owned(),
+                at_ms: now,
+                tx_hash: None,
+                error: None,
+            }],
+        }
+    }
+
+    /// Performs what an observed event asks (see [`CoordinatorState::route`]).
+    pub(super) fn observe(
+        &mut self,
+        chain: &ChainId,
+        observed: ObservedEvent,
+        ctx: &mut Context<Self>,
+    ) {
+        if let IbcEvent::ChannelCloseInit(a)
+        | IbcEvent::ChannelCloseConfirm(a)
+        | IbcEvent::ChannelClosed(a) = &observed.event
+        {
+            self.destination_closed(chain, a);
+        }
+        let Some(routed) = self
+            .state
+            .route(chain, &observed.event, observed.tx_hash.as_ref())
+        else {
+            return;
+        };
+        match (routed, observed.event) {
+            (Routed::Sent { route, key }, IbcEvent::SendPacket(packet)) => {
+                self.packet_sent(key, &route, packet, observed.height)
+            }
+            (
+                Routed::AckWritten { route, key, live },
+                IbcEvent::WriteAcknowledgement { packet, ack },
+            ) => self.ack_written(key, &route, packet, ack, observed.height, live),
+            (Routed::Finished { key, seen, live }, _) => self.packet_closed(key, seen, live),
+            (Routed::Handshake { object, state }, _) => {
+                let fut = self.observe_handshake(object.clone(), state, CorrelationId::fresh());
+                ctx.spawn(fut.map(move |result, _, _| {
+                    if let Err(e) = result {
+                        debug!(%object, error = %e, "handshake event not relayed");
+                    }
+                }));
+            }
+            _ => {}
+        }
+    }
+
+    /// A packet was sent (or found pending) and has no builder: start one unless it is done.
+    fn packet_sent(&mut self, key: PacketKey, route: &Route, packet: Packet, height: u64) {
+        let record = match self.store.packet(&key) {
+            Ok(Some(r)) if r.is_final() => return,
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                let r = self.new_record(key, route, packet, height, "detected", None);
+                self.put(&r);
+                r
+            }
+            Err(e) => {
+                warn!(packet = %key, error = %e, "unreadable lifecycle record; relaying afresh");
+                self.new_record(key, route, packet, height, "detected", None)
+            }
+        };
+        self.spawn(record, 0);
+    }
+
+    /// The destination wrote an acknowledgement for a packet of one of our routes.
+    fn ack_written(
+        &mut self,
+        key: PacketKey,
+        route: &Route,
+        packet: Packet,
+        ack: Vec<u8>,
+        height: u64,
+        live: bool,
+    ) {
+        if live {
+            // The ack bytes exist only in this event: persist them before the checkpoint passes this block, so
+            // a restart can relay the ack even if the builder never gets to write them.
+            if let Ok(Some(mut r)) = self.store.packet(&key) {
+                if r.ack.is_none() {
+                    r.ack = Some(ack.clone());
+                    self.put(&r);
+                }
+            }
+            if let Some(live) = self.state.builder(&key) {
+                must_deliver(
+                    &live.handle,
+                    PacketObserved {
+                        key,
+                        seen: PacketSeen::AckWritten { ack },
+                    },
+                );
+            }
+            return;
+        }
+        let record = match self.store.packet(&key) {
+            Ok(Some(r)) if r.is_final() => return,
+            Ok(Some(mut r)) => {
+                r.ack = Some(ack);
+                r
+            }
+            // Another relayer delivered it; its ack is ours to relay all the same (the event carries the data).
+            _ => self.new_record(key, route, packet, height, "confirmed", Some(ack)),
+        };
+        self.put(&record);
+        self.spawn(record, 0);
+    }
+
+    /// The source finished the packet (ack or timeout processed), whoever relayed it.
+    fn packet_closed(&mut self, key: PacketKey, seen: PacketSeen, live: bool) {
+        if live {
+            if let Some(live) = self.state.builder(&key) {
+                must_deliver(&live.handle, PacketObserved { key, seen });
+            }
+            return;
+        }
+        if let Ok(Some(mut r)) = self.store.packet(&key) {
+            if !r.is_final() {
+                let (state, tx_hash) = match seen {
+                    PacketSeen::AckProcessed { tx_hash } => ("acknowledged", tx_hash),
+                    PacketSeen::TimeoutProcessed { tx_hash } => ("timed_out", tx_hash),
+                    _ => return,
+                };
+                r.state = state.to_owned();
+                r.updated_ms = now_ms();
+                if let Some(h) = &tx_hash {
+                    r.tx_hashes.push(h.clone());
+                }
+                r.history.push(Transition {
+                    state: state.to_owned(),
+                    at_ms: r.updated_ms,
+                    tx_hash,
+                    error: None,
+                });
+                self.put(&r);
+            }
+        }
+    }
+}
+
+/// Sends an event a builder cannot do without (its ack bytes, its packet's end): through the mailbox limit when
+/// there is room, past it when the mailbox is full, since dropping it would leave the builder waiting for good.
+/// Tips, which come every block, use plain `try_send` instead.
+fn must_deliver(addr: &MeteredAddr<PacketBuilder>, msg: PacketObserved) {
+    if let Err(actix::dev::SendError::Full(msg)) = addr.try_send(msg) {
+        addr.do_send(msg);
+    }
+}
+
+impl Actor for RelayCoordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        self.outputs = Some(BuilderOutputs {
+            exits: self.metered(ctx),
+            lifecycle: self.metered(ctx),
+        });
+        // Resume: every packet sled knows as unfinished gets its builder back.
+        match self.store.unfinished_packets() {
+            Ok(records) => {
+                info!(packets = records.len(), "resuming unfinished packets");
+                for r in records {
+                    self.spawn(r, 0);
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot read unfinished packets"),
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(guard) = &mut self.guard {
+            guard.stopped_cleanly();
+        }
+    }
+}
+
+impl Handler<BlockObserved> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
+        self.meter.took();
+        let chain = msg.chain.clone();
+        self.state.observe_tip(&chain, msg.height, msg.time_ns);
+        if let Some(link) = self.links.get(&chain) {
+            link.observe_tip(msg.height);
+        }
+        for observed in msg.events {
+            self.events_handled += 1;
+            if let (IbcEvent::UpdateClient { client_id, .. }, Some((w, tracked))) =
+                (&observed.event, &self.client_updates)
+            {
+                if tracked.contains(&(chain.clone(), client_id.clone())) {
+                    // Few (updates of the clients relayd relays through), and evidence must not be lost to a
+                    // full mailbox.
+                    w.do_send(relayd_messages::ClientUpdateObserved {
+                        host: chain.clone(),
+                        event: observed.clone(),
+                    });
+                }
+            }
+            self.observe(&chain, observed, ctx);
+        }
+        // Handshake builders waiting for a block re-read their ends.
+        for live in self.state.handshakes() {
+            let _ = live.handle.try_send(ChainAdvanced {
+                chain: chain.clone(),
+                height: msg.height,
+            });
+        }
+        for key in self.state.timed_out_by(&chain, msg.height, msg.time_ns) {
+            if let Some(live) = self.state.builder(&key) {
+                // Tips come every block; a full mailbox can skip one.
+                let _ = live.handle.try_send(PacketObserved {
+                    key,
+                    seen: PacketSeen::DestinationTip {
+                        height: msg.height,
+                        time_ns: msg.time_ns,
+                    },
+                });
+            }
+        }
+        self.clear_periodically(&chain, msg.height, ctx);
+        // Every event of this block has a record now (or needs none): a restart resumes after it.
+        if let Err(e) = self.store.set_checkpoint(chain.as_str(), msg.height) {
+            warn!(chain = %chain, error = %e, "cannot write the checkpoint");
+        }
+    }
+}
+
+impl Handler<BuilderExited> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: BuilderExited, ctx: &mut Self::Context) {
+        self.meter.took();
+        let RelayObject::Packet(key) = msg.object else {
+            self.handshake_exited(msg, ctx);
+            return;
+        };
+        match self.state.packet_exited(&key, msg.generation, msg.finished) {
+            Exit::Stale => {
+                debug!(packet = %key, generation = msg.generation, "stale builder exit ignored")
+            }
+            Exit::Done(next) => {
+                if let Some((record, restarts)) = next {
+                    self.spawn(record, restarts);
+                }
+            }
+            Exit::Restart { delay, restarts } => {
+                warn!(packet = %key, restarts, ?delay, "packet builder failed; restarting");
+                ctx.run_later(delay, move |act, _| {
+                    if act.state.builder(&key).is_some() {
+                        return;
+                    }
+                    match act.store.packet(&key) {
+                        Ok(Some(r)) if !r.is_final() => act.spawn(r, restarts + 1),
+                        Ok(_) => {}
+                        Err(e) => {
+                            warn!(packet = %key, error = %e, "cannot restore the packet builder")
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Handler<LifecycleChanged> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
+        self.meter.took();
+        if let RelayObject::Packet(key) = &msg.object {
+            // Received (or done): the next packet of an ordered lane may go.
+            if let Some((record, restarts)) =
+                self.state.lifecycle_changed(key, &msg.state, msg.is_final)
+            {
+                self.spawn(record, restarts);
+            }
+        }
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            if let Err(actix::dev::SendError::Full(m)) = s.try_send(msg.clone()) {
+                if m.is_final {
+                    s.do_send(m);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<ClientHealthChanged> for RelayCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ClientHealthChanged, ctx: &mut Self::Context) {
+        self.meter.took();
+        if !msg.usable {
+            let paths = self.state.paths_through(&msg.host, &msg.client_id);
+            error!(host = %msg.host, client = %msg.client_id, reason = %msg.reason, paths, "stopping the paths through an unusable client");
+            // Running builders of those paths stop where they are; their records keep the packets for later.
+            for key in self
+                .state
+                .client_unusable(&msg.host, &msg.client_id, &msg.reason)
+            {
+                if let Some(live) = self.state.builder(&key) {
+                    let _ = live.handle.try_send(Halt {
+                        reason: msg.reason.clone(),
+                    });
+                }
+            }
+            return;
+        }
+        let resumed = self.state.client_usable(&msg.host, &msg.client_id);
+        if resumed.is_empty() {
+            return;
+        }
+        info!(host = %msg.host, client = %msg.client_id, "client usable again: resuming its paths");
+        // What waited meanwhile is found the way clearing finds anything pending.
+        for route in resumed {
+            let request = route.clear_all();
+            let addr = ctx.address();
+            actix::spawn(async move {
+                if let Ok(Err(e)) = addr.send(request).await {
+                    warn!(error = %e, "clearing a resumed path failed");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The MisbehaviourWatcher's actix shell: fetches headers, asks `state` for a verdict, submits evidence.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult};
+use relayd_messages::{
+    ChainId, ClientId, ClientUpdateObserved, CorrelationId, Datagram, ErrorKind, HeaderAt,
+    IbcEvent, QueryProof, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
+};
+use serde::Serialize;
+use tracing::{debug, error, info, warn};
+
+use crate::chain::client_state::consensus_view;
+use crate::chain::endpoint::path;
+use crate::chain_link::ChainLink;
+use crate::client_keeper::TrackedClient;
+use crate::meter::Meter;
+use crate::metrics::Metrics;
+use crate::misbehaviour_watcher::state::{
+    judge, submit_misbehaviour_msg, Evidence, EvidenceSummary, MisbehaviourError, Ours, SeenHeader,
+    Verdict,
+};
+use crate::store::now_ms;
+use crate::supervisor::guard::{injected_panic, ExitGuard};
+
+/// How long a header waits before it is judged again (the tracked chain had not reached its height, or a node
+/// or actor was unavailable).
+const RECHECK_AFTER: Duration = Duration::from_secs(2);
+/// Judgements of one header before it is given up (with a warning): ten minutes at [`RECHECK_AFTER`].
+const MAX_ATTEMPTS: u32 = 300;
+/// Submitted evidence kept for [`QueryMisbehaviour`].
+const KEPT_REPORTS: usize = 256;
+
+/// One piece of evidence relayd found and what became of it (the admin API's view).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MisbehaviourReport {
+    /// The chain hosting the client.
+    pub host: String,
+    /// The client.
+    pub client_id: String,
+    /// The chain the client tracks, whose validators signed two histories.
+    pub tracked: String,
+    /// The transaction that installed the conflicting header, when known.
+    pub update_tx: Option<String>,
+    /// The evidence.
+    pub evidence: EvidenceSummary,
+    /// The transaction that submitted it, once included.
+    pub submitted_tx: Option<String>,
+    /// Why it could not be submitted.
+    pub error: Option<String>,
+    /// When it was detected, ms since the epoch.
+    pub detected_ms: u64,
+}
+
+/// What the watcher has judged and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MisbehaviourStatus {
+    /// Headers found to be the ones relayd verified.
+    pub consistent: u64,
+    /// Headers waiting for the tracked chain to reach their height.
+    pub pending: u64,
+    /// Headers that could not be judged (undecodable, or not a Tendermint header, or given up).
+    pub unjudged: u64,
+    /// Evidence found, oldest first.
+    pub reports: Vec<MisbehaviourReport>,
+}
+
+/// The watcher's status, with every evidence it submitted (admin API, tests).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "MisbehaviourStatus")]
+pub struct QueryMisbehaviour;
+
+/// One header to judge.
+#[derive(Debug, Clone)]
+struct Job {
+    client: TrackedClient,
+    seen: SeenHeader,
+    update_tx: Option<String>,
+    attempt: u32,
+}
+
+/// How one judgement ended.
+enum Outcome {
+    Consistent,
+    Pending {
+        latest: u64,
+    },
+    Found(Box<Evidence>, &'static str),
+    /// Why, and whether judging again can help.
+    Failed(String, bool),
+}
+
+/// The MisbehaviourWatcher actor.
+pub struct MisbehaviourWatcher {
+    clients: HashMap<(ChainId, ClientId), TrackedClient>,
+    links: HashMap<ChainId, ChainLink>,
+    metrics: Option<Metrics>,
+    status: MisbehaviourStatus,
+    /// Clients evidence was submitted against (or is being submitted): one freeze is enough.
+    reported: HashSet<TrackedClient>,
+    /// Headers judged or being judged, by (host, client, height, header hash): each event is judged once.
+    seen: HashSet<(TrackedClient, u64, String)>,
+    meter: Meter,
+    /// Reports this incarnation's exit to the service supervisor.
+    guard: Option<ExitGuard>,
+}
+
+impl MisbehaviourWatcher {
+    /// A watcher of `clients`, reaching their hosts and tracked chains through `links`.
+    pub fn new(
+        clients: Vec<TrackedClient>,
+        links: HashMap<ChainId, ChainLink>,
+        metrics: Option<Metrics>,
+    ) -> Self {
+        Self {
+            clients: clients
+                .into_iter()
+                .map(|c| ((c.host.clone(), c.client_id.clone()), c))
+                .collect(),
+            links,
+            metrics,
+            status: MisbehaviourStatus::default(),
+            reported: HashSet::new(),
+            seen: HashSet::new(),
+            meter: Meter::new(),
+            guard: None,
+        }
+    }
+
+    /// Reports the actor's exit, a panic included, through `guard` (the service supervisor's).
+    pub fn with_guard(mut self, guard: ExitGuard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Counts the watcher's mailbox on `meter` (shared with the coordinator, which sends it the updates).
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = meter;
+        self
+    }
+
+    fn run(&mut self, job: Job, ctx: &mut Context<Self>) {
+        let (Some(host), Some(tracked)) = (
+            self.links.get(&job.client.host).cloned(),
+            self.links.get(&job.client.tracked).cloned(),
+        ) else {
+            return;
+        };
+        let fut = judge_header(host, tracked, job.clone());
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(fut)
+                .map(move |outcome, act, ctx| act.judged(job, outcome, ctx)),
+        );
+    }
+
+    fn judged(&mut self, job: Job, outcome: Outcome, ctx: &mut Context<Self>) {
+        let client = &job.client;
+        let height = job.seen.height();
+        match outcome {
+            Outcome::Consistent => self.status.consistent += 1,
+            Outcome::Pending { latest } => {
+                debug!(host = %client.host, client = %client.client_id, height, latest, "header above the tracked chain's height: judged again later");
+                self.again(job, ctx);
+            }
+            Outcome::Failed(e, true) => {
+                debug!(host = %client.host, client = %client.client_id, height, error = %e, "header not judged yet");
+                self.again(job, ctx);
+            }
+            Outcome::Failed(e, false) => {
+                warn!(host = %client.host, client = %client.client_id, height, error = %e, "header not judged");
+                self.status.unjudged += 1;
+            }
+            Outcome::Found(evidence, kind) => {
+                // One freeze is enough: a second conflict found meanwhile adds nothing.
+                if !self.reported.insert(client.clone()) {
+                    return;
+                }
+                error!(
+                    host = %client.host, client = %client.client_id, tracked = %client.tracked, height, kind,
+                    update_tx = job.update_tx.as_deref().unwrap_or("-"), reason = %evidence.reason,
+                    "misbehaviour: the tracked chain's validators signed a conflicting header; submitting the evidence"
+                );
+                let Some(host) = self.links.get(&client.host).cloned() else {
+                    return;
+                };
+                let fut = submit(host, *evidence.clone());
+                let job = job.clone();
+                ctx.spawn(actix::fut::wrap_future::<_, Self>(fut).map(
+                    move |submitted, act, ctx| act.submitted(job, &evidence, kind, submitted, ctx),
+                ));
+            }
+        }
+    }
+
+    fn submitted(
+        &mut self,
+        job: Job,
+        evidence: &Evidence,
+        kind: &str,
+        submitted: Result<TxReport, RelayError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let client = &job.client;
+        if let Err(e) = &submitted {
+            if e.is_retryable() && job.attempt + 1 < MAX_ATTEMPTS {
+                // The host's node or submitter was unavailable: judge and submit again shortly.
+                warn!(host = %client.host, client = %client.client_id, error = %e, "misbehaviour evidence not submitted yet");
+                self.reported.remove(client);
+                self.again(job, ctx);
+                return;
+            }
+        }
+        let (submitted_tx, error) = match submitted {
+            Ok(report) => {
+                info!(host = %client.host, client = %client.client_id, tx = %report.tx_hash, "misbehaviour evidence submitted");
+                if let Some(m) = &self.metrics {
+                    m.families()
+                        .misbehaviour_submitted_total
+                        .with_label_values(&[client.host.as_str(), client.client_id.as_str()])
+                        .inc();
+                }
+                (Some(report.tx_hash), None)
+            }
+            Err(e) => {
+                error!(host = %client.host, client = %client.client_id, error = %e, "misbehaviour evidence could not be submitted");
+                // Refused: the next conflicting update may bring it again.
+                self.reported.remove(client);
+                (None, Some(e.to_string()))
+            }
+        };
+        self.status.reports.push(MisbehaviourReport {
+            host: client.host.to_string(),
+            client_id: client.client_id.to_string(),
+            tracked: client.tracked.to_string(),
+            update_tx: job.update_tx.clone(),
+            evidence: evidence.summary(kind),
+            submitted_tx,
+            error,
+            detected_ms: now_ms(),
+        });
+        if self.status.reports.len() > KEPT_REPORTS {
+            self.status.reports.remove(0);
+        }
+    }
+
+    fn again(&mut self, mut job: Job, ctx: &mut Context<Self>) {
+        job.attempt += 1;
+        if job.attempt >= MAX_ATTEMPTS {
+            warn!(host = %job.client.host, client = %job.client.client_id, height = job.seen.height(), "header given up: it could not be judged");
+            self.status.unjudged += 1;
+            return;
+        }
+        self.status.pending += 1;
+        ctx.run_later(RECHECK_AFTER, move |act, ctx| {
+            act.status.pending = act.status.pending.saturating_sub(1);
+            if !act.reported.contains(&job.client) {
+                act.run(job, ctx);
+            }
+        });
+    }
+}
+
+/// Judges one header against relayd's verified header of the tracked chain.
+async fn judge_header(host: ChainLink, tracked: ChainLink, job: Job) -> Outcome {
+    let correlation = CorrelationId::fresh();
+    let client = &job.client;
+    let ours = match ours_at(&host, &tracked, client, &job.seen, correlation).await {
+        Ok(o) => o,
+        Err(e) => return Outcome::Failed(e.to_string(), e.is_retryable()),
+    };
+    let verdict = Ours::decode(&ours).and_then(|ours| {
+        judge(
+            client.client_id.as_str(),
+            client.tracked.as_str(),
+            &job.seen,
+            &ours,
+        )
+    });
+    match verdict {
+        Ok(Verdict::Consistent) => Outcome::Consistent,
+        Ok(Verdict::Pending { latest }) => Outcome::Pending { latest },
+        Ok(Verdict::Conflict(e)) => Outcome::Found(Box::new(e), "conflict"),
+        Ok(Verdict::BftTimeViolation(e)) => Outcome::Found(Box::new(e), "bft_time_violation"),
+        Err(e) => Outcome::Failed(e.to_string(), false),
+    }
+}
+
+/// Submits `evidence` to the client's host, ahead of everything queued there.
+async fn submit(host: ChainLink, evidence: Evidence) -> Result<TxReport, RelayError> {
+    let msg = submit_misbehaviour_msg(&evidence, &host.signer);
+    host.submit(SubmitTx {
+        correlation: CorrelationId::fresh(),
+        update: None,
+        datagrams: vec![Datagram {
+            type_url: msg.type_url,
+            value: msg.value,
+        }],
+        priority: u8::MAX,
+    })
+    .await
+}
+
+/// relayd's header of the tracked chain at the seen header's height. When relayd holds no trusted state for
+/// that chain at or below the height yet, trust is anchored on the client's consensus state at the seen header's
+/// trusted height: the state the host accepted the header from.
+async fn ours_at(
+    host: &ChainLink,
+    tracked: &ChainLink,
+    client: &TrackedClient,
+    seen: &SeenHeader,
+    correlation: CorrelationId,
+) -> Result<HeaderAt, RelayError> {
+    let height = seen.height();
+    let ask = |anchor| QueryVerifiedHeader {
+        correlation,
+        height,
+        anchor,
+    };
+    match tracked.verified_header(ask(None)).await {
+        Err(e) if e.kind == ErrorKind::ClientUnusable => {
+            let trusted = seen.trusted_height;
+            let revision = client.tracked.revision_number();
+            let stored = host
+                .query_proof(QueryProof {
+                    correlation,
+                    path: path::consensus_state(client.client_id.as_str(), revision, trusted),
+                    height: None,
+                })
+                .await?;
+            let view = consensus_view(&stored.value).map_err(|e| {
+                RelayError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "{}: {} consensus state at {trusted}: {e}",
+                        client.host, client.client_id
+                    ),
+                )
+            })?;
+            tracked
+                .verified_header(ask(Some((trusted, view.anchor))))
+                .await
+        }
+        other => other,
+    }
+}
+
+impl Actor for MisbehaviourWatcher {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(guard) = &mut self.guard {
+            guard.stopped_cleanly();
+        }
+    }
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Blocks bring update events in bursts; none may be dropped.
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+impl Handler<ClientUpdateObserved> for MisbehaviourWatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: ClientUpdateObserved, ctx: &mut Self::Context) {
+        self.meter.took();
+        let IbcEvent::UpdateClient {
+            client_id, header, ..
+        } = &msg.event.event
+        else {
+            return;
+        };
+        let Some(client) = self
+            .clients
+            .get(&(msg.host.clone(), client_id.clone()))
+            .cloned()
+        else {
+            return;
+        };
+        let Some(header) = header else {
+            // ibc-go v7+ leaves the header out of the event; it would have to be read from the transaction.
+            self.status.unjudged += 1;
+            debug!(host = %msg.host, client = %client_id, "update_client event without a header: not judged");
+            return;
+        };
+        let seen = match SeenHeader::decode(header) {
+            Ok(s) => s,
+            Err(e @ MisbehaviourError::NotTendermint(_)) => {
+                self.status.unjudged += 1;
+                debug!(host = %msg.host, client = %client_id, error = %e, "not judged");
+                return;
+            }
+            Err(e) => {
+                self.status.unjudged += 1;
+                warn!(host = %msg.host, client = %client_id, error = %e, "update_client header not judged");
+                return;
+            }
+        };
+        if self.reported.contains(&client) {
+            return;
+        }
+        let key = (
+            client.clone(),
+            seen.height(),
+            seen.signed_header.header.hash().to_string(),
+        );
+        if !self.seen.insert(key) {
+            return;
+        }
+        // The set only guards against the same event seen twice (a monitor replaying a block); old entries
+        // are of no use.
+        if self.seen.len() > 65_536 {
+            self.seen.clear();
+        }
+        self.run(
+            Job {
+                client,
+                seen,
+                update_tx: msg.event.tx_hash.clone(),
+                attempt: 0,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<QueryMisbehaviour> for MisbehaviourWatcher {
+    type Result = MessageResult<QueryMisbehaviour>;
+
+    fn handle(&mut self, _: QueryMisbehaviour, _: &mut Self::Context) -> Self::Result {
+        self.meter.handled();
+        MessageResult(self.status.clone())
+    }
+}
+
+impl Handler<relayd_messages::InjectPanic> for MisbehaviourWatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: relayd_messages::InjectPanic, _: &mut Self::Context) {
+        self.meter.handled();
+        injected_panic(relayd_messages::ActorKind::MisbehaviourWatcher);
+    }
+}

@@ -1,0 +1,6 @@
+//! The Querier: one chain's state reads with proofs. Requests run concurrently; the latest height and hosted
+//! client states are cached briefly, because hundreds of builders ask for them within one block.
+
+mod actor;
+
+pub use actor::*;

@@ -1,0 +1,11 @@
+//! The TxSubmitter actor: one chain's transactions. Requests queue and each transaction takes as many as
+//! `max_msg_num` allows, so throughput grows with load instead of one packet per block. Up to the submitter's
+//! `max_in_flight` transactions are admitted to the chain and wait for their blocks at once, each request
+//! answered when its own transaction's outcome is known. Each client update is sent once per transaction, and
+//! not at all once it is known on chain.
+
+mod actor;
+pub mod backend;
+
+pub use actor::*;
+pub use backend::{Confirmation, Submitter, TxOutcomes};

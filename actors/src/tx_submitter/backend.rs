@@ -1,0 +1,37 @@
+//! What a chain backend implements for the TxSubmitter: signing and broadcasting transactions for one account.
+//! Cosmos and NEAR each implement it in their `backend` module.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use relayd_messages::{Datagram, RelayError, TxReport};
+
+/// The outcome of admitted transactions: their reports, or what landed before the one that failed and why.
+pub type TxOutcomes = Result<Vec<TxReport>, (Vec<TxReport>, RelayError)>;
+
+/// Waits for the outcome of transactions a chain admitted (see [`Submitter::admit`]).
+pub type Confirmation = Pin<Box<dyn Future<Output = TxOutcomes>>>;
+
+/// Signs and broadcasts transactions for one account.
+#[allow(async_fn_in_trait)]
+pub trait Submitter: Unpin {
+    /// The account that signs, as the chain spells it (datagrams carry it as their signer).
+    fn signer(&self) -> &str;
+    /// Sends `msgs` in order in as few transactions as the limits allow and waits for them to land; on failure
+    /// returns what was done before it.
+    async fn submit(&mut self, msgs: Vec<Datagram>) -> TxOutcomes;
+    /// Most messages per transaction.
+    fn max_msgs(&self) -> usize;
+    /// Most transactions that may be admitted and waiting for their block at once; 1 sends the next
+    /// transaction only once the previous one has its outcome.
+    fn max_in_flight(&self) -> usize {
+        1
+    }
+    /// Has the chain admit `msgs` (in order, in as few transactions as the limits allow) and returns the wait
+    /// for their outcome, so that more can be admitted meanwhile. An error means nothing was admitted. By
+    /// default the whole submission happens here and the confirmation is ready at once.
+    async fn admit(&mut self, msgs: Vec<Datagram>) -> Result<Confirmation, RelayError> {
+        let outcome = self.submit(msgs).await;
+        Ok(Box::pin(std::future::ready(outcome)))
+    }
+}
