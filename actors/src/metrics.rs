@@ -109,7 +109,64 @@ fn histogram(
     Ok(h)
 }
 
+/// One exported family: its name and the labels its series carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyDesc {
+    /// The full name, e.g. `relayd_packets`.
+    pub name: String,
+    /// Label names, e.g. `["chain", "channel", "state"]`.
+    pub labels: Vec<String>,
+}
+
+impl Families {
+    fn collectors(&self) -> [&dyn prometheus::core::Collector; 21] {
+        [
+            &self.packets,
+            &self.relay_latency_seconds,
+            &self.txs_submitted_total,
+            &self.txs_failed_total,
+            &self.txs_confirmed_total,
+            &self.tx_messages,
+            &self.tx_gas_used_total,
+            &self.rpc_errors_total,
+            &self.rpc_request_duration_seconds,
+            &self.websocket_reconnects_total,
+            &self.actor_restarts_total,
+            &self.actor_mailbox_depth,
+            &self.backlog_packets,
+            &self.backlog_oldest_sequence,
+            &self.client_expiry_seconds,
+            &self.misbehaviour_submitted_total,
+            &self.wallet_balance,
+            &self.clear_operations_total,
+            &self.packets_cleared_total,
+            &self.lifecycle_events_total,
+            &self.chain_height,
+        ]
+    }
+}
+
 impl Metrics {
+    /// Every family relayd exports, with its labels, whether or not it has series yet (a scrape lists a labelled
+    /// family only once it has one); dashboards and alert rules are checked against this.
+    pub fn describe(&self) -> Vec<FamilyDesc> {
+        let mut out: Vec<FamilyDesc> = self
+            .inner
+            .collectors()
+            .iter()
+            .chain(std::iter::once(
+                &(&self.inner.packet_builders as &dyn prometheus::core::Collector),
+            ))
+            .flat_map(|c| c.desc())
+            .map(|d| FamilyDesc {
+                name: d.fq_name.clone(),
+                labels: d.variable_labels.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
     /// Registers every family in `registry`; `latency_buckets` are `[telemetry] latency_buckets` (seconds).
     pub fn new(registry: &Registry, latency_buckets: Vec<f64>) -> Result<Self, MetricsError> {
         let r = registry;
@@ -326,6 +383,32 @@ mod tests {
         Metrics::raise_to(&c, 5);
         Metrics::raise_to(&c, 3);
         assert_eq!(c.get(), 5);
+    }
+
+    #[test]
+    fn every_registered_family_is_described() {
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry, vec![1.0]).unwrap();
+        let described: Vec<String> = metrics.describe().into_iter().map(|d| d.name).collect();
+        // A scrape lists the unlabelled families at once and the labelled ones once they have a series: every
+        // one it lists is described, and the description covers all 22 families, each once.
+        let mut gathered: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|f| f.get_name().to_owned())
+            .collect();
+        gathered.sort();
+        assert!(gathered.iter().all(|n| described.contains(n)));
+        assert_eq!(described.len(), 22);
+        let mut unique = described.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), 22);
+        let packets = metrics
+            .describe()
+            .into_iter()
+            .find(|d| d.name == "relayd_packets")
+            .unwrap();
+        assert_eq!(packets.labels, ["chain", "channel", "state"]);
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub enum Command {
     /// ICS-20 traffic both ways, with a live summary and the admin API; needs no configuration or network.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. `relayd completions bash > /etc/bash_completion.d/relayd`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `relayd demo`
@@ -744,6 +749,16 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(&cli, args),
         Command::Query(group) => commands::query::run(&cli, &QueryCommand::from(group)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "relayd",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::Light(LightCommand::Init {
             chain,
             hash,
