@@ -3,6 +3,8 @@
 //! Relay decisions live in pure modules (no actix, no IO) so they can be tested as plain functions; actors
 //! are thin shells that turn those decisions into messages.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod chain;
 pub mod chain_link;
 pub mod chain_monitor;

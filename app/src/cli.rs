@@ -135,6 +135,7 @@ pub struct TraceArgs {
     pub channel: String,
     /// The packet's sequence.
     pub sequence: u64,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -163,6 +164,7 @@ pub struct ClearPacketsArgs {
     /// Only these sequences, e.g. `1,5..10` (default: every pending one).
     #[arg(long)]
     pub sequences: Option<String>,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -187,6 +189,7 @@ pub struct CreateClientArgs {
     /// The chain the client tracks.
     #[arg(long)]
     pub reference_chain: String,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -209,6 +212,7 @@ pub struct CreateConnectionArgs {
     /// The connection's delay period in seconds.
     #[arg(long, default_value_t = 0)]
     pub delay_period_secs: u64,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -234,6 +238,7 @@ pub struct CreateChannelArgs {
     /// An ordered channel (default: unordered).
     #[arg(long)]
     pub ordered: bool,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -260,6 +265,7 @@ pub struct ChanCloseArgs {
     /// Its channel.
     #[arg(long)]
     pub channel: String,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -294,6 +300,7 @@ pub struct TransferArgs {
     /// Time out this many seconds from now (default 600 when no height offset is given).
     #[arg(long)]
     pub timeout_seconds: Option<u64>,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -355,8 +362,10 @@ pub struct ClientStateArgs {
     pub chain: String,
     /// The client id.
     pub client: String,
+    /// The height to read at, and whether to print the proof.
     #[command(flatten)]
     pub at: AtHeight,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
     #[arg(long, action = clap::ArgAction::Help)]
@@ -373,8 +382,10 @@ pub struct ClientConsensusArgs {
     pub client: String,
     /// The consensus state's height, `<revision>-<height>`.
     pub consensus_height: String,
+    /// The height to read at, and whether to print the proof.
     #[command(flatten)]
     pub at: AtHeight,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
     #[arg(long, action = clap::ArgAction::Help)]
@@ -389,8 +400,10 @@ pub struct ConnectionArgs {
     pub chain: String,
     /// The connection id.
     pub connection: String,
+    /// The height to read at, and whether to print the proof.
     #[command(flatten)]
     pub at: AtHeight,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
     #[arg(long, action = clap::ArgAction::Help)]
@@ -405,6 +418,7 @@ pub struct ConnectionsArgs {
     /// Only connections on this client.
     #[arg(long)]
     pub client: Option<String>,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -419,8 +433,10 @@ pub struct ChannelArgs {
     pub port: String,
     /// The channel id.
     pub channel: String,
+    /// The height to read at, and whether to print the proof.
     #[command(flatten)]
     pub at: AtHeight,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
     #[arg(long, action = clap::ArgAction::Help)]
@@ -435,6 +451,7 @@ pub struct ChannelsArgs {
     /// Only channels over this connection.
     #[arg(long)]
     pub connection: Option<String>,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -448,12 +465,17 @@ pub struct PacketArgs {
     pub port: String,
     /// The channel id.
     pub channel: String,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }
 
 /// A query, flattened for execution.
 #[derive(Debug)]
+#[allow(
+    missing_docs,
+    reason = "each field is the argument of the same name documented in the clap structs"
+)]
 pub enum QueryCommand {
     /// See [`ClientStateArgs`].
     ClientState {
@@ -620,6 +642,7 @@ pub enum LightCommand {
         /// The height to trust.
         #[arg(long)]
         height: u64,
+        /// How to print the result.
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -642,11 +665,13 @@ pub enum KeysCommand {
         /// JSON file with `private_key` (hex) or `mnemonic`.
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
+        /// How to print the result.
         #[command(flatten)]
         out: OutputArgs,
     },
     /// List stored keys: chain, name and address (never key material).
     List {
+        /// How to print the result.
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -655,6 +680,7 @@ pub enum KeysCommand {
         /// The chain id.
         #[arg(long)]
         chain: String,
+        /// How to print the result.
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -675,6 +701,7 @@ pub struct ValidateArgs {
     /// Check the file alone, not the files and keys it names (for a file meant for another machine).
     #[arg(long)]
     pub file_only: bool,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }

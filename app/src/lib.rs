@@ -2,6 +2,8 @@
 //!
 //! The relaying itself lives in `relayd-actors`; this crate wires it to a configuration file and a process.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod admin;
 pub mod cli;
 mod commands;

@@ -2,6 +2,8 @@
 //!
 //! The format follows ADR-002's "Configuration" section; `docs/config.md` documents every key.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod error;
 mod locate;
 mod model;

@@ -3,6 +3,8 @@
 //! Everything here is plain data with no IO, so a host application can depend on this crate to talk to
 //! relayd without pulling in chain clients.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod event;
 pub mod height;
 pub mod ids;

@@ -37,12 +37,17 @@ pub struct ValidatorKey {
 
 impl ValidatorKey {
     /// The validator's public key as CometBFT names it.
+    #[allow(
+        clippy::expect_used,
+        reason = "an ed25519 verification key is 32 bytes"
+    )]
     pub fn public_key(&self) -> PublicKey {
         PublicKey::from_raw_ed25519(self.signing_key.verification_key().as_bytes())
             .expect("an ed25519 verification key is 32 bytes")
     }
 
     /// The validator as it appears in a validator set.
+    #[allow(clippy::expect_used, reason = "devnet powers are small")]
     pub fn info(&self) -> tendermint::validator::Info {
         tendermint::validator::Info::new(
             self.public_key(),
@@ -68,6 +73,10 @@ pub struct GenesisAccount {
 
 impl GenesisAccount {
     /// The account's signing key.
+    #[allow(
+        clippy::expect_used,
+        reason = "keys are generated or checked when the genesis is made"
+    )]
     pub fn signing_key(&self) -> SigningKey {
         SigningKey::from_slice(&self.private_key).expect("stored keys are valid")
     }
@@ -134,6 +143,7 @@ fn derive(seed: &[u8], chain_id: &str, what: &str, index: usize) -> [u8; 32] {
 
 impl Genesis {
     /// Builds a genesis from options.
+    #[allow(clippy::expect_used, reason = "a fixed unix time is in range")]
     pub fn build(opts: &GenesisOptions) -> Result<Self, GenesisError> {
         let chain_id = chain::Id::try_from(opts.chain_id.clone())
             .map_err(|e| GenesisError::ChainId(opts.chain_id.clone(), e.to_string()))?;

@@ -1,5 +1,7 @@
 //! devnet: local chains that speak CometBFT's RPC and run ibc-rs, so relayd is judged by real IBC handlers.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod app;
 pub mod chain;
 pub mod clients;

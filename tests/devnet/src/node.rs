@@ -299,6 +299,10 @@ impl<A: Application> NodeView for Node<A> {
         self.chain_id.clone()
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the node info is built from constants and validated ids"
+    )]
     fn node_info(&self) -> tendermint::node::Info {
         let id = hex::encode(self.signer.schedule().node_key().info().address.as_bytes());
         let info = serde_json::json!({

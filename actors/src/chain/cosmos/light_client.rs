@@ -179,8 +179,11 @@ pub async fn headers_to<S: LightBlockSource>(
             .map_err(task_err)?;
         match verdict {
             Verdict::Success => {
-                current = pending.pop().expect("loop condition saw an element");
-                verified.push(current.clone());
+                // The candidate (the last pending block) becomes the trusted one.
+                if let Some(next) = pending.pop() {
+                    current = next;
+                    verified.push(current.clone());
+                }
             }
             Verdict::NotEnoughTrust(_) => {
                 let (low, high) = (current.height().value(), candidate.height().value());
