@@ -6,6 +6,7 @@
 mod actor;
 mod clear;
 pub mod clearing;
+mod compaction;
 mod control;
 pub mod decisions;
 mod handshakes;
@@ -14,8 +15,8 @@ pub mod state;
 
 pub use actor::*;
 pub use control::{
-    AddRoutes, CoordinatorStatus, ForwardClientUpdates, PanicAnyBuilder, QueryCoordinator, SubscribeLifecycle,
-    SuperviseWith,
+    AddRoutes, CoordinatorStatus, ForwardClientUpdates, PanicAnyBuilder, QueryCoordinator,
+    SubscribeLifecycle, SuperviseWith,
 };
 pub use decisions::Scope;
 pub use introspect::{BuilderStatus, QueryBuilders, RetryError, RetryPacket};
