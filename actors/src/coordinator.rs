@@ -6,6 +6,7 @@
 mod actor;
 mod clear;
 pub mod clearing;
+mod compaction;
 mod control;
 pub mod decisions;
 mod handshakes;

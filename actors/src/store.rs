@@ -1,9 +1,10 @@
 //! relayd's persistent state in sled: what must survive a restart so relaying resumes where it stopped.
 //! Each chain's trusted light-client block (a CometBFT light block, or a NEAR light-client head) and checkpoint
-//! height, the packet lifecycle index and the
-//! dead-letter queue.
+//! height, the packet lifecycle records with their per-channel counts and indexes (`packets`), the dead-letter
+//! queue and the misbehaviour evidence (`evidence`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use relayd_messages::{CorrelationId, Packet, PacketKey};
 use serde::{Deserialize, Serialize};
@@ -11,12 +12,29 @@ use tendermint_light_client_verifier::types::LightBlock;
 
 use crate::chain::near::light_client::StoredNearHead;
 
+mod evidence;
+mod handles;
+mod packets;
+pub mod summary;
+
+use handles::Shared;
+pub use packets::PacketScan;
+pub use summary::{ChannelKey, ChannelSummary};
+
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed.
     #[error("state database: {0}")]
     Db(#[from] sled::Error),
+    /// The database folder cannot be created or resolved.
+    #[error("state database folder {path}: {source}")]
+    Path {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A stored record does not decode; the database was written by something else or is damaged.
     #[error("state database: record {key} is unreadable: {reason}")]
     Corrupt {
@@ -27,51 +45,73 @@ pub enum StoreError {
     },
 }
 
-/// How long [`StateStore::open`] waits for another handle in this process to release the database.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-/// How often it tries meanwhile.
-const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Typed access to the state database.
+/// Typed access to the state database. Clones share one open database; so do all opens of one folder in a
+/// process, which is what lets a relay restart in place (see `store/handles.rs`).
 #[derive(Clone)]
 pub struct StateStore {
+    inner: Arc<Shared>,
+}
+
+/// The database's trees.
+struct Trees {
     light: sled::Tree,
     near_light: sled::Tree,
     checkpoints: sled::Tree,
     packets: sled::Tree,
     dead: sled::Tree,
+    /// Per source channel: [`ChannelSummary`].
+    summary: sled::Tree,
+    /// Keys of unfinished packets.
+    pending: sled::Tree,
+    /// Finished (compactable) records by finish time: [`summary::finished_key`].
+    finished: sled::Tree,
+    /// Misbehaviour evidence, oldest first.
+    evidence: sled::Tree,
+    /// Markers of what the database holds (the index being built).
+    meta: sled::Tree,
     db: sled::Db,
 }
 
-impl StateStore {
-    /// Opens (or creates) the database at `path`.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        // A relay stopping in this process (an embedding host restarting relayd) releases the database's file
-        // lock only when its last actor is gone; a start right after it waits for that rather than failing.
-        let mut waited = std::time::Duration::ZERO;
-        loop {
-            match sled::Config::new().path(path).open() {
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock") && waited < LOCK_WAIT =>
-                {
-                    std::thread::sleep(LOCK_RETRY);
-                    waited += LOCK_RETRY;
-                }
-                other => return Self::from_db(other?),
-            }
-        }
-    }
-
-    /// Wraps an open database.
-    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+impl Trees {
+    fn of(db: sled::Db) -> Result<Self, StoreError> {
         Ok(Self {
             light: db.open_tree("light_client")?,
             near_light: db.open_tree("near_light_client")?,
             checkpoints: db.open_tree("checkpoints")?,
             packets: db.open_tree("packets")?,
             dead: db.open_tree("dead_letters")?,
+            summary: db.open_tree("packet_summary")?,
+            pending: db.open_tree("packets_pending")?,
+            finished: db.open_tree("packets_finished")?,
+            evidence: db.open_tree("misbehaviour")?,
+            meta: db.open_tree("meta")?,
             db,
         })
+    }
+}
+
+impl StateStore {
+    /// Opens (or creates) the database at `path`, or shares the handle already open on it in this process.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let inner = handles::open_shared(path, |path| {
+            Trees::of(sled::Config::new().path(path).open()?)
+        })?;
+        let store = Self { inner };
+        store.ensure_index()?;
+        Ok(store)
+    }
+
+    /// Wraps an open database (not shared with [`StateStore::open`]; for temporary databases).
+    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let store = Self {
+            inner: Shared::unregistered(Trees::of(db)?),
+        };
+        store.ensure_index()?;
+        Ok(store)
+    }
+
+    fn trees(&self) -> &Trees {
+        &self.inner.trees
     }
 
     /// Records `block` as the chain's trusted state, replacing the previous one.
@@ -80,14 +120,14 @@ impl StateStore {
             key: chain.to_owned(),
             reason: e.to_string(),
         })?;
-        self.light.insert(chain.as_bytes(), bytes)?;
-        self.light.flush()?;
+        self.trees().light.insert(chain.as_bytes(), bytes)?;
+        self.trees().light.flush()?;
         Ok(())
     }
 
     /// The chain's trusted light-client block, if one was set.
     pub fn trusted(&self, chain: &str) -> Result<Option<LightBlock>, StoreError> {
-        let Some(bytes) = self.light.get(chain.as_bytes())? else {
+        let Some(bytes) = self.trees().light.get(chain.as_bytes())? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -101,14 +141,15 @@ impl StateStore {
     /// Records a NEAR chain's trusted light-client head, replacing the previous one.
     pub fn save_trusted_near(&self, chain: &str, head: &StoredNearHead) -> Result<(), StoreError> {
         let bytes = encode(&format!("near_light_client/{chain}"), head)?;
-        self.near_light.insert(chain.as_bytes(), bytes)?;
-        self.near_light.flush()?;
+        self.trees().near_light.insert(chain.as_bytes(), bytes)?;
+        self.trees().near_light.flush()?;
         Ok(())
     }
 
     /// A NEAR chain's trusted light-client head, if one was recorded.
     pub fn trusted_near(&self, chain: &str) -> Result<Option<StoredNearHead>, StoreError> {
-        self.near_light
+        self.trees()
+            .near_light
             .get(chain.as_bytes())?
             .map(|v| decode(&format!("near_light_client/{chain}"), &v))
             .transpose()
@@ -116,60 +157,37 @@ impl StateStore {
 
     /// The last height of `chain` whose events were fully handled; relaying resumes after it.
     pub fn checkpoint(&self, chain: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self.checkpoints.get(chain.as_bytes())?.and_then(|v| {
-            let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
-            Some(u64::from_be_bytes(bytes))
-        }))
+        Ok(self
+            .trees()
+            .checkpoints
+            .get(chain.as_bytes())?
+            .and_then(|v| {
+                let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
+                Some(u64::from_be_bytes(bytes))
+            }))
     }
 
     /// Records that every event of `chain` up to `height` was handled (lifecycle records written).
     pub fn set_checkpoint(&self, chain: &str, height: u64) -> Result<(), StoreError> {
-        self.checkpoints
+        self.trees()
+            .checkpoints
             .insert(chain.as_bytes(), &height.to_be_bytes())?;
         Ok(())
-    }
-
-    /// Writes a packet's lifecycle record.
-    pub fn put_packet(&self, record: &PacketRecord) -> Result<(), StoreError> {
-        let key = packet_key(&record.key);
-        let bytes = encode(&record.key.to_string(), record)?;
-        self.packets.insert(key, bytes)?;
-        Ok(())
-    }
-
-    /// A packet's lifecycle record.
-    pub fn packet(&self, key: &PacketKey) -> Result<Option<PacketRecord>, StoreError> {
-        self.packets
-            .get(packet_key(key))?
-            .map(|v| decode(&key.to_string(), &v))
-            .transpose()
-    }
-
-    /// Every lifecycle record, in key order (chain, port, channel, sequence).
-    pub fn packets(&self) -> impl Iterator<Item = Result<PacketRecord, StoreError>> + '_ {
-        self.packets.iter().map(|item| {
-            let (k, v) = item?;
-            decode(&String::from_utf8_lossy(&k), &v)
-        })
-    }
-
-    /// Records whose packets are not finished: what a restart resumes.
-    pub fn unfinished_packets(&self) -> Result<Vec<PacketRecord>, StoreError> {
-        self.packets()
-            .filter(|r| r.as_ref().map_or(true, |r| !r.is_final()))
-            .collect()
     }
 
     /// Moves a failed packet to the dead-letter queue (its lifecycle record stays, in state `failed`).
     pub fn put_dead_letter(&self, record: &PacketRecord) -> Result<(), StoreError> {
         let bytes = encode(&record.key.to_string(), record)?;
-        self.dead.insert(packet_key(&record.key), bytes)?;
+        self.trees()
+            .dead
+            .insert(summary::packet_key(&record.key), bytes)?;
         Ok(())
     }
 
     /// The dead-letter queue.
     pub fn dead_letters(&self) -> Result<Vec<PacketRecord>, StoreError> {
-        self.dead
+        self.trees()
+            .dead
             .iter()
             .map(|item| {
                 let (k, v) = item?;
@@ -180,15 +198,16 @@ impl StateStore {
 
     /// Takes a packet out of the dead-letter queue, to be relayed again.
     pub fn take_dead_letter(&self, key: &PacketKey) -> Result<Option<PacketRecord>, StoreError> {
-        self.dead
-            .remove(packet_key(key))?
+        self.trees()
+            .dead
+            .remove(summary::packet_key(key))?
             .map(|v| decode(&key.to_string(), &v))
             .transpose()
     }
 
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.trees().db.flush()?;
         Ok(())
     }
 }
@@ -241,7 +260,7 @@ pub struct Transition {
 impl PacketRecord {
     /// Whether the packet is done (acknowledged, timed out or failed).
     pub fn is_final(&self) -> bool {
-        matches!(self.state.as_str(), "acknowledged" | "timed_out" | "failed")
+        summary::is_final(&self.state)
     }
 }
 
@@ -259,21 +278,6 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Keys sort by chain, port, channel, then numerically by sequence.
-fn packet_key(key: &PacketKey) -> Vec<u8> {
-    let mut out = Vec::new();
-    for part in [
-        key.src_chain.as_str(),
-        key.src_port.as_str(),
-        key.src_channel.as_str(),
-    ] {
-        out.extend_from_slice(part.as_bytes());
-        out.push(0);
-    }
-    out.extend_from_slice(&key.sequence.0.to_be_bytes());
-    out
-}
-
 fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
@@ -289,22 +293,4 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, St
 }
 
 #[cfg(test)]
-mod tests {
-    use super::StateStore;
-
-    #[test]
-    fn an_open_waits_for_a_handle_being_released_in_this_process() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        let first = StateStore::open(&path).unwrap();
-        first.set_checkpoint("ibc-0", 7).unwrap();
-        let release = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            first.flush().unwrap();
-            drop(first);
-        });
-        let second = StateStore::open(&path).expect("opened once the first handle is gone");
-        release.join().unwrap();
-        assert_eq!(second.checkpoint("ibc-0").unwrap(), Some(7));
-    }
-}
+mod tests;

@@ -421,11 +421,13 @@ pub async fn start_with(
         let (links, routes, store) = (links.clone(), routes.clone(), store.clone());
         let scope = options.scope.clone();
         let meter = meters.coordinator.clone();
+        let retention = config.global.record_retention.get();
         RelayCoordinator::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
             let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
                 filters.get(chain).is_none_or(|f| f.allows(port, channel))
             });
             RelayCoordinator::new(links, routes, store, filter, 5)
+                .with_retention(retention)
                 .with_clear_intervals(intervals)
                 .with_scope(scope)
                 .with_meter(meter)
@@ -439,6 +441,7 @@ pub async fn start_with(
             TrackedClient::of_routes(&routes),
         );
         let (keeper_links, watcher_links) = (links.clone(), links.clone());
+        let watcher_store = store.clone();
         let (keeper_metrics, watcher_metrics) = (options.metrics.clone(), options.metrics.clone());
         let halts =
             MeteredRecipient::new(coordinator.clone().recipient(), meters.coordinator.clone());
@@ -473,6 +476,7 @@ pub async fn start_with(
                     watcher_metrics.clone(),
                 )
                 .with_meter(meter.clone())
+                .with_store(watcher_store.clone())
                 .with_guard(guard)
             });
             ServiceSupervisor::new(make_keeper, make_watcher, watcher_meter, supervision)

@@ -6,6 +6,7 @@
 //!
 //! Two forgeries: a second header at a height the tracked chain has (a conflict at one height), and a header far
 //! above the tracked chain's height whose time is not after the chain's latest block (a BFT time violation).
+//! The evidence outlives a restart of relayd.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -314,6 +315,13 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
 
     let after = status(&relayd).await;
     assert_eq!(after.reports.len(), 2, "{after:?}");
+    relayd.stop().await;
+
+    // relayd restarted (in this process, on the same data directory): the evidence is still reported, read
+    // back from the state database when the watcher starts.
+    let relayd = Relayd::start(&config, dir.path());
+    let kept = status(&relayd).await;
+    assert_eq!(kept.reports, after.reports, "{kept:?}");
     relayd.stop().await;
     for chain in chains {
         chain.shutdown().await;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chains;
 pub mod dashboard;
 pub mod events;
+pub mod filter;
 pub mod ops;
 pub mod views;
 
@@ -25,7 +26,7 @@ use relayd_actors::coordinator::{
 use relayd_actors::metrics::Metrics;
 use relayd_actors::misbehaviour_watcher::QueryMisbehaviour;
 use relayd_actors::routes::Routes;
-use relayd_actors::store::{now_ms, PacketRecord, StateStore};
+use relayd_actors::store::{now_ms, PacketRecord, PacketScan, StateStore};
 use relayd_actors::supervisor::any::AnyChainSupervisor;
 use relayd_actors::supervisor::chain::QueryChainStatus;
 use relayd_actors::supervisor::service::{QueryServiceStatus, ServiceSupervisor};
@@ -42,8 +43,9 @@ use tracing::{info, warn};
 use auth::{Denied, Gate};
 use chains::{ChainProbe, Probes};
 use events::{AdminEvent, Hub, LifecycleTap};
+use filter::PacketFilter;
 use ops::{ClearRequest, OpStatus, Operation, Operations};
-use views::{ActorNode, BuilderView, ChainView, PacketFilter};
+use views::{ActorNode, BuilderView, ChainView};
 
 /// How long a clearing operation follows its packets before reporting the unfinished ones as failed.
 pub const OPERATION_DEADLINE: Duration = Duration::from_secs(300);
@@ -629,20 +631,50 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
         .map_err(|e| ApiError::bad(format!("query string: {e}")))
 }
 
+/// One page of records: at most `limit` matching ones, reading at most [`filter::SCAN_BUDGET`] records; `next`
+/// (pass it as `after`) says where the following page starts. `matched` comes from the per-channel counts.
 async fn packets(admin: web::Data<Admin>, req: HttpRequest) -> ApiResult {
     let filter = PacketFilter::parse(&query_pairs(&req)?).map_err(ApiError::bad)?;
+    let after = filter.after.as_deref().map(parse_packet_key).transpose()?;
+    let summaries = admin
+        .store
+        .summaries()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let matched = filter.count(&summaries);
+    let scan = PacketScan {
+        chain: filter.chain.as_deref(),
+        after: after.as_ref(),
+        pending_only: filter.state.as_deref() == Some("pending"),
+    };
     let mut out = Vec::new();
-    let mut matched = 0usize;
-    for record in admin.store.packets() {
+    let mut next = None;
+    for (read, record) in admin.store.scan_packets(scan).enumerate() {
         let record = record.map_err(|e| ApiError::internal(e.to_string()))?;
         if filter.matches(&record) {
-            matched += 1;
-            if out.len() < filter.limit {
-                out.push(views::summary(&record));
-            }
+            out.push(views::summary(&record));
+        }
+        if out.len() >= filter.limit || read + 1 >= filter::SCAN_BUDGET {
+            next = Some(record.key.to_string());
+            break;
         }
     }
-    Ok(HttpResponse::Ok().json(json!({ "matched": matched, "packets": out })))
+    Ok(HttpResponse::Ok().json(json!({ "matched": matched, "packets": out, "next": next })))
+}
+
+/// Reads a `chain/port/channel/sequence` key (the `after` parameter).
+fn parse_packet_key(text: &str) -> Result<PacketKey, ApiError> {
+    let parts: Vec<&str> = text.split('/').collect();
+    let [chain, port, channel, sequence] = parts.as_slice() else {
+        return Err(ApiError::bad(format!(
+            "after: {text:?} is not chain/port/channel/sequence"
+        )));
+    };
+    packet_key((
+        (*chain).to_owned(),
+        (*port).to_owned(),
+        (*channel).to_owned(),
+        (*sequence).to_owned(),
+    ))
 }
 
 /// Parses `{chain}/{port}/{channel}/{sequence}` path parts into a packet key (400 with the reason otherwise).
@@ -906,24 +938,42 @@ async fn metrics(admin: web::Data<Admin>) -> ApiResult {
         ));
     }
     let f = admin.metrics.families();
+    // From the per-channel counts the store keeps on every write: no record is read.
     let mut by_state: HashMap<(String, String, String), i64> = HashMap::new();
     let mut backlog: HashMap<(String, String), (i64, u64)> = HashMap::new();
     let joined = admin.pending_paths.joined();
     for route in admin.routes.all().chain(joined.all()) {
         backlog.insert((route.src.to_string(), route.src_channel.clone()), (0, 0));
     }
-    for record in admin.store.packets() {
-        let Ok(r) = record else { continue };
-        let (chain, channel) = (r.key.src_chain.to_string(), r.key.src_channel.to_string());
-        *by_state
-            .entry((chain.clone(), channel.clone(), r.state.clone()))
-            .or_default() += 1;
-        if !r.is_final() {
-            let entry = backlog.entry((chain, channel)).or_insert((0, 0));
-            entry.0 += 1;
-            if entry.1 == 0 || r.key.sequence.0 < entry.1 {
-                entry.1 = r.key.sequence.0;
-            }
+    let summaries = admin
+        .store
+        .summaries()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    for (channel, summary) in &summaries {
+        for (state, n) in &summary.states {
+            *by_state
+                .entry((
+                    channel.chain.clone(),
+                    channel.channel.clone(),
+                    state.clone(),
+                ))
+                .or_default() += gauge(*n);
+        }
+        let pending = summary.pending();
+        if pending == 0 {
+            continue;
+        }
+        let oldest = admin
+            .store
+            .oldest_pending(channel)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .unwrap_or(0);
+        let entry = backlog
+            .entry((channel.chain.clone(), channel.channel.clone()))
+            .or_insert((0, 0));
+        entry.0 += gauge(pending);
+        if entry.1 == 0 || oldest < entry.1 {
+            entry.1 = oldest;
         }
     }
     f.packets.reset();

@@ -60,6 +60,10 @@ pub struct GlobalConfig {
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// How long the records of acknowledged and timed-out packets are kept before compaction removes them
+    /// (their per-channel counts stay).
+    #[serde(default = "defaults::record_retention")]
+    pub record_retention: PositiveDuration,
 }
 
 impl Default for GlobalConfig {
@@ -70,6 +74,7 @@ impl Default for GlobalConfig {
             data_dir: None,
             log_level: LogLevel::default(),
             log_format: LogFormat::default(),
+            record_retention: defaults::record_retention(),
         }
     }
 }
@@ -586,6 +591,9 @@ pub mod defaults {
 
     pub(crate) fn timeout() -> PositiveDuration {
         PositiveDuration::from_secs(10)
+    }
+    pub(crate) fn record_retention() -> PositiveDuration {
+        PositiveDuration::from_secs(7 * 24 * 3600)
     }
     pub(crate) fn admin_listen() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 3000))

@@ -136,6 +136,22 @@ fn defaults_apply_to_a_minimal_file() {
     );
     assert!(config.connections.is_none());
     assert_eq!(config.path_count(), 0);
+    assert_eq!(
+        config.global.record_retention.get(),
+        std::time::Duration::from_secs(7 * 86_400)
+    );
+    let week = Config::parse(
+        &text.replace(
+            "[[chains]]",
+            "[global]\nrecord_retention = \"7d\"\n[[chains]]",
+        ),
+        Path::new("week.toml"),
+    )
+    .expect("7d is a retention");
+    assert_eq!(
+        week.global.record_retention.get(),
+        std::time::Duration::from_secs(7 * 86_400)
+    );
 }
 
 #[test]
@@ -147,6 +163,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("bad-duration", "bad-duration.toml:8: chains[0].trusting_period: \"10 parsecs\" is not a duration such as \"10s\", \"500ms\" or \"336h\""),
         ("bad-filter-pattern", "bad-filter-pattern.toml:16: chains[1].packet_filter.allow[0]: \"transfer\" is not a <port>/<channel> pattern such as \"transfer/channel-*\""),
         ("bad-gas-price", "bad-gas-price.toml:14: chains[1].gas_price: \"abc\" is not <amount><denom>, e.g. \"0.025stake\""),
+        ("bad-record-retention", "bad-record-retention.toml:2: global.record_retention: \"a week\" is not a duration such as \"10s\", \"500ms\" or \"336h\""),
         ("bad-log-level", "bad-log-level.toml:2: global.log_level: unknown value \"verbose\"; expected one of `trace`, `debug`, `info`, `warn`, `error`"),
         ("bad-port-id", "bad-port-id.toml:24: connections[0].paths[0].src_port: port id \"trans/fer\" contains '/'; allowed are letters, digits and . _ + - # [ ] < >"),
         ("bad-rpc-addr", "bad-rpc-addr.toml:11: chains[1].rpc_addr: \"ftp://127.0.0.1:26557\" is not an address; expected host:port or a URL such as \"http://127.0.0.1:26657\""),

@@ -40,6 +40,8 @@ pub struct RelayCoordinator {
     pub(super) outputs: Option<BuilderOutputs>,
     /// Reports the coordinator's failure (a panic) to the service supervisor, which escalates it.
     pub(super) guard: Option<ExitGuard>,
+    /// How long finished records are kept (`None`: forever); see `compaction`.
+    pub(super) retention: Option<std::time::Duration>,
 }
 
 /// The coordinator's own recipients for what builders report, counted on its meter.
@@ -75,6 +77,7 @@ impl RelayCoordinator {
             meter: Meter::new(),
             outputs: None,
             guard: None,
+            retention: None,
         }
     }
 
@@ -416,6 +419,7 @@ impl Actor for RelayCoordinator {
             }
             Err(e) => warn!(error = %e, "cannot read unfinished packets"),
         }
+        self.schedule_compaction(ctx, std::time::Duration::ZERO);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {

@@ -8,7 +8,7 @@ use relayd_messages::{
     ChainId, ClientId, ClientUpdateObserved, CorrelationId, Datagram, ErrorKind, HeaderAt,
     IbcEvent, QueryProof, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info, warn};
 
 use crate::chain::client_state::consensus_view;
@@ -21,7 +21,7 @@ use crate::misbehaviour_watcher::state::{
     judge, submit_misbehaviour_msg, Evidence, EvidenceSummary, MisbehaviourError, Ours, SeenHeader,
     Verdict,
 };
-use crate::store::now_ms;
+use crate::store::{now_ms, StateStore};
 use crate::supervisor::guard::{injected_panic, ExitGuard};
 
 /// How long a header waits before it is judged again (the tracked chain had not reached its height, or a node
@@ -32,8 +32,8 @@ const MAX_ATTEMPTS: u32 = 300;
 /// Submitted evidence kept for [`QueryMisbehaviour`].
 const KEPT_REPORTS: usize = 256;
 
-/// One piece of evidence relayd found and what became of it (the admin API's view).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One piece of evidence relayd found and what became of it (the admin API's view; kept in the state database).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MisbehaviourReport {
     /// The chain hosting the client.
     pub host: String,
@@ -104,6 +104,8 @@ pub struct MisbehaviourWatcher {
     meter: Meter,
     /// Reports this incarnation's exit to the service supervisor.
     guard: Option<ExitGuard>,
+    /// Where the reports are kept across restarts.
+    store: Option<StateStore>,
 }
 
 impl MisbehaviourWatcher {
@@ -125,6 +127,35 @@ impl MisbehaviourWatcher {
             seen: HashSet::new(),
             meter: Meter::new(),
             guard: None,
+            store: None,
+        }
+    }
+
+    /// Keeps the reports in `store`: the ones found before a restart are shown again, and a client whose
+    /// evidence was submitted is not reported twice.
+    pub fn with_store(mut self, store: StateStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Loads the reports kept by earlier incarnations.
+    fn load_reports(&mut self) {
+        let Some(store) = &self.store else { return };
+        match store.evidence::<MisbehaviourReport>() {
+            Ok(reports) => {
+                for r in &reports {
+                    let submitted = self.clients.values().find(|c| {
+                        r.submitted_tx.is_some()
+                            && c.host.as_str() == r.host
+                            && c.client_id.as_str() == r.client_id
+                    });
+                    if let Some(c) = submitted {
+                        self.reported.insert(c.clone());
+                    }
+                }
+                self.status.reports = reports;
+            }
+            Err(e) => warn!(error = %e, "cannot read the misbehaviour evidence kept"),
         }
     }
 
@@ -229,7 +260,7 @@ impl MisbehaviourWatcher {
                 (None, Some(e.to_string()))
             }
         };
-        self.status.reports.push(MisbehaviourReport {
+        let report = MisbehaviourReport {
             host: client.host.to_string(),
             client_id: client.client_id.to_string(),
             tracked: client.tracked.to_string(),
@@ -238,7 +269,13 @@ impl MisbehaviourWatcher {
             submitted_tx,
             error,
             detected_ms: now_ms(),
-        });
+        };
+        if let Some(store) = &self.store {
+            if let Err(e) = store.put_evidence(&report, KEPT_REPORTS) {
+                error!(host = %client.host, client = %client.client_id, error = %e, "misbehaviour evidence not kept in the state database");
+            }
+        }
+        self.status.reports.push(report);
         if self.status.reports.len() > KEPT_REPORTS {
             self.status.reports.remove(0);
         }
@@ -357,6 +394,7 @@ impl Actor for MisbehaviourWatcher {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Blocks bring update events in bursts; none may be dropped.
         ctx.set_mailbox_capacity(4096);
+        self.load_reports();
     }
 }
 

@@ -17,7 +17,7 @@ use ibc_proto::ibc::lightclients::tendermint::v1::{
 };
 use prost::Message;
 use relayd_messages::{HeaderAt, VerifiedHeader};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::Header;
 use tendermint_proto::types::{SignedHeader as PbSignedHeader, ValidatorSet as PbValidatorSet};
@@ -205,7 +205,7 @@ pub enum Verdict {
 }
 
 /// What relayd reports of a judged conflict (the admin API's view).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvidenceSummary {
     /// `conflict` or `bft_time_violation`.
     pub kind: String,

@@ -1,5 +1,5 @@
 //! The admin API's JSON views, built by plain functions from what the actors and the state database report:
-//! the supervision tree, packet summaries and timelines, and the `/packets` filter.
+//! the supervision tree, packet summaries and timelines.
 
 use std::collections::HashMap;
 
@@ -224,92 +224,6 @@ pub fn service_tree(
     out
 }
 
-/// Lifecycle states a packet can be in.
-pub const STATES: [&str; 7] = [
-    "detected",
-    "proof_generated",
-    "submitted",
-    "confirmed",
-    "acknowledged",
-    "timed_out",
-    "failed",
-];
-
-/// The `/packets` filter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PacketFilter {
-    /// Source chain.
-    pub chain: Option<String>,
-    /// Source channel.
-    pub channel: Option<String>,
-    /// A lifecycle state, or `pending` for every unfinished one.
-    pub state: Option<String>,
-    /// Most records returned.
-    pub limit: usize,
-}
-
-/// Default and largest `limit`.
-pub const DEFAULT_LIMIT: usize = 100;
-/// Largest `limit` accepted.
-pub const MAX_LIMIT: usize = 10_000;
-
-impl PacketFilter {
-    /// Parses the query string's pairs; unknown keys and bad values are errors naming them.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Self, String> {
-        let mut f = Self {
-            chain: None,
-            channel: None,
-            state: None,
-            limit: DEFAULT_LIMIT,
-        };
-        for (k, v) in pairs {
-            match k.as_str() {
-                "chain" => f.chain = Some(v.clone()),
-                "channel" => f.channel = Some(v.clone()),
-                "state" => {
-                    if v != "pending" && !STATES.contains(&v.as_str()) {
-                        return Err(format!(
-                            "state: {v:?} is not one of pending, {}",
-                            STATES.join(", ")
-                        ));
-                    }
-                    f.state = Some(v.clone());
-                }
-                "limit" => {
-                    f.limit = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| {
-                            format!("limit: {v:?} is not a number from 1 to {MAX_LIMIT}")
-                        })?;
-                }
-                other => {
-                    return Err(format!(
-                        "unknown parameter {other:?}; use chain, channel, state, limit"
-                    ))
-                }
-            }
-        }
-        Ok(f)
-    }
-
-    /// Whether `r` passes.
-    pub fn matches(&self, r: &PacketRecord) -> bool {
-        self.chain
-            .as_ref()
-            .is_none_or(|c| r.key.src_chain.as_str() == c)
-            && self
-                .channel
-                .as_ref()
-                .is_none_or(|c| r.key.src_channel.as_str() == c)
-            && self.state.as_ref().is_none_or(|s| match s.as_str() {
-                "pending" => !r.is_final(),
-                s => r.state == s,
-            })
-    }
-}
-
 /// A packet in `/packets`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PacketSummary {
@@ -486,23 +400,6 @@ mod tests {
     fn format_ms_is_utc_iso8601() {
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_ms(1_709_251_199_123), "2024-02-29T23:59:59.123Z");
-    }
-
-    #[test]
-    fn filter_rejects_unknown_keys_and_bad_values() {
-        let p = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
-        assert!(PacketFilter::parse(&p("state", "pending")).is_ok());
-        assert!(PacketFilter::parse(&p("state", "nope"))
-            .unwrap_err()
-            .contains("state"));
-        assert!(PacketFilter::parse(&p("limit", "0"))
-            .unwrap_err()
-            .contains("limit"));
-        assert!(PacketFilter::parse(&p("limit", "x")).is_err());
-        assert!(PacketFilter::parse(&p("colour", "red"))
-            .unwrap_err()
-            .contains("colour"));
-        assert_eq!(PacketFilter::parse(&p("limit", "7")).unwrap().limit, 7);
     }
 
     #[test]

@@ -1,0 +1,111 @@
+//! One open state database per folder per process.
+//!
+//! sled takes an exclusive `flock` on its database file when it opens it, and gives it up only when the last
+//! handle (its `Db` and every `Tree` taken from it) is dropped. `flock` locks belong to an open file, not to a
+//! process, so a second `sled::open` of the same folder in the same process fails with "could not acquire
+//! lock" while any handle of the first is alive. In relayd that happens when a relay is restarted in place
+//! (an embedding host stops relayd and starts it again): the stopped relay's actors, timers and blocking
+//! tasks hold store clones for a while after `shutdown` returns. Tests and tools that open the store of a
+//! relay running in the same process hit it too.
+//!
+//! The cause is the second open, so there is none: every open of a folder shares the handle that is still
+//! alive. The registry keeps only weak references, so the database is closed (and its lock released) as soon
+//! as the last user drops it; an open that races with that close waits for the close to finish (the drop of
+//! the last handle flushes and closes synchronously) instead of failing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+
+use super::{StoreError, Trees};
+
+/// Open databases by canonical folder: the id of the handle and a weak reference to it.
+type Registry = HashMap<PathBuf, (u64, Weak<Shared>)>;
+
+static OPEN: Mutex<Option<Registry>> = Mutex::new(None);
+static CLOSED: Condvar = Condvar::new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// An open database and, for one opened from a folder, its registration.
+pub(super) struct Shared {
+    /// The trees. Declared before `_release` so that the database is closed before the registration goes.
+    pub(super) trees: Trees,
+    _release: Option<Release>,
+}
+
+impl Shared {
+    /// A database that no other open can share (temporary databases, databases opened by the caller).
+    pub(super) fn unregistered(trees: Trees) -> Arc<Self> {
+        Arc::new(Self {
+            trees,
+            _release: None,
+        })
+    }
+}
+
+/// Removes a closed database from the registry and wakes the opens waiting for it.
+struct Release {
+    path: PathBuf,
+    id: u64,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let mut open = registry();
+        let map = open.get_or_insert_with(HashMap::new);
+        if map.get(&self.path).is_some_and(|(id, _)| *id == self.id) {
+            map.remove(&self.path);
+        }
+        drop(open);
+        CLOSED.notify_all();
+    }
+}
+
+fn registry() -> MutexGuard<'static, Option<Registry>> {
+    // A panic while the registry was held left it consistent (every change is a single insert or remove).
+    OPEN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The database in `path`: the handle already open in this process, or a new one made by `open`.
+pub(super) fn open_shared(
+    path: &Path,
+    open: impl FnOnce(&Path) -> Result<Trees, StoreError>,
+) -> Result<Arc<Shared>, StoreError> {
+    let io = |source| StoreError::Path {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(io)?;
+    let canonical = path.canonicalize().map_err(io)?;
+    let mut guard = registry();
+    loop {
+        let map = guard.get_or_insert_with(HashMap::new);
+        match map.get(&canonical) {
+            Some((_, weak)) => {
+                if let Some(live) = weak.upgrade() {
+                    return Ok(live);
+                }
+                // Its last handle is being dropped on another thread; the close ends with the removal.
+                guard = CLOSED
+                    .wait(guard)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            None => break,
+        }
+    }
+    let trees = open(&canonical)?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let shared = Arc::new(Shared {
+        trees,
+        _release: Some(Release {
+            path: canonical.clone(),
+            id,
+        }),
+    });
+    guard
+        .get_or_insert_with(HashMap::new)
+        .insert(canonical, (id, Arc::downgrade(&shared)));
+    Ok(shared)
+}
