@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Recipient};
-use relayd_config::{ChainConfig, ChainType, Config, ConnectionEnd, Direction};
+use relayd_config::{ChainConfig, ChainType, Config, ConfigError};
 use relayd_messages::{ActorKind, ChainId, ChildExited, CorrelationId, RelayHandshake};
 use tendermint_light_client_verifier::types::TrustThreshold;
 use tendermint_rpc::client::CompatMode;
@@ -21,7 +21,7 @@ use crate::chain::cosmos::light_client::TrustOptions;
 use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
 use crate::chain::cosmos::tx::TxConfig;
-use crate::chain::endpoint::ChainError;
+use crate::chain::endpoint::{ChainEndpoint, ChainError};
 use crate::chain::near::factory::NearFactory;
 use crate::chain_link::ChainLink;
 use crate::client_keeper::state::ClientPolicy;
@@ -39,9 +39,12 @@ use crate::supervisor::guard::ExitGuard;
 use crate::supervisor::service::{Make, ServiceSupervisor, StopServices};
 
 mod deferred;
+mod paths;
 
+use deferred::join_deferred;
 pub use deferred::PendingPaths;
-use deferred::{join_deferred, PendingPath};
+pub use paths::ConfigSource;
+use paths::PathError;
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,10 @@ pub enum StartError {
         /// What is wrong.
         reason: String,
     },
+    /// The chains contradict the configuration (a path's ids name other channels, connections or clients than
+    /// the chains have), named by file, line and key.
+    #[error("{0}")]
+    Config(ConfigError),
     /// A configured path could not be resolved on chain.
     #[error("path {path}: {reason}")]
     Path {
@@ -194,16 +201,6 @@ fn chain_err(chain: &ChainConfig, reason: impl std::fmt::Display) -> StartError 
     }
 }
 
-fn end_chain<'a>(config: &'a Config, end: &ConnectionEnd) -> Option<&'a ChainConfig> {
-    match &end.chain_id {
-        Some(id) => config.chains.iter().find(|c| &c.id == id),
-        None => config
-            .chains
-            .iter()
-            .find(|c| c.client_ids.contains(&end.client_id)),
-    }
-}
-
 async fn cosmos_factory(
     chain: &ChainConfig,
     config: &Config,
@@ -226,6 +223,10 @@ async fn cosmos_factory(
             CosmosRpc::new(&id, &url, CompatMode::latest())
         }
     }
+    .and_then(|rpc| match &settings.grpc_addr {
+        Some(grpc) => rpc.with_grpc(&grpc.to_string(), config.global.timeout.get()),
+        None => Ok(rpc),
+    })
     .map_err(|e| chain_err(chain, e))?;
     let keys = KeyStore::open(keys_dir).map_err(|e| chain_err(chain, e))?;
     let (info, _) = keys.signing_key(&id).map_err(|e| chain_err(chain, e))?;
@@ -296,6 +297,9 @@ pub struct StartOptions {
     pub scope: Option<Scope>,
     /// Where the actors count transactions, reconnects and node errors (the admin server's `/metrics`).
     pub metrics: Option<Metrics>,
+    /// The configuration's file and text, so that a path the chains contradict is reported at its file and
+    /// line; without it only the key is named.
+    pub source: Option<ConfigSource>,
 }
 
 impl Default for StartOptions {
@@ -304,6 +308,7 @@ impl Default for StartOptions {
             clear_on_start: true,
             scope: None,
             metrics: None,
+            source: None,
         }
     }
 }
@@ -347,56 +352,43 @@ pub async fn start_with(
 
     let mut routes = Routes::default();
     let mut deferred = Vec::new();
-    for conn in config.connections.iter().flatten() {
-        let (Some(src_end), Some(dst_end)) = (&conn.src, &conn.dest) else {
-            continue;
-        };
-        let (Some(a), Some(b)) = (end_chain(config, src_end), end_chain(config, dst_end)) else {
-            continue;
-        };
-        let (ea, eb) = (factories[&a.id].endpoint(), factories[&b.id].endpoint());
-        for path in conn.paths.iter().flatten() {
-            let (Some(port), Some(channel)) = (&path.src_port, &path.src_channel) else {
-                continue;
-            };
-            let pending = PendingPath {
-                name: format!("{}:{port}/{channel}", a.id),
-                src: ea.clone(),
-                dst: eb.clone(),
-                port: port.to_string(),
-                channel: channel.to_string(),
-                priority: path.priority,
-                both_ways: path.direction == Direction::Bidirectional,
-            };
-            // Within [global] timeout: a hung node must not hold the start of every other path.
-            let within = config.global.timeout.get();
-            let resolved = tokio::time::timeout(within, pending.resolve())
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ChainError::Rpc {
-                        chain: a.id.to_string(),
-                        call: format!("resolve {}", pending.name),
-                        reason: format!("no answer within {within:?}"),
-                    })
-                });
-            match resolved {
-                Ok(resolved) => {
-                    for route in resolved {
-                        routes.insert(route);
-                    }
+    let plans = paths::plans(config, |id| factories.get(id).map(AnyFactory::endpoint));
+    for plan in plans {
+        // Within [global] timeout: a hung node must not hold the start of every other path.
+        let within = config.global.timeout.get();
+        let resolved = tokio::time::timeout(within, plan.resolve())
+            .await
+            .unwrap_or_else(|_| {
+                Err(PathError::Chain(ChainError::Rpc {
+                    chain: plan.src.chain_id().to_owned(),
+                    call: format!("resolve {}", plan.name),
+                    reason: format!("no answer within {within:?}"),
+                }))
+            });
+        match resolved {
+            Ok(resolved) => {
+                for route in resolved {
+                    routes.insert(route);
                 }
-                // A node that does not answer: the path is resolved once it does, and every other path relays
-                // meanwhile. Any other answer (no such channel, a mismatched counterparty) is a wrong path.
-                Err(e @ ChainError::Rpc { .. }) => {
-                    warn!(path = %pending.name, error = %e, "path not resolved at start (a node does not answer); retried with backoff");
-                    deferred.push(pending);
-                }
-                Err(e) => {
-                    return Err(StartError::Path {
-                        path: pending.name,
-                        reason: e.to_string(),
-                    })
-                }
+            }
+            // A node that does not answer: the path is resolved once it does, and every other path relays
+            // meanwhile. Any other answer (no such channel, a mismatched counterparty) is a wrong path.
+            Err(PathError::Chain(e @ ChainError::Rpc { .. })) => {
+                warn!(path = %plan.name, error = %e, "path not resolved at start (a node does not answer); retried with backoff");
+                deferred.push(plan);
+            }
+            Err(PathError::Chain(e)) => {
+                return Err(StartError::Path {
+                    path: plan.name,
+                    reason: e.to_string(),
+                })
+            }
+            Err(PathError::Config { key, message }) => {
+                return Err(StartError::Config(paths::config_error(
+                    options.source.as_ref(),
+                    &key,
+                    message,
+                )))
             }
         }
     }
@@ -589,6 +581,7 @@ pub async fn start_with(
         );
         actix::spawn(join_deferred(
             deferred,
+            options.source.clone(),
             pending_paths.clone(),
             coordinator.clone(),
             options.clear_on_start,

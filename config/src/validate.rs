@@ -258,6 +258,16 @@ fn check_connections(config: &Config, report: &mut impl FnMut(KeyPath, String)) 
     };
     for (k, conn) in connections.iter().enumerate() {
         let at = KeyPath::root().key("connections").index(k);
+        // ADR-002 calls a missing end "any", but an end names the client that judges proofs on its chain:
+        // without it relayd could not tell which channels the connection means, so it is required.
+        for (name, end) in [("src", &conn.src), ("dest", &conn.dest)] {
+            if end.is_none() {
+                report(
+                    at.clone(),
+                    format!("missing `{name}`: name the client this end's connection is built on ({name} = {{ client_id = \"...\" }})"),
+                );
+            }
+        }
         let src = conn
             .src
             .as_ref()

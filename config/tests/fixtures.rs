@@ -169,6 +169,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("bad-rpc-addr", "bad-rpc-addr.toml:11: chains[1].rpc_addr: \"ftp://127.0.0.1:26557\" is not an address; expected host:port or a URL such as \"http://127.0.0.1:26657\""),
         ("client-not-on-named-chain", "client-not-on-named-chain.toml:22: connections[0].dest.client_id: client \"07-tendermint-1\" is not in the client_ids of chain \"ibc-0\""),
         ("client-on-two-chains", "client-on-two-chains.toml:19: connections[0].src.client_id: client \"07-tendermint-0\" is listed on chains \"ibc-0\" and \"ibc-1\"; set chain_id on this end to pick one"),
+        ("connection-without-dest", "connection-without-dest.toml:17: connections[0]: missing `dest`: name the client this end's connection is built on (dest = { client_id = \"...\" })"),
         ("cosmos-key-on-near", "cosmos-key-on-near.toml:24: chains[2].gas_price: does not apply to a chain with type = \"near\""),
         ("duplicate-chain-id", "duplicate-chain-id.toml:10: chains[1].id: chain id \"ibc-0\" is already used by chains[0]"),
         ("gas-above-max", "gas-above-max.toml:8: chains[0].gas: gas 500000 is above max_gas 300000"),

@@ -120,3 +120,69 @@ impl ChainEndpoint for AnyEndpoint {
         }
     }
 }
+
+/// A channel as a chain's listings show it: its ids, the connection it runs over and that connection's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedChannel {
+    /// The channel's port.
+    pub port: String,
+    /// The channel.
+    pub channel: String,
+    /// The connection it runs over (its first hop).
+    pub connection: String,
+    /// The client that connection is built on.
+    pub client: String,
+}
+
+impl AnyEndpoint {
+    /// Every channel on the chain with its connection and client, for resolving paths that name no channel.
+    /// Cosmos chains answer with two paginated listings; the NEAR contract lists ids only, so each channel and
+    /// connection is read once more.
+    pub async fn listed_channels(&self) -> Result<Vec<ListedChannel>, ChainError> {
+        match self {
+            Self::Cosmos(e) => {
+                let clients: std::collections::HashMap<String, String> = e
+                    .rpc()
+                    .connections()
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id, c.client_id))
+                    .collect();
+                Ok(e.rpc()
+                    .channels()
+                    .await?
+                    .into_iter()
+                    .filter_map(|c| {
+                        let connection = c.connection_hops.first()?.clone();
+                        Some(ListedChannel {
+                            client: clients.get(&connection)?.clone(),
+                            port: c.port_id,
+                            channel: c.channel_id,
+                            connection,
+                        })
+                    })
+                    .collect())
+            }
+            Self::Near(e) => {
+                let mut clients = std::collections::HashMap::new();
+                for connection in e.connections().await? {
+                    let client = e.connection_client(&connection).await?;
+                    clients.insert(connection, client);
+                }
+                let mut listed = Vec::new();
+                for (port, channel) in e.channels().await? {
+                    let info = e.channel_route(&port, &channel).await?;
+                    if let Some(client) = clients.get(&info.connection) {
+                        listed.push(ListedChannel {
+                            client: client.clone(),
+                            connection: info.connection,
+                            port,
+                            channel,
+                        });
+                    }
+                }
+                Ok(listed)
+            }
+        }
+    }
+}

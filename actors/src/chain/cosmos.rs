@@ -5,6 +5,7 @@ pub mod client;
 pub mod endpoint;
 pub mod events;
 pub mod factory;
+pub mod grpc;
 pub mod light_client;
 pub mod monitor;
 pub mod query;

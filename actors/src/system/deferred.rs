@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::chain::any::AnyEndpoint;
-use crate::chain::endpoint::ChainError;
+use super::paths::{config_error, ConfigSource, PathError, PathPlan};
 use crate::coordinator::{AddRoutes, RelayCoordinator};
-use crate::routes::{resolve, Route, Routes};
+use crate::routes::{Route, Routes};
 
 /// The names (`chain:port/channel`) of configured paths waiting for a node to answer, and the routes of those
 /// that joined since the start, shared with whoever reports readiness or checks what is relayed.
@@ -18,7 +17,8 @@ use crate::routes::{resolve, Route, Routes};
 pub struct PendingPaths(Arc<std::sync::Mutex<(Vec<String>, Routes)>>);
 
 impl PendingPaths {
-    /// The paths still waiting.
+    /// The configured paths not relayed: those waiting for a node, and those the chains contradict the
+    /// configuration on (reported at their key in the log).
     pub fn list(&self) -> Vec<String> {
         self.with(|(names, _)| names.clone())
     }
@@ -48,44 +48,20 @@ impl PendingPaths {
     }
 }
 
-/// A configured path whose routes are not resolved yet.
-pub(super) struct PendingPath {
-    pub(super) name: String,
-    pub(super) src: AnyEndpoint,
-    pub(super) dst: AnyEndpoint,
-    pub(super) port: String,
-    pub(super) channel: String,
-    pub(super) priority: u8,
-    pub(super) both_ways: bool,
-}
-
-impl PendingPath {
-    /// The path's routes (one, or two when relayed both ways), read from both chains.
-    pub(super) async fn resolve(&self) -> Result<Vec<Route>, ChainError> {
-        let route = resolve(&self.src, &self.dst, &self.port, &self.channel).await?;
-        let route = Route {
-            priority: self.priority,
-            ..route
-        };
-        info!(path = %self.name, to = %route.dst, dst_channel = %route.dst_channel, priority = route.priority, "relaying");
-        Ok(if self.both_ways {
-            vec![route.reversed(), route]
-        } else {
-            vec![route]
-        })
-    }
-}
-
 /// Resolves the paths left unresolved at start, retrying each with doubling delays from `backoff.0` up to
 /// `backoff.1`, and hands each to the coordinator (clearing its pending packets when `clear`) as it resolves.
+/// A path the chains contradict the configuration on is not asked again: it is reported at its key (file and
+/// line from `source`) and stays listed as not relayed.
 pub(super) async fn join_deferred(
-    mut waiting: Vec<PendingPath>,
+    mut waiting: Vec<PathPlan>,
+    source: Option<ConfigSource>,
     pending: PendingPaths,
     coordinator: Addr<RelayCoordinator>,
     clear: bool,
     backoff: (Duration, Duration),
 ) {
     let mut delay = backoff.0;
+    let mut refused = Vec::new();
     while !waiting.is_empty() {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(backoff.1);
@@ -104,13 +80,19 @@ pub(super) async fn join_deferred(
                         }
                     }
                 }
-                Err(e) => {
+                Err(PathError::Config { key, message }) => {
+                    let problem = config_error(source.as_ref(), &key, message);
+                    error!(path = %path.name, "{problem}; this path is not relayed until the configuration is fixed and relayd restarted");
+                    refused.push(path.name);
+                }
+                Err(PathError::Chain(e)) => {
                     debug!(path = %path.name, error = %e, "path still not resolved");
                     still.push(path);
                 }
             }
         }
         waiting = still;
-        pending.set(waiting.iter().map(|p| p.name.clone()).collect());
+        let names = waiting.iter().map(|p| p.name.clone());
+        pending.set(names.chain(refused.iter().cloned()).collect());
     }
 }

@@ -127,6 +127,7 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
                     sequences: wanted.clone(),
                 }),
                 metrics: None,
+                source: None,
             },
         )
         .await

@@ -19,15 +19,16 @@ pub fn load(path: &Path, json_output: bool) -> Result<Config, ExitCode> {
 }
 
 /// [`load`], then every check `start` makes before it contacts a node (files, keys, the data directory), so
-/// that `config validate` and `start` refuse the same files.
-pub fn load_for_service(path: &Path, json_output: bool) -> Result<Config, ExitCode> {
+/// that `config validate` and `start` refuse the same files. Also returns the file's text, so that problems
+/// found later on chain can name their line.
+pub fn load_for_service(path: &Path, json_output: bool) -> Result<(Config, String), ExitCode> {
     let (config, text) = Config::load_text(path).map_err(|errors| {
         report_errors(path, &errors, json_output);
         ExitCode::from(EXIT_CONFIG)
     })?;
     let problems = checks::files(&config, path, &text);
     if problems.is_empty() {
-        return Ok(config);
+        return Ok((config, text));
     }
     report_errors(path, &ConfigErrors(problems), json_output);
     Err(ExitCode::from(EXIT_CONFIG))
@@ -62,7 +63,7 @@ pub fn validate(cli: &Cli, out: OutputArgs, file_only: bool) -> ExitCode {
     let loaded = if file_only {
         load(&path, out.json)
     } else {
-        load_for_service(&path, out.json)
+        load_for_service(&path, out.json).map(|(config, _)| config)
     };
     let config = match loaded {
         Ok(config) => config,

@@ -79,7 +79,7 @@ impl Env {
         let cosmos = chain.cosmos().ok_or("not a cosmos chain")?;
         let keys = KeyStore::open(&self.dir.join("keys"))?;
         let (info, key) = keys.signing_key(chain.id.as_str())?;
-        let rpc = CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+        let rpc = CosmosRpc::connect_configured(chain).await?;
         let tx = TxSubmitter::new(
             rpc,
             tx_config(&self.config, chain, &cosmos),
@@ -117,7 +117,7 @@ pub(crate) async fn create_client(
     reference: &ChainConfig,
 ) -> Result<String, BoxError> {
     let id = reference.id.as_str();
-    let rpc = CosmosRpc::connect(id, &reference.rpc_addr.to_string()).await?;
+    let rpc = CosmosRpc::connect_configured(reference).await?;
     // The root of trust: relayd's own trusted state moved to the latest block by skipping verification when
     // `light init` was run and the data directory is free; otherwise the latest block, checked against its own
     // commit (trust on first use, said so on stderr).
@@ -378,7 +378,7 @@ pub fn connection(cli: &Cli, args: &CreateConnectionArgs) -> ExitCode {
 /// The chain a connection's client tracks.
 async fn counterparty_chain(a: &ChainConfig, connection: &str) -> Result<ChainId, BoxError> {
     let cosmos = a.cosmos().ok_or("not a cosmos chain")?;
-    let rpc = CosmosRpc::connect(a.id.as_str(), &a.rpc_addr.to_string()).await?;
+    let rpc = CosmosRpc::connect_configured(a).await?;
     let endpoint = CosmosEndpoint::new(rpc, &cosmos.store_prefix);
     let client = endpoint.connection_client(connection).await?;
     let raw = endpoint

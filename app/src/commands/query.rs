@@ -51,7 +51,7 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
     } else if let Some(cosmos) = chain.cosmos() {
         let prefix = cosmos.store_prefix;
         actix_rt::System::new().block_on(async {
-            let rpc = CosmosRpc::connect(chain_id, &url)
+            let rpc = CosmosRpc::connect_configured(chain)
                 .await
                 .map_err(|e| ChainError::rpc(chain_id, "connect", e))?;
             execute(&rpc, &prefix, command, &config).await
@@ -372,7 +372,7 @@ async fn counterparty_endpoint(
     let cosmos = chain
         .cosmos()
         .ok_or_else(|| ChainError::rpc(id, "config", "incomplete chain entry"))?;
-    let rpc = CosmosRpc::connect(id, &url)
+    let rpc = CosmosRpc::connect_configured(chain)
         .await
         .map_err(|e| ChainError::rpc(id, "connect", e))?;
     Ok(AnyEndpoint::Cosmos(CosmosEndpoint::new(

@@ -8,10 +8,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use relayd_actors::system::ConfigSource;
 use relayd_config::Config;
 use tracing::{error, info, warn};
 
-use crate::cli::{Cli, EXIT_RUNTIME};
+use crate::cli::{Cli, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::config::load_for_service;
 use crate::commands::Signals;
 use crate::datadir::{DataDir, DataDirError};
@@ -39,13 +40,22 @@ enum StartError {
 /// Runs the service; returns when a shutdown signal arrived and state is flushed.
 pub fn run(cli: &Cli) -> ExitCode {
     let path = cli.config_path();
-    let config = match load_for_service(&path, false) {
-        Ok(config) => config,
+    let (config, text) = match load_for_service(&path, false) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     logging::init(cli, config.global.log_level, config.global.log_format);
-    match serve(&config, &path) {
+    let source = ConfigSource {
+        file: path.clone(),
+        text,
+    };
+    match serve(&config, &path, source) {
         Ok(()) => ExitCode::SUCCESS,
+        // The chains contradict the file: a configuration problem, named at its key like any other.
+        Err(StartError::Relay(relayd_actors::system::StartError::Config(problem))) => {
+            error!("{problem}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(err) => {
             error!("{err}");
             ExitCode::from(EXIT_RUNTIME)
@@ -53,7 +63,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     }
 }
 
-fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
+fn serve(config: &Config, config_path: &Path, source: ConfigSource) -> Result<(), StartError> {
     let dir = crate::commands::data_dir(config, config_path);
     let state = DataDir::open(&dir)?;
     let system = actix_rt::System::new();
@@ -72,6 +82,7 @@ fn serve(config: &Config, config_path: &Path) -> Result<(), StartError> {
             dir.join("keys"),
             relayd_actors::system::StartOptions {
                 metrics: counted,
+                source: Some(source),
                 ..Default::default()
             },
         )

@@ -1,5 +1,6 @@
 //! IBC state queries on a Cosmos chain: proven values from `abci_query` on `store/<prefix>/key`, listings
-//! through the gRPC-over-ABCI query services (paginated, so they work on real chains with large state).
+//! through the query services (paginated, so they work on real chains with large state), on the node's gRPC
+//! endpoint when one is configured and gRPC-over-ABCI otherwise.
 
 use ibc_proto::cosmos::base::query::v1beta1::{PageRequest, PageResponse};
 use ibc_proto::ibc::core::channel::v1 as chan;
@@ -79,12 +80,16 @@ impl CosmosRpc {
         })
     }
 
-    /// Calls a gRPC query service method through `abci_query` at the latest height.
-    async fn grpc<Req: Message, Resp: Message + Default>(
-        &self,
-        path: &str,
-        request: &Req,
-    ) -> Result<Resp, ChainError> {
+    /// Calls a gRPC query service method at the latest height: on the node's gRPC endpoint when the chain has a
+    /// `grpc_addr`, else through `abci_query`.
+    async fn grpc<Req, Resp>(&self, path: &str, request: &Req) -> Result<Resp, ChainError>
+    where
+        Req: Message + Clone + Send + Sync + 'static,
+        Resp: Message + Default + Send + Sync + 'static,
+    {
+        if let Some(endpoint) = self.grpc_endpoint() {
+            return endpoint.call(path, request.clone()).await;
+        }
         let response = self
             .http()
             .abci_query(Some(path.to_owned()), request.encode_to_vec(), None, false)
@@ -110,8 +115,8 @@ impl CosmosRpc {
         take: impl Fn(Resp) -> (Vec<T>, Option<PageResponse>),
     ) -> Result<Vec<T>, ChainError>
     where
-        Req: Message,
-        Resp: Message + Default,
+        Req: Message + Clone + Send + Sync + 'static,
+        Resp: Message + Default + Send + Sync + 'static,
     {
         let mut out = Vec::new();
         let mut key = Vec::new();

@@ -34,6 +34,7 @@ pub struct CosmosRpc {
     chain: String,
     http: BoundedHttp,
     compat: CompatMode,
+    grpc: Option<super::grpc::GrpcEndpoint>,
 }
 
 /// How long one request may take when the caller does not say.
@@ -83,7 +84,32 @@ impl CosmosRpc {
             chain: chain.to_owned(),
             http,
             compat,
+            grpc: None,
         })
+    }
+
+    /// This client, calling the query services on the node's gRPC endpoint at `url` (the chain's `grpc_addr`)
+    /// instead of through `abci_query`, each call bounded by `timeout`.
+    pub fn with_grpc(mut self, url: &str, timeout: Duration) -> Result<Self, RpcError> {
+        let endpoint = super::grpc::GrpcEndpoint::new(&self.chain, url, timeout)
+            .map_err(|e| self.err("grpc connect", e))?;
+        self.grpc = Some(endpoint);
+        Ok(self)
+    }
+
+    /// Connects to a configured chain: its `rpc_addr` (see [`CosmosRpc::connect`]), and its `grpc_addr` for the
+    /// query services when one is set.
+    pub async fn connect_configured(chain: &relayd_config::ChainConfig) -> Result<Self, RpcError> {
+        let rpc = Self::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+        match &chain.grpc_addr {
+            Some(url) => rpc.with_grpc(&url.to_string(), DEFAULT_TIMEOUT),
+            None => Ok(rpc),
+        }
+    }
+
+    /// The gRPC endpoint query services are called on, if one is configured.
+    pub fn grpc_endpoint(&self) -> Option<&super::grpc::GrpcEndpoint> {
+        self.grpc.as_ref()
     }
 
     /// Connects to `chain` at `url`, choosing the RPC dialect from the version the node reports.
