@@ -33,6 +33,9 @@ pub struct ChainOptions {
     /// Decide a validator-set change every this many blocks ([`crate::consensus::Schedule::rotating`]);
     /// `None` keeps the genesis validators.
     pub rotate_validators_every: Option<u64>,
+    /// Whether `update_client` events carry the installed header, as ibc-go up to v8 (and ibc-rs) write them;
+    /// off by default, as ibc-go v9 and later emit them.
+    pub update_client_header: bool,
 }
 
 impl ChainOptions {
@@ -48,6 +51,7 @@ impl ChainOptions {
             block_time,
             home: None,
             rotate_validators_every: None,
+            update_client_header: false,
         }
     }
 }
@@ -176,6 +180,7 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
     }
     let genesis = Genesis::build(&opts.genesis)?;
     let app = App::new(&genesis)?;
+    app.set_update_client_header(opts.update_client_header);
     let schedule = match opts.rotate_validators_every {
         Some(every) => {
             Schedule::rotating(genesis.validators.clone(), genesis.standby.clone(), every)

@@ -42,6 +42,10 @@ struct Args {
     /// each takes effect two blocks later, as on CometBFT).
     #[arg(long, value_name = "N")]
     rotate_validators_every: Option<u64>,
+    /// Writes the installed header into `update_client` events, as ibc-go up to v8 does; by default they carry
+    /// none, as on ibc-go v9 and later.
+    #[arg(long)]
+    update_client_header: bool,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -168,6 +172,7 @@ async fn run(args: Args) -> ExitCode {
         block_time: args.block_time,
         home: Some(home.clone()),
         rotate_validators_every: args.rotate_validators_every,
+        update_client_header: args.update_client_header,
     };
     let chain = match start_chain(opts).await {
         Ok(chain) => chain,
