@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use cosmrs::proto::cosmos::tx::v1beta1::{TxBody, TxRaw};
+use prost::Message;
+use relayd_messages::Datagram;
 use tendermint::block::Height;
 use tendermint::{node, validator};
 use tendermint_light_client_verifier::types::LightBlock;
@@ -11,6 +14,7 @@ use tendermint_rpc::endpoint::block_results;
 use tendermint_rpc::{Client, HttpClient, Paging};
 
 use super::light_client::LightBlockSource;
+use crate::chain::endpoint::ChainError;
 
 pub mod bounded;
 
@@ -162,6 +166,31 @@ impl CosmosRpc {
         Ok(response.block)
     }
 
+    /// The messages of the committed transaction `tx_hash` (hex), in order. A failed transaction is an error:
+    /// its messages changed nothing.
+    pub async fn tx_messages(&self, tx_hash: &str) -> Result<Vec<Datagram>, ChainError> {
+        let call = format!("tx {tx_hash}");
+        let bytes: [u8; 32] = hex::decode(tx_hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ChainError::rpc(&self.chain, &call, "not a SHA-256 hash in hex"))?;
+        let hash = tendermint::Hash::Sha256(bytes);
+        let r = self
+            .http
+            .tx(hash, false)
+            .await
+            .map_err(|e| ChainError::rpc(&self.chain, &call, e))?;
+        if r.tx_result.code.is_err() {
+            return Err(ChainError::Query {
+                chain: self.chain.clone(),
+                call,
+                code: r.tx_result.code.value(),
+                log: r.tx_result.log,
+            });
+        }
+        decode_tx_messages(&r.tx).map_err(|e| ChainError::rpc(&self.chain, &call, e))
+    }
+
     async fn validator_set(&self, height: Height) -> Result<validator::Set, RpcError> {
         let response = self
             .http
@@ -191,6 +220,20 @@ impl CosmosRpc {
     }
 }
 
+/// The messages of an encoded Cosmos SDK transaction (`TxRaw`), as `Any`s in their order.
+pub fn decode_tx_messages(tx: &[u8]) -> Result<Vec<Datagram>, prost::DecodeError> {
+    let raw = TxRaw::decode(tx)?;
+    let body = TxBody::decode(raw.body_bytes.as_slice())?;
+    Ok(body
+        .messages
+        .into_iter()
+        .map(|m| Datagram {
+            type_url: m.type_url,
+            value: m.value,
+        })
+        .collect())
+}
+
 impl LightBlockSource for CosmosRpc {
     async fn light_block(&self, height: u64) -> Result<LightBlock, String> {
         self.fetch_light_block(height)
@@ -198,3 +241,4 @@ impl LightBlockSource for CosmosRpc {
             .map_err(|e| e.to_string())
     }
 }
+
