@@ -36,6 +36,8 @@ pub struct ChainOptions {
     /// Whether `update_client` events carry the installed header, as ibc-go up to v8 (and ibc-rs) write them;
     /// off by default, as ibc-go v9 and later emit them.
     pub update_client_header: bool,
+    /// The CometBFT version the RPC answers as.
+    pub cometbft: rpc::Dialect,
 }
 
 impl ChainOptions {
@@ -52,6 +54,7 @@ impl ChainOptions {
             home: None,
             rotate_validators_every: None,
             update_client_header: false,
+            cometbft: rpc::Dialect::default(),
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct RunningChain {
     pub rpc_addr: SocketAddr,
     /// Where gRPC listens.
     pub grpc_addr: SocketAddr,
+    /// The CometBFT version the RPC answers as.
+    pub cometbft: rpc::Dialect,
     stop: watch::Sender<bool>,
     pause: watch::Sender<bool>,
     blocks: JoinHandle<Result<(), NodeError>>,
@@ -210,11 +215,13 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
 
     let (stop, stopped) = watch::channel(false);
     let view: Arc<dyn NodeView> = node.clone();
-    let rpc = rpc::spawn(rpc_listener, view, RpcConfig::default()).map_err(|source| {
-        DevnetError::Bind {
-            addr: rpc_addr,
-            source,
-        }
+    let config = RpcConfig {
+        dialect: opts.cometbft,
+        ..RpcConfig::default()
+    };
+    let rpc = rpc::spawn(rpc_listener, view, config).map_err(|source| DevnetError::Bind {
+        addr: rpc_addr,
+        source,
     })?;
     let mut grpc_stop = stopped.clone();
     let grpc = tokio::spawn(crate::grpc::serve(
@@ -237,6 +244,7 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
         node,
         rpc_addr,
         grpc_addr,
+        cometbft: opts.cometbft,
         stop,
         pause,
         blocks,

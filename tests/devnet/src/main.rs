@@ -46,6 +46,9 @@ struct Args {
     /// none, as on ibc-go v9 and later.
     #[arg(long)]
     update_client_header: bool,
+    /// The CometBFT version the RPC answers as: 0.34, 0.37, 0.38 or 1.0.
+    #[arg(long, default_value = "0.38", value_name = "VERSION")]
+    cometbft: devnet::rpc::Dialect,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -173,6 +176,7 @@ async fn run(args: Args) -> ExitCode {
         home: Some(home.clone()),
         rotate_validators_every: args.rotate_validators_every,
         update_client_header: args.update_client_header,
+        cometbft: args.cometbft,
     };
     let chain = match start_chain(opts).await {
         Ok(chain) => chain,

@@ -32,6 +32,42 @@ pub struct RpcError {
     pub reason: String,
 }
 
+/// Why a node's reported version names no RPC dialect relayd speaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialectError {
+    /// Not `major.minor[.patch...]`.
+    #[error("node version {0:?} is not a version number")]
+    Unparsable(String),
+    /// A version of no known dialect.
+    #[error(
+        "node version {0} speaks no RPC dialect relayd knows (CometBFT 0.34, 0.37, 0.38 or 1.x)"
+    )]
+    Unsupported(String),
+}
+
+/// The RPC dialect of a node that reports `version` in `status`. CometBFT 0.34 (base64 event attributes,
+/// begin/end block events) and 0.37 (plain attributes, begin/end block events) have their own; 0.38 and 1.x
+/// share 0.38's (`finalize_block_events`). tendermint-rpc alone refuses 1.x.
+pub fn dialect_of(version: &str) -> Result<CompatMode, DialectError> {
+    let unparsable = || DialectError::Unparsable(version.to_owned());
+    let mut parts = version
+        .trim()
+        .trim_start_matches('v')
+        .split(['.', '-', '+']);
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|p| p.parse::<u64>().ok())
+            .ok_or_else(unparsable)
+    };
+    match (number()?, number()?) {
+        (0, 34) => Ok(CompatMode::V0_34),
+        (0, 37) => Ok(CompatMode::V0_37),
+        (0, 38) | (1, _) => Ok(CompatMode::V0_38),
+        _ => Err(DialectError::Unsupported(version.to_owned())),
+    }
+}
+
 /// A chain's CometBFT RPC endpoint.
 #[derive(Clone)]
 pub struct CosmosRpc {
@@ -107,8 +143,8 @@ impl CosmosRpc {
             .status()
             .await
             .map_err(|e| probe.err("status", e))?;
-        let compat = CompatMode::from_version(status.node_info.version)
-            .map_err(|e| probe.err("status", format!("unsupported node version: {e}")))?;
+        let compat = dialect_of(&status.node_info.version.to_string())
+            .map_err(|e| probe.err("status", e))?;
         Self::with_timeout(chain, url, compat, timeout)
     }
 
@@ -242,3 +278,33 @@ impl LightBlockSource for CosmosRpc {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dialect_follows_the_reported_version() {
+        for (version, dialect) in [
+            ("0.34.27", CompatMode::V0_34),
+            ("v0.34.29-sei-1", CompatMode::V0_34),
+            ("0.37.4", CompatMode::V0_37),
+            ("0.38.12", CompatMode::V0_38),
+            ("1.0.0", CompatMode::V0_38),
+            ("v1.0.1", CompatMode::V0_38),
+        ] {
+            assert_eq!(dialect_of(version), Ok(dialect), "{version}");
+        }
+        assert_eq!(
+            dialect_of("0.35.9"),
+            Err(DialectError::Unsupported("0.35.9".into()))
+        );
+        assert_eq!(
+            dialect_of("2.0.0"),
+            Err(DialectError::Unsupported("2.0.0".into()))
+        );
+        assert_eq!(
+            dialect_of("devel"),
+            Err(DialectError::Unparsable("devel".into()))
+        );
+    }
+}
