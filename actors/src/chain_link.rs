@@ -13,9 +13,9 @@ use breaker::{BreakerStatus, CircuitBreaker};
 
 use actix::{MailboxError, Message, Recipient};
 use relayd_messages::{
-    ActorKind, ChainId, ClientSummary, ClientUpdate, ErrorKind, HeaderAt, ObservedEvent,
+    ActorKind, ChainId, ClientSummary, ClientUpdate, Datagram, ErrorKind, HeaderAt, ObservedEvent,
     PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
-    QueryUnreceived, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
+    QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
 };
 
 /// The current recipients of one chain's actors (`None` while a child is down).
@@ -31,6 +31,8 @@ pub struct ChainRecipients {
     pub unreceived: Option<Recipient<QueryUnreceived>>,
     /// Querier: old send and write-ack events.
     pub events: Option<Recipient<QueryPacketEvents>>,
+    /// Querier: a committed transaction's messages.
+    pub tx_messages: Option<Recipient<QueryTxMessages>>,
     /// LightClient: verified client updates.
     pub update: Option<Recipient<PrepareClientUpdate>>,
     /// LightClient: verified headers.
@@ -240,6 +242,20 @@ impl ChainLink {
     ) -> Result<Vec<ObservedEvent>, RelayError> {
         self.ask(ActorKind::Querier, "querier", |r| r.events.clone(), msg)
             .await
+    }
+
+    /// The messages of a committed transaction.
+    pub async fn query_tx_messages(
+        &self,
+        msg: QueryTxMessages,
+    ) -> Result<Vec<Datagram>, RelayError> {
+        self.ask(
+            ActorKind::Querier,
+            "querier",
+            |r| r.tx_messages.clone(),
+            msg,
+        )
+        .await
     }
 
     /// A verified client update.

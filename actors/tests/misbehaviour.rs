@@ -7,6 +7,9 @@
 //! Two forgeries: a second header at a height the tracked chain has (a conflict at one height), and a header far
 //! above the tracked chain's height whose time is not after the chain's latest block (a BFT time violation).
 //! The evidence outlives a restart of relayd.
+//!
+//! The chains emit `update_client` events as ibc-go v9 and later do, without the header, so relayd reads each
+//! header from the transaction that installed it; one run has them carry the header, as ibc-go up to v8 does.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -131,6 +134,34 @@ async fn froze_the_client(host: &Chain, hash: &str) -> bool {
         })
 }
 
+/// Whether the update event of `inc` carries the installed header, as the chains were told to emit it.
+fn check_header_attribute(inc: &support::chain::Included, legacy: bool) {
+    assert_eq!(
+        inc.attr("update_client", "client_id").as_deref(),
+        Some(CLIENT),
+        "the host accepted the forged header: {:?}",
+        inc.events.iter().map(|e| &e.kind).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        inc.attr("update_client", "header").is_some(),
+        legacy,
+        "header attribute present only in the legacy event shape"
+    );
+}
+
+/// Whether relayd names the transaction at `height` of `host` as the one that installed the forged header.
+async fn names_the_update_tx(host: &Chain, report: &MisbehaviourReport, height: u64) -> bool {
+    let Some(hash) = &report.update_tx else {
+        return false;
+    };
+    let tx = host
+        .rpc
+        .tx(hash.parse().expect("tx hash"), false)
+        .await
+        .expect("the update's tx");
+    tx.height.value() == height
+}
+
 /// Waits until `host`'s client is frozen on chain and relayd's ClientKeeper reports it so.
 async fn until_frozen(relayd: &Relayd, host: &Chain) {
     eventually(
@@ -182,17 +213,24 @@ async fn relay_a_few_transfers(a: &End, b: &End, chains: &[devnet::RunningChain]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_headers_are_detected_and_their_clients_frozen() {
+async fn forged_headers_are_read_from_their_transactions_and_their_clients_frozen() {
+    forged_headers_are_detected(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_headers_in_legacy_update_events_are_detected_and_their_clients_frozen() {
+    forged_headers_are_detected(true).await;
+}
+
+/// The whole scenario, with `update_client` events carrying the header (`legacy`) or not.
+async fn forged_headers_are_detected(legacy: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let chains = devnet::start_chains(
-        2,
-        &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
-    )
-    .await
-    .unwrap();
+    let mut options = devnet::ChainOptions::local("ibc", Duration::from_millis(200));
+    options.update_client_header = legacy;
+    let chains = devnet::start_chains(2, &options).await.unwrap();
     let (a, b) = connect_transfer(&chains).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &chains, &a);
@@ -239,11 +277,7 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
     assert_ne!(forged.header.hash(), real.signed_header.header.hash());
     let rogue_b = Wallet::genesis(&chains[1], "user1");
     let inc = rogue_update(&b.chain, &rogue_b, &a.chain, trusted, &forged, &real).await;
-    assert!(
-        inc.attr("update_client", "header").is_some(),
-        "ibc-1 accepted the forged header and emitted it: {:?}",
-        inc.events.iter().map(|e| &e.kind).collect::<Vec<_>>()
-    );
+    check_header_attribute(&inc, legacy);
     assert!(
         !frozen(&client_state(&b.chain).await),
         "accepted, not frozen"
@@ -273,6 +307,10 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
         report.evidence.reason
     );
     assert!(report.error.is_none(), "{report:?}");
+    assert!(
+        names_the_update_tx(&b.chain, &report, inc.height).await,
+        "{report:?}"
+    );
     assert!(froze_the_client(&b.chain, report.submitted_tx.as_deref().unwrap()).await);
     until_frozen(&relayd, &b.chain).await;
 
@@ -291,7 +329,7 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
     let forged = sign(&chains[1], header);
     let rogue_a = Wallet::genesis(&chains[0], "user2");
     let inc = rogue_update(&a.chain, &rogue_a, &b.chain, trusted, &forged, &base).await;
-    assert!(inc.attr("update_client", "header").is_some());
+    check_header_attribute(&inc, legacy);
     assert!(
         !frozen(&client_state(&a.chain).await),
         "accepted, not frozen"
@@ -310,11 +348,16 @@ async fn forged_headers_are_detected_and_their_clients_frozen() {
         report.evidence.height_2 >= latest && report.evidence.height_2 < future,
         "{report:?}"
     );
+    assert!(
+        names_the_update_tx(&a.chain, &report, inc.height).await,
+        "{report:?}"
+    );
     assert!(froze_the_client(&a.chain, report.submitted_tx.as_deref().unwrap()).await);
     until_frozen(&relayd, &a.chain).await;
 
     let after = status(&relayd).await;
     assert_eq!(after.reports.len(), 2, "{after:?}");
+    assert_eq!(after.unjudged, 0, "{after:?}");
     relayd.stop().await;
 
     // relayd restarted (in this process, on the same data directory): the evidence is still reported, read

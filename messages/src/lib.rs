@@ -20,6 +20,7 @@ pub use relay::{
     ClientHealthChanged, ClientSummary, ClientUpdate, ClientUpdateObserved, ConsensusAnchor,
     CorrelationId, Datagram, ErrorKind, Halt, HeaderAt, InjectPanic, LifecycleChanged,
     PacketEventKind, PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient,
-    QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, QueryVerifiedHeader, Refusal,
-    RelayError, RelayHandshake, SubmitTx, Supersede, TxReport, VerifiedHeader,
+    QueryCommitments, QueryPacketEvents, QueryProof, QueryTxMessages, QueryUnreceived,
+    QueryVerifiedHeader, Refusal, RelayError, RelayHandshake, SubmitTx, Supersede, TxReport,
+    VerifiedHeader,
 };

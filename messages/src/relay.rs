@@ -512,6 +512,18 @@ pub struct QueryPacketEvents {
     pub sequences: Vec<u64>,
 }
 
+/// The messages of a committed, successful transaction, by hash, as `Any`s in their order: where the
+/// misbehaviour watcher finds the header of an `update_client` event that carries none (ibc-go v9 and later),
+/// in the transaction's `MsgUpdateClient` (MisbehaviourWatcher → Querier of the client's host).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<Datagram>, RelayError>")]
+pub struct QueryTxMessages {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The transaction's hash, hex, as events carry it.
+    pub tx_hash: String,
+}
+
 /// A header of a chain as relayd's own light client verified it (LightClient → MisbehaviourWatcher). The
 /// encodings are CometBFT's protobuf ones, so the vocabulary stays free of any chain library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

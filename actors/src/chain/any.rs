@@ -113,6 +113,16 @@ impl ChainEndpoint for AnyEndpoint {
         }
     }
 
+    async fn tx_messages(
+        &self,
+        tx_hash: &str,
+    ) -> Result<Vec<relayd_messages::Datagram>, ChainError> {
+        match self {
+            Self::Cosmos(e) => e.tx_messages(tx_hash).await,
+            Self::Near(e) => e.tx_messages(tx_hash).await,
+        }
+    }
+
     async fn ibc_events_at(&self, height: u64) -> Result<Vec<ObservedEvent>, ChainError> {
         match self {
             Self::Cosmos(e) => e.ibc_events_at(height).await,

@@ -109,6 +109,19 @@ pub trait ChainEndpoint {
         })
     }
 
+    /// The messages of the committed, successful transaction `tx_hash` (hex), in order. Chains without a
+    /// transaction index answer with an error naming the gap.
+    async fn tx_messages(
+        &self,
+        tx_hash: &str,
+    ) -> Result<Vec<relayd_messages::Datagram>, ChainError> {
+        Err(ChainError::Node {
+            chain: self.chain_id().to_owned(),
+            call: format!("tx {tx_hash}"),
+            reason: "this chain kind has no transaction index to read messages from".into(),
+        })
+    }
+
     /// The IBC events of one block.
     async fn ibc_events_at(
         &self,

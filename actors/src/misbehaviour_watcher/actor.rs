@@ -1,12 +1,13 @@
-//! The MisbehaviourWatcher's actix shell: fetches headers, asks `state` for a verdict, submits evidence.
+//! The MisbehaviourWatcher's actix shell: fetches headers (and, for events without one, the transaction that
+//! carried the update), asks `state` for a verdict, submits evidence.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult};
 use relayd_messages::{
-    ChainId, ClientId, ClientUpdateObserved, CorrelationId, Datagram, ErrorKind, HeaderAt,
-    IbcEvent, QueryProof, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
+    ChainId, ClientId, ClientUpdateObserved, CorrelationId, Datagram, ErrorKind, HeaderAt, Height,
+    IbcEvent, QueryProof, QueryTxMessages, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info, warn};
@@ -17,6 +18,7 @@ use crate::chain_link::ChainLink;
 use crate::client_keeper::TrackedClient;
 use crate::meter::Meter;
 use crate::metrics::Metrics;
+use crate::misbehaviour_watcher::from_tx::header_in_tx;
 use crate::misbehaviour_watcher::state::{
     judge, submit_misbehaviour_msg, Evidence, EvidenceSummary, MisbehaviourError, Ours, SeenHeader,
     Verdict,
@@ -29,6 +31,10 @@ use crate::supervisor::guard::{injected_panic, ExitGuard};
 const RECHECK_AFTER: Duration = Duration::from_secs(2);
 /// Judgements of one header before it is given up (with a warning): ten minutes at [`RECHECK_AFTER`].
 const MAX_ATTEMPTS: u32 = 300;
+/// Reads of the transaction behind a header-less event before it is given up: a node indexes a block's
+/// transactions only after committing it, and may be briefly unavailable; a node that keeps no index never
+/// answers, and one minute at [`RECHECK_AFTER`] is enough to tell.
+const MAX_FETCH_ATTEMPTS: u32 = 30;
 /// Submitted evidence kept for [`QueryMisbehaviour`].
 const KEPT_REPORTS: usize = 256;
 
@@ -60,7 +66,8 @@ pub struct MisbehaviourStatus {
     pub consistent: u64,
     /// Headers waiting for the tracked chain to reach their height.
     pub pending: u64,
-    /// Headers that could not be judged (undecodable, or not a Tendermint header, or given up).
+    /// Headers that could not be judged (undecodable, not a Tendermint header, absent from both the event and
+    /// its transaction, or given up).
     pub unjudged: u64,
     /// Evidence found, oldest first.
     pub reports: Vec<MisbehaviourReport>,
@@ -77,6 +84,15 @@ struct Job {
     client: TrackedClient,
     seen: SeenHeader,
     update_tx: Option<String>,
+    attempt: u32,
+}
+
+/// One header-less event whose transaction is to be read.
+#[derive(Debug, Clone)]
+struct Fetch {
+    client: TrackedClient,
+    tx_hash: String,
+    heights: Vec<Height>,
     attempt: u32,
 }
 
@@ -281,6 +297,109 @@ impl MisbehaviourWatcher {
         }
     }
 
+    /// Reads the transaction behind a header-less event from the client's host.
+    fn fetch(&mut self, fetch: Fetch, ctx: &mut Context<Self>) {
+        let Some(host) = self.links.get(&fetch.client.host).cloned() else {
+            return;
+        };
+        let query = QueryTxMessages {
+            correlation: CorrelationId::fresh(),
+            tx_hash: fetch.tx_hash.clone(),
+        };
+        let fut = async move { host.query_tx_messages(query).await };
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(fut)
+                .map(move |read, act, ctx| act.fetched(fetch, read, ctx)),
+        );
+    }
+
+    fn fetched(
+        &mut self,
+        mut fetch: Fetch,
+        read: Result<Vec<Datagram>, RelayError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let client = &fetch.client;
+        if self.reported.contains(client) {
+            return;
+        }
+        match read {
+            Ok(messages) => {
+                match header_in_tx(&messages, client.client_id.as_str(), &fetch.heights) {
+                    Ok(header) => {
+                        let client = fetch.client.clone();
+                        self.consider(client, &header, Some(fetch.tx_hash), ctx);
+                    }
+                    Err(e) => {
+                        self.status.unjudged += 1;
+                        warn!(host = %client.host, client = %client.client_id, tx = %fetch.tx_hash, error = %e, "update_client header not found in its transaction");
+                    }
+                }
+            }
+            Err(e) if e.is_retryable() && fetch.attempt + 1 < MAX_FETCH_ATTEMPTS => {
+                debug!(host = %client.host, client = %client.client_id, tx = %fetch.tx_hash, error = %e, "transaction of an update not read yet");
+                fetch.attempt += 1;
+                self.status.pending += 1;
+                ctx.run_later(RECHECK_AFTER, move |act, ctx| {
+                    act.status.pending = act.status.pending.saturating_sub(1);
+                    act.fetch(fetch, ctx);
+                });
+            }
+            Err(e) => {
+                self.status.unjudged += 1;
+                warn!(host = %client.host, client = %client.client_id, tx = %fetch.tx_hash, error = %e, "transaction of an update could not be read: its header is not judged");
+            }
+        }
+    }
+
+    /// Judges `header` (protobuf `Any` bytes) installed in `client`, unless that header was judged already.
+    fn consider(
+        &mut self,
+        client: TrackedClient,
+        header: &[u8],
+        update_tx: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let seen = match SeenHeader::decode(header) {
+            Ok(s) => s,
+            Err(e @ MisbehaviourError::NotTendermint(_)) => {
+                self.status.unjudged += 1;
+                debug!(host = %client.host, client = %client.client_id, error = %e, "not judged");
+                return;
+            }
+            Err(e) => {
+                self.status.unjudged += 1;
+                warn!(host = %client.host, client = %client.client_id, error = %e, "update_client header not judged");
+                return;
+            }
+        };
+        if self.reported.contains(&client) {
+            return;
+        }
+        let key = (
+            client.clone(),
+            seen.height(),
+            seen.signed_header.header.hash().to_string(),
+        );
+        if !self.seen.insert(key) {
+            return;
+        }
+        // The set only guards against the same event seen twice (a monitor replaying a block); old entries
+        // are of no use.
+        if self.seen.len() > 65_536 {
+            self.seen.clear();
+        }
+        self.run(
+            Job {
+                client,
+                seen,
+                update_tx,
+                attempt: 0,
+            },
+            ctx,
+        );
+    }
+
     fn again(&mut self, mut job: Job, ctx: &mut Context<Self>) {
         job.attempt += 1;
         if job.attempt >= MAX_ATTEMPTS {
@@ -404,7 +523,10 @@ impl Handler<ClientUpdateObserved> for MisbehaviourWatcher {
     fn handle(&mut self, msg: ClientUpdateObserved, ctx: &mut Self::Context) {
         self.meter.took();
         let IbcEvent::UpdateClient {
-            client_id, header, ..
+            client_id,
+            header,
+            consensus_heights,
+            ..
         } = &msg.event.event
         else {
             return;
@@ -416,50 +538,27 @@ impl Handler<ClientUpdateObserved> for MisbehaviourWatcher {
         else {
             return;
         };
-        let Some(header) = header else {
-            // ibc-go v7+ leaves the header out of the event; it would have to be read from the transaction.
-            self.status.unjudged += 1;
-            debug!(host = %msg.host, client = %client_id, "update_client event without a header: not judged");
-            return;
-        };
-        let seen = match SeenHeader::decode(header) {
-            Ok(s) => s,
-            Err(e @ MisbehaviourError::NotTendermint(_)) => {
-                self.status.unjudged += 1;
-                debug!(host = %msg.host, client = %client_id, error = %e, "not judged");
-                return;
-            }
-            Err(e) => {
-                self.status.unjudged += 1;
-                warn!(host = %msg.host, client = %client_id, error = %e, "update_client header not judged");
-                return;
-            }
-        };
         if self.reported.contains(&client) {
             return;
         }
-        let key = (
-            client.clone(),
-            seen.height(),
-            seen.signed_header.header.hash().to_string(),
-        );
-        if !self.seen.insert(key) {
-            return;
+        let update_tx = msg.event.tx_hash.clone();
+        match (header, update_tx) {
+            (Some(header), update_tx) => self.consider(client, header, update_tx, ctx),
+            // ibc-go v9+ leaves the header out of the event: it is in the transaction's MsgUpdateClient.
+            (None, Some(tx_hash)) => self.fetch(
+                Fetch {
+                    client,
+                    tx_hash,
+                    heights: consensus_heights.clone(),
+                    attempt: 0,
+                },
+                ctx,
+            ),
+            (None, None) => {
+                self.status.unjudged += 1;
+                debug!(host = %msg.host, client = %client_id, "update_client event with neither a header nor a transaction: not judged");
+            }
         }
-        // The set only guards against the same event seen twice (a monitor replaying a block); old entries
-        // are of no use.
-        if self.seen.len() > 65_536 {
-            self.seen.clear();
-        }
-        self.run(
-            Job {
-                client,
-                seen,
-                update_tx: msg.event.tx_hash.clone(),
-                attempt: 0,
-            },
-            ctx,
-        );
     }
 }
 

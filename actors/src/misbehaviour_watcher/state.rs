@@ -42,6 +42,15 @@ pub enum MisbehaviourError {
     /// The header relayd's light client returned does not decode or is not at the height asked for.
     #[error("relayd's verified header: {0}")]
     Ours(String),
+    /// A transaction message that should carry the update does not decode.
+    #[error("undecodable update message in the transaction: {0}")]
+    Message(String),
+    /// The transaction that emitted the event holds no `MsgUpdateClient` of the client at the event's height.
+    #[error("the transaction holds no MsgUpdateClient of {client_id} at the event's height")]
+    NotInTransaction {
+        /// The updated client.
+        client_id: String,
+    },
     /// The header belongs to another chain than the one the client tracks.
     #[error("the header is of chain {found}, the client tracks {expected}")]
     WrongChain {

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler, ResponseFuture};
 use relayd_messages::{
-    ActorKind, ChainId, ClientId, ClientSummary, ErrorKind, InjectPanic, ObservedEvent, Proven,
-    QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, RelayError,
+    ActorKind, ChainId, ClientId, ClientSummary, Datagram, ErrorKind, InjectPanic, ObservedEvent,
+    Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryTxMessages,
+    QueryUnreceived, RelayError,
 };
 use tracing::Instrument;
 
@@ -194,6 +195,26 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryPacketEvents> for 
                 let _permit = permits.acquire().await;
                 endpoint
                     .packet_events(msg.kind, &msg.port, &msg.channel, &msg.sequences)
+                    .await
+                    .map_err(chain_error)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryTxMessages> for Querier<E> {
+    type Result = ResponseFuture<Result<Vec<Datagram>, RelayError>>;
+
+    fn handle(&mut self, msg: QueryTxMessages, _: &mut Self::Context) -> Self::Result {
+        let endpoint = self.endpoint.clone();
+        let permits = self.permits.clone();
+        let span = self.span("tx_messages", msg.correlation);
+        Box::pin(
+            async move {
+                let _permit = permits.acquire().await;
+                endpoint
+                    .tx_messages(&msg.tx_hash)
                     .await
                     .map_err(chain_error)
             }

@@ -192,6 +192,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                         r.client = Some(a.clone().recipient());
                         r.commitments = Some(a.clone().recipient());
                         r.events = Some(a.clone().recipient());
+                        r.tx_messages = Some(a.clone().recipient());
                         r.unreceived = Some(a.clone().recipient());
                     }
                     Running::Light(a) => {
@@ -216,6 +217,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                 r.client = None;
                 r.commitments = None;
                 r.events = None;
+                r.tx_messages = None;
                 r.unreceived = None;
             }
             ActorKind::LightClient => {

@@ -95,6 +95,8 @@ struct Core {
     last_committed: u64,
     last_app_hash: Vec<u8>,
     check: HashMap<String, CheckAccount>,
+    /// Whether `update_client` events carry the installed header (ibc-go before v9) or not (v9 and later).
+    update_client_header: bool,
 }
 
 /// A Cosmos-SDK-like application running ibc-rs; see the module docs.
@@ -173,6 +175,7 @@ impl App {
             last_committed: 0,
             last_app_hash: Vec::new(),
             check: HashMap::new(),
+            update_client_header: false,
         };
         let mut bs = core.bank_store.clone();
         let _ = bs.commit();
@@ -182,6 +185,12 @@ impl App {
         Ok(Self {
             core: Mutex::new(core),
         })
+    }
+
+    /// Whether `update_client` events carry the installed header in a `header` attribute, as ibc-rs and ibc-go
+    /// up to v8 write them (`true`), or leave it out as ibc-go v9 and later do (`false`, the default).
+    pub fn set_update_client_header(&self, on: bool) {
+        self.lock().update_client_header = on;
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {

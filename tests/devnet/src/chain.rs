@@ -33,6 +33,11 @@ pub struct ChainOptions {
     /// Decide a validator-set change every this many blocks ([`crate::consensus::Schedule::rotating`]);
     /// `None` keeps the genesis validators.
     pub rotate_validators_every: Option<u64>,
+    /// Whether `update_client` events carry the installed header, as ibc-go up to v8 (and ibc-rs) write them;
+    /// off by default, as ibc-go v9 and later emit them.
+    pub update_client_header: bool,
+    /// The CometBFT version the RPC answers as.
+    pub cometbft: rpc::Dialect,
 }
 
 impl ChainOptions {
@@ -48,6 +53,8 @@ impl ChainOptions {
             block_time,
             home: None,
             rotate_validators_every: None,
+            update_client_header: false,
+            cometbft: rpc::Dialect::default(),
         }
     }
 }
@@ -90,6 +97,8 @@ pub struct RunningChain {
     pub rpc_addr: SocketAddr,
     /// Where gRPC listens.
     pub grpc_addr: SocketAddr,
+    /// The CometBFT version the RPC answers as.
+    pub cometbft: rpc::Dialect,
     stop: watch::Sender<bool>,
     pause: watch::Sender<bool>,
     blocks: JoinHandle<Result<(), NodeError>>,
@@ -176,6 +185,7 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
     }
     let genesis = Genesis::build(&opts.genesis)?;
     let app = App::new(&genesis)?;
+    app.set_update_client_header(opts.update_client_header);
     let schedule = match opts.rotate_validators_every {
         Some(every) => {
             Schedule::rotating(genesis.validators.clone(), genesis.standby.clone(), every)
@@ -205,11 +215,13 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
 
     let (stop, stopped) = watch::channel(false);
     let view: Arc<dyn NodeView> = node.clone();
-    let rpc = rpc::spawn(rpc_listener, view, RpcConfig::default()).map_err(|source| {
-        DevnetError::Bind {
-            addr: rpc_addr,
-            source,
-        }
+    let config = RpcConfig {
+        dialect: opts.cometbft,
+        ..RpcConfig::default()
+    };
+    let rpc = rpc::spawn(rpc_listener, view, config).map_err(|source| DevnetError::Bind {
+        addr: rpc_addr,
+        source,
     })?;
     let mut grpc_stop = stopped.clone();
     let grpc = tokio::spawn(crate::grpc::serve(
@@ -232,6 +244,7 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
         node,
         rpc_addr,
         grpc_addr,
+        cometbft: opts.cometbft,
         stop,
         pause,
         blocks,

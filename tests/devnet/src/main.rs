@@ -42,6 +42,13 @@ struct Args {
     /// each takes effect two blocks later, as on CometBFT).
     #[arg(long, value_name = "N")]
     rotate_validators_every: Option<u64>,
+    /// Writes the installed header into `update_client` events, as ibc-go up to v8 does; by default they carry
+    /// none, as on ibc-go v9 and later.
+    #[arg(long)]
+    update_client_header: bool,
+    /// The CometBFT version the RPC answers as: 0.34, 0.37, 0.38 or 1.0.
+    #[arg(long, default_value = "0.38", value_name = "VERSION")]
+    cometbft: devnet::rpc::Dialect,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -168,6 +175,8 @@ async fn run(args: Args) -> ExitCode {
         block_time: args.block_time,
         home: Some(home.clone()),
         rotate_validators_every: args.rotate_validators_every,
+        update_client_header: args.update_client_header,
+        cometbft: args.cometbft,
     };
     let chain = match start_chain(opts).await {
         Ok(chain) => chain,

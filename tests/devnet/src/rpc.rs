@@ -3,6 +3,7 @@
 //!
 //! The chain is reached only through [`NodeView`]; [`serve`] (or [`spawn`]) runs the server on a listener.
 
+pub mod dialect;
 mod error;
 mod methods;
 pub mod node;
@@ -27,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use dialect::Dialect;
 pub use error::RpcError;
 pub use methods::RpcConfig;
 pub use node::{BlockResults, NodeEvent, NodeView, TxRecord};

@@ -159,6 +159,13 @@ impl ChainEndpoint for CosmosEndpoint {
         Ok(out)
     }
 
+    async fn tx_messages(
+        &self,
+        tx_hash: &str,
+    ) -> Result<Vec<relayd_messages::Datagram>, ChainError> {
+        self.rpc.tx_messages(tx_hash).await
+    }
+
     async fn ibc_events_at(&self, height: u64) -> Result<Vec<ObservedEvent>, ChainError> {
         let block = fetch_block(&self.rpc, self.rpc.chain(), height)
             .await

@@ -1,5 +1,8 @@
 //! Turns CometBFT `block_results` into typed IBC events. Works on both attribute encodings: CometBFT 0.34's
-//! base64 keys and values and 0.37/0.38's plain strings.
+//! base64 keys and values and 0.37/0.38's plain strings; and on the event shapes of ibc-go v7, v8 and v10 and
+//! of ibc-rs (see `docs/devnet.md`, "Event shapes"): packet data and acks from their `_hex` attributes where
+//! present (v10 writes no others), `update_client` with or without the `header` attribute (gone since v9), and
+//! IBC v2 packet events (v10, same type names, keyed by client instead of port and channel) left aside.
 
 use std::collections::HashMap;
 
@@ -111,25 +114,29 @@ pub fn decode_tx_events(height: u64, tx_hash: &str, events: &[abci::Event]) -> D
     out
 }
 
-/// One event's attributes, decoded to text whatever the wire encoding was.
+/// One event's attributes, decoded from whatever the wire encoding was. Values stay bytes until read as text,
+/// so a value that is not UTF-8 (ibc-go's deprecated `packet_data` of binary data, base64 on CometBFT 0.34)
+/// fails only the read that needs it.
 struct Attributes<'a> {
     kind: &'a str,
-    map: HashMap<String, String>,
+    map: HashMap<String, Vec<u8>>,
 }
 
 impl Attributes<'_> {
-    fn get(&self, key: &str) -> Result<&str, String> {
+    fn text(&self, key: &str) -> Result<Option<&str>, String> {
         self.map
             .get(key)
-            .map(String::as_str)
+            .map(|v| std::str::from_utf8(v).map_err(|_| format!("attribute {key} is not UTF-8")))
+            .transpose()
+    }
+
+    fn get(&self, key: &str) -> Result<&str, String> {
+        self.text(key)?
             .ok_or_else(|| format!("missing attribute {key}"))
     }
 
     fn opt(&self, key: &str) -> Option<&str> {
-        self.map
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.text(key).ok().flatten().filter(|v| !v.is_empty())
     }
 
     fn id<T: std::str::FromStr>(&self, key: &str) -> Result<T, String>
@@ -154,11 +161,18 @@ impl Attributes<'_> {
         raw.parse().map_err(|e| format!("attribute {key}: {e}"))
     }
 
-    fn bytes(&self, hex_key: &str, text_key: &str) -> Result<Vec<u8>, String> {
+    /// The hex attribute decoded (ibc-go v7+, ibc-rs), else the raw one (older chains; gone in ibc-go v10).
+    fn bytes(&self, hex_key: &str, raw_key: &str) -> Result<Vec<u8>, String> {
         match self.opt(hex_key) {
             Some(h) => hex::decode(h).map_err(|e| format!("attribute {hex_key}: {e}")),
-            None => Ok(self.opt(text_key).unwrap_or_default().as_bytes().to_vec()),
+            None => Ok(self.map.get(raw_key).cloned().unwrap_or_default()),
         }
+    }
+
+    /// An IBC v2 packet event (ibc-go v10): it names the packet's source and destination clients where
+    /// classic packets name ports and channels. relayd relays classic channels only.
+    fn is_v2_packet(&self) -> bool {
+        self.map.contains_key("packet_source_client") && !self.map.contains_key("packet_src_port")
     }
 
     fn connection(&self) -> Result<ConnectionAttributes, String> {
@@ -227,11 +241,12 @@ pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, Stri
     for attr in &event.attributes {
         let key = String::from_utf8(attr.key_bytes().to_vec())
             .map_err(|_| "attribute key is not UTF-8".to_owned())?;
-        let value = String::from_utf8(attr.value_bytes().to_vec())
-            .map_err(|_| format!("attribute {key} is not UTF-8"))?;
-        map.insert(key, value);
+        map.insert(key, attr.value_bytes().to_vec());
     }
     let a = Attributes { kind, map };
+    if a.is_v2_packet() {
+        return Ok(None);
+    }
     let event = match a.kind {
         "create_client" => IbcEvent::CreateClient {
             client_id: a.id::<ClientId>("client_id")?,
@@ -286,6 +301,9 @@ pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, Stri
     };
     Ok(Some(event))
 }
+
+#[cfg(test)]
+mod ibc_go_tests;
 
 #[cfg(test)]
 mod tests {

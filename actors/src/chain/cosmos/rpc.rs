@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use cosmrs::proto::cosmos::tx::v1beta1::{TxBody, TxRaw};
+use prost::Message;
+use relayd_messages::Datagram;
 use tendermint::block::Height;
 use tendermint::{node, validator};
 use tendermint_light_client_verifier::types::LightBlock;
@@ -11,6 +14,7 @@ use tendermint_rpc::endpoint::block_results;
 use tendermint_rpc::{Client, HttpClient, Paging};
 
 use super::light_client::LightBlockSource;
+use crate::chain::endpoint::ChainError;
 
 pub mod bounded;
 
@@ -26,6 +30,42 @@ pub struct RpcError {
     pub call: String,
     /// The transport or node error.
     pub reason: String,
+}
+
+/// Why a node's reported version names no RPC dialect relayd speaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialectError {
+    /// Not `major.minor[.patch...]`.
+    #[error("node version {0:?} is not a version number")]
+    Unparsable(String),
+    /// A version of no known dialect.
+    #[error(
+        "node version {0} speaks no RPC dialect relayd knows (CometBFT 0.34, 0.37, 0.38 or 1.x)"
+    )]
+    Unsupported(String),
+}
+
+/// The RPC dialect of a node that reports `version` in `status`. CometBFT 0.34 (base64 event attributes,
+/// begin/end block events) and 0.37 (plain attributes, begin/end block events) have their own; 0.38 and 1.x
+/// share 0.38's (`finalize_block_events`). tendermint-rpc alone refuses 1.x.
+pub fn dialect_of(version: &str) -> Result<CompatMode, DialectError> {
+    let unparsable = || DialectError::Unparsable(version.to_owned());
+    let mut parts = version
+        .trim()
+        .trim_start_matches('v')
+        .split(['.', '-', '+']);
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|p| p.parse::<u64>().ok())
+            .ok_or_else(unparsable)
+    };
+    match (number()?, number()?) {
+        (0, 34) => Ok(CompatMode::V0_34),
+        (0, 37) => Ok(CompatMode::V0_37),
+        (0, 38) | (1, _) => Ok(CompatMode::V0_38),
+        _ => Err(DialectError::Unsupported(version.to_owned())),
+    }
 }
 
 /// A chain's CometBFT RPC endpoint.
@@ -129,8 +169,8 @@ impl CosmosRpc {
             .status()
             .await
             .map_err(|e| probe.err("status", e))?;
-        let compat = CompatMode::from_version(status.node_info.version)
-            .map_err(|e| probe.err("status", format!("unsupported node version: {e}")))?;
+        let compat = dialect_of(&status.node_info.version.to_string())
+            .map_err(|e| probe.err("status", e))?;
         Self::with_timeout(chain, url, compat, timeout)
     }
 
@@ -188,6 +228,31 @@ impl CosmosRpc {
         Ok(response.block)
     }
 
+    /// The messages of the committed transaction `tx_hash` (hex), in order. A failed transaction is an error:
+    /// its messages changed nothing.
+    pub async fn tx_messages(&self, tx_hash: &str) -> Result<Vec<Datagram>, ChainError> {
+        let call = format!("tx {tx_hash}");
+        let bytes: [u8; 32] = hex::decode(tx_hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ChainError::rpc(&self.chain, &call, "not a SHA-256 hash in hex"))?;
+        let hash = tendermint::Hash::Sha256(bytes);
+        let r = self
+            .http
+            .tx(hash, false)
+            .await
+            .map_err(|e| ChainError::rpc(&self.chain, &call, e))?;
+        if r.tx_result.code.is_err() {
+            return Err(ChainError::Query {
+                chain: self.chain.clone(),
+                call,
+                code: r.tx_result.code.value(),
+                log: r.tx_result.log,
+            });
+        }
+        decode_tx_messages(&r.tx).map_err(|e| ChainError::rpc(&self.chain, &call, e))
+    }
+
     async fn validator_set(&self, height: Height) -> Result<validator::Set, RpcError> {
         let response = self
             .http
@@ -217,10 +282,55 @@ impl CosmosRpc {
     }
 }
 
+/// The messages of an encoded Cosmos SDK transaction (`TxRaw`), as `Any`s in their order.
+pub fn decode_tx_messages(tx: &[u8]) -> Result<Vec<Datagram>, prost::DecodeError> {
+    let raw = TxRaw::decode(tx)?;
+    let body = TxBody::decode(raw.body_bytes.as_slice())?;
+    Ok(body
+        .messages
+        .into_iter()
+        .map(|m| Datagram {
+            type_url: m.type_url,
+            value: m.value,
+        })
+        .collect())
+}
+
 impl LightBlockSource for CosmosRpc {
     async fn light_block(&self, height: u64) -> Result<LightBlock, String> {
         self.fetch_light_block(height)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dialect_follows_the_reported_version() {
+        for (version, dialect) in [
+            ("0.34.27", CompatMode::V0_34),
+            ("v0.34.29-sei-1", CompatMode::V0_34),
+            ("0.37.4", CompatMode::V0_37),
+            ("0.38.12", CompatMode::V0_38),
+            ("1.0.0", CompatMode::V0_38),
+            ("v1.0.1", CompatMode::V0_38),
+        ] {
+            assert_eq!(dialect_of(version), Ok(dialect), "{version}");
+        }
+        assert_eq!(
+            dialect_of("0.35.9"),
+            Err(DialectError::Unsupported("0.35.9".into()))
+        );
+        assert_eq!(
+            dialect_of("2.0.0"),
+            Err(DialectError::Unsupported("2.0.0".into()))
+        );
+        assert_eq!(
+            dialect_of("devel"),
+            Err(DialectError::Unparsable("devel".into()))
+        );
     }
 }

@@ -419,7 +419,7 @@ impl Core {
         .map_err(ibc_error)?;
         let evs = std::mem::take(&mut *self.ibc.events.lock());
         self.ibc.logs.lock().clear();
-        Ok(events::ibc_events(evs))
+        Ok(events::ibc_events(evs, self.update_client_header))
     }
 
     fn ping_msg(&mut self, msg: &MsgSendPing) -> Result<Vec<Event>, TxError> {
@@ -432,7 +432,7 @@ impl Core {
         })?;
         let evs = std::mem::take(&mut *self.ibc.events.lock());
         self.ibc.logs.lock().clear();
-        Ok(events::ibc_events(evs))
+        Ok(events::ibc_events(evs, self.update_client_header))
     }
 
     fn transfer_msg(&mut self, msg: &MsgTransfer) -> Result<Vec<Event>, TxError> {
@@ -465,7 +465,7 @@ impl Core {
         })?;
         let evs = std::mem::take(&mut *self.ibc.events.lock());
         self.ibc.logs.lock().clear();
-        Ok(events::ibc_events(evs))
+        Ok(events::ibc_events(evs, self.update_client_header))
     }
 }
 

@@ -17,6 +17,7 @@ use tendermint_rpc::endpoint::{
 use tendermint_rpc::query::{Operand, Operation, Query};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::dialect::Dialect;
 use super::error::RpcError;
 use super::node::{NodeEvent, NodeView, TxRecord};
 use super::params::Params;
@@ -32,6 +33,8 @@ pub struct RpcConfig {
     pub max_subscriptions_per_client: usize,
     /// Largest accepted request body (CometBFT's `max_body_bytes`, 1 MB by default).
     pub max_body_bytes: usize,
+    /// The CometBFT version answered as.
+    pub dialect: Dialect,
 }
 
 impl Default for RpcConfig {
@@ -40,6 +43,7 @@ impl Default for RpcConfig {
             broadcast_tx_commit_timeout: Duration::from_secs(10),
             max_subscriptions_per_client: 5,
             max_body_bytes: 1_000_000,
+            dialect: Dialect::default(),
         }
     }
 }
@@ -82,8 +86,19 @@ pub(crate) fn tx_hash(tx: &[u8]) -> Hash {
 }
 
 impl Ctx {
-    /// Runs one non-WebSocket method. The caller has already checked that `method` exists.
+    /// Runs one non-WebSocket method, answering as the configured CometBFT version. The caller has already
+    /// checked that `method` exists in some version.
     pub(crate) async fn call(&self, method: &str, p: &Params) -> Result<Value, RpcError> {
+        let dialect = self.config.dialect;
+        if !dialect.has_method(method) {
+            return Err(RpcError::MethodNotFound);
+        }
+        let mut result = self.call_v0_38(method, p).await?;
+        dialect.adapt_result(method, &mut result);
+        Ok(result)
+    }
+
+    async fn call_v0_38(&self, method: &str, p: &Params) -> Result<Value, RpcError> {
         match method {
             "health" => Ok(json!({})),
             "status" => self.status(),

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
+use super::dialect::Dialect;
 use super::error::{failure, success, RpcError};
 use super::methods::{parse_query, Ctx};
 use super::node::NodeEvent;
@@ -198,6 +199,7 @@ async fn subscribe(
     let events = ctx.node.subscribe();
     permit.send(Message::Text(success(id, json!({})).to_string()));
     let task = tokio::spawn(forward(
+        ctx.config.dialect,
         events,
         query,
         raw,
@@ -226,7 +228,9 @@ fn unsubscribe(p: &Params, subs: &Subscriptions) -> Result<Value, RpcError> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn forward(
+    dialect: Dialect,
     mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
     query: Query,
     raw: String,
@@ -238,9 +242,10 @@ async fn forward(
     let reason = loop {
         match events.recv().await {
             Ok(ev) => {
-                let Some(frame) = render(&ev, &query, &raw) else {
+                let Some(mut frame) = render(&ev, &query, &raw) else {
                     continue;
                 };
+                dialect.adapt_event(&mut frame);
                 if !out.push(success(&id, frame)).await {
                     return;
                 }

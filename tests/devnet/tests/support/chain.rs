@@ -92,8 +92,13 @@ pub struct Chain {
 impl Chain {
     /// Connects to a running devnet chain's RPC.
     pub fn connect(running: &RunningChain) -> Self {
+        let compat = match running.cometbft {
+            devnet::rpc::Dialect::V0_34 => CompatMode::V0_34,
+            devnet::rpc::Dialect::V0_37 => CompatMode::V0_37,
+            devnet::rpc::Dialect::V0_38 | devnet::rpc::Dialect::V1_0 => CompatMode::V0_38,
+        };
         let rpc = HttpClient::builder(running.rpc_url().parse().expect("rpc url"))
-            .compat_mode(CompatMode::V0_38)
+            .compat_mode(compat)
             .build()
             .expect("http client");
         let id = running.chain_id();
