@@ -14,8 +14,8 @@ pub mod state;
 
 pub use actor::*;
 pub use control::{
-    AddRoutes, CoordinatorStatus, ForwardClientUpdates, PanicAnyBuilder, QueryCoordinator, SubscribeLifecycle,
-    SuperviseWith,
+    AddRoutes, CoordinatorStatus, ForwardClientUpdates, PanicAnyBuilder, QueryCoordinator,
+    SubscribeLifecycle, SuperviseWith,
 };
 pub use decisions::Scope;
 pub use introspect::{BuilderStatus, QueryBuilders, RetryError, RetryPacket};
