@@ -322,6 +322,25 @@ pub enum QueryGroup {
     /// Packet state.
     #[command(subcommand)]
     Packet(PacketQuery),
+    /// Token balances of an account (the relayer's by default): the bank on Cosmos chains, the IBC contract's
+    /// `ft_balances_of` / `ft_balance_of` view on NEAR chains.
+    Balance(BalanceArgs),
+}
+
+/// `query balance --chain C [--address A] [--denom D]`
+#[derive(Debug, Args)]
+pub struct BalanceArgs {
+    /// The chain.
+    #[arg(long)]
+    pub chain: String,
+    /// The account (default: the relayer's: its key's address on Cosmos, `signer_account` on NEAR).
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Only this denomination (full trace for NEAR vouchers, e.g. `transfer/channel-0/stake`).
+    #[arg(long)]
+    pub denom: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `relayd query client ...`
@@ -537,6 +556,13 @@ pub enum QueryCommand {
         channel: String,
         json: bool,
     },
+    /// See [`BalanceArgs`].
+    Balance {
+        chain: String,
+        address: Option<String>,
+        denom: Option<String>,
+        json: bool,
+    },
 }
 
 impl QueryCommand {
@@ -550,7 +576,8 @@ impl QueryCommand {
             | Self::Channel { chain, .. }
             | Self::Channels { chain, .. }
             | Self::PacketCommitments { chain, .. }
-            | Self::PacketPending { chain, .. } => chain,
+            | Self::PacketPending { chain, .. }
+            | Self::Balance { chain, .. } => chain,
         }
     }
 
@@ -564,7 +591,8 @@ impl QueryCommand {
             | Self::Channel { json, .. }
             | Self::Channels { json, .. }
             | Self::PacketCommitments { json, .. }
-            | Self::PacketPending { json, .. } => *json,
+            | Self::PacketPending { json, .. }
+            | Self::Balance { json, .. } => *json,
         }
     }
 }
@@ -622,6 +650,12 @@ impl From<&QueryGroup> for QueryCommand {
                 chain: a.chain.clone(),
                 port: a.port.clone(),
                 channel: a.channel.clone(),
+                json: a.out.json,
+            },
+            QueryGroup::Balance(a) => Self::Balance {
+                chain: a.chain.clone(),
+                address: a.address.clone(),
+                denom: a.denom.clone(),
                 json: a.out.json,
             },
         }

@@ -1,5 +1,6 @@
 //! One module per command; each returns the process exit code.
 
+pub mod balance;
 pub mod clear;
 pub mod config;
 pub mod create;

@@ -1,6 +1,6 @@
 //! `relayd tx transfer` against two devnet chains joined by a transfer channel (opened by the devnet tests'
-//! minimal relayer): the relayer key imported with `relayd keys add` sends a batch of ICS-20 packets, and
-//! `relayd query packet commitments` sees them pending.
+//! minimal relayer): the relayer key imported with `relayd keys add` sends a batch of ICS-20 packets,
+//! `relayd query packet commitments` sees them pending and `relayd query balance` sees the tokens in escrow.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -9,6 +9,7 @@ mod support;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use ibc::core::host::types::identifiers::{ChannelId, PortId};
 use support::handshake::connect_transfer;
 use support::packet::TRANSFER_PORT;
 
@@ -76,6 +77,18 @@ async fn tx_transfer_sends_a_batch_of_packets_that_queries_then_see() {
     .expect("join");
     assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
 
+    let before = run(s(&[
+        "query", "balance", "--chain", "ibc-0", "--denom", "stake", "--json",
+    ]))
+    .await
+    .expect("join");
+    assert_eq!(before.status.code(), Some(0), "{}", text(&before.stderr));
+    let before: serde_json::Value = serde_json::from_slice(&before.stdout).expect("json");
+    let relayer_stake_before: u128 = before["balances"][0]["amount"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("amount");
+
     let sent = run(s(&[
         "tx",
         "transfer",
@@ -136,6 +149,73 @@ async fn tx_transfer_sends_a_batch_of_packets_that_queries_then_see() {
     assert_eq!(doc["counterparty"]["chain"], "ibc-1");
     assert_eq!(doc["unreceived_packets"], serde_json::json!([1, 2, 3]));
     assert_eq!(doc["unrelayed_acks"], serde_json::json!([]));
+
+    // The escrow of the channel holds exactly what was sent; the relayer's own balance (the default account,
+    // from its key) paid it and the fees.
+    // ibc-go's ADR-028 escrow account of the channel, as the devnet's bank names it.
+    let escrow = cosmrs::AccountId::new(
+        "cosmos",
+        &ibc::cosmos_host::utils::cosmos_adr028_escrow_address(
+            &PortId::transfer(),
+            &a.channel_id.parse::<ChannelId>().expect("channel id"),
+        ),
+    )
+    .expect("bech32")
+    .to_string();
+    let balance = |args: Vec<String>| {
+        let run = &run;
+        async move {
+            let out = run(args).await.expect("join");
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+        }
+    };
+    let doc = balance(s(&[
+        "query",
+        "balance",
+        "--chain",
+        "ibc-0",
+        "--address",
+        &escrow,
+        "--denom",
+        "stake",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(doc["address"], escrow.as_str());
+    assert_eq!(
+        doc["balances"],
+        serde_json::json!([{"denom": "stake", "amount": "300"}])
+    );
+    let doc = balance(s(&["query", "balance", "--chain", "ibc-0", "--json"])).await;
+    assert_eq!(doc["address"], relayer.address.as_str());
+    let stake = doc["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|b| b["denom"] == "stake")
+        .and_then(|b| b["amount"].as_str()?.parse::<u128>().ok())
+        .expect("the relayer holds stake");
+    assert!(
+        stake + 300 <= relayer_stake_before,
+        "{stake} after {relayer_stake_before}"
+    );
+    let doc = balance(s(&[
+        "query",
+        "balance",
+        "--chain",
+        "ibc-1",
+        "--address",
+        &receiver,
+        "--denom",
+        "nothing",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(
+        doc["balances"],
+        serde_json::json!([{"denom": "nothing", "amount": "0"}])
+    );
 
     let bad = run(s(&[
         "tx",

@@ -18,6 +18,7 @@ use relayd_actors::chain::near::rpc::NearRpc;
 use serde_json::{json, Value};
 
 use crate::cli::{Cli, QueryCommand, EXIT_CONFIG, EXIT_RUNTIME};
+use crate::commands::balance;
 use crate::commands::config::load;
 use crate::commands::fail;
 
@@ -34,6 +35,28 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
             &format!("chain {chain_id} is not in {}", config_path.display()),
             EXIT_CONFIG,
         );
+    };
+    // A balance query names its account; the relayer's own is the default.
+    let resolved;
+    let command = match command {
+        QueryCommand::Balance {
+            chain: c,
+            address: None,
+            denom,
+            json,
+        } => match balance::relayer_account(&config, &config_path, chain) {
+            Ok(owner) => {
+                resolved = QueryCommand::Balance {
+                    chain: c.clone(),
+                    address: Some(owner),
+                    denom: denom.clone(),
+                    json: *json,
+                };
+                &resolved
+            }
+            Err(e) => return fail(&e, EXIT_CONFIG),
+        },
+        other => other,
     };
     let url = chain.rpc_addr.to_string();
     let result = if let Some(near) = chain.near() {
@@ -213,6 +236,11 @@ async fn execute(
         QueryCommand::PacketCommitments { port, channel, .. } => {
             json!({"port_id": port, "channel_id": channel, "sequences": rpc.packet_commitments(port, channel).await?})
         }
+        QueryCommand::Balance { address, denom, .. } => {
+            let address = address.as_deref().unwrap_or_default();
+            let balances = rpc.bank_balances(address, denom.as_deref()).await?;
+            balance::report(&chain, address, balances)
+        }
     })
 }
 
@@ -297,6 +325,11 @@ async fn execute_near(
         }
         QueryCommand::PacketPending { port, channel, .. } => {
             pending(endpoint, port, channel, config).await?
+        }
+        QueryCommand::Balance { address, denom, .. } => {
+            let address = address.as_deref().unwrap_or_default();
+            let balances = balance::near(endpoint, address, denom.as_deref()).await?;
+            balance::report(&chain, address, balances)
         }
     })
 }

@@ -5,9 +5,11 @@
 pub mod chain;
 pub mod genesis;
 pub mod ibc;
+pub mod ledger;
 pub mod proof;
 pub mod rpc;
 pub mod runtime;
+pub mod transfer;
 pub mod trie;
 
 use std::net::SocketAddr;

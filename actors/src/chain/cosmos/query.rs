@@ -209,6 +209,55 @@ impl CosmosRpc {
         .await
     }
 
+    /// Bank balances of `address` (x/bank's `Balance` for one denomination, `AllBalances` otherwise), as
+    /// `(denom, amount)` with amounts as the chain writes them; one denomination the account never held is `0`.
+    pub async fn bank_balances(
+        &self,
+        address: &str,
+        denom: Option<&str>,
+    ) -> Result<Vec<(String, String)>, ChainError> {
+        use cosmrs::proto::cosmos::bank::v1beta1 as bank;
+        if let Some(denom) = denom {
+            let r: bank::QueryBalanceResponse = self
+                .grpc(
+                    "/cosmos.bank.v1beta1.Query/Balance",
+                    &bank::QueryBalanceRequest {
+                        address: address.to_owned(),
+                        denom: denom.to_owned(),
+                    },
+                )
+                .await?;
+            let amount = r.balance.map_or_else(|| "0".to_owned(), |c| c.amount);
+            return Ok(vec![(denom.to_owned(), amount)]);
+        }
+        let coins = self
+            .paged(
+                "/cosmos.bank.v1beta1.Query/AllBalances",
+                |pagination| bank::QueryAllBalancesRequest {
+                    address: address.to_owned(),
+                    pagination: pagination.map(|p| {
+                        cosmrs::proto::cosmos::base::query::v1beta1::PageRequest {
+                            key: p.key,
+                            offset: p.offset,
+                            limit: p.limit,
+                            count_total: p.count_total,
+                            reverse: p.reverse,
+                        }
+                    }),
+                    resolve_denom: false,
+                },
+                |r: bank::QueryAllBalancesResponse| {
+                    let next = r.pagination.map(|p| PageResponse {
+                        next_key: p.next_key,
+                        total: p.total,
+                    });
+                    (r.balances, next)
+                },
+            )
+            .await?;
+        Ok(coins.into_iter().map(|c| (c.denom, c.amount)).collect())
+    }
+
     /// Sequences with a packet commitment (sent, not yet acknowledged or timed out) on a channel.
     pub async fn packet_commitments(
         &self,

@@ -153,7 +153,12 @@ impl NearChain {
     pub fn new(genesis: NearGenesis, timestamp_ns: u64) -> Self {
         let mut ibc = IbcContract::new(genesis.ibc.account_id.clone());
         let mut state = runtime::genesis_state(&genesis);
-        // The IBC module's initial counters are the contract's state at genesis.
+        // The IBC module's initial counters and the users' token balances are the contract's state at genesis.
+        ibc.fund_genesis(
+            std::iter::once(&genesis.relayer)
+                .chain(&genesis.accounts)
+                .map(|a| &a.account_id),
+        );
         ibc.commit(&mut state);
         runtime::refresh_storage_usage(&mut state);
         let root = Trie::build(&state).root();

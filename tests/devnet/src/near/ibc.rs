@@ -7,12 +7,17 @@
 //! prefix instead of ibc-testkit's `mock`. Every path the handlers write during a block is copied into the contract's
 //! storage (`TrieKey::ContractData`, key = the ICS-24 path string) when the block commits; view methods read that
 //! storage at the block asked for, as a contract's view function reads its own state.
+//!
+//! Port `transfer` is a real ICS-20 (`near::transfer`) over token balances kept in the same store
+//! (`near::ledger`), so they are committed and provable the same way; `ft_balance_of` and `ft_balances_of` read
+//! them.
 
 use std::collections::BTreeMap;
 
 use basecoin_store::context::Store;
 use basecoin_store::types::Height as StoreHeight;
-use ibc::apps::transfer::types::MODULE_ID_STR;
+use ibc::apps::transfer::handler::send_transfer;
+use ibc::apps::transfer::types::msgs::transfer::MsgTransfer;
 use ibc::clients::tendermint::types::ConsensusState as TmConsensusState;
 use ibc::core::channel::types::channel::{ChannelEnd, IdentifiedChannelEnd};
 use ibc::core::channel::types::commitment::{AcknowledgementCommitment, PacketCommitment};
@@ -27,20 +32,21 @@ use ibc::core::host::types::path::{
     AckPath, ChannelEndPath, ClientConsensusStatePath, ClientStatePath, CommitmentPath,
     ConnectionPath, ReceiptPath, SeqRecvPath,
 };
-use ibc::core::router::module::Module;
-use ibc::core::router::router::Router;
-use ibc::core::router::types::module::ModuleId;
 use ibc::primitives::proto::Protobuf;
 use ibc_proto::google::protobuf::Any;
-use ibc_testkit::testapp::ibc::applications::transfer::types::DummyTransferModule;
 use ibc_testkit::testapp::ibc::clients::AnyConsensusState;
 use ibc_testkit::testapp::ibc::core::types::MockIbcStore;
 use near_primitives::trie_key::TrieKey;
 use near_primitives::types::AccountId;
 use serde::Deserialize;
 
+use super::ledger::{self, Ledger, GENESIS_TOKENS};
+use super::transfer::{NearRouter, NearTransfer};
 use crate::app::store::{self, JournaledStore};
 use crate::host::{DevnetHost, SequenceForm};
+
+/// The type URL of ICS-20's `MsgTransfer`, which `deliver` takes besides the ICS-26 messages.
+pub const MSG_TRANSFER_TYPE_URL: &str = "/ibc.applications.transfer.v1.MsgTransfer";
 
 /// Deposit `deliver` requires per message, in yoctoNEAR (near-ibc's `MINIMUM_DEPOSIT_FOR_DELEVER_MSG`, 0.05 NEAR).
 pub const MIN_DEPOSIT_PER_MESSAGE: u128 = 50_000_000_000_000_000_000_000;
@@ -61,28 +67,6 @@ impl std::fmt::Debug for IbcContract {
         f.debug_struct("IbcContract")
             .field("account", &self.account)
             .finish_non_exhaustive()
-    }
-}
-
-/// The contract's IBC applications: port `transfer` bound to ibc-testkit's ICS-20 module, which accepts packets
-/// without moving tokens (token movement on NEAR belongs to other contracts in near-ibc).
-struct NearRouter {
-    transfer: DummyTransferModule,
-}
-
-impl Router for NearRouter {
-    fn get_route(&self, module_id: &ModuleId) -> Option<&dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
-            .then_some(&self.transfer as &dyn Module)
-    }
-
-    fn get_route_mut(&mut self, module_id: &ModuleId) -> Option<&mut dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
-            .then_some(&mut self.transfer as &mut dyn Module)
-    }
-
-    fn lookup_module(&self, port_id: &PortId) -> Option<ModuleId> {
-        (port_id == &PortId::transfer()).then(|| ModuleId::new(MODULE_ID_STR.to_owned()))
     }
 }
 
@@ -133,13 +117,25 @@ impl IbcContract {
     /// An empty IBC module on `account`, at NEAR revision 0. Its first store version is the genesis state.
     pub fn new(account: AccountId) -> Self {
         let ibc = MockIbcStore::new(0, JournaledStore::default());
+        let transfer = NearTransfer::new(Ledger::new(ibc.store.clone()), account.clone());
         Self {
             account,
             ibc,
-            router: NearRouter {
-                transfer: DummyTransferModule::new(),
-            },
+            router: NearRouter { transfer },
             events: BTreeMap::new(),
+        }
+    }
+
+    /// Gives each of `holders` the genesis amount of every NEAR-native denomination in [`GENESIS_TOKENS`]
+    /// (written with the genesis state).
+    pub fn fund_genesis<'a>(&mut self, holders: impl IntoIterator<Item = &'a AccountId>) {
+        let ledger = self.router.transfer.ledger();
+        for holder in holders {
+            for (denom, amount) in GENESIS_TOKENS {
+                if let Err(e) = ledger.mint(holder.as_str(), denom, *amount) {
+                    tracing::error!("genesis balance of {holder}: {e}");
+                }
+            }
         }
     }
 
@@ -197,25 +193,46 @@ impl IbcContract {
         }
     }
 
-    /// Runs `deliver(messages)` in block `height` as near-ibc does: each message on its own; a failing one is
-    /// rolled back and reported in the logs (near-ibc's `ERR_DELIVER_MESSAGE` event and the error text), the
-    /// others stay. Returns the IBC events and the log lines.
-    pub fn deliver(&mut self, height: u64, messages: Vec<Any>) -> (Vec<IbcEvent>, Vec<String>) {
+    /// Runs `deliver(messages)`, called by `caller`, in block `height` as near-ibc does: each message on its own;
+    /// a failing one is rolled back and reported in the logs (near-ibc's `ERR_DELIVER_MESSAGE` event and the error
+    /// text), the others stay. Returns the IBC events and the log lines.
+    ///
+    /// Besides ICS-26 messages it takes ICS-20's `MsgTransfer`, whose sender must be `caller`: only an account's
+    /// own call spends its tokens.
+    pub fn deliver(
+        &mut self,
+        height: u64,
+        caller: &AccountId,
+        messages: Vec<Any>,
+    ) -> (Vec<IbcEvent>, Vec<String>) {
         let mut events = Vec::new();
         let mut logs = Vec::new();
         for (i, any) in messages.into_iter().enumerate() {
             let cp = store::checkpoint(&self.ibc.store);
             let type_url = any.type_url.clone();
-            let result = MsgEnvelope::try_from(any)
-                .map_err(|e| e.to_string())
-                .and_then(|env| {
-                    let mut host = DevnetHost::new(
-                        &mut self.ibc,
-                        contract_data_key(&self.account, b""),
-                        SequenceForm::Json,
-                    );
-                    dispatch(&mut host, &mut self.router, env).map_err(|e| e.to_string())
-                });
+            let prefix = contract_data_key(&self.account, b"");
+            let result = if type_url == MSG_TRANSFER_TYPE_URL {
+                MsgTransfer::try_from(any)
+                    .map_err(|e| e.to_string())
+                    .and_then(|msg| {
+                        if msg.packet_data.sender.as_ref() != caller.as_str() {
+                            return Err(format!(
+                                "transfer sender {} is not the caller {caller}",
+                                msg.packet_data.sender.as_ref()
+                            ));
+                        }
+                        let mut host = DevnetHost::new(&mut self.ibc, prefix, SequenceForm::Json);
+                        send_transfer(&mut host, &mut self.router.transfer, msg)
+                            .map_err(|e| e.to_string())
+                    })
+            } else {
+                MsgEnvelope::try_from(any)
+                    .map_err(|e| e.to_string())
+                    .and_then(|env| {
+                        let mut host = DevnetHost::new(&mut self.ibc, prefix, SequenceForm::Json);
+                        dispatch(&mut host, &mut self.router, env).map_err(|e| e.to_string())
+                    })
+            };
             let evs = std::mem::take(&mut *self.ibc.events.lock());
             self.ibc.logs.lock().clear();
             match result {
@@ -408,6 +425,25 @@ impl IbcContract {
                 };
                 json(&evs)
             }
+            "ft_balance_of" => {
+                let a: BalanceArgs = parse(args)?;
+                let denom = a
+                    .denom
+                    .ok_or_else(|| panic("ft_balance_of needs a denom"))?;
+                json(&ledger::stored_balance(storage, a.account_id.as_str(), &denom).to_string())
+            }
+            "ft_balances_of" => {
+                let a: BalanceArgs = parse(args)?;
+                let all: Vec<DenomBalance> =
+                    ledger::stored_balances(storage, a.account_id.as_str())
+                        .into_iter()
+                        .map(|(denom, amount)| DenomBalance {
+                            denom,
+                            amount: amount.to_string(),
+                        })
+                        .collect();
+                json(&all)
+            }
             "deliver" => {
                 return Err(ViewError::Panic(
                     "ProhibitedInView { method_name: \"storage_write\" }".to_owned(),
@@ -416,6 +452,22 @@ impl IbcContract {
             _ => return Err(ViewError::MethodNotFound),
         };
         out
+    }
+
+    /// The IBC host over the contract's store, for tests that set up IBC state a handshake would leave.
+    #[cfg(test)]
+    pub(crate) fn host(&mut self) -> DevnetHost<'_, JournaledStore> {
+        DevnetHost::new(
+            &mut self.ibc,
+            contract_data_key(&self.account, b""),
+            SequenceForm::Json,
+        )
+    }
+
+    /// The ICS-20 application, for tests that run its packet callbacks.
+    #[cfg(test)]
+    pub(crate) fn transfer_mut(&mut self) -> &mut NearTransfer {
+        &mut self.router.transfer
     }
 
     /// The IBC events of `height` (block heights with no IBC events give an empty list).
@@ -566,6 +618,19 @@ struct UnreceivedArgs {
     port_id: PortId,
     channel_id: ChannelId,
     sequences: Vec<Sequence>,
+}
+
+#[derive(Deserialize)]
+struct BalanceArgs {
+    account_id: AccountId,
+    denom: Option<String>,
+}
+
+/// One entry of `ft_balances_of`: amounts are decimal strings, as NEP-141's `U128`.
+#[derive(serde::Serialize)]
+struct DenomBalance {
+    denom: String,
+    amount: String,
 }
 
 #[derive(Deserialize)]

@@ -400,7 +400,12 @@ pub fn apply(
             Action::FunctionCall(f) => {
                 prepaid = prepaid.saturating_add(f.gas.as_gas());
                 deposits += f.deposit.as_yoctonear();
-                run_function_call(state, ibc, &receiver, f, height, &mut used, &mut logs)
+                let call = Call {
+                    caller: &signer,
+                    receiver: &receiver,
+                    height,
+                };
+                run_function_call(state, ibc, &call, f, &mut used, &mut logs)
             }
             // `validate` rejected every other action.
             _ => Ok(()),
@@ -463,15 +468,22 @@ pub fn apply(
     )
 }
 
+/// Who calls which contract in which block: the transaction's signer is the predecessor of its own receipt.
+struct Call<'a> {
+    caller: &'a AccountId,
+    receiver: &'a AccountId,
+    height: u64,
+}
+
 fn run_function_call(
     state: &mut StateMap,
     ibc: &mut IbcContract,
-    receiver: &AccountId,
+    call: &Call<'_>,
     f: &near_primitives::action::FunctionCallAction,
-    height: u64,
     used: &mut u64,
     logs: &mut Vec<String>,
 ) -> Result<(), ActionErrorKind> {
+    let receiver = call.receiver;
     if receiver != ibc.account() {
         return Err(ActionErrorKind::FunctionCallError(
             FunctionCallError::CompilationError(CompilationError::CodeDoesNotExist {
@@ -502,7 +514,7 @@ fn run_function_call(
             "Smart contract panicked: assertion failed: Need to attach at least {MIN_DEPOSIT_PER_MESSAGE} yocto NEAR to cover the possible storage cost."
         )));
     }
-    let (_events, deliver_logs) = ibc.deliver(height, args.messages);
+    let (_events, deliver_logs) = ibc.deliver(call.height, call.caller, args.messages);
     logs.extend(deliver_logs);
     // The contract keeps the deposit to pay for the storage it uses.
     if !credit(state, receiver, f.deposit.as_yoctonear()) {
