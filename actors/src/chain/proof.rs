@@ -153,6 +153,7 @@ fn verify_levels(
     let mut level_value: Option<Vec<u8>> = value.map(<[u8]>::to_vec);
     for (level, (proof, spec)) in proofs.iter().zip(specs).enumerate() {
         let key = keys[level];
+        check_spec(spec).map_err(|e| format!("level {level}: proof spec: {e}"))?;
         let shown = String::from_utf8_lossy(key);
         let sub_root = match &level_value {
             Some(v) => {
@@ -198,6 +199,9 @@ fn existence_root(proof: &CommitmentProof) -> Result<Vec<u8>, String> {
 fn non_existence_root(proof: &CommitmentProof) -> Result<Vec<u8>, String> {
     match &proof.proof {
         Some(ics23::commitment_proof::Proof::Nonexist(non)) => {
+            if !neighbours_diverge(non) {
+                return Err("the neighbours' paths do not part below the root".into());
+            }
             let neighbour = non
                 .left
                 .as_ref()
@@ -207,6 +211,76 @@ fn non_existence_root(proof: &CommitmentProof) -> Result<Vec<u8>, String> {
                 .map_err(|e| e.to_string())
         }
         _ => Err("expected a non-existence proof".into()),
+    }
+}
+
+/// Inner nodes with more children, or larger child hashes, than this are refused: far above every store layout
+/// in use (2 or 3 children of 32 bytes), and small enough that ics23's `i32` arithmetic over them cannot overflow.
+const MAX_CHILDREN: usize = 256;
+/// See [`MAX_CHILDREN`].
+const MAX_CHILD_SIZE: i32 = 256;
+/// The longest inner-node prefix a spec may allow.
+const MAX_PREFIX_LENGTH: i32 = 1 << 16;
+
+/// Refuses proof specs ics23 cannot apply safely. It indexes, slices and divides by the inner-node layout without
+/// checking it first (an empty child order underflows, a child size of 0 divides by zero, an order that is not a
+/// permutation is unwrapped), and a client's specs come from a chain, not from relayd.
+fn check_spec(spec: &ProofSpec) -> Result<(), String> {
+    if spec.leaf_spec.is_none() {
+        return Err("no leaf spec".into());
+    }
+    let inner = spec.inner_spec.as_ref().ok_or("no inner spec")?;
+    let n = inner.child_order.len();
+    if n == 0 || n > MAX_CHILDREN {
+        return Err(format!(
+            "{n} children per inner node; 1 to {MAX_CHILDREN} are supported"
+        ));
+    }
+    let mut seen = vec![false; n];
+    for &child in &inner.child_order {
+        match usize::try_from(child).ok().filter(|c| *c < n) {
+            Some(c) if !seen[c] => seen[c] = true,
+            _ => {
+                return Err(format!(
+                    "child order {:?} is not an order of 0..{n}",
+                    inner.child_order
+                ))
+            }
+        }
+    }
+    if !(1..=MAX_CHILD_SIZE).contains(&inner.child_size) {
+        return Err(format!(
+            "child size {} is not between 1 and {MAX_CHILD_SIZE}",
+            inner.child_size
+        ));
+    }
+    let (min, max) = (inner.min_prefix_length, inner.max_prefix_length);
+    if min < 0 || max < min || max > MAX_PREFIX_LENGTH {
+        return Err(format!(
+            "inner prefix lengths {min}..={max} are not within 0..={MAX_PREFIX_LENGTH}"
+        ));
+    }
+    if spec.min_depth < 0 || spec.max_depth < 0 {
+        return Err(format!(
+            "depths {}..={} are negative",
+            spec.min_depth, spec.max_depth
+        ));
+    }
+    Ok(())
+}
+
+/// ics23 checks that two neighbours are adjacent by walking down from the root while their steps are equal, and
+/// unwraps the next step of each: both paths must differ somewhere before either ends. Honest proofs always do
+/// (two leaves part at some node); a crafted pair whose inner node hashes like a leaf would panic the check.
+fn neighbours_diverge(non: &ics23::NonExistenceProof) -> bool {
+    match (&non.left, &non.right) {
+        (Some(left), Some(right)) => left
+            .path
+            .iter()
+            .rev()
+            .zip(right.path.iter().rev())
+            .any(|(l, r)| l.prefix != r.prefix || l.suffix != r.suffix),
+        _ => true,
     }
 }
 

@@ -47,12 +47,13 @@ pub fn parse_block_results(
     if let Some(result) = value.get_mut("result") {
         value = result.take();
     }
-    Ok(match mode {
+    let decoded = super::rpc::bounded::decode_answer(|| match mode {
         CompatMode::V0_34 => {
-            serde_json::from_value::<block_results::v0_34::DialectResponse>(value)?.into()
+            serde_json::from_value::<block_results::v0_34::DialectResponse>(value).map(Into::into)
         }
-        _ => serde_json::from_value::<block_results::Response>(value)?,
-    })
+        _ => serde_json::from_value::<block_results::Response>(value),
+    });
+    Ok(decoded.map_err(<serde_json::Error as serde::de::Error>::custom)??)
 }
 
 /// The IBC events of a block. `tx_hashes[i]` names the block's i-th transaction; pass an empty slice when the

@@ -15,6 +15,8 @@ use crate::chain::endpoint::{ChainError, Proven, QueryHeight};
 
 /// Page size for listings: large enough to need few round trips, small enough for any node's limits.
 const PAGE_LIMIT: u64 = 500;
+/// Most pages one listing reads (a million entries): a bound on memory and time whatever a node answers.
+const MAX_PAGES: usize = 2000;
 
 impl CosmosRpc {
     /// Reads `path` from the IBC store named `store_prefix` (ABCI `store/<prefix>/key`), with a proof if `prove`.
@@ -120,19 +122,35 @@ impl CosmosRpc {
     {
         let mut out = Vec::new();
         let mut key = Vec::new();
-        loop {
+        // Every key asked with: a node whose pages come round again (A, B, A, ...) would keep the loop going.
+        let mut asked = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
             let page = PageRequest {
                 key: key.clone(),
                 limit: PAGE_LIMIT,
                 ..PageRequest::default()
             };
+            asked.insert(key.clone());
             let (items, next) = take(self.grpc(path, &make(Some(page))).await?);
             out.extend(items);
             match next {
-                Some(p) if !p.next_key.is_empty() && p.next_key != key => key = p.next_key,
-                _ => return Ok(out),
+                Some(p) if p.next_key.is_empty() => return Ok(out),
+                Some(p) if asked.contains(&p.next_key) => {
+                    return Err(ChainError::rpc(
+                        self.chain(),
+                        path,
+                        "the node's pages come round to a page already read",
+                    ))
+                }
+                Some(p) => key = p.next_key,
+                None => return Ok(out),
             }
         }
+        Err(ChainError::rpc(
+            self.chain(),
+            path,
+            format!("more than {MAX_PAGES} pages of {PAGE_LIMIT}; refused"),
+        ))
     }
 
     /// The staking module's unbonding period: a client of this chain must trust its headers for less.

@@ -77,6 +77,12 @@ pub struct CosmosRpc {
     grpc: Option<super::grpc::GrpcEndpoint>,
 }
 
+/// Most validators read for one height: CometBFT chains run with a few hundred at most; the bound keeps a node
+/// whose pages never end from holding relayd.
+const MAX_VALIDATORS: usize = 10_000;
+/// Validators asked for per page: CometBFT's largest page.
+const VALIDATORS_PER_PAGE: u8 = 100;
+
 /// How long one request may take when the caller does not say.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -253,14 +259,71 @@ impl CosmosRpc {
         decode_tx_messages(&r.tx).map_err(|e| ChainError::rpc(&self.chain, &call, e))
     }
 
+    /// The validator set at `height`, read page by page. tendermint-rpc's own `Paging::All` asks for pages until
+    /// the count matches the node's `total`, so a node whose pages never add up kept it asking forever; and
+    /// `validator::Set` panics on a total voting power above CometBFT's bound. Both are refused here.
     async fn validator_set(&self, height: Height) -> Result<validator::Set, RpcError> {
-        let response = self
-            .http
-            .validators(height, Paging::All)
-            .await
-            .map_err(|e| self.err(&format!("validators {height}"), e))?;
+        let call = format!("validators {height}");
+        let mut validators = Vec::new();
+        for page in 1usize.. {
+            let response = self
+                .http
+                .validators(
+                    height,
+                    Paging::Specific {
+                        page_number: page.into(),
+                        per_page: VALIDATORS_PER_PAGE.into(),
+                    },
+                )
+                .await
+                .map_err(|e| self.err(&call, e))?;
+            let total = usize::try_from(response.total)
+                .ok()
+                .filter(|t| *t <= MAX_VALIDATORS)
+                .ok_or_else(|| {
+                    self.err(
+                        &call,
+                        format!(
+                            "the node reports {} validators; 0 to {MAX_VALIDATORS} are read",
+                            response.total
+                        ),
+                    )
+                })?;
+            if response.validators.is_empty() && validators.len() < total {
+                return Err(self.err(
+                    &call,
+                    format!(
+                        "page {page} is empty with {} of {total} validators read",
+                        validators.len()
+                    ),
+                ));
+            }
+            validators.extend(response.validators);
+            match validators.len().cmp(&total) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => break,
+                std::cmp::Ordering::Greater => {
+                    return Err(self.err(
+                        &call,
+                        format!("the pages hold more than the {total} validators reported"),
+                    ))
+                }
+            }
+        }
+        let power = validators
+            .iter()
+            .fold(0u64, |sum, v| sum.saturating_add(v.power.value()));
+        if power > validator::Set::MAX_TOTAL_VOTING_POWER {
+            return Err(self.err(
+                &call,
+                format!(
+                    "total voting power {power} is above CometBFT's bound {}",
+                    validator::Set::MAX_TOTAL_VOTING_POWER
+                ),
+            ));
+        }
         // The proposer does not enter verification and the set's hash does not depend on it.
-        Ok(validator::Set::without_proposer(response.validators))
+        Ok(validator::Set::without_proposer(validators))
     }
 
     /// The signed header at `height` with the validator sets at `height` and `height + 1`.

@@ -96,7 +96,9 @@ impl BoundedHttp {
             }
             bytes.extend_from_slice(&chunk);
         }
-        R::Response::from_string(&bytes).map(Into::into)
+        decode_answer(|| R::Response::from_string(&bytes))
+            .map_err(Error::client_internal)?
+            .map(Into::into)
     }
 
     fn too_large(&self) -> Error {
@@ -105,6 +107,20 @@ impl BoundedHttp {
             self.limit
         ))
     }
+}
+
+/// Runs `decode` over a node's answer, turning a panic inside it into an error. tendermint's base64 fields are
+/// decoded by subtle-encoding 0.5, which panics on some malformed input (a last block that starts with `=`, such
+/// as `"AAAA=A"`: it subtracts 1 from 0), and nothing a node sends may stop relayd.
+pub fn decode_answer<T>(decode: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!("the answer does not decode: the decoder failed ({what})")
+    })
 }
 
 #[async_trait]
