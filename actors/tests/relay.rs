@@ -374,6 +374,7 @@ async fn periodic_clearing_relays_packets_no_event_announced() {
             clear_on_start: false,
             scope: None,
             metrics: None,
+            source: None,
         },
     );
     let relayd = until_settled(&s, relayd, 20, amount).await;

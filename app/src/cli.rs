@@ -339,6 +339,7 @@ pub struct BalanceArgs {
     /// Only this denomination (full trace for NEAR vouchers, e.g. `transfer/channel-0/stake`).
     #[arg(long)]
     pub denom: Option<String>,
+    /// How to print the result.
     #[command(flatten)]
     pub out: OutputArgs,
 }

@@ -40,8 +40,7 @@ impl Node {
                 let mut request = Vec::new();
                 let mut buf = [0u8; 4096];
                 // Read the head and as much body as it announces.
-                loop {
-                    let Ok(n) = stream.read(&mut buf) else { break };
+                while let Ok(n) = stream.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
