@@ -719,6 +719,18 @@ pub enum KeysCommand {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// The relayer account's token balances on a chain (`query balance` for the chain's own key).
+    Balance {
+        /// The chain id.
+        #[arg(long)]
+        chain: String,
+        /// Only this denomination.
+        #[arg(long)]
+        denom: Option<String>,
+        /// How to print the result.
+        #[command(flatten)]
+        out: OutputArgs,
+    },
 }
 
 /// `relayd config ...`

@@ -105,6 +105,23 @@ async fn query_balance_reads_the_near_contracts_ledger_and_refused_sends_move_no
     assert_eq!(doc["chain"], chain_id.as_str());
     assert_eq!(doc["address"], relayer.as_str());
     assert_eq!(doc["balances"], serde_json::json!(genesis));
+    // `keys balance` is the same reading for the chain's own account.
+    let keys = {
+        let (config, chain_id) = (config.clone(), chain_id.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .arg("-c")
+                .arg(&config)
+                .args(["keys", "balance", "--chain", &chain_id, "--json"])
+                .output()
+                .expect("relayd runs")
+        })
+        .await
+        .expect("join")
+    };
+    assert_eq!(keys.status.code(), Some(0), "{}", text(&keys.stderr));
+    let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).expect("json");
+    assert_eq!(keys, doc);
     // One denomination of another account; one it never held reads 0.
     let (denom, amount) = devnet::near::ledger::GENESIS_TOKENS[0];
     let doc = balance(&["--address", &user, "--denom", denom]).await;

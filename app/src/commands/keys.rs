@@ -1,4 +1,4 @@
-//! `relayd keys add|list|delete`: the signing keys relayd uses on each chain, kept in `<data_dir>/keys`.
+//! `relayd keys add|list|delete|balance`: the signing keys relayd uses on each chain, kept in `<data_dir>/keys`.
 
 use std::process::ExitCode;
 
@@ -77,6 +77,16 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> ExitCode {
             }
             Err(e) => fail(&e.to_string(), EXIT_RUNTIME),
         },
+        // The key's balance is `query balance` with the relayer's own address.
+        KeysCommand::Balance { chain, denom, out } => crate::commands::query::run(
+            cli,
+            &crate::cli::QueryCommand::Balance {
+                chain: chain.clone(),
+                address: None,
+                denom: denom.clone(),
+                json: out.json,
+            },
+        ),
     }
 }
 
