@@ -26,7 +26,7 @@ use relayd_actors::coordinator::{
 use relayd_actors::metrics::Metrics;
 use relayd_actors::misbehaviour_watcher::QueryMisbehaviour;
 use relayd_actors::routes::Routes;
-use relayd_actors::store::{now_ms, PacketRecord, PacketScan, StateStore};
+use relayd_actors::store::{now_ms, PacketRecord, StateStore};
 use relayd_actors::supervisor::any::AnyChainSupervisor;
 use relayd_actors::supervisor::chain::QueryChainStatus;
 use relayd_actors::supervisor::service::{QueryServiceStatus, ServiceSupervisor};
@@ -43,7 +43,6 @@ use tracing::{info, warn};
 use auth::{Denied, Gate};
 use chains::{ChainProbe, Probes};
 use events::{AdminEvent, Hub, LifecycleTap};
-use filter::PacketFilter;
 use ops::{ClearRequest, OpStatus, Operation, Operations};
 use views::{ActorNode, BuilderView, ChainView};
 
@@ -365,7 +364,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/chains", web::get().to(chains_all))
         .route("/chains/{id}", web::get().to(chain_one))
         .route("/misbehaviour", web::get().to(misbehaviour))
-        .route("/packets", web::get().to(packets))
+        .route("/packets", web::get().to(filter::packets))
         .route(
             "/packets/{chain}/{port}/{channel}/{sequence}",
             web::get().to(packet),
@@ -625,60 +624,14 @@ async fn chain_one(admin: web::Data<Admin>, id: web::Path<String>) -> ApiResult 
     Ok(HttpResponse::Ok().json(chain_view(&admin, &id).await?))
 }
 
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| ApiError::bad(format!("query string: {e}")))
 }
 
-/// One page of records: at most `limit` matching ones, reading at most [`filter::SCAN_BUDGET`] records; `next`
-/// (pass it as `after`) says where the following page starts. `matched` comes from the per-channel counts.
-async fn packets(admin: web::Data<Admin>, req: HttpRequest) -> ApiResult {
-    let filter = PacketFilter::parse(&query_pairs(&req)?).map_err(ApiError::bad)?;
-    let after = filter.after.as_deref().map(parse_packet_key).transpose()?;
-    let summaries = admin
-        .store
-        .summaries()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let matched = filter.count(&summaries);
-    let scan = PacketScan {
-        chain: filter.chain.as_deref(),
-        after: after.as_ref(),
-        pending_only: filter.state.as_deref() == Some("pending"),
-    };
-    let mut out = Vec::new();
-    let mut next = None;
-    for (read, record) in admin.store.scan_packets(scan).enumerate() {
-        let record = record.map_err(|e| ApiError::internal(e.to_string()))?;
-        if filter.matches(&record) {
-            out.push(views::summary(&record));
-        }
-        if out.len() >= filter.limit || read + 1 >= filter::SCAN_BUDGET {
-            next = Some(record.key.to_string());
-            break;
-        }
-    }
-    Ok(HttpResponse::Ok().json(json!({ "matched": matched, "packets": out, "next": next })))
-}
-
-/// Reads a `chain/port/channel/sequence` key (the `after` parameter).
-fn parse_packet_key(text: &str) -> Result<PacketKey, ApiError> {
-    let parts: Vec<&str> = text.split('/').collect();
-    let [chain, port, channel, sequence] = parts.as_slice() else {
-        return Err(ApiError::bad(format!(
-            "after: {text:?} is not chain/port/channel/sequence"
-        )));
-    };
-    packet_key((
-        (*chain).to_owned(),
-        (*port).to_owned(),
-        (*channel).to_owned(),
-        (*sequence).to_owned(),
-    ))
-}
-
 /// Parses `{chain}/{port}/{channel}/{sequence}` path parts into a packet key (400 with the reason otherwise).
-fn packet_key(parts: (String, String, String, String)) -> Result<PacketKey, ApiError> {
+pub(crate) fn packet_key(parts: (String, String, String, String)) -> Result<PacketKey, ApiError> {
     let (chain, port, channel, sequence) = parts;
     Ok(PacketKey {
         src_chain: ChainId::new(chain).map_err(|e| ApiError::bad(format!("chain: {e}")))?,

@@ -1,6 +1,12 @@
-//! The `/packets` query: its parameters, checked, and the counts it reports without reading records.
+//! The `/packets` endpoint: its parameters, checked, the counts it reports without reading records, and the
+//! bounded page it reads.
 
-use relayd_actors::store::{ChannelKey, ChannelSummary, PacketRecord};
+use actix_web::{web, HttpRequest, HttpResponse};
+use relayd_actors::store::{ChannelKey, ChannelSummary, PacketRecord, PacketScan};
+use relayd_messages::PacketKey;
+use serde_json::json;
+
+use super::{packet_key, query_pairs, Admin, ApiError, ApiResult};
 
 /// Lifecycle states a packet can be in.
 pub const STATES: [&str; 7] = [
@@ -108,6 +114,52 @@ impl PacketFilter {
                 s => r.state == s,
             })
     }
+}
+
+/// One page of records: at most `limit` matching ones, reading at most [`SCAN_BUDGET`] records; `next`
+/// (pass it as `after`) says where the following page starts. `matched` comes from the per-channel counts.
+pub(super) async fn packets(admin: web::Data<Admin>, req: HttpRequest) -> ApiResult {
+    let filter = PacketFilter::parse(&query_pairs(&req)?).map_err(ApiError::bad)?;
+    let after = filter.after.as_deref().map(parse_packet_key).transpose()?;
+    let summaries = admin
+        .store
+        .summaries()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let matched = filter.count(&summaries);
+    let scan = PacketScan {
+        chain: filter.chain.as_deref(),
+        after: after.as_ref(),
+        pending_only: filter.state.as_deref() == Some("pending"),
+    };
+    let mut out = Vec::new();
+    let mut next = None;
+    for (read, record) in admin.store.scan_packets(scan).enumerate() {
+        let record = record.map_err(|e| ApiError::internal(e.to_string()))?;
+        if filter.matches(&record) {
+            out.push(super::views::summary(&record));
+        }
+        if out.len() >= filter.limit || read + 1 >= SCAN_BUDGET {
+            next = Some(record.key.to_string());
+            break;
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "matched": matched, "packets": out, "next": next })))
+}
+
+/// Reads a `chain/port/channel/sequence` key (the `after` parameter).
+fn parse_packet_key(text: &str) -> Result<PacketKey, ApiError> {
+    let parts: Vec<&str> = text.split('/').collect();
+    let [chain, port, channel, sequence] = parts.as_slice() else {
+        return Err(ApiError::bad(format!(
+            "after: {text:?} is not chain/port/channel/sequence"
+        )));
+    };
+    packet_key((
+        (*chain).to_owned(),
+        (*port).to_owned(),
+        (*channel).to_owned(),
+        (*sequence).to_owned(),
+    ))
 }
 
 #[cfg(test)]
