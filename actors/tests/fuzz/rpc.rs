@@ -40,8 +40,7 @@ impl Node {
                 let mut request = Vec::new();
                 let mut buf = [0u8; 4096];
                 // Read the head and as much body as it announces.
-                loop {
-                    let Ok(n) = stream.read(&mut buf) else { break };
+                while let Ok(n) = stream.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
@@ -316,7 +315,7 @@ proptest! {
         every_call(&rt, &rpc);
         node.answer(vec![abci_answer(&value)]);
         every_call(&rt, &rpc);
-        node.answer(keys.iter().map(|k| channel_page(k)).collect());
+        node.answer(keys.iter().map(|k| channel_page(k.as_slice())).collect());
         every_call(&rt, &rpc);
     }
 }
