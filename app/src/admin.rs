@@ -10,6 +10,9 @@ pub mod filter;
 pub mod ops;
 pub mod views;
 
+#[cfg(test)]
+mod request_fuzz;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -726,9 +729,11 @@ async fn authorise(admin: web::Data<Admin>, req: HttpRequest) -> ApiResult {
     })))
 }
 
-async fn clear(admin: web::Data<Admin>, req: HttpRequest, body: web::Bytes) -> ApiResult {
+/// Reads `POST /clear`'s body: a clearing request whose sequence list, if given, holds 1 to
+/// [`ops::MAX_CLEAR_SEQUENCES`] sequences, and whose chain is a chain id.
+fn parse_clear(body: &[u8]) -> Result<(ClearRequest, ChainId), ApiError> {
     let request: ClearRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
     if let Some(s) = &request.sequences {
         if s.is_empty() {
             return Err(ApiError::bad(
@@ -744,6 +749,11 @@ async fn clear(admin: web::Data<Admin>, req: HttpRequest, body: web::Bytes) -> A
     }
     let chain =
         ChainId::new(request.chain.clone()).map_err(|e| ApiError::bad(format!("chain: {e}")))?;
+    Ok((request, chain))
+}
+
+async fn clear(admin: web::Data<Admin>, req: HttpRequest, body: web::Bytes) -> ApiResult {
+    let (request, chain) = parse_clear(&body)?;
     if !admin.config.chains.iter().any(|c| c.id == chain) {
         return Err(ApiError::not_found(format!(
             "no chain {:?} is configured",

@@ -55,7 +55,7 @@ fn parse_checked(text: &str) -> Result<Config, ConfigErrors> {
             assert_eq!(e.file, Path::new(FILE), "{e}");
             assert!(!e.message.is_empty(), "no message: {e:?}");
             if let Some(line) = e.line {
-                assert!(line >= 1 && line <= lines, "line {line} of {lines}: {e}");
+                assert!((1..=lines).contains(&line), "line {line} of {lines}: {e}");
             }
         }
     }

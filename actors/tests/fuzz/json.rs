@@ -84,7 +84,7 @@ fn apply(v: &mut Value, n: &mut usize, change: &Change) -> bool {
                         .map(|(i, _)| i)
                         .nth(i % (old.chars().count() + 1))
                         .unwrap_or(old.len());
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         old.truncate(at);
                     }
                     old.insert_str(at.min(old.len()), s);

@@ -315,7 +315,7 @@ proptest! {
         every_call(&rt, &rpc);
         node.answer(vec![abci_answer(&value)]);
         every_call(&rt, &rpc);
-        node.answer(keys.iter().map(|k| channel_page(k)).collect());
+        node.answer(keys.iter().map(|k| channel_page(k.as_slice())).collect());
         every_call(&rt, &rpc);
     }
 }
