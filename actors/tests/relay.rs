@@ -372,9 +372,7 @@ async fn periodic_clearing_relays_packets_no_event_announced() {
         s.dir.path(),
         StartOptions {
             clear_on_start: false,
-            scope: None,
-            metrics: None,
-            source: None,
+            ..StartOptions::default()
         },
     );
     let relayd = until_settled(&s, relayd, 20, amount).await;

@@ -127,6 +127,23 @@ fn validate_and_start_refuse_missing_and_readable_files_with_their_keys() {
     std::fs::write(dir.path().join("c.toml"), cosmos_only).expect("config");
     let out = relayd(dir.path(), &["-c", "c.toml", "config", "validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The stored key is the chain's only key: a key_name or account_prefix other than its own is refused.
+    let renamed = cosmos_only
+        .replace("key_name = \"relayer\"", "key_name = \"other\"")
+        .replace("account_prefix = \"cosmos\"", "account_prefix = \"osmo\"");
+    std::fs::write(dir.path().join("c.toml"), renamed).expect("config");
+    let stored = relayd(dir.path(), &["-c", "c.toml", "keys", "list", "--json"]);
+    let address = text(&stored.stdout)
+        .split('"')
+        .find(|w| w.starts_with("cosmos1"))
+        .expect("the stored key's address")
+        .to_owned();
+    expect(&[
+        "c.toml:11: chains[0].key_name: the key stored for chain ibc-0 is named \"relayer\"; add this one with `relayd keys add --chain ibc-0`",
+        &format!("c.toml:10: chains[0].account_prefix: the key stored for chain ibc-0 has address {address}, not one of prefix \"osmo\"; add the key again with `relayd keys add --chain ibc-0`"),
+    ]);
+    std::fs::write(dir.path().join("c.toml"), cosmos_only).expect("config");
     std::fs::write(dir.path().join("c.toml"), CONFIG).expect("config");
     let out = relayd(
         dir.path(),

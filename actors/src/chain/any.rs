@@ -10,10 +10,6 @@ use super::near::endpoint::NearEndpoint;
 
 /// A Cosmos or a NEAR endpoint.
 #[derive(Clone)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one endpoint per chain, moved once at start; boxing buys nothing"
-)]
 pub enum AnyEndpoint {
     /// A Cosmos SDK chain.
     Cosmos(CosmosEndpoint),

@@ -74,7 +74,8 @@ pub struct CosmosRpc {
     chain: String,
     http: BoundedHttp,
     compat: CompatMode,
-    grpc: Option<super::grpc::GrpcEndpoint>,
+    // Boxed: tonic's endpoint settings are large, and most chains have none.
+    grpc: Option<std::sync::Arc<super::grpc::GrpcEndpoint>>,
 }
 
 /// Most validators read for one height: CometBFT chains run with a few hundred at most; the bound keeps a node
@@ -139,7 +140,7 @@ impl CosmosRpc {
     pub fn with_grpc(mut self, url: &str, timeout: Duration) -> Result<Self, RpcError> {
         let endpoint = super::grpc::GrpcEndpoint::new(&self.chain, url, timeout)
             .map_err(|e| self.err("grpc connect", e))?;
-        self.grpc = Some(endpoint);
+        self.grpc = Some(std::sync::Arc::new(endpoint));
         Ok(self)
     }
 
@@ -155,7 +156,7 @@ impl CosmosRpc {
 
     /// The gRPC endpoint query services are called on, if one is configured.
     pub fn grpc_endpoint(&self) -> Option<&super::grpc::GrpcEndpoint> {
-        self.grpc.as_ref()
+        self.grpc.as_deref()
     }
 
     /// Connects to `chain` at `url`, choosing the RPC dialect from the version the node reports.

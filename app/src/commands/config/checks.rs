@@ -41,11 +41,35 @@ pub fn files(config: &Config, file: &Path, text: &str) -> Vec<ConfigError> {
             ChainType::Cosmos => {
                 let key = KeyStore::existing(&keys_dir)
                     .and_then(|store| store.signing_key(chain.id.as_str()));
-                if let Err(e) = key {
-                    report(
+                match (key, chain.cosmos()) {
+                    (Err(e), _) => report(
                         at.key("key_name"),
                         format!("the signing key of chain {}: {e}", chain.id),
-                    );
+                    ),
+                    // The key store holds one key per chain: the file's name and prefix must be that key's, or
+                    // relayd would sign with another key than the file says.
+                    (Ok((info, _)), Some(cosmos)) => {
+                        if info.name != cosmos.key_name {
+                            report(
+                                at.key("key_name"),
+                                format!(
+                                    "the key stored for chain {} is named {:?}; add this one with `relayd keys add --chain {}`",
+                                    chain.id, info.name, chain.id
+                                ),
+                            );
+                        }
+                        let prefix = format!("{}1", cosmos.account_prefix);
+                        if !info.address.starts_with(&prefix) {
+                            report(
+                                at.key("account_prefix"),
+                                format!(
+                                    "the key stored for chain {} has address {}, not one of prefix {:?}; add the key again with `relayd keys add --chain {}`",
+                                    chain.id, info.address, cosmos.account_prefix, chain.id
+                                ),
+                            );
+                        }
+                    }
+                    (Ok(_), None) => {}
                 }
             }
             ChainType::Near => {
