@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use super::auth::{bearer, Gate};
 use super::ops::MAX_CLEAR_SEQUENCES;
-use super::views::{PacketFilter, MAX_LIMIT};
+use super::filter::{PacketFilter, MAX_LIMIT};
 use super::{packet_key, parse_clear, query_pairs};
 
 fn cases(default: u32) -> ProptestConfig {
