@@ -94,7 +94,7 @@ async fn serve(listen: u16, to: std::net::SocketAddr, down: Down, open: Arc<Atom
 fn chain_entry(id: &str, rpc: &str, clients: &[&str]) -> String {
     let ids: Vec<String> = clients.iter().map(|c| format!("\"{c}\"")).collect();
     format!(
-        "\n[[chains]]\nid = \"{id}\"\nrpc_addr = \"{rpc}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"mock\"\nmax_gas = 50000000\nmax_msg_num = 100\nmax_block_time = \"2s\"\nclient_ids = [{}]\n",
+        "\n[[chains]]\nid = \"{id}\"\nrpc_addr = \"{rpc}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\nmax_gas = 50000000\nmax_msg_num = 100\nmax_block_time = \"2s\"\nclient_ids = [{}]\n",
         ids.join(", ")
     )
 }
