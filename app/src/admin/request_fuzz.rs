@@ -13,8 +13,8 @@ use actix_web::test::TestRequest;
 use proptest::prelude::*;
 
 use super::auth::{bearer, Gate};
-use super::ops::MAX_CLEAR_SEQUENCES;
 use super::filter::{PacketFilter, MAX_LIMIT};
+use super::ops::MAX_CLEAR_SEQUENCES;
 use super::{packet_key, parse_clear, query_pairs};
 
 fn cases(default: u32) -> ProptestConfig {
