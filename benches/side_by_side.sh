@@ -4,7 +4,8 @@
 #   backlog  N transfers each way are pending before the relayer starts (cleared on start);
 #   steady   the relayer runs while RATE transfers per batch go each way, one batch after another, for SECONDS.
 # Per run it prints seconds to all received and to all acknowledged, packets/s, receive latency p50/p99 (steady),
-# the relayer's peak RSS and CPU seconds, and the CPU seconds of the two nodes; then relayd/Hermes ratios.
+# the relayer's peak RSS and CPU seconds, the CPU seconds of the two nodes and the larger node's peak RSS; then
+# Hermes/relayd ratios.
 #
 #   benches/side_by_side.sh [backlog|steady|both]      (default both)
 #   N=2000 RATE=20 SECONDS=60 BLOCK_TIME=500ms CAP=600 RELAYERS="relayd hermes" benches/side_by_side.sh
@@ -234,12 +235,13 @@ wait_done() {
 
 finish() {
   local relayer=$1 workload=$2 total=$3 recv=$4 ack=$5 got=$6 lat=$7
-  local r_cpu r_rss n_cpu pps
+  local r_cpu r_rss n_cpu n_rss pps
   r_cpu=$(cpu "$relayer_pid"); r_rss=$(rss "$relayer_pid")
+  n_rss=$(( $(rss "${node_pid[ibc-0]}") > $(rss "${node_pid[ibc-1]}") ? $(rss "${node_pid[ibc-0]}") : $(rss "${node_pid[ibc-1]}") ))
   n_cpu=$(python3 -c "print(f'{$(cpu "${node_pid[ibc-0]}") + $(cpu "${node_pid[ibc-1]}") - $node_cpu0:.1f}')")
   pps=$( [ "$ack" != "-" ] && python3 -c "print(f'{2 * $total / $ack:.0f}')" || echo "-")
-  printf '%-7s %-8s %6s each way: received %6ss, acknowledged %6ss, %5s packets/s, latency %s, RSS %s MB, CPU %ss, nodes %ss CPU%s\n' \
-    "$relayer" "$workload" "$total" "$recv" "$ack" "$pps" "$lat" "$r_rss" "$r_cpu" "$n_cpu" "$got" | tee -a "$results"
+  printf '%-7s %-8s %6s each way: received %6ss, acknowledged %6ss, %5s packets/s, latency %s, RSS %s MB, CPU %ss, nodes %ss CPU (peak node RSS %s MB)%s\n' \
+    "$relayer" "$workload" "$total" "$recv" "$ack" "$pps" "$lat" "$r_rss" "$r_cpu" "$n_cpu" "$n_rss" "$got" | tee -a "$results"
   cleanup
   pids=()
   rm -rf "$work"
