@@ -1,8 +1,8 @@
 //! relayd against chains answering as each CometBFT version it supports: 0.34 (base64 event attributes,
 //! begin/end block events, no `header` method), 0.37 (plain attributes, begin/end block events), 0.38
-//! (`finalize_block_events`) and 1.0. relayd picks the dialect from `status`, relays ICS-20 transfers both ways to
-//! their acknowledgements, and judges every client update it made (their `update_client` events carry no header,
-//! so each is read from its transaction in that dialect).
+//! (`finalize_block_events`), 1.0, and Sei's mix (0.38 with base64 attributes). relayd picks the dialect from
+//! `status`, relays ICS-20 transfers both ways to their acknowledgements, and judges every client update it made
+//! (their `update_client` events carry no header, so each is read from its transaction in that dialect).
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -102,4 +102,9 @@ async fn relays_over_cometbft_0_38() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_over_cometbft_1_0() {
     relays_over(Dialect::V1_0, CompatMode::V0_38).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_over_sei_s_mix() {
+    relays_over(Dialect::Sei, CompatMode::V0_38).await;
 }

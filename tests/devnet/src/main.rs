@@ -46,7 +46,7 @@ struct Args {
     /// none, as on ibc-go v9 and later.
     #[arg(long)]
     update_client_header: bool,
-    /// The CometBFT version the RPC answers as: 0.34, 0.37, 0.38 or 1.0.
+    /// The CometBFT version the RPC answers as: 0.34, 0.37, 0.38, 1.0, or sei (0.38 with base64 attributes).
     #[arg(long, default_value = "0.38", value_name = "VERSION")]
     cometbft: devnet::rpc::Dialect,
     #[command(subcommand)]

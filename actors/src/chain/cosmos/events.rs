@@ -1,8 +1,9 @@
 //! Turns CometBFT `block_results` into typed IBC events. Works on both attribute encodings: CometBFT 0.34's
-//! base64 keys and values and 0.37/0.38's plain strings; and on the event shapes of ibc-go v7, v8 and v10 and
-//! of ibc-rs (see `docs/devnet.md`, "Event shapes"): packet data and acks from their `_hex` attributes where
-//! present (v10 writes no others), `update_client` with or without the `header` attribute (gone since v9), and
-//! IBC v2 packet events (v10, same type names, keyed by client instead of port and channel) left aside.
+//! base64 keys and values and 0.37/0.38's plain strings, also mixed (base64 under a 0.38 version, see
+//! `attributes`); and on the event shapes of ibc-go v7, v8 and v10 and of ibc-rs (see `docs/devnet.md`,
+//! "Event shapes"): packet data and acks from their `_hex` attributes where present (v10 writes no others),
+//! `update_client` with or without the `header` attribute (gone since v9), and IBC v2 packet events (v10, same
+//! type names, keyed by client instead of port and channel) left aside.
 
 use std::collections::HashMap;
 
@@ -238,13 +239,10 @@ pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, Stri
     let Some(kind) = KINDS.iter().find(|k| **k == event.kind) else {
         return Ok(None);
     };
-    let mut map = HashMap::new();
-    for attr in &event.attributes {
-        let key = String::from_utf8(attr.key_bytes().to_vec())
-            .map_err(|_| "attribute key is not UTF-8".to_owned())?;
-        map.insert(key, attr.value_bytes().to_vec());
-    }
-    let a = Attributes { kind, map };
+    let a = Attributes {
+        kind,
+        map: attributes::attribute_map(event)?,
+    };
     if a.is_v2_packet() {
         return Ok(None);
     }
@@ -303,6 +301,8 @@ pub(crate) fn decode_event(event: &abci::Event) -> Result<Option<IbcEvent>, Stri
     Ok(Some(event))
 }
 
+mod attributes;
+
 #[cfg(test)]
 mod ibc_go_tests;
 
@@ -333,6 +333,13 @@ mod tests {
         );
         assert_eq!(v38.events, v34.events);
         assert_eq!(v38.errors, v34.errors);
+        // Base64 attributes read in 0.38's mode, as from a chain that mixes the two (Sei).
+        let mixed = decoded(
+            "tests/fixtures/cosmos/block_results_ibc_v0_34.json",
+            CompatMode::V0_38,
+        );
+        assert_eq!(v38.events, mixed.events);
+        assert_eq!(v38.errors, mixed.errors);
         let kinds: Vec<_> = v38.events.iter().map(|e| e.event.kind()).collect();
         assert_eq!(
             kinds,

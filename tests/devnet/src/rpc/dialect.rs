@@ -1,4 +1,4 @@
-//! The CometBFT version the devnet answers as (`--cometbft 0.34|0.37|0.38|1.0`). Answers are built in 0.38's
+//! The CometBFT version the devnet answers as (`--cometbft 0.34|0.37|0.38|1.0|sei`). Answers are built in 0.38's
 //! shape and adapted here, where the versions differ on the wire in what a relayer reads:
 //!
 //! - `status` reports the version (relayers pick their RPC dialect from it);
@@ -7,7 +7,8 @@
 //!   `NewBlock` event carries `result_begin_block` / `result_end_block` and no `block_id`;
 //! - 0.34 writes event attribute keys and values in base64 everywhere (results, searches, WebSocket events) and
 //!   has no `header` / `header_by_hash` methods;
-//! - 1.0 answers these methods as 0.38 does.
+//! - 1.0 answers these methods as 0.38 does;
+//! - `sei` mixes them as Sei does: 0.38's version and shapes, with 0.34's base64 attributes.
 
 use std::str::FromStr;
 
@@ -27,11 +28,13 @@ pub enum Dialect {
     V0_38,
     /// CometBFT 1.0: as 0.38 for the methods the devnet serves.
     V1_0,
+    /// Sei's mix: reports 0.38 and answers in 0.38's shapes, but writes attributes in base64 as 0.34 does.
+    Sei,
 }
 
 /// Why a `--cometbft` value names no dialect.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown CometBFT version {0:?}; expected 0.34, 0.37, 0.38 or 1.0")]
+#[error("unknown CometBFT version {0:?}; expected 0.34, 0.37, 0.38, 1.0 or sei")]
 pub struct UnknownDialect(String);
 
 impl FromStr for Dialect {
@@ -43,6 +46,7 @@ impl FromStr for Dialect {
             "0.37" => Ok(Self::V0_37),
             "0.38" => Ok(Self::V0_38),
             "1.0" => Ok(Self::V1_0),
+            "sei" => Ok(Self::Sei),
             other => Err(UnknownDialect(other.to_owned())),
         }
     }
@@ -54,13 +58,17 @@ impl Dialect {
         match self {
             Self::V0_34 => "0.34.35",
             Self::V0_37 => "0.37.15",
-            Self::V0_38 => crate::node::NODE_VERSION,
+            Self::V0_38 | Self::Sei => crate::node::NODE_VERSION,
             Self::V1_0 => "1.0.1",
         }
     }
 
     fn begin_end_blocks(self) -> bool {
         matches!(self, Self::V0_34 | Self::V0_37)
+    }
+
+    fn base64_attributes(self) -> bool {
+        matches!(self, Self::V0_34 | Self::Sei)
     }
 
     /// Whether `method` exists in this version.
@@ -72,7 +80,7 @@ impl Dialect {
     pub(crate) fn adapt_result(self, method: &str, result: &mut Value) {
         match method {
             // 0.38 is what the node itself reports.
-            "status" if self != Self::V0_38 => {
+            "status" if !matches!(self, Self::V0_38 | Self::Sei) => {
                 result["node_info"]["version"] = json!(self.node_version())
             }
             "block_results" if self.begin_end_blocks() => {
@@ -92,7 +100,7 @@ impl Dialect {
             }
             _ => {}
         }
-        if self == Self::V0_34 {
+        if self.base64_attributes() {
             base64_attributes(result);
         }
     }
@@ -116,33 +124,33 @@ impl Dialect {
                 value.insert("result_end_block".into(), Value::Object(end));
             }
         }
-        if self == Self::V0_34 {
+        if self.base64_attributes() {
             base64_attributes(data);
         }
     }
 }
 
 /// Rewrites every ABCI event's attribute keys and values to base64, as CometBFT 0.34 serialises them: any
-/// `events` array of objects with `type` and `attributes`, at any depth.
+/// `events` (or block-level `*_events`) array of objects with `type` and `attributes`, at any depth.
 fn base64_attributes(v: &mut Value) {
     match v {
         Value::Object(obj) => {
-            if let Some(Value::Array(events)) = obj.get_mut("events") {
-                for event in events.iter_mut() {
-                    if let Some(Value::Array(attrs)) = event.get_mut("attributes") {
-                        for attr in attrs.iter_mut() {
-                            for field in ["key", "value"] {
-                                if let Some(Value::String(s)) = attr.get_mut(field) {
-                                    *s = STANDARD.encode(s.as_bytes());
+            for (key, child) in obj.iter_mut() {
+                match child {
+                    Value::Array(events) if key == "events" || key.ends_with("_events") => {
+                        for event in events.iter_mut() {
+                            if let Some(Value::Array(attrs)) = event.get_mut("attributes") {
+                                for attr in attrs.iter_mut() {
+                                    for field in ["key", "value"] {
+                                        if let Some(Value::String(s)) = attr.get_mut(field) {
+                                            *s = STANDARD.encode(s.as_bytes());
+                                        }
+                                    }
                                 }
                             }
                         }
                     }
-                }
-            }
-            for (key, child) in obj.iter_mut() {
-                if key != "events" {
-                    base64_attributes(child);
+                    _ => base64_attributes(child),
                 }
             }
         }
@@ -191,14 +199,29 @@ mod tests {
             (Some("cGFja2V0X3NlcXVlbmNl"), Some("MQ=="))
         );
         assert_eq!(attr["index"], true);
+
+        // Sei: 0.38's shape and version, 0.34's attributes, block-level events included.
+        let mut sei = results();
+        sei["finalize_block_events"] =
+            json!([{"type": "t", "attributes": [{"key": "k", "value": "v"}]}]);
+        Dialect::Sei.adapt_result("block_results", &mut sei);
+        assert_eq!(sei["app_hash"], "AAAA");
+        assert_eq!(sei["txs_results"][0]["events"][0]["attributes"][0], *attr);
+        assert_eq!(
+            sei["finalize_block_events"][0]["attributes"][0],
+            json!({"key": "aw==", "value": "dg=="})
+        );
+        let mut status = json!({"node_info": {"version": "0.38.12"}});
+        Dialect::Sei.adapt_result("status", &mut status);
+        assert_eq!(status["node_info"]["version"], "0.38.12");
     }
 
     #[test]
     fn versions_parse_and_report() {
-        let all = ["0.34", "0.37", "0.38", "1.0"].map(|s| s.parse::<Dialect>().unwrap());
+        let all = ["0.34", "0.37", "0.38", "1.0", "sei"].map(|s| s.parse::<Dialect>().unwrap());
         assert_eq!(
             all.map(Dialect::node_version),
-            ["0.34.35", "0.37.15", "0.38.12", "1.0.1"]
+            ["0.34.35", "0.37.15", "0.38.12", "1.0.1", "0.38.12"]
         );
         assert!("0.35".parse::<Dialect>().is_err());
         assert!(!Dialect::V0_34.has_method("header") && Dialect::V0_37.has_method("header"));
