@@ -97,8 +97,12 @@ clear_on_start = true
 tx_confirmation = false
 [rest]
 enabled = false
+host = '127.0.0.1'
+port = $(free_port)
 [telemetry]
 enabled = false
+host = '127.0.0.1'
+port = $(free_port)
 TOML
   for chain in ibc-0 ibc-1; do
     cat >> "$config" <<TOML
