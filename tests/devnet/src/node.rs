@@ -71,6 +71,9 @@ pub struct ChainRecord {
     blocks: Vec<Arc<BlockRecord>>,
     txs: HashMap<Hash, (u64, u32)>,
     heights: HashMap<Hash, u64>,
+    /// Every `(type.attribute, value)` a committed transaction emitted, to the transactions that emitted it: the
+    /// index a CometBFT node's kv indexer keeps, so `tx_search` on an attribute does not scan the chain.
+    attributes: HashMap<(String, String), Vec<(u64, u32)>>,
 }
 
 impl ChainRecord {
@@ -94,6 +97,41 @@ impl ChainRecord {
     pub fn tx(&self, hash: &Hash) -> Option<Arc<TxRecord>> {
         let (height, index) = *self.txs.get(hash)?;
         self.block(height)?.txs.get(index as usize).cloned()
+    }
+
+    /// Every included transaction that emitted `value` under the composite key `key` (`send_packet.packet_sequence`),
+    /// oldest first.
+    pub fn txs_with_attribute(&self, key: &str, value: &str) -> Vec<Arc<TxRecord>> {
+        self.attributes
+            .get(&(key.to_owned(), value.to_owned()))
+            .map(|found| {
+                found
+                    .iter()
+                    .filter_map(|(height, index)| {
+                        self.block(*height)?.txs.get(*index as usize).cloned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn index(&mut self, tx: &TxRecord) {
+        for event in &tx.result.events {
+            for attr in &event.attributes {
+                let key = format!(
+                    "{}.{}",
+                    event.kind,
+                    String::from_utf8_lossy(attr.key_bytes())
+                );
+                let value = String::from_utf8_lossy(attr.value_bytes()).into_owned();
+                let at = (tx.height, tx.index);
+                let entry = self.attributes.entry((key, value)).or_default();
+                // One entry per transaction even when it emits the same pair twice (two transfers in one tx).
+                if entry.last() != Some(&at) {
+                    entry.push(at);
+                }
+            }
+        }
     }
 
     /// The height of the block with this header hash.
@@ -253,6 +291,7 @@ impl<A: Application> Node<A> {
             let mut chain = self.record.write().map_err(|_| NodeError::Poisoned)?;
             for tx in &record.txs {
                 chain.txs.insert(tx.hash, (height, tx.index));
+                chain.index(tx);
             }
             chain.heights.insert(id.hash, height);
             chain.blocks.push(Arc::clone(&record));
@@ -426,6 +465,10 @@ impl<A: Application> NodeView for Node<A> {
             .collect()
     }
 
+    fn txs_with_attribute(&self, key: &str, value: &str) -> Option<Vec<Arc<TxRecord>>> {
+        Some(self.record().ok()?.txs_with_attribute(key, value))
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         Node::subscribe(self)
     }
@@ -491,7 +534,12 @@ mod tests {
             let text = String::from_utf8_lossy(tx);
             let (k, v) = text.split_once('=').unwrap_or((&text, ""));
             self.pending.insert(k.to_owned(), v.to_owned());
-            abci::types::ExecTxResult::default()
+            // Two events with the same pair, so the index's one-entry-per-transaction rule is exercised.
+            let event = abci::Event::new("set", [("key", k), ("value", v)]);
+            abci::types::ExecTxResult {
+                events: vec![event.clone(), event],
+                ..Default::default()
+            }
         }
         fn commit(&mut self) -> Vec<u8> {
             self.committed = self.pending.clone();
@@ -575,6 +623,31 @@ mod tests {
             node.app().unwrap().query("", b"a", 0, false).value.as_ref(),
             b"1"
         );
+    }
+
+    #[test]
+    fn committed_transactions_are_found_by_attribute_without_a_scan() {
+        let node = node();
+        let now = (node.genesis_time() + Duration::from_secs(1)).unwrap();
+        for txs in [&["a=1", "b=2"][..], &["a=3"][..], &["c=1"][..]] {
+            for tx in txs {
+                assert!(node.submit_tx(tx.as_bytes().to_vec()).unwrap().code.is_ok());
+            }
+            node.produce_block(now).unwrap();
+        }
+        let chain = node.record().unwrap();
+        let found = |k: &str, v: &str| -> Vec<(u64, u32)> {
+            chain
+                .txs_with_attribute(k, v)
+                .iter()
+                .map(|t| (t.height, t.index))
+                .collect()
+        };
+        assert_eq!(found("set.key", "a"), vec![(1, 0), (2, 0)]);
+        assert_eq!(found("set.value", "1"), vec![(1, 0), (3, 0)]);
+        assert_eq!(found("set.key", "b"), vec![(1, 1)]);
+        assert!(found("set.key", "z").is_empty());
+        assert!(found("other.key", "a").is_empty());
     }
 
     #[tokio::test]

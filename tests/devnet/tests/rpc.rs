@@ -371,6 +371,28 @@ impl NodeView for FakeChain {
             .collect()
     }
 
+    // Answers from the same list as `txs`, so the server's index path (narrow, then match the whole query) is
+    // exercised against the scan path's answers.
+    fn txs_with_attribute(&self, key: &str, value: &str) -> Option<Vec<Arc<TxRecord>>> {
+        let st = self.state.lock().expect("lock");
+        let (kind, attr) = key.split_once('.')?;
+        Some(
+            st.txs
+                .iter()
+                .filter(|t| {
+                    t.result.events.iter().any(|e| {
+                        e.kind == kind
+                            && e.attributes.iter().any(|a| {
+                                a.key_bytes() == attr.as_bytes()
+                                    && a.value_bytes() == value.as_bytes()
+                            })
+                    })
+                })
+                .cloned()
+                .collect(),
+        )
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
     }
@@ -871,6 +893,34 @@ async fn tx_and_tx_search() {
     assert_eq!(found.total_count, 1);
     assert_eq!(found.txs[0].tx, b"pkt1=channel-0");
     assert_eq!(found.txs[0].height.value(), 4);
+    // The attribute narrows the search; the rest of the query still decides.
+    for (query, count) in [
+        (
+            "send_packet.packet_src_channel='channel-0' AND tx.height > 4",
+            0,
+        ),
+        (
+            "send_packet.packet_src_channel='channel-0' AND tx.height <= 4",
+            1,
+        ),
+        ("send_packet.packet_src_channel='channel-9'", 0),
+        (
+            "tm.event='NewBlock' AND send_packet.packet_src_channel='channel-0'",
+            0,
+        ),
+    ] {
+        let found = c
+            .tx_search(
+                query.parse().expect("query"),
+                false,
+                1,
+                30,
+                Order::Ascending,
+            )
+            .await
+            .expect("tx_search");
+        assert_eq!(found.total_count, count, "{query}");
+    }
 
     let all = c
         .tx_search(

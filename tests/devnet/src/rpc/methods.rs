@@ -521,18 +521,21 @@ impl Ctx {
             ));
         }
         let descending = order_desc(p)?;
-        let mut found: Vec<Arc<TxRecord>> = match hash_condition(&query) {
+        let all = self.node.earliest_height()..=self.node.latest_height();
+        let range = query::height_bounds(&query, "tx.height", all);
+        let indexed = query::indexed_condition(&query)
+            .and_then(|(key, value)| self.node.txs_with_attribute(key, value));
+        let mut found: Vec<Arc<TxRecord>> = match (hash_condition(&query), indexed) {
             // A hash lookup is the relayer's hot path; answer it without scanning.
-            Some(hash) => self.node.tx(&hash).into_iter().collect(),
-            None => {
-                let all = self.node.earliest_height()..=self.node.latest_height();
-                let range = query::height_bounds(&query, "tx.height", all);
-                if range.is_empty() {
-                    Vec::new()
-                } else {
-                    self.node.txs(range)
-                }
-            }
+            (Some(hash), _) => self.node.tx(&hash).into_iter().collect(),
+            // An attribute equality narrows the search through the index, as CometBFT's kv indexer does; the
+            // full query below still decides.
+            (None, Some(candidates)) => candidates
+                .into_iter()
+                .filter(|rec| range.contains(&rec.height))
+                .collect(),
+            (None, None) if range.is_empty() => Vec::new(),
+            (None, None) => self.node.txs(range),
         };
         found.retain(|rec| query::matches(&query, &query::tx_events(rec)));
         found.sort_by_key(|r| (r.height, r.index));

@@ -128,6 +128,12 @@ pub trait NodeView: Send + Sync + 'static {
     /// `Arc`s lets `tx_search` scan thousands of transactions without copying them.
     fn txs(&self, heights: RangeInclusive<u64>) -> Vec<Arc<TxRecord>>;
 
+    /// Every committed transaction that emitted `value` under the composite event key `key`, from the node's
+    /// attribute index, oldest first; `None` when the node keeps no index (then `tx_search` scans [`NodeView::txs`]).
+    fn txs_with_attribute(&self, _key: &str, _value: &str) -> Option<Vec<Arc<TxRecord>>> {
+        None
+    }
+
     /// A fresh receiver of chain events. The server subscribes once per WebSocket subscription and per
     /// `broadcast_tx_commit` call. Give the channel room for a few blocks' worth of events (say 1024): a
     /// subscription whose receiver lags is cancelled with "subscription was canceled (reason: slow client)".

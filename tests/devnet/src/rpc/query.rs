@@ -63,6 +63,19 @@ pub(crate) fn matches(query: &Query, events: &EventMap) -> bool {
     query.conditions.iter().all(|c| condition_holds(c, events))
 }
 
+/// A condition `tx_search` can answer from an attribute index: the first `key = 'string'` on an event attribute
+/// (not `tm.event`, `tx.hash` or `tx.height`, which the node answers by other means).
+pub(crate) fn indexed_condition(query: &Query) -> Option<(&str, &str)> {
+    query.conditions.iter().find_map(|c| match &c.operation {
+        Operation::Eq(Operand::String(value))
+            if !matches!(c.key.as_str(), "tm.event" | "tx.hash" | "tx.height") =>
+        {
+            Some((c.key.as_str(), value.as_str()))
+        }
+        _ => None,
+    })
+}
+
 fn condition_holds(c: &Condition, events: &EventMap) -> bool {
     let values = events.get(&c.key).map(Vec::as_slice).unwrap_or(&[]);
     match &c.operation {
