@@ -15,6 +15,7 @@ use crate::consensus::Schedule;
 use crate::genesis::{Genesis, GenesisError, GenesisOptions, DENOM};
 use crate::home::{write_home, ChainInfo, HomeError};
 use crate::node::{run_blocks, Node, NodeError};
+use crate::persist::{self, PersistError, StoredOptions};
 use crate::rpc::{self, NodeView, RpcConfig, RpcServerHandle};
 
 /// How to run one chain.
@@ -38,6 +39,9 @@ pub struct ChainOptions {
     pub update_client_header: bool,
     /// The CometBFT version the RPC answers as.
     pub cometbft: rpc::Dialect,
+    /// Keep the chain under `home/data` ([`crate::persist`]) and, when a chain is stored there already, replay
+    /// it and go on as the same chain (its stored genesis options and validator rotation win over these).
+    pub persist: bool,
 }
 
 impl ChainOptions {
@@ -55,6 +59,7 @@ impl ChainOptions {
             rotate_validators_every: None,
             update_client_header: false,
             cometbft: rpc::Dialect::default(),
+            persist: false,
         }
     }
 }
@@ -85,6 +90,15 @@ pub enum DevnetError {
     /// Validators cannot change every 0 blocks.
     #[error("rotate_validators_every must be at least 1")]
     RotateEvery,
+    /// Keeping the chain needs a home to keep it in.
+    #[error("persisting a chain needs a home folder")]
+    PersistWithoutHome,
+    /// The stored chain could not be read, or replaying it failed.
+    #[error("stored chain: {0}")]
+    Stored(#[from] NodeError),
+    /// The stored chain could not be opened.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
 }
 
 /// A running chain. Dropping it stops nothing; call [`RunningChain::shutdown`].
@@ -183,6 +197,20 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
     if opts.rotate_validators_every == Some(0) {
         return Err(DevnetError::RotateEvery);
     }
+    let mut opts = opts;
+    let stored = if opts.persist {
+        let home = opts.home.as_ref().ok_or(DevnetError::PersistWithoutHome)?;
+        let stored = persist::open(home, stored_options(&opts))?;
+        // The stored chain decides what its genesis and blocks were made of.
+        opts.genesis.validators = stored.options.validators;
+        opts.genesis.accounts = stored.options.accounts;
+        opts.genesis.seed = Some(stored.options.seed.clone());
+        opts.rotate_validators_every = stored.options.rotate_validators_every;
+        opts.update_client_header = stored.options.update_client_header;
+        Some(stored)
+    } else {
+        None
+    };
     let genesis = Genesis::build(&opts.genesis)?;
     let app = App::new(&genesis)?;
     app.set_update_client_header(opts.update_client_header);
@@ -198,6 +226,20 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
         schedule,
         app,
     ));
+    if let Some(stored) = stored {
+        let replayed = stored.blocks.len();
+        let replaying = Arc::clone(&node);
+        // Re-executing a long chain is CPU work; keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            for block in &stored.blocks {
+                replaying.replay(block)?;
+            }
+            replaying.keep_blocks_in(stored.log)
+        })
+        .await
+        .map_err(|_| NodeError::Poisoned)??;
+        tracing::info!(chain = %genesis.chain_id, blocks = replayed, "replayed the stored chain");
+    }
     let rpc_listener = bind(opts.rpc_addr).await?;
     let grpc_listener = bind(opts.grpc_addr).await?;
     let rpc_addr = rpc_listener
@@ -255,6 +297,23 @@ pub async fn start_chain(opts: ChainOptions) -> Result<RunningChain, DevnetError
         write_home(home, &chain.genesis, &chain.info())?;
     }
     Ok(chain)
+}
+
+/// The options to store for a new persisted chain; without a seed, a random one is chosen so the genesis can be
+/// built again.
+fn stored_options(opts: &ChainOptions) -> StoredOptions {
+    StoredOptions {
+        chain_id: opts.genesis.chain_id.clone(),
+        validators: opts.genesis.validators,
+        accounts: opts.genesis.accounts,
+        seed: opts
+            .genesis
+            .seed
+            .clone()
+            .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
+        rotate_validators_every: opts.rotate_validators_every,
+        update_client_header: opts.update_client_header,
+    }
 }
 
 /// Starts `n` chains named `ibc-0`, `ibc-1`, ... with the same settings otherwise.

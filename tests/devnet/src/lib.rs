@@ -13,6 +13,7 @@ pub mod host;
 pub mod near;
 pub mod near_client;
 pub mod node;
+pub mod persist;
 pub mod rpc;
 
 pub use chain::{start_chain, start_chains, ChainOptions, DevnetError, RunningChain};

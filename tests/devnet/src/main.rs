@@ -49,6 +49,10 @@ struct Args {
     /// The CometBFT version the RPC answers as: 0.34, 0.37, 0.38, 1.0, or sei (0.38 with base64 attributes).
     #[arg(long, default_value = "0.38", value_name = "VERSION")]
     cometbft: devnet::rpc::Dialect,
+    /// Keeps the chain's blocks under <home>/data; started again on the same home, the chain replays them and
+    /// goes on as the same chain (the stored genesis options win).
+    #[arg(long)]
+    persist: bool,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -177,6 +181,7 @@ async fn run(args: Args) -> ExitCode {
         rotate_validators_every: args.rotate_validators_every,
         update_client_header: args.update_client_header,
         cometbft: args.cometbft,
+        persist: args.persist,
     };
     let chain = match start_chain(opts).await {
         Ok(chain) => chain,

@@ -16,6 +16,7 @@ use tendermint::{chain, consensus, validator, Block, Hash, Time};
 use tokio::sync::broadcast;
 
 use crate::consensus::{results_hash, tx_hash, BlockSigner, ConsensusError, Schedule, Tip};
+use crate::persist::{BlockLog, LoggedBlock, PersistError};
 use crate::rpc::{BlockResults, NodeEvent, NodeView, TxRecord};
 
 /// The state machine a node runs, in CometBFT's ABCI order.
@@ -46,6 +47,9 @@ pub enum NodeError {
     /// The application returned an app hash CometBFT cannot carry.
     #[error("invalid app hash: {0}")]
     AppHash(String),
+    /// The block log could not be written or replayed.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
 }
 
 /// Everything recorded about one decided block.
@@ -149,6 +153,8 @@ pub struct Node<A: Application> {
     mempool: Mutex<Mempool>,
     record: RwLock<ChainRecord>,
     events: broadcast::Sender<NodeEvent>,
+    /// Where decided blocks are written before anyone sees them, for a chain kept under its home.
+    log: Mutex<Option<BlockLog>>,
 }
 
 #[derive(Default)]
@@ -177,7 +183,29 @@ impl<A: Application> Node<A> {
             mempool: Mutex::new(Mempool::default()),
             record: RwLock::new(ChainRecord::default()),
             events,
+            log: Mutex::new(None),
         }
+    }
+
+    /// From now on every decided block is appended to `log` (and synced) before the node shows it.
+    pub fn keep_blocks_in(&self, log: BlockLog) -> Result<(), NodeError> {
+        *self.log.lock().map_err(|_| NodeError::Poisoned)? = Some(log);
+        Ok(())
+    }
+
+    /// Decides a block from the log again: its transactions at its time, through the application. The block must
+    /// come out with the id it was logged with.
+    pub fn replay(&self, logged: &LoggedBlock) -> Result<(), NodeError> {
+        let record = self.decide(Some(logged.txs.clone()), logged.time)?;
+        if record.id.hash != logged.id || record.block.header().height.value() != logged.height {
+            return Err(PersistError::Diverged {
+                height: logged.height,
+                recorded: logged.id,
+                got: record.id.hash,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// The chain id.
@@ -238,9 +266,19 @@ impl<A: Application> Node<A> {
 
     /// Decides the next block at `now` with every waiting transaction, and announces it.
     pub fn produce_block(&self, now: Time) -> Result<Arc<BlockRecord>, NodeError> {
+        self.decide(None, now)
+    }
+
+    /// Decides the next block with `txs`, or with the mempool's transactions when `None`.
+    fn decide(&self, txs: Option<Vec<Vec<u8>>>, now: Time) -> Result<Arc<BlockRecord>, NodeError> {
         let mut mempool = self.mempool.lock().map_err(|_| NodeError::Poisoned)?;
-        let txs = std::mem::take(&mut mempool.txs);
-        mempool.hashes.clear();
+        let txs = match txs {
+            Some(txs) => txs,
+            None => {
+                mempool.hashes.clear();
+                std::mem::take(&mut mempool.txs)
+            }
+        };
         let mut app = self.app()?;
         let tip = self.tip(&app)?;
         let header = self.signer.next_header(&tip, &txs, now)?;
@@ -287,6 +325,14 @@ impl<A: Application> Node<A> {
             txs,
             exec_time,
         });
+        if let Some(log) = self.log.lock().map_err(|_| NodeError::Poisoned)?.as_mut() {
+            log.append(&LoggedBlock {
+                height,
+                time: record.block.header().time,
+                txs: record.block.data().to_vec(),
+                id: id.hash,
+            })?;
+        }
         {
             let mut chain = self.record.write().map_err(|_| NodeError::Poisoned)?;
             for tx in &record.txs {
