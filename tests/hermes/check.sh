@@ -47,7 +47,7 @@ for chain in ibc-0 ibc-1; do
   rpc[$chain]=$(free_port)
   grpc[$chain]=$(free_port)
   "$devnet" --chain-id "$chain" --rpc-addr "127.0.0.1:${rpc[$chain]}" --grpc-addr "127.0.0.1:${grpc[$chain]}" \
-    --block-time 500ms --home "$work/$chain" > "$work/$chain.log" 2>&1 &
+    --block-time 500ms --accounts 3 --home "$work/$chain" > "$work/$chain.log" 2>&1 &
   pids+=($!)
 done
 for chain in ibc-0 ibc-1; do
@@ -112,6 +112,10 @@ proof_specs = '''[$spec, $spec]'''
 TOML
   python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mnemonic'])" "$work/$chain/keys/relayer.json" > "$work/$chain.mnemonic"
   hermes --config "$config" keys add --chain "$chain" --mnemonic-file "$work/$chain.mnemonic" > /dev/null
+  # Transfers are sent from user3 (Hermes key `sender`): a `tx ft-transfer` signing with the running Hermes's own
+  # account would race it for the account sequence.
+  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mnemonic'])" "$work/$chain/keys/user3.json" > "$work/$chain-user3.mnemonic"
+  hermes --config "$config" keys add --chain "$chain" --key-name sender --mnemonic-file "$work/$chain-user3.mnemonic" > /dev/null
 done
 
 hermes --config "$config" create channel --a-chain ibc-0 --b-chain ibc-1 --a-port transfer --b-port transfer \
@@ -197,11 +201,11 @@ PY
 }
 other() { [ "$1" = ibc-0 ] && echo ibc-1 || echo ibc-0; }
 
-# send SRC N AMOUNT: N transfers of AMOUNT stake from SRC's Hermes key to user2 on the other chain, one transaction.
+# send SRC N AMOUNT: N transfers of AMOUNT stake from user3 on SRC to user2 on the other chain, one transaction.
 send() {
   local src=$1 dst n=$2 amount=$3
   dst=$(other "$src")
-  hermes --config "$config" tx ft-transfer --src-chain "$src" --dst-chain "$dst" --src-port transfer \
+  hermes --config "$config" tx ft-transfer --src-chain "$src" --dst-chain "$dst" --key-name sender --src-port transfer \
     --src-channel channel-0 --amount "$amount" --denom stake --receiver "${receiver[$dst]}" \
     --number-msgs "$n" --timeout-seconds 600 >> "$work/transfer.log" 2>&1 \
     || { tail -20 "$work/transfer.log"; echo "FAIL: transfer from $src"; exit 1; }
