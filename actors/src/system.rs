@@ -4,30 +4,23 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Recipient};
-use relayd_config::{ChainConfig, ChainType, Config, ConfigError};
+use relayd_config::{ChainType, Config, ConfigError};
 use relayd_messages::{ActorKind, ChainId, ChildExited, CorrelationId, RelayHandshake};
-use tendermint_light_client_verifier::types::TrustThreshold;
-use tendermint_rpc::client::CompatMode;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::chain::any::AnyEndpoint;
-use crate::chain::cosmos::factory::CosmosFactory;
-use crate::chain::cosmos::light_client::TrustOptions;
-use crate::chain::cosmos::monitor::MonitorConfig;
 use crate::chain::cosmos::rpc::CosmosRpc;
-use crate::chain::cosmos::tx::TxConfig;
 use crate::chain::endpoint::{ChainEndpoint, ChainError};
 use crate::chain::near::factory::NearFactory;
 use crate::chain_link::ChainLink;
 use crate::client_keeper::state::ClientPolicy;
 use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
 use crate::coordinator::{ForwardClientUpdates, RelayCoordinator, Scope, SuperviseWith};
-use crate::keys::KeyStore;
+
 use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
 use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
@@ -38,9 +31,11 @@ use crate::supervisor::chain::{Quiesce, StopSupervisor};
 use crate::supervisor::guard::ExitGuard;
 use crate::supervisor::service::{Make, ServiceSupervisor, StopServices};
 
+mod cosmos;
 mod deferred;
 mod paths;
 
+use cosmos::{chain_err, confirm_timeout, cosmos_factory};
 use deferred::join_deferred;
 pub use deferred::PendingPaths;
 pub use paths::ConfigSource;
@@ -187,104 +182,6 @@ impl RelayHandle {
             warn!(error = %e, "cannot flush the state database");
         }
     }
-}
-
-/// How long a transaction is given to confirm before it counts as failed.
-fn confirm_timeout(config: &Config) -> Duration {
-    config.global.timeout.get().max(Duration::from_secs(30))
-}
-
-fn chain_err(chain: &ChainConfig, reason: impl std::fmt::Display) -> StartError {
-    StartError::Chain {
-        chain: chain.id.to_string(),
-        reason: reason.to_string(),
-    }
-}
-
-async fn cosmos_factory(
-    chain: &ChainConfig,
-    config: &Config,
-    store: &StateStore,
-    keys_dir: &std::path::Path,
-    metrics: Option<&Metrics>,
-) -> Result<(CosmosFactory, ChainLink), StartError> {
-    let settings = chain
-        .cosmos()
-        .ok_or_else(|| chain_err(chain, "incomplete cosmos settings"))?;
-    let id = chain.id.to_string();
-    let url = chain.rpc_addr.to_string();
-    // The node is asked its version only to pick the RPC dialect, within [global] timeout so a hung node does
-    // not hold the start. One that does not answer does not stop the start: the chain starts degraded and its
-    // actors retry it with backoff like any node that goes away later.
-    let rpc = match CosmosRpc::connect_with_timeout(&id, &url, config.global.timeout.get()).await {
-        Ok(probe) => CosmosRpc::new(&id, &url, probe.compat_mode()),
-        Err(e) => {
-            warn!(chain = %chain.id, error = %e, "node not reachable at start; the chain starts degraded and is retried with backoff (CometBFT 0.37/0.38 RPC assumed)");
-            CosmosRpc::new(&id, &url, CompatMode::latest())
-        }
-    }
-    .and_then(|rpc| match &settings.grpc_addr {
-        Some(grpc) => rpc.with_grpc(&grpc.to_string(), config.global.timeout.get()),
-        None => Ok(rpc),
-    })
-    .map_err(|e| chain_err(chain, e))?;
-    let keys = KeyStore::open(keys_dir).map_err(|e| chain_err(chain, e))?;
-    let (info, _) = keys.signing_key(&id).map_err(|e| chain_err(chain, e))?;
-    let dir = keys_dir.to_path_buf();
-    let key_chain = id.clone();
-    let key = Arc::new(move || {
-        KeyStore::open(&dir)
-            .and_then(|k| k.signing_key(&key_chain))
-            .map(|(_, key)| key)
-            .map_err(|e| e.to_string())
-    });
-    let threshold = TrustThreshold::new(
-        chain.trust_threshold.numerator,
-        chain.trust_threshold.denominator,
-    )
-    .map_err(|e| chain_err(chain, e))?;
-    let trust = TrustOptions {
-        trust_threshold: threshold,
-        trusting_period: chain.trusting_period.get(),
-        clock_drift: chain.clock_drift.0,
-    };
-    let tx = TxConfig {
-        chain_id: id.clone(),
-        default_gas: settings.gas,
-        gas_adjustment: settings.gas_adjustment,
-        gas_price: settings.gas_price.amount,
-        fee_denom: settings.gas_price.denom.clone(),
-        max_gas: settings.max_gas,
-        max_msg_num: chain.max_msg_num,
-        max_tx_size: chain.max_tx_size,
-        confirm_timeout: confirm_timeout(config),
-        poll_interval: Duration::from_millis(100),
-        max_in_flight: settings.max_in_flight,
-    };
-    let monitor = MonitorConfig::from_chain_config(
-        chain,
-        config.supervision.backoff_base.get(),
-        config.supervision.backoff_cap.get(),
-    )
-    .map_err(|e| chain_err(chain, e))?;
-    let link = ChainLink::new(
-        chain.id.clone(),
-        info.address.clone(),
-        settings.store_prefix.as_bytes().to_vec(),
-    );
-    let factory = CosmosFactory {
-        chain: chain.id.clone(),
-        rpc,
-        store_prefix: settings.store_prefix.clone(),
-        store: store.clone(),
-        trust,
-        tx,
-        address: info.address,
-        key,
-        monitor,
-        metrics: metrics.cloned(),
-    };
-    Ok((factory, link))
 }
 
 /// Choices of how [`start_with`] runs.

@@ -6,6 +6,9 @@
 
 mod actor;
 pub mod backend;
+mod state;
+#[cfg(test)]
+mod tests;
 
 pub use actor::*;
 pub use backend::{Confirmation, Submitter, TxOutcomes};

@@ -13,9 +13,10 @@ use actix_web::test::TestRequest;
 use proptest::prelude::*;
 
 use super::auth::{bearer, Gate};
+use super::control::parse_clear;
 use super::filter::{PacketFilter, MAX_LIMIT};
 use super::ops::MAX_CLEAR_SEQUENCES;
-use super::{packet_key, parse_clear, query_pairs};
+use super::{packet_key, query_pairs};
 
 fn cases(default: u32) -> ProptestConfig {
     ProptestConfig {

@@ -80,12 +80,12 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> ExitCode {
         // The key's balance is `query balance` with the relayer's own address.
         KeysCommand::Balance { chain, denom, out } => crate::commands::query::run(
             cli,
-            &crate::cli::QueryCommand::Balance {
+            &crate::cli::QueryGroup::Balance(crate::cli::BalanceArgs {
                 chain: chain.clone(),
                 address: None,
                 denom: denom.clone(),
-                json: out.json,
-            },
+                out: *out,
+            }),
         ),
     }
 }

@@ -17,15 +17,17 @@ use relayd_actors::chain::near::endpoint::NearEndpoint;
 use relayd_actors::chain::near::rpc::NearRpc;
 use serde_json::{json, Value};
 
-use crate::cli::{Cli, QueryCommand, EXIT_CONFIG, EXIT_RUNTIME};
+use crate::cli::{
+    BalanceArgs, Cli, ClientQuery, PacketQuery, QueryGroup, EXIT_CONFIG, EXIT_RUNTIME,
+};
 use crate::commands::balance;
 use crate::commands::config::load;
 use crate::commands::fail;
 
 /// Runs a query subcommand.
-pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
+pub fn run(cli: &Cli, command: &QueryGroup) -> ExitCode {
     let config_path = cli.config_path();
-    let config = match load(&config_path, command.json()) {
+    let config = match load(&config_path, command.out().json) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -39,23 +41,18 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
     // A balance query names its account; the relayer's own is the default.
     let resolved;
     let command = match command {
-        QueryCommand::Balance {
-            chain: c,
-            address: None,
-            denom,
-            json,
-        } => match balance::relayer_account(&config, &config_path, chain) {
-            Ok(owner) => {
-                resolved = QueryCommand::Balance {
-                    chain: c.clone(),
-                    address: Some(owner),
-                    denom: denom.clone(),
-                    json: *json,
-                };
-                &resolved
+        QueryGroup::Balance(args) if args.address.is_none() => {
+            match balance::relayer_account(&config, &config_path, chain) {
+                Ok(owner) => {
+                    resolved = QueryGroup::Balance(BalanceArgs {
+                        address: Some(owner),
+                        ..args.clone()
+                    });
+                    &resolved
+                }
+                Err(e) => return fail(&e, EXIT_CONFIG),
             }
-            Err(e) => return fail(&e, EXIT_CONFIG),
-        },
+        }
         other => other,
     };
     let url = chain.rpc_addr.to_string();
@@ -87,7 +84,7 @@ pub fn run(cli: &Cli, command: &QueryCommand) -> ExitCode {
     };
     match result {
         Ok(value) => {
-            if command.json() {
+            if command.out().json {
                 println!("{value}");
             } else {
                 println!(
@@ -146,7 +143,7 @@ fn decode<M: Message + Default + serde::Serialize>(bytes: &[u8]) -> Value {
 async fn execute(
     rpc: &CosmosRpc,
     prefix: &str,
-    command: &QueryCommand,
+    command: &QueryGroup,
     config: &relayd_config::Config,
 ) -> Result<Value, ChainError> {
     let chain = rpc.chain().to_owned();
@@ -157,88 +154,79 @@ async fn execute(
         log: format!("not found at height {height}"),
     };
     Ok(match command {
-        QueryCommand::ClientState {
-            client,
-            height,
-            proof,
-            ..
-        } => {
+        QueryGroup::Client(ClientQuery::State(a)) => {
+            let client = &a.client;
             let p = path::client_state(client);
-            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            let proven = rpc
+                .query_ibc(prefix, &p, at(a.at.height), a.at.proof)
+                .await?;
             if proven.value.is_empty() {
                 return Err(absent(p, proven.height));
             }
             json!({"client_id": client, "client_state": decode_any(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::ClientConsensus {
-            client,
-            consensus_height,
-            height,
-            proof,
-            ..
-        } => {
+        QueryGroup::Client(ClientQuery::Consensus(a)) => {
+            let (client, consensus_height) = (&a.client, &a.consensus_height);
             let (rev, h) = parse_height(&chain, consensus_height)?;
             let p = path::consensus_state(client, rev, h);
-            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            let proven = rpc
+                .query_ibc(prefix, &p, at(a.at.height), a.at.proof)
+                .await?;
             if proven.value.is_empty() {
                 return Err(absent(p, proven.height));
             }
             json!({"client_id": client, "consensus_height": consensus_height, "consensus_state": decode_any(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::Connection {
-            connection,
-            height,
-            proof,
-            ..
-        } => {
+        QueryGroup::Connection(a) => {
+            let connection = &a.connection;
             let p = path::connection(connection);
-            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            let proven = rpc
+                .query_ibc(prefix, &p, at(a.at.height), a.at.proof)
+                .await?;
             if proven.value.is_empty() {
                 return Err(absent(p, proven.height));
             }
             json!({"connection_id": connection, "connection": decode::<ConnectionEnd>(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::Connections { client, .. } => match client {
+        QueryGroup::Connections(a) => match &a.client {
             Some(client) => {
                 json!({"client_id": client, "connections": rpc.client_connections(client).await?})
             }
             None => serde_json::to_value(rpc.connections().await?).unwrap_or_default(),
         },
-        QueryCommand::Channel {
-            port,
-            channel,
-            height,
-            proof,
-            ..
-        } => {
+        QueryGroup::Channel(a) => {
+            let (port, channel) = (&a.port, &a.channel);
             let p = path::channel(port, channel);
-            let proven = rpc.query_ibc(prefix, &p, at(*height), *proof).await?;
+            let proven = rpc
+                .query_ibc(prefix, &p, at(a.at.height), a.at.proof)
+                .await?;
             if proven.value.is_empty() {
                 return Err(absent(p, proven.height));
             }
             json!({"port_id": port, "channel_id": channel, "channel": decode::<Channel>(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::Channels { connection, .. } => match connection {
+        QueryGroup::Channels(a) => match &a.connection {
             Some(connection) => {
                 serde_json::to_value(rpc.connection_channels(connection).await?).unwrap_or_default()
             }
             None => serde_json::to_value(rpc.channels().await?).unwrap_or_default(),
         },
-        QueryCommand::PacketPending { port, channel, .. } => {
+        QueryGroup::Packet(PacketQuery::Pending(a)) => {
             pending(
                 &CosmosEndpoint::new(rpc.clone(), prefix),
-                port,
-                channel,
+                &a.port,
+                &a.channel,
                 config,
             )
             .await?
         }
-        QueryCommand::PacketCommitments { port, channel, .. } => {
+        QueryGroup::Packet(PacketQuery::Commitments(a)) => {
+            let (port, channel) = (&a.port, &a.channel);
             json!({"port_id": port, "channel_id": channel, "sequences": rpc.packet_commitments(port, channel).await?})
         }
-        QueryCommand::Balance { address, denom, .. } => {
-            let address = address.as_deref().unwrap_or_default();
-            let balances = rpc.bank_balances(address, denom.as_deref()).await?;
+        QueryGroup::Balance(a) => {
+            let address = a.address.as_deref().unwrap_or_default();
+            let balances = rpc.bank_balances(address, a.denom.as_deref()).await?;
             balance::report(&chain, address, balances)
         }
     })
@@ -248,7 +236,7 @@ async fn execute(
 /// when asked) through the same chain trait the relay uses, and the contract's commitment listing.
 async fn execute_near(
     endpoint: &NearEndpoint,
-    command: &QueryCommand,
+    command: &QueryGroup,
     config: &relayd_config::Config,
 ) -> Result<Value, ChainError> {
     let chain = endpoint.chain_id().to_owned();
@@ -265,49 +253,33 @@ async fn execute_near(
         Ok(proven)
     };
     Ok(match command {
-        QueryCommand::ClientState {
-            client,
-            height,
-            proof,
-            ..
-        } => {
-            let proven = read(path::client_state(client), *height, *proof).await?;
+        QueryGroup::Client(ClientQuery::State(a)) => {
+            let client = &a.client;
+            let proven = read(path::client_state(client), a.at.height, a.at.proof).await?;
             json!({"client_id": client, "client_state": decode_any(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::ClientConsensus {
-            client,
-            consensus_height,
-            height,
-            proof,
-            ..
-        } => {
+        QueryGroup::Client(ClientQuery::Consensus(a)) => {
+            let (client, consensus_height) = (&a.client, &a.consensus_height);
             let (rev, h) = parse_height(&chain, consensus_height)?;
-            let proven = read(path::consensus_state(client, rev, h), *height, *proof).await?;
+            let p = path::consensus_state(client, rev, h);
+            let proven = read(p, a.at.height, a.at.proof).await?;
             json!({"client_id": client, "consensus_height": consensus_height, "consensus_state": decode_any(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::Connection {
-            connection,
-            height,
-            proof,
-            ..
-        } => {
-            let proven = read(path::connection(connection), *height, *proof).await?;
+        QueryGroup::Connection(a) => {
+            let connection = &a.connection;
+            let proven = read(path::connection(connection), a.at.height, a.at.proof).await?;
             json!({"connection_id": connection, "connection": decode::<ConnectionEnd>(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::Channel {
-            port,
-            channel,
-            height,
-            proof,
-            ..
-        } => {
-            let proven = read(path::channel(port, channel), *height, *proof).await?;
+        QueryGroup::Channel(a) => {
+            let (port, channel) = (&a.port, &a.channel);
+            let proven = read(path::channel(port, channel), a.at.height, a.at.proof).await?;
             json!({"port_id": port, "channel_id": channel, "channel": decode::<Channel>(&proven.value), "proof": proof_info(&proven)})
         }
-        QueryCommand::PacketCommitments { port, channel, .. } => {
+        QueryGroup::Packet(PacketQuery::Commitments(a)) => {
+            let (port, channel) = (&a.port, &a.channel);
             json!({"port_id": port, "channel_id": channel, "sequences": endpoint.packet_commitments(port, channel).await?})
         }
-        QueryCommand::Connections { client, .. } => match client {
+        QueryGroup::Connections(a) => match &a.client {
             Some(client) => {
                 json!({"client_id": client, "connections": endpoint.client_connections(client).await?})
             }
@@ -316,19 +288,19 @@ async fn execute_near(
                 serde_json::to_value(near_connections(endpoint, ids).await?).unwrap_or_default()
             }
         },
-        QueryCommand::Channels { connection, .. } => {
-            let ids = match connection {
+        QueryGroup::Channels(a) => {
+            let ids = match &a.connection {
                 Some(connection) => endpoint.connection_channels(connection).await?,
                 None => endpoint.channels().await?,
             };
             serde_json::to_value(near_channels(endpoint, ids).await?).unwrap_or_default()
         }
-        QueryCommand::PacketPending { port, channel, .. } => {
-            pending(endpoint, port, channel, config).await?
+        QueryGroup::Packet(PacketQuery::Pending(a)) => {
+            pending(endpoint, &a.port, &a.channel, config).await?
         }
-        QueryCommand::Balance { address, denom, .. } => {
-            let address = address.as_deref().unwrap_or_default();
-            let balances = balance::near(endpoint, address, denom.as_deref()).await?;
+        QueryGroup::Balance(a) => {
+            let address = a.address.as_deref().unwrap_or_default();
+            let balances = balance::near(endpoint, address, a.denom.as_deref()).await?;
             balance::report(&chain, address, balances)
         }
     })

@@ -7,196 +7,23 @@
 //! ChainMonitor actor runs [`EventMonitor::run`] and forwards what it delivers.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
 
 use backoff::backoff::Backoff;
-use backoff::ExponentialBackoff;
-use futures::{FutureExt, StreamExt};
-use relayd_config::{ChainConfig, EventSourceMode};
-use tendermint::crypto::Sha256 as _;
-use tendermint_rpc::event::{Event, EventData};
-use tendermint_rpc::query::EventType;
-use tendermint_rpc::{SubscriptionClient, WebSocketClient, WebSocketClientUrl};
+use tendermint_rpc::WebSocketClientUrl;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, warn};
 
-use super::events::decode_block_results;
-use super::rpc::{CosmosRpc, RpcError};
-use crate::chain_monitor::{
-    BlockEvents, EventError, MonitorStatus, SourceMode, Stalled, StopReason,
-};
+mod config;
+mod fetch;
+mod ws;
 
-/// Configuration errors; the monitor itself never fails once running.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MonitorError {
-    /// A URL the monitor cannot use.
-    #[error("{chain}: bad {what} address {url:?}: {reason}")]
-    BadAddress {
-        /// The chain.
-        chain: String,
-        /// Which address: `rpc` or `websocket`.
-        what: &'static str,
-        /// The address as given.
-        url: String,
-        /// Why it is unusable.
-        reason: String,
-    },
-    /// A setting out of range.
-    #[error("{chain}: {setting} must be greater than zero")]
-    Zero {
-        /// The chain.
-        chain: String,
-        /// The setting's name.
-        setting: &'static str,
-    },
-}
+pub use config::{MonitorConfig, MonitorError};
+pub use fetch::{block_time_ns, fetch_block, FetchError};
+use ws::{connect_ws, new_block_height, next_event, poll_connecting, Connecting, WsConn};
 
-/// How one chain's monitor runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MonitorConfig {
-    /// The chain id; the node must report it.
-    pub chain: String,
-    /// CometBFT RPC (HTTP) URL.
-    pub rpc_url: String,
-    /// CometBFT WebSocket URL (`ws://host:port/websocket`).
-    pub websocket_url: String,
-    /// Push (WebSocket) or pull (polling).
-    pub mode: EventSourceMode,
-    /// Polling interval in pull mode and while push mode falls back to polling.
-    pub poll_interval: Duration,
-    /// Longest expected time between blocks.
-    pub max_block_time: Duration,
-    /// The WebSocket counts as dead after this many `max_block_time`s without a `NewBlock`.
-    pub watchdog_blocks: u32,
-    /// First retry delay after a failure; doubles per consecutive failure.
-    pub backoff_base: Duration,
-    /// Longest retry delay.
-    pub backoff_cap: Duration,
-    /// Deadline of one HTTP request and of one WebSocket connection attempt.
-    pub request_timeout: Duration,
-    /// Failed attempts at one height before it is reported as [`Stalled`].
-    pub stall_after: u32,
-}
-
-impl MonitorConfig {
-    /// Push mode with default timings for `chain` at the given addresses.
-    pub fn new(chain: &str, rpc_url: &str, websocket_url: &str) -> Self {
-        Self {
-            chain: chain.to_owned(),
-            rpc_url: rpc_url.to_owned(),
-            websocket_url: websocket_url.to_owned(),
-            mode: EventSourceMode::Push,
-            poll_interval: Duration::from_secs(1),
-            max_block_time: Duration::from_secs(30),
-            watchdog_blocks: 3,
-            backoff_base: Duration::from_millis(100),
-            backoff_cap: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            stall_after: 5,
-        }
-    }
-
-    /// The settings of a `[[chains]]` entry (`event_source`, `max_block_time`, the WebSocket address or
-    /// `/websocket` on the RPC host) with the given retry backoff.
-    pub fn from_chain_config(
-        chain: &ChainConfig,
-        backoff_base: Duration,
-        backoff_cap: Duration,
-    ) -> Result<Self, MonitorError> {
-        let id = chain.id.to_string();
-        let rpc_url = chain.rpc_addr.to_string();
-        let websocket_url = match &chain.websocket_addr {
-            Some(ws) => ws.to_string(),
-            None => {
-                let scheme = if chain.rpc_addr.url().scheme() == "https" {
-                    "wss"
-                } else {
-                    "ws"
-                };
-                chain
-                    .rpc_addr
-                    .with_scheme_and_path(scheme, "/websocket")
-                    .ok_or_else(|| MonitorError::BadAddress {
-                        chain: id.clone(),
-                        what: "rpc",
-                        url: rpc_url.clone(),
-                        reason: "no host and port to derive the WebSocket address from".into(),
-                    })?
-                    .to_string()
-            }
-        };
-        let mut config = Self::new(&id, &rpc_url, &websocket_url);
-        config.mode = chain.event_source.mode;
-        config.poll_interval = chain.event_source.interval.get();
-        config.max_block_time = chain.max_block_time.get();
-        config.backoff_base = backoff_base;
-        config.backoff_cap = backoff_cap;
-        Ok(config)
-    }
-
-    fn validate(&self) -> Result<(), MonitorError> {
-        let zero = |setting| MonitorError::Zero {
-            chain: self.chain.clone(),
-            setting,
-        };
-        let durations = [
-            ("poll_interval", self.poll_interval),
-            ("max_block_time", self.max_block_time),
-            ("backoff_base", self.backoff_base),
-            ("backoff_cap", self.backoff_cap),
-            ("request_timeout", self.request_timeout),
-        ];
-        if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
-            return Err(zero(name));
-        }
-        if self.watchdog_blocks == 0 {
-            return Err(zero("watchdog_blocks"));
-        }
-        if self.stall_after == 0 {
-            return Err(zero("stall_after"));
-        }
-        CosmosRpc::new(
-            &self.chain,
-            &self.rpc_url,
-            tendermint_rpc::client::CompatMode::latest(),
-        )
-        .map_err(|e| MonitorError::BadAddress {
-            chain: self.chain.clone(),
-            what: "rpc",
-            url: self.rpc_url.clone(),
-            reason: e.reason,
-        })?;
-        Ok(())
-    }
-
-    /// The parsed WebSocket URL in push mode; pull mode never opens one.
-    fn ws_url(&self) -> Result<Option<WebSocketClientUrl>, MonitorError> {
-        if self.mode == EventSourceMode::Pull {
-            return Ok(None);
-        }
-        self.websocket_url
-            .parse::<WebSocketClientUrl>()
-            .map(Some)
-            .map_err(|e| MonitorError::BadAddress {
-                chain: self.chain.clone(),
-                what: "websocket",
-                url: self.websocket_url.clone(),
-                reason: e.to_string(),
-            })
-    }
-
-    fn watchdog(&self) -> Duration {
-        self.max_block_time.saturating_mul(self.watchdog_blocks)
-    }
-
-    fn backoff(&self) -> ExponentialBackoff {
-        // A little jitter so that monitors of many chains behind one proxy do not retry in lock-step.
-        crate::retry::exponential(self.backoff_base, self.backoff_cap, 0.1)
-    }
-}
+use super::rpc::CosmosRpc;
+use crate::chain_monitor::{BlockEvents, MonitorStatus, SourceMode, Stalled, StopReason};
 
 /// Delivers a chain's IBC events block by block; see the module documentation.
 pub struct EventMonitor {
@@ -273,38 +100,6 @@ struct Runner {
     sink: mpsc::Sender<BlockEvents>,
     next: u64,
 }
-
-/// A live WebSocket subscription; dropping it aborts the driver, which closes the socket.
-struct WsConn {
-    subscription: tendermint_rpc::Subscription,
-    // Never used after subscribing, but dropping it would close the driver's command channel early; the
-    // connection is given up as a whole, driver first.
-    _client: WebSocketClient,
-    driver: DriverTask,
-}
-
-/// The WebSocket driver task, aborted when the connection is given up, so that a half-open socket cannot
-/// linger until the driver's own 30 s receive timeout.
-struct DriverTask(JoinHandle<Result<(), tendermint_rpc::Error>>);
-
-impl WsConn {
-    /// Why the driver ended, if it has: the subscription only says that it ended.
-    fn driver_error(&mut self) -> Option<String> {
-        match (&mut self.driver.0).now_or_never()? {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(format!("driver task: {e}")),
-        }
-    }
-}
-
-impl Drop for DriverTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-type Connecting = Pin<Box<dyn Future<Output = Result<WsConn, String>> + Send>>;
 
 impl Runner {
     async fn run(&mut self) -> StopReason {
@@ -613,137 +408,8 @@ impl Runner {
     }
 }
 
-/// Why one height could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// The node could not be asked.
-    #[error(transparent)]
-    Rpc(#[from] RpcError),
-    /// The node answered about another height.
-    #[error("{chain}: asked for height {asked}, the node answered with height {got}")]
-    WrongHeight {
-        /// The chain.
-        chain: String,
-        /// The height asked for.
-        asked: u64,
-        /// The height in the answer.
-        got: u64,
-    },
-}
-
-/// Reads the block and its results at `height` and decodes the IBC events.
-pub async fn fetch_block(
-    rpc: &CosmosRpc,
-    chain: &str,
-    height: u64,
-) -> Result<BlockEvents, FetchError> {
-    let (results, block) = tokio::try_join!(rpc.block_results(height), rpc.block(height))?;
-    for got in [results.height.value(), block.header.height.value()] {
-        if got != height {
-            return Err(FetchError::WrongHeight {
-                chain: chain.to_owned(),
-                asked: height,
-                got,
-            });
-        }
-    }
-    let time_ns = block_time_ns(&block.header.time);
-    let txs = block.data;
-    let results_count = results.txs_results.as_ref().map_or(0, Vec::len);
-    let mut errors = Vec::new();
-    // Results name their transaction by position only; if the counts disagree, positions cannot be trusted.
-    let tx_hashes: Vec<String> = if txs.len() == results_count {
-        txs.iter().map(|tx| tx_hash(tx)).collect()
-    } else {
-        errors.push(EventError {
-            height,
-            event: "txs_results".into(),
-            reason: format!(
-                "the block has {} transactions but block_results has {results_count} results; transaction hashes left out",
-                txs.len()
-            ),
-        });
-        Vec::new()
-    };
-    let decoded = decode_block_results(&results, &tx_hashes);
-    errors.extend(decoded.errors);
-    for e in &errors {
-        warn!(chain, height, error = %e, "malformed block results");
-    }
-    Ok(BlockEvents {
-        chain: chain.to_owned(),
-        height,
-        time_ns,
-        events: decoded.events,
-        errors,
-    })
-}
-
-/// A block time as ns since the epoch (0 for times before it, which no real chain has).
-pub fn block_time_ns(time: &tendermint::Time) -> u64 {
-    u64::try_from(time.unix_timestamp_nanos()).unwrap_or(0)
-}
-
-/// A transaction's hash as CometBFT prints it: SHA-256 of the raw bytes, upper-case hex.
-fn tx_hash(tx: &[u8]) -> String {
-    hex::encode_upper(tendermint::crypto::default::Sha256::digest(tx))
-}
-
 /// Whether a node's error says the height is gone for good rather than not yet there or unreachable.
 fn looks_pruned(error: &str) -> bool {
     let e = error.to_ascii_lowercase();
     e.contains("lowest height") || e.contains("pruned") || e.contains("is not available")
-}
-
-/// The height a `NewBlock` notification announces.
-fn new_block_height(event: &Event) -> Option<u64> {
-    match &event.data {
-        EventData::NewBlock { block, .. } | EventData::LegacyNewBlock { block, .. } => {
-            block.as_ref().map(|b| b.header.height.value())
-        }
-        _ => None,
-    }
-}
-
-async fn next_event(ws: &mut Option<WsConn>) -> Option<Result<Event, tendermint_rpc::Error>> {
-    match ws {
-        Some(conn) => conn.subscription.next().await,
-        // The select arm is disabled without a connection; never resolve.
-        None => std::future::pending().await,
-    }
-}
-
-async fn poll_connecting(connecting: &mut Option<Connecting>) -> Result<WsConn, String> {
-    match connecting {
-        Some(fut) => fut.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Opens a WebSocket and subscribes to `NewBlock`, all within `deadline`.
-async fn connect_ws(
-    url: WebSocketClientUrl,
-    compat: tendermint_rpc::client::CompatMode,
-    deadline: Duration,
-) -> Result<WsConn, String> {
-    let attempt = async {
-        let (client, driver) = WebSocketClient::builder(url)
-            .compat_mode(compat)
-            .build()
-            .await
-            .map_err(|e| format!("WebSocket connect: {e}"))?;
-        let driver = DriverTask(tokio::spawn(driver.run()));
-        let subscription = client
-            .subscribe(EventType::NewBlock.into())
-            .await
-            .map_err(|e| format!("subscribe to NewBlock: {e}"))?;
-        Ok(WsConn {
-            subscription,
-            _client: client,
-            driver,
-        })
-    };
-    timeout(deadline, attempt)
-        .await
-        .map_err(|_| format!("WebSocket connect and subscribe took longer than {deadline:?}"))?
 }

@@ -82,6 +82,19 @@ impl CosmosRpc {
         })
     }
 
+    /// Calls the gRPC query method `path` through CometBFT's `abci_query` at the latest height: the request
+    /// encoded, the node's answer (code, log, codespace, value) returned undecoded, since callers read its
+    /// failures differently (a listing's as a query error, a simulation's as a transaction verdict).
+    pub(crate) async fn abci_grpc<Req: Message>(
+        &self,
+        path: &str,
+        request: &Req,
+    ) -> Result<tendermint_rpc::endpoint::abci_query::AbciQuery, tendermint_rpc::Error> {
+        self.http()
+            .abci_query(Some(path.to_owned()), request.encode_to_vec(), None, false)
+            .await
+    }
+
     /// Calls a gRPC query service method at the latest height: on the node's gRPC endpoint when the chain has a
     /// `grpc_addr`, else through `abci_query`.
     async fn grpc<Req, Resp>(&self, path: &str, request: &Req) -> Result<Resp, ChainError>
@@ -93,8 +106,7 @@ impl CosmosRpc {
             return endpoint.call(path, request.clone()).await;
         }
         let response = self
-            .http()
-            .abci_query(Some(path.to_owned()), request.encode_to_vec(), None, false)
+            .abci_grpc(path, request)
             .await
             .map_err(|e| ChainError::rpc(self.chain(), path, e))?;
         if response.code.is_err() {

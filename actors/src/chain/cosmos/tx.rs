@@ -21,6 +21,10 @@ use prost::Message;
 use tendermint_rpc::Client;
 use tracing::{debug, warn};
 
+mod error;
+
+pub use error::{classify, TxError};
+
 use super::rpc::CosmosRpc;
 
 /// How transactions are priced and sized on one chain.
@@ -63,140 +67,6 @@ pub struct TxOutcome {
     pub events: Vec<tendermint::abci::Event>,
     /// How many messages it carried.
     pub messages: usize,
-}
-
-/// Why a transaction failed, as relayd acts on it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TxError {
-    /// The account's sequence moved on (another signer with the same key, or a lost confirmation).
-    #[error("{chain}: account sequence mismatch, the chain expects {expected:?}")]
-    Sequence {
-        /// The chain.
-        chain: String,
-        /// The sequence the chain expects, when it said so.
-        expected: Option<u64>,
-    },
-    /// The gas limit was too low.
-    #[error("{chain}: out of gas: {log}")]
-    OutOfGas {
-        /// The chain.
-        chain: String,
-        /// The node's message.
-        log: String,
-    },
-    /// The fee was below the node's minimum.
-    #[error("{chain}: insufficient fee: {log}")]
-    InsufficientFee {
-        /// The chain.
-        chain: String,
-        /// The fee the node asked for, when it said so (in the fee denomination).
-        required: Option<u128>,
-        /// The node's message.
-        log: String,
-    },
-    /// Another relayer delivered the same packets first; the work is done.
-    #[error("{chain}: already relayed: {log}")]
-    AlreadyRelayed {
-        /// The chain.
-        chain: String,
-        /// The node's message.
-        log: String,
-    },
-    /// The chain refused the transaction for a reason retrying will not fix.
-    #[error("{chain}: rejected with {codespace} code {code}: {log}")]
-    Rejected {
-        /// The chain.
-        chain: String,
-        /// ABCI code.
-        code: u32,
-        /// ABCI codespace.
-        codespace: String,
-        /// The node's message.
-        log: String,
-    },
-    /// The node could not be reached, or answered garbage.
-    #[error("{chain}: {reason}")]
-    Rpc {
-        /// The chain.
-        chain: String,
-        /// What failed.
-        reason: String,
-    },
-    /// Broadcast succeeded but the transaction was not seen in a block in time.
-    #[error("{chain}: tx {hash} not included within {waited:?}")]
-    Unconfirmed {
-        /// The chain.
-        chain: String,
-        /// The transaction hash.
-        hash: String,
-        /// How long relayd waited.
-        waited: Duration,
-    },
-}
-
-impl TxError {
-    /// Whether sending again (after adjusting sequence, gas or fee) can succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Sequence { .. }
-                | Self::OutOfGas { .. }
-                | Self::InsufficientFee { .. }
-                | Self::Rpc { .. }
-                | Self::Unconfirmed { .. }
-        )
-    }
-}
-
-/// Classifies a failed CheckTx / DeliverTx by the Cosmos SDK's codes and texts.
-pub fn classify(chain: &str, code: u32, codespace: &str, log: &str) -> TxError {
-    let chain = chain.to_owned();
-    let sdk = codespace.is_empty() || codespace == "sdk";
-    let lower = log.to_lowercase();
-    if sdk && code == 32 {
-        return TxError::Sequence {
-            chain,
-            expected: number_after(log, "expected "),
-        };
-    }
-    if sdk && code == 11 {
-        return TxError::OutOfGas {
-            chain,
-            log: log.to_owned(),
-        };
-    }
-    if sdk && code == 13 {
-        return TxError::InsufficientFee {
-            chain,
-            required: number_after(log, "required: "),
-            log: log.to_owned(),
-        };
-    }
-    // ibc-go's redundant-relay check and the handlers' "already" errors mean someone else did the work.
-    if lower.contains("redundant")
-        || lower.contains("packet already received")
-        || lower.contains("already been received")
-        || lower.contains("acknowledgement for packet already exists")
-        || lower.contains("packet commitment not found")
-    {
-        return TxError::AlreadyRelayed {
-            chain,
-            log: log.to_owned(),
-        };
-    }
-    TxError::Rejected {
-        chain,
-        code,
-        codespace: codespace.to_owned(),
-        log: log.to_owned(),
-    }
-}
-
-/// The integer right after `marker` in `text`, e.g. the `7` in "expected 7, got 5".
-fn number_after<T: std::str::FromStr>(text: &str, marker: &str) -> Option<T> {
-    let rest = &text[text.find(marker)? + marker.len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 /// Splits messages into transactions of at most `max_num` messages and `max_size` encoded bytes, keeping order.
@@ -505,8 +375,7 @@ impl TxSubmitter {
         };
         let res = self
             .rpc
-            .http()
-            .abci_query(Some(path.into()), req.encode_to_vec(), None, false)
+            .abci_grpc(path, &req)
             .await
             .map_err(|e| self.rpc_err(format!("{path}: {e}")))?;
         if res.code.is_err() {
@@ -567,8 +436,7 @@ impl TxSubmitter {
         };
         let res = self
             .rpc
-            .http()
-            .abci_query(Some(path.into()), req.encode_to_vec(), None, false)
+            .abci_grpc(path, &req)
             .await
             .map_err(|e| self.rpc_err(format!("{path}: {e}")))?;
         let simulated = if res.code.is_ok() {
@@ -675,49 +543,5 @@ mod tests {
         let huge = batches(vec![msg(10), msg(5000), msg(10)], 30, 100);
         assert_eq!(huge.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
         assert!(batches(Vec::new(), 3, 100).is_empty());
-    }
-
-    #[test]
-    fn sdk_failures_are_classified() {
-        let seq = classify(
-            "c",
-            32,
-            "sdk",
-            "account sequence mismatch, expected 7, got 5: incorrect account sequence",
-        );
-        assert_eq!(
-            seq,
-            TxError::Sequence {
-                chain: "c".into(),
-                expected: Some(7)
-            }
-        );
-        assert!(seq.is_retryable());
-        let fee = classify(
-            "c",
-            13,
-            "sdk",
-            "insufficient fees; got: 10stake required: 200stake: insufficient fee",
-        );
-        assert!(matches!(
-            fee,
-            TxError::InsufficientFee {
-                required: Some(200),
-                ..
-            }
-        ));
-        assert!(matches!(
-            classify("c", 11, "sdk", "out of gas in location: x"),
-            TxError::OutOfGas { .. }
-        ));
-        let dup = classify("c", 33, "ibc", "packet messages are redundant");
-        assert!(matches!(dup, TxError::AlreadyRelayed { .. }) && !dup.is_retryable());
-        let other = classify("c", 4, "channel", "invalid proof");
-        assert!(matches!(other, TxError::Rejected { code: 4, .. }) && !other.is_retryable());
-        // Code 32 from another codespace is not the SDK's sequence error.
-        assert!(matches!(
-            classify("c", 32, "wasm", "x"),
-            TxError::Rejected { .. }
-        ));
     }
 }

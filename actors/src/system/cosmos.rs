@@ -1,0 +1,120 @@
+//! Turning one Cosmos `[[chains]]` entry into what its supervisor runs: the factory of its actors and its link.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use relayd_config::{ChainConfig, Config};
+use tendermint_light_client_verifier::types::TrustThreshold;
+use tendermint_rpc::client::CompatMode;
+use tracing::warn;
+
+use super::StartError;
+use crate::chain::cosmos::factory::CosmosFactory;
+use crate::chain::cosmos::light_client::TrustOptions;
+use crate::chain::cosmos::monitor::MonitorConfig;
+use crate::chain::cosmos::rpc::CosmosRpc;
+use crate::chain::cosmos::tx::TxConfig;
+use crate::chain_link::ChainLink;
+use crate::keys::KeyStore;
+use crate::metrics::Metrics;
+use crate::store::StateStore;
+
+/// How long a transaction is given to confirm before it counts as failed.
+pub(super) fn confirm_timeout(config: &Config) -> Duration {
+    config.global.timeout.get().max(Duration::from_secs(30))
+}
+
+pub(super) fn chain_err(chain: &ChainConfig, reason: impl std::fmt::Display) -> StartError {
+    StartError::Chain {
+        chain: chain.id.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The actor factory and chain link of a Cosmos chain: its node probed for the RPC dialect (within `[global]
+/// timeout`), its signing key, trust options, transaction and monitor settings.
+pub(super) async fn cosmos_factory(
+    chain: &ChainConfig,
+    config: &Config,
+    store: &StateStore,
+    keys_dir: &std::path::Path,
+    metrics: Option<&Metrics>,
+) -> Result<(CosmosFactory, ChainLink), StartError> {
+    let settings = chain
+        .cosmos()
+        .ok_or_else(|| chain_err(chain, "incomplete cosmos settings"))?;
+    let id = chain.id.to_string();
+    let url = chain.rpc_addr.to_string();
+    // The node is asked its version only to pick the RPC dialect, within [global] timeout so a hung node does
+    // not hold the start. One that does not answer does not stop the start: the chain starts degraded and its
+    // actors retry it with backoff like any node that goes away later.
+    let rpc = match CosmosRpc::connect_with_timeout(&id, &url, config.global.timeout.get()).await {
+        Ok(probe) => CosmosRpc::new(&id, &url, probe.compat_mode()),
+        Err(e) => {
+            warn!(chain = %chain.id, error = %e, "node not reachable at start; the chain starts degraded and is retried with backoff (CometBFT 0.37/0.38 RPC assumed)");
+            CosmosRpc::new(&id, &url, CompatMode::latest())
+        }
+    }
+    .and_then(|rpc| match &settings.grpc_addr {
+        Some(grpc) => rpc.with_grpc(&grpc.to_string(), config.global.timeout.get()),
+        None => Ok(rpc),
+    })
+    .map_err(|e| chain_err(chain, e))?;
+    let keys = KeyStore::open(keys_dir).map_err(|e| chain_err(chain, e))?;
+    let (info, _) = keys.signing_key(&id).map_err(|e| chain_err(chain, e))?;
+    let dir = keys_dir.to_path_buf();
+    let key_chain = id.clone();
+    let key = Arc::new(move || {
+        KeyStore::open(&dir)
+            .and_then(|k| k.signing_key(&key_chain))
+            .map(|(_, key)| key)
+            .map_err(|e| e.to_string())
+    });
+    let threshold = TrustThreshold::new(
+        chain.trust_threshold.numerator,
+        chain.trust_threshold.denominator,
+    )
+    .map_err(|e| chain_err(chain, e))?;
+    let trust = TrustOptions {
+        trust_threshold: threshold,
+        trusting_period: chain.trusting_period.get(),
+        clock_drift: chain.clock_drift.0,
+    };
+    let tx = TxConfig {
+        chain_id: id.clone(),
+        default_gas: settings.gas,
+        gas_adjustment: settings.gas_adjustment,
+        gas_price: settings.gas_price.amount,
+        fee_denom: settings.gas_price.denom.clone(),
+        max_gas: settings.max_gas,
+        max_msg_num: chain.max_msg_num,
+        max_tx_size: chain.max_tx_size,
+        confirm_timeout: confirm_timeout(config),
+        poll_interval: Duration::from_millis(100),
+        max_in_flight: settings.max_in_flight,
+    };
+    let monitor = MonitorConfig::from_chain_config(
+        chain,
+        config.supervision.backoff_base.get(),
+        config.supervision.backoff_cap.get(),
+    )
+    .map_err(|e| chain_err(chain, e))?;
+    let link = ChainLink::new(
+        chain.id.clone(),
+        info.address.clone(),
+        settings.store_prefix.as_bytes().to_vec(),
+    );
+    let factory = CosmosFactory {
+        chain: chain.id.clone(),
+        rpc,
+        store_prefix: settings.store_prefix.clone(),
+        store: store.clone(),
+        trust,
+        tx,
+        address: info.address,
+        key,
+        monitor,
+        metrics: metrics.cloned(),
+    };
+    Ok((factory, link))
+}
