@@ -6,8 +6,142 @@
 //! app hash.
 
 use ics23::{CommitmentProof, HostFunctionsManager, ProofSpec};
+use near_primitives::hash::CryptoHash;
 use prost::Message;
 use relayd_config::ProofSpecName;
+use relayd_messages::Proven;
+
+use super::near::state_proof::{verify_state_proof, NearStateProof, StateProofError};
+
+/// How a chain proves its IBC state, which decides how relayd checks what it forwards from it and at which
+/// heights it can prove (see `proof_height`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProofFormat {
+    /// Chained ICS-23 commitment proofs under the app hash of the header one above the query height (Cosmos).
+    #[default]
+    Ics23,
+    /// [`NearStateProof`]s of the IBC contract's storage under the `prev_state_root` of a verified NEAR head, read
+    /// at the head's parent.
+    NearState {
+        /// The IBC contract's account, whose storage holds the ICS-24 paths.
+        contract: String,
+    },
+}
+
+/// What was wrong with a proof relayd was about to forward.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofFault {
+    /// The node served no proof.
+    #[error("no proof")]
+    Missing,
+    /// The value read is not the one relayd expects (the packet it holds, the commitment of its ack).
+    #[error("the stored value differs from the one relayd holds")]
+    ValueMismatch,
+    /// Absence was to be proven, but a value is stored.
+    #[error("the value is present")]
+    Present,
+    /// The proof bytes do not decode.
+    #[error("undecodable proof: {0}")]
+    Undecodable(String),
+    /// The judging client's proof specs do not decode.
+    #[error("undecodable proof spec: {0}")]
+    Spec(String),
+    /// The verified root is not a NEAR state root.
+    #[error("the verified root has {0} bytes, not the 32 of a NEAR state root")]
+    Root(usize),
+    /// The ICS-23 proof does not verify under the verified app hash.
+    #[error("{0}")]
+    Ics23(String),
+    /// The NEAR state proof does not verify under the verified head's `prev_state_root`.
+    #[error(transparent)]
+    NearState(#[from] StateProofError),
+}
+
+/// A proof refused before forwarding: the node lied or served another state. Names the chain, path and height.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proof of {path} on {chain} at height {height} rejected: {fault}")]
+pub struct ProofRejected {
+    /// The chain the proof came from.
+    pub chain: String,
+    /// The ICS-24 path proven.
+    pub path: String,
+    /// The height it was read at.
+    pub height: u64,
+    /// What failed.
+    pub fault: ProofFault,
+}
+
+/// A read about to be forwarded, and what it is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarded<'a> {
+    /// The chain that served it.
+    pub chain: &'a str,
+    /// How that chain proves its state.
+    pub format: &'a ProofFormat,
+    /// Its store prefix (ICS-23 chains).
+    pub prefix: &'a [u8],
+    /// The ICS-24 path.
+    pub path: &'a str,
+    /// The read value and its proof.
+    pub proven: &'a Proven,
+    /// The root verified by relayd's own light client: the app hash of the header one above the read (ICS-23),
+    /// or the `prev_state_root` of the NEAR head whose parent the read was at.
+    pub root: &'a [u8],
+    /// The proof specs of the client that will judge an ICS-23 proof (protobuf-encoded).
+    pub specs: &'a [Vec<u8>],
+    /// `Some(value)` for membership, `None` for absence.
+    pub expect: Option<&'a [u8]>,
+}
+
+/// Checks a proof before it is forwarded, as the chain's kind proves its state: a NEAR-sourced proof as a
+/// [`NearStateProof`], any other as chained ICS-23 proofs.
+pub fn check_forwarded(c: &Forwarded<'_>) -> Result<(), ProofRejected> {
+    let fail = |fault: ProofFault| ProofRejected {
+        chain: c.chain.to_owned(),
+        path: c.path.to_owned(),
+        height: c.proven.height,
+        fault,
+    };
+    let proof = c
+        .proven
+        .proof
+        .as_deref()
+        .ok_or_else(|| fail(ProofFault::Missing))?;
+    match c.expect {
+        Some(expected) if c.proven.value != expected => {
+            return Err(fail(ProofFault::ValueMismatch))
+        }
+        None if !c.proven.value.is_empty() => return Err(fail(ProofFault::Present)),
+        _ => {}
+    }
+    match c.format {
+        ProofFormat::Ics23 => {
+            let merkle = ibc_proto::ibc::core::commitment::v1::MerkleProof::decode(proof)
+                .map_err(|e| fail(ProofFault::Undecodable(e.to_string())))?;
+            let specs = c
+                .specs
+                .iter()
+                .map(|s| ProofSpec::decode(s.as_slice()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| fail(ProofFault::Spec(e.to_string())))?;
+            let target = ProofTarget {
+                chain: c.chain,
+                path: c.path,
+                prefix: c.prefix,
+                height: c.proven.height,
+            };
+            verify_chained(target, &merkle.proofs, &specs, c.root, c.expect)
+                .map_err(|e| fail(ProofFault::Ics23(e.reason)))
+        }
+        ProofFormat::NearState { contract } => {
+            let root =
+                CryptoHash::try_from(c.root).map_err(|_| fail(ProofFault::Root(c.root.len())))?;
+            let proof = NearStateProof::from_bytes(proof).map_err(|e| fail(e.into()))?;
+            verify_state_proof(&root, contract, c.path.as_bytes(), c.expect, &proof)
+                .map_err(|e| fail(e.into()))
+        }
+    }
+}
 
 /// Why a proof must not be forwarded. Each names the chain, the path and the height, so an operator can see
 /// which node served what.

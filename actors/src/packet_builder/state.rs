@@ -7,6 +7,8 @@
 
 use relayd_messages::{Height, Packet};
 
+use crate::proof_height::Deadline;
+
 /// Where a packet is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -56,11 +58,11 @@ pub enum Input {
         /// Latest destination block time, ns since the epoch.
         time_ns: u64,
     },
-    /// The commitment queried at `query_height`: `Some` with a verified proof, `None` when it is gone (the
-    /// packet was already acknowledged or timed out by someone).
+    /// The commitment was read for `proof_height` (the height the proof-height rule chose), present with a
+    /// verified proof, or gone (the packet was already acknowledged or timed out by someone).
     CommitmentProven {
-        /// The height queried.
-        query_height: u64,
+        /// The height the datagram names (`proof_height::Plan::proof_height`).
+        proof_height: u64,
         /// Whether the commitment was there.
         present: bool,
     },
@@ -107,11 +109,11 @@ pub enum Input {
 /// What the builder asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Query the commitment with a proof at the source's latest height.
+    /// Prove the commitment at the height the proof-height rule picks, checked before use.
     QueryCommitment,
     /// Make sure the destination's client of the source has a consensus state at `height`.
     UpdateClientTo {
-        /// `query_height + 1`.
+        /// The proof height the rule chose.
         height: u64,
     },
     /// Send `MsgRecvPacket` with the proof at `proof_height` (after the prepared updates, in one tx).
@@ -171,6 +173,24 @@ pub fn expired(packet: &Packet, height: Height, time_ns: u64) -> bool {
     by_height || by_time
 }
 
+/// The packet's timeout as the proof-height rule judges it on the destination (revision `dst_revision`): a
+/// timeout height of an older revision has passed already, one of a newer revision cannot pass at these heights.
+/// `passed_at` is a destination height already seen past the timeout.
+pub fn deadline(packet: &Packet, dst_revision: u64, passed_at: Option<u64>) -> Deadline {
+    let height = packet
+        .timeout_height
+        .and_then(|t| match t.revision_number.cmp(&dst_revision) {
+            std::cmp::Ordering::Less => Some(0),
+            std::cmp::Ordering::Equal => Some(t.revision_height),
+            std::cmp::Ordering::Greater => None,
+        });
+    Deadline {
+        height,
+        time_ns: (packet.timeout_timestamp_ns != 0).then_some(packet.timeout_timestamp_ns),
+        passed_at,
+    }
+}
+
 fn finish(mut state: PacketState, phase: Phase) -> (PacketState, Vec<Effect>) {
     state.phase = phase.clone();
     (state, vec![Effect::Finished(phase)])
@@ -224,7 +244,7 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
             (state, Vec::new())
         }
         Input::CommitmentProven {
-            query_height,
+            proof_height,
             present,
         } => {
             if state.phase != Phase::Detected {
@@ -234,7 +254,7 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
                 // Gone from the source: acknowledged or timed out already; nothing left to relay.
                 return finish(state, Phase::Acknowledged);
             }
-            let target = query_height + 1;
+            let target = proof_height;
             state.phase = Phase::ProofGenerated;
             state.proof_height = Some(target);
             (state, vec![Effect::UpdateClientTo { height: target }])
@@ -347,7 +367,7 @@ mod tests {
             vec![
                 tip(10),
                 Input::CommitmentProven {
-                    query_height: 41,
+                    proof_height: 42,
                     present: true,
                 },
                 Input::ClientUpdated { height: 41 },
@@ -378,7 +398,7 @@ mod tests {
             s,
             vec![
                 Input::CommitmentProven {
-                    query_height: 9,
+                    proof_height: 10,
                     present: true,
                 },
                 Input::ClientUpdated { height: 10 },
@@ -412,13 +432,13 @@ mod tests {
             s,
             vec![
                 Input::CommitmentProven {
-                    query_height: 9,
+                    proof_height: 10,
                     present: true,
                 },
                 Input::ClientUpdated { height: 10 },
                 fail(),
                 Input::CommitmentProven {
-                    query_height: 12,
+                    proof_height: 13,
                     present: true,
                 },
                 Input::ClientUpdated { height: 13 },
@@ -444,7 +464,7 @@ mod tests {
                 s,
                 vec![
                     Input::CommitmentProven {
-                        query_height: 9 + round,
+                        proof_height: 10 + round,
                         present: true,
                     },
                     Input::ClientUpdated { height: 10 + round },
@@ -480,7 +500,7 @@ mod tests {
         let (s, effects) = step(
             gone,
             Input::CommitmentProven {
-                query_height: 3,
+                proof_height: 4,
                 present: false,
             },
         );
@@ -500,7 +520,7 @@ mod tests {
             s,
             vec![
                 Input::CommitmentProven {
-                    query_height: 9,
+                    proof_height: 10,
                     present: true,
                 },
                 Input::DestinationClosed,
@@ -553,11 +573,11 @@ mod tests {
             tip(10),
             tip(200),
             Input::CommitmentProven {
-                query_height: 5,
+                proof_height: 6,
                 present: true,
             },
             Input::CommitmentProven {
-                query_height: 8,
+                proof_height: 9,
                 present: false,
             },
             Input::ClientUpdated { height: 3 },
