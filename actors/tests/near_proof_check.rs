@@ -259,7 +259,7 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
                 ..forwarded(&link, &client_path, &proven, &update.app_hash, Some(&value))
             };
             assert!(matches!(
-                check_forwarded(&as_ics23).unwrap_err().fault,
+                *check_forwarded(&as_ics23).unwrap_err().fault,
                 ProofFault::Undecodable(_)
             ));
 
@@ -290,7 +290,7 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
             .unwrap_err();
             assert!(
                 matches!(
-                    rejected.fault,
+                    *rejected.fault,
                     ProofFault::NearState(StateProofError::Trie(
                         TrieProofError::ValueMismatch { .. }
                     ))
@@ -324,7 +324,7 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
             .unwrap_err();
             assert!(
                 matches!(
-                    rejected.fault,
+                    *rejected.fault,
                     ProofFault::NearState(StateProofError::ShardRoot { .. })
                 ),
                 "{rejected}"

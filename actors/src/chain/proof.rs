@@ -67,8 +67,8 @@ pub struct ProofRejected {
     pub path: String,
     /// The height it was read at.
     pub height: u64,
-    /// What failed.
-    pub fault: ProofFault,
+    /// What failed (boxed: NEAR faults carry hashes, and refusals are rare).
+    pub fault: Box<ProofFault>,
 }
 
 /// A read about to be forwarded, and what it is checked against.
@@ -100,7 +100,7 @@ pub fn check_forwarded(c: &Forwarded<'_>) -> Result<(), ProofRejected> {
         chain: c.chain.to_owned(),
         path: c.path.to_owned(),
         height: c.proven.height,
-        fault,
+        fault: Box::new(fault),
     };
     let proof = c
         .proven
