@@ -536,4 +536,95 @@ mod tests {
             verify_chained(target, &[empty], &[ics23::iavl_spec()], b"root", Some(b"v")).is_err()
         );
     }
+
+    #[test]
+    fn the_chains_kind_picks_the_check_and_near_proofs_are_judged_as_near_state_proofs() {
+        use crate::chain::near::light_client::sha256;
+        use crate::chain::near::state_proof::build_state_proof;
+        use crate::chain::near::trie::test_support::build;
+        use crate::chain::near::trie::{contract_data_key, nibbles};
+
+        const IBC: &str = "ibc.test.near";
+        let path = "commitments/ports/transfer/channels/channel-0/sequences/1";
+        let value = vec![7u8; 32];
+        let mut nodes = std::collections::HashMap::new();
+        let shard_root = build(
+            &[(
+                nibbles(&contract_data_key(IBC, path.as_bytes())),
+                value.clone(),
+            )],
+            &mut nodes,
+        );
+        let proof = build_state_proof(10, &[shard_root], nodes.into_values().collect()).unwrap();
+        // One shard: the head's prev_state_root is sha256 of the shard's root.
+        let head_root = sha256(&shard_root.0).0;
+        let proven = Proven {
+            value: value.clone(),
+            height: 9,
+            proof: Some(proof.to_bytes()),
+        };
+        let near = ProofFormat::NearState {
+            contract: IBC.into(),
+        };
+        let at = |format, proven, root, expect| Forwarded {
+            chain: "near-0",
+            format,
+            prefix: b"",
+            path,
+            proven,
+            root,
+            specs: &[],
+            expect,
+        };
+        let fault = |f: Forwarded<'_>| *check_forwarded(&f).unwrap_err().fault;
+
+        check_forwarded(&at(&near, &proven, &head_root, Some(&value))).expect("honest");
+        assert_eq!(
+            fault(at(&near, &proven, &head_root, Some(&[8u8; 32]))),
+            ProofFault::ValueMismatch
+        );
+        assert_eq!(
+            fault(at(&near, &proven, &head_root, None)),
+            ProofFault::Present
+        );
+        let lying = Proven {
+            value: vec![8u8; 32],
+            ..proven.clone()
+        };
+        assert!(matches!(
+            fault(at(&near, &lying, &head_root, Some(&[8u8; 32]))),
+            ProofFault::NearState(StateProofError::Trie(_))
+        ));
+        let mut other_root = head_root;
+        other_root[0] ^= 1;
+        assert!(matches!(
+            fault(at(&near, &proven, &other_root, Some(&value))),
+            ProofFault::NearState(StateProofError::ShardRoot { .. })
+        ));
+        assert_eq!(
+            fault(at(&near, &proven, &head_root[..31], Some(&value))),
+            ProofFault::Root(31)
+        );
+        let junk = Proven {
+            proof: Some(b"junk".to_vec()),
+            ..proven.clone()
+        };
+        assert!(matches!(
+            fault(at(&near, &junk, &head_root, Some(&value))),
+            ProofFault::NearState(StateProofError::Encoding(_))
+        ));
+        let none = Proven {
+            proof: None,
+            ..proven.clone()
+        };
+        assert_eq!(
+            fault(at(&near, &none, &head_root, Some(&value))),
+            ProofFault::Missing
+        );
+        // The same honest NEAR proof judged as ICS-23 (a Cosmos chain's kind) is refused.
+        assert!(matches!(
+            fault(at(&ProofFormat::Ics23, &proven, &head_root, Some(&value))),
+            ProofFault::Undecodable(_) | ProofFault::Ics23(_)
+        ));
+    }
 }
