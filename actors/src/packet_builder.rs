@@ -5,7 +5,7 @@
 
 mod actor;
 pub mod datagrams;
-pub(crate) mod proving;
+pub mod proving;
 pub mod state;
 
 pub use actor::*;

@@ -25,13 +25,14 @@ use relayd_actors::chain::near::tx::NearTxConfig;
 use relayd_actors::chain::proof::{check_forwarded, Forwarded, ProofFault, ProofFormat};
 use relayd_actors::chain_link::ChainLink;
 use relayd_actors::packet_builder::datagrams;
+use relayd_actors::packet_builder::proving::{Expect, Prover};
 use relayd_actors::proof_height::{self, NoPlan, Source};
 use relayd_actors::store::StateStore;
 use relayd_actors::supervisor::chain::ChainSupervisor;
 use relayd_config::SupervisionConfig;
 use relayd_messages::{
-    BlockObserved, ChainId, ClientId, CorrelationId, Datagram, ErrorKind, IbcEvent,
-    PrepareClientUpdate, Proven, QueryProof, QueryVerifiedHeads, SubmitTx,
+    BlockObserved, ChainId, ClientId, ClientSummary, CorrelationId, Datagram, ErrorKind, IbcEvent,
+    PrepareClientUpdate, Proven, QueryClient, QueryProof, QueryVerifiedHeads, RelayError, SubmitTx,
 };
 use support::chain::Chain;
 use support::light::unbonding_period;
@@ -52,6 +53,22 @@ impl Handler<BlockObserved> for Collector {
 
     fn handle(&mut self, msg: BlockObserved, _: &mut Self::Context) {
         let _ = self.0.send(msg);
+    }
+}
+
+/// Stands in for the destination's Querier: the NEAR client it hosts, as builders read it before proving.
+struct HostedNearClient(ClientSummary);
+
+impl Actor for HostedNearClient {
+    type Context = Context<Self>;
+}
+
+impl Handler<QueryClient> for HostedNearClient {
+    type Result = Result<ClientSummary, RelayError>;
+
+    fn handle(&mut self, msg: QueryClient, _: &mut Self::Context) -> Self::Result {
+        assert_eq!(msg.client_id.as_str(), NEAR_CLIENT);
+        Ok(self.0.clone())
     }
 }
 
@@ -329,6 +346,61 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
                 ),
                 "{rejected}"
             );
+
+            // The builders' own path: `Prover` reads the destination's client, applies the rule, reads at the
+            // chosen height and checks the proof against the update it prepares; a wrong value is refused.
+            let dst = ChainLink::new(
+                ChainId::new("ibc-0").unwrap(),
+                "cosmos1relayer".into(),
+                b"ibc".to_vec(),
+            );
+            let now_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            let hosted = HostedNearClient(ClientSummary {
+                client_id: ClientId::new(NEAR_CLIENT).unwrap(),
+                tracked_chain: chain.to_string(),
+                latest_height: plan.query_height,
+                frozen: false,
+                trusting_period_secs: 3600,
+                proof_specs: Vec::new(),
+                anchor: None,
+                consensus_time_ns: Some(now_ns),
+            })
+            .start();
+            dst.update(|r| r.client = Some(hosted.recipient()));
+            let near_client = ClientId::new(NEAR_CLIENT).unwrap();
+            let (prover, read) = Prover::start(
+                CorrelationId::fresh(),
+                (&link, &dst, &near_client),
+                &client_path,
+                created_at,
+            )
+            .await
+            .unwrap();
+            assert!(prover.plan.proof_height >= plan.proof_height);
+            assert_eq!(read.height, prover.plan.query_height);
+            assert_eq!(read.value, value, "the client state has not changed");
+            let update = prover
+                .verify(&[Expect {
+                    path: &client_path,
+                    proven: &read,
+                    value: Some(&value),
+                }])
+                .await
+                .expect("an honest proof passes the builders' path");
+            assert_eq!(update.target, prover.plan.proof_height);
+            assert!(!update.msgs.is_empty());
+            let refused = prover
+                .verify(&[Expect {
+                    path: &client_path,
+                    proven: &read,
+                    value: Some(&other),
+                }])
+                .await
+                .unwrap_err();
+            assert_eq!(refused.kind, ErrorKind::Unverified);
 
             // A head that fails verification: the next light-client block with another prev_state_root is refused
             // by relayd's light client, so its root never becomes one relayd checks against; the untouched block

@@ -16,7 +16,7 @@ use crate::proof_height::{self, NoPlan, Plan, Source};
 use crate::store::now_ns;
 
 /// A value read with a proof that must verify before the datagram carrying it is forwarded.
-pub(crate) struct Expect<'a> {
+pub struct Expect<'a> {
     /// The ICS-24 path read.
     pub path: &'a str,
     /// What was read.
@@ -26,7 +26,7 @@ pub(crate) struct Expect<'a> {
 }
 
 /// A proving in progress: `from`'s state for `to`'s client `client_id`, at the heights the rule chose.
-pub(crate) struct Prover<'a> {
+pub struct Prover<'a> {
     correlation: CorrelationId,
     from: &'a ChainLink,
     to: &'a ChainLink,
