@@ -1,9 +1,10 @@
 //! The life of one packet from its source chain to its destination and back (seed 000's lifecycle):
 //! Detected → ProofGenerated → Submitted → Confirmed → Acknowledged, or TimedOut / Failed.
 //!
-//! ADR-002's proof-height rule drives it: the commitment is queried at height h, the destination's client of the
-//! source must hold a consensus state at h + 1, and the updates plus the datagram go out in one transaction. If
-//! another relayer was first, the event is consumed, not retried.
+//! ADR-002's proof-height rule (`crate::proof_height`) drives it: the commitment is proven for the height the rule
+//! picks (h + 1 for a query at h on Cosmos, a verified head for a query at its parent on NEAR), the destination's
+//! client of the source must hold a consensus state there, and the updates plus the datagram go out in one
+//! transaction. If another relayer was first, the event is consumed, not retried.
 
 use relayd_messages::{Height, Packet};
 
