@@ -8,7 +8,7 @@
 //! block after P, and relayd's light client verifies only the final heads NEAR serves as light-client blocks: the
 //! proof is read at the *parent* of a verified head, and the judging NEAR client must hold that head.
 
-use relayd_messages::VerifiedHead;
+use relayd_messages::{Packet, VerifiedHead};
 
 /// What relayd knows of the proving chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,27 @@ pub struct Deadline {
     /// A height of the chain at which the packet was already seen timed out (from a block whose time relayd
     /// knows), for chains whose proof heights come without a time.
     pub passed_at: Option<u64>,
+}
+
+impl Deadline {
+    /// `packet`'s timeout on its destination (revision `dst_revision`): a timeout height of an older revision has
+    /// passed already, one of a newer revision cannot pass at these heights. `passed_at` is a destination height
+    /// already seen past the timeout.
+    pub fn of_packet(packet: &Packet, dst_revision: u64, passed_at: Option<u64>) -> Self {
+        let height =
+            packet
+                .timeout_height
+                .and_then(|t| match t.revision_number.cmp(&dst_revision) {
+                    std::cmp::Ordering::Less => Some(0),
+                    std::cmp::Ordering::Equal => Some(t.revision_height),
+                    std::cmp::Ordering::Greater => None,
+                });
+        Self {
+            height,
+            time_ns: (packet.timeout_timestamp_ns != 0).then_some(packet.timeout_timestamp_ns),
+            passed_at,
+        }
+    }
 }
 
 /// Checks that a timeout proven at `plan` is judged timed out: the proof height reaches the timeout height, or
@@ -318,5 +339,41 @@ mod tests {
         assert!(timed_out(&cosmos, &seen(11)).is_err());
         // Neither kind of timeout set: never timed out.
         assert!(timed_out(&near, &Deadline::default()).is_err());
+    }
+
+    #[test]
+    fn a_packets_deadline_counts_heights_of_its_destinations_revision() {
+        use relayd_messages::{ChannelId, Height, PortId, Sequence};
+        let packet = |timeout_height, timeout_timestamp_ns| Packet {
+            sequence: Sequence(1),
+            source_port: PortId::new("transfer").unwrap(),
+            source_channel: ChannelId::new("channel-0").unwrap(),
+            destination_port: PortId::new("transfer").unwrap(),
+            destination_channel: ChannelId::new("channel-0").unwrap(),
+            data: Vec::new(),
+            timeout_height,
+            timeout_timestamp_ns,
+        };
+        let d = Deadline::of_packet(&packet(Some(Height::new(1, 40)), 0), 1, Some(7));
+        assert_eq!(
+            d,
+            Deadline {
+                height: Some(40),
+                time_ns: None,
+                passed_at: Some(7)
+            }
+        );
+        assert_eq!(
+            Deadline::of_packet(&packet(Some(Height::new(0, 40)), 0), 1, None).height,
+            Some(0)
+        );
+        assert_eq!(
+            Deadline::of_packet(&packet(Some(Height::new(2, 40)), 0), 1, None).height,
+            None
+        );
+        assert_eq!(
+            Deadline::of_packet(&packet(None, 9), 1, None).time_ns,
+            Some(9)
+        );
     }
 }

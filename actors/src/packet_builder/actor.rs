@@ -404,7 +404,8 @@ impl PacketBuilder {
             }
             Effect::SubmitTimeout => {
                 let (port, channel) = (route.dst_port.clone(), route.dst_channel.clone());
-                let deadline = state::deadline(&packet, dst_revision, self.expired_tip);
+                let deadline =
+                    proof_height::Deadline::of_packet(&packet, dst_revision, self.expired_tip);
                 self.spawn_job(
                     ctx,
                     effect,

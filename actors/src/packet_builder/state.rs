@@ -8,8 +8,6 @@
 
 use relayd_messages::{Height, Packet};
 
-use crate::proof_height::Deadline;
-
 /// Where a packet is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -172,24 +170,6 @@ pub fn expired(packet: &Packet, height: Height, time_ns: u64) -> bool {
     let by_height = packet.timeout_height.is_some_and(|t| height >= t);
     let by_time = packet.timeout_timestamp_ns != 0 && time_ns >= packet.timeout_timestamp_ns;
     by_height || by_time
-}
-
-/// The packet's timeout as the proof-height rule judges it on the destination (revision `dst_revision`): a
-/// timeout height of an older revision has passed already, one of a newer revision cannot pass at these heights.
-/// `passed_at` is a destination height already seen past the timeout.
-pub fn deadline(packet: &Packet, dst_revision: u64, passed_at: Option<u64>) -> Deadline {
-    let height = packet
-        .timeout_height
-        .and_then(|t| match t.revision_number.cmp(&dst_revision) {
-            std::cmp::Ordering::Less => Some(0),
-            std::cmp::Ordering::Equal => Some(t.revision_height),
-            std::cmp::Ordering::Greater => None,
-        });
-    Deadline {
-        height,
-        time_ns: (packet.timeout_timestamp_ns != 0).then_some(packet.timeout_timestamp_ns),
-        passed_at,
-    }
 }
 
 fn finish(mut state: PacketState, phase: Phase) -> (PacketState, Vec<Effect>) {
