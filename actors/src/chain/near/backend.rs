@@ -33,8 +33,9 @@ const VERIFIED_CACHE: usize = 512;
 /// Most light-client steps one `refresh` takes (each step moves to the node's latest final block or to the
 /// end of the next epoch, so a few cover a long absence).
 const REFRESH_STEPS: usize = 1024;
-/// Most heads one `verified_heads` answer lists (newest first): the proof-height rule takes the newest usable one.
-const HEADS_LISTED: usize = 4;
+/// Most heads one `verified_heads` answer lists (newest first). The proof-height rule takes the newest, and each
+/// head listed costs a node round trip for its parent's height, so one is listed.
+const HEADS_LISTED: usize = 1;
 
 /// How a light-client failure reads to the builders: a node that cannot be reached is unavailable, anything that
 /// broke a rule is unverified.
