@@ -15,8 +15,11 @@ use actix::{MailboxError, Message, Recipient};
 use relayd_messages::{
     ActorKind, ChainId, ClientSummary, ClientUpdate, Datagram, ErrorKind, HeaderAt, ObservedEvent,
     PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
-    QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
+    QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, QueryVerifiedHeads, RelayError,
+    SubmitTx, TxReport, VerifiedHead,
 };
+
+use crate::chain::proof::ProofFormat;
 
 /// The current recipients of one chain's actors (`None` while a child is down).
 #[derive(Default, Clone)]
@@ -37,6 +40,8 @@ pub struct ChainRecipients {
     pub update: Option<Recipient<PrepareClientUpdate>>,
     /// LightClient: verified headers.
     pub header: Option<Recipient<QueryVerifiedHeader>>,
+    /// LightClient: the heads it verified (chains that prove at verified heads only).
+    pub heads: Option<Recipient<QueryVerifiedHeads>>,
     /// TxSubmitter: transactions.
     pub submit: Option<Recipient<SubmitTx>>,
 }
@@ -50,6 +55,9 @@ pub struct ChainLink {
     pub signer: String,
     /// The chain's IBC store prefix (the commitment prefix counterparties check its proofs under).
     pub prefix: Vec<u8>,
+    /// How the chain proves its state: what relayd checks the proofs it forwards from it as, and how it picks
+    /// their heights.
+    pub proofs: ProofFormat,
     slots: Arc<RwLock<ChainRecipients>>,
     breaker: Arc<Mutex<CircuitBreaker>>,
     /// Per kind of child, across its restarts: requests through links (querier, light client, submitter) and
@@ -96,11 +104,18 @@ impl ChainLink {
             chain,
             signer,
             prefix,
+            proofs: ProofFormat::Ics23,
             slots: Arc::new(RwLock::new(ChainRecipients::default())),
             breaker: Arc::new(Mutex::new(CircuitBreaker::default())),
             loads: Arc::new(Default::default()),
             tip: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The link of a chain that proves its state as `proofs` (ICS-23, the default, or NEAR state proofs).
+    pub fn with_proofs(mut self, proofs: ProofFormat) -> Self {
+        self.proofs = proofs;
+        self
     }
 
     /// Records a block the chain's monitor reported (the coordinator, as blocks arrive).
@@ -278,6 +293,20 @@ impl ChainLink {
             ActorKind::LightClient,
             "light client",
             |r| r.header.clone(),
+            msg,
+        )
+        .await
+    }
+
+    /// The heads relayd's light client verified (chains that prove at verified heads only).
+    pub async fn verified_heads(
+        &self,
+        msg: QueryVerifiedHeads,
+    ) -> Result<Vec<VerifiedHead>, RelayError> {
+        self.ask(
+            ActorKind::LightClient,
+            "light client",
+            |r| r.heads.clone(),
             msg,
         )
         .await

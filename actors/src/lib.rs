@@ -18,6 +18,7 @@ pub mod meter;
 pub mod metrics;
 pub mod misbehaviour_watcher;
 pub mod packet_builder;
+pub mod proof_height;
 pub mod querier;
 pub mod retry;
 pub mod routes;

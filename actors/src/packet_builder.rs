@@ -5,6 +5,7 @@
 
 mod actor;
 pub mod datagrams;
+pub mod proving;
 pub mod state;
 
 pub use actor::*;

@@ -21,6 +21,6 @@ pub use relay::{
     CorrelationId, Datagram, ErrorKind, Halt, HeaderAt, InjectPanic, LifecycleChanged,
     PacketEventKind, PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient,
     QueryCommitments, QueryPacketEvents, QueryProof, QueryTxMessages, QueryUnreceived,
-    QueryVerifiedHeader, Refusal, RelayError, RelayHandshake, SubmitTx, Supersede, TxReport,
-    VerifiedHeader,
+    QueryVerifiedHeader, QueryVerifiedHeads, Refusal, RelayError, RelayHandshake, SubmitTx,
+    Supersede, TxReport, VerifiedHead, VerifiedHeader,
 };

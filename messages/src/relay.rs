@@ -563,6 +563,30 @@ pub struct QueryVerifiedHeader {
     pub anchor: Option<(u64, ConsensusAnchor)>,
 }
 
+/// A head of a chain whose light client verifies some heights only (NEAR serves light-client blocks at final
+/// heads), as the proof-height rule needs it: its header commits to the state after its parent, so proofs for
+/// it are read at `parent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedHead {
+    /// The head's height.
+    pub height: u64,
+    /// Its parent block's height (heights may be skipped).
+    pub parent: u64,
+    /// Its block time, ns since the epoch.
+    pub time_ns: u64,
+}
+
+/// The heads relayd's light client has verified at or above `from`, newest first, after moving its trusted state
+/// to the chain's latest (Builders → LightClient of a chain that proves at verified heads only).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<VerifiedHead>, RelayError>")]
+pub struct QueryVerifiedHeads {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The lowest height of interest (the counterparty client's latest height).
+    pub from: u64,
+}
+
 /// A client's consensus state as relayd's light client may anchor its trust on it: (app hash, next validators
 /// hash).
 pub type ConsensusAnchor = (Vec<u8>, Vec<u8>);

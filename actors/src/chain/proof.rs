@@ -6,8 +6,142 @@
 //! app hash.
 
 use ics23::{CommitmentProof, HostFunctionsManager, ProofSpec};
+use near_primitives::hash::CryptoHash;
 use prost::Message;
 use relayd_config::ProofSpecName;
+use relayd_messages::Proven;
+
+use super::near::state_proof::{verify_state_proof, NearStateProof, StateProofError};
+
+/// How a chain proves its IBC state, which decides how relayd checks what it forwards from it and at which
+/// heights it can prove (see `proof_height`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProofFormat {
+    /// Chained ICS-23 commitment proofs under the app hash of the header one above the query height (Cosmos).
+    #[default]
+    Ics23,
+    /// [`NearStateProof`]s of the IBC contract's storage under the `prev_state_root` of a verified NEAR head, read
+    /// at the head's parent.
+    NearState {
+        /// The IBC contract's account, whose storage holds the ICS-24 paths.
+        contract: String,
+    },
+}
+
+/// What was wrong with a proof relayd was about to forward.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofFault {
+    /// The node served no proof.
+    #[error("no proof")]
+    Missing,
+    /// The value read is not the one relayd expects (the packet it holds, the commitment of its ack).
+    #[error("the stored value differs from the one relayd holds")]
+    ValueMismatch,
+    /// Absence was to be proven, but a value is stored.
+    #[error("the value is present")]
+    Present,
+    /// The proof bytes do not decode.
+    #[error("undecodable proof: {0}")]
+    Undecodable(String),
+    /// The judging client's proof specs do not decode.
+    #[error("undecodable proof spec: {0}")]
+    Spec(String),
+    /// The verified root is not a NEAR state root.
+    #[error("the verified root has {0} bytes, not the 32 of a NEAR state root")]
+    Root(usize),
+    /// The ICS-23 proof does not verify under the verified app hash.
+    #[error("{0}")]
+    Ics23(String),
+    /// The NEAR state proof does not verify under the verified head's `prev_state_root`.
+    #[error(transparent)]
+    NearState(#[from] StateProofError),
+}
+
+/// A proof refused before forwarding: the node lied or served another state. Names the chain, path and height.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proof of {path} on {chain} at height {height} rejected: {fault}")]
+pub struct ProofRejected {
+    /// The chain the proof came from.
+    pub chain: String,
+    /// The ICS-24 path proven.
+    pub path: String,
+    /// The height it was read at.
+    pub height: u64,
+    /// What failed (boxed: NEAR faults carry hashes, and refusals are rare).
+    pub fault: Box<ProofFault>,
+}
+
+/// A read about to be forwarded, and what it is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarded<'a> {
+    /// The chain that served it.
+    pub chain: &'a str,
+    /// How that chain proves its state.
+    pub format: &'a ProofFormat,
+    /// Its store prefix (ICS-23 chains).
+    pub prefix: &'a [u8],
+    /// The ICS-24 path.
+    pub path: &'a str,
+    /// The read value and its proof.
+    pub proven: &'a Proven,
+    /// The root verified by relayd's own light client: the app hash of the header one above the read (ICS-23),
+    /// or the `prev_state_root` of the NEAR head whose parent the read was at.
+    pub root: &'a [u8],
+    /// The proof specs of the client that will judge an ICS-23 proof (protobuf-encoded).
+    pub specs: &'a [Vec<u8>],
+    /// `Some(value)` for membership, `None` for absence.
+    pub expect: Option<&'a [u8]>,
+}
+
+/// Checks a proof before it is forwarded, as the chain's kind proves its state: a NEAR-sourced proof as a
+/// [`NearStateProof`], any other as chained ICS-23 proofs.
+pub fn check_forwarded(c: &Forwarded<'_>) -> Result<(), ProofRejected> {
+    let fail = |fault: ProofFault| ProofRejected {
+        chain: c.chain.to_owned(),
+        path: c.path.to_owned(),
+        height: c.proven.height,
+        fault: Box::new(fault),
+    };
+    let proof = c
+        .proven
+        .proof
+        .as_deref()
+        .ok_or_else(|| fail(ProofFault::Missing))?;
+    match c.expect {
+        Some(expected) if c.proven.value != expected => {
+            return Err(fail(ProofFault::ValueMismatch))
+        }
+        None if !c.proven.value.is_empty() => return Err(fail(ProofFault::Present)),
+        _ => {}
+    }
+    match c.format {
+        ProofFormat::Ics23 => {
+            let merkle = ibc_proto::ibc::core::commitment::v1::MerkleProof::decode(proof)
+                .map_err(|e| fail(ProofFault::Undecodable(e.to_string())))?;
+            let specs = c
+                .specs
+                .iter()
+                .map(|s| ProofSpec::decode(s.as_slice()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| fail(ProofFault::Spec(e.to_string())))?;
+            let target = ProofTarget {
+                chain: c.chain,
+                path: c.path,
+                prefix: c.prefix,
+                height: c.proven.height,
+            };
+            verify_chained(target, &merkle.proofs, &specs, c.root, c.expect)
+                .map_err(|e| fail(ProofFault::Ics23(e.reason)))
+        }
+        ProofFormat::NearState { contract } => {
+            let root =
+                CryptoHash::try_from(c.root).map_err(|_| fail(ProofFault::Root(c.root.len())))?;
+            let proof = NearStateProof::from_bytes(proof).map_err(|e| fail(e.into()))?;
+            verify_state_proof(&root, contract, c.path.as_bytes(), c.expect, &proof)
+                .map_err(|e| fail(e.into()))
+        }
+    }
+}
 
 /// Why a proof must not be forwarded. Each names the chain, the path and the height, so an operator can see
 /// which node served what.
@@ -401,5 +535,96 @@ mod tests {
         assert!(
             verify_chained(target, &[empty], &[ics23::iavl_spec()], b"root", Some(b"v")).is_err()
         );
+    }
+
+    #[test]
+    fn the_chains_kind_picks_the_check_and_near_proofs_are_judged_as_near_state_proofs() {
+        use crate::chain::near::light_client::sha256;
+        use crate::chain::near::state_proof::build_state_proof;
+        use crate::chain::near::trie::test_support::build;
+        use crate::chain::near::trie::{contract_data_key, nibbles};
+
+        const IBC: &str = "ibc.test.near";
+        let path = "commitments/ports/transfer/channels/channel-0/sequences/1";
+        let value = vec![7u8; 32];
+        let mut nodes = std::collections::HashMap::new();
+        let shard_root = build(
+            &[(
+                nibbles(&contract_data_key(IBC, path.as_bytes())),
+                value.clone(),
+            )],
+            &mut nodes,
+        );
+        let proof = build_state_proof(10, &[shard_root], nodes.into_values().collect()).unwrap();
+        // One shard: the head's prev_state_root is sha256 of the shard's root.
+        let head_root = sha256(&shard_root.0).0;
+        let proven = Proven {
+            value: value.clone(),
+            height: 9,
+            proof: Some(proof.to_bytes()),
+        };
+        let near = ProofFormat::NearState {
+            contract: IBC.into(),
+        };
+        let at = |format, proven, root, expect| Forwarded {
+            chain: "near-0",
+            format,
+            prefix: b"",
+            path,
+            proven,
+            root,
+            specs: &[],
+            expect,
+        };
+        let fault = |f: Forwarded<'_>| *check_forwarded(&f).unwrap_err().fault;
+
+        check_forwarded(&at(&near, &proven, &head_root, Some(&value))).expect("honest");
+        assert_eq!(
+            fault(at(&near, &proven, &head_root, Some(&[8u8; 32]))),
+            ProofFault::ValueMismatch
+        );
+        assert_eq!(
+            fault(at(&near, &proven, &head_root, None)),
+            ProofFault::Present
+        );
+        let lying = Proven {
+            value: vec![8u8; 32],
+            ..proven.clone()
+        };
+        assert!(matches!(
+            fault(at(&near, &lying, &head_root, Some(&[8u8; 32]))),
+            ProofFault::NearState(StateProofError::Trie(_))
+        ));
+        let mut other_root = head_root;
+        other_root[0] ^= 1;
+        assert!(matches!(
+            fault(at(&near, &proven, &other_root, Some(&value))),
+            ProofFault::NearState(StateProofError::ShardRoot { .. })
+        ));
+        assert_eq!(
+            fault(at(&near, &proven, &head_root[..31], Some(&value))),
+            ProofFault::Root(31)
+        );
+        let junk = Proven {
+            proof: Some(b"junk".to_vec()),
+            ..proven.clone()
+        };
+        assert!(matches!(
+            fault(at(&near, &junk, &head_root, Some(&value))),
+            ProofFault::NearState(StateProofError::Encoding(_))
+        ));
+        let none = Proven {
+            proof: None,
+            ..proven.clone()
+        };
+        assert_eq!(
+            fault(at(&near, &none, &head_root, Some(&value))),
+            ProofFault::Missing
+        );
+        // The same honest NEAR proof judged as ICS-23 (a Cosmos chain's kind) is refused.
+        assert!(matches!(
+            fault(at(&ProofFormat::Ics23, &proven, &head_root, Some(&value))),
+            ProofFault::Undecodable(_) | ProofFault::Ics23(_)
+        ));
     }
 }

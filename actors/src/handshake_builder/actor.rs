@@ -10,9 +10,8 @@ use ibc_proto::ibc::core::connection::v1 as conn;
 use prost::Message;
 use relayd_messages::{
     BuilderExited, ChainAdvanced, ChainId, ChannelId, ClientId, ConnectionId, CorrelationId,
-    Datagram, ErrorKind, HandshakeState, InjectPanic, LifecycleChanged, PortId,
-    PrepareClientUpdate, Proven, QueryClient, QueryProof, RelayError, RelayObject, SubmitTx,
-    Supersede,
+    Datagram, ErrorKind, HandshakeState, InjectPanic, LifecycleChanged, PortId, Proven,
+    QueryClient, QueryProof, RelayError, RelayObject, SubmitTx, Supersede,
 };
 use tracing::{debug, info, warn, Instrument, Span};
 
@@ -21,7 +20,7 @@ use crate::chain::endpoint::path;
 use crate::chain_link::ChainLink;
 use crate::handshake_builder::state::{self as machine, Effect, EndState, Input, Phase, Side};
 use crate::meter::MeteredRecipient;
-use crate::packet_builder::datagrams::{check, Check};
+use crate::packet_builder::proving::{Expect, Prover};
 use crate::packet_builder::BuilderGuard;
 use crate::supervisor::guard::{injected_panic, install_panic_hook};
 
@@ -518,8 +517,9 @@ async fn read_ends(
     Ok((ends, b_id))
 }
 
-/// Proves `paths` of `from` (and, with `client`, that client's state and latest consensus state) for `to`'s
-/// client `to_client`, then returns the proofs with the client update the receiving chain needs first.
+/// Proves `end_path` of `from` (and, with `client`, that client's state and latest consensus state) for `to`'s
+/// client `to_client` at the heights the proof-height rule picks, then returns the checked proofs with the client
+/// update the receiving chain needs first.
 async fn prove(
     from: &ChainLink,
     to: &ChainLink,
@@ -528,36 +528,12 @@ async fn prove(
     client: Option<&str>,
     correlation: CorrelationId,
 ) -> Job<(HandshakeProofs, (ClientId, u64, Vec<Datagram>))> {
-    let summary = to
-        .query_client(QueryClient {
-            correlation,
-            client_id: to_client.clone(),
-        })
-        .await?;
-    if summary.frozen {
-        return Err(RelayError::new(
-            ErrorKind::ClientUnusable,
-            format!("{to_client} on {} is frozen", to.chain),
-        ));
-    }
-    let mut end = read(from, correlation, end_path.clone(), None).await?;
-    // The proof height h + 1 must not be below the client's latest height (a client cannot be updated
-    // backwards past its latest state with the header relayd would send).
-    if summary.latest_height > end.height + 1 {
-        end = read(
-            from,
-            correlation,
-            end_path.clone(),
-            Some(summary.latest_height - 1),
-        )
-        .await?;
-    }
-    let h = end.height;
+    let (prover, end) = Prover::start(correlation, (from, to, to_client), &end_path, 0).await?;
     let mut proven = vec![(end_path, end)];
     let mut client_state = None;
     if let Some(c) = client {
         let state_path = path::client_state(c);
-        let state = read(from, correlation, state_path.clone(), Some(h)).await?;
+        let state = prover.read(&state_path).await?;
         let any = Any::decode(state.value.as_slice())
             .map_err(|e| undecodable(&from.chain, "client state", e))?;
         let latest = datagrams::tendermint_latest_height(&any).ok_or_else(|| {
@@ -567,39 +543,24 @@ async fn prove(
             )
         })?;
         let cons_path = path::consensus_state(c, latest.revision_number, latest.revision_height);
-        let cons = read(from, correlation, cons_path.clone(), Some(h)).await?;
+        let cons = prover.read(&cons_path).await?;
         proven.push((state_path, state));
         proven.push((cons_path, cons));
         client_state = Some((any, latest));
     }
-    let update = from
-        .prepare_update(PrepareClientUpdate {
-            correlation,
-            client_id: to_client.clone(),
-            trusted_height: summary.latest_height,
-            anchor: summary.anchor.clone(),
-            target: h + 1,
-            signer: to.signer.clone(),
-        })
-        .await?;
-    let chain = from.chain.to_string();
-    let mut proofs = Vec::new();
-    for (p, v) in &proven {
-        if v.value.is_empty() {
-            return Err(missing(&from.chain, p));
-        }
-        check(Check {
-            chain: &chain,
-            prefix: &from.prefix,
+    if let Some((p, _)) = proven.iter().find(|(_, v)| v.value.is_empty()) {
+        return Err(missing(&from.chain, p));
+    }
+    let expects: Vec<Expect<'_>> = proven
+        .iter()
+        .map(|(p, v)| Expect {
             path: p,
             proven: v,
-            app_hash: &update.app_hash,
-            specs: &summary.proof_specs,
-            expect: Some(&v.value),
-        })?;
-        proofs.push(v.proof.clone().unwrap_or_default());
-    }
-    let mut proofs = proofs.into_iter();
+            value: Some(&v.value),
+        })
+        .collect();
+    let update = prover.verify(&expects).await?;
+    let mut proofs = proven.into_iter().map(|(_, v)| v.proof.unwrap_or_default());
     let end_proof = proofs.next().unwrap_or_default();
     let client = client_state.map(|(state, consensus_height)| ClientProofs {
         state,
@@ -610,7 +571,7 @@ async fn prove(
     let out = HandshakeProofs {
         end: end_proof,
         client,
-        proof_height: datagrams::height(from.chain.revision_number(), h + 1),
+        proof_height: datagrams::height(from.chain.revision_number(), update.target),
     };
     Ok((out, (to_client.clone(), update.target, update.msgs)))
 }

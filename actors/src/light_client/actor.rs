@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
 use relayd_messages::{
     ActorKind, ChainId, ClientUpdate, HeaderAt, InjectPanic, PrepareClientUpdate,
-    QueryVerifiedHeader, RelayError,
+    QueryVerifiedHeader, QueryVerifiedHeads, RelayError, VerifiedHead,
 };
 use tracing::{debug, warn, Instrument};
 
@@ -120,6 +120,16 @@ impl<L: LightSource + 'static> Handler<QueryVerifiedHeader> for LightClient<L> {
             }
             .instrument(span),
         )
+    }
+}
+
+impl<L: LightSource + 'static> Handler<QueryVerifiedHeads> for LightClient<L> {
+    type Result = ResponseFuture<Result<Vec<VerifiedHead>, RelayError>>;
+
+    fn handle(&mut self, msg: QueryVerifiedHeads, _: &mut Self::Context) -> Self::Result {
+        let light = self.light.clone();
+        let span = tracing::debug_span!("light_client", chain = %self.chain, correlation = %msg.correlation, heads_from = msg.from);
+        Box::pin(async move { light.lock().await.verified_heads(msg.from).await }.instrument(span))
     }
 }
 

@@ -1,7 +1,9 @@
 //! What a chain backend implements for the LightClient actor: verified headers of its chain, turned into updates
 //! of a client of it hosted on a counterparty. Cosmos and NEAR each implement it in their `backend` module.
 
-use relayd_messages::{ClientUpdate, ConsensusAnchor, HeaderAt, RelayError};
+use relayd_messages::{
+    ClientUpdate, ConsensusAnchor, ErrorKind, HeaderAt, RelayError, VerifiedHead,
+};
 
 /// Verified headers of this chain, turned into updates of a client of it hosted on a counterparty.
 #[allow(async_fn_in_trait)]
@@ -31,4 +33,14 @@ pub trait LightSource: Unpin {
         height: u64,
         anchor: Option<(u64, ConsensusAnchor)>,
     ) -> Result<HeaderAt, RelayError>;
+
+    /// The heads verified at or above `from`, newest first, after moving the trusted state to the chain's latest.
+    /// Only chains whose light client verifies some heights only (NEAR) answer; a Cosmos light client verifies
+    /// any height on demand, so its proof heights follow the queried state instead.
+    async fn verified_heads(&mut self, from: u64) -> Result<Vec<VerifiedHead>, RelayError> {
+        Err(RelayError::new(
+            ErrorKind::Rejected,
+            format!("heights from {from}: this chain's light client verifies any height; it lists no heads"),
+        ))
+    }
 }

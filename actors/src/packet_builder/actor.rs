@@ -5,21 +5,21 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler};
 use relayd_messages::{
     ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Halt, Height, IbcEvent,
-    InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
-    PrepareClientUpdate, Proven, QueryClient, QueryPacketEvents, QueryProof, RelayError,
-    RelayObject, SubmitTx,
+    InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen, Proven,
+    QueryPacketEvents, RelayError, RelayObject, SubmitTx,
 };
 use tracing::{debug, info, warn, Instrument, Span};
 
 use super::datagrams;
 use crate::chain::endpoint::path;
 use crate::chain_link::ChainLink;
-use crate::client_keeper::state as client;
 use crate::failure::Refusal;
 use crate::meter::{Meter, MeteredRecipient};
-use crate::packet_builder::state::{step, Effect, Input, PacketState, Phase};
+use crate::packet_builder::proving::{Expect, Prover};
+use crate::packet_builder::state::{self, step, Effect, Input, PacketState, Phase};
+use crate::proof_height;
 use crate::routes::Route;
-use crate::store::{now_ms, now_ns, PacketRecord, StateStore, Transition};
+use crate::store::{now_ms, PacketRecord, StateStore, Transition};
 use crate::supervisor::guard::{injected_panic, install_panic_hook};
 
 /// Attempts of one step against failing nodes before the packet goes to the dead-letter queue.
@@ -74,6 +74,9 @@ pub struct PacketBuilder {
     state: PacketState,
     record: PacketRecord,
     first_tip: Option<(u64, u64)>,
+    /// The lowest destination height seen with the packet timed out, for timeouts by time (see
+    /// `proof_height::Deadline::passed_at`).
+    expired_tip: Option<u64>,
     proof: Option<Proven>,
     prepared: Option<(ClientId, u64, Vec<Datagram>)>,
     ack: Option<Vec<u8>>,
@@ -131,6 +134,7 @@ impl PacketBuilder {
             state,
             record,
             first_tip: tip,
+            expired_tip: None,
             proof: None,
             prepared: None,
             ack_running: false,
@@ -226,86 +230,60 @@ impl PacketBuilder {
             Effect::QueryCommitment => {
                 let p = path::commitment(&route.src_port, &route.src_channel, seq);
                 let expected = datagrams::packet_commitment(&packet);
-                self.spawn_job(ctx, effect, async move {
-                    src.query_proof(QueryProof { correlation, path: p, height: None }).await
-                }, move |proven, act| {
-                    if proven.height < act.record.send_height {
-                        return Err(RelayError::new(ErrorKind::Unavailable, format!(
-                            "{}: the node is at {}, before the send at {}", act.key, proven.height, act.record.send_height)));
-                    }
-                    if proven.value.is_empty() {
-                        return Ok(Some(Input::CommitmentProven { query_height: proven.height, present: false }));
-                    }
-                    if proven.value != expected {
-                        return Err(RelayError::new(ErrorKind::Unverified, format!(
-                            "{}: the stored commitment does not match the packet seen in events", act.key)));
-                    }
-                    let h = proven.height;
-                    act.proof = Some(proven);
-                    Ok(Some(Input::CommitmentProven { query_height: h, present: true }))
-                });
-            }
-            Effect::UpdateClientTo { height } => {
-                let Some(proven) = self.proof.clone() else {
-                    self.feed(Input::ProofStale, ctx);
-                    return;
-                };
-                let client_id = route.dst_client.clone();
-                let signer = dst.signer.clone();
-                let prefix = src.prefix.clone();
-                let expected = datagrams::packet_commitment(&packet);
-                let p = path::commitment(&route.src_port, &route.src_channel, seq);
-                let chain = route.src.to_string();
+                let not_before = self.record.send_height;
+                let key = self.key.clone();
                 self.spawn_job(
                     ctx,
                     effect,
                     async move {
-                        let client = dst
-                            .query_client(QueryClient {
-                                correlation,
-                                client_id: client_id.clone(),
-                            })
-                            .await?;
-                        if client.frozen {
+                        let (prover, proven) = Prover::start(
+                            correlation,
+                            (&src, &dst, &route.dst_client),
+                            &p,
+                            not_before,
+                        )
+                        .await?;
+                        let proof_height = prover.plan.proof_height;
+                        if proven.value.is_empty() {
+                            return Ok((proof_height, None));
+                        }
+                        if proven.value != expected {
                             return Err(RelayError::new(
-                                ErrorKind::ClientUnusable,
-                                format!("{client_id} on {} is frozen", dst.chain),
+                                ErrorKind::Unverified,
+                                format!("{key}: the stored commitment does not match the packet seen in events"),
                             ));
                         }
-                        if client.latest_height > height {
-                            return Ok(None);
-                        }
-                        let update = src
-                            .prepare_update(PrepareClientUpdate {
-                                correlation,
-                                client_id: client_id.clone(),
-                                trusted_height: client.latest_height,
-                                anchor: client.anchor.clone(),
-                                target: height,
-                                signer,
-                            })
+                        let update = prover
+                            .verify(&[Expect {
+                                path: &p,
+                                proven: &proven,
+                                value: Some(&expected),
+                            }])
                             .await?;
-                        datagrams::check(datagrams::Check {
-                            chain: &chain,
-                            prefix: &prefix,
-                            path: &p,
-                            proven: &proven,
-                            app_hash: &update.app_hash,
-                            specs: &client.proof_specs,
-                            expect: Some(&expected),
-                        })?;
-                        Ok(Some((client_id, update)))
+                        Ok((proof_height, Some((proven, update))))
                     },
-                    move |prepared, act| match prepared {
-                        None => Ok(Some(Input::ProofStale)),
-                        Some((client, update)) => {
-                            act.prepared = Some((client, update.target, update.msgs));
-                            Ok(Some(Input::ClientUpdated {
-                                height: update.target,
-                            }))
+                    move |(proof_height, proved), act| {
+                        let present = proved.is_some();
+                        if let Some((proven, update)) = proved {
+                            act.proof = Some(proven);
+                            act.prepared =
+                                Some((act.env.route.dst_client.clone(), update.target, update.msgs));
                         }
+                        Ok(Some(Input::CommitmentProven {
+                            proof_height,
+                            present,
+                        }))
                     },
                 );
+            }
+            Effect::UpdateClientTo { height } => {
+                // The update was prepared with the proof, from the same verified header.
+                match &self.prepared {
+                    Some((_, target, _)) if *target == height && self.proof.is_some() => {
+                        self.feed(Input::ClientUpdated { height }, ctx)
+                    }
+                    _ => self.feed(Input::ProofStale, ctx),
+                }
             }
             Effect::SubmitRecv { proof_height } => {
                 let Some(proof) = self.proof.as_ref().and_then(|p| p.proof.clone()) else {
@@ -371,44 +349,40 @@ impl PacketBuilder {
                     ctx,
                     effect,
                     async move {
-                        let proven = dst
-                            .query_proof(QueryProof {
-                                correlation,
-                                path: p.clone(),
-                                height: None,
-                            })
-                            .await?;
+                        let (prover, proven) =
+                            Prover::start(correlation, (&dst, &src, &route.src_client), &p, 0)
+                                .await?;
                         if proven.value.is_empty() {
                             return Err(RelayError::new(
                                 ErrorKind::Unavailable,
                                 format!("{chain}: {p}: acknowledgement not stored yet"),
                             ));
                         }
-                        let target = proven.height + 1;
                         let commitment = datagrams::ack_commitment(&ack);
-                        let update = verified_update(
-                            correlation,
-                            (&dst, &src, &route.src_client),
-                            &[Expect {
+                        let update = prover
+                            .verify(&[Expect {
                                 path: &p,
                                 proven: &proven,
                                 value: Some(&commitment),
-                            }],
-                        )
-                        .await?;
+                            }])
+                            .await?;
                         let proof = proven.proof.clone().unwrap_or_default();
                         let msg = datagrams::acknowledgement(
                             &packet,
                             &ack,
                             proof,
                             dst_revision,
-                            target,
+                            update.target,
                             &src.signer,
                         );
                         let report = src
                             .submit(SubmitTx {
                                 correlation,
-                                update: Some((route.src_client.clone(), target, update.msgs)),
+                                update: Some((
+                                    route.src_client.clone(),
+                                    update.target,
+                                    update.msgs,
+                                )),
                                 datagrams: vec![msg],
                                 priority: route.priority,
                             })
@@ -430,6 +404,8 @@ impl PacketBuilder {
             }
             Effect::SubmitTimeout => {
                 let (port, channel) = (route.dst_port.clone(), route.dst_channel.clone());
+                let deadline =
+                    proof_height::Deadline::of_packet(&packet, dst_revision, self.expired_tip);
                 self.spawn_job(
                     ctx,
                     effect,
@@ -442,13 +418,13 @@ impl PacketBuilder {
                         } else {
                             path::receipt(&port, &channel, seq)
                         };
-                        let unreceived = dst
-                            .query_proof(QueryProof {
-                                correlation,
-                                path: unreceived_path.clone(),
-                                height: None,
-                            })
-                            .await?;
+                        let (prover, unreceived) = Prover::start(
+                            correlation,
+                            (&dst, &src, &route.src_client),
+                            &unreceived_path,
+                            0,
+                        )
+                        .await?;
                         let bad = |e: String| RelayError::new(ErrorKind::Unverified, e);
                         let next_recv = if route.ordered {
                             datagrams::next_sequence(&unreceived.value).map_err(bad)?
@@ -465,13 +441,7 @@ impl PacketBuilder {
                             return Ok(None);
                         }
                         let channel_path = path::channel(&port, &channel);
-                        let end = dst
-                            .query_proof(QueryProof {
-                                correlation,
-                                path: channel_path.clone(),
-                                height: Some(unreceived.height),
-                            })
-                            .await?;
+                        let end = prover.read(&channel_path).await?;
                         let closed = datagrams::channel_is_closed(&end.value).map_err(bad)?;
                         let mut proofs = vec![Expect {
                             path: &unreceived_path,
@@ -484,24 +454,28 @@ impl PacketBuilder {
                                 proven: &end,
                                 value: Some(&end.value),
                             });
+                        } else {
+                            proof_height::timed_out(&prover.plan, &deadline).map_err(|e| {
+                                RelayError::new(
+                                    ErrorKind::Unavailable,
+                                    format!("{}: {e}", dst.chain),
+                                )
+                            })?;
                         }
-                        let update =
-                            verified_update(correlation, (&dst, &src, &route.src_client), &proofs)
-                                .await?;
-                        let target = unreceived.height + 1;
+                        let update = prover.verify(&proofs).await?;
                         let msg = datagrams::timeout(
                             &packet,
                             datagrams::Unreceived {
                                 proof: unreceived.proof.clone().unwrap_or_default(),
                                 next_recv,
                                 closed: closed.then(|| end.proof.clone().unwrap_or_default()),
-                                height: (dst_revision, target),
+                                height: (dst_revision, update.target),
                             },
                             &src.signer,
                         );
                         src.submit(SubmitTx {
                             correlation,
-                            update: Some((route.src_client.clone(), target, update.msgs)),
+                            update: Some((route.src_client.clone(), update.target, update.msgs)),
                             datagrams: vec![msg],
                             priority: route.priority,
                         })
@@ -634,80 +608,6 @@ impl PacketBuilder {
     }
 }
 
-/// ADR-002's proof-height rule for a value `proven` read on `from` at height h, to be judged on `to` by its
-/// client `client_id` of `from`: the client must be usable and not past h + 1, relayd's light client prepares the
-/// update to h + 1, and the proof is checked against that verified app hash (`expect`: the value, or `None` for
-/// absence) before anything is sent.
-async fn verified_update(
-    correlation: CorrelationId,
-    (from, to, client_id): (&ChainLink, &ChainLink, &ClientId),
-    proofs: &[Expect<'_>],
-) -> Result<relayd_messages::ClientUpdate, RelayError> {
-    let Some(first) = proofs.first() else {
-        return Err(RelayError::new(ErrorKind::Rejected, "no proof to forward"));
-    };
-    let target = first.proven.height + 1;
-    if proofs
-        .iter()
-        .any(|e| e.proven.height != first.proven.height)
-    {
-        return Err(RelayError::new(
-            ErrorKind::Unavailable,
-            "proofs read at different heights; reading again",
-        ));
-    }
-    let client = to
-        .query_client(QueryClient {
-            correlation,
-            client_id: client_id.clone(),
-        })
-        .await?;
-    if let Some(why) = client::unusable(&client::ClientView::of(&client), now_ns()) {
-        return Err(RelayError::new(
-            ErrorKind::ClientUnusable,
-            format!("{client_id} on {} {why}", to.chain),
-        ));
-    }
-    if client.latest_height > target {
-        return Err(RelayError::new(
-            ErrorKind::Unavailable,
-            "client moved past the proof height; proving again",
-        ));
-    }
-    let update = from
-        .prepare_update(PrepareClientUpdate {
-            correlation,
-            client_id: client_id.clone(),
-            trusted_height: client.latest_height,
-            anchor: client.anchor.clone(),
-            target,
-            signer: to.signer.clone(),
-        })
-        .await?;
-    for e in proofs {
-        datagrams::check(datagrams::Check {
-            chain: from.chain.as_str(),
-            prefix: &from.prefix,
-            path: e.path,
-            proven: e.proven,
-            app_hash: &update.app_hash,
-            specs: &client.proof_specs,
-            expect: e.value,
-        })?;
-    }
-    Ok(update)
-}
-
-/// A value read with a proof that must verify before the datagram carrying it is forwarded.
-struct Expect<'a> {
-    /// The ICS-24 path read.
-    path: &'a str,
-    /// What was read.
-    proven: &'a Proven,
-    /// The value it must hold, or `None` for absence.
-    value: Option<&'a [u8]>,
-}
-
 impl Actor for PacketBuilder {
     type Context = Context<Self>;
 
@@ -736,10 +636,14 @@ impl Actor for PacketBuilder {
 impl PacketBuilder {
     fn feed_seen(&mut self, seen: PacketSeen, ctx: &mut Context<Self>) {
         let input = match seen {
-            PacketSeen::DestinationTip { height, time_ns } => Input::DestinationTip {
-                height: Height::new(self.env.route.dst.revision_number(), height),
-                time_ns,
-            },
+            PacketSeen::DestinationTip { height, time_ns } => {
+                let height = Height::new(self.env.route.dst.revision_number(), height);
+                if self.expired_tip.is_none() && state::expired(&self.state.packet, height, time_ns)
+                {
+                    self.expired_tip = Some(height.revision_height);
+                }
+                Input::DestinationTip { height, time_ns }
+            }
             PacketSeen::AckWritten { ack } => {
                 self.ack = Some(ack);
                 Input::AckWritten

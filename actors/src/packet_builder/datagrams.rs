@@ -3,13 +3,14 @@
 
 use ibc_proto::ibc::core::channel::v1 as chan;
 use ibc_proto::ibc::core::client::v1::Height as ProtoHeight;
-use ibc_proto::ibc::core::commitment::v1::MerkleProof;
 use prost::Message;
-use relayd_messages::{Datagram, ErrorKind, Packet, Proven, RelayError};
+use relayd_messages::{Datagram, ErrorKind, Packet, RelayError};
 use tendermint::crypto::default::Sha256;
 use tendermint::crypto::Sha256 as _;
 
-use crate::chain::proof::{verify_chained, ProofTarget};
+use tracing::warn;
+
+use crate::chain::proof::{check_forwarded, Forwarded};
 
 /// The protobuf packet.
 pub fn proto_packet(p: &Packet) -> chan::Packet {
@@ -47,63 +48,20 @@ pub fn ack_commitment(ack: &[u8]) -> Vec<u8> {
     Sha256::digest(ack).to_vec()
 }
 
-/// What a proof claims and what it is checked against.
-pub struct Check<'a> {
-    /// The chain that served it.
-    pub chain: &'a str,
-    /// Its store prefix.
-    pub prefix: &'a [u8],
-    /// The ICS-24 path.
-    pub path: &'a str,
-    /// The read value and its proof.
-    pub proven: &'a Proven,
-    /// The app hash of the header at `proven.height + 1`, verified by relayd's light client.
-    pub app_hash: &'a [u8],
-    /// The proof specs of the client that will judge the proof (protobuf-encoded).
-    pub specs: &'a [Vec<u8>],
-    /// `Some(value)` for membership, `None` for absence.
-    pub expect: Option<&'a [u8]>,
-}
-
-/// Verifies a proof before it is forwarded; a failure means the node lied or the state changed, and the proof
-/// is dropped.
-pub fn check(c: Check<'_>) -> Result<(), RelayError> {
-    let bad = |reason: String| {
-        RelayError::new(
-            ErrorKind::Unverified,
-            format!("{}: {} at {}: {reason}", c.chain, c.path, c.proven.height),
-        )
-    };
-    let proof = c
-        .proven
-        .proof
-        .as_ref()
-        .ok_or_else(|| bad("no proof".into()))?;
-    let merkle = MerkleProof::decode(proof.as_slice())
-        .map_err(|e| bad(format!("undecodable proof: {e}")))?;
-    let specs = c
-        .specs
-        .iter()
-        .map(|s| ics23::ProofSpec::decode(s.as_slice()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("undecodable proof spec: {e}")))?;
-    if let Some(expected) = c.expect {
-        if c.proven.value != expected {
-            return Err(bad(
-                "the stored value differs from the packet relayd holds".into()
-            ));
-        }
-    } else if !c.proven.value.is_empty() {
-        return Err(bad("the value is present".into()));
-    }
-    let target = ProofTarget {
-        chain: c.chain,
-        path: c.path,
-        prefix: c.prefix,
-        height: c.proven.height,
-    };
-    verify_chained(target, &merkle.proofs, &specs, c.app_hash, c.expect)
-        .map_err(|e| RelayError::new(ErrorKind::Unverified, e.to_string()))
+/// Verifies a proof before it is forwarded, as its chain's kind proves state (see
+/// [`crate::chain::proof::check_forwarded`]). A refusal means the node lied or served another state: it is
+/// raised as an alarm in the log, and the proof is dropped (the caller records the failure and reads again).
+pub fn check(c: Forwarded<'_>) -> Result<(), RelayError> {
+    check_forwarded(&c).map_err(|rejected| {
+        warn!(
+            chain = %rejected.chain,
+            path = %rejected.path,
+            height = rejected.height,
+            fault = %rejected.fault,
+            "refusing to forward a proof that does not verify against relayd's own light client"
+        );
+        RelayError::new(ErrorKind::Unverified, rejected.to_string())
+    })
 }
 
 fn height(revision: u64, h: u64) -> Option<ProtoHeight> {

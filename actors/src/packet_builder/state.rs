@@ -1,9 +1,10 @@
 //! The life of one packet from its source chain to its destination and back (seed 000's lifecycle):
 //! Detected → ProofGenerated → Submitted → Confirmed → Acknowledged, or TimedOut / Failed.
 //!
-//! ADR-002's proof-height rule drives it: the commitment is queried at height h, the destination's client of the
-//! source must hold a consensus state at h + 1, and the updates plus the datagram go out in one transaction. If
-//! another relayer was first, the event is consumed, not retried.
+//! ADR-002's proof-height rule (`crate::proof_height`) drives it: the commitment is proven for the height the rule
+//! picks (h + 1 for a query at h on Cosmos, a verified head for a query at its parent on NEAR), the destination's
+//! client of the source must hold a consensus state there, and the updates plus the datagram go out in one
+//! transaction. If another relayer was first, the event is consumed, not retried.
 
 use relayd_messages::{Height, Packet};
 
@@ -56,11 +57,11 @@ pub enum Input {
         /// Latest destination block time, ns since the epoch.
         time_ns: u64,
     },
-    /// The commitment queried at `query_height`: `Some` with a verified proof, `None` when it is gone (the
-    /// packet was already acknowledged or timed out by someone).
+    /// The commitment was read for `proof_height` (the height the proof-height rule chose), present with a
+    /// verified proof, or gone (the packet was already acknowledged or timed out by someone).
     CommitmentProven {
-        /// The height queried.
-        query_height: u64,
+        /// The height the datagram names (`proof_height::Plan::proof_height`).
+        proof_height: u64,
         /// Whether the commitment was there.
         present: bool,
     },
@@ -107,11 +108,11 @@ pub enum Input {
 /// What the builder asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Query the commitment with a proof at the source's latest height.
+    /// Prove the commitment at the height the proof-height rule picks, checked before use.
     QueryCommitment,
     /// Make sure the destination's client of the source has a consensus state at `height`.
     UpdateClientTo {
-        /// `query_height + 1`.
+        /// The proof height the rule chose.
         height: u64,
     },
     /// Send `MsgRecvPacket` with the proof at `proof_height` (after the prepared updates, in one tx).
@@ -224,7 +225,7 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
             (state, Vec::new())
         }
         Input::CommitmentProven {
-            query_height,
+            proof_height,
             present,
         } => {
             if state.phase != Phase::Detected {
@@ -234,7 +235,7 @@ pub fn step(mut state: PacketState, input: Input) -> (PacketState, Vec<Effect>) 
                 // Gone from the source: acknowledged or timed out already; nothing left to relay.
                 return finish(state, Phase::Acknowledged);
             }
-            let target = query_height + 1;
+            let target = proof_height;
             state.phase = Phase::ProofGenerated;
             state.proof_height = Some(target);
             (state, vec![Effect::UpdateClientTo { height: target }])
@@ -347,7 +348,7 @@ mod tests {
             vec![
                 tip(10),
                 Input::CommitmentProven {
-                    query_height: 41,
+                    proof_height: 42,
                     present: true,
                 },
                 Input::ClientUpdated { height: 41 },
@@ -378,7 +379,7 @@ mod tests {
             s,
             vec![
                 Input::CommitmentProven {
-                    query_height: 9,
+                    proof_height: 10,
                     present: true,
                 },
                 Input::ClientUpdated { height: 10 },
@@ -412,13 +413,13 @@ mod tests {
             s,
             vec![
                 Input::CommitmentProven {
-                    query_height: 9,
+                    proof_height: 10,
                     present: true,
                 },
                 Input::ClientUpdated { height: 10 },
                 fail(),
                 Input::CommitmentProven {
-                    query_height: 12,
+                    proof_height: 13,
                     present: true,
                 },
                 Input::ClientUpdated { height: 13 },
@@ -444,7 +445,7 @@ mod tests {
                 s,
                 vec![
                     Input::CommitmentProven {
-                        query_height: 9 + round,
+                        proof_height: 10 + round,
                         present: true,
                     },
                     Input::ClientUpdated { height: 10 + round },
@@ -480,7 +481,7 @@ mod tests {
         let (s, effects) = step(
             gone,
             Input::CommitmentProven {
-                query_height: 3,
+                proof_height: 4,
                 present: false,
             },
         );
@@ -500,7 +501,7 @@ mod tests {
             s,
             vec![
                 Input::CommitmentProven {
-                    query_height: 9,
+                    proof_height: 10,
                     present: true,
                 },
                 Input::DestinationClosed,
@@ -553,11 +554,11 @@ mod tests {
             tip(10),
             tip(200),
             Input::CommitmentProven {
-                query_height: 5,
+                proof_height: 6,
                 present: true,
             },
             Input::CommitmentProven {
-                query_height: 8,
+                proof_height: 9,
                 present: false,
             },
             Input::ClientUpdated { height: 3 },

@@ -198,6 +198,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                     Running::Light(a) => {
                         r.update = Some(a.clone().recipient());
                         r.header = Some(a.clone().recipient());
+                        r.heads = Some(a.clone().recipient());
                     }
                     Running::Submitter(a) => r.submit = Some(a.clone().recipient()),
                 });
@@ -223,6 +224,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             ActorKind::LightClient => {
                 r.update = None;
                 r.header = None;
+                r.heads = None;
             }
             ActorKind::TxSubmitter => r.submit = None,
             _ => {}

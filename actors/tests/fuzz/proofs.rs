@@ -9,8 +9,8 @@ use ics23::commitment_proof::Proof;
 use ics23::{CommitmentProof, ExistenceProof, HostFunctionsManager, InnerOp, InnerSpec, ProofSpec};
 use proptest::prelude::*;
 use prost::Message;
-use relayd_actors::chain::proof::spec_for;
-use relayd_actors::packet_builder::datagrams::{check, Check};
+use relayd_actors::chain::proof::{spec_for, Forwarded, ProofFormat};
+use relayd_actors::packet_builder::datagrams::check;
 use relayd_config::ProofSpecName;
 use relayd_messages::Proven;
 
@@ -95,12 +95,13 @@ fn run(
         height: 7,
         proof: Some(proof_bytes),
     };
-    check(Check {
+    check(Forwarded {
         chain: "fuzz-0",
+        format: &ProofFormat::Ics23,
         prefix: PREFIX,
         path: &v.path,
         proven: &proven,
-        app_hash: root,
+        root,
         specs,
         expect: value,
     })

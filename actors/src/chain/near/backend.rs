@@ -11,6 +11,7 @@ use near_primitives::hash::CryptoHash;
 use near_primitives::views::{LightClientBlockLiteView, LightClientBlockView};
 use relayd_messages::{
     ClientUpdate, ConsensusAnchor, Datagram, ErrorKind, HeaderAt, RelayError, TxReport,
+    VerifiedHead,
 };
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -32,6 +33,9 @@ const VERIFIED_CACHE: usize = 512;
 /// Most light-client steps one `refresh` takes (each step moves to the node's latest final block or to the
 /// end of the next epoch, so a few cover a long absence).
 const REFRESH_STEPS: usize = 1024;
+/// Most heads one `verified_heads` answer lists (newest first). The proof-height rule takes the newest, and each
+/// head listed costs a node round trip for its parent's height, so one is listed.
+const HEADS_LISTED: usize = 1;
 
 /// How a light-client failure reads to the builders: a node that cannot be reached is unavailable, anything that
 /// broke a rule is unverified.
@@ -342,6 +346,47 @@ impl LightSource for NearLight {
         }
         self.persist();
         Ok(self.head_height().unwrap_or(0))
+    }
+
+    /// The verified light-client heads at or above `from`, newest first, after a refresh; each with its parent's
+    /// height from the node's block of the head's hash (which the light client checked), where proofs for the head
+    /// are read.
+    async fn verified_heads(&mut self, from: u64) -> Result<Vec<VerifiedHead>, RelayError> {
+        self.refresh().await?;
+        let mut heads = Vec::new();
+        for block in self
+            .verified
+            .range(from..)
+            .rev()
+            .take(HEADS_LISTED)
+            .map(|(_, b)| b)
+        {
+            let hash: CryptoHash = lite_block_hash(&lite(block));
+            let full = self.rpc.block_by_hash(hash).await.map_err(|e| {
+                RelayError::new(
+                    ErrorKind::Unavailable,
+                    format!("{}: block {hash}: {e}", self.rpc.chain()),
+                )
+            })?;
+            let (height, parent) = (block.inner_lite.height, full.header.prev_height);
+            // The node's block must be the verified one: its height and its parent's hash are what was checked.
+            if full.header.height != height || full.header.prev_hash != block.prev_block_hash {
+                return Err(RelayError::new(
+                    ErrorKind::Unverified,
+                    format!(
+                        "{}: the node's block {hash} is not the verified head at {height}",
+                        self.rpc.chain()
+                    ),
+                ));
+            }
+            let Some(parent) = parent else { continue };
+            heads.push(VerifiedHead {
+                height,
+                parent,
+                time_ns: block.inner_lite.timestamp_nanosec,
+            });
+        }
+        Ok(heads)
     }
 
     /// NEAR headers are not CometBFT headers and clients of NEAR are not Tendermint clients: misbehaviour of

@@ -17,6 +17,7 @@ use super::trie::contract_data_key;
 use super::tx::{NearTxConfig, NearTxSubmitter};
 use super::NearSetupError;
 use crate::chain::factory::ChainFactory;
+use crate::chain::proof::ProofFormat;
 use crate::chain_link::ChainLink;
 use crate::store::StateStore;
 
@@ -107,7 +108,10 @@ impl NearFactory {
             config.id.clone(),
             signer_account.to_string(),
             commitment_prefix(&contract),
-        );
+        )
+        .with_proofs(ProofFormat::NearState {
+            contract: contract.to_string(),
+        });
         Ok((factory, link))
     }
 }
