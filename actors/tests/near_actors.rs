@@ -170,6 +170,8 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                 },
                 light_wait: Duration::from_secs(30),
                 light_poll: BLOCK_TIME,
+                // A devnet: the head is the node's latest light-client block (no `light init`).
+                trust_on_first_use: true,
             };
             let link = ChainLink::new(
                 chain.clone(),

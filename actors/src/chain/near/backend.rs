@@ -131,6 +131,13 @@ pub async fn near_light_init(
     Ok(trusted)
 }
 
+/// Why a NEAR chain without a stored head does not start, and how to fix it.
+pub fn no_head_message(chain: &str) -> String {
+    format!(
+        "{chain}: no trusted NEAR head; run `relayd light init --chain {chain} --hash <base58 block hash> --height <height>` with a block checked out of band (or set trust_on_first_use = true on the chain, for development only)"
+    )
+}
+
 /// relayd's light client of one NEAR chain, preparing updates of its clients on counterparties.
 pub struct NearLight {
     rpc: NearRpc,
@@ -142,18 +149,27 @@ pub struct NearLight {
 }
 
 impl NearLight {
-    /// A light client resuming from the head stored for the chain, if any. Without one, the first use trusts the
-    /// node's latest light-client block (see [`NearHead::bootstrap`]) and stores it. `wait` bounds how long an
-    /// update waits for its target height; `poll` is the pause between looks at the node while waiting.
+    /// A light client resuming from the head stored for the chain. Without one it refuses to start (the chain's
+    /// trust must begin at a block the operator vouches for, `relayd light init`), unless `trust_on_first_use`
+    /// allows it: then the first use trusts the node's latest light-client block (see [`NearHead::bootstrap`]),
+    /// says so loudly and stores it. `wait` bounds how long an update waits for its target height; `poll` is the
+    /// pause between looks at the node while waiting.
     pub fn new(
         rpc: NearRpc,
         store: StateStore,
         wait: Duration,
         poll: Duration,
+        trust_on_first_use: bool,
     ) -> Result<Self, RelayError> {
         let stored = store
             .trusted_near(rpc.chain())
             .map_err(|e| RelayError::new(ErrorKind::Unavailable, e.to_string()))?;
+        if stored.is_none() && !trust_on_first_use {
+            return Err(RelayError::new(
+                ErrorKind::ClientUnusable,
+                no_head_message(rpc.chain()),
+            ));
+        }
         let mut verified = BTreeMap::new();
         let head = stored.map(|stored| {
             let height = stored.trusted.head.inner_lite.height;
@@ -199,7 +215,10 @@ impl NearLight {
             chain = self.rpc.chain(),
             height = head.trusted().head.inner_lite.height,
             hash = %head.trusted().head_hash(),
-            "no stored NEAR head: trusting the node's latest light-client block; check it out of band"
+            "TRUST ON FIRST USE (trust_on_first_use = true): no stored NEAR head, so {} now trusts the node's latest light-client block {} at height {} unverified; for development only, check it out of band",
+            self.rpc.chain(),
+            head.trusted().head_hash(),
+            head.trusted().head.inner_lite.height,
         );
         self.head = Some(head);
         self.persist();
@@ -507,8 +526,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_first_start_trusts_the_latest_light_client_block_with_its_epochs_producers_if_served(
-    ) {
+    async fn a_first_start_is_refused_unless_trust_on_first_use_which_trusts_the_latest_block() {
         let first = recorded("main_0.json");
         let producers = first["next_bps"].clone();
         let height = first["inner_lite"]["height"].as_u64().expect("height");
@@ -535,13 +553,30 @@ mod tests {
             .await;
             let db = sled::Config::new().temporary(true).open().expect("sled");
             let store = StateStore::from_db(db).expect("store");
-            let mut near = NearLight::new(
-                NearRpc::new("near-mainnet", &rpc.url),
-                store.clone(),
-                Duration::from_millis(100),
-                Duration::from_millis(10),
-            )
-            .expect("light");
+            let light = |first_use: bool| {
+                NearLight::new(
+                    NearRpc::new("near-mainnet", &rpc.url),
+                    store.clone(),
+                    Duration::from_millis(100),
+                    Duration::from_millis(10),
+                    first_use,
+                )
+            };
+            // By default a chain without a stored head does not start, and the error says how to fix it.
+            let Err(refused) = light(false) else {
+                panic!("started without a trusted head");
+            };
+            assert_eq!(refused.kind, ErrorKind::ClientUnusable);
+            assert!(
+                refused
+                    .message
+                    .contains("relayd light init --chain near-mainnet --hash"),
+                "{}",
+                refused.message
+            );
+            assert!(refused.message.contains("trust_on_first_use = true"));
+            assert!(store.trusted_near("near-mainnet").expect("read").is_none());
+            let mut near = light(true).expect("trust on first use allowed");
             assert_eq!(near.head_height(), None);
             assert_eq!(near.refresh().await.expect("bootstrapped"), height);
             let stored = store
@@ -604,6 +639,7 @@ mod tests {
                 store.clone(),
                 Duration::from_millis(300),
                 Duration::from_millis(10),
+                false,
             )
             .expect("light")
         };
