@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::endpoint::{NearHead, NearVerifyError};
-use super::header::{near_header, update_client_msg};
+use super::header::{create_client_msg, near_header, update_client_msg, NearClientStart};
 use super::light_client::{lite_block_hash, StoredNearHead};
 use super::monitor::NearEventMonitor;
 use super::rpc::NearRpc;
@@ -284,8 +284,12 @@ impl NearLight {
         }
     }
 
-    /// The chunk state roots of a verified block, from the node, checked against the block's header.
-    async fn header_for(&self, block: &LightClientBlockView) -> Result<Any, RelayError> {
+    /// The chunk state roots of a verified block, from the node (checked against the block by the callers that
+    /// put them in a header).
+    async fn chunk_roots(
+        &self,
+        block: &LightClientBlockView,
+    ) -> Result<Vec<CryptoHash>, RelayError> {
         let hash: CryptoHash = lite_block_hash(&lite(block));
         let full = self.rpc.block_by_hash(hash).await.map_err(|e| {
             RelayError::new(
@@ -293,10 +297,63 @@ impl NearLight {
                 format!("{}: block {hash}: {e}", self.rpc.chain()),
             )
         })?;
-        let roots: Vec<CryptoHash> = full.chunks.iter().map(|c| c.prev_state_root).collect();
+        Ok(full.chunks.iter().map(|c| c.prev_state_root).collect())
+    }
+
+    /// The header of a verified block, with its chunk state roots checked against the block's header.
+    async fn header_for(&self, block: &LightClientBlockView) -> Result<Any, RelayError> {
+        let roots = self.chunk_roots(block).await?;
         near_header(block, &roots).map_err(|e| {
             RelayError::new(ErrorKind::Unverified, format!("{}: {e}", self.rpc.chain()))
         })
+    }
+
+    /// `MsgCreateClient` of a `12-near` client of this chain, trusting for `trusting_period` the newest block the
+    /// light client verified: the head moves to the node's latest verified block first, and when the head has no
+    /// verified block of its own (a head stored by `light init`) it waits, up to the configured time, for the
+    /// next one. Returns the message and the block's height and hash.
+    pub async fn create_client_msg(
+        &mut self,
+        trusting_period: Duration,
+        signer: &str,
+    ) -> Result<(Any, u64, CryptoHash), RelayError> {
+        self.refresh().await?;
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let (block, trusted) = loop {
+            let head = self.head.as_ref().map(|h| h.trusted().clone());
+            if let Some(trusted) = head {
+                if let Some(block) = self.verified.get(&trusted.head.inner_lite.height) {
+                    break (block.clone(), trusted);
+                }
+            }
+            if self.step().await?.is_none() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(RelayError::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "{}: no light-client block verified from the trusted head yet",
+                            self.rpc.chain()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(self.poll).await;
+            }
+        };
+        let roots = self.chunk_roots(&block).await?;
+        let next_bps = block
+            .next_bps
+            .as_deref()
+            .or(trusted.next_epoch_bps.as_deref());
+        let start = NearClientStart {
+            block: &block,
+            chunk_state_roots: &roots,
+            epoch_bps: &trusted.epoch_bps,
+            next_bps,
+        };
+        let msg = create_client_msg(&start, trusting_period, signer).map_err(|e| {
+            RelayError::new(ErrorKind::Unverified, format!("{}: {e}", self.rpc.chain()))
+        })?;
+        Ok((msg, block.inner_lite.height, trusted.head_hash()))
     }
 }
 
