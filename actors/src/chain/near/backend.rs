@@ -359,7 +359,8 @@ impl NearLight {
 
 impl LightSource for NearLight {
     /// The NEAR light client verifies the blocks the node serves as light-client blocks: final heads, not every
-    /// height. An update is therefore prepared for a `target` that is one of those verified heads; its app hash is
+    /// height. An update is therefore prepared for one of those verified heads, `target` itself when it is one,
+    /// otherwise the first above it (the client keeper asks for the chain's tip, "at least this new"); its app hash is
     /// the head's `prev_state_root`, which commits to the state after the head's parent block (where the querier
     /// reads proofs for it). `anchor` is a Tendermint notion and unused: the NEAR head is relayd's own.
     async fn prepare_update(
@@ -372,13 +373,15 @@ impl LightSource for NearLight {
     ) -> Result<ClientUpdate, RelayError> {
         self.advance_to(target).await?;
         let chain = self.rpc.chain().to_owned();
-        let Some(block) = self.verified.get(&target) else {
+        // A height the node served no light-client block for cannot be verified: the client goes to the first
+        // verified head above it instead, and `ClientUpdate::target` says so (a proof read for `target - 1` is
+        // then refused by its caller's check against the app hash, never forwarded).
+        let Some((&target, block)) = self.verified.range(target..).next() else {
             let below = self.verified.range(..target).next_back().map(|(h, _)| *h);
-            let above = self.verified.range(target..).next().map(|(h, _)| *h);
             return Err(RelayError::new(
                 ErrorKind::Unavailable,
                 format!(
-                    "{chain}: {target} is not a verified NEAR light-client head (nearest: {below:?} below, {above:?} above); prove at the parent of a verified head"
+                    "{chain}: no verified NEAR light-client head at or above {target} yet (nearest below: {below:?})"
                 ),
             ));
         };
@@ -737,11 +740,19 @@ mod tests {
             .expect_err("unverified chunk roots");
         assert_eq!(err.kind, ErrorKind::Unverified, "{}", err.message);
         assert!(err.message.contains("chunk state roots"), "{}", err.message);
-        // Heights the light client did not verify are refused, not guessed.
-        let err = near
-            .prepare_update("12-near-0", start, None, target - 1, "cosmos1relayer")
+        // A height the light client did not verify is not guessed: the update goes to the first verified head
+        // above it, and says so.
+        let update = near
+            .prepare_update("12-near-0", target, None, target - 1, "cosmos1relayer")
             .await
-            .expect_err("not a verified head");
+            .expect("the next verified head");
+        assert_eq!(update.target, target);
+        assert_eq!(update.app_hash, state_root.0.to_vec());
+        // Above every verified head, with nothing newer served: unavailable.
+        let err = near
+            .prepare_update("12-near-0", target, None, target + 1, "cosmos1relayer")
+            .await
+            .expect_err("nothing verified above");
         assert_eq!(err.kind, ErrorKind::Unavailable);
 
         // Another instance (a restarted actor) starts from the stored head, with its block.
