@@ -84,7 +84,7 @@ impl Env {
         let chain = configured_chain(&self.config, id)?;
         if chain.cosmos().is_none() {
             return Err(fail(
-                &format!("{id}: relayd creates objects on Cosmos chains only"),
+                &format!("{id}: relayd creates connections and channels on Cosmos chains only (clients also with a NEAR end)"),
                 EXIT_CONFIG,
             ));
         }
