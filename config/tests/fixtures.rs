@@ -113,6 +113,7 @@ fn cosmos_and_near_example_reads_every_key() {
     let near = near_chain.near().expect("near settings");
     assert_eq!(near.contract_account, "ibc.test.near");
     assert_eq!(near.signer_account, "relayer.test.near");
+    assert!(!near.trust_on_first_use);
     assert_eq!(near_chain.clear_interval, 0);
     // Defaults fill what the NEAR entry leaves out.
     assert_eq!(near_chain.max_msg_num, 30);

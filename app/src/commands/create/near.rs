@@ -40,6 +40,9 @@ pub(super) async fn create_near_client(
         .get()
         .saturating_mul(10)
         .max(Duration::from_secs(10));
+    if settings.trust_on_first_use && store.trusted_near(id)?.is_none() {
+        eprintln!("relayd: {id}: TRUST ON FIRST USE (trust_on_first_use = true): no stored NEAR head, so the client's root of trust is the node's latest light-client block, unverified; for development only");
+    }
     let mut light = NearLight::new(rpc, store.clone(), wait, POLL, settings.trust_on_first_use)?;
     let signer = env.signer(host).await?;
     let (msg, height, hash) = light
