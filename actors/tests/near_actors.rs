@@ -170,6 +170,8 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                 },
                 light_wait: Duration::from_secs(30),
                 light_poll: BLOCK_TIME,
+                // A devnet: the head is the node's latest light-client block (no `light init`).
+                trust_on_first_use: true,
             };
             let link = ChainLink::new(
                 chain.clone(),
@@ -463,7 +465,8 @@ async fn system_start_runs_cosmos_and_near_chains_side_by_side() {
              [[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\n\
              gas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\nmax_block_time = \"2s\"\n\n\
              [[chains]]\nid = \"{}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{contract}\"\n\
-             signer_account = \"{signer}\"\nkey_file = \"{}\"\nmax_block_time = \"2s\"\n",
+             signer_account = \"{signer}\"\nkey_file = \"{}\"\nmax_block_time = \"2s\"\n\
+             trust_on_first_use = true\n",
             cosmos.rpc_url(),
             near.chain_id(),
             near.rpc_url(),

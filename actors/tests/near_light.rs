@@ -57,6 +57,7 @@ async fn a_vouched_near_block_is_trusted_and_the_head_moves_on_across_epochs() {
         store.clone(),
         Duration::from_secs(10),
         BLOCK_TIME,
+        false,
     )
     .unwrap();
     assert_eq!(light.head_height(), Some(vouched));

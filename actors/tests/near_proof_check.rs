@@ -148,6 +148,8 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
                     ..NearMonitorConfig::default()
                 },
                 light_wait: Duration::from_secs(30),
+                // The test starts from the node's head; a service would need `relayd light init`.
+                trust_on_first_use: true,
                 light_poll: BLOCK_TIME,
             };
             // As `NearFactory::from_config` links a NEAR chain: its proofs are NEAR state proofs.

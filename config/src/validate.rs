@@ -112,6 +112,13 @@ const COSMOS_ONLY: &[&str] = &[
 /// Highest `max_in_flight`: more admitted transactions than this only queue in the node's mempool.
 const MAX_IN_FLIGHT: usize = 64;
 const NEAR_ONLY: &[&str] = &["contract_account", "signer_account", "key_file"];
+/// Keys of NEAR chains only, required or not: a Cosmos entry setting any of them is refused.
+const NEAR_KEYS: &[&str] = &[
+    "contract_account",
+    "signer_account",
+    "key_file",
+    "trust_on_first_use",
+];
 
 /// Which type-specific keys a chain entry sets, by name.
 fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
@@ -130,6 +137,7 @@ fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
         ("contract_account", chain.contract_account.is_some()),
         ("signer_account", chain.signer_account.is_some()),
         ("key_file", chain.key_file.is_some()),
+        ("trust_on_first_use", chain.trust_on_first_use.is_some()),
     ];
     set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
 }
@@ -156,7 +164,7 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
         }
 
         let (required, foreign): (&[&str], &[&str]) = match chain.chain_type {
-            ChainType::Cosmos => (&["account_prefix", "key_name", "gas_price"], NEAR_ONLY),
+            ChainType::Cosmos => (&["account_prefix", "key_name", "gas_price"], NEAR_KEYS),
             ChainType::Near => (NEAR_ONLY, COSMOS_ONLY),
         };
         let present = present_keys(chain);

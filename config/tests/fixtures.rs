@@ -113,6 +113,7 @@ fn cosmos_and_near_example_reads_every_key() {
     let near = near_chain.near().expect("near settings");
     assert_eq!(near.contract_account, "ibc.test.near");
     assert_eq!(near.signer_account, "relayer.test.near");
+    assert!(!near.trust_on_first_use);
     assert_eq!(near_chain.clear_interval, 0);
     // Defaults fill what the NEAR entry leaves out.
     assert_eq!(near_chain.max_msg_num, 30);
@@ -185,6 +186,8 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("nul-in-data-dir", "nul-in-data-dir.toml:2: global.data_dir: contains a NUL byte, which no file name may hold"),
         ("trust-threshold-high", "trust-threshold-high.toml:8: chains[0].trust_threshold: \"4/3\" is outside (1/3, 1]"),
         ("trust-threshold-low", "trust-threshold-low.toml:16: chains[1].trust_threshold: \"1/3\" is outside (1/3, 1]"),
+        ("trust-on-first-use-on-cosmos", "trust-on-first-use-on-cosmos.toml:7: chains[0].trust_on_first_use: does not apply to a chain with type = \"cosmos\""),
+        ("trust-on-first-use-not-bool", "trust-on-first-use-not-bool.toml:15: chains[1].trust_on_first_use: invalid type: string \"yes\", expected a boolean"),
         ("unknown-chain-key", "unknown-chain-key.toml:15: chains[1].gas_adjustmnt: unknown key; did you mean `gas_adjustment`?"),
         ("unknown-chain", "unknown-chain.toml:21: connections[0].dest.chain_id: unknown chain \"ibc-9\"; configured chains: ibc-0, ibc-1"),
         ("unknown-client", "unknown-client.toml:21: connections[0].dest.client_id: client \"07-tendermint-7\" is not in any chain's client_ids"),

@@ -1,7 +1,11 @@
-//! `relayd create client|connection|channel`: start new IBC objects between two configured Cosmos chains. A
-//! client is created from a light block relayd verified; a connection or channel is started with its INIT
-//! datagram and then finished by the same handshake builders the service runs (in a short-lived actor system
-//! of the two chains, so it works whether or not the service is running).
+//! `relayd create client|connection|channel`: start new IBC objects between two configured chains. A client is
+//! created from a header relayd verified: a Tendermint client of a Cosmos chain on a Cosmos or NEAR chain, or a
+//! `12-near` client of a NEAR chain on a Cosmos chain (`create/near.rs`). Connections and channels are between
+//! Cosmos chains: one is started with its INIT datagram and then finished by the same handshake builders the
+//! service runs (in a short-lived actor system of the two chains, so it works whether or not the service is
+//! running).
+
+mod near;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -64,11 +68,23 @@ impl Env {
         Ok(Self { config, dir })
     }
 
+    /// A configured chain of any type (the ends of a client).
+    fn any_chain(&self, id: &str) -> Result<&ChainConfig, ExitCode> {
+        let chain = configured_chain(&self.config, id)?;
+        if chain.cosmos().is_none() && chain.near().is_none() {
+            return Err(fail(
+                &format!("{id}: incomplete chain entry (run `relayd config validate`)"),
+                EXIT_CONFIG,
+            ));
+        }
+        Ok(chain)
+    }
+
     fn chain(&self, id: &str) -> Result<&ChainConfig, ExitCode> {
         let chain = configured_chain(&self.config, id)?;
         if chain.cosmos().is_none() {
             return Err(fail(
-                &format!("{id}: relayd creates objects on Cosmos chains only"),
+                &format!("{id}: relayd creates connections and channels on Cosmos chains only (clients also with a NEAR end)"),
                 EXIT_CONFIG,
             ));
         }
@@ -110,12 +126,43 @@ fn attr(outcome: &TxOutcome, kind: &str, key: &str) -> Option<String> {
         .and_then(|a| a.value_str().ok().map(str::to_owned))
 }
 
-/// Creates a Tendermint client of `reference` on `host`; returns its id.
+/// Creates a client of `reference` on `host`; returns its id. A NEAR chain hosts Tendermint clients of Cosmos
+/// chains; a Cosmos chain hosts clients of either.
 pub(crate) async fn create_client(
     env: &Env,
     host: &ChainConfig,
     reference: &ChainConfig,
 ) -> Result<String, BoxError> {
+    if reference.near().is_some() {
+        if host.cosmos().is_none() {
+            return Err(format!(
+                "{}: a client of NEAR chain {} can be hosted on a Cosmos chain only",
+                host.id, reference.id
+            )
+            .into());
+        }
+        return near::create_near_client(env, host, reference).await;
+    }
+    let signer = match host.near() {
+        Some(near) => near.signer_account,
+        None => env.signer(host).await?,
+    };
+    let msg = tendermint_client_msg(env, host, reference, &signer).await?;
+    if host.near().is_some() {
+        return near::deliver_create_client(host, msg).await;
+    }
+    let outcome = env.submit(host, msg).await?;
+    attr(&outcome, "create_client", "client_id")
+        .ok_or_else(|| format!("{}: create_client event without a client id", host.id).into())
+}
+
+/// `MsgCreateClient` of a Tendermint client of Cosmos chain `reference` for `host`, signed by `signer`.
+async fn tendermint_client_msg(
+    env: &Env,
+    host: &ChainConfig,
+    reference: &ChainConfig,
+    signer: &str,
+) -> Result<Any, BoxError> {
     let id = reference.id.as_str();
     let rpc = CosmosRpc::connect_configured(reference).await?;
     // The root of trust: relayd's own trusted state moved to the latest block by skipping verification when
@@ -172,12 +219,7 @@ pub(crate) async fn create_client(
         max_clock_drift: reference.clock_drift.0 + host.max_block_time.get(),
         proof_specs: specs.into_iter().map(spec_for).collect(),
     };
-    let signer = env.signer(host).await?;
-    let outcome = env
-        .submit(host, create_client_msg(&root, &params, &signer))
-        .await?;
-    attr(&outcome, "create_client", "client_id")
-        .ok_or_else(|| format!("{}: create_client event without a client id", host.id).into())
+    Ok(create_client_msg(&root, &params, signer))
 }
 
 /// Runs the two chains' actors until the handshake of `object` (its initiating end) is finished; returns the
@@ -254,8 +296,8 @@ fn run<T>(f: impl std::future::Future<Output = Result<T, BoxError>>) -> Result<T
 pub fn client(cli: &Cli, args: &CreateClientArgs) -> ExitCode {
     let go = || -> Result<ExitCode, ExitCode> {
         let env = Env::load(cli, args.out.json)?;
-        let host = env.chain(&args.host_chain)?;
-        let reference = env.chain(&args.reference_chain)?;
+        let host = env.any_chain(&args.host_chain)?;
+        let reference = env.any_chain(&args.reference_chain)?;
         let id = run(create_client(&env, host, reference))?;
         if args.out.json {
             println!(

@@ -120,6 +120,9 @@ pub struct ChainConfig {
     /// near-cli style credentials file of the signer's access key.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Development only: with no NEAR head stored, trust the node's latest light-client block.
+    #[serde(default)]
+    pub trust_on_first_use: Option<bool>,
 }
 
 /// Settings of a Cosmos chain, with defaults filled in; see [`ChainConfig::cosmos`].
@@ -158,6 +161,8 @@ pub struct NearSettings {
     pub signer_account: String,
     /// Credentials file.
     pub key_file: PathBuf,
+    /// Whether a start without a stored NEAR head trusts the node's latest light-client block (default false).
+    pub trust_on_first_use: bool,
 }
 
 impl ChainConfig {
@@ -197,6 +202,7 @@ impl ChainConfig {
             contract_account: self.contract_account.clone()?,
             signer_account: self.signer_account.clone()?,
             key_file: self.key_file.clone()?,
+            trust_on_first_use: self.trust_on_first_use.unwrap_or(false),
         })
     }
 

@@ -48,6 +48,8 @@ pub struct NearFactory {
     pub light_wait: Duration,
     /// The pause between looks at the node while the light client waits.
     pub light_poll: Duration,
+    /// Whether the light client may trust the node's latest block when no head is stored (development only).
+    pub trust_on_first_use: bool,
 }
 
 impl NearFactory {
@@ -103,6 +105,7 @@ impl NearFactory {
             // LightClient (which serves one request at a time) from stalling on a height that is not coming.
             light_wait: config.max_block_time.get().saturating_mul(10),
             light_poll: poll,
+            trust_on_first_use: settings.trust_on_first_use,
         };
         let link = ChainLink::new(
             config.id.clone(),
@@ -142,6 +145,7 @@ impl ChainFactory for NearFactory {
             self.store.clone(),
             self.light_wait,
             self.light_poll,
+            self.trust_on_first_use,
         )
     }
 

@@ -119,6 +119,16 @@ pub fn near_header(
     block: &LightClientBlockView,
     chunk_state_roots: &[CryptoHash],
 ) -> Result<Any, HeaderError> {
+    Ok(Any {
+        type_url: NEAR_HEADER_TYPE_URL.to_owned(),
+        value: raw_header(block, chunk_state_roots)?.encode_to_vec(),
+    })
+}
+
+fn raw_header(
+    block: &LightClientBlockView,
+    chunk_state_roots: &[CryptoHash],
+) -> Result<RawNearHeader, HeaderError> {
     let computed = chunks_root(chunk_state_roots);
     if computed != block.inner_lite.prev_state_root {
         return Err(HeaderError::ChunkRoots {
@@ -127,7 +137,7 @@ pub fn near_header(
             expected: block.inner_lite.prev_state_root,
         });
     }
-    let raw = RawNearHeader {
+    Ok(RawNearHeader {
         light_client_block: light_client_block_bytes(block),
         prev_state_root_of_chunks: chunk_state_roots
             .iter()
@@ -135,10 +145,6 @@ pub fn near_header(
                 raw_data: r.0.to_vec(),
             })
             .collect(),
-    };
-    Ok(Any {
-        type_url: NEAR_HEADER_TYPE_URL.to_owned(),
-        value: raw.encode_to_vec(),
     })
 }
 
@@ -153,6 +159,113 @@ pub fn update_client_msg(client_id: &str, header: Any, signer: &str) -> Any {
         type_url: UPDATE_CLIENT_TYPE_URL.to_owned(),
         value: msg.encode_to_vec(),
     }
+}
+
+/// The type URL of the NEAR client state the counterparty's `12-near` client accepts.
+pub const NEAR_CLIENT_STATE_TYPE_URL: &str = "/ibc.lightclients.near.v1.ClientState";
+/// The type URL of the NEAR consensus state.
+pub const NEAR_CONSENSUS_STATE_TYPE_URL: &str = "/ibc.lightclients.near.v1.ConsensusState";
+/// The type URL of `MsgCreateClient`.
+pub const CREATE_CLIENT_TYPE_URL: &str = "/ibc.core.client.v1.MsgCreateClient";
+
+/// The NEAR client state: near-ibc's fields (trusting period in ns, frozen height, latest height and its
+/// timestamp in ns, and the unused upgrade prefix and key), numbered as the Cosmos devnet's `12-near` client reads
+/// them (`docs/devnet.md`).
+#[derive(Clone, PartialEq, Message)]
+pub struct RawNearClientState {
+    /// Trusting period in nanoseconds.
+    #[prost(uint64, tag = "1")]
+    pub trusting_period: u64,
+    /// Height the client was frozen at, if it was.
+    #[prost(message, optional, tag = "2")]
+    pub frozen_height: Option<ibc_proto::ibc::core::client::v1::Height>,
+    /// Latest NEAR height the client trusts.
+    #[prost(uint64, tag = "3")]
+    pub latest_height: u64,
+    /// That block's timestamp in nanoseconds.
+    #[prost(uint64, tag = "4")]
+    pub latest_timestamp: u64,
+    /// Commitment prefix of an upgrade (unused).
+    #[prost(bytes = "vec", tag = "5")]
+    pub upgrade_commitment_prefix: Vec<u8>,
+    /// Storage key of an upgrade (unused).
+    #[prost(bytes = "vec", tag = "6")]
+    pub upgrade_key: Vec<u8>,
+}
+
+/// The NEAR consensus state: the producers of the header's epoch, the header, and the producers of the epoch
+/// after it (each borsh-encoded as nearcore encodes them).
+#[derive(Clone, PartialEq, Message)]
+pub struct RawNearConsensusState {
+    /// borsh `Vec<ValidatorStake>` of the header's epoch.
+    #[prost(bytes = "vec", tag = "1")]
+    pub current_bps: Vec<u8>,
+    /// The header the state is made from.
+    #[prost(message, optional, tag = "2")]
+    pub header: Option<RawNearHeader>,
+    /// borsh `Option<Vec<ValidatorStake>>` of the next epoch.
+    #[prost(bytes = "vec", tag = "3")]
+    pub next_bps: Vec<u8>,
+}
+
+/// What a NEAR client is created from: a light-client block relayd verified, its chunk state roots, and the
+/// producers its epoch and the next one are checked against.
+pub struct NearClientStart<'a> {
+    /// The verified light-client block.
+    pub block: &'a LightClientBlockView,
+    /// Its chunks' state roots, in shard order.
+    pub chunk_state_roots: &'a [CryptoHash],
+    /// Producers of the block's epoch.
+    pub epoch_bps: &'a [near_primitives::views::validator_stake_view::ValidatorStakeView],
+    /// Producers of the epoch after it, when known.
+    pub next_bps: Option<&'a [near_primitives::views::validator_stake_view::ValidatorStakeView]>,
+}
+
+/// `MsgCreateClient` of a `12-near` client trusting `start` for `trusting_period`, signed by `signer`. Its
+/// consensus state's root is the block's `prev_state_root` and its time the block's timestamp. Refuses chunk
+/// roots the block does not commit to.
+pub fn create_client_msg(
+    start: &NearClientStart<'_>,
+    trusting_period: std::time::Duration,
+    signer: &str,
+) -> Result<Any, HeaderError> {
+    let header = raw_header(start.block, start.chunk_state_roots)?;
+    let next_bps = match start.next_bps {
+        None => vec![0],
+        Some(bps) => {
+            let mut out = vec![1];
+            out.extend_from_slice(&bps_bytes(bps));
+            out
+        }
+    };
+    let consensus = RawNearConsensusState {
+        current_bps: bps_bytes(start.epoch_bps),
+        header: Some(header),
+        next_bps,
+    };
+    let client = RawNearClientState {
+        trusting_period: u64::try_from(trusting_period.as_nanos()).unwrap_or(u64::MAX),
+        frozen_height: None,
+        latest_height: start.block.inner_lite.height,
+        latest_timestamp: start.block.inner_lite.timestamp_nanosec,
+        upgrade_commitment_prefix: Vec::new(),
+        upgrade_key: Vec::new(),
+    };
+    let msg = ibc_proto::ibc::core::client::v1::MsgCreateClient {
+        client_state: Some(Any {
+            type_url: NEAR_CLIENT_STATE_TYPE_URL.to_owned(),
+            value: client.encode_to_vec(),
+        }),
+        consensus_state: Some(Any {
+            type_url: NEAR_CONSENSUS_STATE_TYPE_URL.to_owned(),
+            value: consensus.encode_to_vec(),
+        }),
+        signer: signer.to_owned(),
+    };
+    Ok(Any {
+        type_url: CREATE_CLIENT_TYPE_URL.to_owned(),
+        value: msg.encode_to_vec(),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,80 @@
+//! `relayd create client` with a NEAR end: a `12-near` client of a NEAR chain on a Cosmos chain, created from a
+//! light-client block relayd's NEAR light client verified from its stored head; and a Tendermint client of a Cosmos
+//! chain on a NEAR chain, delivered through relayd's NEAR `deliver` submitter.
+
+use std::time::Duration;
+
+use ibc_proto::google::protobuf::Any;
+use relayd_actors::chain::endpoint::ChainEndpoint;
+use relayd_actors::chain::near::backend::NearLight;
+use relayd_actors::chain::near::rpc::NearRpc;
+use relayd_actors::store::StateStore;
+use relayd_config::ChainConfig;
+use relayd_messages::IbcEvent;
+
+use super::{attr, BoxError, Env};
+
+/// The pause between looks at the NEAR node while the light client waits for a block to verify.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Creates a `12-near` client of NEAR chain `reference` on Cosmos chain `host`; returns its id. The client's
+/// consensus state is the newest block relayd's NEAR light client verified from the head in the state database
+/// (`relayd light init`); without a stored head the command fails as the service does, unless the chain sets
+/// `trust_on_first_use`.
+pub(super) async fn create_near_client(
+    env: &Env,
+    host: &ChainConfig,
+    reference: &ChainConfig,
+) -> Result<String, BoxError> {
+    let id = reference.id.as_str();
+    let settings = reference
+        .near()
+        .ok_or_else(|| format!("{id}: not a complete NEAR chain entry"))?;
+    let store = StateStore::open(&env.dir.join("state")).map_err(|e| {
+        format!("{id}: the state database, where the trusted NEAR head is kept (is relayd running on this data directory?): {e}")
+    })?;
+    let rpc = NearRpc::new(id, reference.rpc_addr.url().as_str());
+    // Ten block times for the light client to see a block it can verify, as in the service.
+    let wait = reference
+        .max_block_time
+        .get()
+        .saturating_mul(10)
+        .max(Duration::from_secs(10));
+    if settings.trust_on_first_use && store.trusted_near(id)?.is_none() {
+        eprintln!("relayd: {id}: TRUST ON FIRST USE (trust_on_first_use = true): no stored NEAR head, so the client's root of trust is the node's latest light-client block, unverified; for development only");
+    }
+    let mut light = NearLight::new(rpc, store.clone(), wait, POLL, settings.trust_on_first_use)?;
+    let signer = env.signer(host).await?;
+    let (msg, height, hash) = light
+        .create_client_msg(reference.trusting_period.get(), &signer)
+        .await?;
+    drop(light);
+    store.flush()?;
+    eprintln!("relayd: {id}: the client trusts block {height} ({hash}), verified by relayd's NEAR light client");
+    let outcome = env.submit(host, msg).await?;
+    attr(&outcome, "create_client", "client_id")
+        .ok_or_else(|| format!("{}: create_client event without a client id", host.id).into())
+}
+
+/// Delivers `msg` (a `MsgCreateClient`) to NEAR chain `host` through the IBC contract; returns the id of the client
+/// the contract's `create_client` event names.
+pub(super) async fn deliver_create_client(
+    host: &ChainConfig,
+    msg: Any,
+) -> Result<String, BoxError> {
+    let (endpoint, submitter) = relayd_actors::chain::near::from_config(host)?;
+    let outcome = submitter.submit(&[msg]).await?;
+    for block in &outcome.receipt_blocks {
+        let height = endpoint.rpc().block_by_hash(*block).await?.header.height;
+        for event in endpoint.ibc_events_at(height).await? {
+            if let IbcEvent::CreateClient { client_id, .. } = event.event {
+                return Ok(client_id.to_string());
+            }
+        }
+    }
+    Err(format!(
+        "{}: deliver {} executed without a create_client event",
+        host.id, outcome.tx_hash
+    )
+    .into())
+}
