@@ -90,8 +90,9 @@ pub enum Refusal {
     TimedOut,
     /// An ordered channel expects an earlier packet first.
     OutOfOrder,
-    /// The receiving channel end is closed.
-    ChannelClosed,
+    /// The receiving channel end is not open: closed, or its handshake unfinished (ibc-go reports both with one
+    /// code, `channel` 5).
+    ChannelNotOpen,
     /// The account sequence the transaction was signed with is not the chain's.
     SequenceMismatch,
     /// The transaction ran out of gas.

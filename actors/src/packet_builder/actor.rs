@@ -15,12 +15,12 @@ use super::datagrams;
 use crate::chain::endpoint::path;
 use crate::chain_link::ChainLink;
 use crate::client_keeper::state as client;
-use crate::failure::Refusal;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::packet_builder::state::{step, Effect, Input, PacketState, Phase};
 use crate::routes::Route;
 use crate::store::{now_ms, now_ns, PacketRecord, StateStore, Transition};
 use crate::supervisor::guard::{injected_panic, install_panic_hook};
+use relayd_messages::Refusal;
 
 /// Attempts of one step against failing nodes before the packet goes to the dead-letter queue.
 const MAX_RETRIES: u32 = 30;
@@ -338,10 +338,11 @@ impl PacketBuilder {
                             act.feed(
                                 Input::RecvFailed {
                                     already_relayed: e.kind == ErrorKind::AlreadyRelayed,
-                                    // A closed destination is timed out too (on close).
+                                    // A closed destination is timed out too (on close); the timeout proves
+                                    // the channel end's state and picks the kind.
                                     timed_out: matches!(
                                         e.refusal,
-                                        Some(Refusal::TimedOut | Refusal::ChannelClosed)
+                                        Some(Refusal::TimedOut | Refusal::ChannelNotOpen)
                                     ),
                                     retryable: e.is_retryable()
                                         || e.refusal == Some(Refusal::OutOfOrder),
