@@ -167,7 +167,7 @@ async fn expired_clients_stop_their_paths_with_a_clear_error() {
     assert!(
         records
             .iter()
-            .all(|r| r.state == "detected" && r.attempts == 0),
+            .all(|r| r.state == relayd_messages::PacketState::Detected && r.attempts == 0),
         "{records:?}"
     );
     relayd.stop().await;

@@ -918,7 +918,7 @@ async fn metrics(admin: web::Data<Admin>) -> ApiResult {
                 .entry((
                     channel.chain.clone(),
                     channel.channel.clone(),
-                    state.clone(),
+                    state.to_string(),
                 ))
                 .or_default() += gauge(*n);
         }

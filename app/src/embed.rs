@@ -12,7 +12,9 @@ use relayd_actors::supervisor::chain::QueryChainStatus;
 use relayd_actors::supervisor::ChainStatus;
 use relayd_actors::system::{RelayHandle, StartError, StartOptions};
 use relayd_config::Config;
-use relayd_messages::{ClearPackets, LifecycleChanged, PacketKey, RelayHandshake, RelayObject};
+use relayd_messages::{
+    ClearPackets, LifecycleChanged, PacketKey, PacketState, RelayHandshake, RelayObject,
+};
 
 use crate::datadir::{DataDir, DataDirError};
 
@@ -76,10 +78,10 @@ pub fn completion(change: &LifecycleChanged) -> Option<PacketCompleted> {
     if !change.is_final {
         return None;
     }
-    let outcome = match change.state.as_str() {
-        "acknowledged" => PacketOutcome::Acknowledged,
-        "timed_out" => PacketOutcome::TimedOut,
-        "failed" => PacketOutcome::Failed,
+    let outcome = match change.packet_state()? {
+        PacketState::Acknowledged => PacketOutcome::Acknowledged,
+        PacketState::TimedOut => PacketOutcome::TimedOut,
+        PacketState::Failed => PacketOutcome::Failed,
         _ => return None,
     };
     Some(PacketCompleted {

@@ -55,7 +55,9 @@ fn the_example_host_actor_counts_every_packet_relayd_completes() {
     let store = StateStore::open(&dir.path().join("state")).unwrap();
     let records: Vec<_> = store.packets().map(Result::unwrap).collect();
     assert_eq!(records.len(), 20);
-    assert!(records.iter().all(|r| r.state == "acknowledged"));
+    assert!(records
+        .iter()
+        .all(|r| r.state == relayd_messages::PacketState::Acknowledged));
 }
 
 /// The host's own actor.

@@ -8,12 +8,14 @@
 pub mod event;
 pub mod height;
 pub mod ids;
+pub mod lifecycle;
 pub mod object;
 pub mod relay;
 
 pub use event::{ChannelAttributes, ConnectionAttributes, IbcEvent, ObservedEvent, Packet};
 pub use height::Height;
 pub use ids::{ChainId, ChannelId, ClientId, ConnectionId, IdError, PortId, Sequence};
+pub use lifecycle::{PacketState, UnknownPacketState};
 pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
     ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChildExited, ClearPackets, ClearReport,

@@ -3,7 +3,7 @@
 //! private state directly instead of widening its public surface.
 
 use actix::{Context, Handler, Message, MessageResult};
-use relayd_messages::{PacketKey, RelayObject};
+use relayd_messages::{PacketKey, PacketState, RelayObject};
 use serde::Serialize;
 
 use super::RelayCoordinator;
@@ -96,11 +96,11 @@ impl Handler<RetryPacket> for RelayCoordinator {
             record = current;
         }
         let now = now_ms();
-        record.state = "detected".into();
+        record.state = PacketState::Detected;
         record.attempts = 0;
         record.updated_ms = now;
         record.history.push(Transition {
-            state: "detected".into(),
+            state: PacketState::Detected,
             at_ms: now,
             tx_hash: None,
             error: Some("retried by an operator".into()),

@@ -20,7 +20,7 @@ use crate::packet_builder::state::{step, Effect, Input, PacketState, Phase};
 use crate::routes::Route;
 use crate::store::{now_ms, now_ns, PacketRecord, StateStore, Transition};
 use crate::supervisor::guard::{injected_panic, install_panic_hook};
-use relayd_messages::Refusal;
+use relayd_messages::{PacketState as RecordState, Refusal};
 
 /// Attempts of one step against failing nodes before the packet goes to the dead-letter queue.
 const MAX_RETRIES: u32 = 30;
@@ -89,11 +89,11 @@ pub struct PacketBuilder {
 /// What a job reports back: an input for the machine, or an error to retry or give up on.
 type JobResult = Result<Option<Input>, RelayError>;
 
-fn phase_from_record(state: &str) -> Phase {
+fn phase_from_record(state: RecordState) -> Phase {
     match state {
-        "acknowledged" => Phase::Acknowledged,
-        "timed_out" => Phase::TimedOut,
-        "failed" => Phase::Failed("failed before".into()),
+        RecordState::Acknowledged => Phase::Acknowledged,
+        RecordState::TimedOut => Phase::TimedOut,
+        RecordState::Failed => Phase::Failed("failed before".into()),
         // Earlier phases are re-proven from the chain: every step is idempotent on chain.
         _ => Phase::Detected,
     }
@@ -112,7 +112,7 @@ impl PacketBuilder {
         install_panic_hook();
         let key = record.key.clone();
         let mut state = PacketState::detected(record.packet.clone(), env.max_attempts);
-        state.phase = phase_from_record(&record.state);
+        state.phase = phase_from_record(record.state);
         state.attempts = record.attempts;
         let object = RelayObject::Packet(key.clone());
         let span = tracing::info_span!("packet_builder", packet = %key, correlation = %record.correlation, generation);
@@ -177,13 +177,14 @@ impl PacketBuilder {
 
     fn transition(&mut self, tx_hash: Option<String>, error: Option<String>) {
         let tx_hash = tx_hash.or_else(|| self.tx_unrecorded.take());
-        let name = self.state.phase.name().to_owned();
+        let state = self.state.phase.state();
+        let name = state.as_str().to_owned();
         let error = error.or_else(|| match &self.state.phase {
             Phase::Failed(why) => Some(why.clone()),
             _ => None,
         });
         let now = now_ms();
-        self.record.state = name.clone();
+        self.record.state = state;
         self.record.attempts = self.state.attempts;
         if let Some(h) = &tx_hash {
             self.record.tx_hashes.push(h.clone());
@@ -192,7 +193,7 @@ impl PacketBuilder {
             self.record.last_error = error.clone();
         }
         self.record.history.push(Transition {
-            state: name.clone(),
+            state,
             at_ms: now,
             tx_hash: tx_hash.clone(),
             error: error.clone(),

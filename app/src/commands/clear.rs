@@ -191,9 +191,9 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
                     continue;
                 }
                 last = Instant::now();
-                match change.state.as_str() {
-                    "acknowledged" => out.acknowledged += 1,
-                    "timed_out" => out.timed_out += 1,
+                match change.packet_state() {
+                    Some(relayd_messages::PacketState::Acknowledged) => out.acknowledged += 1,
+                    Some(relayd_messages::PacketState::TimedOut) => out.timed_out += 1,
                     _ => out
                         .failed
                         .push((key.sequence.0, change.error.unwrap_or_default())),
