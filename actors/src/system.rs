@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Recipient};
 use relayd_config::{ChainConfig, ChainType, Config, ConfigError};
-use relayd_messages::{ActorKind, ChainId, ChildExited, CorrelationId, RelayHandshake};
+use relayd_messages::{
+    ActorKind, ChainId, CheckClients, ChildExited, CorrelationId, ForwardClientUpdates,
+    QueryClientHealth, QueryMisbehaviour, Quiesce, RelayHandshake, StopServices, StopSupervisor,
+    SuperviseWith,
+};
 use tendermint_light_client_verifier::types::TrustThreshold;
 use tendermint_rpc::client::CompatMode;
 use tokio::sync::oneshot;
@@ -25,18 +29,17 @@ use crate::chain::endpoint::{ChainEndpoint, ChainError};
 use crate::chain::near::factory::NearFactory;
 use crate::chain_link::ChainLink;
 use crate::client_keeper::state::ClientPolicy;
-use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
-use crate::coordinator::{ForwardClientUpdates, RelayCoordinator, Scope, SuperviseWith};
+use crate::client_keeper::{ClientKeeper, TrackedClient};
+use crate::coordinator::{RelayCoordinator, Scope};
 use crate::keys::KeyStore;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
-use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
+use crate::misbehaviour_watcher::MisbehaviourWatcher;
 use crate::routes::Routes;
 use crate::store::StateStore;
 use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
-use crate::supervisor::chain::{Quiesce, StopSupervisor};
 use crate::supervisor::guard::ExitGuard;
-use crate::supervisor::service::{Make, ServiceSupervisor, StopServices};
+use crate::supervisor::service::{Make, ServiceSupervisor};
 
 mod deferred;
 mod paths;

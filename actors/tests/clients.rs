@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use harness::{eventually, far_timeout, write_config, Cmd, Relayd};
-use relayd_actors::client_keeper::ClientReport;
 use relayd_actors::store::StateStore;
+use relayd_messages::ClientReport;
 use support::chain::Wallet;
 use support::handshake::{connect_transfer_with, End};
 use support::packet::{transfers, voucher_denom, TRANSFER_PORT};

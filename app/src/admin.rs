@@ -22,24 +22,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use prometheus::{Encoder, Registry, TextEncoder};
 use relayd_actors::chain_link::ChainLink;
-use relayd_actors::client_keeper::{ClientReport, QueryClientHealth};
-use relayd_actors::coordinator::{
-    QueryBuilders, QueryCoordinator, RelayCoordinator, RetryError, RetryPacket, SubscribeLifecycle,
-};
+use relayd_actors::coordinator::RelayCoordinator;
 use relayd_actors::metrics::Metrics;
-use relayd_actors::misbehaviour_watcher::QueryMisbehaviour;
 use relayd_actors::routes::Routes;
 use relayd_actors::store::{now_ms, PacketRecord, StateStore};
 use relayd_actors::supervisor::any::AnyChainSupervisor;
-use relayd_actors::supervisor::chain::QueryChainStatus;
-use relayd_actors::supervisor::service::{QueryServiceStatus, ServiceSupervisor};
-use relayd_actors::supervisor::ChainStatus;
+use relayd_actors::supervisor::service::ServiceSupervisor;
 use relayd_actors::system::{RelayHandle, ServiceMeters};
 use relayd_config::Config;
-use relayd_messages::ActorKind;
-use relayd_messages::{
-    ChainId, ChannelId, ClearPackets, ClearReport, CorrelationId, PacketKey, PortId, Sequence,
-};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -47,6 +37,12 @@ use auth::{Denied, Gate};
 use chains::{ChainProbe, Probes};
 use events::{AdminEvent, Hub, LifecycleTap};
 use ops::{ClearRequest, OpStatus, Operation, Operations};
+use relayd_messages::{
+    ActorKind, ChainId, ChainStatus, ChannelId, ClearPackets, ClearReport, ClientReport,
+    CorrelationId, PacketKey, PortId, QueryBuilders, QueryChainStatus, QueryClientHealth,
+    QueryCoordinator, QueryMisbehaviour, QueryServiceStatus, RetryError, RetryPacket, Sequence,
+    SubscribeLifecycle,
+};
 use views::{ActorNode, BuilderView, ChainView};
 
 /// How long a clearing operation follows its packets before reporting the unfinished ones as failed.

@@ -6,7 +6,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message
 use relayd_messages::{
     BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClientHealthChanged,
     ClientId, CorrelationId, Halt, IbcEvent, LifecycleChanged, ObservedEvent, Packet, PacketKey,
-    PacketObserved, PacketSeen, PacketState, RelayObject,
+    PacketObserved, PacketSeen, PacketState, RelayObject, Route,
 };
 use tracing::{debug, error, info, warn};
 
@@ -16,7 +16,7 @@ use crate::chain_link::ChainLink;
 use crate::handshake_builder::HandshakeBuilder;
 use crate::meter::{Meter, MeteredAddr, MeteredRecipient};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
-use crate::routes::{Route, Routes};
+use crate::routes::Routes;
 use crate::store::{now_ms, PacketRecord, StateStore, Transition};
 use crate::supervisor::guard::ExitGuard;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use relayd_messages::{
     ChainId, ChannelAttributes, ClearPackets, ClientId, ConnectionAttributes, HandshakeState,
-    Height, IbcEvent, Packet, PacketKey, PacketSeen, PacketState, RelayObject,
+    Height, IbcEvent, Packet, PacketKey, PacketSeen, PacketState, RelayObject, Route,
 };
 
 use super::decisions::{
@@ -19,7 +19,7 @@ use super::decisions::{
 };
 use crate::packet_builder::state::expired;
 use crate::retry;
-use crate::routes::{Route, Routes};
+use crate::routes::Routes;
 use crate::store::PacketRecord;
 
 /// Whether a source channel (chain, port, channel) is relayed.

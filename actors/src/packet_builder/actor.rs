@@ -6,8 +6,8 @@ use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler}
 use relayd_messages::{
     ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Halt, Height, IbcEvent,
     InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
-    PrepareClientUpdate, Proven, QueryClient, QueryPacketEvents, QueryProof, RelayError,
-    RelayObject, SubmitTx,
+    PacketState as RecordState, PrepareClientUpdate, Proven, QueryClient, QueryPacketEvents,
+    QueryProof, Refusal, RelayError, RelayObject, Route, SubmitTx,
 };
 use tracing::{debug, info, warn, Instrument, Span};
 
@@ -17,10 +17,8 @@ use crate::chain_link::ChainLink;
 use crate::client_keeper::state as client;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::packet_builder::state::{step, Effect, Input, PacketState, Phase};
-use crate::routes::Route;
 use crate::store::{now_ms, now_ns, PacketRecord, StateStore, Transition};
 use crate::supervisor::guard::{injected_panic, install_panic_hook};
-use relayd_messages::{PacketState as RecordState, Refusal};
 
 /// Attempts of one step against failing nodes before the packet goes to the dead-letter queue.
 const MAX_RETRIES: u32 = 30;

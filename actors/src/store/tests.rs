@@ -361,7 +361,7 @@ fn a_database_written_with_state_names_opens_and_reads_as_typed_states() {
     let raw = store
         .trees()
         .packets
-        .get(&store_key(&moved.key))
+        .get(store_key(&moved.key))
         .unwrap()
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();

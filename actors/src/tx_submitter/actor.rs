@@ -9,7 +9,8 @@ use std::rc::Rc;
 use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use relayd_messages::{
-    ActorKind, ChainId, Datagram, ErrorKind, InjectPanic, RelayError, SubmitTx, TxReport,
+    ActorKind, ChainId, Datagram, ErrorKind, FinishInFlight, InjectPanic, RelayError, SubmitTx,
+    TxReport,
 };
 use tokio::sync::{oneshot, Notify};
 use tracing::{debug, Instrument};
@@ -42,12 +43,6 @@ struct Queue {
     /// Told when no transaction is being admitted or waits for its block any more, once closing.
     idle: Vec<oneshot::Sender<()>>,
 }
-
-/// Sends no new transaction from now on; answers once every transaction in flight, if any, has its outcome
-/// (shutdown).
-#[derive(Debug, Clone, Copy, actix::Message)]
-#[rtype(result = "()")]
-pub struct FinishInFlight;
 
 /// The TxSubmitter actor.
 pub struct TxSubmitter<S: Submitter + 'static> {

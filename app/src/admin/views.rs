@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 
-use relayd_actors::chain_link::ActorLoad;
-use relayd_actors::coordinator::{BuilderStatus, CoordinatorStatus};
 use relayd_actors::store::{PacketRecord, Transition};
-use relayd_actors::supervisor::service::ServiceStatus;
-use relayd_actors::supervisor::ChainStatus;
-use relayd_messages::{ActorKind, PacketState, RelayObject};
+use relayd_messages::{
+    ActorKind, ActorLoad, BuilderStatus, ChainStatus, CoordinatorStatus, PacketState, RelayObject,
+    ServiceStatus,
+};
 use serde::Serialize;
 
 /// One actor in `/actors`.
@@ -395,7 +394,7 @@ pub fn format_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relayd_actors::supervisor::ChildStatus;
+    use relayd_messages::ChildStatus;
 
     #[test]
     fn format_ms_is_utc_iso8601() {

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use relayd_actors::coordinator::{Scope, SubscribeLifecycle};
+use relayd_actors::coordinator::Scope;
+use relayd_messages::{ClearPackets, CorrelationId, RelayObject, SubscribeLifecycle};
+
 use relayd_actors::system::{start_with, StartOptions};
-use relayd_messages::{ClearPackets, CorrelationId, RelayObject};
 use serde_json::json;
 use tokio::sync::mpsc;
 
