@@ -61,7 +61,10 @@ pub fn from_near_contract_log(line: &str) -> Option<Refusal> {
         ("expired packet timestamp", Refusal::TimedOut),
         ("invalid channel state", Refusal::ChannelNotOpen),
         ("mismatched packet sequence", Refusal::OutOfOrder),
-        ("already exists", Refusal::AlreadyRelayed),
+        (
+            "packet acknowledgment for sequence",
+            Refusal::AlreadyRelayed,
+        ),
     ];
     let line = line.to_ascii_lowercase();
     if !line.contains("ics04 channel error") {
@@ -141,6 +144,10 @@ mod tests {
                 "packet acknowledgment for sequence `4` already exists"
             )),
             Some(Refusal::AlreadyRelayed)
+        );
+        assert_eq!(
+            from_near_contract_log(&log("host error: channel-0 already exists")),
+            None
         );
         assert_eq!(
             from_near_contract_log("ICS02 Client error: client not found"),
