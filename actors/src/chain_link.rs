@@ -7,17 +7,17 @@ use std::time::Instant;
 
 pub mod breaker;
 
-pub use crate::meter::ActorLoad;
+use relayd_messages::{
+    ActorKind, ActorLoad, ChainId, ClientSummary, ClientUpdate, Datagram, ErrorKind, HeaderAt,
+    ObservedEvent, PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents,
+    QueryProof, QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, QueryVerifiedHeads,
+    RelayError, SubmitTx, TxReport, VerifiedHead,
+};
+
 use crate::meter::Meter;
 use breaker::{BreakerStatus, CircuitBreaker};
 
 use actix::{MailboxError, Message, Recipient};
-use relayd_messages::{
-    ActorKind, ChainId, ClientSummary, ClientUpdate, Datagram, ErrorKind, HeaderAt, ObservedEvent,
-    PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
-    QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, QueryVerifiedHeads, RelayError,
-    SubmitTx, TxReport, VerifiedHead,
-};
 
 use crate::chain::proof::ProofFormat;
 

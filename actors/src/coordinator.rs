@@ -14,10 +14,5 @@ mod introspect;
 pub mod state;
 
 pub use actor::*;
-pub use control::{
-    AddRoutes, CoordinatorStatus, ForwardClientUpdates, PanicAnyBuilder, QueryCoordinator,
-    SubscribeLifecycle, SuperviseWith,
-};
 pub use decisions::Scope;
-pub use introspect::{BuilderStatus, QueryBuilders, RetryError, RetryPacket};
 pub use state::ChannelFilter;

@@ -8,16 +8,7 @@ use std::sync::Arc;
 
 use actix::dev::{SendError, ToEnvelope};
 use actix::{Actor, Addr, Handler, MailboxError, Message, Recipient};
-
-/// What an actor's meter reports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ActorLoad {
-    /// Work sent to it and not taken up yet (for a chain's monitor: blocks read from the node and not yet
-    /// accepted by the coordinator).
-    pub mailbox_depth: u64,
-    /// Messages it has handled since it started.
-    pub messages_handled: u64,
-}
+use relayd_messages::ActorLoad;
 
 #[derive(Debug, Default)]
 struct Counts {

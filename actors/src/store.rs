@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use relayd_messages::{CorrelationId, Packet, PacketKey};
+use relayd_messages::{CorrelationId, Packet, PacketKey, PacketState};
 use serde::{Deserialize, Serialize};
 use tendermint_light_client_verifier::types::LightBlock;
 
@@ -223,9 +223,8 @@ pub struct PacketRecord {
     pub packet: Packet,
     /// The correlation id of the work on it.
     pub correlation: CorrelationId,
-    /// The current state (`detected`, `proof_generated`, `submitted`, `confirmed`, `acknowledged`, `timed_out`,
-    /// `failed`).
-    pub state: String,
+    /// The current state (stored by name, `"acknowledged"`, as records written before it was typed).
+    pub state: PacketState,
     /// Height of the send on the source.
     pub send_height: u64,
     /// The acknowledgement written on the destination, once seen.
@@ -248,7 +247,7 @@ pub struct PacketRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// The state entered.
-    pub state: String,
+    pub state: PacketState,
     /// When, ms since the epoch.
     pub at_ms: u64,
     /// The transaction that caused it, if any.
@@ -260,7 +259,7 @@ pub struct Transition {
 impl PacketRecord {
     /// Whether the packet is done (acknowledged, timed out or failed).
     pub fn is_final(&self) -> bool {
-        summary::is_final(&self.state)
+        self.state.is_final()
     }
 }
 

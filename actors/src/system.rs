@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Recipient};
 use relayd_config::{ChainType, Config, ConfigError};
-use relayd_messages::{ActorKind, ChainId, ChildExited, CorrelationId, RelayHandshake};
+use relayd_messages::{
+    ActorKind, ChainId, CheckClients, ChildExited, CorrelationId, ForwardClientUpdates,
+    QueryClientHealth, QueryMisbehaviour, Quiesce, RelayHandshake, StopServices, StopSupervisor,
+    SuperviseWith,
+};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
@@ -18,18 +22,16 @@ use crate::chain::endpoint::{ChainEndpoint, ChainError};
 use crate::chain::near::factory::NearFactory;
 use crate::chain_link::ChainLink;
 use crate::client_keeper::state::ClientPolicy;
-use crate::client_keeper::{CheckClients, ClientKeeper, QueryClientHealth, TrackedClient};
-use crate::coordinator::{ForwardClientUpdates, RelayCoordinator, Scope, SuperviseWith};
-
+use crate::client_keeper::{ClientKeeper, TrackedClient};
+use crate::coordinator::{RelayCoordinator, Scope};
 use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
-use crate::misbehaviour_watcher::{MisbehaviourWatcher, QueryMisbehaviour};
+use crate::misbehaviour_watcher::MisbehaviourWatcher;
 use crate::routes::Routes;
 use crate::store::StateStore;
 use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
-use crate::supervisor::chain::{Quiesce, StopSupervisor};
 use crate::supervisor::guard::ExitGuard;
-use crate::supervisor::service::{Make, ServiceSupervisor, StopServices};
+use crate::supervisor::service::{Make, ServiceSupervisor};
 
 mod cosmos;
 mod deferred;

@@ -91,7 +91,7 @@ async fn ordered_channels_receive_every_packet_in_sequence() {
     relayd.stop().await;
     assert_eq!(records.len(), 50);
     for r in &records {
-        assert_eq!(r.state, "acknowledged", "{r:?}");
+        assert_eq!(r.state, relayd_messages::PacketState::Acknowledged, "{r:?}");
         let ack = r.ack.as_deref().expect("the ack bytes");
         let expected = [b"pong:".as_slice(), &r.packet.data].concat();
         assert_eq!(ack, expected.as_slice(), "{r:?}");
@@ -124,7 +124,9 @@ async fn closing_a_channel_times_out_its_packets_in_flight() {
     .await;
     eventually("the records final", || async {
         let r = relayd.ask(Cmd::Records).await;
-        r.len() == 5 && r.iter().all(|r| r.state == "timed_out")
+        r.len() == 5
+            && r.iter()
+                .all(|r| r.state == relayd_messages::PacketState::TimedOut)
     })
     .await;
     relayd.stop().await;
@@ -221,7 +223,7 @@ async fn an_ordered_timeout_closes_the_channel_on_both_ends() {
     .await;
     eventually("the record final", || async {
         let r = relayd.ask(Cmd::Records).await;
-        r.len() == 1 && r[0].state == "timed_out"
+        r.len() == 1 && r[0].state == relayd_messages::PacketState::TimedOut
     })
     .await;
     relayd.stop().await;

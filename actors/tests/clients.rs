@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use harness::{eventually, far_timeout, write_config, Cmd, Relayd};
-use relayd_actors::client_keeper::ClientReport;
 use relayd_actors::store::StateStore;
+use relayd_messages::ClientReport;
 use support::chain::Wallet;
 use support::handshake::{connect_transfer_with, End};
 use support::packet::{transfers, voucher_denom, TRANSFER_PORT};
@@ -167,7 +167,7 @@ async fn expired_clients_stop_their_paths_with_a_clear_error() {
     assert!(
         records
             .iter()
-            .all(|r| r.state == "detected" && r.attempts == 0),
+            .all(|r| r.state == relayd_messages::PacketState::Detected && r.attempts == 0),
         "{records:?}"
     );
     relayd.stop().await;

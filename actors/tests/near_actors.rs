@@ -28,11 +28,12 @@ use relayd_actors::chain::near::tx::NearTxConfig;
 use relayd_actors::chain_link::ChainLink;
 use relayd_actors::store::StateStore;
 use relayd_actors::supervisor::any::AnyChainSupervisor;
-use relayd_actors::supervisor::chain::{ChainSupervisor, PanicChild, QueryChainStatus};
+use relayd_actors::supervisor::chain::ChainSupervisor;
 use relayd_config::SupervisionConfig;
 use relayd_messages::{
     ActorKind, BlockObserved, ChainId, ClientId, ClientUpdate, CorrelationId, Datagram, ErrorKind,
-    IbcEvent, PrepareClientUpdate, QueryClient, QueryProof, RelayError, SubmitTx,
+    IbcEvent, PanicChild, PrepareClientUpdate, QueryChainStatus, QueryClient, QueryProof,
+    RelayError, SubmitTx,
 };
 use support::chain::Chain;
 use support::light::unbonding_period;

@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use relayd_actors::store::StateStore;
-use relayd_actors::supervisor::chain::QueryChainStatus;
-use relayd_messages::ActorKind;
+use relayd_messages::{ActorKind, ChildStatus, QueryChainStatus};
 
 const BLOCK_TIME: Duration = Duration::from_millis(200);
 
@@ -17,7 +16,7 @@ fn light_client_status(
     config: relayd_config::Config,
     store: StateStore,
     keys: std::path::PathBuf,
-) -> relayd_actors::supervisor::ChildStatus {
+) -> ChildStatus {
     actix_rt::System::new().block_on(async move {
         let handle = relayd_actors::system::start(&config, store, keys)
             .await

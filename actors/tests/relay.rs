@@ -110,7 +110,7 @@ async fn until_settled(s: &Setup, relayd: Relayd, each_way: u128, amount: u128) 
     let unfinished: Vec<String> = store
         .packets()
         .map(Result::unwrap)
-        .filter(|r| r.state != "acknowledged")
+        .filter(|r| r.state != relayd_messages::PacketState::Acknowledged)
         .take(10)
         .map(|r| {
             format!(
@@ -206,9 +206,13 @@ async fn actors_relay_transfers_both_ways_and_survive_panics_in_every_actor_kind
     let records: Vec<_> = store.packets().map(Result::unwrap).collect();
     assert_eq!(records.len(), 2 * each_way);
     assert!(
-        records.iter().all(|r| r.state == "acknowledged"),
+        records
+            .iter()
+            .all(|r| r.state == relayd_messages::PacketState::Acknowledged),
         "{:?}",
-        records.iter().find(|r| r.state != "acknowledged")
+        records
+            .iter()
+            .find(|r| r.state != relayd_messages::PacketState::Acknowledged)
     );
     // The transaction that finished each packet is on its record, whoever's reply or event named it first.
     for r in &records {
@@ -303,10 +307,16 @@ async fn clearing_on_start_relays_packets_sent_before_relayd_first_ran() {
     let store = StateStore::open(&s.dir.path().join("data/state")).unwrap();
     let records: Vec<_> = store.packets().map(Result::unwrap).collect();
     assert_eq!(records.len(), 86, "one record per cleared packet");
-    assert!(records.iter().all(|r| r.state == "acknowledged"));
+    assert!(records
+        .iter()
+        .all(|r| r.state == relayd_messages::PacketState::Acknowledged));
     let acked_only = records
         .iter()
-        .filter(|r| r.history.first().is_some_and(|t| t.state == "confirmed"))
+        .filter(|r| {
+            r.history
+                .first()
+                .is_some_and(|t| t.state == relayd_messages::PacketState::Confirmed)
+        })
         .count();
     assert_eq!(
         acked_only, 3,
@@ -345,7 +355,10 @@ async fn a_coordinator_failure_escalates_and_a_restart_finishes_every_packet() {
     // restarted one resumes them.
     eventually("every record acknowledged", || async {
         let records = relayd.ask(Cmd::Records).await;
-        records.len() == 60 && records.iter().all(|r| r.state == "acknowledged")
+        records.len() == 60
+            && records
+                .iter()
+                .all(|r| r.state == relayd_messages::PacketState::Acknowledged)
     })
     .await;
     relayd.stop().await;
@@ -421,7 +434,9 @@ async fn timed_out_packets_are_refunded() {
     let records: Vec<_> = store.packets().map(Result::unwrap).collect();
     assert_eq!(records.len(), 5);
     assert!(
-        records.iter().all(|r| r.state == "timed_out"),
+        records
+            .iter()
+            .all(|r| r.state == relayd_messages::PacketState::TimedOut),
         "{:?}",
         records
             .iter()

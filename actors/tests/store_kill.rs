@@ -37,7 +37,7 @@ fn record(seq: u64, state: &str) -> PacketRecord {
         key,
         dst_chain: "ibc-1".into(),
         correlation: CorrelationId::fresh(),
-        state: state.into(),
+        state: state.parse().unwrap(),
         send_height: seq,
         ack: None,
         tx_hashes: Vec::new(),
@@ -129,11 +129,15 @@ fn sigkills_at_random_points_of_sled_writes_lose_nothing_flushed() {
 /// Nothing flushed is lost, and the counts and indexes agree with the records.
 fn check(store: &StateStore, flushed: u64, round: usize) {
     let records: Vec<PacketRecord> = store.packets().map(Result::unwrap).collect();
-    let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_state: BTreeMap<relayd_messages::PacketState, u64> = BTreeMap::new();
     for r in &records {
-        *by_state.entry(r.state.clone()).or_default() += 1;
+        *by_state.entry(r.state).or_default() += 1;
         if r.key.sequence.0 <= flushed {
-            assert_eq!(r.state, "acknowledged", "round {round}: {r:?}");
+            assert_eq!(
+                r.state,
+                relayd_messages::PacketState::Acknowledged,
+                "round {round}: {r:?}"
+            );
         }
     }
     let summaries = store.summaries().unwrap();
@@ -144,14 +148,19 @@ fn check(store: &StateStore, flushed: u64, round: usize) {
         .unwrap_or_default();
     for (state, n) in &summary.states {
         assert_eq!(
-            summary.stored(state),
+            summary.stored(*state),
             by_state.get(state).copied().unwrap_or(0),
             "round {round}: {state} counted {n}, compacted {:?}, records {by_state:?}",
             summary.compacted
         );
     }
     assert!(
-        summary.states.get("acknowledged").copied().unwrap_or(0) >= flushed,
+        summary
+            .states
+            .get(&relayd_messages::PacketState::Acknowledged)
+            .copied()
+            .unwrap_or(0)
+            >= flushed,
         "round {round}: {flushed} flushed, {summary:?}"
     );
     let pending: Vec<u64> = store

@@ -14,8 +14,9 @@ use std::time::Duration;
 use actix::{Actor, Context, Handler, Message, MessageResult};
 use relayd::demo::traffic::Sender;
 use relayd::demo::{account, connect, Devnet};
-use relayd::embed::{EmbeddedRelay, PacketCompleted, PacketOutcome};
+use relayd::embed::EmbeddedRelay;
 use relayd_actors::system::StartOptions;
+use relayd_messages::{PacketCompleted, PacketOutcome};
 
 type BoxError = Box<dyn std::error::Error>;
 

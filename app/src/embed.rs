@@ -5,14 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use actix::{Actor, ActorContext, Context, Handler, MailboxError, Message, Recipient};
-use relayd_actors::coordinator::{CoordinatorStatus, QueryCoordinator, SubscribeLifecycle};
+use actix::{Actor, ActorContext, Context, Handler, MailboxError, Recipient};
 use relayd_actors::store::StateStore;
-use relayd_actors::supervisor::chain::QueryChainStatus;
-use relayd_actors::supervisor::ChainStatus;
 use relayd_actors::system::{RelayHandle, StartError, StartOptions};
 use relayd_config::Config;
-use relayd_messages::{ClearPackets, LifecycleChanged, PacketKey, RelayHandshake, RelayObject};
+use relayd_messages::{
+    ChainStatus, ClearPackets, CoordinatorStatus, LifecycleChanged, PacketCompleted, PacketOutcome,
+    PacketState, QueryChainStatus, QueryCoordinator, RelayHandshake, RelayObject,
+    SubscribeLifecycle,
+};
 
 use crate::datadir::{DataDir, DataDirError};
 
@@ -43,31 +44,6 @@ pub struct RelayRecipients {
     pub handshake: Recipient<RelayHandshake>,
 }
 
-/// How a packet finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PacketOutcome {
-    /// Received on the destination and its acknowledgement relayed back.
-    Acknowledged,
-    /// Timed out, and the timeout relayed back to the source.
-    TimedOut,
-    /// Given up on after its attempts; kept as a dead letter.
-    Failed,
-}
-
-/// A packet finished: what most hosts want to hear instead of every lifecycle step.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct PacketCompleted {
-    /// The packet.
-    pub key: PacketKey,
-    /// How it finished.
-    pub outcome: PacketOutcome,
-    /// The transaction that finished it, when known.
-    pub tx_hash: Option<String>,
-    /// Why it failed, for failures.
-    pub error: Option<String>,
-}
-
 /// The completion a lifecycle change announces, if it announces one.
 pub fn completion(change: &LifecycleChanged) -> Option<PacketCompleted> {
     let RelayObject::Packet(key) = &change.object else {
@@ -76,10 +52,10 @@ pub fn completion(change: &LifecycleChanged) -> Option<PacketCompleted> {
     if !change.is_final {
         return None;
     }
-    let outcome = match change.state.as_str() {
-        "acknowledged" => PacketOutcome::Acknowledged,
-        "timed_out" => PacketOutcome::TimedOut,
-        "failed" => PacketOutcome::Failed,
+    let outcome = match change.packet_state()? {
+        PacketState::Acknowledged => PacketOutcome::Acknowledged,
+        PacketState::TimedOut => PacketOutcome::TimedOut,
+        PacketState::Failed => PacketOutcome::Failed,
         _ => return None,
     };
     Some(PacketCompleted {
@@ -216,7 +192,7 @@ impl EmbeddedRelay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relayd_messages::{ChainId, ChannelId, CorrelationId, PortId, Sequence};
+    use relayd_messages::{ChainId, ChannelId, CorrelationId, PacketKey, PortId, Sequence};
 
     fn change(object: RelayObject, state: &str, is_final: bool) -> LifecycleChanged {
         LifecycleChanged {

@@ -858,10 +858,10 @@ async fn dead_letters_are_retried_and_mutations_need_a_token_file() {
             .map(Result::unwrap)
             .find(|r| r.key.to_string() == key)
             .expect("a record of the packet");
-        record.state = "failed".into();
+        record.state = relayd_messages::PacketState::Failed;
         record.last_error = Some("Rejected: refused by the destination".into());
         record.history.push(relayd_actors::store::Transition {
-            state: "failed".into(),
+            state: relayd_messages::PacketState::Failed,
             at_ms: record.updated_ms + 1,
             tx_hash: None,
             error: record.last_error.clone(),

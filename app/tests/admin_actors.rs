@@ -9,11 +9,9 @@ use relayd::demo::traffic::Sender;
 use relayd::demo::{account, connect, Devnet};
 use relayd::embed::EmbeddedRelay;
 use relayd_actors::metrics::Metrics;
-use relayd_actors::supervisor::chain::PanicChild;
 use relayd_actors::supervisor::guard::enable_fault_injection;
-use relayd_actors::supervisor::service::PanicService;
 use relayd_actors::system::StartOptions;
-use relayd_messages::ActorKind;
+use relayd_messages::{ActorKind, PanicChild, PanicService};
 use serde_json::Value;
 
 /// Polls `check` until it holds; a hang guard, never an assertion on time.

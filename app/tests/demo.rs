@@ -194,7 +194,9 @@ async fn the_demo_relays_both_ways_serves_the_admin_api_and_drains_before_exitin
     let store = StateStore::open(&data.join("state")).unwrap();
     let records: Vec<_> = store.packets().map(Result::unwrap).collect();
     assert_eq!(records.len() as u64, total);
-    assert!(records.iter().all(|r| r.state == "acknowledged"));
+    assert!(records
+        .iter()
+        .all(|r| r.state == relayd_messages::PacketState::Acknowledged));
 }
 
 #[test]

@@ -12,13 +12,11 @@ use actix::{Actor, Context, Handler, Message};
 use relayd::demo::traffic::Sender;
 use relayd::demo::{account, connect, Devnet};
 use relayd::embed::EmbeddedRelay;
-use relayd_actors::coordinator::QueryCoordinator;
 use relayd_actors::metrics::Metrics;
 use relayd_actors::store::StateStore;
-use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
 use relayd_actors::supervisor::guard::enable_fault_injection;
 use relayd_actors::system::StartOptions;
-use relayd_messages::ActorKind;
+use relayd_messages::{ActorKind, PanicChild, QueryChainStatus, QueryCoordinator};
 
 /// Polls `check` until it holds; a hang guard, never an assertion on time.
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -55,7 +53,9 @@ fn the_example_host_actor_counts_every_packet_relayd_completes() {
     let store = StateStore::open(&dir.path().join("state")).unwrap();
     let records: Vec<_> = store.packets().map(Result::unwrap).collect();
     assert_eq!(records.len(), 20);
-    assert!(records.iter().all(|r| r.state == "acknowledged"));
+    assert!(records
+        .iter()
+        .all(|r| r.state == relayd_messages::PacketState::Acknowledged));
 }
 
 /// The host's own actor.

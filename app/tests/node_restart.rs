@@ -142,7 +142,7 @@ async fn a_node_killed_and_restarted_mid_stream_loses_no_packet() {
     assert_eq!(records.len() as u128, to_b + to_a);
     let unfinished: Vec<_> = records
         .iter()
-        .filter(|r| r.state != "acknowledged")
+        .filter(|r| r.state != relayd_messages::PacketState::Acknowledged)
         .collect();
     assert!(unfinished.is_empty(), "{unfinished:?}");
     assert!(store.dead_letters().unwrap().is_empty());

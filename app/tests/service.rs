@@ -129,7 +129,7 @@ async fn relaying_survives_three_sigkills_and_every_packet_completes_exactly_onc
     assert_eq!(records.len(), 2 * rounds * per_round);
     let unfinished: Vec<_> = records
         .iter()
-        .filter(|r| r.state != "acknowledged")
+        .filter(|r| r.state != relayd_messages::PacketState::Acknowledged)
         .collect();
     assert!(unfinished.is_empty(), "{unfinished:?}");
     assert!(store.dead_letters().unwrap().is_empty());
@@ -248,7 +248,7 @@ async fn a_second_signal_cuts_the_graceful_stop_short_and_a_restart_completes_ev
     assert_eq!(records.len(), 35);
     let unfinished: Vec<_> = records
         .iter()
-        .filter(|r| r.state != "acknowledged")
+        .filter(|r| r.state != relayd_messages::PacketState::Acknowledged)
         .collect();
     assert!(unfinished.is_empty(), "{unfinished:?}");
     assert!(store.dead_letters().unwrap().is_empty());

@@ -21,12 +21,13 @@ use actix::{Actor, Addr, Context, Handler, ResponseFuture};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use relayd_actors::chain_link::ChainLink;
 use relayd_actors::coordinator::RelayCoordinator;
-use relayd_actors::routes::{Route, Routes};
+use relayd_actors::routes::Routes;
 use relayd_actors::store::StateStore;
 use relayd_messages::{
     BlockObserved, ChainId, ChannelId, ClientId, ClientSummary, ClientUpdate, IbcEvent,
     ObservedEvent, Packet, PortId, PrepareClientUpdate, Proven, QueryClient, QueryCommitments,
-    QueryPacketEvents, QueryProof, QueryUnreceived, RelayError, Sequence, SubmitTx, TxReport,
+    QueryPacketEvents, QueryProof, QueryUnreceived, RelayError, Route, Sequence, SubmitTx,
+    TxReport,
 };
 
 /// A chain actor that takes every request and never answers.

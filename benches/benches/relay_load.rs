@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::keys::{KeySource, KeyStore};
 use relayd_actors::store::{PacketRecord, StateStore};
+use relayd_messages::PacketState;
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
 use support::packet::{transfers, voucher_denom, TRANSFER_PORT};
@@ -141,7 +142,7 @@ async fn wait_no_commitments(s: &Setup, bound: Duration) {
     }
 }
 
-fn at(record: &PacketRecord, state: &str) -> Option<u64> {
+fn at(record: &PacketRecord, state: PacketState) -> Option<u64> {
     record
         .history
         .iter()
@@ -196,16 +197,16 @@ async fn steady(block: Duration) {
     let sent = |r: &PacketRecord| times[&r.send_height];
     let received: Vec<u64> = records
         .iter()
-        .filter_map(|r| at(r, "confirmed").map(|t| t.saturating_sub(sent(r))))
+        .filter_map(|r| at(r, PacketState::Confirmed).map(|t| t.saturating_sub(sent(r))))
         .collect();
     let acked: Vec<u64> = records
         .iter()
-        .filter_map(|r| at(r, "acknowledged").map(|t| t.saturating_sub(sent(r))))
+        .filter_map(|r| at(r, PacketState::Acknowledged).map(|t| t.saturating_sub(sent(r))))
         .collect();
     let first = records.iter().map(sent).min().unwrap_or(0);
     let last = records
         .iter()
-        .filter_map(|r| at(r, "acknowledged"))
+        .filter_map(|r| at(r, PacketState::Acknowledged))
         .max()
         .unwrap_or(0);
     let secs = (last.saturating_sub(first)) as f64 / 1000.0;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::{ChainId, ClientId, HandshakeState, ObservedEvent, RelayObject};
+use crate::{ChainId, ClientId, HandshakeState, ObservedEvent, PacketState, RelayObject};
 
 /// Names one unit of work across actors. Unique within a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -90,8 +90,9 @@ pub enum Refusal {
     TimedOut,
     /// An ordered channel expects an earlier packet first.
     OutOfOrder,
-    /// The receiving channel end is closed.
-    ChannelClosed,
+    /// The receiving channel end is not open: closed, or its handshake unfinished (ibc-go reports both with one
+    /// code, `channel` 5).
+    ChannelNotOpen,
     /// The account sequence the transaction was signed with is not the chain's.
     SequenceMismatch,
     /// The transaction ran out of gas.
@@ -300,8 +301,8 @@ pub struct LifecycleChanged {
     pub generation: u64,
     /// The work this belongs to.
     pub correlation: CorrelationId,
-    /// The new state's name (`detected`, `proof_generated`, `submitted`, `confirmed`, `acknowledged`,
-    /// `timed_out`, `failed`).
+    /// The new state's name: a packet's is a [`PacketState`]'s (read it with
+    /// [`LifecycleChanged::packet_state`]); a handshake's is its phase's.
     pub state: String,
     /// A transaction hash, when the change came from one.
     pub tx_hash: Option<String>,
@@ -309,6 +310,16 @@ pub struct LifecycleChanged {
     pub error: Option<String>,
     /// Whether the object is done.
     pub is_final: bool,
+}
+
+impl LifecycleChanged {
+    /// The packet's new state, when the object is a packet.
+    pub fn packet_state(&self) -> Option<PacketState> {
+        match self.object {
+            RelayObject::Packet(_) => self.state.parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 /// A builder stopped (PacketBuilder → RelayCoordinator). The generation tells a stale exit from the live one.

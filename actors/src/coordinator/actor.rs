@@ -6,7 +6,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message
 use relayd_messages::{
     BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClientHealthChanged,
     ClientId, CorrelationId, Halt, IbcEvent, LifecycleChanged, ObservedEvent, Packet, PacketKey,
-    PacketObserved, PacketSeen, RelayObject,
+    PacketObserved, PacketSeen, PacketState, RelayObject, Route,
 };
 use tracing::{debug, error, info, warn};
 
@@ -16,7 +16,7 @@ use crate::chain_link::ChainLink;
 use crate::handshake_builder::HandshakeBuilder;
 use crate::meter::{Meter, MeteredAddr, MeteredRecipient};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
-use crate::routes::{Route, Routes};
+use crate::routes::Routes;
 use crate::store::{now_ms, PacketRecord, StateStore, Transition};
 use crate::supervisor::guard::ExitGuard;
 
@@ -232,7 +232,7 @@ impl RelayCoordinator {
         route: &Route,
         packet: Packet,
         height: u64,
-        state: &str,
+        state: PacketState,
         ack: Option<Vec<u8>>,
     ) -> PacketRecord {
         let now = now_ms();
@@ -241,7 +241,7 @@ impl RelayCoordinator {
             dst_chain: route.dst.to_string(),
             packet,
             correlation: CorrelationId::fresh(),
-            state: state.to_owned(),
+            state,
             send_height: height,
             ack,
             tx_hashes: Vec::new(),
@@ -250,7 +250,7 @@ impl RelayCoordinator {
             created_ms: now,
             updated_ms: now,
             history: vec![Transition {
-                state: state.to_owned(),
+                state,
                 at_ms: now,
                 tx_hash: None,
                 error: None,
@@ -304,13 +304,13 @@ impl RelayCoordinator {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(r)) => r,
             Ok(None) => {
-                let r = self.new_record(key, route, packet, height, "detected", None);
+                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
                 self.put(&r);
                 r
             }
             Err(e) => {
                 warn!(packet = %key, error = %e, "unreadable lifecycle record; relaying afresh");
-                self.new_record(key, route, packet, height, "detected", None)
+                self.new_record(key, route, packet, height, PacketState::Detected, None)
             }
         };
         self.spawn(record, 0);
@@ -353,7 +353,14 @@ impl RelayCoordinator {
                 r
             }
             // Another relayer delivered it; its ack is ours to relay all the same (the event carries the data).
-            _ => self.new_record(key, route, packet, height, "confirmed", Some(ack)),
+            _ => self.new_record(
+                key,
+                route,
+                packet,
+                height,
+                PacketState::Confirmed,
+                Some(ack),
+            ),
         };
         self.put(&record);
         self.spawn(record, 0);
@@ -370,17 +377,17 @@ impl RelayCoordinator {
         if let Ok(Some(mut r)) = self.store.packet(&key) {
             if !r.is_final() {
                 let (state, tx_hash) = match seen {
-                    PacketSeen::AckProcessed { tx_hash } => ("acknowledged", tx_hash),
-                    PacketSeen::TimeoutProcessed { tx_hash } => ("timed_out", tx_hash),
+                    PacketSeen::AckProcessed { tx_hash } => (PacketState::Acknowledged, tx_hash),
+                    PacketSeen::TimeoutProcessed { tx_hash } => (PacketState::TimedOut, tx_hash),
                     _ => return,
                 };
-                r.state = state.to_owned();
+                r.state = state;
                 r.updated_ms = now_ms();
                 if let Some(h) = &tx_hash {
                     r.tx_hashes.push(h.clone());
                 }
                 r.history.push(Transition {
-                    state: state.to_owned(),
+                    state,
                     at_ms: r.updated_ms,
                     tx_hash,
                     error: None,
@@ -525,9 +532,11 @@ impl Handler<LifecycleChanged> for RelayCoordinator {
     fn handle(&mut self, msg: LifecycleChanged, _: &mut Self::Context) {
         self.meter.took();
         if let RelayObject::Packet(key) = &msg.object {
-            // Received (or done): the next packet of an ordered lane may go.
+            // Received (or done): the next packet of an ordered lane may go. A packet's change names one of
+            // its states (the event is shared with handshakes, whose states are their own).
+            let state = msg.state.parse::<PacketState>().ok();
             if let Some((record, restarts)) =
-                self.state.lifecycle_changed(key, &msg.state, msg.is_final)
+                state.and_then(|state| self.state.lifecycle_changed(key, state, msg.is_final))
             {
                 self.spawn(record, restarts);
             }

@@ -67,7 +67,7 @@ pub fn reopen(record: &mut PacketRecord) -> bool {
     if !record.is_final() {
         return false;
     }
-    record.state = "detected".into();
+    record.state = relayd_messages::PacketState::Detected;
     record.attempts = 0;
     true
 }

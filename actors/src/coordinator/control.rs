@@ -1,66 +1,35 @@
-//! The coordinator's control and status messages: who it reports to, its subscribers, its view for status
-//! endpoints, and fault injection.
+//! How the coordinator answers its control and status messages (defined in relayd-messages): who it reports
+//! to, its subscribers, its view for status endpoints, and fault injection.
 
 use std::collections::HashMap;
 
-use actix::{Handler, Message, MessageResult, Recipient};
-use relayd_messages::{ChainId, InjectPanic, LifecycleChanged};
+use actix::{Handler, MessageResult};
+use relayd_messages::{
+    AddRoutes, ChainId, ClientUpdateObserved, CoordinatorStatus, ForwardClientUpdates, InjectPanic,
+    PanicAnyBuilder, QueryCoordinator, SubscribeLifecycle, SuperviseWith,
+};
 
 use super::RelayCoordinator;
-use crate::meter::{ActorLoad, MeteredRecipient};
+use crate::meter::MeteredRecipient;
 use crate::supervisor::guard::{injected_panic, ExitGuard};
 
-/// Adds a subscriber to every lifecycle change (embedding hosts, the admin API).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscribeLifecycle(pub Recipient<LifecycleChanged>);
-
-/// The coordinator's view, for status endpoints and tests.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "CoordinatorStatus")]
-pub struct QueryCoordinator;
-
-/// What [`QueryCoordinator`] returns.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CoordinatorStatus {
-    /// Chain heights seen.
-    pub heights: Vec<(String, u64)>,
-    /// Live packet builders.
-    pub builders: usize,
-    /// Events routed so far.
-    pub events_handled: u64,
-    /// The coordinator's own mailbox: events from the monitors, builders and client keeper waiting, and
-    /// messages handled.
-    pub load: ActorLoad,
-    /// Events waiting in the mailboxes of the live packet builders, summed per source chain.
-    pub builder_mailboxes: Vec<(String, u64)>,
-}
-
-/// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour
-/// detection); a busy chain's updates of other clients never leave the coordinator. Sent before any block, so that
-/// no update goes unjudged.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ForwardClientUpdates(pub MeteredRecipient<relayd_messages::ClientUpdateObserved>);
-
-impl Handler<ForwardClientUpdates> for RelayCoordinator {
+impl Handler<ForwardClientUpdates<MeteredRecipient<ClientUpdateObserved>>> for RelayCoordinator {
     type Result = ();
 
-    fn handle(&mut self, msg: ForwardClientUpdates, _: &mut Self::Context) {
+    fn handle(
+        &mut self,
+        msg: ForwardClientUpdates<MeteredRecipient<ClientUpdateObserved>>,
+        _: &mut Self::Context,
+    ) {
         self.meter.handled();
         self.forward_client_updates(msg.0);
     }
 }
 
-/// Hands the coordinator the guard that reports its exit to its supervisor (sent once, before any block).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SuperviseWith(pub ExitGuard);
-
-impl Handler<SuperviseWith> for RelayCoordinator {
+impl Handler<SuperviseWith<ExitGuard>> for RelayCoordinator {
     type Result = ();
 
-    fn handle(&mut self, msg: SuperviseWith, _: &mut Self::Context) {
+    fn handle(&mut self, msg: SuperviseWith<ExitGuard>, _: &mut Self::Context) {
         self.meter.handled();
         self.guard = Some(msg.0);
     }
@@ -74,11 +43,6 @@ impl Handler<InjectPanic> for RelayCoordinator {
         injected_panic(relayd_messages::ActorKind::RelayCoordinator);
     }
 }
-
-/// Makes a live builder panic (fault injection).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "bool")]
-pub struct PanicAnyBuilder;
 
 impl Handler<SubscribeLifecycle> for RelayCoordinator {
     type Result = ();
@@ -135,11 +99,6 @@ impl Handler<PanicAnyBuilder> for RelayCoordinator {
         }
     }
 }
-
-/// Routes resolved after start: those through a chain whose node did not answer at start, once it does.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AddRoutes(pub Vec<crate::routes::Route>);
 
 impl Handler<AddRoutes> for RelayCoordinator {
     type Result = ();

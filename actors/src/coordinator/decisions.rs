@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use relayd_messages::{
-    ChainId, CorrelationId, HandshakeState, Packet, PacketKey, PacketSeen, RelayObject,
+    ChainId, CorrelationId, HandshakeState, Packet, PacketKey, PacketSeen, RelayObject, Route,
 };
 
 use crate::handshake_builder::Handshake;
-use crate::routes::Route;
 use crate::store::PacketRecord;
 
 /// Limits a coordinator to some packets of one channel (one-off commands such as `relayd clear packets`).

@@ -2,53 +2,13 @@
 //! packet again. Kept apart from the coordinator's relay logic; as a child module it reads the coordinator's
 //! private state directly instead of widening its public surface.
 
-use actix::{Context, Handler, Message, MessageResult};
-use relayd_messages::{PacketKey, RelayObject};
-use serde::Serialize;
+use actix::{Context, Handler, MessageResult};
+use relayd_messages::{
+    BuilderStatus, PacketState, QueryBuilders, RelayObject, RetryError, RetryPacket,
+};
 
 use super::RelayCoordinator;
 use crate::store::{now_ms, Transition};
-
-/// Lists the live packet builders.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Vec<BuilderStatus>")]
-pub struct QueryBuilders;
-
-/// One live packet builder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BuilderStatus {
-    /// The relay object it drives.
-    pub object: RelayObject,
-    /// The destination chain.
-    pub dst_chain: String,
-    /// Its incarnation (unique within the process).
-    pub generation: u64,
-    /// Restarts of this packet's builder so far.
-    pub restarts: u32,
-    /// When this incarnation started, ms since the epoch.
-    pub started_ms: u64,
-    /// Its mailbox: the coordinator's events waiting for it, and those handled.
-    pub load: crate::meter::ActorLoad,
-}
-
-/// Takes a packet out of the dead-letter queue and relays it again from the start, with fresh attempts.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<(), RetryError>")]
-pub struct RetryPacket(pub PacketKey);
-
-/// Why a dead letter could not be retried.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RetryError {
-    /// No dead letter has that key.
-    #[error("{0} is not in the dead-letter queue")]
-    NotDead(String),
-    /// The packet's channel is not relayed by this service (any more).
-    #[error("{0} is not on a relayed channel")]
-    NoRoute(String),
-    /// The state database failed.
-    #[error("{0}")]
-    Store(String),
-}
 
 impl Handler<QueryBuilders> for RelayCoordinator {
     type Result = MessageResult<QueryBuilders>;
@@ -96,11 +56,11 @@ impl Handler<RetryPacket> for RelayCoordinator {
             record = current;
         }
         let now = now_ms();
-        record.state = "detected".into();
+        record.state = PacketState::Detected;
         record.attempts = 0;
         record.updated_ms = now;
         record.history.push(Transition {
-            state: "detected".into(),
+            state: PacketState::Detected,
             at_ms: now,
             tx_hash: None,
             error: Some("retried by an operator".into()),

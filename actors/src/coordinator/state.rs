@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use relayd_messages::{
     ChainId, ChannelAttributes, ClearPackets, ClientId, ConnectionAttributes, HandshakeState,
-    Height, IbcEvent, Packet, PacketKey, PacketSeen, RelayObject,
+    Height, IbcEvent, Packet, PacketKey, PacketSeen, PacketState, RelayObject, Route,
 };
 
 use super::decisions::{
@@ -19,7 +19,7 @@ use super::decisions::{
 };
 use crate::packet_builder::state::expired;
 use crate::retry;
-use crate::routes::{Route, Routes};
+use crate::routes::Routes;
 use crate::store::PacketRecord;
 
 /// Whether a source channel (chain, port, channel) is relayed.
@@ -304,8 +304,8 @@ impl<H, K> CoordinatorState<H, K> {
         // Only receives are ordered: a packet already received (its ack in hand or its record past
         // `submitted`) needs no turn.
         let receiving = matches!(
-            record.state.as_str(),
-            "detected" | "proof_generated" | "submitted"
+            record.state,
+            PacketState::Detected | PacketState::ProofGenerated | PacketState::Submitted
         ) && record.ack.is_none();
         if route.ordered && receiving {
             let seq = record.key.sequence.0;
@@ -376,10 +376,10 @@ impl<H, K> CoordinatorState<H, K> {
     pub fn lifecycle_changed(
         &mut self,
         key: &PacketKey,
-        state: &str,
+        state: PacketState,
         is_final: bool,
     ) -> Option<(PacketRecord, u32)> {
-        if state == "confirmed" || is_final {
+        if state == PacketState::Confirmed || is_final {
             return self.release_lane(key);
         }
         None

@@ -73,13 +73,14 @@ fn packet(src_channel: &str, dst_channel: &str, seq: u64) -> Packet {
 }
 
 fn record(src_channel: &str, dst_channel: &str, seq: u64, state: &str) -> PacketRecord {
+    let state: relayd_messages::PacketState = state.parse().unwrap();
     let packet = packet(src_channel, dst_channel, seq);
     PacketRecord {
         key: key_of(&chain("a-1"), &packet),
         dst_chain: "b-1".into(),
         packet,
         correlation: CorrelationId::fresh(),
-        state: state.into(),
+        state,
         send_height: 1,
         ack: None,
         tx_hashes: Vec::new(),
@@ -88,7 +89,7 @@ fn record(src_channel: &str, dst_channel: &str, seq: u64, state: &str) -> Packet
         created_ms: 0,
         updated_ms: 0,
         history: vec![Transition {
-            state: state.into(),
+            state,
             at_ms: 0,
             tx_hash: None,
             error: None,
@@ -308,10 +309,12 @@ fn an_ordered_lane_works_on_one_receive_at_a_time_in_sequence_order() {
 
     let five = record("channel-1", "channel-6", 5, "detected").key;
     // Progress short of receipt keeps the lane.
-    assert!(s.lifecycle_changed(&five, "submitted", false).is_none());
+    assert!(s
+        .lifecycle_changed(&five, relayd_messages::PacketState::Submitted, false)
+        .is_none());
     // Received: the lowest waiting sequence goes next, with its restarts.
     let (next, restarts) = s
-        .lifecycle_changed(&five, "confirmed", false)
+        .lifecycle_changed(&five, relayd_messages::PacketState::Confirmed, false)
         .expect("next");
     assert_eq!((next.key.sequence, restarts), (Sequence(6), 2));
     // Releasing again (the builder's exit after its receipt) frees nothing more.
@@ -319,7 +322,7 @@ fn an_ordered_lane_works_on_one_receive_at_a_time_in_sequence_order() {
     let six = run(&mut s, next, 6);
     assert!(six > 0);
     let (next, _) = s
-        .release_lane(&record("channel-1", "channel-6", 6, "x").key)
+        .release_lane(&record("channel-1", "channel-6", 6, "detected").key)
         .expect("seven");
     assert_eq!(next.key.sequence, Sequence(7));
 }
@@ -338,7 +341,7 @@ fn an_unusable_client_halts_its_paths_until_it_is_usable_again() {
         other => panic!("{other:?}"),
     }
     // A halted builder's exit does not restart it.
-    let key = record("channel-0", "channel-5", 1, "x").key;
+    let key = record("channel-0", "channel-5", 1, "detected").key;
     let generation = s.builder(&key).unwrap().generation;
     assert!(matches!(
         s.packet_exited(&key, generation, false),
@@ -358,7 +361,7 @@ fn an_unusable_client_halts_its_paths_until_it_is_usable_again() {
 #[test]
 fn a_failed_builder_restarts_with_backoff_and_a_new_generation() {
     let mut s = state();
-    let key = record("channel-0", "channel-5", 1, "x").key;
+    let key = record("channel-0", "channel-5", 1, "detected").key;
     let first = run(&mut s, record("channel-0", "channel-5", 1, "detected"), 1);
     // A report of another generation is stale.
     assert!(matches!(

@@ -4,12 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, MessageResult};
 use relayd_messages::{
     ChainId, ClientId, ClientUpdateObserved, CorrelationId, Datagram, ErrorKind, HeaderAt, Height,
-    IbcEvent, QueryProof, QueryTxMessages, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
+    IbcEvent, MisbehaviourReport, MisbehaviourStatus, QueryMisbehaviour, QueryProof,
+    QueryTxMessages, QueryVerifiedHeader, RelayError, SubmitTx, TxReport,
 };
-use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info, warn};
 
 use crate::chain::client_state::consensus_view;
@@ -20,8 +20,7 @@ use crate::meter::Meter;
 use crate::metrics::Metrics;
 use crate::misbehaviour_watcher::from_tx::header_in_tx;
 use crate::misbehaviour_watcher::state::{
-    judge, submit_misbehaviour_msg, Evidence, EvidenceSummary, MisbehaviourError, Ours, SeenHeader,
-    Verdict,
+    judge, submit_misbehaviour_msg, Evidence, MisbehaviourError, Ours, SeenHeader, Verdict,
 };
 use crate::store::{now_ms, StateStore};
 use crate::supervisor::guard::{injected_panic, ExitGuard};
@@ -37,46 +36,6 @@ const MAX_ATTEMPTS: u32 = 300;
 const MAX_FETCH_ATTEMPTS: u32 = 30;
 /// Submitted evidence kept for [`QueryMisbehaviour`].
 const KEPT_REPORTS: usize = 256;
-
-/// One piece of evidence relayd found and what became of it (the admin API's view; kept in the state database).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MisbehaviourReport {
-    /// The chain hosting the client.
-    pub host: String,
-    /// The client.
-    pub client_id: String,
-    /// The chain the client tracks, whose validators signed two histories.
-    pub tracked: String,
-    /// The transaction that installed the conflicting header, when known.
-    pub update_tx: Option<String>,
-    /// The evidence.
-    pub evidence: EvidenceSummary,
-    /// The transaction that submitted it, once included.
-    pub submitted_tx: Option<String>,
-    /// Why it could not be submitted.
-    pub error: Option<String>,
-    /// When it was detected, ms since the epoch.
-    pub detected_ms: u64,
-}
-
-/// What the watcher has judged and found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct MisbehaviourStatus {
-    /// Headers found to be the ones relayd verified.
-    pub consistent: u64,
-    /// Headers waiting for the tracked chain to reach their height.
-    pub pending: u64,
-    /// Headers that could not be judged (undecodable, not a Tendermint header, absent from both the event and
-    /// its transaction, or given up).
-    pub unjudged: u64,
-    /// Evidence found, oldest first.
-    pub reports: Vec<MisbehaviourReport>,
-}
-
-/// The watcher's status, with every evidence it submitted (admin API, tests).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "MisbehaviourStatus")]
-pub struct QueryMisbehaviour;
 
 /// One header to judge.
 #[derive(Debug, Clone)]

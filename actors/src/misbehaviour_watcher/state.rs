@@ -16,8 +16,7 @@ use ibc_proto::ibc::lightclients::tendermint::v1::{
     Header as PbHeader, Misbehaviour as PbMisbehaviour,
 };
 use prost::Message;
-use relayd_messages::{HeaderAt, VerifiedHeader};
-use serde::{Deserialize, Serialize};
+use relayd_messages::{EvidenceSummary, HeaderAt, VerifiedHeader};
 use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::Header;
 use tendermint_proto::types::{SignedHeader as PbSignedHeader, ValidatorSet as PbValidatorSet};
@@ -211,23 +210,6 @@ pub enum Verdict {
         /// The chain's latest verified height.
         latest: u64,
     },
-}
-
-/// What relayd reports of a judged conflict (the admin API's view).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvidenceSummary {
-    /// `conflict` or `bft_time_violation`.
-    pub kind: String,
-    /// The height of the accepted header.
-    pub height_1: u64,
-    /// The height of relayd's header.
-    pub height_2: u64,
-    /// Hash of the accepted header (hex).
-    pub hash_1: String,
-    /// Hash of relayd's header (hex).
-    pub hash_2: String,
-    /// What conflicts.
-    pub reason: String,
 }
 
 impl Evidence {

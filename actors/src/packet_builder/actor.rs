@@ -5,20 +5,19 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler};
 use relayd_messages::{
     ActorKind, BuilderExited, ClientId, CorrelationId, Datagram, ErrorKind, Halt, Height, IbcEvent,
-    InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen, Proven,
-    QueryPacketEvents, RelayError, RelayObject, SubmitTx,
+    InjectPanic, LifecycleChanged, PacketEventKind, PacketKey, PacketObserved, PacketSeen,
+    PacketState as RecordState, Proven, QueryPacketEvents, Refusal, RelayError, RelayObject, Route,
+    SubmitTx,
 };
 use tracing::{debug, info, warn, Instrument, Span};
 
 use super::datagrams;
 use crate::chain::endpoint::path;
 use crate::chain_link::ChainLink;
-use crate::failure::Refusal;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::packet_builder::proving::{Expect, Prover};
 use crate::packet_builder::state::{self, step, Effect, Input, PacketState, Phase};
 use crate::proof_height;
-use crate::routes::Route;
 use crate::store::{now_ms, PacketRecord, StateStore, Transition};
 use crate::supervisor::guard::{injected_panic, install_panic_hook};
 
@@ -92,11 +91,11 @@ pub struct PacketBuilder {
 /// What a job reports back: an input for the machine, or an error to retry or give up on.
 type JobResult = Result<Option<Input>, RelayError>;
 
-fn phase_from_record(state: &str) -> Phase {
+fn phase_from_record(state: RecordState) -> Phase {
     match state {
-        "acknowledged" => Phase::Acknowledged,
-        "timed_out" => Phase::TimedOut,
-        "failed" => Phase::Failed("failed before".into()),
+        RecordState::Acknowledged => Phase::Acknowledged,
+        RecordState::TimedOut => Phase::TimedOut,
+        RecordState::Failed => Phase::Failed("failed before".into()),
         // Earlier phases are re-proven from the chain: every step is idempotent on chain.
         _ => Phase::Detected,
     }
@@ -115,7 +114,7 @@ impl PacketBuilder {
         install_panic_hook();
         let key = record.key.clone();
         let mut state = PacketState::detected(record.packet.clone(), env.max_attempts);
-        state.phase = phase_from_record(&record.state);
+        state.phase = phase_from_record(record.state);
         state.attempts = record.attempts;
         let object = RelayObject::Packet(key.clone());
         let span = tracing::info_span!("packet_builder", packet = %key, correlation = %record.correlation, generation);
@@ -181,13 +180,14 @@ impl PacketBuilder {
 
     fn transition(&mut self, tx_hash: Option<String>, error: Option<String>) {
         let tx_hash = tx_hash.or_else(|| self.tx_unrecorded.take());
-        let name = self.state.phase.name().to_owned();
+        let state = self.state.phase.state();
+        let name = state.as_str().to_owned();
         let error = error.or_else(|| match &self.state.phase {
             Phase::Failed(why) => Some(why.clone()),
             _ => None,
         });
         let now = now_ms();
-        self.record.state = name.clone();
+        self.record.state = state;
         self.record.attempts = self.state.attempts;
         if let Some(h) = &tx_hash {
             self.record.tx_hashes.push(h.clone());
@@ -196,7 +196,7 @@ impl PacketBuilder {
             self.record.last_error = error.clone();
         }
         self.record.history.push(Transition {
-            state: name.clone(),
+            state,
             at_ms: now,
             tx_hash: tx_hash.clone(),
             error: error.clone(),
@@ -316,10 +316,11 @@ impl PacketBuilder {
                             act.feed(
                                 Input::RecvFailed {
                                     already_relayed: e.kind == ErrorKind::AlreadyRelayed,
-                                    // A closed destination is timed out too (on close).
+                                    // A closed destination is timed out too (on close); the timeout proves
+                                    // the channel end's state and picks the kind.
                                     timed_out: matches!(
                                         e.refusal,
-                                        Some(Refusal::TimedOut | Refusal::ChannelClosed)
+                                        Some(Refusal::TimedOut | Refusal::ChannelNotOpen)
                                     ),
                                     retryable: e.is_retryable()
                                         || e.refusal == Some(Refusal::OutOfOrder),

@@ -6,7 +6,7 @@
 //! client of the source must hold a consensus state there, and the updates plus the datagram go out in one
 //! transaction. If another relayer was first, the event is consumed, not retried.
 
-use relayd_messages::{Height, Packet};
+use relayd_messages::{Height, Packet, PacketState as RecordState};
 
 /// Where a packet is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,17 +28,22 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase as lifecycle records and the admin API name it.
+    pub fn state(&self) -> RecordState {
+        match self {
+            Self::Detected => RecordState::Detected,
+            Self::ProofGenerated => RecordState::ProofGenerated,
+            Self::Submitted => RecordState::Submitted,
+            Self::Confirmed => RecordState::Confirmed,
+            Self::Acknowledged => RecordState::Acknowledged,
+            Self::TimedOut => RecordState::TimedOut,
+            Self::Failed(_) => RecordState::Failed,
+        }
+    }
+
     /// The phase's name in lifecycle records and the admin API.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Detected => "detected",
-            Self::ProofGenerated => "proof_generated",
-            Self::Submitted => "submitted",
-            Self::Confirmed => "confirmed",
-            Self::Acknowledged => "acknowledged",
-            Self::TimedOut => "timed_out",
-            Self::Failed(_) => "failed",
-        }
+        self.state().as_str()
     }
 
     /// Whether nothing more will happen to the packet.

@@ -13,8 +13,8 @@ use sled::transaction::{
 use sled::Transactional;
 
 use super::summary::{
-    chain_prefix, finished_key, is_compactable, is_final, packet_key, split_finished_key,
-    ChannelKey, ChannelSummary, RecordHead,
+    chain_prefix, finished_key, is_compactable, packet_key, split_finished_key, ChannelKey,
+    ChannelSummary, RecordHead,
 };
 use super::{decode, encode, PacketRecord, StateStore, StoreError};
 
@@ -40,7 +40,7 @@ impl StateStore {
         let bytes = encode(&record.key.to_string(), record)?;
         let channel = ChannelKey::of(&record.key).prefix();
         let new = RecordHead {
-            state: record.state.clone(),
+            state: record.state,
             updated_ms: record.updated_ms,
         };
         let t = self.trees();
@@ -49,20 +49,20 @@ impl StateStore {
                 let old = packets.insert(key.as_slice(), bytes.as_slice())?;
                 // A record that no longer decodes is counted as new.
                 let old: Option<RecordHead> = old.and_then(|v| serde_json::from_slice(&v).ok());
-                if old.as_ref().map(|o| &o.state) != Some(&new.state) {
+                if old.as_ref().map(|o| o.state) != Some(new.state) {
                     let mut s = read_summary(summary, &channel)?;
-                    s.moved(old.as_ref().map(|o| o.state.as_str()), &new.state);
+                    s.moved(old.as_ref().map(|o| o.state), new.state);
                     write_summary(summary, &channel, &s)?;
                 }
-                if is_final(&new.state) {
+                if new.state.is_final() {
                     pending.remove(key.as_slice())?;
                 } else {
                     pending.insert(key.as_slice(), sled::IVec::default())?;
                 }
-                if let Some(o) = old.as_ref().filter(|o| is_compactable(&o.state)) {
+                if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
                     finished.remove(finished_key(o.updated_ms, &key))?;
                 }
-                if is_compactable(&new.state) {
+                if is_compactable(new.state) {
                     finished.insert(finished_key(new.updated_ms, &key), sled::IVec::default())?;
                 }
                 Ok(())
@@ -190,12 +190,12 @@ impl StateStore {
                     let head: RecordHead = decode(&String::from_utf8_lossy(key), &v)
                         .map_err(ConflictableTransactionError::Abort)?;
                     // Only the record this entry was written for: one changed since has its own entry.
-                    if is_compactable(&head.state)
+                    if is_compactable(head.state)
                         && finished_key(head.updated_ms, key).as_slice() == entry.as_ref()
                     {
                         packets.remove(key)?;
                         let mut s = read_summary(summary, channel)?;
-                        s.compacted(&head.state);
+                        s.compacted(head.state);
                         write_summary(summary, channel, &s)?;
                     }
                     Ok(())
@@ -223,11 +223,11 @@ impl StateStore {
             summaries
                 .entry(channel)
                 .or_default()
-                .moved(None, &head.state);
-            if !is_final(&head.state) {
+                .moved(None, head.state);
+            if !head.state.is_final() {
                 t.pending.insert(&k, sled::IVec::default())?;
             }
-            if is_compactable(&head.state) {
+            if is_compactable(head.state) {
                 t.finished
                     .insert(finished_key(head.updated_ms, &k), sled::IVec::default())?;
             }

@@ -4,70 +4,63 @@
 
 use std::collections::BTreeMap;
 
-use relayd_messages::PacketKey;
+use relayd_messages::{PacketKey, PacketState};
 use serde::{Deserialize, Serialize};
-
-/// States a packet never leaves on its own.
-pub const FINAL_STATES: [&str; 3] = ["acknowledged", "timed_out", "failed"];
-
-/// Whether `state` is final.
-pub fn is_final(state: &str) -> bool {
-    FINAL_STATES.contains(&state)
-}
 
 /// Whether a record in `state` may be removed once its retention has passed. Failed packets stay: they are in
 /// the dead-letter queue, and a retry starts from their record.
-pub fn is_compactable(state: &str) -> bool {
-    matches!(state, "acknowledged" | "timed_out")
+pub fn is_compactable(state: PacketState) -> bool {
+    matches!(state, PacketState::Acknowledged | PacketState::TimedOut)
 }
 
-/// One source channel's packets, by state.
+/// One source channel's packets, by state. Stored as JSON objects keyed by the states' names, as before the
+/// states were typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelSummary {
     /// Packets by their current state; finished packets stay counted after their records are compacted.
-    pub states: BTreeMap<String, u64>,
+    pub states: BTreeMap<PacketState, u64>,
     /// Records removed by compaction, by their final state.
-    pub compacted: BTreeMap<String, u64>,
+    pub compacted: BTreeMap<PacketState, u64>,
 }
 
 impl ChannelSummary {
     /// A packet moved from `from` (`None`: newly recorded) to `to`.
-    pub fn moved(&mut self, from: Option<&str>, to: &str) {
+    pub fn moved(&mut self, from: Option<PacketState>, to: PacketState) {
         if from == Some(to) {
             return;
         }
         if let Some(from) = from {
-            if let Some(n) = self.states.get_mut(from) {
+            if let Some(n) = self.states.get_mut(&from) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    self.states.remove(from);
+                    self.states.remove(&from);
                 }
             }
         }
-        *self.states.entry(to.to_owned()).or_default() += 1;
+        *self.states.entry(to).or_default() += 1;
     }
 
     /// The record of a packet in `state` was compacted: it stays counted in `states`.
-    pub fn compacted(&mut self, state: &str) {
-        *self.compacted.entry(state.to_owned()).or_default() += 1;
+    pub fn compacted(&mut self, state: PacketState) {
+        *self.compacted.entry(state).or_default() += 1;
     }
 
     /// Records kept in the store in `state`.
-    pub fn stored(&self, state: &str) -> u64 {
-        let all = self.states.get(state).copied().unwrap_or(0);
-        all.saturating_sub(self.compacted.get(state).copied().unwrap_or(0))
+    pub fn stored(&self, state: PacketState) -> u64 {
+        let all = self.states.get(&state).copied().unwrap_or(0);
+        all.saturating_sub(self.compacted.get(&state).copied().unwrap_or(0))
     }
 
     /// Records kept in the store, every state.
     pub fn stored_total(&self) -> u64 {
-        self.states.keys().map(|s| self.stored(s)).sum()
+        self.states.keys().map(|s| self.stored(*s)).sum()
     }
 
     /// Packets not finished.
     pub fn pending(&self) -> u64 {
         self.states
             .iter()
-            .filter(|(s, _)| !is_final(s))
+            .filter(|(s, _)| !s.is_final())
             .map(|(_, n)| n)
             .sum()
     }
@@ -148,7 +141,7 @@ pub fn split_finished_key(bytes: &[u8]) -> Option<(u64, &[u8])> {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RecordHead {
     /// Current state.
-    pub state: String,
+    pub state: PacketState,
     /// Last change, ms since the epoch.
     pub updated_ms: u64,
 }
@@ -160,18 +153,19 @@ mod tests {
 
     #[test]
     fn a_packet_moving_through_its_states_is_counted_once() {
+        use PacketState::{Acknowledged, Detected, Submitted};
         let mut s = ChannelSummary::default();
-        s.moved(None, "detected");
-        s.moved(Some("detected"), "submitted");
-        s.moved(Some("submitted"), "submitted");
+        s.moved(None, Detected);
+        s.moved(Some(Detected), Submitted);
+        s.moved(Some(Submitted), Submitted);
         assert_eq!(s.pending(), 1);
-        s.moved(Some("submitted"), "acknowledged");
+        s.moved(Some(Submitted), Acknowledged);
         assert_eq!(s.pending(), 0);
         assert_eq!(s.states.len(), 1, "emptied states are dropped: {s:?}");
-        assert_eq!(s.stored("acknowledged"), 1);
-        s.compacted("acknowledged");
-        assert_eq!(s.states["acknowledged"], 1, "still counted");
-        assert_eq!(s.stored("acknowledged"), 0);
+        assert_eq!(s.stored(Acknowledged), 1);
+        s.compacted(Acknowledged);
+        assert_eq!(s.states[&Acknowledged], 1, "still counted");
+        assert_eq!(s.stored(Acknowledged), 0);
         assert_eq!(s.stored_total(), 0);
     }
 
@@ -200,8 +194,9 @@ mod tests {
 
     #[test]
     fn only_acknowledged_and_timed_out_records_are_compacted() {
-        assert!(is_compactable("acknowledged") && is_compactable("timed_out"));
-        assert!(!is_compactable("failed") && is_final("failed"));
-        assert!(!is_compactable("submitted") && !is_final("submitted"));
+        use PacketState::{Acknowledged, Failed, Submitted, TimedOut};
+        assert!(is_compactable(Acknowledged) && is_compactable(TimedOut));
+        assert!(!is_compactable(Failed) && Failed.is_final());
+        assert!(!is_compactable(Submitted) && !Submitted.is_final());
     }
 }

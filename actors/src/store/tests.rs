@@ -1,6 +1,8 @@
 //! Tests of the state database on disk: shared handles, the packet index and compaction.
 
-use relayd_messages::{ChainId, ChannelId, CorrelationId, Packet, PacketKey, PortId, Sequence};
+use relayd_messages::{
+    ChainId, ChannelId, CorrelationId, Packet, PacketKey, PacketState, PortId, Sequence,
+};
 
 use super::{ChannelKey, PacketRecord, PacketScan, StateStore};
 
@@ -25,7 +27,7 @@ fn record(channel: &str, seq: u64, state: &str, updated_ms: u64) -> PacketRecord
         key,
         dst_chain: "ibc-1".into(),
         correlation: CorrelationId::fresh(),
-        state: state.into(),
+        state: st(state),
         send_height: 1,
         ack: None,
         tx_hashes: Vec::new(),
@@ -35,6 +37,11 @@ fn record(channel: &str, seq: u64, state: &str, updated_ms: u64) -> PacketRecord
         updated_ms,
         history: Vec::new(),
     }
+}
+
+/// The state named `name`.
+fn st(name: &str) -> PacketState {
+    name.parse().unwrap()
 }
 
 fn channel(name: &str) -> ChannelKey {
@@ -125,11 +132,11 @@ fn every_write_keeps_the_channel_counts_and_pending_index() {
     let summaries = store.summaries().unwrap();
     let zero = &summaries[0];
     assert_eq!(zero.0, channel("channel-0"));
-    assert_eq!(zero.1.states["detected"], 2);
-    assert_eq!(zero.1.states["acknowledged"], 1);
-    assert_eq!(zero.1.states["timed_out"], 1);
+    assert_eq!(zero.1.states[&st("detected")], 2);
+    assert_eq!(zero.1.states[&st("acknowledged")], 1);
+    assert_eq!(zero.1.states[&st("timed_out")], 1);
     assert_eq!(zero.1.pending(), 2);
-    assert_eq!(summaries[1].1.states["failed"], 1);
+    assert_eq!(summaries[1].1.states[&st("failed")], 1);
     assert_eq!(
         store.oldest_pending(&channel("channel-0")).unwrap(),
         Some(3)
@@ -172,9 +179,9 @@ fn compaction_removes_expired_finished_records_and_keeps_their_counts() {
     let left: Vec<u64> = store.packets().map(|r| r.unwrap().key.sequence.0).collect();
     assert_eq!(left, vec![3, 4, 5], "failed and unfinished records stay");
     let (_, s) = &store.summaries().unwrap()[0];
-    assert_eq!(s.states["acknowledged"], 2);
-    assert_eq!(s.states["timed_out"], 1);
-    assert_eq!(s.stored("acknowledged"), 1);
+    assert_eq!(s.states[&st("acknowledged")], 2);
+    assert_eq!(s.states[&st("timed_out")], 1);
+    assert_eq!(s.stored(st("acknowledged")), 1);
     assert_eq!(s.stored_total(), 3);
 }
 
@@ -254,7 +261,119 @@ fn a_database_written_before_the_index_gets_it_built_at_open() {
     }
     let store = StateStore::open(&path).unwrap();
     let (_, s) = &store.summaries().unwrap()[0];
-    assert_eq!((s.states["acknowledged"], s.states["detected"]), (1, 1));
+    assert_eq!(
+        (s.states[&st("acknowledged")], s.states[&st("detected")]),
+        (1, 1)
+    );
     assert_eq!(store.unfinished_packets().unwrap().len(), 1);
     assert_eq!(store.compact(10, 10).unwrap(), 1);
+}
+
+/// A record as relayd wrote it while the state was a plain string: every field by hand, not through the types.
+fn previous_version_record(seq: u64, state: &str, updated_ms: u64) -> String {
+    format!(
+        r#"{{"key":{{"src_chain":"ibc-0","src_port":"transfer","src_channel":"channel-0","sequence":{seq}}},
+        "dst_chain":"ibc-1",
+        "packet":{{"sequence":{seq},"source_port":"transfer","source_channel":"channel-0",
+            "destination_port":"transfer","destination_channel":"channel-9","data":[123,125],
+            "timeout_height":{{"revision_number":1,"revision_height":90}},"timeout_timestamp_ns":0}},
+        "correlation":42,"state":"{state}","send_height":3,"ack":null,"tx_hashes":["AB"],"attempts":1,
+        "last_error":null,"created_ms":1,"updated_ms":{updated_ms},
+        "history":[{{"state":"detected","at_ms":1,"tx_hash":null,"error":null}},
+                   {{"state":"{state}","at_ms":{updated_ms},"tx_hash":"AB","error":null}}]}}"#
+    )
+}
+
+#[test]
+fn a_database_written_with_state_names_opens_and_reads_as_typed_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    {
+        // The previous version's trees, written byte for byte: two records, their channel's counts (keyed by
+        // state name), the pending and retention index entries, and the marker that the index is built.
+        let db = sled::Config::new().path(&path).open().unwrap();
+        let key =
+            |seq: u64| super::summary::packet_key(&record("channel-0", seq, "detected", 0).key);
+        let packets = db.open_tree("packets").unwrap();
+        packets
+            .insert(
+                key(1),
+                previous_version_record(1, "acknowledged", 500).as_bytes(),
+            )
+            .unwrap();
+        packets
+            .insert(
+                key(2),
+                previous_version_record(2, "proof_generated", 600).as_bytes(),
+            )
+            .unwrap();
+        db.open_tree("packet_summary")
+            .unwrap()
+            .insert(
+                channel("channel-0").prefix(),
+                r#"{"states":{"acknowledged":3,"proof_generated":1},"compacted":{"acknowledged":2}}"#
+                    .as_bytes(),
+            )
+            .unwrap();
+        db.open_tree("packets_pending")
+            .unwrap()
+            .insert(key(2), &[])
+            .unwrap();
+        db.open_tree("packets_finished")
+            .unwrap()
+            .insert(super::summary::finished_key(500, &key(1)), &[])
+            .unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(b"packet_index_v1", &[])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = StateStore::open(&path).unwrap();
+    let acked = store
+        .packet(&record("channel-0", 1, "detected", 0).key)
+        .unwrap()
+        .expect("the old record reads");
+    assert_eq!(acked.state, PacketState::Acknowledged);
+    assert_eq!(
+        acked.history.iter().map(|t| t.state).collect::<Vec<_>>(),
+        [PacketState::Detected, PacketState::Acknowledged]
+    );
+    assert_eq!(acked.packet.data, b"{}");
+    let (_, s) = &store.summaries().unwrap()[0];
+    assert_eq!(s.states[&PacketState::Acknowledged], 3);
+    assert_eq!(s.stored(PacketState::Acknowledged), 1);
+    assert_eq!(s.pending(), 1);
+    let unfinished = store.unfinished_packets().unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].state, PacketState::ProofGenerated);
+
+    // Writing over an old record moves its count from the old state's name to the new one.
+    let mut moved = unfinished[0].clone();
+    moved.state = PacketState::TimedOut;
+    moved.updated_ms = 700;
+    store.put_packet(&moved).unwrap();
+    let (_, s) = &store.summaries().unwrap()[0];
+    assert_eq!(s.pending(), 0);
+    assert_eq!(s.states.get(&PacketState::ProofGenerated), None);
+    assert_eq!(s.states[&PacketState::TimedOut], 1);
+    // And the new records are what an older reader finds: state names, unchanged.
+    let raw = store
+        .trees()
+        .packets
+        .get(store_key(&moved.key))
+        .unwrap()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(json["state"], "timed_out");
+    assert_eq!(json["history"][1]["state"], "proof_generated");
+    assert_eq!(
+        store.compact(1_000, 10).unwrap(),
+        2,
+        "both finished records compact"
+    );
+}
+
+fn store_key(key: &PacketKey) -> Vec<u8> {
+    super::summary::packet_key(key)
 }

@@ -4,14 +4,16 @@
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
-    MessageResult, ResponseFuture,
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, MessageResult,
+    ResponseFuture,
 };
 use relayd_config::SupervisionConfig;
-use relayd_messages::{ActorKind, BlockObserved, ChildExited, InjectPanic, RelayError};
+use relayd_messages::{
+    ActorKind, BlockObserved, ChainStatus, ChildExited, ChildStatus, FinishInFlight, InjectPanic,
+    PanicChild, QueryChainStatus, Quiesce, RelayError, StopChild, StopSupervisor,
+};
 use tracing::{error, info, warn};
 
-use super::{ChainStatus, ChildStatus};
 use crate::chain::endpoint::ChainEndpoint;
 use crate::chain::factory::ChainFactory;
 use crate::chain_link::ChainLink;
@@ -22,7 +24,7 @@ use crate::querier::Querier;
 use crate::store::{now_ms, StateStore};
 use crate::supervisor::guard::ExitGuard;
 use crate::supervisor::state::{affected, RestartDecision, RestartType, RestartWindow};
-use crate::tx_submitter::{FinishInFlight, TxSubmitter};
+use crate::tx_submitter::TxSubmitter;
 
 /// Children in start order (rest_for_one restarts the failed one and those after it).
 pub const CHILDREN: [ActorKind; 4] = [
@@ -58,21 +60,6 @@ pub struct ChainSupervisor<F: ChainFactory + Unpin> {
     stopping: bool,
     meter: Meter,
 }
-
-/// Reports the chain's supervision state.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "ChainStatus")]
-pub struct QueryChainStatus;
-
-/// Makes one child panic (fault injection; see [`InjectPanic`]).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "bool")]
-pub struct PanicChild(pub ActorKind);
-
-/// Asks a child to stop (its supervisor is restarting it with its siblings, or shutting down).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "()")]
-pub struct StopChild;
 
 impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
     /// A supervisor for the chain `factory` builds; `link` is re-pointed at every (re)start.
@@ -394,13 +381,6 @@ impl<F: ChainFactory + Unpin> Handler<PanicChild> for ChainSupervisor<F> {
     }
 }
 
-/// The first step of a graceful shutdown: the chain's monitor stops (no new blocks, so no new packets or
-/// clearing), no child is restarted any more, and the TxSubmitter sends no new transaction. Answers once the
-/// transaction in flight, if any, has its outcome; [`StopSupervisor`] follows.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "()")]
-pub struct Quiesce;
-
 impl<F: ChainFactory + Unpin> Handler<Quiesce> for ChainSupervisor<F> {
     type Result = ResponseFuture<()>;
 
@@ -421,11 +401,6 @@ impl<F: ChainFactory + Unpin> Handler<Quiesce> for ChainSupervisor<F> {
         })
     }
 }
-
-/// Stops the supervisor and its children (shutdown).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "()")]
-pub struct StopSupervisor;
 
 impl<F: ChainFactory + Unpin> Handler<StopSupervisor> for ChainSupervisor<F> {
     type Result = ();

@@ -7,18 +7,20 @@
 use std::time::Instant;
 
 use actix::{
-    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, MessageResult,
-    ResponseFuture,
+    Actor, ActorContext, Addr, AsyncContext, Context, Handler, MessageResult, ResponseFuture,
 };
 use relayd_config::SupervisionConfig;
-use relayd_messages::{ActorKind, ChildExited, ClientUpdateObserved, InjectPanic};
+use relayd_messages::{
+    ActorKind, CheckClients, ChildExited, ChildStatus, ClientReport, ClientUpdateObserved,
+    InjectPanic, MisbehaviourStatus, PanicService, QueryClientHealth, QueryMisbehaviour,
+    QueryServiceStatus, ServiceStatus, StopServices,
+};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-use super::ChildStatus;
-use crate::client_keeper::{CheckClients, ClientKeeper, ClientReport, QueryClientHealth};
-use crate::meter::{ActorLoad, Meter, MeteredRecipient};
-use crate::misbehaviour_watcher::{MisbehaviourStatus, MisbehaviourWatcher, QueryMisbehaviour};
+use crate::client_keeper::ClientKeeper;
+use crate::meter::{Meter, MeteredRecipient};
+use crate::misbehaviour_watcher::MisbehaviourWatcher;
 use crate::store::now_ms;
 use crate::supervisor::guard::ExitGuard;
 use crate::supervisor::state::{RestartDecision, RestartWindow};
@@ -59,27 +61,6 @@ pub struct ServiceSupervisor {
     /// Told the coordinator's failure: relaying cannot go on without it, so it escalates to the service's host.
     escalate: Option<oneshot::Sender<String>>,
 }
-
-/// What [`QueryServiceStatus`] returns: the keeper's and the watcher's supervision state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ServiceStatus {
-    /// The ClientKeeper, and whether its restarts are paused (intensity exceeded).
-    pub client_keeper: (ChildStatus, bool),
-    /// The MisbehaviourWatcher, and whether its restarts are paused.
-    pub misbehaviour_watcher: (ChildStatus, bool),
-    /// The supervisor's own mailbox: exit reports waiting, and messages handled (forwarded requests included).
-    pub load: ActorLoad,
-}
-
-/// Reports the keeper's and the watcher's supervision state.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "ServiceStatus")]
-pub struct QueryServiceStatus;
-
-/// Makes the keeper or the watcher panic (fault injection; see [`InjectPanic`]).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "bool")]
-pub struct PanicService(pub ActorKind);
 
 impl ServiceSupervisor {
     /// A supervisor starting the keeper and the watcher from `make_keeper` and `make_watcher` (again at every
@@ -340,11 +321,6 @@ impl Handler<PanicService> for ServiceSupervisor {
         .is_some()
     }
 }
-
-/// Stops the service supervisor and its children (shutdown).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "()")]
-pub struct StopServices;
 
 impl Handler<StopServices> for ServiceSupervisor {
     type Result = ();

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
+use relayd_messages::{AddRoutes, Route};
 use tracing::{debug, error, info, warn};
 
 use super::paths::{config_error, ConfigSource, PathError, PathPlan};
-use crate::coordinator::{AddRoutes, RelayCoordinator};
-use crate::routes::{Route, Routes};
+use crate::coordinator::RelayCoordinator;
+use crate::routes::Routes;
 
 /// The names (`chain:port/channel`) of configured paths waiting for a node to answer, and the routes of those
 /// that joined since the start, shared with whoever reports readiness or checks what is relayed.

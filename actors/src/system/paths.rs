@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::chain::any::{AnyEndpoint, ListedChannel};
 use crate::chain::endpoint::{path, ChainEndpoint, ChainError, QueryHeight};
-use crate::routes::Route;
+use relayd_messages::Route;
 
 /// The file the configuration was read from and its text, so that problems found on chain name the file and
 /// line of the key to fix.

@@ -8,7 +8,9 @@ use std::rc::Rc;
 
 use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
-use relayd_messages::{ActorKind, ChainId, ErrorKind, InjectPanic, RelayError, SubmitTx, TxReport};
+use relayd_messages::{
+    ActorKind, ChainId, ErrorKind, FinishInFlight, InjectPanic, RelayError, SubmitTx, TxReport,
+};
 use tokio::sync::{oneshot, Notify};
 use tracing::{debug, Instrument};
 
@@ -26,12 +28,6 @@ struct Shared {
     /// Told when no transaction is being admitted or waits for its block any more, once closing.
     idle: Vec<oneshot::Sender<()>>,
 }
-
-/// Sends no new transaction from now on; answers once every transaction in flight, if any, has its outcome
-/// (shutdown).
-#[derive(Debug, Clone, Copy, actix::Message)]
-#[rtype(result = "()")]
-pub struct FinishInFlight;
 
 /// The TxSubmitter actor.
 pub struct TxSubmitter<S: Submitter + 'static> {

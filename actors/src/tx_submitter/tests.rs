@@ -248,7 +248,7 @@ async fn finishing_lets_the_transaction_in_flight_land_and_sends_nothing_new() {
     tokio::task::yield_now().await;
     let queued = addr.send(plain(b"queued"));
     tokio::task::yield_now().await;
-    let finished = addr.send(super::FinishInFlight);
+    let finished = addr.send(relayd_messages::FinishInFlight);
     tokio::task::yield_now().await;
     open.send(()).expect("gate");
     finished.await.expect("mailbox");
@@ -265,7 +265,9 @@ async fn finishing_lets_the_transaction_in_flight_land_and_sends_nothing_new() {
         "nothing new was sent"
     );
     // A finished submitter answers a second request to finish at once.
-    addr.send(super::FinishInFlight).await.expect("mailbox");
+    addr.send(relayd_messages::FinishInFlight)
+        .await
+        .expect("mailbox");
     drop((queued, late));
 }
 
@@ -486,7 +488,7 @@ async fn finishing_waits_for_every_transaction_in_flight_and_admits_nothing_new(
         .collect();
     settle().await;
     assert_eq!(admitted.borrow().len(), 3);
-    let mut finished = Box::pin(addr.send(super::FinishInFlight));
+    let mut finished = Box::pin(addr.send(relayd_messages::FinishInFlight));
     settle().await;
     open(&gates, 2);
     open(&gates, 0);

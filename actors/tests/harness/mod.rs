@@ -4,14 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use relayd_actors::client_keeper::{CheckClients, ClientReport, QueryClientHealth};
-use relayd_actors::coordinator::{PanicAnyBuilder, QueryCoordinator};
 use relayd_actors::keys::{KeySource, KeyStore};
-use relayd_actors::misbehaviour_watcher::{MisbehaviourStatus, QueryMisbehaviour};
 use relayd_actors::store::{PacketRecord, StateStore};
-use relayd_actors::supervisor::chain::{PanicChild, QueryChainStatus};
 use relayd_actors::system::StartOptions;
-use relayd_messages::{ActorKind, InjectPanic};
+use relayd_messages::{
+    ActorKind, CheckClients, ClientReport, InjectPanic, MisbehaviourStatus, PanicAnyBuilder,
+    PanicChild, QueryChainStatus, QueryClientHealth, QueryCoordinator, QueryMisbehaviour,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::support;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use relayd_actors::coordinator::{RetryError, RetryPacket};
 use relayd_actors::routes::Routes;
 use relayd_actors::store::{now_ms, PacketRecord};
 use relayd_messages::{
-    ChainId, ChannelId, ClearPackets, ClearReport, CorrelationId, PacketKey, PortId, Sequence,
+    ChainId, ChannelId, ClearPackets, ClearReport, CorrelationId, PacketKey, PortId, RetryError,
+    RetryPacket, Sequence,
 };
 use serde_json::json;
 

@@ -3,21 +3,19 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use relayd_actors::store::{ChannelKey, ChannelSummary, PacketRecord, PacketScan};
-use relayd_messages::PacketKey;
+use relayd_messages::{PacketKey, PacketState};
 use serde_json::json;
 
 use super::{packet_key, query_pairs, Admin, ApiError, ApiResult};
 
-/// Lifecycle states a packet can be in.
-pub const STATES: [&str; 7] = [
-    "detected",
-    "proof_generated",
-    "submitted",
-    "confirmed",
-    "acknowledged",
-    "timed_out",
-    "failed",
-];
+/// Which packets the `state` parameter selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    /// Every unfinished one (`pending`).
+    Pending,
+    /// Those in one lifecycle state.
+    Is(PacketState),
+}
 
 /// The `/packets` filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +25,7 @@ pub struct PacketFilter {
     /// Source channel.
     pub channel: Option<String>,
     /// A lifecycle state, or `pending` for every unfinished one.
-    pub state: Option<String>,
+    pub state: Option<StateFilter>,
     /// Most records returned.
     pub limit: usize,
     /// Start after this packet (`chain/port/channel/sequence`, the previous page's `next`).
@@ -56,13 +54,14 @@ impl PacketFilter {
                 "chain" => f.chain = Some(v.clone()),
                 "channel" => f.channel = Some(v.clone()),
                 "state" => {
-                    if v != "pending" && !STATES.contains(&v.as_str()) {
-                        return Err(format!(
-                            "state: {v:?} is not one of pending, {}",
-                            STATES.join(", ")
-                        ));
-                    }
-                    f.state = Some(v.clone());
+                    f.state = Some(match v.as_str() {
+                        "pending" => StateFilter::Pending,
+                        v => StateFilter::Is(v.parse().map_err(|_| {
+                            let names: Vec<_> =
+                                PacketState::ALL.iter().map(|s| s.as_str()).collect();
+                            format!("state: {v:?} is not one of pending, {}", names.join(", "))
+                        })?),
+                    });
                 }
                 "limit" => {
                     f.limit = v
@@ -92,10 +91,10 @@ impl PacketFilter {
                 self.chain.as_ref().is_none_or(|x| &c.chain == x)
                     && self.channel.as_ref().is_none_or(|x| &c.channel == x)
             })
-            .map(|(_, s)| match self.state.as_deref() {
+            .map(|(_, s)| match self.state {
                 None => s.stored_total(),
-                Some("pending") => s.pending(),
-                Some(state) => s.stored(state),
+                Some(StateFilter::Pending) => s.pending(),
+                Some(StateFilter::Is(state)) => s.stored(state),
             })
             .sum()
     }
@@ -109,9 +108,9 @@ impl PacketFilter {
                 .channel
                 .as_ref()
                 .is_none_or(|c| r.key.src_channel.as_str() == c)
-            && self.state.as_ref().is_none_or(|s| match s.as_str() {
-                "pending" => !r.is_final(),
-                s => r.state == s,
+            && self.state.is_none_or(|s| match s {
+                StateFilter::Pending => !r.is_final(),
+                StateFilter::Is(s) => r.state == s,
             })
     }
 }
@@ -129,7 +128,7 @@ pub(super) async fn packets(admin: web::Data<Admin>, req: HttpRequest) -> ApiRes
     let scan = PacketScan {
         chain: filter.chain.as_deref(),
         after: after.as_ref(),
-        pending_only: filter.state.as_deref() == Some("pending"),
+        pending_only: filter.state == Some(StateFilter::Pending),
     };
     let mut out = Vec::new();
     let mut next = None;
@@ -192,12 +191,12 @@ mod tests {
         };
         let mut a = ChannelSummary::default();
         for _ in 0..3 {
-            a.moved(None, "acknowledged");
+            a.moved(None, PacketState::Acknowledged);
         }
-        a.compacted("acknowledged");
-        a.moved(None, "submitted");
+        a.compacted(PacketState::Acknowledged);
+        a.moved(None, PacketState::Submitted);
         let mut b = ChannelSummary::default();
-        b.moved(None, "detected");
+        b.moved(None, PacketState::Detected);
         let summaries = vec![
             (channel("ibc-0", "channel-0"), a),
             (channel("ibc-1", "channel-0"), b),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use relayd_actors::store::PacketRecord;
-use relayd_messages::ClearReport;
+use relayd_messages::{ClearReport, PacketState};
 use serde::{Deserialize, Serialize};
 
 /// The most sequences one clearing request may name (`POST /clear`, `relayd clear packets --sequences`); a
@@ -190,10 +190,10 @@ pub fn progress(
     let mut stuck = Vec::new();
     for (sequence, what) in pending {
         let record = records.get(&sequence).and_then(Option::as_ref);
-        let state = record.map_or_else(|| "unknown".to_owned(), |r| r.state.clone());
-        match state.as_str() {
-            "acknowledged" | "timed_out" => counts.done += 1,
-            "failed" => counts.failed += 1,
+        let state = record.map(|r| r.state);
+        match state {
+            Some(PacketState::Acknowledged | PacketState::TimedOut) => counts.done += 1,
+            Some(PacketState::Failed) => counts.failed += 1,
             _ => {
                 counts.pending += 1;
                 stuck.push(sequence);
@@ -202,7 +202,8 @@ pub fn progress(
         packets.push(PacketResult {
             sequence,
             pending: what,
-            state,
+            // No record yet: relayd has not seen the packet's send.
+            state: state.map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
             tx_hashes: record.map(|r| r.tx_hashes.clone()).unwrap_or_default(),
             error: record.and_then(|r| r.last_error.clone()),
         });

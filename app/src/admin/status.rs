@@ -5,13 +5,11 @@ use std::collections::HashMap;
 
 use actix_web::{web, HttpResponse};
 use relayd_actors::chain_link::ChainLink;
-use relayd_actors::client_keeper::{ClientReport, QueryClientHealth};
-use relayd_actors::coordinator::{QueryBuilders, QueryCoordinator};
-use relayd_actors::misbehaviour_watcher::QueryMisbehaviour;
 use relayd_actors::store::now_ms;
-use relayd_actors::supervisor::chain::QueryChainStatus;
-use relayd_actors::supervisor::service::QueryServiceStatus;
-use relayd_actors::supervisor::ChainStatus;
+use relayd_messages::{
+    ChainStatus, ClientReport, QueryBuilders, QueryChainStatus, QueryClientHealth,
+    QueryCoordinator, QueryMisbehaviour, QueryServiceStatus,
+};
 use serde_json::json;
 
 use super::api::{lock_read, packet_key, ApiError, ApiResult};

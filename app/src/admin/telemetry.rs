@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use prometheus::{Encoder, TextEncoder};
-use relayd_actors::coordinator::QueryCoordinator;
 use relayd_actors::metrics::Metrics;
-use relayd_actors::supervisor::service::QueryServiceStatus;
-use relayd_messages::ActorKind;
+use relayd_messages::{ActorKind, QueryCoordinator, QueryServiceStatus};
 
 use super::api::{ApiError, ApiResult};
 use super::events::AdminEvent;
@@ -42,7 +40,7 @@ pub(super) async fn metrics(admin: web::Data<Admin>) -> ApiResult {
                 .entry((
                     channel.chain.clone(),
                     channel.channel.clone(),
-                    state.clone(),
+                    state.to_string(),
                 ))
                 .or_default() += gauge(*n);
         }

@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 
-use relayd_actors::chain_link::ActorLoad;
-use relayd_actors::coordinator::{BuilderStatus, CoordinatorStatus};
 use relayd_actors::store::{PacketRecord, Transition};
-use relayd_actors::supervisor::service::ServiceStatus;
-use relayd_actors::supervisor::ChainStatus;
-use relayd_messages::{ActorKind, RelayObject};
+use relayd_messages::{
+    ActorKind, ActorLoad, BuilderStatus, ChainStatus, CoordinatorStatus, PacketState, RelayObject,
+    ServiceStatus,
+};
 use serde::Serialize;
 
 /// One actor in `/actors`.
@@ -145,7 +144,8 @@ pub fn actor_tree(
             state: b
                 .record
                 .as_ref()
-                .map_or_else(|| "detected".to_owned(), |r| r.state.clone()),
+                .map_or(PacketState::Detected, |r| r.state)
+                .to_string(),
             mailbox_depth: Some(b.status.load.mailbox_depth),
             messages_handled: Some(b.status.load.messages_handled),
             restarts: u64::from(b.status.restarts),
@@ -240,7 +240,7 @@ pub struct PacketSummary {
     /// Destination chain.
     pub dst_chain: String,
     /// Current state.
-    pub state: String,
+    pub state: PacketState,
     /// Delivery attempts.
     pub attempts: u32,
     /// Transactions relayd sent for it.
@@ -295,7 +295,7 @@ pub fn summary(r: &PacketRecord) -> PacketSummary {
         channel: r.key.src_channel.to_string(),
         sequence: r.key.sequence.0,
         dst_chain: r.dst_chain.clone(),
-        state: r.state.clone(),
+        state: r.state,
         attempts: r.attempts,
         tx_hashes: r.tx_hashes.clone(),
         last_error: r.last_error.clone(),
@@ -394,7 +394,7 @@ pub fn format_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relayd_actors::supervisor::ChildStatus;
+    use relayd_messages::ChildStatus;
 
     #[test]
     fn format_ms_is_utc_iso8601() {

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use relayd_actors::coordinator::{Scope, SubscribeLifecycle};
+use relayd_actors::coordinator::Scope;
+use relayd_messages::{ClearPackets, CorrelationId, RelayObject, SubscribeLifecycle};
+
 use relayd_actors::system::{start_with, StartOptions};
-use relayd_messages::{ClearPackets, CorrelationId, RelayObject};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -191,9 +192,9 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
                     continue;
                 }
                 last = Instant::now();
-                match change.state.as_str() {
-                    "acknowledged" => out.acknowledged += 1,
-                    "timed_out" => out.timed_out += 1,
+                match change.packet_state() {
+                    Some(relayd_messages::PacketState::Acknowledged) => out.acknowledged += 1,
+                    Some(relayd_messages::PacketState::TimedOut) => out.timed_out += 1,
                     _ => out
                         .failed
                         .push((key.sequence.0, change.error.unwrap_or_default())),

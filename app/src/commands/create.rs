@@ -23,13 +23,12 @@ use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::chain::cosmos::tx::{TxOutcome, TxSubmitter};
 use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
 use relayd_actors::chain::proof::spec_for;
-use relayd_actors::coordinator::SubscribeLifecycle;
 use relayd_actors::keys::KeyStore;
 use relayd_actors::store::StateStore;
 use relayd_config::{ChainConfig, Config, ProofSpecName};
 use relayd_messages::{
     ChainId, ChannelId, ConnectionId, CorrelationId, HandshakeState, PortId, RelayHandshake,
-    RelayObject,
+    RelayObject, SubscribeLifecycle,
 };
 use serde_json::json;
 use tendermint_light_client_verifier::types::TrustThreshold;

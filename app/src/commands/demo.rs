@@ -10,10 +10,9 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use relayd_actors::coordinator::SubscribeLifecycle;
-use relayd_actors::supervisor::chain::QueryChainStatus;
 use relayd_actors::system::{RelayHandle, StartOptions};
 use relayd_config::LogLevel;
+use relayd_messages::{QueryChainStatus, SubscribeLifecycle};
 use tokio::sync::watch;
 use tracing::{info, warn};
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use relayd_messages::{LifecycleChanged, RelayObject};
+use relayd_messages::{LifecycleChanged, PacketState, RelayObject};
 
 /// One direction: packets leaving `src` on `channel` for `dst`.
 #[derive(Debug, Clone)]
@@ -112,20 +112,20 @@ impl Stats {
         };
         let seq = key.sequence.0;
         let first = *d.first_seen.entry(seq).or_insert(at);
-        match change.state.as_str() {
-            "confirmed" => {
+        match change.packet_state() {
+            Some(PacketState::Confirmed) => {
                 d.received.insert(seq);
             }
-            "acknowledged" => {
+            Some(PacketState::Acknowledged) => {
                 d.received.insert(seq);
                 if d.acknowledged.insert(seq) {
                     d.latencies.push(at.saturating_duration_since(first));
                 }
             }
-            "timed_out" => {
+            Some(PacketState::TimedOut) => {
                 d.timed_out.insert(seq);
             }
-            "failed" => {
+            Some(PacketState::Failed) => {
                 d.failed.insert(seq);
             }
             _ => {}

@@ -13,6 +13,7 @@ mod auth;
 mod bank;
 mod events;
 mod exec;
+mod ibc_codes;
 pub mod ping;
 mod query;
 pub mod store;

@@ -17,11 +17,11 @@ use super::monitor::EventMonitor;
 use super::rpc::CosmosRpc;
 use super::tx::{batches, TxError, TxSubmitter};
 use crate::chain_monitor::{BlockEvents, EventSource};
-use crate::failure::{self, Refusal};
 use crate::light_client::LightSource;
 use crate::misbehaviour_watcher::state::OurHeader;
 use crate::store::StateStore;
 use crate::tx_submitter::{Confirmation, Submitter, TxOutcomes};
+use relayd_messages::Refusal;
 
 /// A counterparty client's consensus state: app hash and next validators hash.
 type Anchor = (Vec<u8>, Vec<u8>);
@@ -384,12 +384,7 @@ pub fn tx_error(e: &TxError) -> RelayError {
         TxError::Sequence { .. } => Some(Refusal::SequenceMismatch),
         TxError::OutOfGas { .. } => Some(Refusal::OutOfGas),
         TxError::InsufficientFee { .. } => Some(Refusal::InsufficientFee),
-        TxError::Rejected {
-            codespace,
-            code,
-            log,
-            ..
-        } => failure::classify(codespace, *code, log),
+        TxError::Rejected { refusal, .. } => *refusal,
         _ => None,
     };
     RelayError::new(kind, e.to_string()).with_refusal(refusal)

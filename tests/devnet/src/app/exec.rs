@@ -70,16 +70,13 @@ pub fn fee_collector() -> String {
     address_of(&Sha256::digest(b"fee_collector")[..20])
 }
 
-fn ibc_error(e: HandlerError) -> TxError {
-    let code = match &e {
-        HandlerError::Client(_) => 2,
-        HandlerError::Connection(_) => 3,
-        HandlerError::Channel(_) => 4,
-        HandlerError::Router(_) => 5,
-    };
+/// A refused IBC message, answered as ibc-go answers it: its module's codespace and the code of the refusal (see
+/// `ibc_codes`), with ibc-rs's text as the log.
+fn ibc_error(e: HandlerError, msg: &MsgEnvelope) -> TxError {
+    let (codespace, code) = super::ibc_codes::of(&e, msg);
     TxError {
         code,
-        codespace: "ibc".to_owned(),
+        codespace: codespace.to_owned(),
         log: e.to_string(),
     }
 }
@@ -416,7 +413,7 @@ impl Core {
             &mut self.router,
             env.clone(),
         )
-        .map_err(ibc_error)?;
+        .map_err(|e| ibc_error(e, env))?;
         let evs = std::mem::take(&mut *self.ibc.events.lock());
         self.ibc.logs.lock().clear();
         Ok(events::ibc_events(evs, self.update_client_header))

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::failure::{self, Refusal};
+
 /// Why a transaction failed, as relayd acts on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
@@ -51,6 +53,8 @@ pub enum TxError {
         codespace: String,
         /// The node's message.
         log: String,
+        /// Why, when relayd acts on the reason.
+        refusal: Option<Refusal>,
     },
     /// The node could not be reached, or answered garbage.
     #[error("{chain}: {reason}")]
@@ -86,47 +90,36 @@ impl TxError {
     }
 }
 
-/// Classifies a failed CheckTx / DeliverTx by the Cosmos SDK's codes and texts.
+/// Classifies a failed CheckTx / DeliverTx by its codespace and code (`failure::classify`, the one table).
 pub fn classify(chain: &str, code: u32, codespace: &str, log: &str) -> TxError {
     let chain = chain.to_owned();
-    let sdk = codespace.is_empty() || codespace == "sdk";
-    let lower = log.to_lowercase();
-    if sdk && code == 32 {
-        return TxError::Sequence {
+    let refusal = failure::classify(codespace, code);
+    match refusal {
+        Some(Refusal::SequenceMismatch) => TxError::Sequence {
             chain,
             expected: number_after(log, "expected "),
-        };
-    }
-    if sdk && code == 11 {
-        return TxError::OutOfGas {
+        },
+        Some(Refusal::OutOfGas) => TxError::OutOfGas {
             chain,
             log: log.to_owned(),
-        };
-    }
-    if sdk && code == 13 {
-        return TxError::InsufficientFee {
+        },
+        Some(Refusal::InsufficientFee) => TxError::InsufficientFee {
             chain,
             required: number_after(log, "required: "),
             log: log.to_owned(),
-        };
-    }
-    // ibc-go's redundant-relay check and the handlers' "already" errors mean someone else did the work.
-    if lower.contains("redundant")
-        || lower.contains("packet already received")
-        || lower.contains("already been received")
-        || lower.contains("acknowledgement for packet already exists")
-        || lower.contains("packet commitment not found")
-    {
-        return TxError::AlreadyRelayed {
+        },
+        // Someone else did the work (ibc-go's redundant-relay and "already" codes).
+        Some(Refusal::AlreadyRelayed) => TxError::AlreadyRelayed {
             chain,
             log: log.to_owned(),
-        };
-    }
-    TxError::Rejected {
-        chain,
-        code,
-        codespace: codespace.to_owned(),
-        log: log.to_owned(),
+        },
+        _ => TxError::Rejected {
+            chain,
+            code,
+            codespace: codespace.to_owned(),
+            log: log.to_owned(),
+            refusal,
+        },
     }
 }
 
@@ -174,10 +167,18 @@ mod tests {
             classify("c", 11, "sdk", "out of gas in location: x"),
             TxError::OutOfGas { .. }
         ));
-        let dup = classify("c", 33, "ibc", "packet messages are redundant");
+        let dup = classify("c", 22, "channel", "packet messages are redundant");
         assert!(matches!(dup, TxError::AlreadyRelayed { .. }) && !dup.is_retryable());
         let other = classify("c", 4, "channel", "invalid proof");
         assert!(matches!(other, TxError::Rejected { code: 4, .. }) && !other.is_retryable());
+        let timed_out = classify("c", 40, "channel", "packet timeout elapsed");
+        assert!(matches!(
+            timed_out,
+            TxError::Rejected {
+                refusal: Some(Refusal::TimedOut),
+                ..
+            }
+        ));
         // Code 32 from another codespace is not the SDK's sequence error.
         assert!(matches!(
             classify("c", 32, "wasm", "x"),

@@ -80,9 +80,9 @@ pub fn tx_error(e: &NearTxError) -> RelayError {
     };
     // near-ibc reports a refused message in its logs only, with ibc-rs's wording.
     let refusal = match e {
-        NearTxError::MessageRefused { logs, .. } => {
-            logs.iter().find_map(|l| crate::failure::from_message(l))
-        }
+        NearTxError::MessageRefused { logs, .. } => logs
+            .iter()
+            .find_map(|l| crate::failure::from_near_contract_log(l)),
         _ => None,
     };
     RelayError::new(kind, e.to_string()).with_refusal(refusal)
