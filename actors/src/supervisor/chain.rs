@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
-    MessageResult, ResponseFuture,
+    MessageResult, Recipient, ResponseFuture,
 };
 use relayd_config::SupervisionConfig;
-use relayd_messages::{ActorKind, BlockObserved, ChildExited, InjectPanic, RelayError};
+use relayd_messages::{
+    ActorKind, BlockObserved, ChainConsistencyChanged, ChildExited, InjectPanic, RelayError,
+};
 use tracing::{error, info, warn};
 
 use super::{ChainStatus, ChildStatus};
@@ -51,6 +53,7 @@ pub struct ChainSupervisor<F: ChainFactory + Unpin> {
     link: ChainLink,
     store: StateStore,
     sink: MeteredRecipient<BlockObserved>,
+    consistency: Option<Recipient<ChainConsistencyChanged>>,
     policy: SupervisionConfig,
     refresh_every: Duration,
     children: Vec<Child<F>>,
@@ -97,6 +100,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             link,
             store,
             sink,
+            consistency: None,
             policy,
             refresh_every,
             children,
@@ -104,6 +108,12 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             stopping: false,
             meter: Meter::new(),
         }
+    }
+
+    /// Tells `to` when the chain's node stops or starts again being consistent with what its monitor followed.
+    pub fn with_consistency(mut self, to: Recipient<ChainConsistencyChanged>) -> Self {
+        self.consistency = Some(to);
+        self
     }
 
     fn chain(&self) -> String {
@@ -167,6 +177,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                     events,
                     start.unwrap_or(1),
                     self.sink.clone(),
+                    self.consistency.clone(),
                     self.link.monitor_meter(),
                     guard,
                 );
