@@ -7,6 +7,7 @@ mod actor;
 mod clear;
 pub mod clearing;
 mod compaction;
+mod consistency;
 mod control;
 pub mod decisions;
 mod handshakes;

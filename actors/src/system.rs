@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::misbehaviour_watcher::MisbehaviourWatcher;
 use crate::routes::Routes;
 use crate::store::StateStore;
-use crate::supervisor::any::{AnyChainSupervisor, AnyFactory};
+use crate::supervisor::any::{AnyChainSupervisor, AnyFactory, CoordinatorInbox};
 use crate::supervisor::guard::ExitGuard;
 use crate::supervisor::service::{Make, ServiceSupervisor};
 
@@ -416,7 +416,11 @@ pub async fn start_with(
         let policy = config.supervision.clone();
         let refresh = chain.trusting_period.get().mul_f64(1.0 / 3.0);
         let store = store.clone();
-        let sup = factory.start_supervisor(&arbiter.handle(), link, store, sink, policy, refresh);
+        let to = CoordinatorInbox {
+            blocks: sink,
+            consistency: coordinator.clone().recipient(),
+        };
+        let sup = factory.start_supervisor(&arbiter.handle(), link, store, to, policy, refresh);
         supervisors.push((chain.id.clone(), sup));
         arbiters.push(arbiter);
     }

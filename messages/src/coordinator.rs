@@ -31,6 +31,8 @@ pub struct CoordinatorStatus {
     pub load: ActorLoad,
     /// Events waiting in the mailboxes of the live packet builders, summed per source chain.
     pub builder_mailboxes: Vec<(String, u64)>,
+    /// Chains whose node is not consistent with what relayd followed, with why: their paths are stopped.
+    pub inconsistent: Vec<(String, String)>,
 }
 
 /// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour

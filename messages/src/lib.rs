@@ -32,13 +32,13 @@ pub use keeper::{CheckClients, ClientReport, QueryClientHealth};
 pub use lifecycle::{PacketState, UnknownPacketState};
 pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
-    ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChildExited, ClearPackets, ClearReport,
-    ClientHealthChanged, ClientSummary, ClientUpdate, ClientUpdateObserved, ConsensusAnchor,
-    CorrelationId, Datagram, ErrorKind, Halt, HeaderAt, InjectPanic, LifecycleChanged,
-    PacketEventKind, PacketObserved, PacketSeen, PrepareClientUpdate, Proven, QueryClient,
-    QueryCommitments, QueryPacketEvents, QueryProof, QueryTxMessages, QueryUnreceived,
-    QueryVerifiedHeader, QueryVerifiedHeads, Refusal, RelayError, RelayHandshake, SubmitTx,
-    Supersede, TxReport, VerifiedHead, VerifiedHeader,
+    ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChainConsistencyChanged, ChildExited,
+    ClearPackets, ClearReport, ClientHealthChanged, ClientSummary, ClientUpdate,
+    ClientUpdateObserved, ConsensusAnchor, CorrelationId, Datagram, ErrorKind, Halt, HeaderAt,
+    InjectPanic, LifecycleChanged, PacketEventKind, PacketObserved, PacketSeen,
+    PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
+    QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, QueryVerifiedHeads, Refusal, RelayError,
+    RelayHandshake, SubmitTx, Supersede, TxReport, VerifiedHead, VerifiedHeader,
 };
 pub use route::Route;
 pub use submitter::FinishInFlight;

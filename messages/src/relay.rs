@@ -472,6 +472,18 @@ pub struct RelayHandshake {
 #[rtype(result = "()")]
 pub struct Supersede;
 
+/// A chain's node became inconsistent with what relayd followed (its height went below the last delivered one,
+/// or the block there is another), or consistent again (ChainMonitor → coordinator): every path to or from an
+/// inconsistent chain stops until it is consistent again.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ChainConsistencyChanged {
+    /// The chain.
+    pub chain: ChainId,
+    /// Why it is inconsistent, in words for logs and records; `None` when it is consistent again.
+    pub inconsistent: Option<String>,
+}
+
 /// A client relayd relays through changed health (ClientKeeper → coordinator): expired or frozen clients stop
 /// the paths through them until they are usable again.
 #[derive(Debug, Clone, Message)]

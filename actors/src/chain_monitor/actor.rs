@@ -1,7 +1,8 @@
 //! The ChainMonitor's actix shell: runs its chain's event source and forwards each block.
 
+use actix::Recipient;
 use actix::{Actor, AsyncContext, Context, Handler};
-use relayd_messages::{ActorKind, BlockObserved, ChainId, InjectPanic};
+use relayd_messages::{ActorKind, BlockObserved, ChainConsistencyChanged, ChainId, InjectPanic};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
@@ -24,6 +25,7 @@ pub struct ChainMonitor<S: EventSource + 'static> {
     source: Option<S>,
     start: u64,
     sink: MeteredRecipient<BlockObserved>,
+    consistency: Option<Recipient<ChainConsistencyChanged>>,
     meter: Meter,
     task: Option<SourceTask>,
     stop: Option<oneshot::Sender<()>>,
@@ -32,12 +34,13 @@ pub struct ChainMonitor<S: EventSource + 'static> {
 
 impl<S: EventSource + 'static> ChainMonitor<S> {
     /// A monitor delivering from height `start` on into `sink`, counting the blocks it holds and delivers on
-    /// `meter`.
+    /// `meter`, and telling `consistency` when the node stops or starts again agreeing with what was followed.
     pub fn new(
         chain: ChainId,
         source: S,
         start: u64,
         sink: MeteredRecipient<BlockObserved>,
+        consistency: Option<Recipient<ChainConsistencyChanged>>,
         meter: Meter,
         guard: ExitGuard,
     ) -> Self {
@@ -46,6 +49,7 @@ impl<S: EventSource + 'static> ChainMonitor<S> {
             source: Some(source),
             start,
             sink,
+            consistency,
             meter,
             task: None,
             stop: None,
@@ -62,6 +66,13 @@ impl<S: EventSource + 'static> Actor for ChainMonitor<S> {
             return;
         };
         info!(chain = %self.chain, from = self.start, "chain monitor started");
+        if let (Some(status), Some(to)) = (source.status(), self.consistency.clone()) {
+            ctx.spawn(actix::fut::wrap_future::<_, Self>(report_consistency(
+                self.chain.clone(),
+                status,
+                to,
+            )));
+        }
         let (tx, mut rx) = mpsc::channel::<BlockEvents>(16);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         self.stop = Some(stop_tx);
@@ -99,6 +110,39 @@ impl<S: EventSource + 'static> Actor for ChainMonitor<S> {
             let _ = stop.send(());
         }
         self.guard.stopped_cleanly();
+    }
+}
+
+/// Tells the coordinator each change of the node's consistency. The first verdict after a (re)start is always
+/// told, consistent or not, so that a path stopped by an earlier monitor resumes once this one finds the node
+/// consistent; verdicts are read only once the monitor has judged the node (delivered a height or found it
+/// inconsistent).
+async fn report_consistency(
+    chain: ChainId,
+    mut status: tokio::sync::watch::Receiver<super::MonitorStatus>,
+    to: Recipient<ChainConsistencyChanged>,
+) {
+    let mut told: Option<Option<String>> = None;
+    while status.changed().await.is_ok() {
+        let verdict = {
+            let s = status.borrow_and_update();
+            if s.last_height.is_none() && s.inconsistent.is_none() {
+                continue;
+            }
+            s.inconsistent.clone()
+        };
+        if told.as_ref() == Some(&verdict) {
+            continue;
+        }
+        let message = ChainConsistencyChanged {
+            chain: chain.clone(),
+            inconsistent: verdict.clone(),
+        };
+        if to.send(message).await.is_err() {
+            warn!(chain = %chain, "the coordinator is gone; consistency is no longer reported");
+            return;
+        }
+        told = Some(verdict);
     }
 }
 

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use relayd_messages::ObservedEvent;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The IBC events of one block, delivered for every height in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub struct BlockEvents {
     pub height: u64,
     /// The block's time, ns since the epoch: what timeouts on this chain are judged against.
     pub time_ns: u64,
+    /// The block's hash as the node reports it (hex): what tells the same chain from another one at a height
+    /// relayd already followed.
+    pub block_hash: String,
     /// The block's IBC events in block order.
     pub events: Vec<ObservedEvent>,
     /// What in the block could not be read (malformed IBC events, inconsistent results); already logged.
@@ -64,6 +67,9 @@ pub struct MonitorStatus {
     pub last_error: Option<String>,
     /// Set while a height cannot be fetched after several attempts.
     pub stalled: Option<Stalled>,
+    /// Set while the node is not consistent with what relayd already followed (its height went below the last
+    /// delivered one, or the block there is another): why, in words. Nothing is delivered meanwhile.
+    pub inconsistent: Option<String>,
 }
 
 /// Why [`EventSource::run`] returned. It never returns for any other reason.
@@ -97,4 +103,10 @@ pub trait EventSource: Unpin {
         sink: mpsc::Sender<BlockEvents>,
         shutdown: impl Future<Output = ()> + 'static,
     ) -> impl Future<Output = ()>;
+
+    /// The source's live status, when it keeps one: the ChainMonitor tells the coordinator from it when the
+    /// node stops or starts again being consistent with what was followed.
+    fn status(&self) -> Option<watch::Receiver<MonitorStatus>> {
+        None
+    }
 }

@@ -81,6 +81,7 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
             events_handled: self.events_handled,
             load: self.meter.load(),
             builder_mailboxes,
+            inconsistent: self.state.inconsistent_chains(),
         })
     }
 }

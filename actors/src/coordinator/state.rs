@@ -69,6 +69,9 @@ pub struct CoordinatorState<H, K> {
     clear_intervals: HashMap<ChainId, u64>,
     /// Clients that are expired or frozen (host chain, client), with why: the paths through them are stopped.
     halted: HashMap<(ChainId, ClientId), String>,
+    /// Chains whose node is not consistent with what relayd followed (height went back, another chain), with
+    /// why: every path to or from them is stopped.
+    inconsistent: HashMap<ChainId, String>,
     /// Destination channel ends seen closing (chain, port, channel): their packets are timed out on close.
     closed: HashSet<Lane>,
     /// Ordered routes (keyed by source chain, port, channel).
@@ -89,6 +92,7 @@ impl<H, K> CoordinatorState<H, K> {
             next_generation: 0,
             clear_intervals: HashMap::new(),
             halted: HashMap::new(),
+            inconsistent: HashMap::new(),
             closed: HashSet::new(),
             ordered: HashMap::new(),
         }
@@ -275,9 +279,16 @@ impl<H, K> CoordinatorState<H, K> {
     /// Why `route` is stopped, if a client it goes through is unusable: the destination's client of the source
     /// (receives) or the source's client of the destination (acks and timeouts).
     pub fn halt_of(&self, route: &Route) -> Option<&String> {
-        // Asked for every packet started: no key is built while no client is stopped.
-        if self.halted.is_empty() {
+        // Asked for every packet started: no key is built while no client or chain is stopped.
+        if self.halted.is_empty() && self.inconsistent.is_empty() {
             return None;
+        }
+        if let Some(reason) = self
+            .inconsistent
+            .get(&route.src)
+            .or_else(|| self.inconsistent.get(&route.dst))
+        {
+            return Some(reason);
         }
         self.halted
             .get(&(route.dst.clone(), route.dst_client.clone()))
@@ -491,6 +502,53 @@ impl<H, K> CoordinatorState<H, K> {
             .filter(|r| goes_through(r, host, client) && self.halt_of(r).is_none())
             .cloned()
             .collect()
+    }
+
+    /// `chain`'s node stopped being consistent with what relayd followed: every path to or from it stops.
+    /// Returns the live builders of those paths, which stop where they are (their records keep the packets).
+    pub fn chain_inconsistent(&mut self, chain: &ChainId, reason: &str) -> Vec<PacketKey> {
+        self.inconsistent.insert(chain.clone(), reason.to_owned());
+        self.builders
+            .keys()
+            .filter(|key| {
+                self.routes
+                    .of(key)
+                    .is_some_and(|r| r.src == *chain || r.dst == *chain)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// `chain`'s node is consistent again: returns the paths to or from it that nothing else stops, to be
+    /// cleared. Nothing when the chain was not stopped.
+    pub fn chain_consistent(&mut self, chain: &ChainId) -> Vec<Route> {
+        if self.inconsistent.remove(chain).is_none() {
+            return Vec::new();
+        }
+        self.routes
+            .all()
+            .filter(|r| (r.src == *chain || r.dst == *chain) && self.halt_of(r).is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// The chains whose paths are stopped because their node is inconsistent, with why, sorted.
+    pub fn inconsistent_chains(&self) -> Vec<(String, String)> {
+        let mut chains: Vec<(String, String)> = self
+            .inconsistent
+            .iter()
+            .map(|(c, r)| (c.to_string(), r.clone()))
+            .collect();
+        chains.sort();
+        chains
+    }
+
+    /// The number of routes to or from `chain`.
+    pub fn paths_of(&self, chain: &ChainId) -> usize {
+        self.routes
+            .all()
+            .filter(|r| r.src == *chain || r.dst == *chain)
+            .count()
     }
 
     /// The number of routes through `client` on `host`.

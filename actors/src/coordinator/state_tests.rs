@@ -359,6 +359,39 @@ fn an_unusable_client_halts_its_paths_until_it_is_usable_again() {
 }
 
 #[test]
+fn an_inconsistent_chain_halts_every_path_to_and_from_it_until_consistent() {
+    let mut s = state();
+    run(&mut s, record("channel-0", "channel-5", 1, "detected"), 1);
+    let b = chain("b-1");
+    assert_eq!(s.paths_of(&b), 4);
+    // The live builder of a-1 -> b-1 stops; new packets either way wait with the reason.
+    assert_eq!(s.chain_inconsistent(&b, "height went back").len(), 1);
+    match s.start(record("channel-0", "channel-5", 2, "detected"), 0) {
+        Start::Halted(_, reason) => assert_eq!(reason, "height went back"),
+        other => panic!("{other:?}"),
+    }
+    let back = route("b-1", "channel-5", "a-1", "channel-0", false);
+    assert_eq!(
+        s.halt_of(&back).map(String::as_str),
+        Some("height went back")
+    );
+    // A client halt on the same paths outlives the chain's recovery: only the free paths resume.
+    let (host, client) = (chain("b-1"), ClientId::new("07-tendermint-0").unwrap());
+    s.client_unusable(&host, &client, "expired");
+    assert!(s.chain_consistent(&chain("a-1")).is_empty());
+    assert!(s.chain_consistent(&b).is_empty());
+    assert!(s.chain_consistent(&b).is_empty());
+    assert_eq!(s.client_usable(&host, &client).len(), 4);
+    assert!(matches!(
+        s.start(record("channel-0", "channel-5", 2, "detected"), 0),
+        Start::Go(_)
+    ));
+    // Without another halt, recovery resumes all four paths.
+    s.chain_inconsistent(&b, "another chain");
+    assert_eq!(s.chain_consistent(&b).len(), 4);
+}
+
+#[test]
 fn a_failed_builder_restarts_with_backoff_and_a_new_generation() {
     let mut s = state();
     let key = record("channel-0", "channel-5", 1, "detected").key;

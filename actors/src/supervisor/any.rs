@@ -49,23 +49,33 @@ impl AnyFactory {
         arbiter: &ArbiterHandle,
         link: ChainLink,
         store: StateStore,
-        sink: crate::meter::MeteredRecipient<BlockObserved>,
+        to: CoordinatorInbox,
         policy: SupervisionConfig,
         refresh_every: Duration,
     ) -> AnyChainSupervisor {
         match self {
             Self::Cosmos(f) => {
                 AnyChainSupervisor::Cosmos(ChainSupervisor::start_in_arbiter(arbiter, move |_| {
-                    ChainSupervisor::new(*f, link, store, sink, policy, refresh_every)
+                    ChainSupervisor::new(*f, link, store, to.blocks, policy, refresh_every)
+                        .with_consistency(to.consistency)
                 }))
             }
             Self::Near(f) => {
                 AnyChainSupervisor::Near(ChainSupervisor::start_in_arbiter(arbiter, move |_| {
-                    ChainSupervisor::new(*f, link, store, sink, policy, refresh_every)
+                    ChainSupervisor::new(*f, link, store, to.blocks, policy, refresh_every)
+                        .with_consistency(to.consistency)
                 }))
             }
         }
     }
+}
+
+/// Where a chain's monitor reports to the coordinator: its blocks, and changes of the node's consistency.
+pub struct CoordinatorInbox {
+    /// Every followed block, in order.
+    pub blocks: crate::meter::MeteredRecipient<BlockObserved>,
+    /// The node stopped or started again agreeing with what was followed.
+    pub consistency: actix::Recipient<relayd_messages::ChainConsistencyChanged>,
 }
 
 /// The address of a chain's supervisor, whatever the chain's kind.

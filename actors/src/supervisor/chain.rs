@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, MessageResult,
-    ResponseFuture,
+    Recipient, ResponseFuture,
 };
 use relayd_config::SupervisionConfig;
 use relayd_messages::{
-    ActorKind, BlockObserved, ChainStatus, ChildExited, ChildStatus, FinishInFlight, InjectPanic,
-    PanicChild, QueryChainStatus, Quiesce, RelayError, StopChild, StopSupervisor,
+    ActorKind, BlockObserved, ChainConsistencyChanged, ChainStatus, ChildExited, ChildStatus,
+    FinishInFlight, InjectPanic, PanicChild, QueryChainStatus, Quiesce, RelayError, StopChild,
+    StopSupervisor,
 };
 use tracing::{error, info, warn};
 
@@ -53,6 +54,7 @@ pub struct ChainSupervisor<F: ChainFactory + Unpin> {
     link: ChainLink,
     store: StateStore,
     sink: MeteredRecipient<BlockObserved>,
+    consistency: Option<Recipient<ChainConsistencyChanged>>,
     policy: SupervisionConfig,
     refresh_every: Duration,
     children: Vec<Child<F>>,
@@ -84,6 +86,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             link,
             store,
             sink,
+            consistency: None,
             policy,
             refresh_every,
             children,
@@ -91,6 +94,12 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             stopping: false,
             meter: Meter::new(),
         }
+    }
+
+    /// Tells `to` when the chain's node stops or starts again being consistent with what its monitor followed.
+    pub fn with_consistency(mut self, to: Recipient<ChainConsistencyChanged>) -> Self {
+        self.consistency = Some(to);
+        self
     }
 
     fn chain(&self) -> String {
@@ -154,6 +163,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                     events,
                     start.unwrap_or(1),
                     self.sink.clone(),
+                    self.consistency.clone(),
                     self.link.monitor_meter(),
                     guard,
                 );

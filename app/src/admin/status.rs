@@ -41,6 +41,7 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
         .await
         .map_err(|e| ApiError::internal(format!("coordinator: {e}")))?;
     let heights: HashMap<String, u64> = coordinator.heights.into_iter().collect();
+    let inconsistent: HashMap<String, String> = coordinator.inconsistent.into_iter().collect();
     let mut chains = Vec::new();
     for status in chain_statuses(&admin).await {
         let running = status.children.iter().all(|c| c.running) && !status.children.is_empty();
@@ -60,7 +61,9 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
             .is_none_or(|p| p.rpc.healthy);
         let height = heights.get(&status.chain).copied();
         // The first reason the chain is not followed, in the order an operator would look.
-        let reason = if !node_answers {
+        let reason = if let Some(why) = inconsistent.get(&status.chain) {
+            Some(why.as_str())
+        } else if !node_answers {
             Some("the node does not answer")
         } else if status.degraded {
             Some("restart intensity exceeded; retried after a cool-down")
@@ -80,6 +83,7 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
             "degraded": status.degraded,
             "actors_running": running,
             "node_answers": node_answers,
+            "consistent": !inconsistent.contains_key(&status.chain),
             "height": height,
         }));
     }

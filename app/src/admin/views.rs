@@ -437,6 +437,7 @@ mod tests {
                 messages_handled: 4,
             },
             builder_mailboxes: Vec::new(),
+            inconsistent: Vec::new(),
         };
         let tree = actor_tree(&coordinator, 1, &[ChainView { status, loads }], &[]);
         assert_eq!(tree.len(), 3);

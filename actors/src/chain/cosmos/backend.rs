@@ -476,4 +476,8 @@ impl EventSource for EventMonitor {
     ) {
         EventMonitor::run(self, start, sink, shutdown).await;
     }
+
+    fn status(&self) -> Option<tokio::sync::watch::Receiver<crate::chain_monitor::MonitorStatus>> {
+        Some(EventMonitor::status(self))
+    }
 }

@@ -15,10 +15,12 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, warn};
 
 mod config;
+mod consistency;
 mod fetch;
 mod ws;
 
 pub use config::{MonitorConfig, MonitorError};
+use consistency::Judgement;
 pub use fetch::{block_time_ns, fetch_block, FetchError};
 use ws::{connect_ws, new_block_height, next_event, poll_connecting, Connecting, WsConn};
 
@@ -47,6 +49,7 @@ impl EventMonitor {
             errors: 0,
             last_error: None,
             stalled: None,
+            inconsistent: None,
         });
         Ok(Self {
             config,
@@ -77,6 +80,8 @@ impl EventMonitor {
             status: self.status,
             sink,
             next: start_height.max(1),
+            followed_hash: None,
+            recheck: false,
         };
         // Everything the runner awaits may be abandoned at any point: nothing is half-delivered, since a
         // height counts as delivered only once the sink has accepted it.
@@ -99,6 +104,12 @@ struct Runner {
     status: watch::Sender<MonitorStatus>,
     sink: mpsc::Sender<BlockEvents>,
     next: u64,
+    /// The hash of the last delivered block (height `next - 1`), once one was delivered by this runner.
+    followed_hash: Option<String>,
+    /// Set when the connection to the node was lost: whatever answers now must show the followed block before
+    /// anything more is delivered (a restored node, or another chain's node, may answer at the same address
+    /// already past the followed height).
+    recheck: bool,
 }
 
 impl Runner {
@@ -206,12 +217,12 @@ impl Runner {
                     s.connected = true;
                     changed
                 });
-                self.saw_height(latest);
-                self.deliver_up_to(rpc, latest).await?;
+                self.follow(rpc, latest).await?;
                 Ok(true)
             }
             Err(e) => {
                 warn!(chain = %self.chain(), error = %e, "polling the latest height failed");
+                self.recheck = true;
                 self.record_error(&e.to_string());
                 self.status.send_if_modified(|s| {
                     let changed = s.connected;
@@ -258,8 +269,7 @@ impl Runner {
                                 reconnect.reset();
                             }
                             debug!(chain = %self.chain(), height, "NewBlock");
-                            self.saw_height(height);
-                            self.deliver_up_to(rpc, height).await?;
+                            self.follow(rpc, height).await?;
                         }
                     }
                     Some(Err(e)) => {
@@ -328,11 +338,63 @@ impl Runner {
     }
 
     /// Gives up the WebSocket connection and switches to polling until a new one works.
-    fn lose_ws(&self, ws: &mut Option<WsConn>, error: &str) {
+    fn lose_ws(&mut self, ws: &mut Option<WsConn>, error: &str) {
         warn!(chain = %self.chain(), error, "WebSocket lost; polling until it is back");
+        self.recheck = true;
         self.record_error(error);
         *ws = None;
         self.set_connected(SourceMode::Polling, false);
+    }
+
+    /// Follows the node's `latest` height: delivers up to it while the node is consistent with what was followed,
+    /// and reports (ERROR, status) when it is not — its height went below the last delivered one, or, back at
+    /// that height, the block there is another — delivering nothing until it is consistent again.
+    async fn follow(&mut self, rpc: &CosmosRpc, latest: u64) -> Flow {
+        let followed = self.next - 1;
+        let was = self.status.borrow().inconsistent.clone();
+        let verdict = match consistency::judge(followed, latest, was.is_some() || self.recheck) {
+            Judgement::Consistent => None,
+            Judgement::WentBack => Some(format!(
+                "the node's latest height {latest} is below height {followed}, which relayd already followed"
+            )),
+            Judgement::CheckBlock => match &self.followed_hash {
+                // Nothing delivered by this runner to compare with: the height alone decides.
+                None => None,
+                Some(hash) => match rpc.block(followed).await {
+                    Ok(block) if block.header.hash().to_string() == *hash => None,
+                    Ok(block) => Some(format!(
+                        "block {followed} on the node is {}, not {hash} as followed: another chain",
+                        block.header.hash()
+                    )),
+                    Err(e) => {
+                        // Not judged: keep the verdict as it was, deliver nothing, ask again next time.
+                        warn!(chain = %self.chain(), followed, error = %e, "cannot read the followed block to check the node; retrying");
+                        self.record_error(&e.to_string());
+                        return Ok(());
+                    }
+                },
+            },
+        };
+        if verdict.is_none() {
+            self.recheck = false;
+        }
+        if verdict != was {
+            match &verdict {
+                Some(reason) => {
+                    error!(chain = %self.chain(), latest, followed, reason = %reason, "the node is not consistent with what relayd followed; its paths stop")
+                }
+                None => {
+                    info!(chain = %self.chain(), latest, followed, "the node is consistent again with what relayd followed")
+                }
+            }
+            self.status
+                .send_modify(|s| s.inconsistent = verdict.clone());
+        }
+        if verdict.is_some() {
+            return Ok(());
+        }
+        self.saw_height(latest);
+        self.deliver_up_to(rpc, latest).await
     }
 
     /// Delivers every height from the next expected one up to `tip`.
@@ -343,11 +405,13 @@ impl Runner {
                 // Announced but not made yet: wait for the next announcement or poll.
                 return Ok(());
             };
+            let hash = block.block_hash.clone();
             self.sink
                 .send(block)
                 .await
                 .map_err(|_| StopReason::SinkClosed)?;
             self.next = height + 1;
+            self.followed_hash = Some(hash);
             self.status.send_modify(|s| s.last_height = Some(height));
         }
         Ok(())

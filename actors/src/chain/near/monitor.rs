@@ -58,6 +58,7 @@ impl NearEventMonitor {
             errors: 0,
             last_error: None,
             stalled: None,
+            inconsistent: None,
         });
         Self {
             endpoint,
@@ -132,8 +133,11 @@ impl NearEventMonitor {
 
     /// The events of `height`, which is at or below the final height `latest`.
     async fn height(&self, height: u64, latest: u64) -> Result<Height, ChainError> {
-        let time_ns = match self.endpoint.rpc().block(Some(height)).await {
-            Ok(block) => block.header.timestamp_nanosec,
+        let (time_ns, block_hash) = match self.endpoint.rpc().block(Some(height)).await {
+            Ok(block) => (
+                block.header.timestamp_nanosec,
+                block.header.hash.to_string(),
+            ),
             // Below the final height a missing block is a skipped height, not a lagging node.
             Err(ChainError::Node { .. }) if height < latest => return Ok(Height::Skipped),
             Err(e) => return Err(e),
@@ -152,6 +156,7 @@ impl NearEventMonitor {
             chain: self.endpoint.chain_id().to_owned(),
             height,
             time_ns,
+            block_hash,
             events,
             errors,
         }))

@@ -43,6 +43,8 @@ pub async fn fetch_block(
         }
     }
     let time_ns = block_time_ns(&block.header.time);
+    // The header's hash is the block id's hash; computed here, as `block` answers carry no id field we keep.
+    let block_id_hash = block.header.hash().to_string();
     let txs = block.data;
     let results_count = results.txs_results.as_ref().map_or(0, Vec::len);
     let mut errors = Vec::new();
@@ -69,6 +71,7 @@ pub async fn fetch_block(
         chain: chain.to_owned(),
         height,
         time_ns,
+        block_hash: block_id_hash,
         events: decoded.events,
         errors,
     })

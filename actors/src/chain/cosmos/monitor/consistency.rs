@@ -1,0 +1,43 @@
+//! Whether a node still agrees with what the monitor followed, judged from heights alone first: a node whose
+//! latest height is below the last delivered one went back (restored from an old snapshot, reset, or another
+//! chain behind the same address); once it is back at that height, the block there must be the one followed.
+
+/// What to make of the node's latest height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Judgement {
+    /// Follow it.
+    Consistent,
+    /// Its height is below the last delivered one.
+    WentBack,
+    /// It was inconsistent and is back at or above the last delivered height: compare the block there with the
+    /// one followed before following it again.
+    CheckBlock,
+}
+
+/// Judges `latest` against `followed` (the last delivered height, 0 before any), knowing whether the node was
+/// already found inconsistent.
+pub(super) fn judge(followed: u64, latest: u64, was_inconsistent: bool) -> Judgement {
+    if latest < followed {
+        Judgement::WentBack
+    } else if was_inconsistent {
+        Judgement::CheckBlock
+    } else {
+        Judgement::Consistent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_height_below_the_followed_one_went_back_and_a_return_is_checked() {
+        assert_eq!(judge(0, 0, false), Judgement::Consistent);
+        assert_eq!(judge(10, 10, false), Judgement::Consistent);
+        assert_eq!(judge(10, 12, false), Judgement::Consistent);
+        assert_eq!(judge(10, 9, false), Judgement::WentBack);
+        assert_eq!(judge(10, 3, true), Judgement::WentBack);
+        assert_eq!(judge(10, 10, true), Judgement::CheckBlock);
+        assert_eq!(judge(10, 40, true), Judgement::CheckBlock);
+    }
+}
