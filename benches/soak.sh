@@ -210,7 +210,7 @@ declare -A faults
 recoveries=()
 start=$(date +%s)
 count=0
-rand() { python3 -c "import random; print(random.randint($1, $2))"; }
+rand() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); }
 pick() { local a=($1); echo "${a[$(( RANDOM % ${#a[@]} ))]}"; }
 while :; do
   elapsed=$(( $(date +%s) - start ))
