@@ -68,6 +68,12 @@ pub struct GlobalConfig {
     /// (their per-channel counts stay).
     #[serde(default = "defaults::record_retention")]
     pub record_retention: PositiveDuration,
+    /// ICS-20 packets (source port `transfer`) whose memo is longer than this many bytes are not relayed.
+    #[serde(default = "defaults::ics20_max_memo_size")]
+    pub ics20_max_memo_size: u64,
+    /// ICS-20 packets whose receiver is longer than this many bytes are not relayed.
+    #[serde(default = "defaults::ics20_max_receiver_size")]
+    pub ics20_max_receiver_size: u64,
 }
 
 impl Default for GlobalConfig {
@@ -79,6 +85,8 @@ impl Default for GlobalConfig {
             log_level: LogLevel::default(),
             log_format: LogFormat::default(),
             record_retention: defaults::record_retention(),
+            ics20_max_memo_size: defaults::ics20_max_memo_size(),
+            ics20_max_receiver_size: defaults::ics20_max_receiver_size(),
         }
     }
 }

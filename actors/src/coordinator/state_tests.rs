@@ -94,6 +94,7 @@ fn record(src_channel: &str, dst_channel: &str, seq: u64, state: &str) -> Packet
             tx_hash: None,
             error: None,
         }],
+        skip_reason: None,
     }
 }
 

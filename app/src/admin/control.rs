@@ -182,7 +182,12 @@ async fn run_clear(admin: Arc<Admin>, mut op: Operation) {
     loop {
         let give_up = started.elapsed() >= OPERATION_DEADLINE;
         let mut records: BTreeMap<u64, Option<PacketRecord>> = BTreeMap::new();
-        for seq in report.unreceived.iter().chain(report.unacknowledged.iter()) {
+        for seq in report
+            .unreceived
+            .iter()
+            .chain(report.unacknowledged.iter())
+            .chain(report.skipped.iter())
+        {
             let key = PacketKey {
                 src_chain: chain.clone(),
                 src_port: port.clone(),
