@@ -13,6 +13,7 @@ mod control;
 pub mod decisions;
 mod handshakes;
 mod introspect;
+pub mod policy;
 mod skip;
 pub mod state;
 

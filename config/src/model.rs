@@ -16,7 +16,7 @@ pub use connection::*;
 use crate::values::PositiveDuration;
 
 /// A whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Free text naming the setup; shown nowhere but kept so ADR-002 files parse.
@@ -46,7 +46,7 @@ pub struct Config {
 }
 
 /// `[global]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
     /// How often relaying work is retried, and the default deadline for node requests.
@@ -142,7 +142,7 @@ pub enum LogFormat {
 }
 
 /// `[admin]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address the admin HTTP server binds to.
@@ -166,7 +166,7 @@ impl Default for AdminConfig {
 }
 
 /// `[telemetry]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// Whether metrics are collected and served at the admin server's `/metrics`.
@@ -187,7 +187,7 @@ impl Default for TelemetryConfig {
 }
 
 /// `[clients]`: the lifecycle of the clients relayd relays through (both ends of every configured connection).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientsConfig {
     /// A client is updated once this fraction of its trusting period has passed since its latest consensus
@@ -214,7 +214,7 @@ impl Default for ClientsConfig {
 }
 
 /// `[supervision]`: OTP-style restart policy defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisionConfig {
     /// Which siblings restart with a failed per-chain actor.

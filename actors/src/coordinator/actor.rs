@@ -112,6 +112,12 @@ impl RelayCoordinator {
         self
     }
 
+    /// Skips ICS-20 packets over `caps` (`[global] ics20_max_memo_size`, `ics20_max_receiver_size`).
+    pub fn with_caps(mut self, caps: super::caps::Ics20Caps) -> Self {
+        self.state.set_caps(caps);
+        self
+    }
+
     /// Clears the routes leaving each chain every `n` of its blocks (`[[chains]] clear_interval`; 0 = never).
     pub fn with_clear_intervals(mut self, intervals: HashMap<ChainId, u64>) -> Self {
         self.state.set_clear_intervals(intervals);

@@ -31,7 +31,7 @@ impl RelayCoordinator {
         self.notify(LifecycleChanged {
             object: RelayObject::Packet(record.key.clone()),
             generation: 0,
-            correlation: record.correlation.clone(),
+            correlation: record.correlation,
             state: PacketState::Skipped.as_str().to_owned(),
             tx_hash: None,
             error: Some(skip.detail),

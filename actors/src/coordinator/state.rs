@@ -134,6 +134,13 @@ impl<H, K> CoordinatorState<H, K> {
         }
     }
 
+    /// Stops relaying `routes` (paths removed on reload): no new builder starts for them; running ones finish.
+    pub fn remove_routes(&mut self, routes: &[Route]) {
+        for route in routes {
+            self.routes.remove(route);
+        }
+    }
+
     /// The routes.
     pub fn routes(&self) -> &Routes {
         &self.routes
