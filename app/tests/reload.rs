@@ -37,6 +37,34 @@ impl Drop for Service {
     }
 }
 
+impl Service {
+    async fn start(config: &Path, log: &Path) -> Self {
+        let child = Command::new(BIN)
+            .env("RUST_LOG", "info")
+            .args(["--log-format", "text", "-c"])
+            .arg(config)
+            .arg("start")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        eventually("relayd started", || async {
+            log_has(log, "relayd started")
+        })
+        .await;
+        Self(child)
+    }
+
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(self.0.wait().unwrap().code(), Some(0));
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -194,21 +222,7 @@ async fn sighup_and_post_apply_paths_caps_and_filters_and_refuse_broken_files() 
     assert_ne!(restart_needed, filtered);
 
     let log = dir.path().join("relayd.log");
-    let relayd = Service(
-        Command::new(BIN)
-            .env("RUST_LOG", "info")
-            .args(["--log-format", "text", "-c"])
-            .arg(&config)
-            .arg("start")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    eventually("relayd started", || async {
-        log_has(&log, "relayd started")
-    })
-    .await;
+    let relayd = Service::start(&config, &log).await;
     let api = Api {
         http: reqwest::Client::new(),
         base: format!("http://127.0.0.1:{port}"),
@@ -314,6 +328,44 @@ async fn sighup_and_post_apply_paths_caps_and_filters_and_refuse_broken_files() 
         left
     );
     assert_eq!(b.chain.balance(&u2.address, &voucher0).await, 2);
+
+    // Channel 1's path removed and channel 0 allowed again: channel 0 relays, channel 1 takes no new packets.
+    std::fs::write(&config, capped.replace(&two_paths, &one_path)).unwrap();
+    let (status, answer) = api.reload().await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut removed: Vec<String> = answer["changes"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            format!("ibc-0:transfer/{ch1}"),
+            format!("ibc-1:transfer/{b_ch1}")
+        ],
+        "{answer}"
+    );
+    let orphan = send(&a, &ch1, &u1, &u2.address, "").await;
+    let allowed = send(&a, &ch0, &u1, &u2.address, "").await;
+    eventually("channel 0 relays again", || async {
+        api.state(&ch0, allowed).await.as_deref() == Some("acknowledged")
+    })
+    .await;
+    assert_eq!(api.state(&ch1, orphan).await, None);
+    assert_eq!(b.chain.balance(&u2.address, &voucher1).await, 3);
+
+    // The cap in the file at start is the one in force after a restart.
+    relayd.stop();
+    let log = dir.path().join("relayd-2.log");
+    let relayd = Service::start(&config, &log).await;
+    let over_again = send(&a, &ch0, &u1, &u2.address, &memo_100).await;
+    eventually("the over-cap memo skipped after the restart", || async {
+        api.state(&ch0, over_again).await.as_deref() == Some("skipped")
+    })
+    .await;
     drop(relayd);
     for chain in chains {
         chain.shutdown().await;
