@@ -4,6 +4,7 @@
 //! resumes unfinished packets from sled at start, and clears pending packets on request.
 
 mod actor;
+pub mod caps;
 mod clear;
 pub mod clearing;
 mod compaction;
@@ -12,6 +13,8 @@ mod control;
 pub mod decisions;
 mod handshakes;
 mod introspect;
+pub mod policy;
+mod skip;
 pub mod state;
 
 pub use actor::*;

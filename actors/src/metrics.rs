@@ -67,6 +67,8 @@ pub struct Families {
     pub clear_operations_total: IntCounterVec,
     /// `relayd_packets_cleared_total{chain,channel}`.
     pub packets_cleared_total: IntCounterVec,
+    /// `relayd_packets_skipped_total{reason}`: packets not relayed by policy (ICS-20 caps).
+    pub packets_skipped_total: IntCounterVec,
     /// `relayd_lifecycle_events_total`: lifecycle changes seen.
     pub lifecycle_events_total: IntCounter,
     /// `relayd_chain_height{chain}`: the latest height the coordinator saw.
@@ -119,7 +121,7 @@ pub struct FamilyDesc {
 }
 
 impl Families {
-    fn collectors(&self) -> [&dyn prometheus::core::Collector; 21] {
+    fn collectors(&self) -> [&dyn prometheus::core::Collector; 22] {
         [
             &self.packets,
             &self.relay_latency_seconds,
@@ -140,6 +142,7 @@ impl Families {
             &self.wallet_balance,
             &self.clear_operations_total,
             &self.packets_cleared_total,
+            &self.packets_skipped_total,
             &self.lifecycle_events_total,
             &self.chain_height,
         ]
@@ -298,6 +301,12 @@ impl Metrics {
                 "relayd_packets_cleared_total",
                 "Packets a clearing operation started relaying",
                 &["chain", "channel"],
+            )?,
+            packets_skipped_total: counter(
+                r,
+                "relayd_packets_skipped_total",
+                "Packets not relayed by policy (an ICS-20 memo or receiver over its cap), by reason",
+                &["reason"],
             )?,
             lifecycle_events_total,
             chain_height: gauge(r, "relayd_chain_height", "Latest height seen", &["chain"])?,

@@ -32,6 +32,22 @@ impl Routes {
         self.by_src.insert(src, route);
     }
 
+    /// Removes a direction (a path removed from the configuration on reload).
+    pub fn remove(&mut self, route: &Route) {
+        let src = (
+            route.src.clone(),
+            route.src_port.clone(),
+            route.src_channel.clone(),
+        );
+        if let Some(gone) = self.by_src.remove(&src) {
+            self.by_dst.remove(&(
+                gone.dst.clone(),
+                gone.dst_port.clone(),
+                gone.dst_channel.clone(),
+            ));
+        }
+    }
+
     /// The direction whose packets leave `chain` on `port`/`channel`.
     pub fn from_source(&self, chain: &ChainId, port: &str, channel: &str) -> Option<&Route> {
         self.by_src

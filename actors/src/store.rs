@@ -241,6 +241,9 @@ pub struct PacketRecord {
     pub updated_ms: u64,
     /// Every state change in order.
     pub history: Vec<Transition>,
+    /// Why the packet is not relayed, when its state is `skipped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<relayd_messages::SkipReason>,
 }
 
 /// One state change of a packet.

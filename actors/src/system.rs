@@ -36,12 +36,14 @@ use crate::supervisor::service::{Make, ServiceSupervisor};
 mod cosmos;
 mod deferred;
 mod paths;
+mod reload;
 
 use cosmos::{chain_err, confirm_timeout, cosmos_factory};
 use deferred::join_deferred;
 pub use deferred::PendingPaths;
 pub use paths::ConfigSource;
 use paths::PathError;
+pub use reload::{ReloadError, ReloadReport};
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,10 @@ pub struct RelayHandle {
     /// The supervisor of the client keeper and the misbehaviour watcher (their requests go through it).
     pub services: Addr<ServiceSupervisor>,
     failure: Option<oneshot::Receiver<String>>,
+    /// Each chain's endpoint: a reload resolves the paths of the re-read file through them.
+    endpoints: HashMap<ChainId, AnyEndpoint>,
+    /// The routes relayed now, as reloads change them (`routes` stays what the start resolved).
+    relayed: Routes,
     pending_paths: PendingPaths,
     store: StateStore,
     arbiters: Vec<Arbiter>,
@@ -249,6 +255,10 @@ pub async fn start_with(
         factories.insert(chain.id.clone(), factory);
     }
 
+    let endpoints: HashMap<ChainId, AnyEndpoint> = factories
+        .iter()
+        .map(|(id, f)| (id.clone(), f.endpoint()))
+        .collect();
     let mut routes = Routes::default();
     let mut deferred = Vec::new();
     let plans = paths::plans(config, |id| factories.get(id).map(AnyFactory::endpoint));
@@ -313,11 +323,11 @@ pub async fn start_with(
         let scope = options.scope.clone();
         let meter = meters.coordinator.clone();
         let retention = config.global.record_retention.get();
+        let caps = crate::coordinator::caps::Ics20Caps::of(config);
         RelayCoordinator::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
-            let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
-                filters.get(chain).is_none_or(|f| f.allows(port, channel))
-            });
+            let filter = crate::coordinator::policy::channel_filter(filters);
             RelayCoordinator::new(links, routes, store, filter, 5)
+                .with_caps(caps)
                 .with_retention(retention)
                 .with_clear_intervals(intervals)
                 .with_scope(scope)
@@ -498,7 +508,9 @@ pub async fn start_with(
         coordinator,
         supervisors,
         links,
+        relayed: routes.clone(),
         routes,
+        endpoints,
         clients: services.clone().recipient(),
         check_clients: services.clone().recipient(),
         misbehaviour: services.clone().recipient(),

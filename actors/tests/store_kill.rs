@@ -46,6 +46,7 @@ fn record(seq: u64, state: &str) -> PacketRecord {
         created_ms: seq,
         updated_ms: seq,
         history: Vec::new(),
+        skip_reason: None,
     }
 }
 

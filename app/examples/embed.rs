@@ -51,7 +51,9 @@ impl Handler<PacketCompleted> for PacketCounter {
                     .entry(done.key.src_chain.to_string())
                     .or_default() += 1;
             }
-            PacketOutcome::TimedOut | PacketOutcome::Failed => self.counts.unsuccessful += 1,
+            PacketOutcome::TimedOut | PacketOutcome::Failed | PacketOutcome::Skipped => {
+                self.counts.unsuccessful += 1
+            }
         }
     }
 }

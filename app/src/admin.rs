@@ -42,7 +42,7 @@ pub(crate) use api::{packet_key, query_pairs};
 use api::{ApiError, ApiResult};
 use auth::Gate;
 use chains::Probes;
-use control::{authorise, clear, operation, operations, retry_dead_letter};
+use control::{authorise, clear, operation, operations, reload_config, retry_dead_letter};
 use events::{Hub, LifecycleTap};
 use ops::Operations;
 use status::{
@@ -108,16 +108,24 @@ pub struct Admin {
     probes: Probes,
     started_ms: u64,
     data_dir: String,
+    /// Where `POST /config/reload` asks the service loop to reload (none until the service accepts reloads).
+    reloads: Arc<Mutex<Option<crate::reload::ReloadRequests>>>,
 }
 
 /// A running admin server.
 pub struct AdminServer {
     handle: actix_web::dev::ServerHandle,
+    reloads: Arc<Mutex<Option<crate::reload::ReloadRequests>>>,
     /// The address it listens on (the configured one, with the port resolved when it was 0).
     pub addr: std::net::SocketAddr,
 }
 
 impl AdminServer {
+    /// `POST /config/reload` sends its requests to `requests` from now on (without, it answers 503).
+    pub fn accept_reloads(&self, requests: crate::reload::ReloadRequests) {
+        *api::lock(&self.reloads) = Some(requests);
+    }
+
     /// Stops accepting requests and closes open streams.
     pub async fn stop(self) {
         self.handle.stop(false).await;
@@ -211,7 +219,9 @@ pub async fn start(
             .unwrap_or_else(|_| data_dir.to_owned())
             .display()
             .to_string(),
+        reloads: Arc::new(Mutex::new(None)),
     });
+    let reloads = admin.reloads.clone();
     spawn_restart_watch(admin.clone());
     let data = web::Data::from(admin);
     let server = HttpServer::new(move || {
@@ -239,7 +249,11 @@ pub async fn start(
         }
     });
     info!(addr = %addr, "admin server listening");
-    Ok(AdminServer { handle, addr })
+    Ok(AdminServer {
+        handle,
+        reloads,
+        addr,
+    })
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -264,6 +278,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/authorisations", web::post().to(authorise))
         .route("/clear", web::post().to(clear))
+        .route("/config/reload", web::post().to(reload_config))
         .route("/operations", web::get().to(operations))
         .route("/operations/{id}", web::get().to(operation))
         .route("/events", web::get().to(events))

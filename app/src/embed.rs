@@ -56,6 +56,7 @@ pub fn completion(change: &LifecycleChanged) -> Option<PacketCompleted> {
         PacketState::Acknowledged => PacketOutcome::Acknowledged,
         PacketState::TimedOut => PacketOutcome::TimedOut,
         PacketState::Failed => PacketOutcome::Failed,
+        PacketState::Skipped => PacketOutcome::Skipped,
         _ => return None,
     };
     Some(PacketCompleted {

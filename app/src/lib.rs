@@ -12,3 +12,4 @@ mod datadir;
 pub mod demo;
 pub mod embed;
 mod logging;
+pub mod reload;

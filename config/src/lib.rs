@@ -7,6 +7,7 @@
 mod error;
 mod locate;
 mod model;
+pub mod reload;
 mod validate;
 pub mod values;
 

@@ -16,7 +16,7 @@ pub use connection::*;
 use crate::values::PositiveDuration;
 
 /// A whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Free text naming the setup; shown nowhere but kept so ADR-002 files parse.
@@ -46,7 +46,7 @@ pub struct Config {
 }
 
 /// `[global]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
     /// How often relaying work is retried, and the default deadline for node requests.
@@ -68,6 +68,12 @@ pub struct GlobalConfig {
     /// (their per-channel counts stay).
     #[serde(default = "defaults::record_retention")]
     pub record_retention: PositiveDuration,
+    /// ICS-20 packets (source port `transfer`) whose memo is longer than this many bytes are not relayed.
+    #[serde(default = "defaults::ics20_max_memo_size")]
+    pub ics20_max_memo_size: u64,
+    /// ICS-20 packets whose receiver is longer than this many bytes are not relayed.
+    #[serde(default = "defaults::ics20_max_receiver_size")]
+    pub ics20_max_receiver_size: u64,
 }
 
 impl Default for GlobalConfig {
@@ -79,6 +85,8 @@ impl Default for GlobalConfig {
             log_level: LogLevel::default(),
             log_format: LogFormat::default(),
             record_retention: defaults::record_retention(),
+            ics20_max_memo_size: defaults::ics20_max_memo_size(),
+            ics20_max_receiver_size: defaults::ics20_max_receiver_size(),
         }
     }
 }
@@ -134,7 +142,7 @@ pub enum LogFormat {
 }
 
 /// `[admin]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address the admin HTTP server binds to.
@@ -158,7 +166,7 @@ impl Default for AdminConfig {
 }
 
 /// `[telemetry]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// Whether metrics are collected and served at the admin server's `/metrics`.
@@ -179,7 +187,7 @@ impl Default for TelemetryConfig {
 }
 
 /// `[clients]`: the lifecycle of the clients relayd relays through (both ends of every configured connection).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientsConfig {
     /// A client is updated once this fraction of its trusting period has passed since its latest consensus
@@ -206,7 +214,7 @@ impl Default for ClientsConfig {
 }
 
 /// `[supervision]`: OTP-style restart policy defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisionConfig {
     /// Which siblings restart with a failed per-chain actor.

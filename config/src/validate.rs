@@ -22,6 +22,7 @@ pub fn check(config: &Config) -> Vec<Issue> {
     check_supervision(config, &mut report);
     check_clients(config, &mut report);
     check_telemetry(config, &mut report);
+    check_caps(config, &mut report);
     check_chains(config, &mut report);
     check_connections(config, &mut report);
     issues
@@ -93,6 +94,24 @@ fn check_telemetry(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
             path,
             "must be positive numbers of seconds in increasing order".to_owned(),
         );
+    }
+}
+
+fn check_caps(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
+    let caps = [
+        ("ics20_max_memo_size", config.global.ics20_max_memo_size),
+        (
+            "ics20_max_receiver_size",
+            config.global.ics20_max_receiver_size,
+        ),
+    ];
+    for (key, value) in caps {
+        if value == 0 {
+            report(
+                KeyPath::root().key("global").key(key),
+                "must be at least 1 byte".to_owned(),
+            );
+        }
     }
 }
 

@@ -130,6 +130,8 @@ fn defaults_apply_to_a_minimal_file() {
     assert_eq!(config.supervision.strategy, RestartStrategy::OneForOne);
     assert_eq!(config.chains[0].event_source.mode, EventSourceMode::Push);
     assert_eq!(config.chains[0].clear_interval, 100);
+    assert_eq!(config.global.ics20_max_memo_size, 32_768);
+    assert_eq!(config.global.ics20_max_receiver_size, 2_048);
     assert!((config.clients.refresh_fraction - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(
         config.clients.expiry_alarm.get(),
@@ -196,6 +198,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("zero-duration", "zero-duration.toml:2: global.timeout: \"0s\" must be greater than zero"),
         ("zero-max-in-flight", "zero-max-in-flight.toml:16: chains[1].max_in_flight: 0 must be between 1 and 64"),
         ("zero-max-msg-num", "zero-max-msg-num.toml:16: chains[1].max_msg_num: must be at least 1"),
+        ("zero-memo-cap", "zero-memo-cap.toml:3: global.ics20_max_memo_size: must be at least 1 byte"),
     ];
 
     let on_disk = std::fs::read_dir(fixtures().join("invalid"))

@@ -13,6 +13,8 @@ pub enum PacketOutcome {
     TimedOut,
     /// Given up on after its attempts; kept as a dead letter.
     Failed,
+    /// Not relayed by policy (an ICS-20 memo or receiver over its configured size).
+    Skipped,
 }
 
 /// A packet finished: what most hosts want to hear instead of every lifecycle step.

@@ -29,7 +29,7 @@ pub use height::Height;
 pub use host::{PacketCompleted, PacketOutcome};
 pub use ids::{ChainId, ChannelId, ClientId, ConnectionId, IdError, PortId, Sequence};
 pub use keeper::{CheckClients, ClientReport, QueryClientHealth};
-pub use lifecycle::{PacketState, UnknownPacketState};
+pub use lifecycle::{PacketState, SkipReason, UnknownPacketState};
 pub use object::{HandshakeState, PacketKey, RelayObject};
 pub use relay::{
     ActorKind, BlockObserved, BuilderExited, ChainAdvanced, ChainConsistencyChanged, ChildExited,

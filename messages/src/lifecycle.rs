@@ -25,11 +25,14 @@ pub enum PacketState {
     TimedOut,
     /// relayd gave up; the packet is in the dead-letter queue. Final.
     Failed,
+    /// Not relayed by policy (an ICS-20 memo or receiver over its configured size); the record's
+    /// `skip_reason` says which. Final: clearing never picks it up again.
+    Skipped,
 }
 
 impl PacketState {
     /// Every state, in lifecycle order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Detected,
         Self::ProofGenerated,
         Self::Submitted,
@@ -37,6 +40,7 @@ impl PacketState {
         Self::Acknowledged,
         Self::TimedOut,
         Self::Failed,
+        Self::Skipped,
     ];
 
     /// The state's name, as stored and shown.
@@ -49,12 +53,42 @@ impl PacketState {
             Self::Acknowledged => "acknowledged",
             Self::TimedOut => "timed_out",
             Self::Failed => "failed",
+            Self::Skipped => "skipped",
         }
     }
 
     /// Whether a packet never leaves this state on its own.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Acknowledged | Self::TimedOut | Self::Failed)
+        matches!(
+            self,
+            Self::Acknowledged | Self::TimedOut | Self::Failed | Self::Skipped
+        )
+    }
+}
+
+/// Why a packet is not relayed by policy: the `reason` label of `relayd_packets_skipped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The ICS-20 memo is longer than `ics20_max_memo_size`.
+    MemoTooLarge,
+    /// The ICS-20 receiver is longer than `ics20_max_receiver_size`.
+    ReceiverTooLarge,
+}
+
+impl SkipReason {
+    /// The reason's name, as stored, shown and used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MemoTooLarge => "memo_too_large",
+            Self::ReceiverTooLarge => "receiver_too_large",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -66,7 +100,7 @@ impl fmt::Display for PacketState {
 
 /// A name that is not a packet state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown packet state `{0}` (one of detected, proof_generated, submitted, confirmed, acknowledged, timed_out, failed)")]
+#[error("unknown packet state `{0}` (one of detected, proof_generated, submitted, confirmed, acknowledged, timed_out, failed, skipped)")]
 pub struct UnknownPacketState(pub String);
 
 impl FromStr for PacketState {
@@ -93,7 +127,11 @@ mod tests {
             assert_eq!(state.as_str().parse::<PacketState>(), Ok(state));
         }
         assert!("acked".parse::<PacketState>().is_err());
-        assert_eq!(PacketState::ALL.iter().filter(|s| s.is_final()).count(), 3);
+        assert_eq!(PacketState::ALL.iter().filter(|s| s.is_final()).count(), 4);
+        assert_eq!(
+            serde_json::to_string(&SkipReason::MemoTooLarge).unwrap(),
+            format!("\"{}\"", SkipReason::MemoTooLarge)
+        );
     }
 
     #[test]

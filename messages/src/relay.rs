@@ -359,6 +359,10 @@ pub struct ClearReport {
     pub unacknowledged: Vec<u64>,
     /// Builders started for them (those already running are not counted).
     pub started: usize,
+    /// Committed and unreceived packets relayd does not relay by policy (their records say why); they are
+    /// not in `unreceived`.
+    #[serde(default)]
+    pub skipped: Vec<u64>,
 }
 
 /// The kinds of supervised actors.

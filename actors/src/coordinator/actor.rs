@@ -112,6 +112,12 @@ impl RelayCoordinator {
         self
     }
 
+    /// Skips ICS-20 packets over `caps` (`[global] ics20_max_memo_size`, `ics20_max_receiver_size`).
+    pub fn with_caps(mut self, caps: super::caps::Ics20Caps) -> Self {
+        self.state.set_caps(caps);
+        self
+    }
+
     /// Clears the routes leaving each chain every `n` of its blocks (`[[chains]] clear_interval`; 0 = never).
     pub fn with_clear_intervals(mut self, intervals: HashMap<ChainId, u64>) -> Self {
         self.state.set_clear_intervals(intervals);
@@ -220,7 +226,7 @@ impl RelayCoordinator {
     }
 
     /// Writes a packet's lifecycle record; a failure is logged (the builder writes it again on its next step).
-    fn put(&self, record: &PacketRecord) {
+    pub(super) fn put(&self, record: &PacketRecord) {
         if let Err(e) = self.store.put_packet(record) {
             warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
         }
@@ -255,6 +261,7 @@ impl RelayCoordinator {
                 tx_hash: None,
                 error: None,
             }],
+            skip_reason: None,
         }
     }
 
@@ -304,13 +311,22 @@ impl RelayCoordinator {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(r)) => r,
             Ok(None) => {
+                let skip = self.state.skip_of(&packet);
                 let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
+                if let Some(skip) = skip {
+                    return self.skip(r, skip);
+                }
                 self.put(&r);
                 r
             }
             Err(e) => {
                 warn!(packet = %key, error = %e, "unreadable lifecycle record; relaying afresh");
-                self.new_record(key, route, packet, height, PacketState::Detected, None)
+                let skip = self.state.skip_of(&packet);
+                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
+                if let Some(skip) = skip {
+                    return self.skip(r, skip);
+                }
+                r
             }
         };
         self.spawn(record, 0);
@@ -541,6 +557,13 @@ impl Handler<LifecycleChanged> for RelayCoordinator {
                 self.spawn(record, restarts);
             }
         }
+        self.notify(msg);
+    }
+}
+
+impl RelayCoordinator {
+    /// Tells the lifecycle subscribers of `msg`; a final change is delivered past a full mailbox.
+    pub(super) fn notify(&mut self, msg: LifecycleChanged) {
         self.subscribers.retain(|s| s.connected());
         for s in &self.subscribers {
             if let Err(actix::dev::SendError::Full(m)) = s.try_send(msg.clone()) {

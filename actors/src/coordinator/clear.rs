@@ -105,6 +105,9 @@ impl Handler<ClearPackets> for RelayCoordinator {
                     continue;
                 }
                 if let Ok(Some(mut r)) = act.store.packet(&key) {
+                    if !clearing::relayable(&r) {
+                        continue;
+                    }
                     // Pending on chain but final here (e.g. failed): relay it again.
                     if clearing::reopen(&mut r) {
                         let _ = act.store.take_dead_letter(&key);
@@ -123,10 +126,20 @@ impl Handler<ClearPackets> for RelayCoordinator {
                 act.observe(&chain, e, ctx);
                 started += act.state.builders().len().saturating_sub(before);
             }
+            // Skipped packets stay pending on chain for good; they are reported apart, not waited for (those
+            // found in the transaction index just now were decided as they were observed).
+            let (skipped, unreceived): (Vec<u64>, Vec<u64>) =
+                unreceived.into_iter().partition(|s| {
+                    route
+                        .key(*s)
+                        .and_then(|k| act.store.packet(&k).ok().flatten())
+                        .is_some_and(|r| !clearing::relayable(&r))
+                });
             Ok(ClearReport {
                 unreceived,
                 unacknowledged,
                 started,
+                skipped,
             })
         }))
     }

@@ -61,10 +61,16 @@ pub fn known(record: Option<&PacketRecord>) -> Known {
     }
 }
 
+/// Whether clearing relays a record's packet: not when it is skipped by policy (an ICS-20 cap), which no
+/// clearing, on start, periodic or on demand, undoes.
+pub fn relayable(record: &PacketRecord) -> bool {
+    record.state != relayd_messages::PacketState::Skipped
+}
+
 /// Makes a record pending on chain but final here (e.g. failed) relay again from the start; says whether it
-/// was final.
+/// was final. A skipped record is left as it is (see [`relayable`]).
 pub fn reopen(record: &mut PacketRecord) -> bool {
-    if !record.is_final() {
+    if !record.is_final() || !relayable(record) {
         return false;
     }
     record.state = relayd_messages::PacketState::Detected;

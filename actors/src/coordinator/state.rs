@@ -14,6 +14,7 @@ use relayd_messages::{
     Height, IbcEvent, Packet, PacketKey, PacketSeen, PacketState, RelayObject, Route,
 };
 
+use super::caps::{self, Ics20Caps, Skip};
 use super::decisions::{
     Exit, HandshakeExit, HandshakeVerdict, Launch, LiveBuilder, LiveHandshake, Routed, Scope, Start,
 };
@@ -76,6 +77,8 @@ pub struct CoordinatorState<H, K> {
     closed: HashSet<Lane>,
     /// Ordered routes (keyed by source chain, port, channel).
     ordered: HashMap<Lane, OrderedLane>,
+    /// ICS-20 memo and receiver caps: packets over them are skipped.
+    caps: Ics20Caps,
 }
 
 impl<H, K> CoordinatorState<H, K> {
@@ -95,7 +98,23 @@ impl<H, K> CoordinatorState<H, K> {
             inconsistent: HashMap::new(),
             closed: HashSet::new(),
             ordered: HashMap::new(),
+            caps: Ics20Caps::default(),
         }
+    }
+
+    /// Skips ICS-20 packets over `caps` from now on.
+    pub fn set_caps(&mut self, caps: Ics20Caps) {
+        self.caps = caps;
+    }
+
+    /// Relays the source channels `filter` allows from now on.
+    pub fn set_filter(&mut self, filter: ChannelFilter) {
+        self.filter = filter;
+    }
+
+    /// Why a newly seen `packet` is not relayed, if it is over a cap (decided once, when its record is made).
+    pub fn skip_of(&self, packet: &Packet) -> Option<Skip> {
+        caps::verdict(&self.caps, packet)
     }
 
     /// Relays only the packets `scope` covers.
@@ -112,6 +131,13 @@ impl<H, K> CoordinatorState<H, K> {
     pub fn add_routes(&mut self, routes: impl IntoIterator<Item = Route>) {
         for route in routes {
             self.routes.insert(route);
+        }
+    }
+
+    /// Stops relaying `routes` (paths removed on reload): no new builder starts for them; running ones finish.
+    pub fn remove_routes(&mut self, routes: &[Route]) {
+        for route in routes {
+            self.routes.remove(route);
         }
     }
 

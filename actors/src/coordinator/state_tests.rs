@@ -94,6 +94,7 @@ fn record(src_channel: &str, dst_channel: &str, seq: u64, state: &str) -> Packet
             tx_hash: None,
             error: None,
         }],
+        skip_reason: None,
     }
 }
 
@@ -571,4 +572,15 @@ fn the_tracked_clients_are_both_ends_of_every_route() {
     assert!(tracked.contains(&(chain("b-1"), ClientId::new("07-tendermint-0").unwrap())));
     assert!(tracked.contains(&(chain("a-1"), ClientId::new("07-tendermint-1").unwrap())));
     assert_eq!(tracked.len(), 2);
+}
+
+#[test]
+fn skipped_packets_are_never_reopened_by_clearing_while_failed_ones_are() {
+    use super::super::clearing::{relayable, reopen};
+    let mut skipped = record("channel-0", "channel-1", 1, "skipped");
+    assert!(!relayable(&skipped) && !reopen(&mut skipped));
+    assert_eq!(skipped.state, PacketState::Skipped);
+    let mut failed = record("channel-0", "channel-1", 2, "failed");
+    assert!(relayable(&failed) && reopen(&mut failed));
+    assert_eq!(failed.state, PacketState::Detected);
 }

@@ -36,6 +36,7 @@ fn record(channel: &str, seq: u64, state: &str, updated_ms: u64) -> PacketRecord
         created_ms: 0,
         updated_ms,
         history: Vec::new(),
+        skip_reason: None,
     }
 }
 

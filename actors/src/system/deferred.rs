@@ -40,6 +40,11 @@ impl PendingPaths {
         self.with(|(waiting, _)| *waiting = names);
     }
 
+    /// After a reload: the routes relayed now replace those that joined since the start.
+    pub(super) fn reset_joined(&self, relayed: &Routes) {
+        self.with(|(_, joined)| *joined = relayed.clone());
+    }
+
     fn join(&self, routes: &[Route]) {
         self.with(|(_, joined)| {
             for route in routes {

@@ -182,7 +182,12 @@ async fn run_clear(admin: Arc<Admin>, mut op: Operation) {
     loop {
         let give_up = started.elapsed() >= OPERATION_DEADLINE;
         let mut records: BTreeMap<u64, Option<PacketRecord>> = BTreeMap::new();
-        for seq in report.unreceived.iter().chain(report.unacknowledged.iter()) {
+        for seq in report
+            .unreceived
+            .iter()
+            .chain(report.unacknowledged.iter())
+            .chain(report.skipped.iter())
+        {
             let key = PacketKey {
                 src_chain: chain.clone(),
                 src_port: port.clone(),
@@ -215,4 +220,36 @@ pub(super) async fn operation(admin: web::Data<Admin>, id: web::Path<String>) ->
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("no operation {:?}", id.as_str())))?;
     Ok(HttpResponse::Ok().json(op))
+}
+
+/// `POST /config/reload`: the service re-reads its configuration file and applies it (as on `SIGHUP`). 200 with
+/// what changed; 422 naming every problem by file, line and key when the file is invalid or changes what needs a
+/// restart; 503 when a path could not be resolved or the service does not take reloads. A refusal changes
+/// nothing.
+pub(super) async fn reload_config(admin: web::Data<Admin>, req: HttpRequest) -> ApiResult {
+    admit(&admin, &req)?;
+    let requests = lock(&admin.reloads).clone();
+    let Some(requests) = requests else {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "this process does not reload its configuration",
+        ));
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let stopping = || {
+        ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the service is stopping",
+        )
+    };
+    requests.send(reply).await.map_err(|_| stopping())?;
+    match answer.await.map_err(|_| stopping())? {
+        Ok(report) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "reloaded", "changes": report })))
+        }
+        Err(refused) if refused.is_invalid() => {
+            Ok(HttpResponse::UnprocessableEntity().json(refused.to_json()))
+        }
+        Err(refused) => Ok(HttpResponse::ServiceUnavailable().json(refused.to_json())),
+    }
 }

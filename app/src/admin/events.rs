@@ -140,6 +140,19 @@ impl Handler<LifecycleChanged> for LifecycleTap {
         };
         let families = self.metrics.families();
         families.lifecycle_events_total.inc();
+        if msg.packet_state() == Some(relayd_messages::PacketState::Skipped) {
+            // The reason is typed in the record; the change carries only its sentence.
+            if let Ok(Some(reason)) = self
+                .store
+                .packet(key)
+                .map(|r| r.and_then(|r| r.skip_reason))
+            {
+                families
+                    .packets_skipped_total
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+            }
+        }
         if msg.state == "acknowledged" {
             if let Ok(Some(record)) = self.store.packet(key) {
                 let done = record.history.last().map_or(record.updated_ms, |t| t.at_ms);

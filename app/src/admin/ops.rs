@@ -79,6 +79,8 @@ pub struct OpCounts {
     pub failed: usize,
     /// Not finished yet.
     pub pending: usize,
+    /// Pending on chain but not relayed by policy (ICS-20 caps); not in `total`.
+    pub skipped: usize,
 }
 
 /// A clearing operation.
@@ -184,6 +186,7 @@ pub fn progress(
     let mut counts = OpCounts {
         total: report.unreceived.len() + report.unacknowledged.len(),
         started: report.started,
+        skipped: report.skipped.len(),
         ..OpCounts::default()
     };
     let mut packets = Vec::new();
@@ -205,6 +208,17 @@ pub fn progress(
             // No record yet: relayd has not seen the packet's send.
             state: state.map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
             tx_hashes: record.map(|r| r.tx_hashes.clone()).unwrap_or_default(),
+            error: record.and_then(|r| r.last_error.clone()),
+        });
+    }
+    // Skipped by policy: listed with why, never waited for.
+    for sequence in &report.skipped {
+        let record = records.get(sequence).and_then(Option::as_ref);
+        packets.push(PacketResult {
+            sequence: *sequence,
+            pending: "recv",
+            state: PacketState::Skipped.to_string(),
+            tx_hashes: Vec::new(),
             error: record.and_then(|r| r.last_error.clone()),
         });
     }
@@ -281,6 +295,7 @@ mod tests {
             unreceived: vec![1, 2],
             unacknowledged: vec![3],
             started: 2,
+            skipped: vec![4],
         };
         let mut records = BTreeMap::new();
         records.insert(1, record("acknowledged"));
@@ -295,10 +310,12 @@ mod tests {
                 started: 2,
                 done: 1,
                 failed: 0,
-                pending: 2
+                pending: 2,
+                skipped: 1
             }
         );
         assert_eq!(running.packets[2].state, "unknown");
+        assert_eq!(running.packets[3].state, "skipped");
         assert_eq!(running.packets[2].pending, "ack");
 
         records.insert(2, record("failed"));

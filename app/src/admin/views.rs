@@ -245,8 +245,11 @@ pub struct PacketSummary {
     pub attempts: u32,
     /// Transactions relayd sent for it.
     pub tx_hashes: Vec<String>,
-    /// Last error.
+    /// Last error (for a skipped packet, which cap it is over).
     pub last_error: Option<String>,
+    /// Why it is not relayed, when its state is `skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<relayd_messages::SkipReason>,
     /// Detected, ms since the epoch.
     pub created_ms: u64,
     /// Last change, ms since the epoch.
@@ -299,6 +302,7 @@ pub fn summary(r: &PacketRecord) -> PacketSummary {
         attempts: r.attempts,
         tx_hashes: r.tx_hashes.clone(),
         last_error: r.last_error.clone(),
+        skip_reason: r.skip_reason,
         created_ms: r.created_ms,
         updated_ms: r.updated_ms,
     }

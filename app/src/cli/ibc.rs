@@ -179,6 +179,9 @@ pub struct TransferArgs {
     /// Receiver on the destination chain (default: relayd's key for it).
     #[arg(long)]
     pub receiver: Option<String>,
+    /// The ICS-20 memo (empty by default).
+    #[arg(long, default_value = "")]
+    pub memo: String,
     /// Number of transfers.
     #[arg(long, default_value_t = 1)]
     pub count: u32,

@@ -80,6 +80,7 @@ struct Outcome {
     timed_out: usize,
     failed: Vec<(u64, String)>,
     unfinished: Vec<u64>,
+    skipped: Vec<u64>,
 }
 
 /// Runs `clear packets`.
@@ -166,6 +167,7 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
                 .collect();
             let mut out = Outcome {
                 pending: pending.iter().copied().collect(),
+                skipped: report.skipped.clone(),
                 ..Outcome::default()
             };
             let total = pending.len();
@@ -227,13 +229,13 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
                 "chain": args.chain, "port": args.port, "channel": args.channel,
                 "pending": out.pending, "acknowledged": out.acknowledged, "timed_out": out.timed_out,
                 "failed": out.failed.iter().map(|(s, e)| json!({"sequence": s, "error": e})).collect::<Vec<_>>(),
-                "unfinished": out.unfinished,
+                "unfinished": out.unfinished, "skipped": out.skipped,
             })
         );
     } else {
         eprintln!();
         println!(
-            "{}/{}/{}: {} pending, {} acknowledged, {} timed out, {} failed, {} unfinished",
+            "{}/{}/{}: {} pending, {} acknowledged, {} timed out, {} failed, {} unfinished, {} skipped",
             args.chain,
             args.port,
             args.channel,
@@ -241,7 +243,8 @@ pub fn packets(cli: &Cli, args: &ClearPacketsArgs) -> ExitCode {
             out.acknowledged,
             out.timed_out,
             out.failed.len(),
-            out.unfinished.len()
+            out.unfinished.len(),
+            out.skipped.len()
         );
         for (seq, e) in &out.failed {
             println!("  failed {seq}: {e}");

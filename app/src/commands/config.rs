@@ -1,6 +1,6 @@
 //! `relayd config validate`, and loading the configuration for every command.
 
-mod checks;
+pub(crate) mod checks;
 
 use std::path::Path;
 use std::process::ExitCode;

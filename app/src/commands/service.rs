@@ -231,14 +231,15 @@ fn run_clear(
     } else {
         let c = &op["counts"];
         println!(
-            "{} {}: {} pending found, {} started, {} done, {} failed, {} unfinished",
+            "{} {}: {} pending found, {} started, {} done, {} failed, {} unfinished, {} skipped",
             op["id"].as_str().unwrap_or("?"),
             op["status"].as_str().unwrap_or("?"),
             c["total"],
             c["started"],
             c["done"],
             c["failed"],
-            c["pending"]
+            c["pending"],
+            c["skipped"]
         );
         for p in op["packets"].as_array().into_iter().flatten() {
             println!(

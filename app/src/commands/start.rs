@@ -3,7 +3,8 @@
 //! relay's drain bound, state flushed, exit 0); a second one during that stop exits at once (130 after SIGINT,
 //! 143 after SIGTERM) with the state database flushed, and the next start resumes what was unfinished. A failure
 //! of the relay coordinator, which relaying cannot survive, stops the service the same way and exits with an error
-//! so that the service manager starts it again.
+//! so that the service manager starts it again. SIGHUP re-reads the configuration and applies what a running
+//! service can change (see `crate::reload`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use crate::commands::config::load_for_service;
 use crate::commands::Signals;
 use crate::datadir::{DataDir, DataDirError};
 use crate::logging;
+use crate::reload::{self, ReloadRequest};
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,10 @@ fn serve(config: &Config, config_path: &Path, source: ConfigSource) -> Result<()
     let system = actix_rt::System::new();
     let signal = system.block_on(async {
         let mut signals = Signals::new().map_err(StartError::Signals)?;
+        // SIGHUP reloads the configuration (the service has no terminal whose hangup it should follow).
+        let mut hangups =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(StartError::Signals)?;
         let registry = prometheus::Registry::new();
         let metrics = relayd_actors::metrics::Metrics::new(
             &registry,
@@ -123,16 +129,32 @@ fn serve(config: &Config, config_path: &Path, source: ConfigSource) -> Result<()
                 None => std::future::pending().await,
             }
         };
+        let (reload_tx, mut reloads) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
+        if let Some(admin) = &admin {
+            admin.accept_reloads(reload_tx);
+        }
+        let mut current = config.clone();
+        tokio::pin!(failed);
         // Relaying cannot go on without the coordinator: its failure stops the service like a signal, with an
-        // error for the service manager to act on.
-        let name = tokio::select! {
-            name = signals.next() => name,
-            reason = failed => {
-                if let Some(admin) = admin {
-                    admin.stop().await;
+        // error for the service manager to act on. Reloads run here, one at a time, between the two.
+        let name = loop {
+            tokio::select! {
+                name = signals.next() => break name,
+                _ = hangups.recv() => {
+                    info!("SIGHUP: reloading the configuration");
+                    let _ = reload::reload(config_path, &mut current, &mut relay).await;
                 }
-                relay.shutdown().await;
-                return Err(StartError::CoordinatorFailed(reason));
+                Some(reply) = reloads.recv() => {
+                    let outcome = reload::reload(config_path, &mut current, &mut relay).await;
+                    let _ = reply.send(outcome);
+                }
+                reason = &mut failed => {
+                    if let Some(admin) = admin {
+                        admin.stop().await;
+                    }
+                    relay.shutdown().await;
+                    return Err(StartError::CoordinatorFailed(reason));
+                }
             }
         };
         info!(

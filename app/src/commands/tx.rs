@@ -105,7 +105,7 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
             receiver: receiver.clone(),
             timeout_height,
             timeout_timestamp,
-            memo: String::new(),
+            memo: args.memo.clone(),
         };
         let any = Any {
             type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(),

@@ -34,7 +34,7 @@ impl ChainType {
 
 /// One `[[chains]]` entry. Keys that apply to one chain type only are `Option`s here and checked against
 /// `type` by validation, so a stray key is reported instead of ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
     /// The chain id.
@@ -231,7 +231,7 @@ pub enum ProofSpecName {
 }
 
 /// How a chain's blocks and events reach relayd.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventSource {
     /// Push (WebSocket subscription) or pull (polling).
@@ -263,7 +263,7 @@ pub enum EventSourceMode {
 }
 
 /// Channel allow and deny lists. With an empty allow list every channel is allowed; deny wins over allow.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PacketFilter {
     /// Patterns of channels to relay.

@@ -4,7 +4,7 @@ use relayd_messages::{ChainId, ChannelId, ClientId, ConnectionId, PortId};
 use serde::{Deserialize, Serialize};
 
 /// One `[[connections]]` entry (ADR-002). `None` ends mean "any".
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
     /// The source end.
@@ -19,7 +19,7 @@ pub struct Connection {
 }
 
 /// One end of a connection, named by the client it is built on.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionEnd {
     /// The chain of this end; needed only when `client_id` is listed on more than one chain.
@@ -33,7 +33,7 @@ pub struct ConnectionEnd {
 }
 
 /// Ports and channels relayed over a connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayPath {
     /// Source port; `None` means any.

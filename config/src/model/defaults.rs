@@ -21,6 +21,17 @@ pub(crate) fn timeout() -> PositiveDuration {
 pub(crate) fn record_retention() -> PositiveDuration {
     PositiveDuration::from_secs(7 * 24 * 3600)
 }
+/// Default `ics20_max_memo_size`, in bytes (Hermes' default).
+pub const ICS20_MAX_MEMO_SIZE: u64 = 32_768;
+/// Default `ics20_max_receiver_size`, in bytes (Hermes' default).
+pub const ICS20_MAX_RECEIVER_SIZE: u64 = 2_048;
+
+pub(crate) fn ics20_max_memo_size() -> u64 {
+    ICS20_MAX_MEMO_SIZE
+}
+pub(crate) fn ics20_max_receiver_size() -> u64 {
+    ICS20_MAX_RECEIVER_SIZE
+}
 pub(crate) fn admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 3000))
 }

@@ -1,7 +1,7 @@
 // relayd dashboard: polls the admin API and follows /events. No dependencies; everything is drawn here.
 "use strict";
 
-const STATES = ["detected", "proof_generated", "submitted", "confirmed", "acknowledged", "timed_out", "failed"];
+const STATES = ["detected", "proof_generated", "submitted", "confirmed", "acknowledged", "timed_out", "failed", "skipped"];
 const HISTORY = 120;
 const backlogSeries = new Map();
 const latencySeries = new Map();
