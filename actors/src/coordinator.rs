@@ -4,6 +4,7 @@
 //! resumes unfinished packets from sled at start, and clears pending packets on request.
 
 mod actor;
+mod admission;
 mod clear;
 pub mod clearing;
 mod compaction;
@@ -13,6 +14,7 @@ pub mod decisions;
 mod handshakes;
 mod introspect;
 pub mod state;
+pub mod window;
 
 pub use actor::*;
 pub use decisions::Scope;

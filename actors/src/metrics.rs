@@ -73,6 +73,8 @@ pub struct Families {
     pub chain_height: IntGaugeVec,
     /// `relayd_packet_builders`: live packet builders.
     pub packet_builders: IntGauge,
+    /// `relayd_packet_builders_waiting`: packets waiting for a builder slot (the window is full).
+    pub packet_builders_waiting: IntGauge,
 }
 
 fn counter(
@@ -154,9 +156,10 @@ impl Metrics {
             .inner
             .collectors()
             .iter()
-            .chain(std::iter::once(
+            .chain([
                 &(&self.inner.packet_builders as &dyn prometheus::core::Collector),
-            ))
+                &(&self.inner.packet_builders_waiting as &dyn prometheus::core::Collector),
+            ])
             .flat_map(|c| c.desc())
             .map(|d| FamilyDesc {
                 name: d.fq_name.clone(),
@@ -181,6 +184,11 @@ impl Metrics {
         r.register(Box::new(lifecycle_events_total.clone()))?;
         let packet_builders = IntGauge::new("relayd_packet_builders", "Live packet builders")?;
         r.register(Box::new(packet_builders.clone()))?;
+        let packet_builders_waiting = IntGauge::new(
+            "relayd_packet_builders_waiting",
+            "Packets waiting for a packet builder slot",
+        )?;
+        r.register(Box::new(packet_builders_waiting.clone()))?;
         let inner = Families {
             packets: gauge(
                 r,
@@ -302,6 +310,7 @@ impl Metrics {
             lifecycle_events_total,
             chain_height: gauge(r, "relayd_chain_height", "Latest height seen", &["chain"])?,
             packet_builders,
+            packet_builders_waiting,
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -313,12 +313,14 @@ pub async fn start_with(
         let scope = options.scope.clone();
         let meter = meters.coordinator.clone();
         let retention = config.global.record_retention.get();
+        let max_builders = config.global.max_builders.get();
         RelayCoordinator::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
             let filter = Box::new(move |chain: &ChainId, port: &str, channel: &str| {
                 filters.get(chain).is_none_or(|f| f.allows(port, channel))
             });
             RelayCoordinator::new(links, routes, store, filter, 5)
                 .with_retention(retention)
+                .with_max_builders(max_builders)
                 .with_clear_intervals(intervals)
                 .with_scope(scope)
                 .with_meter(meter)

@@ -68,6 +68,10 @@ pub struct GlobalConfig {
     /// (their per-channel counts stay).
     #[serde(default = "defaults::record_retention")]
     pub record_retention: PositiveDuration,
+    /// How many packet builders run at once; further pending packets wait (as stored records) for a slot, so a
+    /// backlog of any length costs a fixed number of builders.
+    #[serde(default = "defaults::max_builders")]
+    pub max_builders: std::num::NonZeroUsize,
 }
 
 impl Default for GlobalConfig {
@@ -79,6 +83,7 @@ impl Default for GlobalConfig {
             log_level: LogLevel::default(),
             log_format: LogFormat::default(),
             record_retention: defaults::record_retention(),
+            max_builders: defaults::max_builders(),
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct CoordinatorStatus {
     pub heights: Vec<(String, u64)>,
     /// Live packet builders.
     pub builders: usize,
+    /// Packets waiting for a builder slot (the window of running builders is full).
+    pub waiting_builders: usize,
+    /// The bound on live packet builders (`[global] max_builders`).
+    pub max_builders: usize,
     /// Events routed so far.
     pub events_handled: u64,
     /// The coordinator's own mailbox: events from the monitors, builders and client keeper waiting, and

@@ -192,7 +192,7 @@ impl RelayCoordinator {
                 }
                 return;
             }
-            Start::Skip | Start::Queued => return,
+            Start::Skip | Start::Queued | Start::Deferred => return,
         };
         let key = launch.record.key.clone();
         let meter = Meter::new();
@@ -220,7 +220,7 @@ impl RelayCoordinator {
     }
 
     /// Writes a packet's lifecycle record; a failure is logged (the builder writes it again on its next step).
-    fn put(&self, record: &PacketRecord) {
+    pub(super) fn put(&self, record: &PacketRecord) {
         if let Err(e) = self.store.put_packet(record) {
             warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
         }
@@ -506,8 +506,11 @@ impl Handler<BuilderExited> for RelayCoordinator {
                 if let Some((record, restarts)) = next {
                     self.spawn(record, restarts);
                 }
+                self.admit_waiting();
             }
             Exit::Restart { delay, restarts } => {
+                // Its slot is free while it backs off; it takes its turn again when restarted.
+                self.admit_waiting();
                 warn!(packet = %key, restarts, ?delay, "packet builder failed; restarting");
                 ctx.run_later(delay, move |act, _| {
                     if act.state.builder(&key).is_some() {

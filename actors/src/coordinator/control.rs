@@ -78,6 +78,8 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
         MessageResult(CoordinatorStatus {
             heights,
             builders: self.state.builders().len(),
+            waiting_builders: self.state.waiting_builders(),
+            max_builders: self.state.max_builders(),
             events_handled: self.events_handled,
             load: self.meter.load(),
             builder_mailboxes,

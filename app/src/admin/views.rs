@@ -431,6 +431,8 @@ mod tests {
         let coordinator = CoordinatorStatus {
             heights: vec![],
             builders: 0,
+            waiting_builders: 0,
+            max_builders: 8,
             events_handled: 4,
             load: ActorLoad {
                 mailbox_depth: 0,
