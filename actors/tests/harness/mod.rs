@@ -21,6 +21,8 @@ pub enum Cmd {
     PanicBuilder,
     Restarts(oneshot::Sender<u64>),
     Builders(oneshot::Sender<usize>),
+    /// The builder window: (running, waiting, max).
+    Window(oneshot::Sender<(usize, usize, usize)>),
     /// How many chains the coordinator has seen a block of.
     Following(oneshot::Sender<usize>),
     /// The ClientKeeper's reports, after a check of every client.
@@ -87,6 +89,14 @@ impl Relayd {
                                 .await
                                 .expect("status");
                             let _ = reply.send(s.builders);
+                        }
+                        Cmd::Window(reply) => {
+                            let s = handle
+                                .coordinator
+                                .send(QueryCoordinator)
+                                .await
+                                .expect("status");
+                            let _ = reply.send((s.builders, s.waiting_builders, s.max_builders));
                         }
                         Cmd::Following(reply) => {
                             let s = handle
