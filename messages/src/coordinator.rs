@@ -37,6 +37,8 @@ pub struct CoordinatorStatus {
     pub builder_mailboxes: Vec<(String, u64)>,
     /// Chains whose node is not consistent with what relayd followed, with why: their paths are stopped.
     pub inconsistent: Vec<(String, String)>,
+    /// Clients whose paths are stopped (host chain, client, why): expired, frozen, or not found on their host.
+    pub halted_clients: Vec<(String, String, String)>,
 }
 
 /// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour

@@ -117,6 +117,8 @@ pub enum ErrorKind {
     ClientUnusable,
     /// The actor asked is stopping or restarting.
     Stopped,
+    /// What was asked for does not exist on the chain (a client the chain no longer has, e.g. after a reset).
+    NotFound,
 }
 
 impl RelayError {

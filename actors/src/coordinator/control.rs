@@ -84,6 +84,7 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
             load: self.meter.load(),
             builder_mailboxes,
             inconsistent: self.state.inconsistent_chains(),
+            halted_clients: self.state.halted_clients(),
         })
     }
 }

@@ -578,6 +578,17 @@ impl<H, K> CoordinatorState<H, K> {
         chains
     }
 
+    /// The clients whose paths are stopped (host chain, client, why): expired, frozen or missing; sorted.
+    pub fn halted_clients(&self) -> Vec<(String, String, String)> {
+        let mut clients: Vec<(String, String, String)> = self
+            .halted
+            .iter()
+            .map(|((h, c), r)| (h.to_string(), c.to_string(), r.clone()))
+            .collect();
+        clients.sort();
+        clients
+    }
+
     /// The number of routes to or from `chain`.
     pub fn paths_of(&self, chain: &ChainId) -> usize {
         self.routes

@@ -440,6 +440,7 @@ mod tests {
             },
             builder_mailboxes: Vec::new(),
             inconsistent: Vec::new(),
+            halted_clients: Vec::new(),
         };
         let tree = actor_tree(&coordinator, 1, &[ChainView { status, loads }], &[]);
         assert_eq!(tree.len(), 3);
