@@ -462,6 +462,10 @@ impl Handler<BlockObserved> for RelayCoordinator {
             }
             self.observe(&chain, observed, ctx);
         }
+        // More of this block's events follow: the block is finished with its last chunk.
+        if msg.partial {
+            return;
+        }
         // Handshake builders waiting for a block re-read their ends.
         for live in self.state.handshakes() {
             let _ = live.handle.try_send(ChainAdvanced {
