@@ -3,6 +3,7 @@
 //! that a slow coordinator slows the monitor instead of losing blocks.
 
 mod actor;
+pub mod chunks;
 pub mod source;
 
 pub use actor::*;

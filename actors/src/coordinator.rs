@@ -5,6 +5,7 @@
 
 mod actor;
 pub mod caps;
+mod admission;
 mod clear;
 pub mod clearing;
 mod compaction;
@@ -16,6 +17,7 @@ mod introspect;
 pub mod policy;
 mod skip;
 pub mod state;
+pub mod window;
 
 pub use actor::*;
 pub use decisions::Scope;

@@ -75,6 +75,8 @@ pub struct Families {
     pub chain_height: IntGaugeVec,
     /// `relayd_packet_builders`: live packet builders.
     pub packet_builders: IntGauge,
+    /// `relayd_packet_builders_waiting`: packets waiting for a builder slot (the window is full).
+    pub packet_builders_waiting: IntGauge,
 }
 
 fn counter(
@@ -157,9 +159,10 @@ impl Metrics {
             .inner
             .collectors()
             .iter()
-            .chain(std::iter::once(
+            .chain([
                 &(&self.inner.packet_builders as &dyn prometheus::core::Collector),
-            ))
+                &(&self.inner.packet_builders_waiting as &dyn prometheus::core::Collector),
+            ])
             .flat_map(|c| c.desc())
             .map(|d| FamilyDesc {
                 name: d.fq_name.clone(),
@@ -184,6 +187,11 @@ impl Metrics {
         r.register(Box::new(lifecycle_events_total.clone()))?;
         let packet_builders = IntGauge::new("relayd_packet_builders", "Live packet builders")?;
         r.register(Box::new(packet_builders.clone()))?;
+        let packet_builders_waiting = IntGauge::new(
+            "relayd_packet_builders_waiting",
+            "Packets waiting for a packet builder slot",
+        )?;
+        r.register(Box::new(packet_builders_waiting.clone()))?;
         let inner = Families {
             packets: gauge(
                 r,
@@ -311,6 +319,7 @@ impl Metrics {
             lifecycle_events_total,
             chain_height: gauge(r, "relayd_chain_height", "Latest height seen", &["chain"])?,
             packet_builders,
+            packet_builders_waiting,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -400,7 +409,7 @@ mod tests {
         let metrics = Metrics::new(&registry, vec![1.0]).unwrap();
         let described: Vec<String> = metrics.describe().into_iter().map(|d| d.name).collect();
         // A scrape lists the unlabelled families at once and the labelled ones once they have a series: every
-        // one it lists is described, and the description covers all 22 families, each once.
+        // one it lists is described, and the description covers all 23 families, each once.
         let mut gathered: Vec<String> = registry
             .gather()
             .iter()
@@ -408,10 +417,10 @@ mod tests {
             .collect();
         gathered.sort();
         assert!(gathered.iter().all(|n| described.contains(n)));
-        assert_eq!(described.len(), 22);
+        assert_eq!(described.len(), 23);
         let mut unique = described.clone();
         unique.dedup();
-        assert_eq!(unique.len(), 22);
+        assert_eq!(unique.len(), 23);
         let packets = metrics
             .describe()
             .into_iter()

@@ -324,11 +324,13 @@ pub async fn start_with(
         let meter = meters.coordinator.clone();
         let retention = config.global.record_retention.get();
         let caps = crate::coordinator::caps::Ics20Caps::of(config);
+        let max_builders = config.global.max_builders.get();
         RelayCoordinator::start_in_arbiter(&coordinator_arbiter.handle(), move |_| {
             let filter = crate::coordinator::policy::channel_filter(filters);
             RelayCoordinator::new(links, routes, store, filter, 5)
                 .with_caps(caps)
                 .with_retention(retention)
+                .with_max_builders(max_builders)
                 .with_clear_intervals(intervals)
                 .with_scope(scope)
                 .with_meter(meter)

@@ -179,3 +179,32 @@ async fn expired_clients_stop_their_paths_with_a_clear_error() {
         chain.shutdown().await;
     }
 }
+
+/// A client its host chain does not have (as after a reset of that chain) reads as not found, a failure of its
+/// own kind, which the ClientKeeper turns into a stop of its paths; a client that exists reads as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_the_host_chain_does_not_have_is_queried_as_not_found() {
+    let (s, config) = setup(Duration::from_secs(600), "check_interval = \"1s\"").await;
+    let relayd = Relayd::start(&config, s.dir.path());
+    eventually("both clients read", || async {
+        let r = reports(&relayd).await;
+        r.len() == 2 && r.iter().all(|c| c.latest_height.is_some())
+    })
+    .await;
+    let existing = reports(&relayd).await.remove(0);
+    let found = relayd
+        .ask(|reply| Cmd::QueryClient(existing.host.clone(), existing.client_id.clone(), reply))
+        .await;
+    assert!(found.is_ok(), "{found:?}");
+    let missing = relayd
+        .ask(|reply| Cmd::QueryClient(existing.host.clone(), "07-tendermint-99".into(), reply))
+        .await;
+    match missing {
+        Err(e) => assert_eq!(e.kind, relayd_messages::ErrorKind::NotFound, "{e:?}"),
+        Ok(summary) => panic!("a client that does not exist was read: {summary:?}"),
+    }
+    relayd.stop().await;
+    for chain in s.chains {
+        chain.shutdown().await;
+    }
+}

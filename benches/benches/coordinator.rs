@@ -131,6 +131,7 @@ fn block(chain: &str, height: u64, events: Vec<ObservedEvent>) -> BlockObserved 
         height,
         time_ns: height * 1_000_000_000,
         events,
+        partial: false,
     }
 }
 

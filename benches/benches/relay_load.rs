@@ -10,7 +10,8 @@
 //!   start to the last acknowledgement (clearing on start finds them through commitments, their data through
 //!   the transaction index).
 //!
-//! Run: `cargo bench -p relayd-benches --bench relay_load` (`LOAD_SCENARIO=steady|backlog` for one).
+//! Run: `cargo bench -p relayd-benches --bench relay_load` (`LOAD_SCENARIO=steady|backlog` for one;
+//! `LOAD_MAX_BUILDERS` sets `[global] max_builders`).
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -86,6 +87,11 @@ async fn setup(block: Duration) -> Setup {
     let text = std::fs::read_to_string(&config)
         .expect("config")
         .replace("max_msg_num = 100", "max_msg_num = 250");
+    // `LOAD_MAX_BUILDERS`: the builder window (`[global] max_builders`); unset, the default.
+    let text = match std::env::var("LOAD_MAX_BUILDERS") {
+        Ok(n) => text.replacen("[global]\n", &format!("[global]\nmax_builders = {n}\n"), 1),
+        Err(_) => text,
+    };
     std::fs::write(&config, text).expect("config");
     let data = dir.path().join("data");
     let keys = KeyStore::open(&data.join("keys")).expect("keys");

@@ -74,6 +74,10 @@ pub struct GlobalConfig {
     /// ICS-20 packets whose receiver is longer than this many bytes are not relayed.
     #[serde(default = "defaults::ics20_max_receiver_size")]
     pub ics20_max_receiver_size: u64,
+    /// How many packet builders run at once; further pending packets wait (as stored records) for a slot, so a
+    /// backlog of any length costs a fixed number of builders.
+    #[serde(default = "defaults::max_builders")]
+    pub max_builders: std::num::NonZeroUsize,
 }
 
 impl Default for GlobalConfig {
@@ -87,6 +91,7 @@ impl Default for GlobalConfig {
             record_retention: defaults::record_retention(),
             ics20_max_memo_size: defaults::ics20_max_memo_size(),
             ics20_max_receiver_size: defaults::ics20_max_receiver_size(),
+            max_builders: defaults::max_builders(),
         }
     }
 }

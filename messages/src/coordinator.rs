@@ -24,6 +24,10 @@ pub struct CoordinatorStatus {
     pub heights: Vec<(String, u64)>,
     /// Live packet builders.
     pub builders: usize,
+    /// Packets waiting for a builder slot (the window of running builders is full).
+    pub waiting_builders: usize,
+    /// The bound on live packet builders (`[global] max_builders`).
+    pub max_builders: usize,
     /// Events routed so far.
     pub events_handled: u64,
     /// The coordinator's own mailbox: events from the monitors, builders and client keeper waiting, and
@@ -33,6 +37,8 @@ pub struct CoordinatorStatus {
     pub builder_mailboxes: Vec<(String, u64)>,
     /// Chains whose node is not consistent with what relayd followed, with why: their paths are stopped.
     pub inconsistent: Vec<(String, String)>,
+    /// Clients whose paths are stopped (host chain, client, why): expired, frozen, or not found on their host.
+    pub halted_clients: Vec<(String, String, String)>,
 }
 
 /// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour

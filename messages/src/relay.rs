@@ -117,6 +117,8 @@ pub enum ErrorKind {
     ClientUnusable,
     /// The actor asked is stopping or restarting.
     Stopped,
+    /// What was asked for does not exist on the chain (a client the chain no longer has, e.g. after a reset).
+    NotFound,
 }
 
 impl RelayError {
@@ -154,8 +156,11 @@ pub struct BlockObserved {
     pub height: u64,
     /// The block time, ns since the epoch (0 when the source did not say).
     pub time_ns: u64,
-    /// Its IBC events, in block order.
+    /// Its IBC events, in block order (a bounded chunk of them when the block has many).
     pub events: Vec<ObservedEvent>,
+    /// More events of this block follow in the next message: the block is finished (tips handed on, clearing,
+    /// its checkpoint written) only with the message that is not partial.
+    pub partial: bool,
 }
 
 /// Read an ICS-24 path, with a proof (PacketBuilder → Querier).

@@ -216,6 +216,16 @@ pub enum ChainError {
         /// The node's error.
         reason: String,
     },
+    /// The node's answer was larger than relayd reads from a node; it was refused unread.
+    #[error("{chain}: {call}: the node's answer is larger than {limit} bytes; refused")]
+    TooLarge {
+        /// The chain.
+        chain: String,
+        /// What was asked.
+        call: String,
+        /// The bound, in bytes.
+        limit: usize,
+    },
     /// A proof was asked for and none came back.
     #[error("{chain}: {path} at height {height}: the node returned no proof")]
     MissingProof {

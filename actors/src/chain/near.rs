@@ -2,6 +2,7 @@
 //! IBC contract (octopus-network `near-ibc` interface) over NEAR JSON-RPC.
 
 pub mod backend;
+pub mod bounded;
 pub mod contract;
 pub mod credentials;
 pub mod endpoint;

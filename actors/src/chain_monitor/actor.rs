@@ -6,6 +6,7 @@ use relayd_messages::{ActorKind, BlockObserved, ChainConsistencyChanged, ChainId
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::chunks::{block_messages, MAX_EVENTS_PER_MESSAGE};
 use super::source::{BlockEvents, EventSource};
 use crate::meter::{Meter, MeteredRecipient};
 use crate::supervisor::guard::{injected_panic, ExitGuard};
@@ -89,15 +90,17 @@ impl<S: EventSource + 'static> Actor for ChainMonitor<S> {
             while let Some(block) = rx.recv().await {
                 // This block and those read behind it wait for the coordinator.
                 meter.set_waiting(rx.len() as u64 + 1);
-                let observed = BlockObserved {
-                    chain: chain.clone(),
-                    height: block.height,
-                    time_ns: block.time_ns,
-                    events: block.events,
-                };
-                if let Err(e) = sink.send(observed).await {
-                    warn!(chain = %chain, error = %e, "the coordinator is gone; monitor stops delivering");
-                    return;
+                for observed in block_messages(
+                    &chain,
+                    block.height,
+                    block.time_ns,
+                    block.events,
+                    MAX_EVENTS_PER_MESSAGE,
+                ) {
+                    if let Err(e) = sink.send(observed).await {
+                        warn!(chain = %chain, error = %e, "the coordinator is gone; monitor stops delivering");
+                        return;
+                    }
                 }
                 meter.handled();
                 meter.set_waiting(rx.len() as u64);

@@ -15,7 +15,7 @@ use relayd_messages::{
 use tracing::{error, info, warn};
 
 use crate::chain_link::ChainLink;
-use crate::client_keeper::state::{assess, ClientHealth, ClientPolicy, ClientView};
+use crate::client_keeper::state::{assess, unreadable, ClientHealth, ClientPolicy, ClientView};
 use crate::meter::{Meter, MeteredRecipient};
 use crate::metrics::Metrics;
 use crate::routes::Routes;
@@ -166,9 +166,22 @@ impl ClientKeeper {
         let checked = match outcome {
             Ok(c) => c,
             Err(e) => {
-                // An unreadable client says nothing about its health: the paths keep their state.
-                report.health = "unreadable".into();
                 report.last_error = Some(e.message);
+                let Some(health) = unreadable(e.kind) else {
+                    // An unreadable client says nothing about its health: the paths keep their state.
+                    report.health = "unreadable".into();
+                    self.reports.insert(client, report);
+                    return;
+                };
+                // The host chain has no such client: its paths stop, as for an expired one, until it exists
+                // again (the next check that reads it resumes them).
+                if previous.as_ref().is_none_or(|p| p.health != health.name()) {
+                    error!(host = %client.host, client = %client.client_id, "client not found on its host chain: the paths through it stop until it exists again");
+                }
+                report.health = health.name().into();
+                report.alarm = true;
+                report.expires_in_secs = None;
+                self.usability(&client, health);
                 self.reports.insert(client, report);
                 return;
             }
@@ -178,7 +191,10 @@ impl ClientKeeper {
         report.health = health.name().into();
         report.alarm = matches!(
             health,
-            ClientHealth::Alarm { .. } | ClientHealth::Expired { .. } | ClientHealth::Frozen
+            ClientHealth::Alarm { .. }
+                | ClientHealth::Expired { .. }
+                | ClientHealth::Frozen
+                | ClientHealth::Missing
         );
         report.expires_in_secs = health.expires_in_secs();
         report.last_error = None;
@@ -214,6 +230,12 @@ impl ClientKeeper {
                 _ => {}
             }
         }
+        self.usability(&client, health);
+        self.reports.insert(client, report);
+    }
+
+    /// Tells the coordinator when whether packets may go through `client` changes with `health`.
+    fn usability(&mut self, client: &TrackedClient, health: ClientHealth) {
         let usable = health.usable();
         if self.usable.insert(client.clone(), usable) != Some(usable) {
             let why = health
@@ -228,7 +250,6 @@ impl ClientKeeper {
                 reason,
             });
         }
-        self.reports.insert(client, report);
     }
 }
 

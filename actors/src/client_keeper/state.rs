@@ -49,6 +49,9 @@ pub enum ClientHealth {
     },
     /// Frozen by misbehaviour; its paths stop.
     Frozen,
+    /// The host chain has no such client (queried as not found, e.g. the chain was reset); its paths stop until
+    /// it exists again.
+    Missing,
     /// Its consensus state's time is unknown, so nothing can be judged.
     Unknown,
 }
@@ -62,13 +65,14 @@ impl ClientHealth {
             Self::Alarm { .. } => "alarm",
             Self::Expired { .. } => "expired",
             Self::Frozen => "frozen",
+            Self::Missing => "missing",
             Self::Unknown => "unknown",
         }
     }
 
     /// Whether packets may still be relayed through the client.
     pub fn usable(&self) -> bool {
-        !matches!(self, Self::Expired { .. } | Self::Frozen)
+        !matches!(self, Self::Expired { .. } | Self::Frozen | Self::Missing)
     }
 
     /// Why no packet can go through a client with this verdict (expired or frozen), if so; it reads after the
@@ -76,6 +80,7 @@ impl ClientHealth {
     pub fn unusable_reason(&self) -> Option<String> {
         match self {
             Self::Frozen => Some("is frozen".into()),
+            Self::Missing => Some("does not exist (queried as not found)".into()),
             Self::Expired { ago } => Some(format!(
                 "expired {}s ago (its trusting period passed with no update)",
                 ago.as_secs()
@@ -97,9 +102,15 @@ impl ClientHealth {
             | Self::RefreshDue { expires_in }
             | Self::Alarm { expires_in } => Some(secs(expires_in)),
             Self::Expired { ago } => Some(-secs(ago)),
-            Self::Frozen | Self::Unknown => None,
+            Self::Frozen | Self::Missing | Self::Unknown => None,
         }
     }
+}
+
+/// What a failed read of a client says about it: a client its host chain does not have is [`ClientHealth::Missing`];
+/// any other failure says nothing (`None`: its paths keep their state).
+pub fn unreadable(kind: relayd_messages::ErrorKind) -> Option<ClientHealth> {
+    (kind == relayd_messages::ErrorKind::NotFound).then_some(ClientHealth::Missing)
 }
 
 /// Judges `client` at `now_ns` (ns since the epoch) under `policy`.
@@ -230,6 +241,24 @@ mod tests {
         let h = assess(&v, now, &policy(0.3, 10));
         assert_eq!(h, ClientHealth::Unknown);
         assert!(h.usable() && !h.needs_update() && h.expires_in_secs().is_none());
+    }
+
+    #[test]
+    fn a_client_queried_as_not_found_is_missing_and_stops_its_paths_other_failures_say_nothing() {
+        use relayd_messages::ErrorKind;
+        let h = unreadable(ErrorKind::NotFound).expect("judged");
+        assert_eq!(h, ClientHealth::Missing);
+        assert!(!h.usable() && !h.needs_update() && h.expires_in_secs().is_none());
+        assert_eq!(h.name(), "missing");
+        assert!(h.unusable_reason().is_some_and(|r| r.contains("not found")));
+        for kind in [
+            ErrorKind::Unavailable,
+            ErrorKind::Unverified,
+            ErrorKind::ClientUnusable,
+            ErrorKind::Stopped,
+        ] {
+            assert_eq!(unreadable(kind), None, "{kind:?}");
+        }
     }
 
     #[test]

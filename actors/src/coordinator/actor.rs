@@ -198,7 +198,7 @@ impl RelayCoordinator {
                 }
                 return;
             }
-            Start::Skip | Start::Queued => return,
+            Start::Skip | Start::Queued | Start::Deferred => return,
         };
         let key = launch.record.key.clone();
         let meter = Meter::new();
@@ -478,6 +478,10 @@ impl Handler<BlockObserved> for RelayCoordinator {
             }
             self.observe(&chain, observed, ctx);
         }
+        // More of this block's events follow: the block is finished with its last chunk.
+        if msg.partial {
+            return;
+        }
         // Handshake builders waiting for a block re-read their ends.
         for live in self.state.handshakes() {
             let _ = live.handle.try_send(ChainAdvanced {
@@ -522,8 +526,11 @@ impl Handler<BuilderExited> for RelayCoordinator {
                 if let Some((record, restarts)) = next {
                     self.spawn(record, restarts);
                 }
+                self.admit_waiting();
             }
             Exit::Restart { delay, restarts } => {
+                // Its slot is free while it backs off; it takes its turn again when restarted.
+                self.admit_waiting();
                 warn!(packet = %key, restarts, ?delay, "packet builder failed; restarting");
                 ctx.run_later(delay, move |act, _| {
                     if act.state.builder(&key).is_some() {

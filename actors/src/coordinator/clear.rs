@@ -111,6 +111,8 @@ impl Handler<ClearPackets> for RelayCoordinator {
                     // Pending on chain but final here (e.g. failed): relay it again.
                     if clearing::reopen(&mut r) {
                         let _ = act.store.take_dead_letter(&key);
+                        // A packet that waits for a builder slot is read back from the store when it starts.
+                        act.put(&r);
                     }
                     act.spawn(r, 0);
                     started += 1;

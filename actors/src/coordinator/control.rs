@@ -78,10 +78,13 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
         MessageResult(CoordinatorStatus {
             heights,
             builders: self.state.builders().len(),
+            waiting_builders: self.state.waiting_builders(),
+            max_builders: self.state.max_builders(),
             events_handled: self.events_handled,
             load: self.meter.load(),
             builder_mailboxes,
             inconsistent: self.state.inconsistent_chains(),
+            halted_clients: self.state.halted_clients(),
         })
     }
 }

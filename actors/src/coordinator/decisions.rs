@@ -115,6 +115,9 @@ pub enum Start {
     Halted(PacketRecord, String),
     /// An ordered lane is busy with an earlier packet: it waits its turn (held by the lane).
     Queued,
+    /// The window of running builders is full: it waits for a slot by key, its record in the store (see
+    /// [`super::state::CoordinatorState::admit`]).
+    Deferred,
     /// Start it.
     Go(Launch),
 }

@@ -18,6 +18,7 @@ use super::caps::{self, Ics20Caps, Skip};
 use super::decisions::{
     Exit, HandshakeExit, HandshakeVerdict, Launch, LiveBuilder, LiveHandshake, Routed, Scope, Start,
 };
+use super::window::Window;
 use crate::packet_builder::state::expired;
 use crate::retry;
 use crate::routes::Routes;
@@ -79,6 +80,8 @@ pub struct CoordinatorState<H, K> {
     ordered: HashMap<Lane, OrderedLane>,
     /// ICS-20 memo and receiver caps: packets over them are skipped.
     caps: Ics20Caps,
+    /// The bound on running packet builders, and the packets waiting for a slot.
+    window: Window,
 }
 
 impl<H, K> CoordinatorState<H, K> {
@@ -99,6 +102,7 @@ impl<H, K> CoordinatorState<H, K> {
             closed: HashSet::new(),
             ordered: HashMap::new(),
             caps: Ics20Caps::default(),
+            window: Window::default(),
         }
     }
 
@@ -115,6 +119,30 @@ impl<H, K> CoordinatorState<H, K> {
     /// Why a newly seen `packet` is not relayed, if it is over a cap (decided once, when its record is made).
     pub fn skip_of(&self, packet: &Packet) -> Option<Skip> {
         caps::verdict(&self.caps, packet)
+    }
+
+    /// Lets at most `max` packet builders run at once (at least one); the rest wait for a slot.
+    pub fn set_max_builders(&mut self, max: usize) {
+        let mut waiting = std::mem::replace(&mut self.window, Window::new(max));
+        while let Some((key, restarts)) = waiting.next(0) {
+            self.window.defer(key, restarts);
+        }
+    }
+
+    /// The bound on running packet builders.
+    pub fn max_builders(&self) -> usize {
+        self.window.max()
+    }
+
+    /// Packets waiting for a builder slot.
+    pub fn waiting_builders(&self) -> usize {
+        self.window.waiting()
+    }
+
+    /// The next waiting packet (with its builder's restarts) to start, if a slot is free: the actor reads its
+    /// record from the store and starts it (see [`Self::start`]).
+    pub fn admit(&mut self) -> Option<(PacketKey, u32)> {
+        self.window.next(self.builders.len())
     }
 
     /// Relays only the packets `scope` covers.
@@ -325,7 +353,8 @@ impl<H, K> CoordinatorState<H, K> {
     }
 
     /// Whether `record`'s builder may start now, and if so with which generation. A packet of an ordered route
-    /// that is still to be received waits while an earlier one holds the lane. Call [`Self::launched`] once
+    /// that is still to be received waits while an earlier one holds the lane; any packet waits while the window
+    /// of running builders is full. Call [`Self::launched`] once
     /// the builder runs.
     pub fn start(&mut self, record: PacketRecord, restarts: u32) -> Start {
         if !self.in_scope(&record.key) || self.builders.contains_key(&record.key) {
@@ -354,6 +383,12 @@ impl<H, K> CoordinatorState<H, K> {
                 }
                 _ => lane.active = Some(seq),
             }
+        }
+        // The window: beyond its bound the packet waits by key; its record stays in the store, to be read again
+        // when a slot frees (the lane, if any, stays held by it meanwhile).
+        if self.window.is_waiting(&record.key) || !self.window.has_room(self.builders.len()) {
+            self.window.defer(record.key, restarts);
+            return Start::Deferred;
         }
         let generation = self.next_generation();
         let destination_closed = !self.closed.is_empty()
@@ -567,6 +602,17 @@ impl<H, K> CoordinatorState<H, K> {
             .collect();
         chains.sort();
         chains
+    }
+
+    /// The clients whose paths are stopped (host chain, client, why): expired, frozen or missing; sorted.
+    pub fn halted_clients(&self) -> Vec<(String, String, String)> {
+        let mut clients: Vec<(String, String, String)> = self
+            .halted
+            .iter()
+            .map(|((h, c), r)| (h.to_string(), c.to_string(), r.clone()))
+            .collect();
+        clients.sort();
+        clients
     }
 
     /// The number of routes to or from `chain`.

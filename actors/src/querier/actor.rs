@@ -136,6 +136,14 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryClient> for Querie
                     .query_ibc(&path::client_state(id.as_str()), QueryHeight::Latest, false)
                     .await
                     .map_err(chain_error)?;
+                // No value at the client's path: the chain has no such client (it was never created there, or the
+                // chain was reset), which is not a decoding failure.
+                if raw.value.is_empty() {
+                    return Err(RelayError::new(
+                        ErrorKind::NotFound,
+                        format!("{chain}: client {id} does not exist"),
+                    ));
+                }
                 let mut summary = summarize(&id, &raw.value).map_err(|e| {
                     RelayError::new(ErrorKind::ClientUnusable, format!("{chain}: {e}"))
                 })?;

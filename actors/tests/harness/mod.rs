@@ -21,6 +21,14 @@ pub enum Cmd {
     PanicBuilder,
     Restarts(oneshot::Sender<u64>),
     Builders(oneshot::Sender<usize>),
+    /// A client as the Querier of chain `.0` reads it.
+    QueryClient(
+        String,
+        String,
+        oneshot::Sender<Result<relayd_messages::ClientSummary, relayd_messages::RelayError>>,
+    ),
+    /// The builder window: (running, waiting, max).
+    Window(oneshot::Sender<(usize, usize, usize)>),
     /// How many chains the coordinator has seen a block of.
     Following(oneshot::Sender<usize>),
     /// The ClientKeeper's reports, after a check of every client.
@@ -87,6 +95,30 @@ impl Relayd {
                                 .await
                                 .expect("status");
                             let _ = reply.send(s.builders);
+                        }
+                        Cmd::QueryClient(chain, client, reply) => {
+                            let link = handle
+                                .links
+                                .iter()
+                                .find(|(id, _)| id.as_str() == chain)
+                                .map(|(_, l)| l.clone())
+                                .expect("a link of the chain");
+                            let answer = link
+                                .query_client(relayd_messages::QueryClient {
+                                    correlation: relayd_messages::CorrelationId::fresh(),
+                                    client_id: relayd_messages::ClientId::new(client)
+                                        .expect("a client id"),
+                                })
+                                .await;
+                            let _ = reply.send(answer);
+                        }
+                        Cmd::Window(reply) => {
+                            let s = handle
+                                .coordinator
+                                .send(QueryCoordinator)
+                                .await
+                                .expect("status");
+                            let _ = reply.send((s.builders, s.waiting_builders, s.max_builders));
                         }
                         Cmd::Following(reply) => {
                             let s = handle

@@ -40,6 +40,16 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
         .send(QueryCoordinator)
         .await
         .map_err(|e| ApiError::internal(format!("coordinator: {e}")))?;
+    let (running, waiting, max) = (
+        coordinator.builders,
+        coordinator.waiting_builders,
+        coordinator.max_builders,
+    );
+    let halted_clients: Vec<serde_json::Value> = coordinator
+        .halted_clients
+        .iter()
+        .map(|(host, client, reason)| json!({ "host": host, "client": client, "reason": reason }))
+        .collect();
     let heights: HashMap<String, u64> = coordinator.heights.into_iter().collect();
     let inconsistent: HashMap<String, String> = coordinator.inconsistent.into_iter().collect();
     let mut chains = Vec::new();
@@ -95,6 +105,12 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
         "uptime_secs": now_ms().saturating_sub(admin.started_ms) / 1000,
         "chains": chains,
         "pending_paths": pending_paths,
+        "halted_clients": halted_clients,
+        "builders": {
+            "running": running,
+            "waiting": waiting,
+            "max": max,
+        },
     })))
 }
 

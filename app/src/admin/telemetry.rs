@@ -132,6 +132,8 @@ pub(super) async fn metrics(admin: web::Data<Admin>) -> ApiResult {
         }
         f.packet_builders
             .set(i64::try_from(c.builders).unwrap_or(i64::MAX));
+        f.packet_builders_waiting
+            .set(i64::try_from(c.waiting_builders).unwrap_or(i64::MAX));
     }
     let mut out = Vec::new();
     TextEncoder::new()

@@ -435,6 +435,8 @@ mod tests {
         let coordinator = CoordinatorStatus {
             heights: vec![],
             builders: 0,
+            waiting_builders: 0,
+            max_builders: 8,
             events_handled: 4,
             load: ActorLoad {
                 mailbox_depth: 0,
@@ -442,6 +444,7 @@ mod tests {
             },
             builder_mailboxes: Vec::new(),
             inconsistent: Vec::new(),
+            halted_clients: Vec::new(),
         };
         let tree = actor_tree(&coordinator, 1, &[ChainView { status, loads }], &[]);
         assert_eq!(tree.len(), 3);

@@ -12,11 +12,16 @@ pub const GAS: u64 = 200_000;
 pub const GAS_ADJUSTMENT: f64 = 1.3;
 /// Default gas limit cap.
 pub const MAX_GAS: u64 = 400_000;
+/// Default bound on packet builders running at once.
+pub const MAX_BUILDERS: usize = 512;
 /// Default number of transactions admitted and waiting for their block at once.
 pub const MAX_IN_FLIGHT: usize = 4;
 
 pub(crate) fn timeout() -> PositiveDuration {
     PositiveDuration::from_secs(10)
+}
+pub(crate) fn max_builders() -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(MAX_BUILDERS).unwrap_or(std::num::NonZeroUsize::MIN)
 }
 pub(crate) fn record_retention() -> PositiveDuration {
     PositiveDuration::from_secs(7 * 24 * 3600)

@@ -1,9 +1,10 @@
-//! NEAR JSON-RPC access through near-jsonrpc-client: the few calls relayd makes, each returning nearcore's own
-//! view types or a `ChainError` naming the chain and the call. Nothing here trusts an answer; callers check
-//! proofs with the light client, `state_proof` and `execution_proof`.
+//! NEAR JSON-RPC access with near-jsonrpc-client's method types, every answer bounded in size (`bounded`): the
+//! few calls relayd makes, each returning nearcore's own view types or a `ChainError` naming the chain and the
+//! call. Nothing here trusts an answer; callers check proofs with the light client, `state_proof` and
+//! `execution_proof`.
 
 use near_jsonrpc_client::errors::{JsonRpcError, JsonRpcServerError};
-use near_jsonrpc_client::{methods, JsonRpcClient};
+use near_jsonrpc_client::methods;
 use near_jsonrpc_primitives::types::light_client::RpcLightClientExecutionProofResponse;
 use near_jsonrpc_primitives::types::query::QueryResponseKind;
 use near_jsonrpc_primitives::types::transactions::RpcTransactionResponse;
@@ -17,12 +18,13 @@ use near_primitives::views::{
     TxExecutionStatus, ViewStateResult,
 };
 
+use super::bounded::{BoundedJsonRpc, CallError, MAX_RESPONSE_BYTES};
 use crate::chain::endpoint::ChainError;
 
 /// A NEAR JSON-RPC endpoint.
 #[derive(Clone)]
 pub struct NearRpc {
-    client: JsonRpcClient,
+    client: BoundedJsonRpc,
     chain: String,
 }
 
@@ -70,10 +72,16 @@ pub fn at(height: Option<u64>) -> BlockReference {
 }
 
 impl NearRpc {
-    /// A client for the node at `url`; `chain` names it in errors.
+    /// A client for the node at `url`; `chain` names it in errors. Answers are bounded by
+    /// [`MAX_RESPONSE_BYTES`].
     pub fn new(chain: &str, url: &str) -> Self {
+        Self::with_limit(chain, url, MAX_RESPONSE_BYTES)
+    }
+
+    /// A client for the node at `url` whose answers are bounded by `limit` bytes.
+    pub fn with_limit(chain: &str, url: &str, limit: usize) -> Self {
         Self {
-            client: JsonRpcClient::connect(url),
+            client: BoundedJsonRpc::new(url, limit),
             chain: chain.to_owned(),
         }
     }
@@ -86,8 +94,18 @@ impl NearRpc {
     fn error<E: std::fmt::Debug + std::fmt::Display>(
         &self,
         call: &str,
-        err: JsonRpcError<E>,
+        err: CallError<E>,
     ) -> ChainError {
+        let err = match err {
+            CallError::TooLarge { limit } => {
+                return ChainError::TooLarge {
+                    chain: self.chain.clone(),
+                    call: call.to_owned(),
+                    limit,
+                }
+            }
+            CallError::Call(err) => err,
+        };
         match err {
             JsonRpcError::ServerError(JsonRpcServerError::HandlerError(e)) => ChainError::Node {
                 chain: self.chain.clone(),
@@ -277,15 +295,15 @@ impl NearRpc {
             .map_err(|e| self.error("light_client_proof", e))
     }
 
-    /// `send_tx`, waiting until `wait_until`. The error is returned as the client reports it, so the submitter can
-    /// tell a stale nonce from other failures.
+    /// `send_tx`, waiting until `wait_until`. The error is returned as the client reports it (or as too large),
+    /// so the submitter can tell a stale nonce from other failures.
     pub async fn send_tx(
         &self,
         signed_transaction: SignedTransaction,
         wait_until: TxExecutionStatus,
     ) -> Result<
         RpcTransactionResponse,
-        JsonRpcError<near_jsonrpc_primitives::types::transactions::RpcTransactionError>,
+        CallError<near_jsonrpc_primitives::types::transactions::RpcTransactionError>,
     > {
         self.client
             .call(methods::send_tx::RpcSendTransactionRequest {

@@ -14,6 +14,7 @@ use near_primitives::types::{AccountId, Balance, Gas};
 use near_primitives::views::{FinalExecutionOutcomeView, FinalExecutionStatus, TxExecutionStatus};
 use tokio::sync::Mutex;
 
+use super::bounded::CallError;
 use super::contract::{deliver_args, deliver_deposit, deliver_failed};
 use super::rpc::NearRpc;
 use crate::chain::endpoint::ChainError;
@@ -307,7 +308,9 @@ impl NearTxSubmitter {
                     Some(outcome) => classify_outcome(&outcome.into_outcome()),
                     None => SendResult::NoOutcome,
                 },
-                Err(e) => classify_error(&e),
+                Err(CallError::Call(e)) => classify_error(&e),
+                // The transaction may have been included all the same.
+                Err(e @ CallError::TooLarge { .. }) => SendResult::Transport(e.to_string()),
             };
             match result {
                 SendResult::StaleNonce(n) => {
