@@ -316,3 +316,78 @@ async fn an_unreachable_node_is_a_retryable_error() {
         .expect_err("no node");
     assert!(err.is_retryable(), "{err}");
 }
+
+#[tokio::test]
+async fn a_call_executed_with_a_nonce_another_sender_used_is_sent_again_once() {
+    // The pool took nonce 21, but another sender's transactions up to 30 executed first: 21 is not applied.
+    let (rpc, _) = chain(|tx| {
+        let stale = matches!(&tx.transaction, Transaction::V0(t) if t.nonce == 21);
+        let status = if stale {
+            FinalExecutionStatus::Failure(TxExecutionError::InvalidTxError(
+                near_primitives::errors::InvalidTxError::InvalidNonce {
+                    tx_nonce: 21,
+                    ak_nonce: 30,
+                },
+            ))
+        } else {
+            FinalExecutionStatus::SuccessValue(vec![])
+        };
+        outcome(tx, status, &[])
+    })
+    .await;
+    let submitter = submitter(&rpc.url);
+    // The first try carries 6 and is refused as stale (the key is at 20); 21 is admitted.
+    let admitted = submitter.admit(vec![message()]).await.expect("admitted");
+    assert_eq!(admitted.nonce, 21);
+    let landed = submitter.settle(admitted).await.expect("landed");
+    assert_eq!(landed.len(), 1);
+    assert_eq!(landed[0].nonce, 31, "sent again past the key's nonce");
+    let accepted = rpc
+        .requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(m, _)| m == "send_tx")
+        .count();
+    assert_eq!(accepted, 3, "6 refused, 21 executed stale, 31 landed");
+}
+
+#[tokio::test]
+async fn a_call_out_of_gas_is_halved_until_every_part_lands_in_order() {
+    // Burns all 300 Tgas and fails in the function call whenever it carries more than one message.
+    let (rpc, _) = chain(|tx| {
+        let Transaction::V0(t) = &tx.transaction else {
+            return json!({});
+        };
+        let Some(Action::FunctionCall(call)) = t.actions.first() else {
+            return json!({});
+        };
+        let args: Value = serde_json::from_slice(&call.args).unwrap_or_default();
+        let n = args["messages"].as_array().map_or(0, Vec::len);
+        if n <= 1 {
+            return outcome(tx, FinalExecutionStatus::SuccessValue(vec![]), &[]);
+        }
+        let failure = TxExecutionError::ActionError(ActionError {
+            index: Some(0),
+            kind: ActionErrorKind::FunctionCallError(FunctionCallError::ExecutionError(
+                "any wording".to_owned(),
+            )),
+        });
+        let mut value = outcome(tx, FinalExecutionStatus::Failure(failure), &[]);
+        value["receipts_outcome"][0]["outcome"]["gas_burnt"] = json!(300_000_000_000_000u64);
+        value
+    })
+    .await;
+    let submitter = submitter(&rpc.url);
+    let admitted = submitter
+        .admit(vec![message(), message(), message()])
+        .await
+        .expect("admitted");
+    let landed = submitter.settle(admitted).await.expect("landed");
+    assert_eq!(
+        landed.iter().map(|o| o.messages).collect::<Vec<_>>(),
+        vec![1, 1, 1],
+        "3 → 1 + 2 → 1 + 1 + 1, in order"
+    );
+    assert!(submitter.gas_per_message(batch::MsgKind::UpdateClient) > MEASURED_GAS_PER_MESSAGE);
+}
