@@ -275,6 +275,11 @@ async fn calls_in_flight_take_increasing_nonces_and_a_nonce_taken_by_another_sen
     let other = theirs.admit(s.creates(1)).await.unwrap();
     let second = ours.admit(s.creates(4)).await.unwrap();
     let third = ours.admit(s.creates(5)).await.unwrap();
+    assert_eq!(
+        ours.stale_nonces(),
+        1,
+        "the node refused the taken nonce once"
+    );
     assert!(first.nonce < other.nonce, "ours was first in the pool");
     assert!(
         other.nonce < second.nonce && second.nonce < third.nonce,
@@ -327,13 +332,25 @@ async fn calls_in_flight_take_increasing_nonces_and_a_nonce_taken_by_another_sen
     })
     .join()
     .unwrap();
-    let mut hashes: Vec<String> = reports
+    let reports: Vec<_> = reports
         .into_iter()
-        .map(|r| r.unwrap().expect("delivered").tx_hash)
+        .map(|r| r.unwrap().expect("delivered"))
         .collect();
-    hashes.sort();
-    hashes.dedup();
-    assert!(hashes.len() >= 4, "two requests per call: {hashes:?}");
+    let mut calls: Vec<(String, u64)> = reports
+        .iter()
+        .map(|r| (r.tx_hash.clone(), r.height))
+        .collect();
+    calls.sort();
+    calls.dedup();
+    assert!(calls.len() >= 4, "two requests per call: {calls:?}");
+    // A call waits for finality (two blocks after its own), so calls sharing a block were outstanding together.
+    let mut heights: Vec<u64> = calls.iter().map(|c| c.1).collect();
+    heights.sort_unstable();
+    heights.dedup();
+    assert!(
+        heights.len() < calls.len(),
+        "calls in flight together: {calls:?}"
+    );
     assert_eq!(s.clients().await, 21);
     s.near.shutdown().await;
 }

@@ -94,6 +94,8 @@ pub struct NearTxSubmitter {
     /// Held from reading the key to the node's answer, so nonces go out in the order they are taken.
     nonces: Mutex<NonceBook>,
     gas: std::sync::Mutex<GasTable>,
+    /// Nonces found already used (at admission or execution) and replaced.
+    stale_nonces: std::sync::atomic::AtomicU64,
 }
 
 /// A batch still to be confirmed, or to be sent (again).
@@ -115,6 +117,7 @@ impl NearTxSubmitter {
             contract,
             config,
             nonces: Mutex::new(NonceBook::default()),
+            stale_nonces: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -133,6 +136,16 @@ impl NearTxSubmitter {
         self.gas
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many nonces were found already used and replaced by a fresh one since this submitter started.
+    pub fn stale_nonces(&self) -> u64 {
+        self.stale_nonces.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_stale(&self) {
+        self.stale_nonces
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The gas estimates as learnt so far.
@@ -197,6 +210,7 @@ impl NearTxSubmitter {
                     tracing::debug!(chain, nonce, ak_nonce = n, "stale nonce, sending again");
                     ak_nonce = n;
                     book.stale(n);
+                    self.count_stale();
                 }
                 // Refused before the pool: the nonce was not consumed.
                 SendResult::Rejected(reason) => {
@@ -322,6 +336,7 @@ impl NearTxSubmitter {
                         "executed with a used nonce, sending again"
                     );
                     self.nonces.lock().await.stale(n);
+                    self.count_stale();
                     work.push_front(Work::Unsent(admitted.messages));
                 }
                 Err(NearTxError::OutOfGas { .. }) if admitted.messages.len() > 1 => {
@@ -353,6 +368,7 @@ impl NearTxSubmitter {
                 Confirmed::StaleNonce(n) => {
                     ak_nonce = n;
                     self.nonces.lock().await.stale(n);
+                    self.count_stale();
                     admitted = self.admit(admitted.messages).await?;
                 }
             }
