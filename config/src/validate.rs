@@ -125,7 +125,6 @@ const COSMOS_ONLY: &[&str] = &[
     "gas_adjustment",
     "gas_price",
     "max_gas",
-    "max_in_flight",
     "proof_specs",
 ];
 /// Highest `max_in_flight`: more admitted transactions than this only queue in the node's mempool.

@@ -93,7 +93,12 @@ impl NearFactory {
             store: store.clone(),
             key_file: settings.key_file.clone(),
             signer_account: signer_account.clone(),
-            tx: NearTxConfig::default(),
+            tx: NearTxConfig {
+                max_in_flight: config
+                    .max_in_flight
+                    .unwrap_or(NearTxConfig::default().max_in_flight),
+                ..NearTxConfig::default()
+            },
             max_msgs: config.max_msg_num,
             max_tx_size: config.max_tx_size,
             monitor: NearMonitorConfig {
