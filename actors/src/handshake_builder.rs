@@ -7,5 +7,6 @@
 mod actor;
 pub mod datagrams;
 pub mod state;
+pub mod tracked;
 
 pub use actor::*;

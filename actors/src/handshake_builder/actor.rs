@@ -150,8 +150,9 @@ fn missing(chain: &ChainId, what: &str) -> RelayError {
     RelayError::new(ErrorKind::Unavailable, format!("{chain}: no {what}"))
 }
 
-/// The client a connection is built on and the chain that client tracks.
+/// The client a connection is built on and the chain that client tracks (`tracked::tracked_chain`).
 async fn connection_client(
+    links: &HashMap<ChainId, ChainLink>,
     link: &ChainLink,
     correlation: CorrelationId,
     connection: &str,
@@ -167,8 +168,7 @@ async fn connection_client(
             client_id: client,
         })
         .await?;
-    let tracked = ChainId::new(summary.tracked_chain.clone())
-        .map_err(|e| RelayError::new(ErrorKind::Unverified, e.to_string()))?;
+    let tracked = super::tracked::tracked_chain(links, link, correlation, &summary).await?;
     Ok((end, tracked))
 }
 
@@ -193,7 +193,8 @@ pub async fn locate(
         }
         RelayObject::Connection { chain, connection } => {
             let l = link(links, chain)?;
-            let (end, tracked) = connection_client(l, correlation, connection.as_str()).await?;
+            let (end, tracked) =
+                connection_client(links, l, correlation, connection.as_str()).await?;
             link(links, &tracked)?;
             let cp = end.counterparty.unwrap_or_default();
             let here = EndId {
@@ -218,7 +219,7 @@ pub async fn locate(
                 .await?
                 .ok_or_else(|| missing(chain, &format!("channel {port}/{channel}")))?;
             let hop = end.connection_hops.first().cloned().unwrap_or_default();
-            let (_, tracked) = connection_client(l, correlation, &hop).await?;
+            let (_, tracked) = connection_client(links, l, correlation, &hop).await?;
             link(links, &tracked)?;
             let cp = end.counterparty.unwrap_or_default();
             let here = EndId {
@@ -536,10 +537,13 @@ async fn prove(
         let state = prover.read(&state_path).await?;
         let any = Any::decode(state.value.as_slice())
             .map_err(|e| undecodable(&from.chain, "client state", e))?;
-        let latest = datagrams::tendermint_latest_height(&any).ok_or_else(|| {
+        let latest = datagrams::client_latest_height(&any).ok_or_else(|| {
             RelayError::new(
                 ErrorKind::Unverified,
-                format!("{}: {c} is not a Tendermint client", from.chain),
+                format!(
+                    "{}: {c} is neither a Tendermint nor a NEAR client ({})",
+                    from.chain, any.type_url
+                ),
             )
         })?;
         let cons_path = path::consensus_state(c, latest.revision_number, latest.revision_height);
@@ -653,11 +657,11 @@ async fn send(
                         .first()
                         .cloned()
                         .unwrap_or_default();
-                    let (c, _) = connection_client(from, correlation, &hop).await?;
+                    let (c, _) = connection_client(links, from, correlation, &hop).await?;
                     c.counterparty.map(|c| c.connection_id).unwrap_or_default()
                 }
             };
-            let (to_conn, _) = connection_client(to, correlation, &to_connection).await?;
+            let (to_conn, _) = connection_client(links, to, correlation, &to_connection).await?;
             let to_client = client_id(&to_conn.client_id)?;
             let (proofs, update) = prove(
                 from,

@@ -360,6 +360,22 @@ impl LightSource for NearLight {
 
     /// NEAR headers are not CometBFT headers and clients of NEAR are not Tendermint clients: misbehaviour of
     /// NEAR is not judged by comparing Tendermint headers, so the request is refused.
+    async fn verified_root(&mut self, height: u64) -> Result<Vec<u8>, RelayError> {
+        if !self.verified.contains_key(&height) {
+            self.refresh().await?;
+        }
+        let block = self.verified.get(&height).ok_or_else(|| {
+            RelayError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "{}: relayd's NEAR light client holds no verified block at {height} (it keeps the {VERIFIED_CACHE} newest it verified, and only its head across restarts)",
+                    self.rpc.chain()
+                ),
+            )
+        })?;
+        Ok(block.inner_lite.prev_state_root.0.to_vec())
+    }
+
     async fn verified_header(
         &mut self,
         height: u64,
