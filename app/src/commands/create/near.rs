@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ibc_proto::google::protobuf::Any;
-use relayd_actors::chain::endpoint::ChainEndpoint;
+use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
 use relayd_actors::chain::near::backend::NearLight;
 use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_actors::store::StateStore;
@@ -62,19 +62,98 @@ pub(super) async fn deliver_create_client(
     host: &ChainConfig,
     msg: Any,
 ) -> Result<String, BoxError> {
+    deliver_for(host, msg, "create_client", |e| match e {
+        IbcEvent::CreateClient { client_id, .. } => Some(client_id.to_string()),
+        _ => None,
+    })
+    .await
+}
+
+/// Delivers `msg` to NEAR chain `host` through the IBC contract; returns the first IBC event of the blocks its
+/// receipts ran in that `pick` accepts.
+async fn deliver_for<T>(
+    host: &ChainConfig,
+    msg: Any,
+    what: &str,
+    pick: impl Fn(IbcEvent) -> Option<T>,
+) -> Result<T, BoxError> {
     let (endpoint, submitter) = relayd_actors::chain::near::from_config(host)?;
     let outcome = submitter.submit(&[msg]).await?;
     for block in &outcome.receipt_blocks {
         let height = endpoint.rpc().block_by_hash(*block).await?.header.height;
         for event in endpoint.ibc_events_at(height).await? {
-            if let IbcEvent::CreateClient { client_id, .. } = event.event {
-                return Ok(client_id.to_string());
+            if let Some(found) = pick(event.event) {
+                return Ok(found);
             }
         }
     }
     Err(format!(
-        "{}: deliver {} executed without a create_client event",
+        "{}: deliver {} executed without a {what} event",
         host.id, outcome.tx_hash
     )
     .into())
+}
+
+/// Delivers `MsgConnectionOpenInit` to NEAR chain `host`; returns the new connection's id.
+pub(super) async fn deliver_connection_init(
+    host: &ChainConfig,
+    msg: Any,
+) -> Result<String, BoxError> {
+    deliver_for(host, msg, "connection_open_init", |e| match e {
+        IbcEvent::ConnectionOpenInit(a) => Some(a.connection_id.to_string()),
+        _ => None,
+    })
+    .await
+}
+
+/// Delivers `MsgChannelOpenInit` to NEAR chain `host`; returns the new channel's id.
+pub(super) async fn deliver_channel_init(host: &ChainConfig, msg: Any) -> Result<String, BoxError> {
+    deliver_for(host, msg, "channel_open_init", |e| match e {
+        IbcEvent::ChannelOpenInit(a) => Some(a.channel_id.to_string()),
+        _ => None,
+    })
+    .await
+}
+
+/// NEAR's commitment prefix as a counterparty records it: the trie-key prefix of the IBC contract's storage,
+/// `[9] ++ contract ++ ","`.
+pub(super) fn commitment_prefix(chain: &ChainConfig) -> Option<Vec<u8>> {
+    chain
+        .near()
+        .map(|n| relayd_actors::chain::near::trie::contract_data_key(&n.contract_account, b""))
+}
+
+/// The client a connection on NEAR chain `host` is built on, and its stored state (`Any` bytes).
+pub(super) async fn connection_client_state(
+    host: &ChainConfig,
+    connection: &str,
+) -> Result<Vec<u8>, BoxError> {
+    let (endpoint, _) = relayd_actors::chain::near::from_config(host)?;
+    let client = endpoint.connection_client(connection).await?;
+    Ok(endpoint
+        .query_ibc(&path::client_state(&client), QueryHeight::Latest, false)
+        .await?
+        .value)
+}
+
+/// Copies the trusted NEAR heads of `chains` from the state database in `dir` into `scratch`, so a short-lived
+/// relay system resumes NEAR light clients from the heads the operator vouched for.
+pub(super) fn copy_near_heads(
+    dir: &std::path::Path,
+    scratch: &StateStore,
+    chains: &[&ChainConfig],
+) -> Result<(), BoxError> {
+    let near: Vec<&&ChainConfig> = chains.iter().filter(|c| c.near().is_some()).collect();
+    if near.is_empty() {
+        return Ok(());
+    }
+    let store = StateStore::open(&dir.join("state")).map_err(|e| {
+        format!("the state database, where the trusted NEAR heads are kept (is relayd running on this data directory?): {e}")
+    })?;
+    for chain in near {
+        if let Some(head) = store.trusted_near(chain.id.as_str())? {
+            scratch.save_trusted_near(chain.id.as_str(), &head)?;
+        }
+    }
+    Ok(())
 }
