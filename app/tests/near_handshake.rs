@@ -1,0 +1,140 @@
+//! `relayd create connection` between a Cosmos devnet chain and a NEAR devnet, both orders, as an operator runs
+//! it after `relayd light init`: relayd creates the clients (a `12-near` client on Cosmos, a Tendermint client on
+//! NEAR), sends the INIT (through `deliver` on NEAR), and its handshake builders carry the handshake as far as the
+//! devnets let it today: ConnOpenTry on Cosmos with NEAR proofs passes; the step where NEAR checks Cosmos's
+//! stored record of NEAR's consensus state (ConnOpenTry or ConnOpenAck on NEAR) is refused, because the NEAR
+//! devnet compares it with a Tendermint-shaped host consensus state a `12-near` client never stores
+//! (docs/devnet.md). Both ends are read back from the chains.
+
+#[path = "../../tests/devnet/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+#[allow(dead_code)]
+mod common;
+
+#[path = "common/near_pair.rs"]
+#[allow(dead_code)]
+mod near_pair;
+
+use std::time::Duration;
+
+use ibc_proto::ibc::core::connection::v1::{ConnectionEnd, State};
+use near_pair::NearPair;
+use prost::Message;
+use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
+use relayd_actors::chain::near::endpoint::NearEndpoint;
+use relayd_actors::chain::near::factory::commitment_prefix;
+use relayd_actors::chain::near::rpc::NearRpc;
+use support::chain::Chain;
+
+const BLOCK_TIME: Duration = Duration::from_millis(200);
+
+/// The value stored at ICS-24 `p` on each chain.
+struct Ends {
+    cosmos: Chain,
+    near: NearEndpoint,
+}
+
+impl Ends {
+    async fn on_cosmos(&self, p: String) -> Vec<u8> {
+        self.cosmos
+            .query("store/ibc/key", p.into_bytes(), None, false)
+            .await
+            .expect("query")
+            .value
+    }
+
+    async fn on_near(&self, p: String) -> Vec<u8> {
+        self.near
+            .query_ibc(&p, QueryHeight::Latest, false)
+            .await
+            .expect("query")
+            .value
+    }
+}
+
+/// The connection ids `create connection` printed it initialised (stderr: "<chain>: <id> initialised").
+fn initialised(stderr: &str, chain: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&format!("{chain}: connection-")) && l.contains("initialised"))
+        .unwrap_or_else(|| panic!("no INIT on {chain}: {stderr}"));
+    let from = line.find("connection-").unwrap();
+    line[from..].split(' ').next().unwrap().to_owned()
+}
+
+/// Runs `create connection` from `a` to `b`; it must fail where the NEAR devnet refuses `datagram` (the NEAR end
+/// checking Cosmos's record of NEAR's consensus state). Returns the connection initialised on `a`.
+async fn create_until_refused(pair: &NearPair, a: &str, b: &str, datagram: &str) -> String {
+    let out = pair
+        .run(&["create", "connection", "--a-chain", a, "--b-chain", b])
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: deliver", pair.near_id))
+            && stderr.contains(&format!("(/ibc.core.connection.v1.{datagram})")),
+        "{stderr}"
+    );
+    initialised(&stderr, a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_handshakes_between_cosmos_and_near_reach_nears_consensus_state_check() {
+    let pair = NearPair::start(BLOCK_TIME, 20).await;
+    pair.vouch(5).await;
+    let ends = Ends {
+        cosmos: Chain::connect(&pair.cosmos[0]),
+        near: NearEndpoint::new(
+            NearRpc::new(&pair.near_id, &pair.near.rpc_url()),
+            pair.contract.parse().unwrap(),
+        ),
+    };
+    let near_id = pair.near_id.clone();
+    let contract = pair.contract.parse().unwrap();
+    let near_prefix = commitment_prefix(&contract);
+
+    // Initiated on NEAR (through `deliver`): relayd proves NEAR's INIT end, NEAR's Tendermint client of ibc-0 and
+    // its consensus state with NEAR state proofs, and ibc-0's 12-near client accepts them (ConnOpenTry); the Ack
+    // on NEAR is then refused.
+    let near_conn = create_until_refused(&pair, &near_id, "ibc-0", "MsgConnectionOpenAck").await;
+    let near_end =
+        ConnectionEnd::decode(ends.on_near(path::connection(&near_conn)).await.as_slice()).unwrap();
+    assert_eq!(near_end.state, State::Init as i32);
+    let near_cp = near_end.counterparty.unwrap();
+    assert!(near_cp.client_id.starts_with("12-near-"), "{near_cp:?}");
+    assert_eq!(near_cp.prefix.unwrap().key_prefix, b"ibc");
+    // ibc-0 is fresh: the Try made its first connection.
+    let cosmos_conn = "connection-0";
+    let cosmos_end = ConnectionEnd::decode(
+        ends.on_cosmos(path::connection(cosmos_conn))
+            .await
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!(cosmos_end.state, State::Tryopen as i32, "{cosmos_end:?}");
+    assert_eq!(cosmos_end.client_id, near_cp.client_id);
+    let cosmos_cp = cosmos_end.counterparty.unwrap();
+    assert_eq!(cosmos_cp.connection_id, near_conn);
+    assert_eq!(cosmos_cp.client_id, near_end.client_id);
+    assert_eq!(cosmos_cp.prefix.unwrap().key_prefix, near_prefix);
+
+    // Initiated on Cosmos: the INIT names NEAR's commitment prefix, and the handshake builder finds the chain the
+    // 12-near client tracks by the root relayd's NEAR light client verified at the client's height (it names no
+    // chain); the ConnOpenTry it builds goes to NEAR, which refuses it.
+    let cosmos_conn = create_until_refused(&pair, "ibc-0", &near_id, "MsgConnectionOpenTry").await;
+    let cosmos_end = ConnectionEnd::decode(
+        ends.on_cosmos(path::connection(&cosmos_conn))
+            .await
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!(cosmos_end.state, State::Init as i32);
+    assert!(cosmos_end.client_id.starts_with("12-near-"));
+    assert_eq!(
+        cosmos_end.counterparty.unwrap().prefix.unwrap().key_prefix,
+        near_prefix
+    );
+    pair.near.shutdown().await;
+}
