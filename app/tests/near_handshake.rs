@@ -19,12 +19,14 @@ mod near_pair;
 
 use std::time::Duration;
 
+use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::core::connection::v1::{ConnectionEnd, State};
 use near_pair::NearPair;
 use prost::Message;
 use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
 use relayd_actors::chain::near::endpoint::NearEndpoint;
 use relayd_actors::chain::near::factory::commitment_prefix;
+use relayd_actors::chain::near::header::{RawNearClientState, NEAR_CONSENSUS_STATE_TYPE_URL};
 use relayd_actors::chain::near::rpc::NearRpc;
 use support::chain::Chain;
 
@@ -135,6 +137,19 @@ async fn connection_handshakes_between_cosmos_and_near_reach_nears_consensus_sta
     assert_eq!(
         cosmos_end.counterparty.unwrap().prefix.unwrap().key_prefix,
         near_prefix
+    );
+    // What NEAR compared with its Tendermint-shaped host consensus state: a NEAR consensus state.
+    let client = cosmos_end.client_id;
+    let state = Any::decode(ends.on_cosmos(path::client_state(&client)).await.as_slice()).unwrap();
+    let latest = RawNearClientState::decode(state.value.as_slice())
+        .unwrap()
+        .latest_height;
+    let consensus = ends
+        .on_cosmos(path::consensus_state(&client, 0, latest))
+        .await;
+    assert_eq!(
+        Any::decode(consensus.as_slice()).unwrap().type_url,
+        NEAR_CONSENSUS_STATE_TYPE_URL
     );
     pair.near.shutdown().await;
 }
