@@ -153,3 +153,61 @@ async fn connection_handshakes_between_cosmos_and_near_reach_nears_consensus_sta
     );
     pair.near.shutdown().await;
 }
+
+/// A `12-near` client is matched to a configured NEAR chain by evidence, not assumed: with the only configured
+/// NEAR chain served by another NEAR network under the same chain id, the handshake builder finds no verified
+/// block with the client's root and the handshake is refused before any datagram reaches NEAR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_12_near_client_of_another_near_network_is_not_taken_for_the_configured_one() {
+    let pair = NearPair::start(BLOCK_TIME, 20).await;
+    pair.vouch(5).await;
+    let created = pair
+        .json(&[
+            "create",
+            "client",
+            "--host-chain",
+            "ibc-0",
+            "--reference-chain",
+            &pair.near_id,
+        ])
+        .await;
+    let client = created["client_id"].as_str().unwrap().to_owned();
+    assert!(client.starts_with("12-near-"), "{client}");
+
+    // A second NEAR network with the same chain id, configured in the first one's place.
+    let home = pair.dir.path().join("near-other");
+    let other = near_pair::start_near(BLOCK_TIME, 20, home.clone()).await;
+    assert_eq!(other.chain_id(), pair.near_id);
+    let config = pair.dir.path().join("other.toml");
+    pair.write_config(&config, "data-other", &other, &home);
+    pair.vouch_with(&config, &other, 5).await;
+
+    let out = pair
+        .run_with(
+            &config,
+            &[
+                "create",
+                "connection",
+                "--a-chain",
+                "ibc-0",
+                "--b-chain",
+                &pair.near_id,
+                "--a-client",
+                &client,
+            ],
+        )
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{client}: no relayed NEAR chain's verified block at"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("MsgConnectionOpenTry"), "{stderr}");
+    // The NEAR node is not blamed: the answer came from relayd's light client, not a failing node.
+    assert!(!stderr.contains("circuit open"), "{stderr}");
+    other.shutdown().await;
+    pair.near.shutdown().await;
+}

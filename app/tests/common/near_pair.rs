@@ -25,6 +25,18 @@ pub struct NearPair {
     pub dir: tempfile::TempDir,
 }
 
+/// Starts a NEAR devnet with `block_time` and epoch `epoch_length`, its home under `home`.
+pub async fn start_near(
+    block_time: Duration,
+    epoch_length: u64,
+    home: PathBuf,
+) -> devnet::near::RunningNear {
+    let mut options = devnet::near::NearOptions::local(block_time);
+    options.genesis.epoch_length = epoch_length;
+    options.home = Some(home);
+    devnet::near::start(options).await.unwrap()
+}
+
 impl NearPair {
     /// Starts both devnets with `block_time` and writes the configuration (the NEAR epoch is `epoch_length`).
     pub async fn start(block_time: Duration, epoch_length: u64) -> Self {
@@ -32,18 +44,9 @@ impl NearPair {
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut options = devnet::near::NearOptions::local(block_time);
-        options.genesis.epoch_length = epoch_length;
-        options.home = Some(dir.path().join("near"));
-        let near = devnet::near::start(options).await.unwrap();
+        let near = start_near(block_time, epoch_length, dir.path().join("near")).await;
         let near_id = near.chain_id().to_owned();
-        let relayer = near.genesis.relayer.account_id.to_string();
         let contract = near.genesis.ibc.account_id.to_string();
-        let key_file = dir
-            .path()
-            .join("near")
-            .join("keys")
-            .join(format!("{relayer}.json"));
         let cosmos_key = dir.path().join("ibc-0-relayer.json");
         let account = cosmos[0].genesis.account("relayer").unwrap();
         std::fs::write(
@@ -55,28 +58,56 @@ impl NearPair {
         )
         .unwrap();
         let config = dir.path().join("relayd.toml");
-        // The devnet's store is a Jellyfish Merkle tree: its proof specs go into the clients relayd creates.
-        let text = format!(
-            "[global]\ntimeout = \"10s\"\ndata_dir = \"data\"\n\n[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\nmax_gas = 50000000\nmax_block_time = \"2s\"\nproof_specs = [\"jmt\", \"jmt\"]\n\n[[chains]]\nid = \"{near_id}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{contract}\"\nsigner_account = \"{relayer}\"\nkey_file = \"{}\"\nmax_block_time = \"2s\"\ntrusting_period = \"1h\"\n",
-            cosmos[0].rpc_url(),
-            near.rpc_url(),
-            key_file.display()
-        );
-        std::fs::write(&config, &text).unwrap();
-        add_keys(&config, &[("ibc-0".to_owned(), cosmos_key)]);
-        Self {
+        let pair = Self {
             cosmos,
             near,
             near_id,
             contract,
             config,
             dir,
-        }
+        };
+        pair.write_config(
+            &pair.config,
+            "data",
+            &pair.near,
+            &pair.dir.path().join("near"),
+        );
+        pair
+    }
+
+    /// Writes a configuration at `path` of ibc-0 and of `near` (whose home is `near_home`), keeping its state
+    /// under `data_dir`, and adds ibc-0's relayer key to it.
+    pub fn write_config(
+        &self,
+        path: &std::path::Path,
+        data_dir: &str,
+        near: &devnet::near::RunningNear,
+        near_home: &std::path::Path,
+    ) {
+        let near_id = near.chain_id();
+        let relayer = near.genesis.relayer.account_id.to_string();
+        let contract = near.genesis.ibc.account_id.to_string();
+        let key_file = near_home.join("keys").join(format!("{relayer}.json"));
+        // The devnet's store is a Jellyfish Merkle tree: its proof specs go into the clients relayd creates.
+        let text = format!(
+            "[global]\ntimeout = \"10s\"\ndata_dir = \"{data_dir}\"\n\n[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\nmax_gas = 50000000\nmax_block_time = \"2s\"\nproof_specs = [\"jmt\", \"jmt\"]\n\n[[chains]]\nid = \"{near_id}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{contract}\"\nsigner_account = \"{relayer}\"\nkey_file = \"{}\"\nmax_block_time = \"2s\"\ntrusting_period = \"1h\"\n",
+            self.cosmos[0].rpc_url(),
+            near.rpc_url(),
+            key_file.display()
+        );
+        std::fs::write(path, &text).unwrap();
+        let cosmos_key = self.dir.path().join("ibc-0-relayer.json");
+        add_keys(path, &[("ibc-0".to_owned(), cosmos_key)]);
     }
 
     /// `relayd args…` on a blocking thread (the devnets run on this runtime).
     pub async fn run(&self, args: &[&str]) -> Output {
-        let config = self.config.clone();
+        self.run_with(&self.config, args).await
+    }
+
+    /// `relayd -c config args…` on a blocking thread.
+    pub async fn run_with(&self, config: &std::path::Path, args: &[&str]) -> Output {
+        let config = config.to_path_buf();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -88,9 +119,14 @@ impl NearPair {
 
     /// `relayd args… --json`, which must succeed; its output.
     pub async fn json(&self, args: &[&str]) -> serde_json::Value {
+        self.json_with(&self.config, args).await
+    }
+
+    /// `relayd -c config args… --json`, which must succeed; its output.
+    pub async fn json_with(&self, config: &std::path::Path, args: &[&str]) -> serde_json::Value {
         let mut args = args.to_vec();
         args.push("--json");
-        let out = self.run(&args).await;
+        let out = self.run_with(config, &args).await;
         assert!(
             out.status.success(),
             "relayd {args:?} failed: {}",
@@ -101,19 +137,33 @@ impl NearPair {
 
     /// The operator vouches for NEAR block `height` (`relayd light init`), once the chain is past it.
     pub async fn vouch(&self, height: u64) {
-        self.near.wait_for_height(height + 2).await;
-        let rpc = NearRpc::new(&self.near_id, &self.near.rpc_url());
+        self.vouch_with(&self.config, &self.near, height).await;
+    }
+
+    /// The operator vouches for block `height` of `near` in the state of configuration `config`.
+    pub async fn vouch_with(
+        &self,
+        config: &std::path::Path,
+        near: &devnet::near::RunningNear,
+        height: u64,
+    ) {
+        near.wait_for_height(height + 2).await;
+        let rpc = NearRpc::new(near.chain_id(), &near.rpc_url());
         let hash = rpc.block(Some(height)).await.unwrap().header.hash;
-        self.json(&[
-            "light",
-            "init",
-            "--chain",
-            &self.near_id,
-            "--hash",
-            &hash.to_string(),
-            "--height",
-            &height.to_string(),
-        ])
+        let near_id = near.chain_id().to_owned();
+        self.json_with(
+            config,
+            &[
+                "light",
+                "init",
+                "--chain",
+                &near_id,
+                "--hash",
+                &hash.to_string(),
+                "--height",
+                &height.to_string(),
+            ],
+        )
         .await;
     }
 }

@@ -364,9 +364,10 @@ impl LightSource for NearLight {
         if !self.verified.contains_key(&height) {
             self.refresh().await?;
         }
+        // Not holding a block is relayd's answer, not the node's failure: it must not open the link's breaker.
         let block = self.verified.get(&height).ok_or_else(|| {
             RelayError::new(
-                ErrorKind::Unavailable,
+                ErrorKind::Rejected,
                 format!(
                     "{}: relayd's NEAR light client holds no verified block at {height} (it keeps the {VERIFIED_CACHE} newest it verified, and only its head across restarts)",
                     self.rpc.chain()
