@@ -20,6 +20,7 @@ mod near_pair;
 use std::time::Duration;
 
 use ibc_proto::google::protobuf::Any;
+use ibc_proto::ibc::core::channel::v1::{Channel, State as ChanState};
 use ibc_proto::ibc::core::connection::v1::{ConnectionEnd, State};
 use near_pair::NearPair;
 use prost::Message;
@@ -138,6 +139,54 @@ async fn connection_handshakes_between_cosmos_and_near_reach_nears_consensus_sta
         cosmos_end.counterparty.unwrap().prefix.unwrap().key_prefix,
         near_prefix
     );
+    // Channels over those connections: `create channel` sends the INIT on either end (through `deliver` on NEAR)
+    // and finds the counterparty chain (named by NEAR's Tendermint client; by the verified root for ibc-0's
+    // 12-near client); the Try is refused where the connection is not open.
+    let checks = [
+        // NEAR's connection never learnt ibc-0's: no connection to open the channel over there.
+        (
+            near_id.as_str(),
+            near_conn.as_str(),
+            format!("{near_id}: {near_conn} does not name its counterparty connection yet"),
+        ),
+        // ibc-0's TRYOPEN connection names NEAR's: ChanOpenTry goes to NEAR, whose connection is not open.
+        (
+            "ibc-0",
+            "connection-0",
+            "(/ibc.core.channel.v1.MsgChannelOpenTry)".to_owned(),
+        ),
+    ];
+    for (a, conn, why) in checks {
+        let out = pair
+            .run(&[
+                "create",
+                "channel",
+                "--a-chain",
+                a,
+                "--a-connection",
+                conn,
+                "--a-port",
+                "transfer",
+            ])
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{a}: transfer/channel-0 initialised")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(&why), "{stderr}");
+        let raw = if a == "ibc-0" {
+            ends.on_cosmos(path::channel("transfer", "channel-0")).await
+        } else {
+            ends.on_near(path::channel("transfer", "channel-0")).await
+        };
+        let end = Channel::decode(raw.as_slice()).unwrap();
+        assert_eq!(end.state, ChanState::Init as i32);
+        assert_eq!(end.connection_hops, vec![conn.to_owned()]);
+        assert_eq!(end.counterparty.unwrap().port_id, "transfer");
+    }
+
     // What NEAR compared with its Tendermint-shaped host consensus state: a NEAR consensus state.
     let client = cosmos_end.client_id;
     let state = Any::decode(ends.on_cosmos(path::client_state(&client)).await.as_slice()).unwrap();

@@ -432,7 +432,17 @@ async fn send(
                         .cloned()
                         .unwrap_or_default();
                     let c = existing_connection(from, correlation, &hop).await?;
-                    c.counterparty.map(|c| c.connection_id).unwrap_or_default()
+                    let there = c.counterparty.map(|c| c.connection_id).unwrap_or_default();
+                    if there.is_empty() {
+                        return Err(RelayError::new(
+                            ErrorKind::Unavailable,
+                            format!(
+                                "{}: {hop} does not name its counterparty connection yet (its handshake has not reached {})",
+                                from.chain, to.chain
+                            ),
+                        ));
+                    }
+                    there
                 }
             };
             let to_conn = existing_connection(to, correlation, &to_connection).await?;

@@ -227,8 +227,11 @@ async fn finish_handshake(
     // A scratch state database: the handshake needs no history, and the service may hold the real one.
     let scratch = tempfile::tempdir()?;
     let store = StateStore::open(&scratch.path().join("state"))?;
-    near::copy_near_heads(&env.dir, &store, chains)?;
-    let relay = relayd_actors::system::start(&config, store, env.dir.join("keys")).await?;
+    let near_state = near::near_state(&env.dir, chains)?;
+    if let Some(real) = &near_state {
+        near::copy_near_state(real, &store, chains)?;
+    }
+    let relay = relayd_actors::system::start(&config, store.clone(), env.dir.join("keys")).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     relay
         .coordinator
@@ -272,6 +275,10 @@ async fn finish_handshake(
     })
     .await;
     relay.shutdown().await;
+    if let Some(real) = &near_state {
+        near::copy_near_state(&store, real, chains)?;
+        real.flush()?;
+    }
     match outcome {
         Ok(result) => result,
         Err(_) => Err(format!("the handshake did not finish within {bound:?}").into()),

@@ -136,24 +136,36 @@ pub(super) async fn connection_client_state(
         .value)
 }
 
-/// Copies the trusted NEAR heads of `chains` from the state database in `dir` into `scratch`, so a short-lived
-/// relay system resumes NEAR light clients from the heads the operator vouched for.
-pub(super) fn copy_near_heads(
-    dir: &std::path::Path,
-    scratch: &StateStore,
+/// Copies what relayd verified of the NEAR chains among `chains` (the trusted head and the recorded state roots)
+/// from the state database `from` into `to`: into a short-lived relay system's scratch database so its NEAR light
+/// clients resume from the heads the operator vouched for, and back so the next command knows what it verified.
+pub(super) fn copy_near_state(
+    from: &StateStore,
+    to: &StateStore,
     chains: &[&ChainConfig],
 ) -> Result<(), BoxError> {
-    let near: Vec<&&ChainConfig> = chains.iter().filter(|c| c.near().is_some()).collect();
-    if near.is_empty() {
-        return Ok(());
+    for chain in chains.iter().filter(|c| c.near().is_some()) {
+        let id = chain.id.as_str();
+        if let Some(head) = from.trusted_near(id)? {
+            to.save_trusted_near(id, &head)?;
+        }
+        for (height, root) in from.near_roots(id)? {
+            to.save_near_root(id, height, &root)?;
+        }
+    }
+    Ok(())
+}
+
+/// The state database in `dir`, where the trusted NEAR heads are kept, when `chains` has a NEAR chain.
+pub(super) fn near_state(
+    dir: &std::path::Path,
+    chains: &[&ChainConfig],
+) -> Result<Option<StateStore>, BoxError> {
+    if chains.iter().all(|c| c.near().is_none()) {
+        return Ok(None);
     }
     let store = StateStore::open(&dir.join("state")).map_err(|e| {
         format!("the state database, where the trusted NEAR heads are kept (is relayd running on this data directory?): {e}")
     })?;
-    for chain in near {
-        if let Some(head) = store.trusted_near(chain.id.as_str())? {
-            scratch.save_trusted_near(chain.id.as_str(), &head)?;
-        }
-    }
-    Ok(())
+    Ok(Some(store))
 }
