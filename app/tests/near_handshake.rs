@@ -1,5 +1,5 @@
-//! `relayd create connection` between a Cosmos devnet chain and a NEAR devnet, both orders, as an operator runs
-//! it after `relayd light init`: relayd creates the clients (a `12-near` client on Cosmos, a Tendermint client on
+//! `relayd create connection` (and `create channel` over what it opened) between a Cosmos devnet chain and a NEAR
+//! devnet, both orders, as an operator runs them after `relayd light init`: relayd creates the clients (a `12-near` client on Cosmos, a Tendermint client on
 //! NEAR), sends the INIT (through `deliver` on NEAR), and its handshake builders carry the handshake as far as the
 //! devnets let it today: ConnOpenTry on Cosmos with NEAR proofs passes; the step where NEAR checks Cosmos's
 //! stored record of NEAR's consensus state (ConnOpenTry or ConnOpenAck on NEAR) is refused, because the NEAR
