@@ -11,7 +11,7 @@ use relayd_messages::{
     ActorKind, ActorLoad, ChainId, ClientSummary, ClientUpdate, Datagram, ErrorKind, HeaderAt,
     ObservedEvent, PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents,
     QueryProof, QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, QueryVerifiedHeads,
-    RelayError, SubmitTx, TxReport, VerifiedHead,
+    QueryVerifiedRoot, RelayError, SubmitTx, TxReport, VerifiedHead,
 };
 
 use crate::meter::Meter;
@@ -42,6 +42,8 @@ pub struct ChainRecipients {
     pub header: Option<Recipient<QueryVerifiedHeader>>,
     /// LightClient: the heads it verified (chains that prove at verified heads only).
     pub heads: Option<Recipient<QueryVerifiedHeads>>,
+    /// LightClient: the state root of a block it verified (NEAR).
+    pub root: Option<Recipient<QueryVerifiedRoot>>,
     /// TxSubmitter: transactions.
     pub submit: Option<Recipient<SubmitTx>>,
 }
@@ -307,6 +309,17 @@ impl ChainLink {
             ActorKind::LightClient,
             "light client",
             |r| r.heads.clone(),
+            msg,
+        )
+        .await
+    }
+
+    /// The state root of the block at a height, as relayd's light client verified it (NEAR chains).
+    pub async fn verified_root(&self, msg: QueryVerifiedRoot) -> Result<Vec<u8>, RelayError> {
+        self.ask(
+            ActorKind::LightClient,
+            "light client",
+            |r| r.root.clone(),
             msg,
         )
         .await

@@ -6,6 +6,9 @@
 
 mod actor;
 pub mod datagrams;
+mod locate;
 pub mod state;
+pub mod tracked;
 
 pub use actor::*;
+pub use locate::{locate, EndId, Handshake, Kind};

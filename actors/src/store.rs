@@ -14,10 +14,12 @@ use crate::chain::near::light_client::StoredNearHead;
 
 mod evidence;
 mod handles;
+mod near_roots;
 mod packets;
 pub mod summary;
 
 use handles::Shared;
+pub use near_roots::NEAR_ROOTS_KEPT;
 pub use packets::PacketScan;
 pub use summary::{ChannelKey, ChannelSummary};
 
@@ -56,6 +58,8 @@ pub struct StateStore {
 struct Trees {
     light: sled::Tree,
     near_light: sled::Tree,
+    /// NEAR verified state roots by chain and height: `near_roots`.
+    near_roots: sled::Tree,
     checkpoints: sled::Tree,
     packets: sled::Tree,
     dead: sled::Tree,
@@ -77,6 +81,7 @@ impl Trees {
         Ok(Self {
             light: db.open_tree("light_client")?,
             near_light: db.open_tree("near_light_client")?,
+            near_roots: db.open_tree("near_verified_roots")?,
             checkpoints: db.open_tree("checkpoints")?,
             packets: db.open_tree("packets")?,
             dead: db.open_tree("dead_letters")?,

@@ -307,7 +307,7 @@ pub async fn connect(
         version: ICS20_VERSION,
         ordering: ibc_proto::ibc::core::channel::v1::Order::Unordered,
     };
-    let (a_channel, b_channel) = create::open_channel(&env, a, b, &spec)
+    let (a_channel, _, b_channel) = create::open_channel(&env, a, &[b], &spec)
         .await
         .map_err(channel_err)?;
     let a_end = ChannelEnd {

@@ -12,15 +12,19 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
+#[path = "common/near_pair.rs"]
+#[allow(dead_code)]
+mod near_pair;
+
 use std::process::Output;
 use std::time::Duration;
 
-use common::{add_keys, relayd};
 use devnet::near_client::{NearClientState, NearConsensusState};
 use ibc_proto::google::protobuf::Any;
 use ibc_proto::ibc::lightclients::tendermint::v1::{
     ClientState as TmClientState, ConsensusState as TmConsensusState,
 };
+use near_pair::NearPair;
 use prost::Message;
 use relayd_actors::chain::near::backend::NearLight;
 use relayd_actors::chain::near::endpoint::NearEndpoint;
@@ -49,76 +53,27 @@ async fn stored(chain: &Chain, path: String) -> Any {
     Any::decode(raw.as_slice()).expect("an Any")
 }
 
-/// `relayd args…` on a blocking thread (the devnets run on this runtime).
-async fn run(config: &std::path::Path, args: &[&str]) -> Output {
-    let config = config.to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        relayd(&config, &args)
-    })
-    .await
-    .expect("relayd ran")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_client_both_ways_between_cosmos_and_near_from_verified_heads() {
-    let chains = devnet::start_chains(1, &devnet::ChainOptions::local("ibc", BLOCK_TIME))
-        .await
-        .unwrap();
+    let pair = NearPair::start(BLOCK_TIME, 5).await;
+    let chains = &pair.cosmos;
     let cosmos = Chain::connect(&chains[0]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = devnet::near::NearOptions::local(BLOCK_TIME);
-    options.genesis.epoch_length = 5;
-    options.home = Some(dir.path().join("near"));
-    let near = devnet::near::start(options).await.unwrap();
-    let near_id = near.chain_id().to_owned();
-    let relayer = near.genesis.relayer.account_id.to_string();
+    let near = &pair.near;
+    let near_id = pair.near_id.clone();
     let contract = near.genesis.ibc.account_id.clone();
-    let key_file = dir
-        .path()
-        .join("near")
-        .join("keys")
-        .join(format!("{relayer}.json"));
-
-    let cosmos_key = dir.path().join("ibc-0-relayer.json");
-    let account = chains[0].genesis.account("relayer").unwrap();
-    std::fs::write(
-        &cosmos_key,
-        format!(
-            "{{\"private_key\": \"{}\"}}",
-            hex::encode(account.private_key)
-        ),
-    )
-    .unwrap();
-    let keys = vec![("ibc-0".to_owned(), cosmos_key)];
-    let config = dir.path().join("relayd.toml");
-    // The devnet's store is a Jellyfish Merkle tree: its proof specs go into the clients relayd creates.
-    let mut text = format!(
-        "[global]\ntimeout = \"10s\"\ndata_dir = \"data\"\n\n[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"{}\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.001stake\"\nstore_prefix = \"ibc\"\nmax_gas = 50000000\nmax_block_time = \"2s\"\nproof_specs = [\"jmt\", \"jmt\"]\n",
-        chains[0].rpc_url()
-    );
-    text.push_str(&format!(
-        "\n[[chains]]\nid = \"{near_id}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{contract}\"\nsigner_account = \"{relayer}\"\nkey_file = \"{}\"\nmax_block_time = \"2s\"\ntrusting_period = \"1h\"\n",
-        near.rpc_url(),
-        key_file.display()
-    ));
-    std::fs::write(&config, &text).unwrap();
-    add_keys(&config, &keys);
+    let dir = &pair.dir;
 
     // No trusted NEAR head: refused, and the message says how to fix it.
-    let refused = run(
-        &config,
-        &[
+    let refused = pair
+        .run(&[
             "create",
             "client",
             "--host-chain",
             "ibc-0",
             "--reference-chain",
             &near_id,
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -129,32 +84,13 @@ async fn create_client_both_ways_between_cosmos_and_near_from_verified_heads() {
     // The operator vouches for a block of the third epoch.
     let epoch = near.genesis.epoch_length;
     let vouched = 2 * epoch + 3;
-    near.wait_for_height(vouched + 2).await;
+    pair.vouch(vouched).await;
     let rpc = NearRpc::new(&near_id, &near.rpc_url());
-    let hash = rpc.block(Some(vouched)).await.unwrap().header.hash;
-    json(
-        &run(
-            &config,
-            &[
-                "light",
-                "init",
-                "--chain",
-                &near_id,
-                "--hash",
-                &hash.to_string(),
-                "--height",
-                &vouched.to_string(),
-                "--json",
-            ],
-        )
-        .await,
-    );
 
     // A 12-near client on ibc-0 from the block relayd's light client verified.
     let created = json(
-        &run(
-            &config,
-            &[
+        &pair
+            .run(&[
                 "create",
                 "client",
                 "--host-chain",
@@ -162,9 +98,8 @@ async fn create_client_both_ways_between_cosmos_and_near_from_verified_heads() {
                 "--reference-chain",
                 &near_id,
                 "--json",
-            ],
-        )
-        .await,
+            ])
+            .await,
     );
     let client = created["client_id"].as_str().unwrap().to_owned();
     assert!(client.starts_with("12-near-"), "{client}");
@@ -262,9 +197,8 @@ async fn create_client_both_ways_between_cosmos_and_near_from_verified_heads() {
 
     // A Tendermint client of ibc-0 on NEAR, delivered by relayd.
     let created = json(
-        &run(
-            &config,
-            &[
+        &pair
+            .run(&[
                 "create",
                 "client",
                 "--host-chain",
@@ -272,9 +206,8 @@ async fn create_client_both_ways_between_cosmos_and_near_from_verified_heads() {
                 "--reference-chain",
                 "ibc-0",
                 "--json",
-            ],
-        )
-        .await,
+            ])
+            .await,
     );
     let tm_client = created["client_id"].as_str().unwrap().to_owned();
     assert!(tm_client.starts_with("07-tendermint-"), "{tm_client}");
@@ -300,5 +233,5 @@ async fn create_client_both_ways_between_cosmos_and_near_from_verified_heads() {
         header.next_validators_hash.as_bytes()
     );
 
-    near.shutdown().await;
+    pair.near.shutdown().await;
 }

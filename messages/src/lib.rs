@@ -37,8 +37,9 @@ pub use relay::{
     ClientUpdateObserved, ConsensusAnchor, CorrelationId, Datagram, ErrorKind, Halt, HeaderAt,
     InjectPanic, LifecycleChanged, PacketEventKind, PacketObserved, PacketSeen,
     PrepareClientUpdate, Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
-    QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, QueryVerifiedHeads, Refusal, RelayError,
-    RelayHandshake, SubmitTx, Supersede, TxReport, VerifiedHead, VerifiedHeader,
+    QueryTxMessages, QueryUnreceived, QueryVerifiedHeader, QueryVerifiedHeads, QueryVerifiedRoot,
+    Refusal, RelayError, RelayHandshake, SubmitTx, Supersede, TxReport, VerifiedHead,
+    VerifiedHeader,
 };
 pub use route::Route;
 pub use submitter::FinishInFlight;

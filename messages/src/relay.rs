@@ -619,6 +619,19 @@ pub struct QueryVerifiedHeads {
     pub from: u64,
 }
 
+/// The state root the block at `height` commits to, as relayd's own light client of this chain verified that
+/// block: NEAR's `prev_state_root`, which a `12-near` client's consensus state at `height` holds as its root
+/// (HandshakeBuilder → LightClient of a NEAR chain, to tell which chain a `12-near` client tracks). Refused
+/// (`Rejected`, not a node failure) when relayd holds no verified block at `height`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<u8>, RelayError>")]
+pub struct QueryVerifiedRoot {
+    /// The work this belongs to.
+    pub correlation: CorrelationId,
+    /// The height.
+    pub height: u64,
+}
+
 /// A client's consensus state as relayd's light client may anchor its trust on it: (app hash, next validators
 /// hash).
 pub type ConsensusAnchor = (Vec<u8>, Vec<u8>);

@@ -205,10 +205,21 @@ pub fn chan_close_confirm(
     any("/ibc.core.channel.v1.MsgChannelCloseConfirm", &msg)
 }
 
-/// The latest height of a Tendermint client state stored as an `Any`.
-pub fn tendermint_latest_height(state: &Any) -> Option<ProtoHeight> {
+/// The latest height of a Tendermint or `12-near` client state stored as an `Any` (NEAR heights have revision 0,
+/// as a `12-near` client stores its consensus states at `0-<height>`).
+pub fn client_latest_height(state: &Any) -> Option<ProtoHeight> {
+    use crate::chain::client_state::TM_CLIENT_STATE;
+    use crate::chain::near::header::{RawNearClientState, NEAR_CLIENT_STATE_TYPE_URL};
     use ibc_proto::ibc::lightclients::tendermint::v1::ClientState;
-    ClientState::decode(state.value.as_slice())
-        .ok()?
-        .latest_height
+    match state.type_url.as_str() {
+        TM_CLIENT_STATE => {
+            ClientState::decode(state.value.as_slice())
+                .ok()?
+                .latest_height
+        }
+        NEAR_CLIENT_STATE_TYPE_URL => RawNearClientState::decode(state.value.as_slice())
+            .ok()
+            .map(|cs| height(0, cs.latest_height)),
+        _ => None,
+    }
 }

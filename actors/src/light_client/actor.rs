@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
 use relayd_messages::{
     ActorKind, ChainId, ClientUpdate, HeaderAt, InjectPanic, PrepareClientUpdate,
-    QueryVerifiedHeader, QueryVerifiedHeads, RelayError, VerifiedHead,
+    QueryVerifiedHeader, QueryVerifiedHeads, QueryVerifiedRoot, RelayError, VerifiedHead,
 };
 use tracing::{debug, warn, Instrument};
 
@@ -130,6 +130,16 @@ impl<L: LightSource + 'static> Handler<QueryVerifiedHeads> for LightClient<L> {
         let light = self.light.clone();
         let span = tracing::debug_span!("light_client", chain = %self.chain, correlation = %msg.correlation, heads_from = msg.from);
         Box::pin(async move { light.lock().await.verified_heads(msg.from).await }.instrument(span))
+    }
+}
+
+impl<L: LightSource + 'static> Handler<QueryVerifiedRoot> for LightClient<L> {
+    type Result = ResponseFuture<Result<Vec<u8>, RelayError>>;
+
+    fn handle(&mut self, msg: QueryVerifiedRoot, _: &mut Self::Context) -> Self::Result {
+        let light = self.light.clone();
+        let span = tracing::debug_span!("light_client", chain = %self.chain, correlation = %msg.correlation, root_at = msg.height);
+        Box::pin(async move { light.lock().await.verified_root(msg.height).await }.instrument(span))
     }
 }
 

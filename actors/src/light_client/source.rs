@@ -43,4 +43,13 @@ pub trait LightSource: Unpin {
             format!("heights from {from}: this chain's light client verifies any height; it lists no heads"),
         ))
     }
+
+    /// The state root the block at `height` commits to, from a block relayd's light client verified (NEAR: its
+    /// `prev_state_root`). Only NEAR light clients answer: a Tendermint client's chain names itself in its state.
+    async fn verified_root(&mut self, height: u64) -> Result<Vec<u8>, RelayError> {
+        Err(RelayError::new(
+            ErrorKind::Rejected,
+            format!("height {height}: this chain's clients name their chain; no root is looked up"),
+        ))
+    }
 }

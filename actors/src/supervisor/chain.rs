@@ -196,6 +196,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                         r.update = Some(a.clone().recipient());
                         r.header = Some(a.clone().recipient());
                         r.heads = Some(a.clone().recipient());
+                        r.root = Some(a.clone().recipient());
                     }
                     Running::Submitter(a) => r.submit = Some(a.clone().recipient()),
                 });
@@ -222,6 +223,7 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                 r.update = None;
                 r.header = None;
                 r.heads = None;
+                r.root = None;
             }
             ActorKind::TxSubmitter => r.submit = None,
             _ => {}

@@ -1,9 +1,9 @@
 //! `relayd create client|connection|channel`: start new IBC objects between two configured chains. A client is
 //! created from a header relayd verified: a Tendermint client of a Cosmos chain on a Cosmos or NEAR chain, or a
-//! `12-near` client of a NEAR chain on a Cosmos chain (`create/near.rs`). Connections and channels are between
-//! Cosmos chains: one is started with its INIT datagram and then finished by the same handshake builders the
-//! service runs (in a short-lived actor system of the two chains, so it works whether or not the service is
-//! running).
+//! `12-near` client of a NEAR chain on a Cosmos chain (`create/near.rs`). A connection or channel, between two
+//! Cosmos chains or a Cosmos and a NEAR chain (initiated on either), is started with its INIT datagram (through
+//! the NEAR contract's `deliver` on a NEAR end) and then finished by the same handshake builders the service runs
+//! (in a short-lived actor system of the chains, so it works whether or not the service is running).
 
 mod near;
 
@@ -22,6 +22,7 @@ use relayd_actors::chain::cosmos::light_client::{refresh, verify_signed_header, 
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::chain::cosmos::tx::{TxOutcome, TxSubmitter};
 use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
+use relayd_actors::chain::near::header::NEAR_CLIENT_STATE_TYPE_URL;
 use relayd_actors::chain::proof::spec_for;
 use relayd_actors::keys::KeyStore;
 use relayd_actors::store::StateStore;
@@ -79,17 +80,6 @@ impl Env {
         Ok(chain)
     }
 
-    fn chain(&self, id: &str) -> Result<&ChainConfig, ExitCode> {
-        let chain = configured_chain(&self.config, id)?;
-        if chain.cosmos().is_none() {
-            return Err(fail(
-                &format!("{id}: relayd creates connections and channels on Cosmos chains only (clients also with a NEAR end)"),
-                EXIT_CONFIG,
-            ));
-        }
-        Ok(chain)
-    }
-
     async fn submitter(&self, chain: &ChainConfig) -> Result<(TxSubmitter, String), BoxError> {
         let cosmos = chain.cosmos().ok_or("not a cosmos chain")?;
         let keys = KeyStore::open(&self.dir.join("keys"))?;
@@ -110,6 +100,9 @@ impl Env {
     }
 
     async fn signer(&self, chain: &ChainConfig) -> Result<String, BoxError> {
+        if let Some(near) = chain.near() {
+            return Ok(near.signer_account);
+        }
         let keys = KeyStore::open(&self.dir.join("keys"))?;
         Ok(keys.signing_key(chain.id.as_str())?.0.address)
     }
@@ -142,10 +135,7 @@ pub(crate) async fn create_client(
         }
         return near::create_near_client(env, host, reference).await;
     }
-    let signer = match host.near() {
-        Some(near) => near.signer_account,
-        None => env.signer(host).await?,
-    };
+    let signer = env.signer(host).await?;
     let msg = tendermint_client_msg(env, host, reference, &signer).await?;
     if host.near().is_some() {
         return near::deliver_create_client(host, msg).await;
@@ -221,13 +211,14 @@ async fn tendermint_client_msg(
     Ok(create_client_msg(&root, &params, signer))
 }
 
-/// Runs the two chains' actors until the handshake of `object` (its initiating end) is finished; returns the
-/// counterparty's id.
+/// Runs the chains' actors until the handshake of `object` (its initiating end) is finished; returns the
+/// counterparty's chain and id. `chains` holds the initiating chain and the candidates for its counterparty (the
+/// handshake builder finds which one it is).
 async fn finish_handshake(
     env: &Env,
-    chains: [&ChainConfig; 2],
+    chains: &[&ChainConfig],
     object: RelayObject,
-) -> Result<String, BoxError> {
+) -> Result<(String, String), BoxError> {
     let mut config = env.config.clone();
     config
         .chains
@@ -236,7 +227,11 @@ async fn finish_handshake(
     // A scratch state database: the handshake needs no history, and the service may hold the real one.
     let scratch = tempfile::tempdir()?;
     let store = StateStore::open(&scratch.path().join("state"))?;
-    let relay = relayd_actors::system::start(&config, store, env.dir.join("keys")).await?;
+    let near_state = near::near_state(&env.dir, chains)?;
+    if let Some(real) = &near_state {
+        near::copy_near_state(real, &store, chains)?;
+    }
+    let relay = relayd_actors::system::start(&config, store.clone(), env.dir.join("keys")).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     relay
         .coordinator
@@ -258,7 +253,7 @@ async fn finish_handshake(
                     attempts += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) => return Err::<String, BoxError>(e.into()),
+                Err(e) => return Err::<(String, String), BoxError>(e.into()),
             }
         }
         while let Some(change) = rx.recv().await {
@@ -267,18 +262,23 @@ async fn finish_handshake(
             }
             return match change.error {
                 Some(e) => Err(e.into()),
-                None => Ok(change
+                // "<state>:<counterparty chain>/<counterparty id>"
+                None => change
                     .state
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()),
+                    .split_once(':')
+                    .and_then(|(_, end)| end.rsplit_once('/'))
+                    .map(|(chain, id)| (chain.to_owned(), id.to_owned()))
+                    .ok_or_else(|| format!("unexpected final state {}", change.state).into()),
             };
         }
         Err("the relay system stopped".into())
     })
     .await;
     relay.shutdown().await;
+    if let Some(real) = &near_state {
+        near::copy_near_state(&store, real, chains)?;
+        real.flush()?;
+    }
     match outcome {
         Ok(result) => result,
         Err(_) => Err(format!("the handshake did not finish within {bound:?}").into()),
@@ -339,17 +339,17 @@ pub(crate) async fn open_connection(
         Some(c) => c,
         None => create_client(env, b, a).await?,
     };
-    let b_prefix = b
-        .cosmos()
-        .map(|c| c.store_prefix)
-        .ok_or("not a cosmos chain")?;
+    let b_prefix = match b.cosmos() {
+        Some(c) => c.store_prefix.into_bytes(),
+        None => near::commitment_prefix(b).ok_or("incomplete chain entry")?,
+    };
     let init = conn::MsgConnectionOpenInit {
         client_id: a_client.clone(),
         counterparty: Some(conn::Counterparty {
             client_id: b_client.clone(),
             connection_id: String::new(),
             prefix: Some(MerklePrefix {
-                key_prefix: b_prefix.into_bytes(),
+                key_prefix: b_prefix,
             }),
         }),
         version: None,
@@ -360,9 +360,13 @@ pub(crate) async fn open_connection(
         type_url: "/ibc.core.connection.v1.MsgConnectionOpenInit".into(),
         value: init.encode_to_vec(),
     };
-    let outcome = env.submit(a, any).await?;
-    let a_conn = attr(&outcome, "connection_open_init", "connection_id")
-        .ok_or("connection_open_init event without a connection id")?;
+    let a_conn = if a.near().is_some() {
+        near::deliver_connection_init(a, any).await?
+    } else {
+        let outcome = env.submit(a, any).await?;
+        attr(&outcome, "connection_open_init", "connection_id")
+            .ok_or("connection_open_init event without a connection id")?
+    };
     eprintln!(
         "relayd: {}: {a_conn} initialised; finishing the handshake",
         a.id
@@ -371,7 +375,7 @@ pub(crate) async fn open_connection(
         chain: a.id.clone(),
         connection: ConnectionId::new(a_conn.clone())?,
     };
-    let b_conn = finish_handshake(env, [a, b], object).await?;
+    let (_, b_conn) = finish_handshake(env, &[a, b], object).await?;
     Ok(OpenedConnection {
         a_client,
         b_client,
@@ -384,8 +388,8 @@ pub(crate) async fn open_connection(
 pub fn connection(cli: &Cli, args: &CreateConnectionArgs) -> ExitCode {
     let go = || -> Result<ExitCode, ExitCode> {
         let env = Env::load(cli, args.out.json)?;
-        let a = env.chain(&args.a_chain)?;
-        let b = env.chain(&args.b_chain)?;
+        let a = env.any_chain(&args.a_chain)?;
+        let b = env.any_chain(&args.b_chain)?;
         let opened = run(open_connection(
             &env,
             a,
@@ -416,18 +420,30 @@ pub fn connection(cli: &Cli, args: &CreateConnectionArgs) -> ExitCode {
     go().unwrap_or_else(|code| code)
 }
 
-/// The chain a connection's client tracks.
-async fn counterparty_chain(a: &ChainConfig, connection: &str) -> Result<ChainId, BoxError> {
-    let cosmos = a.cosmos().ok_or("not a cosmos chain")?;
-    let rpc = CosmosRpc::connect_configured(a).await?;
-    let endpoint = CosmosEndpoint::new(rpc, &cosmos.store_prefix);
-    let client = endpoint.connection_client(connection).await?;
-    let raw = endpoint
-        .query_ibc(&path::client_state(&client), QueryHeight::Latest, false)
-        .await?;
-    let any = Any::decode(raw.value.as_slice())?;
+/// The chain a connection's client tracks, when the client names it (a Tendermint client); `None` for a `12-near`
+/// client, whose chain the handshake builder finds among the configured NEAR chains.
+async fn counterparty_chain(
+    a: &ChainConfig,
+    connection: &str,
+) -> Result<Option<ChainId>, BoxError> {
+    let raw = match a.cosmos() {
+        Some(cosmos) => {
+            let rpc = CosmosRpc::connect_configured(a).await?;
+            let endpoint = CosmosEndpoint::new(rpc, &cosmos.store_prefix);
+            let client = endpoint.connection_client(connection).await?;
+            endpoint
+                .query_ibc(&path::client_state(&client), QueryHeight::Latest, false)
+                .await?
+                .value
+        }
+        None => near::connection_client_state(a, connection).await?,
+    };
+    let any = Any::decode(raw.as_slice())?;
+    if any.type_url == NEAR_CLIENT_STATE_TYPE_URL {
+        return Ok(None);
+    }
     let state = ClientState::decode(any.value.as_slice())?;
-    Ok(ChainId::new(state.chain_id)?)
+    Ok(Some(ChainId::new(state.chain_id)?))
 }
 
 /// A channel to open: its initiating end on a, and what it asks of the counterparty.
@@ -444,13 +460,14 @@ pub(crate) struct ChannelSpec<'a> {
     pub ordering: chan::Order,
 }
 
-/// Opens a channel from `a` to `b` and finishes its handshake; returns (channel on a, channel on b).
+/// Opens a channel from `a` to one of `candidates` (the one its connection's client tracks) and finishes its
+/// handshake; returns (channel on a, counterparty chain, channel there).
 pub(crate) async fn open_channel(
     env: &Env,
     a: &ChainConfig,
-    b: &ChainConfig,
+    candidates: &[&ChainConfig],
     spec: &ChannelSpec<'_>,
-) -> Result<(String, String), BoxError> {
+) -> Result<(String, String, String), BoxError> {
     let init = chan::MsgChannelOpenInit {
         port_id: spec.a_port.to_owned(),
         channel: Some(chan::Channel {
@@ -470,9 +487,13 @@ pub(crate) async fn open_channel(
         type_url: "/ibc.core.channel.v1.MsgChannelOpenInit".into(),
         value: init.encode_to_vec(),
     };
-    let outcome = env.submit(a, any).await?;
-    let a_chan = attr(&outcome, "channel_open_init", "channel_id")
-        .ok_or("channel_open_init event without a channel id")?;
+    let a_chan = if a.near().is_some() {
+        near::deliver_channel_init(a, any).await?
+    } else {
+        let outcome = env.submit(a, any).await?;
+        attr(&outcome, "channel_open_init", "channel_id")
+            .ok_or("channel_open_init event without a channel id")?
+    };
     eprintln!(
         "relayd: {}: {}/{a_chan} initialised; finishing the handshake",
         a.id, spec.a_port
@@ -482,17 +503,27 @@ pub(crate) async fn open_channel(
         port: PortId::new(spec.a_port.to_owned())?,
         channel: ChannelId::new(a_chan.clone())?,
     };
-    let b_chan = finish_handshake(env, [a, b], object).await?;
-    Ok((a_chan, b_chan))
+    let mut chains = vec![a];
+    chains.extend(candidates.iter().copied().filter(|c| c.id != a.id));
+    let (b_chain, b_chan) = finish_handshake(env, &chains, object).await?;
+    Ok((a_chan, b_chain, b_chan))
 }
 
 /// `relayd create channel`.
 pub fn channel(cli: &Cli, args: &CreateChannelArgs) -> ExitCode {
     let go = || -> Result<ExitCode, ExitCode> {
         let env = Env::load(cli, args.out.json)?;
-        let a = env.chain(&args.a_chain)?;
-        let b_id = run(counterparty_chain(a, &args.a_connection))?;
-        let b = env.chain(b_id.as_str())?;
+        let a = env.any_chain(&args.a_chain)?;
+        let candidates: Vec<&ChainConfig> = match run(counterparty_chain(a, &args.a_connection))? {
+            Some(b) => vec![env.any_chain(b.as_str())?],
+            // A NEAR client: the handshake builder checks which configured NEAR chain it tracks.
+            None => env
+                .config
+                .chains
+                .iter()
+                .filter(|c| c.near().is_some())
+                .collect(),
+        };
         let b_port = args.b_port.clone().unwrap_or_else(|| args.a_port.clone());
         let version = match (&args.channel_version, args.a_port.as_str()) {
             (Some(v), _) => v.clone(),
@@ -516,18 +547,18 @@ pub fn channel(cli: &Cli, args: &CreateChannelArgs) -> ExitCode {
             version: &version,
             ordering,
         };
-        let (a_chan, b_chan) = run(open_channel(&env, a, b, &spec))?;
+        let (a_chan, b_chain, b_chan) = run(open_channel(&env, a, &candidates, &spec))?;
         if args.out.json {
             println!(
                 "{}",
                 json!({"a": {"chain": a.id.as_str(), "port": args.a_port, "channel_id": a_chan},
-                       "b": {"chain": b.id.as_str(), "port": b_port, "channel_id": b_chan},
+                       "b": {"chain": b_chain, "port": b_port, "channel_id": b_chan},
                        "version": version, "ordered": args.ordered})
             );
         } else {
             println!(
-                "open: {}/{}/{a_chan} <-> {}/{b_port}/{b_chan} ({version})",
-                a.id, args.a_port, b.id
+                "open: {}/{}/{a_chan} <-> {b_chain}/{b_port}/{b_chan} ({version})",
+                a.id, args.a_port
             );
         }
         Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ibc_proto::google::protobuf::Any;
-use relayd_actors::chain::endpoint::ChainEndpoint;
+use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
 use relayd_actors::chain::near::backend::NearLight;
 use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_actors::store::StateStore;
@@ -62,19 +62,110 @@ pub(super) async fn deliver_create_client(
     host: &ChainConfig,
     msg: Any,
 ) -> Result<String, BoxError> {
+    deliver_for(host, msg, "create_client", |e| match e {
+        IbcEvent::CreateClient { client_id, .. } => Some(client_id.to_string()),
+        _ => None,
+    })
+    .await
+}
+
+/// Delivers `msg` to NEAR chain `host` through the IBC contract; returns the first IBC event of the blocks its
+/// receipts ran in that `pick` accepts.
+async fn deliver_for<T>(
+    host: &ChainConfig,
+    msg: Any,
+    what: &str,
+    pick: impl Fn(IbcEvent) -> Option<T>,
+) -> Result<T, BoxError> {
     let (endpoint, submitter) = relayd_actors::chain::near::from_config(host)?;
     let outcome = submitter.submit(&[msg]).await?;
     for block in &outcome.receipt_blocks {
         let height = endpoint.rpc().block_by_hash(*block).await?.header.height;
         for event in endpoint.ibc_events_at(height).await? {
-            if let IbcEvent::CreateClient { client_id, .. } = event.event {
-                return Ok(client_id.to_string());
+            if let Some(found) = pick(event.event) {
+                return Ok(found);
             }
         }
     }
     Err(format!(
-        "{}: deliver {} executed without a create_client event",
+        "{}: deliver {} executed without a {what} event",
         host.id, outcome.tx_hash
     )
     .into())
+}
+
+/// Delivers `MsgConnectionOpenInit` to NEAR chain `host`; returns the new connection's id.
+pub(super) async fn deliver_connection_init(
+    host: &ChainConfig,
+    msg: Any,
+) -> Result<String, BoxError> {
+    deliver_for(host, msg, "connection_open_init", |e| match e {
+        IbcEvent::ConnectionOpenInit(a) => Some(a.connection_id.to_string()),
+        _ => None,
+    })
+    .await
+}
+
+/// Delivers `MsgChannelOpenInit` to NEAR chain `host`; returns the new channel's id.
+pub(super) async fn deliver_channel_init(host: &ChainConfig, msg: Any) -> Result<String, BoxError> {
+    deliver_for(host, msg, "channel_open_init", |e| match e {
+        IbcEvent::ChannelOpenInit(a) => Some(a.channel_id.to_string()),
+        _ => None,
+    })
+    .await
+}
+
+/// NEAR's commitment prefix as a counterparty records it: the trie-key prefix of the IBC contract's storage,
+/// `[9] ++ contract ++ ","`.
+pub(super) fn commitment_prefix(chain: &ChainConfig) -> Option<Vec<u8>> {
+    chain
+        .near()
+        .map(|n| relayd_actors::chain::near::trie::contract_data_key(&n.contract_account, b""))
+}
+
+/// The client a connection on NEAR chain `host` is built on, and its stored state (`Any` bytes).
+pub(super) async fn connection_client_state(
+    host: &ChainConfig,
+    connection: &str,
+) -> Result<Vec<u8>, BoxError> {
+    let (endpoint, _) = relayd_actors::chain::near::from_config(host)?;
+    let client = endpoint.connection_client(connection).await?;
+    Ok(endpoint
+        .query_ibc(&path::client_state(&client), QueryHeight::Latest, false)
+        .await?
+        .value)
+}
+
+/// Copies what relayd verified of the NEAR chains among `chains` (the trusted head and the recorded state roots)
+/// from the state database `from` into `to`: into a short-lived relay system's scratch database so its NEAR light
+/// clients resume from the heads the operator vouched for, and back so the next command knows what it verified.
+pub(super) fn copy_near_state(
+    from: &StateStore,
+    to: &StateStore,
+    chains: &[&ChainConfig],
+) -> Result<(), BoxError> {
+    for chain in chains.iter().filter(|c| c.near().is_some()) {
+        let id = chain.id.as_str();
+        if let Some(head) = from.trusted_near(id)? {
+            to.save_trusted_near(id, &head)?;
+        }
+        for (height, root) in from.near_roots(id)? {
+            to.save_near_root(id, height, &root)?;
+        }
+    }
+    Ok(())
+}
+
+/// The state database in `dir`, where the trusted NEAR heads are kept, when `chains` has a NEAR chain.
+pub(super) fn near_state(
+    dir: &std::path::Path,
+    chains: &[&ChainConfig],
+) -> Result<Option<StateStore>, BoxError> {
+    if chains.iter().all(|c| c.near().is_none()) {
+        return Ok(None);
+    }
+    let store = StateStore::open(&dir.join("state")).map_err(|e| {
+        format!("the state database, where the trusted NEAR heads are kept (is relayd running on this data directory?): {e}")
+    })?;
+    Ok(Some(store))
 }

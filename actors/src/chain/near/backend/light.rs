@@ -21,7 +21,7 @@ use crate::chain::near::header::{
 use crate::chain::near::light_client::{lite_block_hash, StoredNearHead};
 use crate::chain::near::rpc::NearRpc;
 use crate::light_client::LightSource;
-use crate::store::StateStore;
+use crate::store::{StateStore, NEAR_ROOTS_KEPT};
 
 /// Verified light-client blocks kept in memory; older ones are dropped first.
 const VERIFIED_CACHE: usize = 512;
@@ -144,6 +144,10 @@ impl NearLight {
             return Ok(None);
         };
         let height = block.inner_lite.height;
+        let root = block.inner_lite.prev_state_root.0;
+        if let Err(e) = self.store.save_near_root(self.rpc.chain(), height, &root) {
+            warn!(chain = self.rpc.chain(), height, error = %e, "cannot record the verified block's state root");
+        }
         self.verified.insert(height, block);
         while self.verified.len() > VERIFIED_CACHE {
             self.verified.pop_first();
@@ -360,6 +364,33 @@ impl LightSource for NearLight {
 
     /// NEAR headers are not CometBFT headers and clients of NEAR are not Tendermint clients: misbehaviour of
     /// NEAR is not judged by comparing Tendermint headers, so the request is refused.
+    async fn verified_root(&mut self, height: u64) -> Result<Vec<u8>, RelayError> {
+        let recorded = |light: &Self| -> Result<Option<Vec<u8>>, RelayError> {
+            if let Some(block) = light.verified.get(&height) {
+                return Ok(Some(block.inner_lite.prev_state_root.0.to_vec()));
+            }
+            light
+                .store
+                .near_root(light.rpc.chain(), height)
+                // relayd's own database, not the node: no verdict on the node.
+                .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))
+        };
+        if let Some(root) = recorded(self)? {
+            return Ok(root);
+        }
+        self.refresh().await?;
+        // Not holding a block is relayd's answer, not the node's failure: it must not open the link's breaker.
+        recorded(self)?.ok_or_else(|| {
+            RelayError::new(
+                ErrorKind::Rejected,
+                format!(
+                    "{}: relayd's NEAR light client has verified no block at {height} (it records the roots of the {NEAR_ROOTS_KEPT} newest it verified)",
+                    self.rpc.chain()
+                ),
+            )
+        })
+    }
+
     async fn verified_header(
         &mut self,
         height: u64,
