@@ -4,8 +4,8 @@
 //! resumes unfinished packets from sled at start, and clears pending packets on request.
 
 mod actor;
-pub mod caps;
 mod admission;
+pub mod caps;
 mod clear;
 pub mod clearing;
 mod compaction;

@@ -115,7 +115,11 @@ fn cosmos_and_near_example_reads_every_key() {
     assert_eq!(near.signer_account, "relayer.test.near");
     assert!(!near.trust_on_first_use);
     assert_eq!(near_chain.clear_interval, 0);
-    assert_eq!(near_chain.max_in_flight, Some(3), "deliver calls outstanding");
+    assert_eq!(
+        near_chain.max_in_flight,
+        Some(3),
+        "deliver calls outstanding"
+    );
     // Defaults fill what the NEAR entry leaves out.
     assert_eq!(near_chain.max_msg_num, 30);
     assert_eq!(near_chain.max_tx_size, 2 * 1024 * 1024);
