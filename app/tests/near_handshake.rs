@@ -1,10 +1,10 @@
-//! `relayd create connection` (and `create channel` over what it opened) between a Cosmos devnet chain and a NEAR
-//! devnet, both orders, as an operator runs them after `relayd light init`: relayd creates the clients (a `12-near` client on Cosmos, a Tendermint client on
-//! NEAR), sends the INIT (through `deliver` on NEAR), and its handshake builders carry the handshake as far as the
-//! devnets let it today: ConnOpenTry on Cosmos with NEAR proofs passes; the step where NEAR checks Cosmos's
-//! stored record of NEAR's consensus state (ConnOpenTry or ConnOpenAck on NEAR) is refused, because the NEAR
-//! devnet compares it with a Tendermint-shaped host consensus state a `12-near` client never stores
-//! (docs/devnet.md). Both ends are read back from the chains.
+//! `relayd create connection` and `create channel` between a Cosmos devnet chain and a NEAR devnet, both orders,
+//! as an operator runs them after `relayd light init`: relayd creates the clients (a `12-near` client on Cosmos,
+//! a Tendermint client on NEAR), sends the INIT (through `deliver` on NEAR), and its handshake builders carry each
+//! handshake to OPEN on both ends. Every step is judged by the chain it lands on: ibc-0's 12-near client checks
+//! NEAR headers and state proofs, NEAR's Tendermint client checks Cosmos's, and the NEAR devnet checks Cosmos's
+//! stored record of NEAR's consensus state against its own block (docs/devnet.md). Both ends are read back from
+//! the chains.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -55,36 +55,116 @@ impl Ends {
             .expect("query")
             .value
     }
+
+    /// The value at `p` on NEAR once `done` holds for it: NEAR answers reads from its final block, which trails the
+    /// block a handshake's last `deliver` ran in by a block or two.
+    async fn on_near_once<T: Message + Default>(&self, p: String, done: impl Fn(&T) -> bool) -> T {
+        let mut value = T::default();
+        // A hang guard, not a timing assertion.
+        for _ in 0..100 {
+            value = T::decode(self.on_near(p.clone()).await.as_slice()).unwrap();
+            if done(&value) {
+                break;
+            }
+            tokio::time::sleep(BLOCK_TIME).await;
+        }
+        value
+    }
 }
 
-/// The connection ids `create connection` printed it initialised (stderr: "<chain>: <id> initialised").
-fn initialised(stderr: &str, chain: &str) -> String {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains(&format!("{chain}: connection-")) && l.contains("initialised"))
-        .unwrap_or_else(|| panic!("no INIT on {chain}: {stderr}"));
-    let from = line.find("connection-").unwrap();
-    line[from..].split(' ').next().unwrap().to_owned()
-}
-
-/// Runs `create connection` from `a` to `b`; it must fail where the NEAR devnet refuses `datagram` (the NEAR end
-/// checking Cosmos's record of NEAR's consensus state). Returns the connection initialised on `a`.
-async fn create_until_refused(pair: &NearPair, a: &str, b: &str, datagram: &str) -> String {
+/// Runs `create connection` from `a` to `b` and returns (`a`'s connection, `b`'s connection).
+async fn create_connection(pair: &NearPair, a: &str, b: &str) -> (String, String) {
     let out = pair
-        .run(&["create", "connection", "--a-chain", a, "--b-chain", b])
+        .json(&["create", "connection", "--a-chain", a, "--b-chain", b])
         .await;
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains(&format!("{}: deliver", pair.near_id))
-            && stderr.contains(&format!("(/ibc.core.connection.v1.{datagram})")),
-        "{stderr}"
-    );
-    initialised(&stderr, a)
+    let id = |end: &str| {
+        out[end]["connection_id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    };
+    (id("a"), id("b"))
+}
+
+/// Runs `create channel` on port `transfer` over `a`'s `connection` and returns (`a`'s channel, `b`'s channel).
+async fn create_channel(pair: &NearPair, a: &str, connection: &str) -> (String, String) {
+    let out = pair
+        .json(&[
+            "create",
+            "channel",
+            "--a-chain",
+            a,
+            "--a-connection",
+            connection,
+            "--a-port",
+            "transfer",
+        ])
+        .await;
+    let id = |end: &str| out[end]["channel_id"].as_str().expect("an id").to_owned();
+    (id("a"), id("b"))
+}
+
+impl Ends {
+    /// Checks both ends of a connection are OPEN and name each other.
+    async fn connection_open(&self, cosmos_conn: &str, near_conn: &str, near_prefix: &[u8]) {
+        let near_end = self
+            .on_near_once(path::connection(near_conn), |e: &ConnectionEnd| {
+                e.state == State::Open as i32
+            })
+            .await;
+        let cosmos_end = ConnectionEnd::decode(
+            self.on_cosmos(path::connection(cosmos_conn))
+                .await
+                .as_slice(),
+        )
+        .unwrap();
+        assert_eq!(near_end.state, State::Open as i32, "{near_end:?}");
+        assert_eq!(cosmos_end.state, State::Open as i32, "{cosmos_end:?}");
+        let near_cp = near_end.counterparty.clone().unwrap();
+        let cosmos_cp = cosmos_end.counterparty.clone().unwrap();
+        assert!(
+            cosmos_end.client_id.starts_with("12-near-"),
+            "{cosmos_end:?}"
+        );
+        assert!(near_end.client_id.starts_with("07-tendermint-"));
+        assert_eq!(near_cp.client_id, cosmos_end.client_id);
+        assert_eq!(near_cp.connection_id, cosmos_conn);
+        assert_eq!(near_cp.prefix.unwrap().key_prefix, b"ibc");
+        assert_eq!(cosmos_cp.client_id, near_end.client_id);
+        assert_eq!(cosmos_cp.connection_id, near_conn);
+        assert_eq!(cosmos_cp.prefix.unwrap().key_prefix, near_prefix);
+    }
+
+    /// Checks both ends of a transfer channel are OPEN, name each other and run over the given connections.
+    async fn channel_open(&self, cosmos: (&str, &str), near: (&str, &str)) {
+        let cosmos_end = Channel::decode(
+            self.on_cosmos(path::channel("transfer", cosmos.0))
+                .await
+                .as_slice(),
+        )
+        .unwrap();
+        let near_end = self
+            .on_near_once(path::channel("transfer", near.0), |e: &Channel| {
+                e.state == ChanState::Open as i32
+            })
+            .await;
+        for (end, conn, other) in [
+            (&cosmos_end, cosmos.1, near.0),
+            (&near_end, near.1, cosmos.0),
+        ] {
+            assert_eq!(end.state, ChanState::Open as i32, "{end:?}");
+            assert_eq!(end.connection_hops, vec![conn.to_owned()]);
+            let cp = end.counterparty.clone().unwrap();
+            assert_eq!(
+                (cp.port_id.as_str(), cp.channel_id.as_str()),
+                ("transfer", other)
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connection_handshakes_between_cosmos_and_near_reach_nears_consensus_state_check() {
+async fn connections_and_channels_between_cosmos_and_near_open_whichever_end_starts() {
     let pair = NearPair::start(BLOCK_TIME, 20).await;
     pair.vouch(5).await;
     let ends = Ends {
@@ -98,96 +178,33 @@ async fn connection_handshakes_between_cosmos_and_near_reach_nears_consensus_sta
     let contract = pair.contract.parse().unwrap();
     let near_prefix = commitment_prefix(&contract);
 
-    // Initiated on NEAR (through `deliver`): relayd proves NEAR's INIT end, NEAR's Tendermint client of ibc-0 and
-    // its consensus state with NEAR state proofs, and ibc-0's 12-near client accepts them (ConnOpenTry); the Ack
-    // on NEAR is then refused.
-    let near_conn = create_until_refused(&pair, &near_id, "ibc-0", "MsgConnectionOpenAck").await;
-    let near_end =
-        ConnectionEnd::decode(ends.on_near(path::connection(&near_conn)).await.as_slice()).unwrap();
-    assert_eq!(near_end.state, State::Init as i32);
-    let near_cp = near_end.counterparty.unwrap();
-    assert!(near_cp.client_id.starts_with("12-near-"), "{near_cp:?}");
-    assert_eq!(near_cp.prefix.unwrap().key_prefix, b"ibc");
-    // ibc-0 is fresh: the Try made its first connection.
-    let cosmos_conn = "connection-0";
-    let cosmos_end = ConnectionEnd::decode(
-        ends.on_cosmos(path::connection(cosmos_conn))
-            .await
-            .as_slice(),
-    )
-    .unwrap();
-    assert_eq!(cosmos_end.state, State::Tryopen as i32, "{cosmos_end:?}");
-    assert_eq!(cosmos_end.client_id, near_cp.client_id);
-    let cosmos_cp = cosmos_end.counterparty.unwrap();
-    assert_eq!(cosmos_cp.connection_id, near_conn);
-    assert_eq!(cosmos_cp.client_id, near_end.client_id);
-    assert_eq!(cosmos_cp.prefix.unwrap().key_prefix, near_prefix);
+    // Initiated on NEAR (through `deliver`): ibc-0's 12-near client accepts the Try proven from NEAR state, NEAR's
+    // Tendermint client the Ack proven from ibc-0's, and NEAR finds ibc-0's record of NEAR true to its block.
+    let (near_conn, cosmos_conn) = create_connection(&pair, &near_id, "ibc-0").await;
+    ends.connection_open(&cosmos_conn, &near_conn, &near_prefix)
+        .await;
+    // Initiated on Cosmos: the handshake builder finds the chain the 12-near client tracks by the root relayd's
+    // NEAR light client verified at the client's height (the client names no chain); the Try goes to NEAR.
+    let (cosmos_conn2, near_conn2) = create_connection(&pair, "ibc-0", &near_id).await;
+    ends.connection_open(&cosmos_conn2, &near_conn2, &near_prefix)
+        .await;
+    assert_ne!(cosmos_conn, cosmos_conn2);
 
-    // Initiated on Cosmos: the INIT names NEAR's commitment prefix, and the handshake builder finds the chain the
-    // 12-near client tracks by the root relayd's NEAR light client verified at the client's height (it names no
-    // chain); the ConnOpenTry it builds goes to NEAR, which refuses it.
-    let cosmos_conn = create_until_refused(&pair, "ibc-0", &near_id, "MsgConnectionOpenTry").await;
+    // Channels over those connections, the INIT on either end.
+    let (near_chan, cosmos_chan) = create_channel(&pair, &near_id, &near_conn).await;
+    ends.channel_open((&cosmos_chan, &cosmos_conn), (&near_chan, &near_conn))
+        .await;
+    let (cosmos_chan2, near_chan2) = create_channel(&pair, "ibc-0", &cosmos_conn2).await;
+    ends.channel_open((&cosmos_chan2, &cosmos_conn2), (&near_chan2, &near_conn2))
+        .await;
+
+    // What NEAR checked against its own block: ibc-0 keeps NEAR consensus states, not a Tendermint shape.
     let cosmos_end = ConnectionEnd::decode(
         ends.on_cosmos(path::connection(&cosmos_conn))
             .await
             .as_slice(),
     )
     .unwrap();
-    assert_eq!(cosmos_end.state, State::Init as i32);
-    assert!(cosmos_end.client_id.starts_with("12-near-"));
-    assert_eq!(
-        cosmos_end.counterparty.unwrap().prefix.unwrap().key_prefix,
-        near_prefix
-    );
-    // Channels over those connections: `create channel` sends the INIT on either end (through `deliver` on NEAR)
-    // and finds the counterparty chain (named by NEAR's Tendermint client; by the verified root for ibc-0's
-    // 12-near client); the Try is refused where the connection is not open.
-    let checks = [
-        // NEAR's connection never learnt ibc-0's: no connection to open the channel over there.
-        (
-            near_id.as_str(),
-            near_conn.as_str(),
-            format!("{near_id}: {near_conn} does not name its counterparty connection yet"),
-        ),
-        // ibc-0's TRYOPEN connection names NEAR's: ChanOpenTry goes to NEAR, whose connection is not open.
-        (
-            "ibc-0",
-            "connection-0",
-            "(/ibc.core.channel.v1.MsgChannelOpenTry)".to_owned(),
-        ),
-    ];
-    for (a, conn, why) in checks {
-        let out = pair
-            .run(&[
-                "create",
-                "channel",
-                "--a-chain",
-                a,
-                "--a-connection",
-                conn,
-                "--a-port",
-                "transfer",
-            ])
-            .await;
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "{stderr}");
-        assert!(
-            stderr.contains(&format!("{a}: transfer/channel-0 initialised")),
-            "{stderr}"
-        );
-        assert!(stderr.contains(&why), "{stderr}");
-        let raw = if a == "ibc-0" {
-            ends.on_cosmos(path::channel("transfer", "channel-0")).await
-        } else {
-            ends.on_near(path::channel("transfer", "channel-0")).await
-        };
-        let end = Channel::decode(raw.as_slice()).unwrap();
-        assert_eq!(end.state, ChanState::Init as i32);
-        assert_eq!(end.connection_hops, vec![conn.to_owned()]);
-        assert_eq!(end.counterparty.unwrap().port_id, "transfer");
-    }
-
-    // What NEAR compared with its Tendermint-shaped host consensus state: a NEAR consensus state.
     let client = cosmos_end.client_id;
     let state = Any::decode(ends.on_cosmos(path::client_state(&client)).await.as_slice()).unwrap();
     let latest = RawNearClientState::decode(state.value.as_slice())

@@ -205,7 +205,12 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                 child.status.running = true;
                 child.status.started_ms = now_ms();
             }
-            Err(e) => self.failed(index, e.to_string(), ctx),
+            Err(e) => {
+                // The child was never made; its exit guard, dropped unused, reports an exit of this generation
+                // that must not overwrite why it failed: move past that generation first.
+                self.children[index].status.generation += 1;
+                self.failed(index, e.to_string(), ctx)
+            }
         }
     }
 

@@ -30,12 +30,14 @@ use ibc::core::host::types::path::{
 };
 use ibc::core::host::{ExecutionContext, ValidationContext};
 use ibc::core::primitives::{Signer, Timestamp};
-use ibc_testkit::testapp::ibc::clients::AnyConsensusState;
 use ibc_testkit::testapp::ibc::core::types::MockIbcStore;
 
-use crate::clients::AnyClientState;
+use crate::clients::{AnyClientState, AnyConsensusState};
 
 mod client_ctx;
+pub mod self_record;
+
+pub use self_record::{claimed_self_states, ClaimedSelfState};
 
 /// How next sequences are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +53,8 @@ pub struct DevnetHost<'a, S: ProvableStore + core::fmt::Debug> {
     store: &'a mut MockIbcStore<S>,
     prefix: CommitmentPrefix,
     sequences: SequenceForm,
+    /// Records of this chain the message being handled proves its counterparty holds (`self_record`).
+    claimed: Vec<ClaimedSelfState>,
 }
 
 impl<'a, S: ProvableStore + core::fmt::Debug> DevnetHost<'a, S> {
@@ -60,7 +64,15 @@ impl<'a, S: ProvableStore + core::fmt::Debug> DevnetHost<'a, S> {
             store,
             prefix: CommitmentPrefix::from(prefix),
             sequences,
+            claimed: Vec::new(),
         }
+    }
+
+    /// The same host, answering its consensus state at a claimed height with the claimed record when that record
+    /// agrees with its own block (a NEAR chain's, whose counterparty keeps NEAR headers; see `self_record`).
+    pub fn with_claimed_self_states(mut self, claimed: Vec<ClaimedSelfState>) -> Self {
+        self.claimed = claimed;
+        self
     }
 
     /// A Cosmos devnet chain's host: the SDK's prefix `ibc` (the IBC store's key in the app's multistore), next
@@ -113,7 +125,8 @@ impl<S: ProvableStore + core::fmt::Debug> ValidationContext for DevnetHost<'_, S
     }
 
     fn host_consensus_state(&self, height: &Height) -> Result<AnyConsensusState, HostError> {
-        self.store.host_consensus_state(height)
+        let own = self.store.host_consensus_state(height)?;
+        self_record::host_consensus_state(height, own, &self.claimed)
     }
 
     fn client_counter(&self) -> Result<u64, HostError> {

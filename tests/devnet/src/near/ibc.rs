@@ -43,7 +43,7 @@ use serde::Deserialize;
 use super::ledger::{self, Ledger, GENESIS_TOKENS};
 use super::transfer::{NearRouter, NearTransfer};
 use crate::app::store::{self, JournaledStore};
-use crate::host::{DevnetHost, SequenceForm};
+use crate::host::{claimed_self_states, DevnetHost, SequenceForm};
 
 /// The type URL of ICS-20's `MsgTransfer`, which `deliver` takes besides the ICS-26 messages.
 pub const MSG_TRANSFER_TYPE_URL: &str = "/ibc.applications.transfer.v1.MsgTransfer";
@@ -229,7 +229,9 @@ impl IbcContract {
                 MsgEnvelope::try_from(any)
                     .map_err(|e| e.to_string())
                     .and_then(|env| {
-                        let mut host = DevnetHost::new(&mut self.ibc, prefix, SequenceForm::Json);
+                        let claimed = claimed_self_states(&env);
+                        let mut host = DevnetHost::new(&mut self.ibc, prefix, SequenceForm::Json)
+                            .with_claimed_self_states(claimed);
                         dispatch(&mut host, &mut self.router, env).map_err(|e| e.to_string())
                     })
             };
