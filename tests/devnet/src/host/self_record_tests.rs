@@ -61,6 +61,9 @@ fn near_record(change: impl FnOnce(&mut NearHeader)) -> NearConsensusState {
     NearConsensusState::new(header, Vec::new(), None)
 }
 
+/// A change made to a true header.
+type Change = Box<dyn FnOnce(&mut NearHeader)>;
+
 fn claim(record: NearConsensusState) -> Vec<ClaimedSelfState> {
     vec![ClaimedSelfState {
         height: Height::new(0, HEIGHT).unwrap(),
@@ -83,7 +86,10 @@ fn a_true_record_of_the_block_is_answered_as_the_hosts_own() {
 
 #[test]
 fn without_a_claim_or_with_one_for_another_height_the_host_answers_its_own_record() {
-    assert!(matches!(answer(&[]).unwrap(), AnyConsensusState::Tendermint(_)));
+    assert!(matches!(
+        answer(&[]).unwrap(),
+        AnyConsensusState::Tendermint(_)
+    ));
     let mut other = claim(near_record(|_| {}));
     other[0].height = Height::new(0, HEIGHT + 1).unwrap();
     assert!(matches!(
@@ -94,7 +100,7 @@ fn without_a_claim_or_with_one_for_another_height_the_host_answers_its_own_recor
 
 #[test]
 fn every_false_field_is_refused_with_what_differs() {
-    let cases: [(&str, Box<dyn FnOnce(&mut NearHeader)>); 5] = [
+    let cases: [(&str, Change); 5] = [
         ("height", Box::new(|h| h.block.inner_lite.height += 1)),
         ("timestamp", Box::new(|h| h.block.inner_lite.timestamp += 1)),
         (
@@ -115,7 +121,10 @@ fn every_false_field_is_refused_with_what_differs() {
     ];
     for (what, change) in cases {
         let err = answer(&claim(near_record(change))).unwrap_err().to_string();
-        assert!(err.contains("is false") && err.contains(what), "{what}: {err}");
+        assert!(
+            err.contains("is false") && err.contains(what),
+            "{what}: {err}"
+        );
     }
 }
 
@@ -135,12 +144,14 @@ fn an_undecodable_record_is_refused() {
 fn the_claimed_value_is_the_leaf_of_the_innermost_existence_proof() {
     let value = Any::from(near_record(|_| {})).encode_to_vec();
     let exist = |v: Vec<u8>| ics23::CommitmentProof {
-        proof: Some(ics23::commitment_proof::Proof::Exist(ics23::ExistenceProof {
-            key: b"clients/12-near-0/consensusStates/0-42".to_vec(),
-            value: v,
-            leaf: None,
-            path: Vec::new(),
-        })),
+        proof: Some(ics23::commitment_proof::Proof::Exist(
+            ics23::ExistenceProof {
+                key: b"clients/12-near-0/consensusStates/0-42".to_vec(),
+                value: v,
+                leaf: None,
+                path: Vec::new(),
+            },
+        )),
     };
     let proof = MerkleProof {
         proofs: vec![exist(value.clone()), exist(b"app hash".to_vec())],
