@@ -14,6 +14,7 @@ use relayd_actors::chain::cosmos::endpoint::CosmosEndpoint;
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use relayd_actors::chain::endpoint::{path, ChainEndpoint, ChainError, Proven, QueryHeight};
 use relayd_actors::chain::near::endpoint::NearEndpoint;
+use relayd_actors::chain::near::header::NEAR_CLIENT_STATE_TYPE_URL;
 use relayd_actors::chain::near::rpc::NearRpc;
 use serde_json::{json, Value};
 
@@ -358,6 +359,40 @@ async fn near_channels(
     Ok(out)
 }
 
+/// The configured NEAR chain (its id and endpoint) whose channel `cp_port`/`cp_channel` has `port`/`channel` as
+/// its counterparty.
+async fn near_counterparty(
+    config: &relayd_config::Config,
+    port: &str,
+    channel: &str,
+    cp_port: &str,
+    cp_channel: &str,
+) -> Option<(String, AnyEndpoint)> {
+    for chain in config.chains.iter().filter(|c| c.near().is_some()) {
+        let Ok(endpoint) = counterparty_endpoint(chain).await else {
+            continue;
+        };
+        let Ok(proven) = endpoint
+            .query_ibc(
+                &path::channel(cp_port, cp_channel),
+                QueryHeight::Latest,
+                false,
+            )
+            .await
+        else {
+            continue;
+        };
+        let names_us = Channel::decode(proven.value.as_slice())
+            .ok()
+            .and_then(|end| end.counterparty)
+            .is_some_and(|c| c.port_id == port && c.channel_id == channel);
+        if names_us {
+            return Some((chain.id.to_string(), endpoint));
+        }
+    }
+    None
+}
+
 /// An endpoint of a configured chain of either kind.
 async fn counterparty_endpoint(
     chain: &relayd_config::ChainConfig,
@@ -437,19 +472,38 @@ async fn pending<E: ChainEndpoint>(
             .as_slice(),
     )
     .map_err(|e| err(format!("client state: {e}")))?;
-    let client = tm::ClientState::decode(client_any.value.as_slice())
-        .map_err(|e| err(format!("client state: {e}")))?;
-    let cp_chain = config
-        .chains
-        .iter()
-        .find(|c| c.id.as_str() == client.chain_id)
+    let (cp_chain, cp) = if client_any.type_url == NEAR_CLIENT_STATE_TYPE_URL {
+        // A 12-near client names no chain: the counterparty is the configured NEAR chain whose end of the channel
+        // names this one back.
+        near_counterparty(
+            config,
+            port,
+            channel,
+            &counterparty.port_id,
+            &counterparty.channel_id,
+        )
+        .await
         .ok_or_else(|| {
             err(format!(
-                "counterparty chain {} is not in the config",
-                client.chain_id
+                "no configured NEAR chain has {}/{} with {port}/{channel} as its counterparty",
+                counterparty.port_id, counterparty.channel_id
             ))
-        })?;
-    let cp = counterparty_endpoint(cp_chain).await?;
+        })?
+    } else {
+        let client = tm::ClientState::decode(client_any.value.as_slice())
+            .map_err(|e| err(format!("client state: {e}")))?;
+        let cp_chain = config
+            .chains
+            .iter()
+            .find(|c| c.id.as_str() == client.chain_id)
+            .ok_or_else(|| {
+                err(format!(
+                    "counterparty chain {} is not in the config",
+                    client.chain_id
+                ))
+            })?;
+        (client.chain_id, counterparty_endpoint(cp_chain).await?)
+    };
     let commitments = src.packet_commitments(port, channel).await?;
     let unreceived = if commitments.is_empty() {
         Vec::new()
@@ -473,7 +527,7 @@ async fn pending<E: ChainEndpoint>(
         "chain": chain,
         "port_id": port,
         "channel_id": channel,
-        "counterparty": {"chain": client.chain_id, "port_id": counterparty.port_id, "channel_id": counterparty.channel_id},
+        "counterparty": {"chain": cp_chain, "port_id": counterparty.port_id, "channel_id": counterparty.channel_id},
         "unreceived_packets": unreceived,
         "unrelayed_acks": unrelayed_acks,
     }))

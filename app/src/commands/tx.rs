@@ -1,6 +1,6 @@
 //! `relayd tx transfer` and `relayd tx chan-close`: ICS-20 traffic and channel closing from the relayer's own
-//! key, for tests, demos, funding and operators; signed, batched and confirmed by the same transaction path
-//! relaying uses.
+//! account (a Cosmos key, or a NEAR chain's `signer_account` through the IBC contract), for tests, demos, funding
+//! and operators; signed, batched and confirmed by the same transaction paths relaying uses.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,11 +16,16 @@ use relayd_actors::keys::KeyStore;
 use serde_json::json;
 
 use crate::cli::{ChanCloseArgs, Cli, TransferArgs, EXIT_CONFIG, EXIT_RUNTIME};
+use crate::commands::balance::relayer_account;
 use crate::commands::config::load;
+use crate::commands::create::BoxError;
 use crate::commands::data_dir;
 use crate::commands::{configured_chain, fail};
 
-/// Runs `tx transfer`.
+mod near;
+
+/// Runs `tx transfer`: from a Cosmos chain's key in relayd's key store, or from a NEAR chain's `signer_account`
+/// through the IBC contract's `deliver`.
 pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
     let path = cli.config_path();
     let config = match load(&path, args.out.json) {
@@ -34,9 +39,6 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
             EXIT_CONFIG,
         );
     };
-    let (Some(src_cosmos), Some(_)) = (src.cosmos(), dst.cosmos()) else {
-        return fail("tx transfer supports Cosmos chains", EXIT_CONFIG);
-    };
     let Some((amount, denom)) = parse_coin(&args.amount) else {
         return fail(
             &format!(
@@ -49,43 +51,43 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
     if args.count == 0 {
         return fail("--count must be at least 1", EXIT_CONFIG);
     }
-    let keys = match KeyStore::open(&data_dir(&config, &path).join("keys")) {
-        Ok(keys) => keys,
-        Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
-    };
-    let (sender, key) = match keys.signing_key(src.id.as_str()) {
-        Ok(k) => k,
-        Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
-    };
     let receiver = match &args.receiver {
         Some(r) => r.clone(),
-        None => match keys
-            .list()
-            .ok()
-            .and_then(|ks| ks.into_iter().find(|k| k.chain_id == dst.id.as_str()))
-        {
-            Some(k) => k.address,
-            None => {
-                return fail(
-                    &format!("no --receiver and no key for {}", dst.id),
-                    EXIT_CONFIG,
-                )
-            }
+        None => match relayer_account(&config, &path, dst) {
+            Ok(account) => account,
+            Err(e) => return fail(&format!("no --receiver: {e}"), EXIT_CONFIG),
         },
     };
-    let tx_config = tx_config(&config, src, &src_cosmos);
-    let result = actix_rt::System::new().block_on(async {
-        let src_rpc = CosmosRpc::connect(src.id.as_str(), &src.rpc_addr.to_string()).await?;
-        let timeout_height = match args.timeout_height_offset {
-            Some(offset) => {
-                let dst_rpc =
-                    CosmosRpc::connect(dst.id.as_str(), &dst.rpc_addr.to_string()).await?;
-                let (_, latest) = dst_rpc.status().await?;
-                Some(Height {
-                    revision_number: dst.id.revision_number(),
-                    revision_height: latest + offset,
-                })
+    // The Cosmos sender's key, or the NEAR signer; both are read before anything is sent.
+    let cosmos_sender = match src.cosmos() {
+        Some(cosmos) => {
+            let keys = match KeyStore::open(&data_dir(&config, &path).join("keys")) {
+                Ok(keys) => keys,
+                Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+            };
+            match keys.signing_key(src.id.as_str()) {
+                Ok((info, key)) => Some((info, key, tx_config(&config, src, &cosmos))),
+                Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
             }
+        }
+        None => None,
+    };
+    let sender = match (&cosmos_sender, near::signer(src)) {
+        (Some((info, _, _)), _) => info.address.clone(),
+        (None, Ok(account)) => account,
+        (None, Err(e)) => return fail(&e.to_string(), EXIT_CONFIG),
+    };
+    let result = actix_rt::System::new().block_on(async {
+        let timeout_height = match args.timeout_height_offset {
+            Some(offset) => Some(Height {
+                revision_number: if dst.near().is_some() {
+                    // NEAR has one revision.
+                    0
+                } else {
+                    dst.id.revision_number()
+                },
+                revision_height: latest_height(dst).await? + offset,
+            }),
             None => None,
         };
         let timeout_timestamp = match (args.timeout_seconds, timeout_height.is_some()) {
@@ -101,7 +103,7 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
                 denom: denom.clone(),
                 amount: amount.to_string(),
             }),
-            sender: sender.address.clone(),
+            sender: sender.clone(),
             receiver: receiver.clone(),
             timeout_height,
             timeout_timestamp,
@@ -111,47 +113,68 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
             type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(),
             value: msg.encode_to_vec(),
         };
-        let mut submitter = TxSubmitter::new(src_rpc, tx_config, key, sender.address.clone());
-        submitter
-            .submit(vec![any; args.count as usize])
-            .await
-            .map_err(|(done, e)| {
-                format!("{e} (after {} successful transaction(s))", done.len()).into()
-            })
+        let messages = vec![any; args.count as usize];
+        match cosmos_sender {
+            Some((info, key, tx_config)) => {
+                let rpc = CosmosRpc::connect(src.id.as_str(), &src.rpc_addr.to_string()).await?;
+                let mut submitter = TxSubmitter::new(rpc, tx_config, key, info.address);
+                let outcomes = submitter.submit(messages).await.map_err(|(done, e)| {
+                    format!("{e} (after {} successful transaction(s))", done.len())
+                })?;
+                Ok(near::Sent {
+                    sequences: cosmos_sequences(&outcomes),
+                    hashes: outcomes.into_iter().map(|o| o.hash).collect(),
+                })
+            }
+            None => near::transfer(src, messages, &args.port, &args.channel).await,
+        }
     });
-    let outcomes = match result {
-        Ok(outcomes) => outcomes,
-        Err::<_, Box<dyn std::error::Error>>(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+    let sent = match result {
+        Ok(sent) => sent,
+        Err::<_, BoxError>(e) => return fail(&e.to_string(), EXIT_RUNTIME),
     };
-    let sequences: Vec<u64> = outcomes
+    if args.out.json {
+        println!(
+            "{}",
+            json!({"src_chain": src.id.as_str(), "txs": sent.hashes, "sequences": sent.sequences, "receiver": receiver})
+        );
+    } else {
+        println!(
+            "{}: sent {} packet(s) on {}/{} in {} tx(s): sequences {:?}",
+            src.id,
+            sent.sequences.len(),
+            args.port,
+            args.channel,
+            sent.hashes.len(),
+            sent.sequences
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// The latest height of `chain`, of either kind.
+async fn latest_height(chain: &relayd_config::ChainConfig) -> Result<u64, BoxError> {
+    if chain.near().is_some() {
+        return near::latest_height(chain).await;
+    }
+    let rpc = CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+    Ok(rpc.status().await?.1)
+}
+
+/// The sequences of the `send_packet` events of Cosmos transactions.
+fn cosmos_sequences(outcomes: &[relayd_actors::chain::cosmos::tx::TxOutcome]) -> Vec<u64> {
+    outcomes
         .iter()
         .flat_map(|o| o.events.iter())
         .filter(|e| e.kind == "send_packet")
         .flat_map(|e| e.attributes.iter())
         .filter(|a| a.key_bytes() == b"packet_sequence")
         .filter_map(|a| a.value_str().ok().and_then(|v| v.parse().ok()))
-        .collect();
-    let hashes: Vec<&str> = outcomes.iter().map(|o| o.hash.as_str()).collect();
-    if args.out.json {
-        println!(
-            "{}",
-            json!({"src_chain": src.id.as_str(), "txs": hashes, "sequences": sequences, "receiver": receiver})
-        );
-    } else {
-        println!(
-            "{}: sent {} packet(s) on {}/{} in {} tx(s): sequences {:?}",
-            src.id,
-            sequences.len(),
-            args.port,
-            args.channel,
-            hashes.len(),
-            sequences
-        );
-    }
-    ExitCode::SUCCESS
+        .collect()
 }
 
-/// Runs `tx chan-close`: sends `MsgChannelCloseInit` for one channel end and waits for it to be included.
+/// Runs `tx chan-close`: sends `MsgChannelCloseInit` for one channel end (from relayd's Cosmos key, or through a
+/// NEAR chain's IBC contract) and waits for it to be included.
 pub fn chan_close(cli: &Cli, args: &ChanCloseArgs) -> ExitCode {
     let path = cli.config_path();
     let config = match load(&path, args.out.json) {
@@ -162,40 +185,55 @@ pub fn chan_close(cli: &Cli, args: &ChanCloseArgs) -> ExitCode {
         Ok(chain) => chain,
         Err(code) => return code,
     };
-    let Some(cosmos) = chain.cosmos() else {
-        return fail("tx chan-close supports Cosmos chains", EXIT_CONFIG);
+    let message = |signer: String| {
+        let msg = MsgChannelCloseInit {
+            port_id: args.port.clone(),
+            channel_id: args.channel.clone(),
+            signer,
+        };
+        Any {
+            type_url: "/ibc.core.channel.v1.MsgChannelCloseInit".into(),
+            value: msg.encode_to_vec(),
+        }
     };
-    let keys = match KeyStore::open(&data_dir(&config, &path).join("keys")) {
-        Ok(keys) => keys,
-        Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+    let result: Result<String, BoxError> = match chain.cosmos() {
+        Some(cosmos) => {
+            let keys = match KeyStore::open(&data_dir(&config, &path).join("keys")) {
+                Ok(keys) => keys,
+                Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+            };
+            let (signer, key) = match keys.signing_key(chain.id.as_str()) {
+                Ok(k) => k,
+                Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
+            };
+            let any = message(signer.address.clone());
+            let tx_config = tx_config(&config, chain, &cosmos);
+            actix_rt::System::new().block_on(async {
+                let rpc =
+                    CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+                let mut submitter = TxSubmitter::new(rpc, tx_config, key, signer.address.clone());
+                let outcomes = submitter
+                    .submit(vec![any])
+                    .await
+                    .map_err(|(_, e)| e.to_string())?;
+                outcomes
+                    .into_iter()
+                    .next()
+                    .map(|o| o.hash)
+                    .ok_or_else(|| "no transaction was sent".into())
+            })
+        }
+        None => {
+            let signer = match near::signer(chain) {
+                Ok(signer) => signer,
+                Err(e) => return fail(&e.to_string(), EXIT_CONFIG),
+            };
+            let any = message(signer);
+            actix_rt::System::new().block_on(near::deliver_one(chain, any))
+        }
     };
-    let (signer, key) = match keys.signing_key(chain.id.as_str()) {
-        Ok(k) => k,
-        Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
-    };
-    let msg = MsgChannelCloseInit {
-        port_id: args.port.clone(),
-        channel_id: args.channel.clone(),
-        signer: signer.address.clone(),
-    };
-    let any = Any {
-        type_url: "/ibc.core.channel.v1.MsgChannelCloseInit".into(),
-        value: msg.encode_to_vec(),
-    };
-    let tx_config = tx_config(&config, chain, &cosmos);
-    let result = actix_rt::System::new().block_on(async {
-        let rpc = CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut submitter = TxSubmitter::new(rpc, tx_config, key, signer.address.clone());
-        submitter
-            .submit(vec![any])
-            .await
-            .map_err(|(_, e)| e.to_string())
-    });
-    let hash = match result.map(|o| o.into_iter().next()) {
-        Ok(Some(outcome)) => outcome.hash,
-        Ok(None) => return fail("no transaction was sent", EXIT_RUNTIME),
+    let hash = match result {
+        Ok(hash) => hash,
         Err(e) => {
             return fail(
                 &format!(

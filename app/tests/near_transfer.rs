@@ -1,0 +1,435 @@
+//! ICS-20 transfers between a Cosmos devnet chain and a NEAR devnet relayed by `relayd start`, both ways, as an
+//! operator runs it: `relayd light init` vouches for a NEAR block, `create connection` and `create channel` open a
+//! transfer channel, the configuration names the path, and `relayd tx transfer` sends from each end (from the Cosmos
+//! key, and through the NEAR contract's `deliver` from the NEAR signer). Every packet is judged where it lands:
+//! ibc-0's 12-near client checks the NEAR state proofs of the sends and acknowledgements, the NEAR contract's
+//! Tendermint client checks ibc-0's. The balances are read with `relayd query balance`, the queues with `relayd
+//! query packet pending`, on both ends.
+
+#[path = "../../tests/devnet/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+#[allow(dead_code)]
+mod common;
+
+#[path = "common/near_pair.rs"]
+#[allow(dead_code)]
+mod near_pair;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
+use near_pair::NearPair;
+use prost::Message;
+use relayd_actors::chain::endpoint::{path, ChainEndpoint, QueryHeight};
+use relayd_actors::chain::near::endpoint::NearEndpoint;
+use relayd_actors::chain::near::rpc::NearRpc;
+use serde_json::Value;
+use support::chain::Chain;
+use support::packet::{escrow_address, voucher_denom};
+
+use common::{eventually, BIN};
+
+const BLOCK_TIME: Duration = Duration::from_millis(200);
+/// Transfers each way.
+const COUNT: u32 = 12;
+/// What each Cosmos → NEAR transfer carries, in `stake`.
+const STAKE_EACH: u128 = 100;
+/// What each NEAR → Cosmos transfer carries, in `usdc.devnet` (a NEAR-native token of the devnet's ledger).
+const USDC_EACH: u128 = 7;
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("log file");
+    Command::new(BIN)
+        .env("RUST_LOG", "info")
+        .args(["--log-format", "text", "-c"])
+        .arg(config)
+        .arg("start")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("relayd starts")
+}
+
+/// Prints the tail of relayd's log when the test fails, so a failure says what relayd was doing.
+struct ShowLog(std::path::PathBuf);
+
+impl Drop for ShowLog {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let kept = std::env::temp_dir()
+                .join(format!("relayd-near-transfer-{}.log", std::process::id()));
+            if std::fs::write(&kept, &text).is_ok() {
+                eprintln!("relayd's whole log: {}", kept.display());
+            }
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(80);
+            eprintln!(
+                "--- relayd log (last 80 lines) ---\n{}",
+                lines[from..].join("\n")
+            );
+        }
+    }
+}
+
+/// One amount from a `query balance --json` answer (0 when the denomination is not listed).
+fn amount(doc: &Value, denom: &str) -> u128 {
+    doc["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|b| b["denom"] == denom)
+        .map_or(0, |b| b["amount"].as_str().unwrap().parse().unwrap())
+}
+
+/// The open transfer channel: (ibc-0's client, connection, channel; NEAR's client, connection, channel).
+struct Route {
+    cosmos: (String, String, String),
+    near: (String, String, String),
+}
+
+/// Opens a connection and a transfer channel between ibc-0 and NEAR with relayd's create commands, initiated on
+/// ibc-0, and reads each end's client.
+async fn open_route(pair: &NearPair) -> Route {
+    let out = pair
+        .json(&[
+            "create",
+            "connection",
+            "--a-chain",
+            "ibc-0",
+            "--b-chain",
+            &pair.near_id,
+        ])
+        .await;
+    let cosmos_conn = out["a"]["connection_id"].as_str().unwrap().to_owned();
+    let near_conn = out["b"]["connection_id"].as_str().unwrap().to_owned();
+    let out = pair
+        .json(&[
+            "create",
+            "channel",
+            "--a-chain",
+            "ibc-0",
+            "--a-connection",
+            &cosmos_conn,
+            "--a-port",
+            "transfer",
+        ])
+        .await;
+    let cosmos_chan = out["a"]["channel_id"].as_str().unwrap().to_owned();
+    let near_chan = out["b"]["channel_id"].as_str().unwrap().to_owned();
+    let cosmos = Chain::connect(&pair.cosmos[0]);
+    let end = cosmos
+        .query(
+            "store/ibc/key",
+            path::connection(&cosmos_conn).into_bytes(),
+            None,
+            false,
+        )
+        .await
+        .unwrap()
+        .value;
+    let cosmos_client = ConnectionEnd::decode(end.as_slice()).unwrap().client_id;
+    let near = NearEndpoint::new(
+        NearRpc::new(&pair.near_id, &pair.near.rpc_url()),
+        pair.contract.parse().unwrap(),
+    );
+    let end = near
+        .query_ibc(&path::connection(&near_conn), QueryHeight::Latest, false)
+        .await
+        .unwrap()
+        .value;
+    let near_client = ConnectionEnd::decode(end.as_slice()).unwrap().client_id;
+    Route {
+        cosmos: (cosmos_client, cosmos_conn, cosmos_chan),
+        near: (near_client, near_conn, near_chan),
+    }
+}
+
+/// Adds the route's clients to both chains and the route as a configured path.
+fn configure(pair: &NearPair, route: &Route) {
+    let text = std::fs::read_to_string(&pair.config).unwrap();
+    let text = text
+        .replace(
+            "id = \"ibc-0\"\n",
+            &format!("id = \"ibc-0\"\nclient_ids = [\"{}\"]\n", route.cosmos.0),
+        )
+        .replace(
+            &format!("id = \"{}\"\n", pair.near_id),
+            &format!(
+                "id = \"{}\"\nclient_ids = [\"{}\"]\n",
+                pair.near_id, route.near.0
+            ),
+        );
+    let text = format!(
+        "{text}\n[[connections]]\n[connections.src]\nclient_id = \"{}\"\nconnection_id = \"{}\"\n[connections.dest]\nclient_id = \"{}\"\nconnection_id = \"{}\"\n[[connections.paths]]\nsrc_port = \"transfer\"\nsrc_channel = \"{}\"\n",
+        route.cosmos.0, route.cosmos.1, route.near.0, route.near.1, route.cosmos.2
+    );
+    std::fs::write(&pair.config, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_between_cosmos_and_near_are_relayed_both_ways_with_exact_balances() {
+    let pair = NearPair::start(BLOCK_TIME, 20).await;
+    pair.vouch(5).await;
+    let route = open_route(&pair).await;
+    configure(&pair, &route);
+    let near_id = pair.near_id.clone();
+    let (cosmos_chan, near_chan) = (route.cosmos.2.clone(), route.near.2.clone());
+    let near_relayer = pair.near.genesis.relayer.account_id.to_string();
+    let cosmos_relayer = pair.cosmos[0]
+        .genesis
+        .account("relayer")
+        .unwrap()
+        .address
+        .clone();
+    let near_voucher = format!("transfer/{near_chan}/stake");
+    let cosmos_voucher = voucher_denom("transfer", &cosmos_chan, "usdc.devnet");
+    let before_near = pair.json(&["query", "balance", "--chain", &near_id]).await;
+    let near_usdc_before = amount(&before_near, "usdc.devnet");
+
+    let log = pair.dir.path().join("relayd.log");
+    let mut relayd = spawn(&pair.config, &log);
+    let _show = ShowLog(log.clone());
+
+    // Sends from each end while relayd runs: from ibc-0's key to NEAR's signer, from NEAR's signer (through
+    // `deliver`) to ibc-0's key; the receivers are the defaults, the relayer's own account on the other end.
+    let count = COUNT.to_string();
+    let sent = pair
+        .json(&[
+            "tx",
+            "transfer",
+            "--src-chain",
+            "ibc-0",
+            "--dst-chain",
+            &near_id,
+            "--channel",
+            &cosmos_chan,
+            "--amount",
+            &format!("{STAKE_EACH}stake"),
+            "--count",
+            &count,
+        ])
+        .await;
+    assert_eq!(sent["receiver"], near_relayer.as_str());
+    assert_eq!(sent["sequences"].as_array().unwrap().len(), COUNT as usize);
+    let sent = pair
+        .json(&[
+            "tx",
+            "transfer",
+            "--src-chain",
+            &near_id,
+            "--dst-chain",
+            "ibc-0",
+            "--channel",
+            &near_chan,
+            "--amount",
+            &format!("{USDC_EACH}usdc.devnet"),
+            "--count",
+            &count,
+        ])
+        .await;
+    assert_eq!(sent["receiver"], cosmos_relayer.as_str());
+    let sequences: Vec<u64> = sent["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=u64::from(COUNT)).collect::<Vec<_>>());
+
+    // Received on both ends, read with `query balance`.
+    let stake_total = STAKE_EACH * u128::from(COUNT);
+    let usdc_total = USDC_EACH * u128::from(COUNT);
+    eventually("the vouchers arrive on both ends", || async {
+        let near = pair
+            .json(&[
+                "query",
+                "balance",
+                "--chain",
+                &near_id,
+                "--denom",
+                &near_voucher,
+            ])
+            .await;
+        let cosmos = pair
+            .json(&[
+                "query",
+                "balance",
+                "--chain",
+                "ibc-0",
+                "--denom",
+                &cosmos_voucher,
+            ])
+            .await;
+        amount(&near, &near_voucher) == stake_total
+            && amount(&cosmos, &cosmos_voucher) == usdc_total
+    })
+    .await;
+    // Acknowledged on both ends: nothing pending either way.
+    for (chain, channel) in [("ibc-0", &cosmos_chan), (near_id.as_str(), &near_chan)] {
+        eventually(&format!("{chain}'s packets are acknowledged"), || async {
+            let doc = pair
+                .json(&["query", "packet", "pending", chain, "transfer", channel])
+                .await;
+            doc["unreceived_packets"] == serde_json::json!([])
+                && doc["unrelayed_acks"] == serde_json::json!([])
+        })
+        .await;
+    }
+
+    // Exact escrows: ibc-0's channel escrow holds the stake sent, NEAR's the usdc sent; NEAR's sender paid exactly
+    // the usdc sent (NEAR gas is paid in NEAR, not in ledger tokens).
+    let escrow = pair
+        .json(&[
+            "query",
+            "balance",
+            "--chain",
+            "ibc-0",
+            "--address",
+            &escrow_address("transfer", &cosmos_chan),
+            "--denom",
+            "stake",
+        ])
+        .await;
+    assert_eq!(amount(&escrow, "stake"), stake_total);
+    let near_escrow = format!("{near_chan}.transfer.escrow.{}", pair.contract);
+    let escrow = pair
+        .json(&[
+            "query",
+            "balance",
+            "--chain",
+            &near_id,
+            "--address",
+            &near_escrow,
+            "--denom",
+            "usdc.devnet",
+        ])
+        .await;
+    assert_eq!(amount(&escrow, "usdc.devnet"), usdc_total);
+    let after_near = pair.json(&["query", "balance", "--chain", &near_id]).await;
+    assert_eq!(
+        amount(&after_near, "usdc.devnet"),
+        near_usdc_before - usdc_total
+    );
+    assert_eq!(amount(&after_near, &near_voucher), stake_total);
+
+    relayd.kill().unwrap();
+    relayd.wait().unwrap();
+    pair.near.shutdown().await;
+}
+
+/// Cosmos → NEAR transfers that time out by NEAR height before relayd starts: relayd clears them on start by
+/// proving their absent receipts from NEAR state (judged by ibc-0's 12-near client) and the escrow comes back
+/// exactly, with no voucher minted on NEAR. The NEAR → Cosmos direction of this test waits on clearing packets a NEAR
+/// chain sent while relayd was down: the contract has no transaction index to find their send events in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exactly() {
+    let pair = NearPair::start(BLOCK_TIME, 20).await;
+    pair.vouch(5).await;
+    let route = open_route(&pair).await;
+    configure(&pair, &route);
+    let near_id = pair.near_id.clone();
+    let (cosmos_chan, near_chan) = (route.cosmos.2.clone(), route.near.2.clone());
+    let near_voucher = format!("transfer/{near_chan}/stake");
+    let cosmos_escrow = escrow_address("transfer", &cosmos_chan);
+    let near_usdc_before = amount(
+        &pair
+            .json(&[
+                "query",
+                "balance",
+                "--chain",
+                &near_id,
+                "--denom",
+                "usdc.devnet",
+            ])
+            .await,
+        "usdc.devnet",
+    );
+
+    // With relayd stopped: three sends each way that time out soon.
+    let sent = pair
+        .json(&[
+            "tx",
+            "transfer",
+            "--src-chain",
+            "ibc-0",
+            "--dst-chain",
+            &near_id,
+            "--channel",
+            &cosmos_chan,
+            "--amount",
+            "100stake",
+            "--count",
+            "3",
+            "--timeout-height-offset",
+            "3",
+        ])
+        .await;
+    assert_eq!(sent["sequences"].as_array().unwrap().len(), 3);
+    let balance = |chain: String, address: String, denom: String| {
+        let pair = &pair;
+        async move {
+            amount(
+                &pair
+                    .json(&[
+                        "query",
+                        "balance",
+                        "--chain",
+                        &chain,
+                        "--address",
+                        &address,
+                        "--denom",
+                        &denom,
+                    ])
+                    .await,
+                &denom,
+            )
+        }
+    };
+    assert_eq!(
+        balance("ibc-0".into(), cosmos_escrow.clone(), "stake".into()).await,
+        300
+    );
+
+    // The deadline passes: NEAR moves well past the height.
+    let rpc = NearRpc::new(&near_id, &pair.near.rpc_url());
+    let deadline = rpc.block(None).await.unwrap().header.height + 8;
+    pair.near.wait_for_height(deadline).await;
+
+    let log = pair.dir.path().join("relayd.log");
+    let mut relayd = spawn(&pair.config, &log);
+    let _show = ShowLog(log.clone());
+    eventually("the escrow is refunded", || async {
+        balance("ibc-0".into(), cosmos_escrow.clone(), "stake".into()).await == 0
+    })
+    .await;
+    let doc = pair
+        .json(&[
+            "query",
+            "packet",
+            "pending",
+            "ibc-0",
+            "transfer",
+            &cosmos_chan,
+        ])
+        .await;
+    assert_eq!(doc["unreceived_packets"], serde_json::json!([]));
+    assert_eq!(doc["counterparty"]["chain"], near_id.as_str());
+    let near_relayer = pair.near.genesis.relayer.account_id.to_string();
+    assert_eq!(
+        balance(near_id.clone(), near_relayer.clone(), "usdc.devnet".into()).await,
+        near_usdc_before
+    );
+    // Nothing was received on NEAR; its ledger tokens did not move.
+    assert_eq!(
+        balance(near_id.clone(), near_relayer, near_voucher.clone()).await,
+        0
+    );
+    relayd.kill().unwrap();
+    relayd.wait().unwrap();
+    pair.near.shutdown().await;
+}
