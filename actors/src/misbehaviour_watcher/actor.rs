@@ -483,13 +483,20 @@ impl Handler<ClientUpdateObserved> for MisbehaviourWatcher {
         self.meter.took();
         let IbcEvent::UpdateClient {
             client_id,
+            client_type,
             header,
             consensus_heights,
-            ..
         } = &msg.event.event
         else {
             return;
         };
+        // The judgement compares Tendermint headers; a client of another kind (a 12-near client of NEAR) is not
+        // judged here rather than warned about on every update. An event without the attribute is judged as before.
+        if !client_type.is_empty() && client_type != "07-tendermint" {
+            self.status.unjudged += 1;
+            debug!(host = %msg.host, client = %client_id, client_type, "update of a client that is not a Tendermint client: not judged");
+            return;
+        }
         let Some(client) = self
             .clients
             .get(&(msg.host.clone(), client_id.clone()))
