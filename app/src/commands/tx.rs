@@ -55,7 +55,16 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
         Some(r) => r.clone(),
         None => match relayer_account(&config, &path, dst) {
             Ok(account) => account,
-            Err(e) => return fail(&format!("no --receiver: {e}"), EXIT_CONFIG),
+            // The relayer's own account on the destination is the default receiver.
+            Err(e) => {
+                return fail(
+                    &format!(
+                        "no --receiver, and no relayer account on {} to default to: {e}",
+                        dst.id
+                    ),
+                    EXIT_CONFIG,
+                )
+            }
         },
     };
     // The Cosmos sender's key, or the NEAR signer; both are read before anything is sent.
