@@ -10,8 +10,7 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use support::chain::Wallet;
 use support::handshake::{connect_transfer, End};
 use support::packet::{transfers, voucher_denom, TRANSFER_PORT};
 
-use common::{add_keys, eventually, log_has, BIN};
+use common::{add_keys, eventually, log_has};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -115,18 +114,6 @@ fn chain_ready(h: &Value, id: &str) -> Option<bool> {
     h["chains"].as_array()?.iter().find(|c| c["chain"] == id)?["ready"].as_bool()
 }
 
-fn spawn(config: &Path, log: &Path) -> Child {
-    Command::new(BIN)
-        .env("RUST_LOG", "info")
-        .args(["--log-format", "text", "-c"])
-        .arg(config)
-        .arg("start")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_whose_node_refuses_at_start_joins_later_and_the_others_relay_meanwhile() {
     one_chain_down_at_start(Down::Refused).await;
@@ -194,7 +181,7 @@ async fn one_chain_down_at_start(down: Down) {
     let open = Arc::new(AtomicBool::new(false));
     gate(late, chains[2].rpc_addr, down, open.clone()).await;
     let log = dir.path().join("relayd.log");
-    let mut relayd = spawn(&path, &log);
+    let mut relayd = common::start(&path, &log);
     // A start that fails would never log "relayd started"; its exit is reported instead of a hang.
     for _ in 0..600 {
         if log_has(&log, "relayd started") {

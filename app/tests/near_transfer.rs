@@ -17,8 +17,6 @@ mod common;
 #[allow(dead_code)]
 mod near_pair;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
@@ -31,7 +29,7 @@ use serde_json::Value;
 use support::chain::Chain;
 use support::packet::{escrow_address, voucher_denom};
 
-use common::{eventually, BIN};
+use common::eventually;
 
 const BLOCK_TIME: Duration = Duration::from_millis(200);
 /// Transfers each way.
@@ -40,19 +38,6 @@ const COUNT: u32 = 12;
 const STAKE_EACH: u128 = 100;
 /// What each NEAR → Cosmos transfer carries, in `usdc.devnet` (a NEAR-native token of the devnet's ledger).
 const USDC_EACH: u128 = 7;
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let file = std::fs::File::create(log).expect("log file");
-    Command::new(BIN)
-        .env("RUST_LOG", "info")
-        .args(["--log-format", "text", "-c"])
-        .arg(config)
-        .arg("start")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("relayd starts")
-}
 
 /// Prints the tail of relayd's log when the test fails, so a failure says what relayd was doing.
 struct ShowLog(std::path::PathBuf);
@@ -84,6 +69,15 @@ fn amount(doc: &Value, denom: &str) -> u128 {
         .iter()
         .find(|b| b["denom"] == denom)
         .map_or(0, |b| b["amount"].as_str().unwrap().parse().unwrap())
+}
+
+/// `relayd query balance` of one denomination, of `address` on `chain` or of the relayer's own account there.
+async fn balance(pair: &NearPair, chain: &str, address: Option<&str>, denom: &str) -> u128 {
+    let mut args = vec!["query", "balance", "--chain", chain, "--denom", denom];
+    if let Some(address) = address {
+        args.extend(["--address", address]);
+    }
+    amount(&pair.json(&args).await, denom)
 }
 
 /// The open transfer channel: (ibc-0's client, connection, channel; NEAR's client, connection, channel).
@@ -192,7 +186,7 @@ async fn transfers_between_cosmos_and_near_are_relayed_both_ways_with_exact_bala
     let near_usdc_before = amount(&before_near, "usdc.devnet");
 
     let log = pair.dir.path().join("relayd.log");
-    let mut relayd = spawn(&pair.config, &log);
+    let mut relayd = common::start(&pair.config, &log);
     let _show = ShowLog(log.clone());
 
     // Sends from each end while relayd runs: from ibc-0's key to NEAR's signer, from NEAR's signer (through
@@ -245,28 +239,8 @@ async fn transfers_between_cosmos_and_near_are_relayed_both_ways_with_exact_bala
     let stake_total = STAKE_EACH * u128::from(COUNT);
     let usdc_total = USDC_EACH * u128::from(COUNT);
     eventually("the vouchers arrive on both ends", || async {
-        let near = pair
-            .json(&[
-                "query",
-                "balance",
-                "--chain",
-                &near_id,
-                "--denom",
-                &near_voucher,
-            ])
-            .await;
-        let cosmos = pair
-            .json(&[
-                "query",
-                "balance",
-                "--chain",
-                "ibc-0",
-                "--denom",
-                &cosmos_voucher,
-            ])
-            .await;
-        amount(&near, &near_voucher) == stake_total
-            && amount(&cosmos, &cosmos_voucher) == usdc_total
+        balance(&pair, &near_id, None, &near_voucher).await == stake_total
+            && balance(&pair, "ibc-0", None, &cosmos_voucher).await == usdc_total
     })
     .await;
     // Acknowledged on both ends: nothing pending either way.
@@ -283,33 +257,16 @@ async fn transfers_between_cosmos_and_near_are_relayed_both_ways_with_exact_bala
 
     // Exact escrows: ibc-0's channel escrow holds the stake sent, NEAR's the usdc sent; NEAR's sender paid exactly
     // the usdc sent (NEAR gas is paid in NEAR, not in ledger tokens).
-    let escrow = pair
-        .json(&[
-            "query",
-            "balance",
-            "--chain",
-            "ibc-0",
-            "--address",
-            &escrow_address("transfer", &cosmos_chan),
-            "--denom",
-            "stake",
-        ])
-        .await;
-    assert_eq!(amount(&escrow, "stake"), stake_total);
+    let cosmos_escrow = escrow_address("transfer", &cosmos_chan);
+    assert_eq!(
+        balance(&pair, "ibc-0", Some(&cosmos_escrow), "stake").await,
+        stake_total
+    );
     let near_escrow = format!("{near_chan}.transfer.escrow.{}", pair.contract);
-    let escrow = pair
-        .json(&[
-            "query",
-            "balance",
-            "--chain",
-            &near_id,
-            "--address",
-            &near_escrow,
-            "--denom",
-            "usdc.devnet",
-        ])
-        .await;
-    assert_eq!(amount(&escrow, "usdc.devnet"), usdc_total);
+    assert_eq!(
+        balance(&pair, &near_id, Some(&near_escrow), "usdc.devnet").await,
+        usdc_total
+    );
     let after_near = pair.json(&["query", "balance", "--chain", &near_id]).await;
     assert_eq!(
         amount(&after_near, "usdc.devnet"),
@@ -336,21 +293,9 @@ async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exac
     let (cosmos_chan, near_chan) = (route.cosmos.2.clone(), route.near.2.clone());
     let near_voucher = format!("transfer/{near_chan}/stake");
     let cosmos_escrow = escrow_address("transfer", &cosmos_chan);
-    let near_usdc_before = amount(
-        &pair
-            .json(&[
-                "query",
-                "balance",
-                "--chain",
-                &near_id,
-                "--denom",
-                "usdc.devnet",
-            ])
-            .await,
-        "usdc.devnet",
-    );
+    let near_usdc_before = balance(&pair, &near_id, None, "usdc.devnet").await;
 
-    // With relayd stopped: three sends each way that time out soon.
+    // With relayd stopped: three sends to NEAR that time out soon.
     let sent = pair
         .json(&[
             "tx",
@@ -370,28 +315,8 @@ async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exac
         ])
         .await;
     assert_eq!(sent["sequences"].as_array().unwrap().len(), 3);
-    let balance = |chain: String, address: String, denom: String| {
-        let pair = &pair;
-        async move {
-            amount(
-                &pair
-                    .json(&[
-                        "query",
-                        "balance",
-                        "--chain",
-                        &chain,
-                        "--address",
-                        &address,
-                        "--denom",
-                        &denom,
-                    ])
-                    .await,
-                &denom,
-            )
-        }
-    };
     assert_eq!(
-        balance("ibc-0".into(), cosmos_escrow.clone(), "stake".into()).await,
+        balance(&pair, "ibc-0", Some(&cosmos_escrow), "stake").await,
         300
     );
 
@@ -401,10 +326,10 @@ async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exac
     pair.near.wait_for_height(deadline).await;
 
     let log = pair.dir.path().join("relayd.log");
-    let mut relayd = spawn(&pair.config, &log);
+    let mut relayd = common::start(&pair.config, &log);
     let _show = ShowLog(log.clone());
     eventually("the escrow is refunded", || async {
-        balance("ibc-0".into(), cosmos_escrow.clone(), "stake".into()).await == 0
+        balance(&pair, "ibc-0", Some(&cosmos_escrow), "stake").await == 0
     })
     .await;
     let doc = pair
@@ -421,12 +346,12 @@ async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exac
     assert_eq!(doc["counterparty"]["chain"], near_id.as_str());
     let near_relayer = pair.near.genesis.relayer.account_id.to_string();
     assert_eq!(
-        balance(near_id.clone(), near_relayer.clone(), "usdc.devnet".into()).await,
+        balance(&pair, &near_id, Some(&near_relayer), "usdc.devnet").await,
         near_usdc_before
     );
     // Nothing was received on NEAR; its ledger tokens did not move.
     assert_eq!(
-        balance(near_id.clone(), near_relayer, near_voucher.clone()).await,
+        balance(&pair, &near_id, Some(&near_relayer), &near_voucher).await,
         0
     );
     relayd.kill().unwrap();

@@ -15,7 +15,7 @@ mod support;
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
@@ -24,20 +24,7 @@ use support::chain::Wallet;
 use support::handshake::connect_transfer;
 use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
 
-use common::{add_keys, eventually, log_has, BIN};
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let file = std::fs::File::create(log).expect("log file");
-    Command::new(BIN)
-        .env("RUST_LOG", "info")
-        .args(["--log-format", "text", "-c"])
-        .arg(config)
-        .arg("start")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("relayd starts")
-}
+use common::{add_keys, eventually, log_has};
 
 fn options(home: &Path, id: &str) -> devnet::ChainOptions {
     let mut opts = devnet::ChainOptions::local(id, Duration::from_millis(200));
@@ -74,7 +61,7 @@ async fn a_node_killed_and_restarted_mid_stream_loses_no_packet() {
     let amount = 3u128;
 
     let log = dir.path().join("relayd.log");
-    let mut relayd = spawn(&config, &log);
+    let mut relayd = common::start(&config, &log);
     eventually("relayd started", || async {
         log_has(&log, "relayd started")
     })
@@ -204,7 +191,7 @@ async fn a_node_that_went_back_stops_its_paths_until_the_real_one_returns() {
     let amount = 3u128;
 
     let log = dir.as_path().join("relayd.log");
-    let mut relayd = spawn(&config, &log);
+    let mut relayd = common::start(&config, &log);
     eventually("relayd started", || async {
         log_has(&log, "relayd started")
     })

@@ -9,8 +9,7 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
@@ -20,19 +19,6 @@ use support::handshake::connect_transfer;
 use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
 
 use common::{add_keys, eventually, log_has, BIN};
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let file = std::fs::File::create(log).expect("log file");
-    Command::new(BIN)
-        .env("RUST_LOG", "info")
-        .args(["--log-format", "text", "-c"])
-        .arg(config)
-        .arg("start")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("relayd starts")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relaying_survives_three_sigkills_and_every_packet_completes_exactly_once() {
@@ -60,7 +46,7 @@ async fn relaying_survives_three_sigkills_and_every_packet_completes_exactly_onc
 
     for round in 0..rounds {
         let log = dir.path().join(format!("relayd-{round}.log"));
-        let mut relayd = spawn(&config, &log);
+        let mut relayd = common::start(&config, &log);
         eventually("relayd started", || async {
             log_has(&log, "relayd started")
         })
@@ -193,7 +179,7 @@ async fn a_second_signal_cuts_the_graceful_stop_short_and_a_restart_completes_ev
     };
 
     let log = dir.path().join("relayd-0.log");
-    let mut relayd = spawn(&config, &log);
+    let mut relayd = common::start(&config, &log);
     eventually("relayd started", || async {
         log_has(&log, "relayd started")
     })
@@ -227,7 +213,7 @@ async fn a_second_signal_cuts_the_graceful_stop_short_and_a_restart_completes_ev
     // ibc-1 resumes and takes the transaction; relayd, restarted on the same data dir, finishes everything.
     chains[1].pause_blocks(false);
     let log = dir.path().join("relayd-1.log");
-    let mut relayd = spawn(&config, &log);
+    let mut relayd = common::start(&config, &log);
     eventually("relayd restarted", || async {
         log_has(&log, "relayd started")
     })

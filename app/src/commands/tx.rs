@@ -81,10 +81,12 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
         }
         None => None,
     };
-    let sender = match (&cosmos_sender, near::signer(src)) {
-        (Some((info, _, _)), _) => info.address.clone(),
-        (None, Ok(account)) => account,
-        (None, Err(e)) => return fail(&e.to_string(), EXIT_CONFIG),
+    let sender = match &cosmos_sender {
+        Some((info, _, _)) => info.address.clone(),
+        None => match relayer_account(&config, &path, src) {
+            Ok(account) => account,
+            Err(e) => return fail(&e, EXIT_CONFIG),
+        },
     };
     let result = actix_rt::System::new().block_on(async {
         let timeout_height = match args.timeout_height_offset {
@@ -131,7 +133,7 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
                     format!("{e} (after {} successful transaction(s))", done.len())
                 })?;
                 Ok(near::Sent {
-                    sequences: cosmos_sequences(&outcomes),
+                    sequences: outcomes.iter().flat_map(|o| o.sent_sequences()).collect(),
                     hashes: outcomes.into_iter().map(|o| o.hash).collect(),
                 })
             }
@@ -168,18 +170,6 @@ async fn latest_height(chain: &relayd_config::ChainConfig) -> Result<u64, BoxErr
     }
     let rpc = CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
     Ok(rpc.status().await?.1)
-}
-
-/// The sequences of the `send_packet` events of Cosmos transactions.
-fn cosmos_sequences(outcomes: &[relayd_actors::chain::cosmos::tx::TxOutcome]) -> Vec<u64> {
-    outcomes
-        .iter()
-        .flat_map(|o| o.events.iter())
-        .filter(|e| e.kind == "send_packet")
-        .flat_map(|e| e.attributes.iter())
-        .filter(|a| a.key_bytes() == b"packet_sequence")
-        .filter_map(|a| a.value_str().ok().and_then(|v| v.parse().ok()))
-        .collect()
 }
 
 /// Runs `tx chan-close`: sends `MsgChannelCloseInit` for one channel end (from relayd's Cosmos key, or through a
@@ -233,9 +223,9 @@ pub fn chan_close(cli: &Cli, args: &ChanCloseArgs) -> ExitCode {
             })
         }
         None => {
-            let signer = match near::signer(chain) {
+            let signer = match relayer_account(&config, &path, chain) {
                 Ok(signer) => signer,
-                Err(e) => return fail(&e.to_string(), EXIT_CONFIG),
+                Err(e) => return fail(&e, EXIT_CONFIG),
             };
             let any = message(signer);
             actix_rt::System::new().block_on(near::deliver_one(chain, any))

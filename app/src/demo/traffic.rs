@@ -112,11 +112,7 @@ impl Sender {
 fn sequences(outcomes: &[TxOutcome]) -> Vec<u64> {
     outcomes
         .iter()
-        .flat_map(|o| o.events.iter())
-        .filter(|e| e.kind == "send_packet")
-        .flat_map(|e| e.attributes.iter())
-        .filter(|a| a.key_bytes() == b"packet_sequence")
-        .filter_map(|a| a.value_str().ok().and_then(|v| v.parse().ok()))
+        .flat_map(TxOutcome::sent_sequences)
         .collect()
 }
 

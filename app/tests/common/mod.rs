@@ -20,6 +20,19 @@ pub fn relayd(config: &Path, args: &[&str]) -> Output {
         .expect("relayd runs")
 }
 
+/// Spawns `relayd -c config start` with text logs at INFO written to `log`.
+pub fn start(config: &Path, log: &Path) -> std::process::Child {
+    Command::new(BIN)
+        .env("RUST_LOG", "info")
+        .args(["--log-format", "text", "-c"])
+        .arg(config)
+        .arg("start")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("relayd starts")
+}
+
 /// `relayd keys add` for each (chain, key file), as an operator would.
 pub fn add_keys(config: &Path, keys: &[(String, PathBuf)]) {
     for (chain, file) in keys {

@@ -69,6 +69,18 @@ pub struct TxOutcome {
     pub messages: usize,
 }
 
+impl TxOutcome {
+    /// The sequences of the packets this transaction's `send_packet` events announce, in order.
+    pub fn sent_sequences(&self) -> impl Iterator<Item = u64> + '_ {
+        self.events
+            .iter()
+            .filter(|e| e.kind == "send_packet")
+            .flat_map(|e| e.attributes.iter())
+            .filter(|a| a.key_bytes() == b"packet_sequence")
+            .filter_map(|a| a.value_str().ok().and_then(|v| v.parse().ok()))
+    }
+}
+
 /// Splits messages into transactions of at most `max_num` messages and `max_size` encoded bytes, keeping order.
 /// A single message larger than `max_size` travels alone; the chain decides about it.
 pub fn batches(msgs: Vec<Any>, max_num: usize, max_size: usize) -> Vec<Vec<Any>> {

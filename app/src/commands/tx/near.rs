@@ -4,6 +4,7 @@
 
 use ibc_proto::google::protobuf::Any;
 use relayd_actors::chain::endpoint::ChainEndpoint;
+use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_config::ChainConfig;
 use relayd_messages::IbcEvent;
 
@@ -16,18 +17,10 @@ pub(super) struct Sent {
     pub sequences: Vec<u64>,
 }
 
-/// The NEAR account that signs `chain`'s transactions.
-pub(super) fn signer(chain: &ChainConfig) -> Result<String, BoxError> {
-    chain
-        .near()
-        .map(|n| n.signer_account)
-        .ok_or_else(|| format!("{}: not a complete NEAR chain entry", chain.id).into())
-}
-
 /// The latest final height of NEAR chain `chain`.
 pub(super) async fn latest_height(chain: &ChainConfig) -> Result<u64, BoxError> {
-    let (endpoint, _) = relayd_actors::chain::near::from_config(chain)?;
-    Ok(endpoint.rpc().block(None).await?.header.height)
+    let rpc = NearRpc::new(chain.id.as_str(), chain.rpc_addr.url().as_str());
+    Ok(rpc.block(None).await?.header.height)
 }
 
 /// Delivers `messages` (`MsgTransfer`s from the signer's account) to NEAR chain `chain`, in calls cut by gas and the
