@@ -67,6 +67,7 @@ impl RelayCoordinator {
         info!(%object, ?state, generation, "handshake builder started");
         let handle = HandshakeBuilder::new(
             handshake.clone(),
+            state,
             object.clone(),
             generation,
             correlation,

@@ -84,9 +84,10 @@ pub struct HandshakeBuilder {
 type Job<T> = Result<T, RelayError>;
 
 impl HandshakeBuilder {
-    /// The `generation`-th builder of `handshake`.
+    /// The `generation`-th builder of `handshake`, started by `event` on one of its ends.
     pub fn new(
         handshake: Handshake,
+        event: relayd_messages::HandshakeState,
         object: RelayObject,
         generation: u64,
         correlation: CorrelationId,
@@ -106,7 +107,7 @@ impl HandshakeBuilder {
             generation,
             correlation,
             env,
-            state: machine::HandshakeState::new(MAX_FAILURES),
+            state: machine::HandshakeState::after(event, MAX_FAILURES),
             ends: Ends::default(),
             span,
         }

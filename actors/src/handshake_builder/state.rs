@@ -179,6 +179,9 @@ pub struct HandshakeState {
     pub max_failures: u32,
     /// Datagrams sent and confirmed so far.
     pub sent: Vec<(Side, Datagram)>,
+    /// The state the event that started the builder showed one end at. A read showing that end behind it comes
+    /// from a node that has not applied the event's block yet; deciding on it would end a close as "both open".
+    pub seen: Option<(Side, EndState)>,
 }
 
 impl HandshakeState {
@@ -189,7 +192,30 @@ impl HandshakeState {
             failures: 0,
             max_failures,
             sent: Vec::new(),
+            seen: None,
         }
+    }
+
+    /// A builder started by a `event` on one of the ends: reads behind what the event showed are waited out.
+    pub fn after(event: relayd_messages::HandshakeState, max_failures: u32) -> Self {
+        Self {
+            seen: Some(witnessed(event)),
+            ..Self::new(max_failures)
+        }
+    }
+}
+
+/// The end a handshake event names and the state it shows that end in. The initiating end (`A`) executes
+/// `OpenInit`, `OpenAck` and `CloseInit`; its counterparty (`B`) executes the others.
+pub fn witnessed(event: relayd_messages::HandshakeState) -> (Side, EndState) {
+    use relayd_messages::HandshakeState as E;
+    match event {
+        E::OpenInit => (Side::A, EndState::Init),
+        E::OpenTry => (Side::B, EndState::TryOpen),
+        E::OpenAck => (Side::A, EndState::Open),
+        E::OpenConfirm => (Side::B, EndState::Open),
+        E::CloseInit => (Side::A, EndState::Closed),
+        E::CloseConfirm => (Side::B, EndState::Closed),
     }
 }
 
@@ -236,6 +262,14 @@ pub fn step(mut state: HandshakeState, input: Input) -> (HandshakeState, Vec<Eff
         return (state, Vec::new());
     }
     let effects = match (state.phase.clone(), input) {
+        (Phase::Querying, Input::EndsRead { a, b })
+            if state
+                .seen
+                .is_some_and(|(side, at)| (if side == Side::A { a } else { b }) < at) =>
+        {
+            state.phase = Phase::Waiting;
+            Vec::new()
+        }
         (Phase::Querying, Input::EndsRead { a, b }) => match next(a, b) {
             Next::Done => {
                 state.phase = Phase::Done;
@@ -407,6 +441,34 @@ mod tests {
             assert_eq!(state.phase, Phase::Done, "{a:?}/{b:?}");
             assert!(a2 == b2, "{a:?}/{b:?} ended {a2:?}/{b2:?}");
         }
+    }
+
+    #[test]
+    fn a_read_behind_the_starting_event_is_waited_out() {
+        use relayd_messages::HandshakeState as E;
+        // CloseInit seen on A, but the node still serves A as OPEN: "both open" would end the close unfinished.
+        let (state, effects) = step(
+            HandshakeState::after(E::CloseInit, 3),
+            Input::EndsRead { a: Open, b: Open },
+        );
+        assert_eq!((state.phase.clone(), effects), (Phase::Waiting, vec![]));
+        let (state, effects) = step(state, Input::NewBlock);
+        assert_eq!(effects, vec![Effect::ReadEnds]);
+        let (state, effects) = step(state, Input::EndsRead { a: Closed, b: Open });
+        assert_eq!(effects, vec![Effect::Send(Side::B, Datagram::CloseConfirm)]);
+        assert_eq!(state.failures, 0);
+        // CloseConfirm names the counterparty end; a read of B still OPEN waits too.
+        let (state, _) = step(
+            HandshakeState::after(E::CloseConfirm, 3),
+            Input::EndsRead { a: Closed, b: Open },
+        );
+        assert_eq!(state.phase, Phase::Waiting);
+        // A read at or past the event decides as usual.
+        let (state, _) = step(
+            HandshakeState::after(E::OpenTry, 3),
+            Input::EndsRead { a: Open, b: Open },
+        );
+        assert_eq!(state.phase, Phase::Done);
     }
 
     #[test]
