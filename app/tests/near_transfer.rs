@@ -279,12 +279,14 @@ async fn transfers_between_cosmos_and_near_are_relayed_both_ways_with_exact_bala
     pair.near.shutdown().await;
 }
 
-/// Cosmos → NEAR transfers that time out by NEAR height before relayd starts: relayd clears them on start by
-/// proving their absent receipts from NEAR state (judged by ibc-0's 12-near client) and the escrow comes back
-/// exactly, with no voucher minted on NEAR. The NEAR → Cosmos direction of this test waits on clearing packets a NEAR
-/// chain sent while relayd was down: the contract has no transaction index to find their send events in.
+/// Transfers sent from both ends while relayd is down, cleared when it starts:
+/// - Cosmos → NEAR transfers that time out by NEAR height: relayd proves their absent receipts from NEAR state
+///   (judged by ibc-0's 12-near client) and the escrow comes back exactly, with no voucher minted on NEAR;
+/// - NEAR → Cosmos transfers, found through the contract's event history (NEAR has no transaction index): those
+///   still in time are received on ibc-0, those past their timestamp are timed out on NEAR with a proof of absence
+///   from ibc-0 (judged by the contract's Tendermint client) and refunded exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exactly() {
+async fn transfers_sent_while_relayd_is_down_are_cleared_on_start_and_timeouts_refunded_exactly() {
     let pair = NearPair::start(BLOCK_TIME, 20).await;
     pair.vouch(5).await;
     let route = open_route(&pair).await;
@@ -320,10 +322,45 @@ async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exac
         300
     );
 
-    // The deadline passes: NEAR moves well past the height.
+    // From NEAR: four transfers in time, and three whose timestamp passes on ibc-0 before relayd starts.
+    let near_send = |count: &'static str, timeout: &'static str| {
+        let (near_id, near_chan) = (near_id.clone(), near_chan.clone());
+        let pair = &pair;
+        async move {
+            let doc = pair
+                .json(&[
+                    "tx",
+                    "transfer",
+                    "--src-chain",
+                    &near_id,
+                    "--dst-chain",
+                    "ibc-0",
+                    "--channel",
+                    &near_chan,
+                    "--amount",
+                    &format!("{USDC_EACH}usdc.devnet"),
+                    "--count",
+                    count,
+                    "--timeout-seconds",
+                    timeout,
+                ])
+                .await;
+            doc["sequences"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(near_send("4", "600").await, 4);
+    assert_eq!(near_send("3", "2").await, 3);
+    let near_escrow = format!("{near_chan}.transfer.escrow.{}", pair.contract);
+    assert_eq!(
+        balance(&pair, &near_id, Some(&near_escrow), "usdc.devnet").await,
+        7 * USDC_EACH
+    );
+
+    // The deadlines pass: NEAR moves well past the height, ibc-0's clock past the timestamps.
     let rpc = NearRpc::new(&near_id, &pair.near.rpc_url());
     let deadline = rpc.block(None).await.unwrap().header.height + 8;
     pair.near.wait_for_height(deadline).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let log = pair.dir.path().join("relayd.log");
     let mut relayd = common::start(&pair.config, &log);
@@ -344,10 +381,30 @@ async fn cosmos_to_near_transfers_that_time_out_by_near_height_are_refunded_exac
         .await;
     assert_eq!(doc["unreceived_packets"], serde_json::json!([]));
     assert_eq!(doc["counterparty"]["chain"], near_id.as_str());
+    // NEAR's sends: four received on ibc-0, three refunded on NEAR, so exactly four stay escrowed and spent.
+    let cosmos_voucher = voucher_denom("transfer", &cosmos_chan, "usdc.devnet");
+    eventually("NEAR's transfers in time arrive on ibc-0", || async {
+        balance(&pair, "ibc-0", None, &cosmos_voucher).await == 4 * USDC_EACH
+    })
+    .await;
+    eventually("NEAR's timed-out transfers are refunded", || async {
+        balance(&pair, &near_id, Some(&near_escrow), "usdc.devnet").await == 4 * USDC_EACH
+    })
+    .await;
+    eventually("nothing is pending on NEAR's end", || async {
+        let doc = pair
+            .json(&[
+                "query", "packet", "pending", &near_id, "transfer", &near_chan,
+            ])
+            .await;
+        doc["unreceived_packets"] == serde_json::json!([])
+            && doc["unrelayed_acks"] == serde_json::json!([])
+    })
+    .await;
     let near_relayer = pair.near.genesis.relayer.account_id.to_string();
     assert_eq!(
         balance(&pair, &near_id, Some(&near_relayer), "usdc.devnet").await,
-        near_usdc_before
+        near_usdc_before - 4 * USDC_EACH
     );
     // Nothing was received on NEAR; its ledger tokens did not move.
     assert_eq!(

@@ -22,6 +22,32 @@ pub enum QueryHeight {
 
 pub use relayd_messages::Proven;
 
+/// Whether `e` is the `kind` event of a packet on `port`/`channel` whose sequence is still `wanted`; the sequence
+/// is taken out of `wanted` when it is. Every chain kind's `packet_events` filters what it finds with this.
+pub fn take_packet_event(
+    e: &relayd_messages::ObservedEvent,
+    kind: relayd_messages::PacketEventKind,
+    port: &str,
+    channel: &str,
+    wanted: &mut std::collections::HashSet<u64>,
+) -> bool {
+    use relayd_messages::{IbcEvent, PacketEventKind};
+    let (p, c, sequence) = match (&e.event, kind) {
+        (IbcEvent::SendPacket(packet), PacketEventKind::Sent) => (
+            &packet.source_port,
+            &packet.source_channel,
+            packet.sequence.0,
+        ),
+        (IbcEvent::WriteAcknowledgement { packet, .. }, PacketEventKind::AckWritten) => (
+            &packet.destination_port,
+            &packet.destination_channel,
+            packet.sequence.0,
+        ),
+        _ => return false,
+    };
+    p.as_str() == port && c.as_str() == channel && wanted.remove(&sequence)
+}
+
 /// What the per-chain actors ask of a chain, whatever its kind. Transactions go through the chain's submitter
 /// (`cosmos::tx::TxSubmitter`) and headers through its light-block source, because both keep state of their own.
 #[allow(async_fn_in_trait)]

@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod contract;
 pub mod credentials;
 pub mod endpoint;
+pub mod event_history;
 pub mod execution_proof;
 pub mod factory;
 pub mod header;

@@ -90,7 +90,7 @@ impl ChainEndpoint for CosmosEndpoint {
         channel: &str,
         sequences: &[u64],
     ) -> Result<Vec<ObservedEvent>, ChainError> {
-        use relayd_messages::{IbcEvent, PacketEventKind};
+        use relayd_messages::PacketEventKind;
         use std::collections::HashSet;
         use tendermint_rpc::{Client, Order};
         let chain = self.rpc.chain();
@@ -127,25 +127,13 @@ impl ChainEndpoint for CosmosEndpoint {
                     &tx.tx_result.events,
                 );
                 for e in decoded.events {
-                    let packet = match &e.event {
-                        IbcEvent::SendPacket(p) if kind == PacketEventKind::Sent => p,
-                        IbcEvent::WriteAcknowledgement { packet, .. }
-                            if kind == PacketEventKind::AckWritten =>
-                        {
-                            packet
-                        }
-                        _ => continue,
-                    };
-                    let (p, c) = match kind {
-                        PacketEventKind::Sent => (&packet.source_port, &packet.source_channel),
-                        PacketEventKind::AckWritten => {
-                            (&packet.destination_port, &packet.destination_channel)
-                        }
-                    };
-                    if p.as_str() == port
-                        && c.as_str() == channel
-                        && wanted.remove(&packet.sequence.0)
-                    {
+                    if crate::chain::endpoint::take_packet_event(
+                        &e,
+                        kind,
+                        port,
+                        channel,
+                        &mut wanted,
+                    ) {
                         out.push(e);
                     }
                 }

@@ -146,17 +146,18 @@ pub fn channel_ids(method: &str, result: &[u8]) -> Result<Vec<(String, String)>,
         .collect())
 }
 
-/// A `Height` result: its revision height.
-pub fn latest_height(result: &[u8]) -> Result<u64, ContractError> {
-    #[derive(serde::Deserialize)]
-    struct Height {
-        revision_number: u64,
-        revision_height: u64,
-    }
-    let h: Height = parse("get_latest_height", result)?;
+/// An ibc-rs `Height` as near-ibc writes it.
+#[derive(serde::Deserialize)]
+struct Height {
+    revision_number: u64,
+    revision_height: u64,
+}
+
+/// The revision height of `h`; NEAR's heights are all revision 0.
+fn revision_zero(method: &str, h: &Height) -> Result<u64, ContractError> {
     if h.revision_number != 0 {
         return Err(ContractError {
-            method: "get_latest_height".to_owned(),
+            method: method.to_owned(),
             reason: format!(
                 "revision {} on NEAR, which has only revision 0",
                 h.revision_number
@@ -164,6 +165,35 @@ pub fn latest_height(result: &[u8]) -> Result<u64, ContractError> {
         });
     }
     Ok(h.revision_height)
+}
+
+/// A `Height` result: its revision height.
+pub fn latest_height(result: &[u8]) -> Result<u64, ContractError> {
+    let method = "get_latest_height";
+    revision_zero(method, &parse(method, result)?)
+}
+
+/// The `get_ibc_events_heights` result: the heights the contract's event history holds, as `Height`s (near-ibc
+/// v0.2 on) or bare block heights (earlier releases), in ascending order.
+pub fn event_heights(result: &[u8]) -> Result<Vec<u64>, ContractError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Height(Height),
+        Bare(u64),
+    }
+    let method = "get_ibc_events_heights";
+    let items: Vec<Either> = parse(method, result)?;
+    let mut heights = items
+        .iter()
+        .map(|i| match i {
+            Either::Height(h) => revision_zero(method, h),
+            Either::Bare(h) => Ok(*h),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    heights.sort_unstable();
+    heights.dedup();
+    Ok(heights)
 }
 
 /// The events of `get_ibc_events_at(height)`: ibc-rs events as JSON, turned into relayd's events through the
@@ -329,6 +359,13 @@ mod tests {
             Ok(77)
         );
         assert!(latest_height(br#"{"revision_number":1,"revision_height":77}"#).is_err());
+        assert_eq!(
+            event_heights(br#"[{"revision_number":0,"revision_height":9},{"revision_number":0,"revision_height":4}]"#)
+                .unwrap(),
+            vec![4, 9]
+        );
+        assert_eq!(event_heights(b"[12, 3, 12]").unwrap(), vec![3, 12]);
+        assert!(event_heights(br#"[{"revision_number":2,"revision_height":9}]"#).is_err());
         assert_eq!(
             consensus_args("07-tendermint-0", 1, 5),
             json!({"client_id": "07-tendermint-0", "consensus_height": {"revision_number": 1, "revision_height": 5}})

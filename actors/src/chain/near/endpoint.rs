@@ -375,6 +375,16 @@ impl ChainEndpoint for NearEndpoint {
             .collect())
     }
 
+    async fn packet_events(
+        &self,
+        kind: relayd_messages::PacketEventKind,
+        port: &str,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<ObservedEvent>, ChainError> {
+        super::event_history::packet_events(self, kind, port, channel, sequences).await
+    }
+
     async fn ibc_events_at(&self, height: u64) -> Result<Vec<ObservedEvent>, ChainError> {
         let method = "get_ibc_events_at";
         let r = self.view(method, contract::events_args(height)).await?;

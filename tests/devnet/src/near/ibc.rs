@@ -427,6 +427,15 @@ impl IbcContract {
                 };
                 json(&evs)
             }
+            // near-ibc's view of the heights its event history still holds (pruned with old blocks here).
+            "get_ibc_events_heights" => json(
+                &self
+                    .events
+                    .iter()
+                    .filter(|(_, evs)| !evs.is_empty())
+                    .map(|(h, _)| Height::new(0, *h).map_err(panic))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             "ft_balance_of" => {
                 let a: BalanceArgs = parse(args)?;
                 let denom = a
