@@ -99,8 +99,8 @@ async fn idle_clients_are_refreshed_before_their_trusting_period_runs_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_near_expiry_raises_the_alarm_and_is_refreshed() {
-    // The periodic refresh would come too late (95 % of the period); the alarm (under 22 s of 30 s left)
-    // comes first, and its refresh is what keeps the clients alive.
+    // The periodic refresh would come too late (95 % of the period); the alarm (22 s configured, lowered to half
+    // the 30 s period: under 15 s left) comes first, and its refresh is what keeps the clients alive.
     let (s, config) = setup(
         Duration::from_secs(30),
         "refresh_fraction = 0.95\nexpiry_alarm = \"22s\"\ncheck_interval = \"1s\"",

@@ -200,7 +200,8 @@ pub struct ClientsConfig {
     #[serde(default = "defaults::refresh_fraction")]
     pub refresh_fraction: f64,
     /// Below this much time to expiry the client is in alarm (a warning, shown by the admin API) and its update
-    /// goes ahead of any other work on its chain.
+    /// goes ahead of any other work on its chain. For a client whose trusting period is shorter than twice this, half
+    /// its trusting period is used instead.
     #[serde(default = "defaults::expiry_alarm")]
     pub expiry_alarm: PositiveDuration,
     /// How often every client is read and judged.

@@ -20,8 +20,19 @@ pub struct ClientView {
 pub struct ClientPolicy {
     /// Refresh once this fraction of the trusting period has passed since the latest consensus state.
     pub refresh_fraction: f64,
-    /// Below this much time to expiry the client is in alarm and its refresh goes first.
+    /// Below this much time to expiry the client is in alarm and its refresh goes first. For a client whose
+    /// trusting period is short against it, the threshold is lowered to half that period
+    /// ([`ClientPolicy::alarm_for`]): otherwise a freshly updated client would be in alarm, and updated again, at
+    /// every check.
     pub alarm_below: Duration,
+}
+
+impl ClientPolicy {
+    /// The alarm threshold for a client with `trusting_period`: `alarm_below`, at most half the period, so a
+    /// client that was just updated is never in alarm.
+    pub fn alarm_for(&self, trusting_period: Duration) -> Duration {
+        self.alarm_below.min(trusting_period / 2)
+    }
 }
 
 /// The verdict on one client.
@@ -132,7 +143,7 @@ pub fn assess(client: &ClientView, now_ns: u64, policy: &ClientPolicy) -> Client
             ago: age.saturating_sub(client.trusting_period),
         };
     };
-    if expires_in < policy.alarm_below {
+    if expires_in < policy.alarm_for(client.trusting_period) {
         ClientHealth::Alarm { expires_in }
     } else if age.as_secs_f64() >= client.trusting_period.as_secs_f64() * policy.refresh_fraction {
         ClientHealth::RefreshDue { expires_in }
@@ -225,10 +236,24 @@ mod tests {
     }
 
     #[test]
-    fn an_alarm_threshold_above_the_trusting_period_keeps_the_client_in_alarm_but_usable() {
-        let (v, now) = view(1, 60);
-        let h = assess(&v, now, &policy(0.5, 3600));
+    fn an_alarm_threshold_above_the_trusting_period_is_lowered_to_an_overdue_refresh() {
+        // A 1 h client under the default 24 h alarm: fresh after an update, due at 20 min, alarm once less than
+        // half its period is left.
+        let p = policy(1.0 / 3.0, 24 * 3600);
+        let judge = |age| {
+            let (v, now) = view(age, 3600);
+            assess(&v, now, &p)
+        };
+        assert!(matches!(judge(2), ClientHealth::Fresh { .. }));
+        assert!(matches!(judge(1300), ClientHealth::RefreshDue { .. }));
+        assert!(matches!(judge(1790), ClientHealth::RefreshDue { .. }));
+        let h = judge(1810);
         assert!(matches!(h, ClientHealth::Alarm { .. }) && h.usable() && h.needs_update());
+        // A long trusting period keeps the configured threshold.
+        assert_eq!(
+            p.alarm_for(Duration::from_secs(14 * 86_400)),
+            Duration::from_secs(24 * 3600)
+        );
     }
 
     #[test]
