@@ -19,7 +19,7 @@ mod packets;
 pub mod summary;
 
 use handles::Shared;
-pub use near_roots::NEAR_ROOTS_KEPT;
+pub use near_roots::{NEAR_EPOCH_BLOCKS_KEPT, NEAR_ROOTS_KEPT};
 pub use packets::PacketScan;
 pub use summary::{ChannelKey, ChannelSummary};
 
@@ -60,6 +60,8 @@ struct Trees {
     near_light: sled::Tree,
     /// NEAR verified state roots by chain and height: `near_roots`.
     near_roots: sled::Tree,
+    /// NEAR verified light-client blocks that open an epoch, by chain and height: `near_roots`.
+    near_epoch_blocks: sled::Tree,
     checkpoints: sled::Tree,
     packets: sled::Tree,
     dead: sled::Tree,
@@ -82,6 +84,7 @@ impl Trees {
             light: db.open_tree("light_client")?,
             near_light: db.open_tree("near_light_client")?,
             near_roots: db.open_tree("near_verified_roots")?,
+            near_epoch_blocks: db.open_tree("near_epoch_blocks")?,
             checkpoints: db.open_tree("checkpoints")?,
             packets: db.open_tree("packets")?,
             dead: db.open_tree("dead_letters")?,

@@ -64,7 +64,16 @@ impl NearLight {
                 no_head_message(rpc.chain()),
             ));
         }
-        let mut verified = BTreeMap::new();
+        // The epoch-opening blocks verified before a restart: updates of a client epochs behind go through them.
+        let mut verified: BTreeMap<u64, LightClientBlockView> = store
+            .near_epoch_blocks(rpc.chain())
+            .unwrap_or_else(|e| {
+                warn!(chain = rpc.chain(), error = %e, "cannot read the recorded NEAR epoch blocks");
+                Vec::new()
+            })
+            .into_iter()
+            .map(|b| (b.inner_lite.height, b))
+            .collect();
         let head = stored.map(|stored| {
             let height = stored.trusted.head.inner_lite.height;
             if let Some(block) = stored.block {
@@ -147,6 +156,17 @@ impl NearLight {
         let root = block.inner_lite.prev_state_root.0;
         if let Err(e) = self.store.save_near_root(self.rpc.chain(), height, &root) {
             warn!(chain = self.rpc.chain(), height, error = %e, "cannot record the verified block's state root");
+        }
+        // The first verified block of an epoch is a step every client behind it must take: kept across restarts.
+        let opens_epoch = self
+            .verified
+            .range(..height)
+            .next_back()
+            .is_none_or(|(_, before)| before.inner_lite.epoch_id != block.inner_lite.epoch_id);
+        if opens_epoch {
+            if let Err(e) = self.store.save_near_epoch_block(self.rpc.chain(), &block) {
+                warn!(chain = self.rpc.chain(), height, error = %e, "cannot record the verified epoch block");
+            }
         }
         self.verified.insert(height, block);
         while self.verified.len() > VERIFIED_CACHE {
