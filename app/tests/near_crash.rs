@@ -329,7 +329,7 @@ async fn near_relaying_survives_three_sigkills_and_every_packet_completes_exactl
     let mut relayd = None;
     for round in 0..ROUNDS {
         let log = dir.path().join(format!("relayd-{round}.log"));
-        let mut service = common::start(&config, &log);
+        let service = common::start(&config, &log);
         eventually("relayd started", || async {
             log_has(&log, "relayd started")
         })
@@ -367,20 +367,24 @@ async fn near_relaying_survives_three_sigkills_and_every_packet_completes_exactl
         let send_cosmos = json(&users, &to_near_args);
         let send_near = json(&users, &to_cosmos_args);
         let last = round + 1 == ROUNDS;
-        let crash = async {
-            if !last {
-                tokio::time::sleep(Duration::from_millis(400)).await;
-                service.kill().unwrap();
-                service.wait().unwrap();
+        // The last round's service keeps running; the others are killed 400 ms into the sends.
+        let crash = async move {
+            let mut service = service;
+            if last {
+                return Some(service);
             }
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            service.kill().unwrap();
+            service.wait().unwrap();
+            None
         };
-        let ((to_near, to_cosmos), ()) =
+        let ((to_near, to_cosmos), running) =
             tokio::join!(async { tokio::join!(send_cosmos, send_near) }, crash);
         assert_eq!(to_near["receiver"], near_user);
         assert_eq!(to_near["sequences"].as_array().unwrap().len(), PER_ROUND);
         assert_eq!(to_cosmos["receiver"], cosmos_user_address.as_str());
         assert_eq!(to_cosmos["sequences"].as_array().unwrap().len(), PER_ROUND);
-        if last {
+        if let Some(service) = running {
             relayd = Some((service, log));
         }
     }
