@@ -234,8 +234,9 @@ async fn relay_on(
 
 /// Where one direction's transfers are sent from: a Cosmos account, or a NEAR account through the IBC contract.
 enum Traffic {
-    Cosmos(Sender),
-    Near(NearSender),
+    // Boxed: both are large (a transaction submitter, a whole chain entry) and only two are ever made.
+    Cosmos(Box<Sender>),
+    Near(Box<NearSender>),
 }
 
 impl Traffic {
@@ -315,17 +316,12 @@ async fn senders(
             _ => return Err(DemoError::Devnet(format!("{dst} is not running")).into()),
         };
         let sender = match (devnet.chain(src), devnet.near()) {
-            (Some(from), _) => Traffic::Cosmos(
+            (Some(from), _) => Traffic::Cosmos(Box::new(
                 Sender::new(&bed.config, src, account(from, USER)?, channel, &receiver).await?,
-            ),
-            (None, Some(near)) if near.chain_id() == src => Traffic::Near(NearSender::new(
-                &bed.config,
-                &bed.data_dir,
-                near,
-                USER,
-                channel,
-                &receiver,
-            )?),
+            )),
+            (None, Some(near)) if near.chain_id() == src => Traffic::Near(Box::new(
+                NearSender::new(&bed.config, &bed.data_dir, near, USER, channel, &receiver)?,
+            )),
             _ => return Err(DemoError::Devnet(format!("{src} is not running")).into()),
         };
         senders.push(sender);
