@@ -17,7 +17,7 @@ use relayd_config::{ChainConfig, Config};
 
 use super::{
     chain_config, config_text, devnet_runtime, open_transfer_channel, path_text, prepare_data_dir,
-    write_config, write_err, ChainEntry, DemoError, Devnet, Testbed, TRANSFER_PORT,
+    write_config, write_err, ChainEntry, ChannelEnd, DemoError, Devnet, Testbed, TRANSFER_PORT,
 };
 
 /// Blocks per NEAR epoch: long enough that relayd's NEAR light client verifies several blocks of each epoch, short
@@ -105,20 +105,55 @@ fn toml_path(path: &Path) -> Result<String, DemoError> {
     Ok(format!("'{text}'"))
 }
 
-/// The `[[chains]]` entry of the NEAR devnet; `key_file` is a TOML string already.
-fn near_chain_text(near: &RunningNear, key_file: &str, client: Option<&str>) -> String {
-    let mut text = format!(
-        "\n[[chains]]\nid = \"{}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{}\"\n\
-         signer_account = \"{}\"\nkey_file = {key_file}\nmax_block_time = \"5s\"\ntrusting_period = \"1h\"\n\
-         # DEVELOPMENT ONLY: the NEAR devnet's first light-client head is trusted unverified (no `relayd light init`).\n\
-         trust_on_first_use = true\n",
-        near.chain_id(),
-        near.rpc_url(),
-        near.genesis.ibc.account_id,
-        near.genesis.relayer.account_id,
-    );
-    if let Some(client) = client {
-        text.push_str(&format!("client_ids = [\"{client}\"]\n"));
+/// What the configuration says about the NEAR devnet.
+struct NearEntry {
+    id: String,
+    rpc: String,
+    contract: String,
+    signer: String,
+    /// A TOML string already (see [`toml_path`]).
+    key_file: String,
+}
+
+impl NearEntry {
+    fn of(near: &RunningNear, key_file: String) -> Self {
+        Self {
+            id: near.chain_id().to_owned(),
+            rpc: near.rpc_url(),
+            contract: near.genesis.ibc.account_id.to_string(),
+            signer: near.genesis.relayer.account_id.to_string(),
+            key_file,
+        }
+    }
+
+    /// The `[[chains]]` entry, with the client relayd relays through once there is one.
+    fn text(&self, client: Option<&str>) -> String {
+        let mut text = format!(
+            "\n[[chains]]\nid = \"{}\"\ntype = \"near\"\nrpc_addr = \"{}\"\ncontract_account = \"{}\"\n\
+             signer_account = \"{}\"\nkey_file = {}\nmax_block_time = \"5s\"\ntrusting_period = \"1h\"\n\
+             # DEVELOPMENT ONLY: the NEAR devnet's first light-client head is trusted unverified (no `relayd light init`).\n\
+             trust_on_first_use = true\n",
+            self.id, self.rpc, self.contract, self.signer, self.key_file
+        );
+        if let Some(client) = client {
+            text.push_str(&format!("client_ids = [\"{client}\"]\n"));
+        }
+        text
+    }
+}
+
+/// The configuration text of the demo between `cosmos` and `near`, relaying the channel between `a` (on the
+/// Cosmos chain) and `b` (on NEAR) once there is one.
+fn near_config_text(
+    cosmos: &ChainEntry,
+    near: &NearEntry,
+    admin: Option<SocketAddr>,
+    path: Option<(&ChannelEnd, &ChannelEnd)>,
+) -> String {
+    let mut text = config_text(std::slice::from_ref(cosmos), admin, None);
+    text.push_str(&near.text(path.map(|(_, b)| b.client.as_str())));
+    if let Some((a, b)) = path {
+        text.push_str(&path_text(a, b));
     }
     text
 }
@@ -156,24 +191,24 @@ pub async fn connect_near(
         near,
         near.genesis.relayer.account_id.as_str(),
     )?)?;
+    let near_entry = NearEntry::of(near, near_key);
     let mut cosmos_entry = ChainEntry {
         id: cosmos_id,
         rpc: cosmos.rpc_url(),
         client: None,
     };
-    let text = |cosmos_entry: &ChainEntry, near_client: Option<&str>| {
-        let mut text = config_text(std::slice::from_ref(cosmos_entry), admin, None);
-        text.push_str(&near_chain_text(near, &near_key, near_client));
-        text
-    };
     let config_path = data_dir.join("relayd.toml");
-    let config = write_config(&config_path, &text(&cosmos_entry, None))?;
+    let config = write_config(
+        &config_path,
+        &near_config_text(&cosmos_entry, &near_entry, admin, None),
+    )?;
     let (a_end, b_end) =
-        open_transfer_channel(config, data_dir, &cosmos_entry.id, near.chain_id()).await?;
+        open_transfer_channel(config, data_dir, &cosmos_entry.id, &near_entry.id).await?;
     cosmos_entry.client = Some(a_end.client.clone());
-    let mut full = text(&cosmos_entry, Some(&b_end.client));
-    full.push_str(&path_text(&a_end, &b_end));
-    let config = write_config(&config_path, &full)?;
+    let config = write_config(
+        &config_path,
+        &near_config_text(&cosmos_entry, &near_entry, admin, Some((&a_end, &b_end))),
+    )?;
     Ok(Testbed {
         config,
         config_path,
@@ -292,6 +327,76 @@ impl NearSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entries() -> (ChainEntry, NearEntry) {
+        (
+            ChainEntry {
+                id: "ibc-0".into(),
+                rpc: "http://127.0.0.1:26657".into(),
+                client: Some("12-near-0".into()),
+            },
+            NearEntry {
+                id: "near-devnet".into(),
+                rpc: "http://127.0.0.1:3030".into(),
+                contract: "ibc.devnet".into(),
+                signer: "relayer.devnet".into(),
+                key_file: toml_path(Path::new(
+                    "/tmp/demo/chains/near-devnet/keys/relayer.devnet.json",
+                ))
+                .unwrap(),
+            },
+        )
+    }
+
+    fn end(chain: &str, client: &str) -> ChannelEnd {
+        ChannelEnd {
+            chain: chain.into(),
+            client: client.into(),
+            connection: "connection-0".into(),
+            channel: "channel-0".into(),
+        }
+    }
+
+    #[test]
+    fn the_near_configuration_is_valid_trusts_on_first_use_and_relays_the_channel_both_ways() {
+        let (cosmos, near) = entries();
+        let (a, b) = (
+            end("ibc-0", "12-near-0"),
+            end("near-devnet", "07-tendermint-0"),
+        );
+        let text = near_config_text(&cosmos, &near, None, Some((&a, &b)));
+        let config = Config::parse(&text, Path::new("relayd.toml")).unwrap();
+        assert_eq!(config.chains.len(), 2);
+        assert_eq!(config.path_count(), 1);
+        let chain = chain_config(&config, "near-devnet").unwrap();
+        let settings = chain.near().unwrap();
+        assert!(settings.trust_on_first_use);
+        assert_eq!(settings.signer_account, "relayer.devnet");
+        assert_eq!(
+            settings.key_file,
+            Path::new("/tmp/demo/chains/near-devnet/keys/relayer.devnet.json")
+        );
+        assert_eq!(
+            chain
+                .client_ids
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>(),
+            ["07-tendermint-0"]
+        );
+        // Before the channel exists: no clients, no path, still valid.
+        let cosmos = ChainEntry {
+            client: None,
+            ..cosmos
+        };
+        let config = Config::parse(
+            &near_config_text(&cosmos, &near, None, None),
+            Path::new("relayd.toml"),
+        )
+        .unwrap();
+        assert!(config.connections.is_none());
+        assert!(config.chains.iter().all(|c| c.client_ids.is_empty()));
+    }
 
     #[test]
     fn key_file_paths_are_toml_literal_strings_or_refused() {
