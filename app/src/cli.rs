@@ -70,8 +70,9 @@ pub enum Command {
     /// Relay pending work now.
     #[command(subcommand)]
     Clear(ClearCommand),
-    /// Start two local devnet chains, open a transfer channel between them with relayd and relay continuous
-    /// ICS-20 traffic both ways, with a live summary and the admin API; needs no configuration or network.
+    /// Start two local devnet chains (two Cosmos chains, or with --near a Cosmos chain and a NEAR chain), open a
+    /// transfer channel between them with relayd and relay continuous ICS-20 traffic both ways, with a live summary
+    /// and the admin API; needs no configuration or network.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Print a shell completion script, e.g. `relayd completions bash > /etc/bash_completion.d/relayd`.
@@ -103,6 +104,10 @@ pub struct DemoArgs {
     /// Longest wait, once traffic stops, for the packets in flight to be acknowledged.
     #[arg(long, default_value = "60s")]
     pub drain_timeout: PositiveDuration,
+    /// Relay between a Cosmos devnet chain and a NEAR devnet instead of two Cosmos chains. The NEAR chain's
+    /// light client trusts the devnet's first head unverified (`trust_on_first_use`, for development only).
+    #[arg(long)]
+    pub near: bool,
 }
 
 /// `--admin ADDR|off`

@@ -1,7 +1,9 @@
 //! A complete relaying setup on one machine, with nothing to install or configure: two devnet chains running
 //! in-process on loopback ports, relayd's configuration, keys and data directory for them, and an ICS-20 channel
 //! opened by relayd's own `create` code. `relayd demo` runs on it; embedding hosts and their tests start from it.
+//! The same with a NEAR devnet as the second chain is in [`near`].
 
+pub mod near;
 pub mod stats;
 pub mod traffic;
 
@@ -78,23 +80,30 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
     }
 }
 
-/// Two devnet chains, `ibc-0` and `ibc-1`, on a tokio runtime of their own so that block production and their
-/// RPC servers never wait on the host's actors (or the other way round).
+/// Two devnet chains, `ibc-0` and `ibc-1` (or `ibc-0` and a NEAR devnet, see [`Devnet::start_near`]), on a tokio
+/// runtime of their own so that block production and their RPC servers never wait on the host's actors (or the
+/// other way round).
 pub struct Devnet {
     runtime: Option<tokio::runtime::Runtime>,
     chains: Vec<RunningChain>,
+    near: Option<devnet::near::RunningNear>,
+}
+
+/// The runtime the devnet chains run on.
+fn devnet_runtime() -> Result<tokio::runtime::Runtime, DemoError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("devnet")
+        .enable_all()
+        .build()
+        .map_err(|e| DemoError::Devnet(e.to_string()))
 }
 
 impl Devnet {
     /// Starts both chains on free loopback ports, producing a block every `block_time` (100 ms or more). Each
     /// chain's home (`chain.json` and its genesis accounts' key files) is written under `home/<chain id>`.
     pub async fn start(block_time: Duration, home: &Path) -> Result<Self, DemoError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("devnet")
-            .enable_all()
-            .build()
-            .map_err(|e| DemoError::Devnet(e.to_string()))?;
+        let runtime = devnet_runtime()?;
         let mut template = ChainOptions::local("ibc-0", block_time);
         template.home = Some(home.to_owned());
         let started = runtime
@@ -112,10 +121,11 @@ impl Devnet {
         Ok(Self {
             runtime: Some(runtime),
             chains: started,
+            near: None,
         })
     }
 
-    /// The running chains, `ibc-0` first.
+    /// The running Cosmos chains, `ibc-0` first.
     pub fn chains(&self) -> &[RunningChain] {
         &self.chains
     }
@@ -148,9 +158,13 @@ impl Devnet {
     /// Stops every chain and the runtime they ran on.
     pub async fn shutdown(mut self) {
         let chains = std::mem::take(&mut self.chains);
+        let near = self.near.take();
         self.on_runtime(async move {
             for chain in chains {
                 chain.shutdown().await;
+            }
+            if let Some(near) = near {
+                near.shutdown().await;
             }
         })
         .await;
@@ -232,14 +246,19 @@ fn config_text(
         }
     }
     if let Some((a, b)) = path {
-        text.push_str(&format!(
-            "\n[[connections]]\nsrc = {{ chain_id = \"{}\", client_id = \"{}\" }}\n\
-             dest = {{ chain_id = \"{}\", client_id = \"{}\" }}\n\
-             paths = [{{ src_port = \"{TRANSFER_PORT}\", src_channel = \"{}\", dest_port = \"{TRANSFER_PORT}\" }}]\n",
-            a.chain, a.client, b.chain, b.client, a.channel
-        ));
+        text.push_str(&path_text(a, b));
     }
     text
+}
+
+/// The `[[connections]]` entry relaying the channel between `a` and `b` both ways.
+fn path_text(a: &ChannelEnd, b: &ChannelEnd) -> String {
+    format!(
+        "\n[[connections]]\nsrc = {{ chain_id = \"{}\", client_id = \"{}\" }}\n\
+         dest = {{ chain_id = \"{}\", client_id = \"{}\" }}\n\
+         paths = [{{ src_port = \"{TRANSFER_PORT}\", src_channel = \"{}\", dest_port = \"{TRANSFER_PORT}\" }}]\n",
+        a.chain, a.client, b.chain, b.client, a.channel
+    )
 }
 
 fn write_config(path: &Path, text: &str) -> Result<Config, DemoError> {
@@ -270,10 +289,7 @@ pub async fn connect(
     data_dir: &Path,
     admin: Option<SocketAddr>,
 ) -> Result<Testbed, DemoError> {
-    if data_dir.join("state").exists() || data_dir.join("relayd.toml").exists() {
-        return Err(DemoError::NotEmpty(data_dir.to_owned()));
-    }
-    std::fs::create_dir_all(data_dir).map_err(write_err(data_dir))?;
+    prepare_data_dir(data_dir)?;
     let keys = KeyStore::open(&data_dir.join("keys"))?;
     let mut entries = Vec::new();
     for chain in devnet.chains() {
@@ -292,10 +308,42 @@ pub async fn connect(
     }
     let config_path = data_dir.join("relayd.toml");
     let config = write_config(&config_path, &config_text(&entries, admin, None))?;
-    let env = Env::new(config.clone(), data_dir.to_owned());
-    let (a_id, b_id) = (entries[0].id.clone(), entries[1].id.clone());
-    let a = chain_config(env.config(), &a_id)?;
-    let b = chain_config(env.config(), &b_id)?;
+    let (a_end, b_end) =
+        open_transfer_channel(config, data_dir, &entries[0].id, &entries[1].id).await?;
+    entries[0].client = Some(a_end.client.clone());
+    entries[1].client = Some(b_end.client.clone());
+    let config = write_config(
+        &config_path,
+        &config_text(&entries, admin, Some((&a_end, &b_end))),
+    )?;
+    Ok(Testbed {
+        config,
+        config_path,
+        data_dir: data_dir.to_owned(),
+        a: a_end,
+        b: b_end,
+    })
+}
+
+/// Refuses a data directory holding an earlier setup's state, and creates it.
+fn prepare_data_dir(data_dir: &Path) -> Result<(), DemoError> {
+    if data_dir.join("state").exists() || data_dir.join("relayd.toml").exists() {
+        return Err(DemoError::NotEmpty(data_dir.to_owned()));
+    }
+    std::fs::create_dir_all(data_dir).map_err(write_err(data_dir))
+}
+
+/// Creates clients of each chain on the other, a connection from `a_id` to `b_id` and a transfer channel on it,
+/// with relayd's `create` code under `config` (whose data directory is `data_dir`); returns both channel ends.
+async fn open_transfer_channel(
+    config: Config,
+    data_dir: &Path,
+    a_id: &str,
+    b_id: &str,
+) -> Result<(ChannelEnd, ChannelEnd), DemoError> {
+    let env = Env::new(config, data_dir.to_owned());
+    let a = chain_config(env.config(), a_id)?;
+    let b = chain_config(env.config(), b_id)?;
     let channel_err = |e: create::BoxError| DemoError::Channel(e.to_string());
     let connection = create::open_connection(&env, a, b, (None, None), 0)
         .await
@@ -311,30 +359,18 @@ pub async fn connect(
         .await
         .map_err(channel_err)?;
     let a_end = ChannelEnd {
-        chain: a_id,
+        chain: a_id.to_owned(),
         client: connection.a_client,
         connection: connection.a_connection,
         channel: a_channel,
     };
     let b_end = ChannelEnd {
-        chain: b_id,
+        chain: b_id.to_owned(),
         client: connection.b_client,
         connection: connection.b_connection,
         channel: b_channel,
     };
-    entries[0].client = Some(a_end.client.clone());
-    entries[1].client = Some(b_end.client.clone());
-    let config = write_config(
-        &config_path,
-        &config_text(&entries, admin, Some((&a_end, &b_end))),
-    )?;
-    Ok(Testbed {
-        config,
-        config_path,
-        data_dir: data_dir.to_owned(),
-        a: a_end,
-        b: b_end,
-    })
+    Ok((a_end, b_end))
 }
 
 /// The genesis account `name` of `chain` (`user1`, `user2`; `relayer` signs relayd's transactions).

@@ -1,6 +1,8 @@
 //! `relayd demo` as a user runs it: the binary starts its own two chains, opens a channel and relays traffic both
 //! ways; while it runs its admin API answers over HTTP with live data, and when `--duration` is over it drains the
 //! backlog and prints a final summary in which every packet sent was acknowledged, as the state database confirms.
+//! `relayd demo --near` does the same between a Cosmos chain and a NEAR devnet, and says loudly that it trusts the
+//! NEAR devnet's first head.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -73,14 +75,115 @@ fn figure(line: &str, word: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no figure after {word:?} in {line:?}"))
 }
 
+/// A running `relayd demo` whose stdout and stderr are collected line by line.
+struct RunningDemo {
+    child: std::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+    errors: std::thread::JoinHandle<Vec<String>>,
+}
+
+/// Starts `relayd demo args… --data-dir data`.
+fn spawn_demo(args: &[&str], data: &std::path::Path) -> RunningDemo {
+    let mut child = Command::new(BIN)
+        .arg("demo")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relayd demo starts");
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let out = child.stdout.take().unwrap();
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let err = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        BufReader::new(err)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    RunningDemo {
+        child,
+        lines,
+        reader,
+        errors,
+    }
+}
+
+impl RunningDemo {
+    /// Waits for the demo to exit on its own; its exit code, stdout lines and stderr lines.
+    async fn finish(mut self) -> (Option<i32>, Vec<String>, Vec<String>) {
+        let mut status = None;
+        let child = &mut self.child;
+        eventually("the demo exits", || {
+            let exited = child.try_wait().unwrap();
+            if exited.is_some() {
+                status = exited;
+            }
+            async move { exited.is_some() }
+        })
+        .await;
+        self.reader.join().unwrap();
+        let stderr = self.errors.join().unwrap();
+        let lines = self.lines.lock().unwrap().clone();
+        (status.and_then(|s| s.code()), lines, stderr)
+    }
+}
+
+/// Checks the final summary's line of each direction: packets were sent, and every one was received and
+/// acknowledged, with nothing left over; returns how many were sent in all.
+fn check_final_summary(lines: &[String], directions: &[&str]) -> u64 {
+    let text = lines.join("\n");
+    let at = lines
+        .iter()
+        .position(|l| l.contains("final summary"))
+        .unwrap_or_else(|| panic!("no final summary in\n{text}"));
+    let summary = &lines[at..];
+    let mut total = 0;
+    for direction in directions {
+        let line = summary
+            .iter()
+            .find(|l| l.contains(direction))
+            .unwrap_or_else(|| panic!("no {direction} line in\n{text}"));
+        let sent = figure(line, "sent");
+        assert!(sent > 0, "{line}");
+        assert_eq!(figure(line, "acknowledged"), sent, "{line}");
+        assert_eq!(figure(line, "received"), sent, "{line}");
+        assert_eq!(figure(line, "backlog"), 0, "{line}");
+        total += sent;
+    }
+    assert!(text.contains("every packet sent was relayed and acknowledged"));
+    assert!(text.contains("chains stopped"));
+    total
+}
+
+/// What the demo printed is what relayd recorded in the data directory it left for inspection: `total` packets,
+/// every one acknowledged.
+fn check_state(data: &std::path::Path, total: u64) {
+    assert!(data.join("relayd.toml").exists() && data.join("relayd.log").exists());
+    let store = StateStore::open(&data.join("state")).unwrap();
+    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
+    assert_eq!(records.len() as u64, total);
+    assert!(records
+        .iter()
+        .all(|r| r.state == relayd_messages::PacketState::Acknowledged));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_relays_both_ways_serves_the_admin_api_and_drains_before_exiting() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let port = free_port();
-    let mut demo = Command::new(BIN)
-        .args([
-            "demo",
+    let demo = spawn_demo(
+        &[
             "--duration",
             "15s",
             "--rate",
@@ -89,29 +192,9 @@ async fn the_demo_relays_both_ways_serves_the_admin_api_and_drains_before_exitin
             "200ms",
             "--admin",
             &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("relayd demo starts");
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let out = demo.stdout.take().unwrap();
-    let sink = lines.clone();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let err = demo.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || {
-        BufReader::new(err)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
+        ],
+        &data,
+    );
 
     // While it runs, the admin API answers through real HTTP with live figures.
     let base = format!("http://127.0.0.1:{port}");
@@ -147,56 +230,96 @@ async fn the_demo_relays_both_ways_serves_the_admin_api_and_drains_before_exitin
     })
     .await;
 
-    let mut status = None;
-    eventually("the demo exits", || {
-        let exited = demo.try_wait().unwrap();
-        if exited.is_some() {
-            status = exited;
-        }
-        async move { exited.is_some() }
-    })
-    .await;
-    reader.join().unwrap();
-    let stderr = errors.join().unwrap();
-    let lines = lines.lock().unwrap().clone();
-    let text = lines.join("\n");
+    let (code, lines, stderr) = demo.finish().await;
     assert_eq!(
-        status.and_then(|s| s.code()),
+        code,
         Some(0),
-        "stdout:\n{text}\nstderr:\n{}",
+        "stdout:\n{}\nstderr:\n{}",
+        lines.join("\n"),
         stderr.join("\n")
     );
 
     // The final summary: both directions sent packets and every one was acknowledged after the drain.
-    let at = lines
-        .iter()
-        .position(|l| l.contains("final summary"))
-        .unwrap_or_else(|| panic!("no final summary in\n{text}"));
-    let summary = &lines[at..];
-    let mut total = 0;
-    for direction in ["ibc-0 -> ibc-1", "ibc-1 -> ibc-0"] {
-        let line = summary
-            .iter()
-            .find(|l| l.contains(direction))
-            .unwrap_or_else(|| panic!("no {direction} line in\n{text}"));
-        let sent = figure(line, "sent");
-        assert!(sent > 0, "{line}");
-        assert_eq!(figure(line, "acknowledged"), sent, "{line}");
-        assert_eq!(figure(line, "received"), sent, "{line}");
-        assert_eq!(figure(line, "backlog"), 0, "{line}");
-        total += sent;
-    }
-    assert!(text.contains("every packet sent was relayed and acknowledged"));
-    assert!(text.contains("chains stopped"));
+    let total = check_final_summary(&lines, &["ibc-0 -> ibc-1", "ibc-1 -> ibc-0"]);
+    check_state(&data, total);
+}
 
-    // What the demo printed is what relayd recorded in the data directory it left for inspection.
-    assert!(data.join("relayd.toml").exists() && data.join("relayd.log").exists());
-    let store = StateStore::open(&data.join("state")).unwrap();
-    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
-    assert_eq!(records.len() as u64, total);
-    assert!(records
+/// How many packets from `chain` the admin API lists as acknowledged (`None` while it does not answer).
+async fn acknowledged_from(base: &str, chain: &str) -> Option<u64> {
+    get(&format!("{base}/packets?chain={chain}&state=acknowledged"))
+        .await
+        .and_then(|p| p["matched"].as_u64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_near_demo_relays_between_cosmos_and_near_both_ways_and_says_it_trusts_on_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let port = free_port();
+    let demo = spawn_demo(
+        &[
+            "--near",
+            "--duration",
+            "20s",
+            "--rate",
+            "2",
+            "--block-time",
+            "200ms",
+            "--admin",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &data,
+    );
+
+    // While it runs, the admin API reports both chains with a height and packets acknowledged from each: traffic
+    // Cosmos -> NEAR and NEAR -> Cosmos, each received on the other end and its acknowledgement relayed back.
+    let base = format!("http://127.0.0.1:{port}");
+    eventually("the admin API reports both chains' heights", || async {
+        first_chain_height(&base).await.is_some()
+    })
+    .await;
+    let chains = get(&format!("{base}/chains")).await.expect("GET /chains");
+    assert!(
+        chains.to_string().contains("ibc-0") && chains.to_string().contains("near-devnet"),
+        "{chains}"
+    );
+    for chain in ["ibc-0", "near-devnet"] {
+        eventually(
+            &format!("the admin API lists packets from {chain} acknowledged"),
+            || async { acknowledged_from(&base, chain).await.is_some_and(|n| n > 0) },
+        )
+        .await;
+    }
+
+    let (code, lines, stderr) = demo.finish().await;
+    let text = lines.join("\n");
+    assert_eq!(
+        code,
+        Some(0),
+        "stdout:\n{text}\nstderr:\n{}",
+        stderr.join("\n")
+    );
+    // Said loudly, before anything is trusted: on the terminal, in the log and in the configuration it wrote.
+    let warning = lines
         .iter()
-        .all(|r| r.state == relayd_messages::PacketState::Acknowledged));
+        .position(|l| l.contains("WARNING") && l.contains("TRUST ON FIRST USE"))
+        .unwrap_or_else(|| panic!("no trust-on-first-use warning in\n{text}"));
+    let opened = lines
+        .iter()
+        .position(|l| l.contains("open: ibc-0/transfer/"))
+        .unwrap_or_else(|| panic!("no open channel in\n{text}"));
+    assert!(warning < opened, "{text}");
+    let log = std::fs::read_to_string(data.join("relayd.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("TRUST ON FIRST USE")),
+        "{log}"
+    );
+    let config = std::fs::read_to_string(data.join("relayd.toml")).unwrap();
+    assert!(config.contains("trust_on_first_use = true"), "{config}");
+
+    let total = check_final_summary(&lines, &["ibc-0 -> near-devnet", "near-devnet -> ibc-0"]);
+    check_state(&data, total);
 }
 
 #[test]

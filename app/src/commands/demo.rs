@@ -1,7 +1,7 @@
-//! `relayd demo`: two devnet chains in this process, a transfer channel opened by relayd's `create` code, and
-//! relayd's actor system relaying continuous ICS-20 traffic both ways, with a live summary on the terminal and the
-//! admin API, until Ctrl-C or `--duration`; then the backlog drains (bounded), a final summary is printed and
-//! everything stops in order.
+//! `relayd demo`: two devnet chains in this process (two Cosmos chains, or with `--near` a Cosmos chain and a NEAR
+//! devnet), a transfer channel opened by relayd's `create` code, and relayd's actor system relaying continuous
+//! ICS-20 traffic both ways, with a live summary on the terminal and the admin API, until Ctrl-C or `--duration`;
+//! then the backlog drains (bounded), a final summary is printed and everything stops in order.
 
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::cli::{Cli, DemoArgs, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::commands::{fail, Signals};
 use crate::datadir::{DataDir, DataDirError};
+use crate::demo::near::{connect_near, near_account, NearSender, TRUST_ON_FIRST_USE_WARNING, USER};
 use crate::demo::stats::{render_final, render_live, Stats};
 use crate::demo::traffic::{due, Sender};
 use crate::demo::{account, connect, DemoError, Devnet, Testbed};
@@ -102,13 +103,24 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> ExitCode {
 
 async fn demo(args: &DemoArgs, dir: &Path) -> Result<bool, RunError> {
     let mut signals = Signals::new().map_err(RunError::Signals)?;
-    println!(
-        "starting two devnet chains (ibc-0, ibc-1; a block every {})",
-        args.block_time
-    );
-    let devnet = Devnet::start(args.block_time.get(), &dir.join("chains")).await?;
+    let devnet = if args.near {
+        println!(
+            "starting a Cosmos devnet chain (ibc-0) and a NEAR devnet (a block every {})",
+            args.block_time
+        );
+        Devnet::start_near(args.block_time.get(), &dir.join("chains")).await?
+    } else {
+        println!(
+            "starting two devnet chains (ibc-0, ibc-1; a block every {})",
+            args.block_time
+        );
+        Devnet::start(args.block_time.get(), &dir.join("chains")).await?
+    };
     for chain in devnet.chains() {
         println!("  {} rpc {}", chain.chain_id(), chain.rpc_url());
+    }
+    if let Some(near) = devnet.near() {
+        println!("  {} rpc {} (NEAR)", near.chain_id(), near.rpc_url());
     }
     let result = relay_on(&devnet, args, dir, &mut signals).await;
     devnet.shutdown().await;
@@ -122,9 +134,20 @@ async fn relay_on(
     dir: &Path,
     signals: &mut Signals,
 ) -> Result<bool, RunError> {
+    if devnet.near().is_some() {
+        // Loud on purpose: the demo's NEAR trust is not how relayd must ever be run against a real network.
+        warn!("{TRUST_ON_FIRST_USE_WARNING}");
+        println!("\n  !!! WARNING !!! {TRUST_ON_FIRST_USE_WARNING}\n");
+    }
     println!("creating clients, a connection and a transfer channel (relayd create connection / channel)");
     let bed = tokio::select! {
-        bed = connect(devnet, dir, args.admin.0) => bed?,
+        bed = async {
+            if devnet.near().is_some() {
+                connect_near(devnet, dir, args.admin.0).await
+            } else {
+                connect(devnet, dir, args.admin.0).await
+            }
+        } => bed?,
         name = signals.next() => {
             println!("{name}: stopping before relaying started");
             return Ok(false);
@@ -209,10 +232,40 @@ async fn relay_on(
     outcome
 }
 
+/// Where one direction's transfers are sent from: a Cosmos account, or a NEAR account through the IBC contract.
+enum Traffic {
+    // Boxed: both are large (a transaction submitter, a whole chain entry) and only two are ever made.
+    Cosmos(Box<Sender>),
+    Near(Box<NearSender>),
+}
+
+impl Traffic {
+    fn chain(&self) -> &str {
+        match self {
+            Self::Cosmos(s) => s.chain(),
+            Self::Near(s) => s.chain(),
+        }
+    }
+
+    fn channel(&self) -> &str {
+        match self {
+            Self::Cosmos(s) => s.channel(),
+            Self::Near(s) => s.channel(),
+        }
+    }
+
+    async fn send(&mut self, count: usize) -> Result<Vec<u64>, (Vec<u64>, DemoError)> {
+        match self {
+            Self::Cosmos(s) => s.send(count).await,
+            Self::Near(s) => s.send(count).await,
+        }
+    }
+}
+
 /// One direction's sender, sending `rate` transfers a second until `stop` turns true; a send in flight when it
 /// does is finished, so its packets are counted and drained.
 async fn send_traffic(
-    mut sender: Sender,
+    mut sender: Traffic,
     rate: f64,
     stats: Rc<RefCell<Stats>>,
     mut stop: watch::Receiver<bool>,
@@ -244,6 +297,36 @@ async fn send_traffic(
             }
         }
     }
+}
+
+/// Each chain's user1 sends to the other chain's user1 (`user1.devnet` on NEAR); `directions` as in
+/// [`Stats::new`].
+async fn senders(
+    devnet: &Devnet,
+    bed: &Testbed,
+    directions: &[(&str, &str, &str)],
+) -> Result<Vec<Traffic>, RunError> {
+    let mut senders = Vec::new();
+    for &(src, channel, dst) in directions {
+        let receiver = match (devnet.chain(dst), devnet.near()) {
+            (Some(to), _) => account(to, USER)?.address.clone(),
+            (None, Some(near)) if near.chain_id() == dst => {
+                near_account(near, USER)?.account_id.to_string()
+            }
+            _ => return Err(DemoError::Devnet(format!("{dst} is not running")).into()),
+        };
+        let sender = match (devnet.chain(src), devnet.near()) {
+            (Some(from), _) => Traffic::Cosmos(Box::new(
+                Sender::new(&bed.config, src, account(from, USER)?, channel, &receiver).await?,
+            )),
+            (None, Some(near)) if near.chain_id() == src => Traffic::Near(Box::new(
+                NearSender::new(&bed.config, &bed.data_dir, near, USER, channel, &receiver)?,
+            )),
+            _ => return Err(DemoError::Devnet(format!("{src} is not running")).into()),
+        };
+        senders.push(sender);
+    }
+    Ok(senders)
 }
 
 /// Sum of the restarts of every chain's actors.
@@ -314,24 +397,7 @@ async fn traffic_and_summary(
         }
     });
 
-    // Each chain's user1 sends to the other chain's user1.
-    let mut senders = Vec::new();
-    for (src, channel, dst) in directions {
-        let (Some(from), Some(to)) = (devnet.chain(src), devnet.chain(dst)) else {
-            return Err(DemoError::Devnet(format!("{src} or {dst} is not running")).into());
-        };
-        let receiver = account(to, "user1")?.address.clone();
-        senders.push(
-            Sender::new(
-                &bed.config,
-                src,
-                account(from, "user1")?,
-                channel,
-                &receiver,
-            )
-            .await?,
-        );
-    }
+    let senders = senders(devnet, bed, &directions).await?;
     let (stop, stopped) = watch::channel(false);
     let tasks: Vec<_> = senders
         .into_iter()

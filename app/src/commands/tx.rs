@@ -22,7 +22,7 @@ use crate::commands::create::BoxError;
 use crate::commands::data_dir;
 use crate::commands::{configured_chain, fail};
 
-mod near;
+pub(crate) mod near;
 
 /// Runs `tx transfer`: from a Cosmos chain's key in relayd's key store, or from a NEAR chain's `signer_account`
 /// through the IBC contract's `deliver`.

@@ -116,7 +116,8 @@ fn sequences(outcomes: &[TxOutcome]) -> Vec<u64> {
         .collect()
 }
 
-fn now_ns() -> u64 {
+/// Now, in nanoseconds since the Unix epoch (the unit of packet timeout timestamps).
+pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)

@@ -10,9 +10,9 @@ use relayd_messages::IbcEvent;
 
 use crate::commands::create::BoxError;
 
-/// What the sends did: the `deliver` transactions' hashes and the sequences of the packets the relayer's account
+/// What the sends did: the `deliver` transactions' hashes and the sequences of the packets the signer's account
 /// sent on `port`/`channel` in the blocks they executed in.
-pub(super) struct Sent {
+pub(crate) struct Sent {
     pub hashes: Vec<String>,
     pub sequences: Vec<u64>,
 }
@@ -24,8 +24,9 @@ pub(super) async fn latest_height(chain: &ChainConfig) -> Result<u64, BoxError> 
 }
 
 /// Delivers `messages` (`MsgTransfer`s from the signer's account) to NEAR chain `chain`, in calls cut by gas and the
-/// chain's message and size limits, and reads back the packets they sent.
-pub(super) async fn transfer(
+/// chain's message and size limits, and reads back the packets they sent. `relayd demo --near` sends its NEAR
+/// traffic through here too, with a user account as the chain's signer.
+pub(crate) async fn transfer(
     chain: &ChainConfig,
     messages: Vec<Any>,
     port: &str,
