@@ -168,7 +168,7 @@ impl ChainLink {
                 chain = %self.chain,
                 check = ?check,
                 error = %error.message,
-                "verification alarm: the node served what relayd's own light client refutes; nothing from it is forwarded until it verifies again"
+                "verification alarm: the node served what does not verify; nothing read from it is forwarded until it verifies again"
             );
         }
     }
@@ -262,10 +262,15 @@ impl ChainLink {
         );
         self.with_breaker(|b| b.record(node_failed, Instant::now()));
         // A light client that refuses what the node served raises the chain's alarm (what clears it are the
-        // answers that checked the node's newest blocks: `prepare_update` and `verified_heads`).
+        // answers that checked the node's newest blocks: `prepare_update` and `verified_heads`); so does a read
+        // the node answered without the proof asked for (a proof that verifies clears it, `Prover::verify`).
         if let Err(e) = &result {
-            if kind == ActorKind::LightClient && e.kind == ErrorKind::Unverified {
-                self.refused(Check::LightClient, e);
+            match (kind, e.kind) {
+                (ActorKind::LightClient, ErrorKind::Unverified) => {
+                    self.refused(Check::LightClient, e)
+                }
+                (ActorKind::Querier, ErrorKind::Unverified) => self.refused(Check::Proof, e),
+                _ => {}
             }
         }
         result
@@ -401,11 +406,14 @@ impl ChainLink {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::Arc;
 
     use actix::{Actor, Context, Handler};
-    use relayd_messages::{ChainId, CorrelationId, ErrorKind, Proven, QueryProof, RelayError};
+    use relayd_messages::{
+        ChainId, CorrelationId, ErrorKind, Proven, QueryProof, QueryVerifiedHeads, RelayError,
+        VerifiedHead,
+    };
 
     use super::ChainLink;
     use crate::chain_link::breaker::{BreakerState, FAILURE_THRESHOLD};
@@ -447,5 +455,62 @@ mod tests {
         assert_eq!(asked.load(Ordering::SeqCst), FAILURE_THRESHOLD);
         assert_eq!(link.breaker().state, BreakerState::Open);
         assert_eq!(link.breaker().opened, 1);
+    }
+
+    /// A light client whose node lies while `lying` is set: its blocks break a rule.
+    struct LiedTo(Arc<AtomicBool>);
+
+    impl Actor for LiedTo {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<QueryVerifiedHeads> for LiedTo {
+        type Result = Result<Vec<VerifiedHead>, RelayError>;
+
+        fn handle(&mut self, _: QueryVerifiedHeads, _: &mut Self::Context) -> Self::Result {
+            if self.0.load(Ordering::SeqCst) {
+                return Err(RelayError::new(
+                    ErrorKind::Unverified,
+                    "block 38: approval 0 is not a valid signature by node0",
+                ));
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_light_client_refusal_raises_the_chains_alarm_until_its_answers_verify_again() {
+        let lying = Arc::new(AtomicBool::new(true));
+        let light = LiedTo(lying.clone()).start();
+        let link = ChainLink::new(
+            ChainId::new("near-0").unwrap(),
+            "relayer".into(),
+            Vec::new(),
+        );
+        link.update(|r| r.heads = Some(light.recipient()));
+        let heads = || QueryVerifiedHeads {
+            correlation: CorrelationId::fresh(),
+            from: 0,
+        };
+        for _ in 0..2 {
+            let e = link.verified_heads(heads()).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Unverified);
+        }
+        let status = link.verification();
+        assert!(status.alarm && status.light_client.alarm);
+        assert_eq!(status.light_client.refused, 2);
+        assert_eq!(
+            status.light_client.last_error.as_deref(),
+            Some("block 38: approval 0 is not a valid signature by node0")
+        );
+        assert!(!status.proofs.alarm);
+        // Every clone of the link (the admin API's, the builders') sees the same record.
+        assert_eq!(link.clone().verification(), status);
+
+        lying.store(false, Ordering::SeqCst);
+        link.verified_heads(heads()).await.unwrap();
+        let status = link.verification();
+        assert!(!status.alarm);
+        assert_eq!(status.light_client.refused, 2);
     }
 }

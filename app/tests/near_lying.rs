@@ -4,6 +4,8 @@
 //!   swapped (it commits to another state; the producers' approvals no longer sign it);
 //! - a state proof for another value: `view_state` with a proof answers the value asked for with the proof of
 //!   another key of the contract (the transfer channel's end), which does not prove that value.
+//! - another value: `view_state` with a proof answers another key's value (the channel end's bytes) with the
+//!   genuine proof of the key asked for.
 //!
 //! The devnet itself stays honest (it is the judge: ibc-0's 12-near client would refuse a forged proof too), and
 //! the operator's commands (`tx transfer`, `query …`) read the devnet directly. While the node lies, relayd
@@ -44,6 +46,8 @@ const BLOCK_TIME: Duration = Duration::from_millis(200);
 const USDC_EACH: u128 = 7;
 /// Transfers sent while the node tells each lie.
 const COUNT: u64 = 3;
+/// Rounds, one per lie.
+const ROUNDS: u64 = 3;
 /// Refusals relayd must make after raising the alarm, with nothing arriving meanwhile: the window in which it is
 /// seen to hold the line, counted in its own refusals rather than in time.
 const MORE_REFUSALS: u64 = 3;
@@ -57,6 +61,8 @@ enum Lie {
     LightClientBlock,
     /// `view_state` with a proof answers the value with another key's proof.
     StateProof,
+    /// `view_state` with a proof answers another key's value with the genuine proof.
+    AnotherValue,
 }
 
 /// The proxy's shared state: where to forward, what to lie about, and how many lies it told.
@@ -178,7 +184,7 @@ impl Liar {
                 block["inner_lite"]["prev_state_root"] = block["prev_block_hash"].clone();
                 self.told.fetch_add(1, Ordering::SeqCst);
             }
-            (Lie::StateProof, Some("query"))
+            (Lie::StateProof | Lie::AnotherValue, Some("query"))
                 if params["request_type"] == "view_state"
                     && params["include_proof"] == true
                     && params["prefix_base64"] != base64(&self.decoy_key).as_str()
@@ -189,8 +195,16 @@ impl Liar {
                 let mut decoy = request.clone();
                 decoy["params"]["prefix_base64"] = json!(base64(&self.decoy_key));
                 let other = self.call(&decoy).await?;
-                // The value asked for, with the proof of another key at the same block.
-                reply["result"]["proof"] = other["result"]["proof"].clone();
+                if lie == Lie::StateProof {
+                    // The value asked for, with the proof of another key at the same block.
+                    reply["result"]["proof"] = other["result"]["proof"].clone();
+                } else {
+                    // Another key's value, with the proof of the key asked for.
+                    let value = other["result"]["values"][0]["value"].clone();
+                    for item in reply["result"]["values"].as_array_mut()? {
+                        item["value"] = value.clone();
+                    }
+                }
                 self.told.fetch_add(1, Ordering::SeqCst);
             }
             _ => {}
@@ -303,6 +317,129 @@ async fn pending_on_near(pair: &NearPair, channel: &str) -> (Value, Value) {
     )
 }
 
+/// The running pair, relayd reading NEAR through `node`, and what each round checks.
+struct Scene<'a> {
+    pair: &'a NearPair,
+    node: &'a LyingNode,
+    http: reqwest::Client,
+    /// The admin API.
+    base: String,
+    /// `/chains/{near}`.
+    chain_path: String,
+    near_chan: String,
+    /// What NEAR's transfers mint on ibc-0.
+    cosmos_voucher: String,
+    log: std::path::PathBuf,
+}
+
+impl Scene<'_> {
+    /// `/chains/{near}`'s `verification`.
+    async fn verification(&self) -> Value {
+        admin_get(&self.http, &self.base, &self.chain_path).await["verification"].clone()
+    }
+
+    /// Round `round`: the node tells `lie` while `COUNT` transfers are sent from NEAR. relayd refuses what it
+    /// serves with the alarm of `check` raised (in `/chains`, `/health` and at ERROR in the log, which also has
+    /// a line containing `logged`), broadcasts nothing to ibc-0 and nothing arrives there, over a window of
+    /// `MORE_REFUSALS` further refusals. Then the node is honest: the round's transfers are received and
+    /// acknowledged, and the alarm clears.
+    async fn lie_then_recover(&self, round: u64, lie: Lie, check: &str, logged: &str) {
+        let (pair, near_id) = (self.pair, self.pair.near_id.as_str());
+        let other = if check == "proofs" {
+            "light_client"
+        } else {
+            "proofs"
+        };
+        let told = self.node.told();
+        self.node.lie(lie);
+        let to_cosmos = txs_submitted(&self.http, &self.base, "ibc-0").await;
+        let sent = send_from_near(pair, &self.near_chan).await;
+        assert_eq!(
+            sent,
+            ((round - 1) * COUNT + 1..=round * COUNT).collect::<Vec<_>>()
+        );
+        let refused_at_alarm = AtomicU64::new(0);
+        eventually(
+            &format!("round {round}: the {check} alarm is raised"),
+            || async {
+                let v = self.verification().await;
+                refused_at_alarm.store(v[check]["refused"].as_u64().unwrap_or(0), Ordering::SeqCst);
+                v["alarm"] == true && v[check]["alarm"] == true
+            },
+        )
+        .await;
+        eventually(&format!("round {round}: relayd keeps refusing"), || async {
+            self.verification().await[check]["refused"]
+                .as_u64()
+                .unwrap_or(0)
+                >= refused_at_alarm.load(Ordering::SeqCst) + MORE_REFUSALS
+        })
+        .await;
+        let v = self.verification().await;
+        eprintln!(
+            "round {round} ({lie:?}), {} verification: {v}",
+            self.chain_path
+        );
+        assert!(
+            v[check]["last_error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{v}"
+        );
+        assert_eq!(v[other]["alarm"], false, "{v}");
+        let h = health_of(&self.http, &self.base, near_id).await;
+        eprintln!("round {round}, /health of {near_id}: {h}");
+        assert_eq!(h["ready"], false, "{h}");
+        assert_eq!(h["verifies"], false, "{h}");
+        assert!(
+            h["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("verification alarm")),
+            "{h}"
+        );
+        assert!(log_has(&self.log, "verification alarm: the node served"));
+        assert!(log_has(&self.log, logged), "no log line with {logged:?}");
+        assert!(self.node.told() > told);
+        // Nothing was forwarded: no transaction to ibc-0, no new voucher there, the round's sends unreceived.
+        let received_before = u128::from((round - 1) * COUNT) * USDC_EACH;
+        assert_eq!(
+            txs_submitted(&self.http, &self.base, "ibc-0").await,
+            to_cosmos
+        );
+        assert_eq!(
+            balance(pair, "ibc-0", None, &self.cosmos_voucher).await,
+            received_before
+        );
+        assert_eq!(pending_on_near(pair, &self.near_chan).await.0, json!(sent));
+
+        // Honest again.
+        self.node.lie(Lie::Nothing);
+        let received = u128::from(round * COUNT) * USDC_EACH;
+        eventually(
+            &format!("round {round}: the sends arrive on ibc-0"),
+            || async { balance(pair, "ibc-0", None, &self.cosmos_voucher).await == received },
+        )
+        .await;
+        // What relayd broadcast to ibc-0 shows in the counter read above (counted once the submitter hears back).
+        eventually(
+            &format!("round {round}: the broadcast is counted"),
+            || async { txs_submitted(&self.http, &self.base, "ibc-0").await > to_cosmos },
+        )
+        .await;
+        eventually(
+            &format!("round {round}: the sends are acknowledged"),
+            || async { pending_on_near(pair, &self.near_chan).await == (json!([]), json!([])) },
+        )
+        .await;
+        eventually(&format!("round {round}: the alarm clears"), || async {
+            self.verification().await["alarm"] == false
+                && health_of(&self.http, &self.base, near_id).await["ready"] == true
+        })
+        .await;
+        assert!(log_has(&self.log, "verification alarm cleared"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_near_node_is_refused_with_an_alarm_and_relayed_again_once_honest() {
     let pair = NearPair::start(BLOCK_TIME, 20).await;
@@ -347,134 +484,46 @@ async fn a_lying_near_node_is_refused_with_an_alarm_and_relayed_again_once_hones
     })
     .await;
 
+    let scene = Scene {
+        pair: &pair,
+        node: &node,
+        http,
+        base,
+        chain_path,
+        near_chan: near_chan.clone(),
+        cosmos_voucher,
+        log: log.clone(),
+    };
     // 1. A tampered light-client block.
-    node.lie(Lie::LightClientBlock);
-    let to_cosmos = txs_submitted(&http, &base, "ibc-0").await;
-    let first = send_from_near(&pair, &near_chan).await;
-    assert_eq!(first, (1..=COUNT).collect::<Vec<_>>());
-    let refused_at_alarm = AtomicU64::new(0);
-    eventually("the light client's alarm is raised", || async {
-        let c = admin_get(&http, &base, &chain_path).await;
-        refused_at_alarm.store(
-            c["verification"]["light_client"]["refused"]
-                .as_u64()
-                .unwrap_or(0),
-            Ordering::SeqCst,
-        );
-        c["verification"]["alarm"] == true && c["verification"]["light_client"]["alarm"] == true
-    })
-    .await;
-    eventually("relayd keeps refusing the tampered blocks", || async {
-        let c = admin_get(&http, &base, &chain_path).await;
-        c["verification"]["light_client"]["refused"]
-            .as_u64()
-            .unwrap_or(0)
-            >= refused_at_alarm.load(Ordering::SeqCst) + MORE_REFUSALS
-    })
-    .await;
-    let c = admin_get(&http, &base, &chain_path).await;
-    let reason = c["verification"]["light_client"]["last_error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    eprintln!("while the light-client blocks are tampered, {chain_path}: {c}");
-    assert!(!reason.is_empty(), "{c}");
-    assert_eq!(c["verification"]["proofs"]["alarm"], false, "{c}");
-    let h = health_of(&http, &base, &near_id).await;
-    eprintln!("/health of {near_id}: {h}");
-    assert_eq!(h["ready"], false, "{h}");
-    assert_eq!(h["verifies"], false, "{h}");
-    assert!(
-        h["reason"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("verification alarm")),
-        "{h}"
-    );
-    assert!(log_has(&log, "verification alarm: the node served"));
-    assert!(log_has(&log, "ERROR"));
-    assert!(node.told() > 0);
-    // Nothing was forwarded: no transaction to ibc-0, no voucher there, every send still unreceived.
-    assert_eq!(txs_submitted(&http, &base, "ibc-0").await, to_cosmos);
-    assert_eq!(balance(&pair, "ibc-0", None, &cosmos_voucher).await, 0);
-    let (unreceived, _) = pending_on_near(&pair, &near_chan).await;
-    assert_eq!(unreceived, json!(first));
+    scene
+        .lie_then_recover(
+            1,
+            Lie::LightClientBlock,
+            "light_client",
+            "check=LightClient",
+        )
+        .await;
+    // 2. A state proof for another value (another key's proof), the light client honest.
+    scene
+        .lie_then_recover(
+            2,
+            Lie::StateProof,
+            "proofs",
+            "refusing to forward a proof that does not verify against relayd's own light client",
+        )
+        .await;
+    // 3. Another value with the genuine proof: relayd compares it with the packet the send event committed to.
+    scene
+        .lie_then_recover(
+            3,
+            Lie::AnotherValue,
+            "proofs",
+            "the stored commitment does not match the packet seen in events",
+        )
+        .await;
 
-    // Honest again: the sends are received and acknowledged, and the alarm clears.
-    node.lie(Lie::Nothing);
-    eventually("the first sends arrive on ibc-0", || async {
-        balance(&pair, "ibc-0", None, &cosmos_voucher).await == u128::from(COUNT) * USDC_EACH
-    })
-    .await;
-    // What relayd broadcast to ibc-0 shows in the counter read above.
-    assert!(txs_submitted(&http, &base, "ibc-0").await > to_cosmos);
-    eventually("the first sends are acknowledged on NEAR", || async {
-        pending_on_near(&pair, &near_chan).await == (json!([]), json!([]))
-    })
-    .await;
-    eventually("the light client's alarm clears", || async {
-        admin_get(&http, &base, &chain_path).await["verification"]["alarm"] == false
-    })
-    .await;
-    assert!(log_has(&log, "verification alarm cleared"));
-
-    // 2. A state proof for another value, the light client honest.
-    let told = node.told();
-    node.lie(Lie::StateProof);
-    let to_cosmos = txs_submitted(&http, &base, "ibc-0").await;
-    let second = send_from_near(&pair, &near_chan).await;
-    assert_eq!(second, (COUNT + 1..=2 * COUNT).collect::<Vec<_>>());
-    let refused_at_alarm = AtomicU64::new(0);
-    eventually("the proof check's alarm is raised", || async {
-        let c = admin_get(&http, &base, &chain_path).await;
-        refused_at_alarm.store(
-            c["verification"]["proofs"]["refused"].as_u64().unwrap_or(0),
-            Ordering::SeqCst,
-        );
-        c["verification"]["alarm"] == true && c["verification"]["proofs"]["alarm"] == true
-    })
-    .await;
-    eventually("relayd keeps refusing the proofs", || async {
-        let c = admin_get(&http, &base, &chain_path).await;
-        c["verification"]["proofs"]["refused"].as_u64().unwrap_or(0)
-            >= refused_at_alarm.load(Ordering::SeqCst) + MORE_REFUSALS
-    })
-    .await;
-    let c = admin_get(&http, &base, &chain_path).await;
-    eprintln!("while the state proofs are for another value, {chain_path}: {c}");
-    assert_eq!(c["verification"]["light_client"]["alarm"], false, "{c}");
-    let h = health_of(&http, &base, &near_id).await;
-    eprintln!("/health of {near_id}: {h}");
-    assert_eq!(h["ready"], false, "{h}");
-    assert!(log_has(
-        &log,
-        "refusing to forward a proof that does not verify against relayd's own light client"
-    ));
-    assert!(node.told() > told);
-    assert_eq!(txs_submitted(&http, &base, "ibc-0").await, to_cosmos);
-    assert_eq!(
-        balance(&pair, "ibc-0", None, &cosmos_voucher).await,
-        u128::from(COUNT) * USDC_EACH
-    );
-    let (unreceived, _) = pending_on_near(&pair, &near_chan).await;
-    assert_eq!(unreceived, json!(second));
-
-    // Honest again: every packet received and acknowledged, balances exact.
-    node.lie(Lie::Nothing);
-    let total = u128::from(2 * COUNT) * USDC_EACH;
-    eventually("every send arrives on ibc-0", || async {
-        balance(&pair, "ibc-0", None, &cosmos_voucher).await == total
-    })
-    .await;
-    eventually("every send is acknowledged on NEAR", || async {
-        pending_on_near(&pair, &near_chan).await == (json!([]), json!([]))
-    })
-    .await;
-    eventually("the proof check's alarm clears", || async {
-        let c = admin_get(&http, &base, &chain_path).await;
-        c["verification"]["alarm"] == false
-            && health_of(&http, &base, &near_id).await["ready"] == true
-    })
-    .await;
+    // Every packet received and acknowledged, balances exact.
+    let total = u128::from(ROUNDS * COUNT) * USDC_EACH;
     let near_escrow = format!("{near_chan}.transfer.escrow.{}", pair.contract);
     assert_eq!(
         balance(&pair, &near_id, Some(&near_escrow), "usdc.devnet").await,

@@ -76,7 +76,7 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
         let reason = if let Some(why) = inconsistent.get(&status.chain) {
             Some(why.as_str())
         } else if !verifies {
-            Some("verification alarm: the node served data relayd's light client refutes")
+            Some("verification alarm: the node served what does not verify")
         } else if !node_answers {
             Some("the node does not answer")
         } else if status.degraded {
