@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 pub mod breaker;
+pub mod verification;
 
 use relayd_messages::{
     ActorKind, ActorLoad, ChainId, ClientSummary, ClientUpdate, Datagram, ErrorKind, HeaderAt,
@@ -15,7 +16,10 @@ use relayd_messages::{
 };
 
 use crate::meter::Meter;
+use crate::store::now_ms;
 use breaker::{BreakerStatus, CircuitBreaker};
+use tracing::{error, info};
+use verification::{Check, Transition, VerificationRecord, VerificationStatus};
 
 use actix::{MailboxError, Message, Recipient};
 
@@ -62,6 +66,8 @@ pub struct ChainLink {
     pub proofs: ProofFormat,
     slots: Arc<RwLock<ChainRecipients>>,
     breaker: Arc<Mutex<CircuitBreaker>>,
+    /// What relayd refused of the node because it did not verify, across the actors' restarts.
+    verification: Arc<Mutex<VerificationRecord>>,
     /// Per kind of child, across its restarts: requests through links (querier, light client, submitter) and
     /// the monitor's blocks.
     loads: Arc<[Meter; 4]>,
@@ -109,6 +115,7 @@ impl ChainLink {
             proofs: ProofFormat::Ics23,
             slots: Arc::new(RwLock::new(ChainRecipients::default())),
             breaker: Arc::new(Mutex::new(CircuitBreaker::default())),
+            verification: Arc::new(Mutex::new(VerificationRecord::default())),
             loads: Arc::new(Default::default()),
             tip: Arc::new(AtomicU64::new(0)),
         }
@@ -145,6 +152,40 @@ impl ChainLink {
     /// The chain's circuit breaker, as reported.
     pub fn breaker(&self) -> BreakerStatus {
         self.with_breaker(|b| b.status())
+    }
+
+    /// The chain's verification alarm, as reported.
+    pub fn verification(&self) -> VerificationStatus {
+        self.with_verification(|v| v.status())
+    }
+
+    /// Records that `check` refused what the chain's node served (`error` says why): the alarm is raised, at
+    /// ERROR the first time, and nothing read from the node with it is forwarded (the caller drops it).
+    pub fn refused(&self, check: Check, error: &RelayError) {
+        let raised = self.with_verification(|v| v.refused(check, &error.message, now_ms()));
+        if raised == Transition::Raised {
+            error!(
+                chain = %self.chain,
+                check = ?check,
+                error = %error.message,
+                "verification alarm: the node served what does not verify; nothing read from it is forwarded until it verifies again"
+            );
+        }
+    }
+
+    /// Records that `check` verified what the chain's node served, which ends that check's alarm.
+    pub fn verified(&self, check: Check) {
+        if self.with_verification(|v| v.verified(check)) == Transition::Cleared {
+            info!(chain = %self.chain, check = ?check, "verification alarm cleared: the node's answers verify again");
+        }
+    }
+
+    fn with_verification<T>(&self, f: impl FnOnce(&mut VerificationRecord) -> T) -> T {
+        let mut guard = match self.verification.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
     }
 
     fn with_breaker<T>(&self, f: impl FnOnce(&mut CircuitBreaker) -> T) -> T {
@@ -220,6 +261,18 @@ impl ChainLink {
             Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Unverified)
         );
         self.with_breaker(|b| b.record(node_failed, Instant::now()));
+        // A light client that refuses what the node served raises the chain's alarm (what clears it are the
+        // answers that checked the node's newest blocks: `prepare_update` and `verified_heads`); so does a read
+        // the node answered without the proof asked for (a proof that verifies clears it, `Prover::verify`).
+        if let Err(e) = &result {
+            match (kind, e.kind) {
+                (ActorKind::LightClient, ErrorKind::Unverified) => {
+                    self.refused(Check::LightClient, e)
+                }
+                (ActorKind::Querier, ErrorKind::Unverified) => self.refused(Check::Proof, e),
+                _ => {}
+            }
+        }
         result
     }
 
@@ -280,13 +333,16 @@ impl ChainLink {
         &self,
         msg: PrepareClientUpdate,
     ) -> Result<ClientUpdate, RelayError> {
-        self.ask(
-            ActorKind::LightClient,
-            "light client",
-            |r| r.update.clone(),
-            msg,
-        )
-        .await
+        let update = self
+            .ask(
+                ActorKind::LightClient,
+                "light client",
+                |r| r.update.clone(),
+                msg,
+            )
+            .await?;
+        self.verified(Check::LightClient);
+        Ok(update)
     }
 
     /// The chain's header at a height, verified by relayd's own light client.
@@ -305,13 +361,17 @@ impl ChainLink {
         &self,
         msg: QueryVerifiedHeads,
     ) -> Result<Vec<VerifiedHead>, RelayError> {
-        self.ask(
-            ActorKind::LightClient,
-            "light client",
-            |r| r.heads.clone(),
-            msg,
-        )
-        .await
+        let heads = self
+            .ask(
+                ActorKind::LightClient,
+                "light client",
+                |r| r.heads.clone(),
+                msg,
+            )
+            .await?;
+        // The light client refreshed from the node's newest blocks first: they verified.
+        self.verified(Check::LightClient);
+        Ok(heads)
     }
 
     /// The state root of the block at a height, as relayd's light client verified it (NEAR chains).
@@ -346,11 +406,14 @@ impl ChainLink {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::Arc;
 
     use actix::{Actor, Context, Handler};
-    use relayd_messages::{ChainId, CorrelationId, ErrorKind, Proven, QueryProof, RelayError};
+    use relayd_messages::{
+        ChainId, CorrelationId, ErrorKind, Proven, QueryProof, QueryVerifiedHeads, RelayError,
+        VerifiedHead,
+    };
 
     use super::ChainLink;
     use crate::chain_link::breaker::{BreakerState, FAILURE_THRESHOLD};
@@ -392,5 +455,62 @@ mod tests {
         assert_eq!(asked.load(Ordering::SeqCst), FAILURE_THRESHOLD);
         assert_eq!(link.breaker().state, BreakerState::Open);
         assert_eq!(link.breaker().opened, 1);
+    }
+
+    /// A light client whose node lies while `lying` is set: its blocks break a rule.
+    struct LiedTo(Arc<AtomicBool>);
+
+    impl Actor for LiedTo {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<QueryVerifiedHeads> for LiedTo {
+        type Result = Result<Vec<VerifiedHead>, RelayError>;
+
+        fn handle(&mut self, _: QueryVerifiedHeads, _: &mut Self::Context) -> Self::Result {
+            if self.0.load(Ordering::SeqCst) {
+                return Err(RelayError::new(
+                    ErrorKind::Unverified,
+                    "block 38: approval 0 is not a valid signature by node0",
+                ));
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_light_client_refusal_raises_the_chains_alarm_until_its_answers_verify_again() {
+        let lying = Arc::new(AtomicBool::new(true));
+        let light = LiedTo(lying.clone()).start();
+        let link = ChainLink::new(
+            ChainId::new("near-0").unwrap(),
+            "relayer".into(),
+            Vec::new(),
+        );
+        link.update(|r| r.heads = Some(light.recipient()));
+        let heads = || QueryVerifiedHeads {
+            correlation: CorrelationId::fresh(),
+            from: 0,
+        };
+        for _ in 0..2 {
+            let e = link.verified_heads(heads()).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Unverified);
+        }
+        let status = link.verification();
+        assert!(status.alarm && status.light_client.alarm);
+        assert_eq!(status.light_client.refused, 2);
+        assert_eq!(
+            status.light_client.last_error.as_deref(),
+            Some("block 38: approval 0 is not a valid signature by node0")
+        );
+        assert!(!status.proofs.alarm);
+        // Every clone of the link (the admin API's, the builders') sees the same record.
+        assert_eq!(link.clone().verification(), status);
+
+        lying.store(false, Ordering::SeqCst);
+        link.verified_heads(heads()).await.unwrap();
+        let status = link.verification();
+        assert!(!status.alarm);
+        assert_eq!(status.light_client.refused, 2);
     }
 }

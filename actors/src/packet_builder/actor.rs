@@ -13,6 +13,7 @@ use tracing::{debug, info, warn, Instrument, Span};
 
 use super::datagrams;
 use crate::chain::endpoint::path;
+use crate::chain_link::verification::Check;
 use crate::chain_link::ChainLink;
 use crate::meter::{Meter, MeteredRecipient};
 use crate::packet_builder::proving::{Expect, Prover};
@@ -248,10 +249,13 @@ impl PacketBuilder {
                             return Ok((proof_height, None));
                         }
                         if proven.value != expected {
-                            return Err(RelayError::new(
+                            // The node serves another value than its own events committed to: a lie.
+                            let refused = RelayError::new(
                                 ErrorKind::Unverified,
                                 format!("{key}: the stored commitment does not match the packet seen in events"),
-                            ));
+                            );
+                            src.refused(Check::Proof, &refused);
+                            return Err(refused);
                         }
                         let update = prover
                             .verify(&[Expect {

@@ -10,6 +10,7 @@ use relayd_messages::{
 
 use super::datagrams;
 use crate::chain::proof::{Forwarded, ProofFormat};
+use crate::chain_link::verification::Check;
 use crate::chain_link::ChainLink;
 use crate::client_keeper::state as client;
 use crate::proof_height::{self, NoPlan, Plan, Source};
@@ -184,8 +185,10 @@ impl<'a> Prover<'a> {
                 root: &update.app_hash,
                 specs: &self.client.proof_specs,
                 expect: e.value,
-            })?;
+            })
+            .inspect_err(|refused| self.from.refused(Check::Proof, refused))?;
         }
+        self.from.verified(Check::Proof);
         Ok(update)
     }
 }

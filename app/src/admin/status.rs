@@ -61,6 +61,8 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
             .find(|(id, _)| id.as_str() == status.chain)
             .map(|(_, l)| l);
         let linked = link.is_some_and(ChainLink::is_complete);
+        // relayd refused what the node served (a light-client block or a proof that does not verify).
+        let verifies = link.is_none_or(|l| !l.verification().alarm);
         let breaker_closed = link.is_none_or(|l| {
             l.breaker().state == relayd_actors::chain_link::breaker::BreakerState::Closed
         });
@@ -73,6 +75,8 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
         // The first reason the chain is not followed, in the order an operator would look.
         let reason = if let Some(why) = inconsistent.get(&status.chain) {
             Some(why.as_str())
+        } else if !verifies {
+            Some("verification alarm: the node served what does not verify")
         } else if !node_answers {
             Some("the node does not answer")
         } else if status.degraded {
@@ -94,6 +98,7 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
             "actors_running": running,
             "node_answers": node_answers,
             "consistent": !inconsistent.contains_key(&status.chain),
+            "verifies": verifies,
             "height": height,
         }));
     }
@@ -240,17 +245,20 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         .into_iter()
         .filter(|r| r.host == chain)
         .collect();
-    let breaker = admin
+    let link = admin
         .links
         .iter()
         .find(|(id, _)| id.as_str() == chain)
-        .map(|(_, l)| l.breaker());
+        .map(|(_, l)| l);
+    let breaker = link.map(ChainLink::breaker);
+    let verification = link.map(ChainLink::verification);
     Ok(json!({
         "id": chain,
         "type": format!("{:?}", config.chain_type).to_lowercase(),
         "rpc_addr": config.rpc_addr.to_string(),
         "height": height,
         "circuit_breaker": breaker,
+        "verification": verification,
         "degraded": degraded,
         "rpc": probe.as_ref().map(|p| &p.rpc),
         "clients": probe.as_ref().map(|p| &p.clients),
