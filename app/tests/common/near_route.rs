@@ -1,5 +1,6 @@
-//! The transfer route the NEAR end-to-end tests relay over, set up as an operator does it (`create connection`,
-//! `create channel`, the path in the configuration), and how they read balances and show relayd's log.
+//! The routes the NEAR end-to-end tests relay over (a transfer channel, or a channel of the devnets' ping
+//! application), set up as an operator does it (`create connection`, `create channel`, the path in the
+//! configuration), and how they read balances and show relayd's log.
 
 use ibc_proto::ibc::core::connection::v1::ConnectionEnd;
 use prost::Message;
@@ -52,8 +53,11 @@ pub async fn balance(pair: &NearPair, chain: &str, address: Option<&str>, denom:
     amount(&pair.json(&args).await, denom)
 }
 
-/// The open transfer channel: (ibc-0's client, connection, channel; NEAR's client, connection, channel).
+/// An open channel: its port (the same on both ends) and (ibc-0's client, connection, channel; NEAR's client,
+/// connection, channel).
 pub struct Route {
+    /// The port on both ends.
+    pub port: String,
     /// ibc-0's client, connection and channel.
     pub cosmos: (String, String, String),
     /// NEAR's client, connection and channel.
@@ -63,6 +67,12 @@ pub struct Route {
 /// Opens a connection and a transfer channel between ibc-0 and NEAR with relayd's create commands, initiated on
 /// ibc-0, and reads each end's client.
 pub async fn open_route(pair: &NearPair) -> Route {
+    open_channel_route(pair, "transfer", "ics20-1").await
+}
+
+/// Opens a connection and an unordered channel on `port` (application version `version`) between ibc-0 and NEAR
+/// with relayd's create commands, initiated on ibc-0, and reads each end's client.
+pub async fn open_channel_route(pair: &NearPair, port: &str, version: &str) -> Route {
     let out = pair
         .json(&[
             "create",
@@ -84,7 +94,9 @@ pub async fn open_route(pair: &NearPair) -> Route {
             "--a-connection",
             &cosmos_conn,
             "--a-port",
-            "transfer",
+            port,
+            "--channel-version",
+            version,
         ])
         .await;
     let cosmos_chan = out["a"]["channel_id"].as_str().unwrap().to_owned();
@@ -112,6 +124,7 @@ pub async fn open_route(pair: &NearPair) -> Route {
         .value;
     let near_client = ConnectionEnd::decode(end.as_slice()).unwrap().client_id;
     Route {
+        port: port.to_owned(),
         cosmos: (cosmos_client, cosmos_conn, cosmos_chan),
         near: (near_client, near_conn, near_chan),
     }
@@ -133,8 +146,8 @@ pub fn configure(pair: &NearPair, route: &Route) {
             ),
         );
     let text = format!(
-        "{text}\n[[connections]]\n[connections.src]\nclient_id = \"{}\"\nconnection_id = \"{}\"\n[connections.dest]\nclient_id = \"{}\"\nconnection_id = \"{}\"\n[[connections.paths]]\nsrc_port = \"transfer\"\nsrc_channel = \"{}\"\n",
-        route.cosmos.0, route.cosmos.1, route.near.0, route.near.1, route.cosmos.2
+        "{text}\n[[connections]]\n[connections.src]\nclient_id = \"{}\"\nconnection_id = \"{}\"\n[connections.dest]\nclient_id = \"{}\"\nconnection_id = \"{}\"\n[[connections.paths]]\nsrc_port = \"{}\"\nsrc_channel = \"{}\"\n",
+        route.cosmos.0, route.cosmos.1, route.near.0, route.near.1, route.port, route.cosmos.2
     );
     std::fs::write(&pair.config, text).unwrap();
 }

@@ -10,7 +10,7 @@
 //!
 //! Port `transfer` is a real ICS-20 (`near::transfer`) over token balances kept in the same store
 //! (`near::ledger`), so they are committed and provable the same way; `ft_balance_of` and `ft_balances_of` read
-//! them.
+//! them. Port `ping` is the Cosmos devnet's ping application (receives, acknowledges, and lets channels close).
 
 use std::collections::BTreeMap;
 
@@ -42,6 +42,7 @@ use serde::Deserialize;
 
 use super::ledger::{self, Ledger, GENESIS_TOKENS};
 use super::transfer::{NearRouter, NearTransfer};
+use crate::app::ping::PingModule;
 use crate::app::store::{self, JournaledStore};
 use crate::host::{claimed_self_states, DevnetHost, SequenceForm};
 
@@ -121,7 +122,10 @@ impl IbcContract {
         Self {
             account,
             ibc,
-            router: NearRouter { transfer },
+            router: NearRouter {
+                transfer,
+                ping: PingModule,
+            },
             events: BTreeMap::new(),
         }
     }

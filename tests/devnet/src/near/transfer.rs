@@ -1,7 +1,8 @@
 //! The NEAR devnet's ICS-20 application: ibc-rs's fungible token transfer over the contract's [`Ledger`]. A
 //! NEAR-native denomination is escrowed on send (in the channel's escrow account) and released on the way back; a
 //! voucher `transfer/{channel}/{denom}` is minted on receive and burnt on send back; a send is refunded on
-//! timeout and on an error acknowledgement. The router sends port `transfer` here.
+//! timeout and on an error acknowledgement. The contract's router ([`NearRouter`]) sends port `transfer` here, and
+//! port `ping` to the Cosmos devnet's ping application, the one application on NEAR whose channels close.
 
 use ibc::apps::transfer::context::{TokenTransferExecutionContext, TokenTransferValidationContext};
 use ibc::apps::transfer::module as ics20;
@@ -21,6 +22,7 @@ use ibc::core::router::types::module::{ModuleExtras, ModuleId};
 use near_primitives::types::AccountId;
 
 use super::ledger::{escrow_account, Ledger};
+use crate::app::ping::{self, PingModule};
 
 /// The ledger denomination of an ICS-20 coin: its full trace (`transfer/channel-0/stake`), or the base denom of a
 /// NEAR-native one (`wrap.devnet`). near-ibc names vouchers by token contracts instead (see docs/devnet.md).
@@ -419,26 +421,45 @@ impl Module for NearTransfer {
     }
 }
 
-/// The contract's IBC applications: port `transfer` to [`NearTransfer`].
+/// The contract's IBC applications: port `transfer` to [`NearTransfer`], port `ping` to [`PingModule`].
 #[derive(Debug)]
 pub struct NearRouter {
     /// The ICS-20 application.
     pub transfer: NearTransfer,
+    /// The ping application (version `ping-1`), shared with the Cosmos devnet so a ping channel opens between
+    /// them; unlike ICS-20 it lets either end close its channels.
+    pub ping: PingModule,
 }
 
 impl Router for NearRouter {
     fn get_route(&self, module_id: &ModuleId) -> Option<&dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
-            .then_some(&self.transfer as &dyn Module)
+        if *module_id == ModuleId::new(MODULE_ID_STR.to_owned()) {
+            Some(&self.transfer as &dyn Module)
+        } else if *module_id == ModuleId::new(ping::MODULE_ID.to_owned()) {
+            Some(&self.ping as &dyn Module)
+        } else {
+            None
+        }
     }
 
     fn get_route_mut(&mut self, module_id: &ModuleId) -> Option<&mut dyn Module> {
-        (*module_id == ModuleId::new(MODULE_ID_STR.to_owned()))
-            .then_some(&mut self.transfer as &mut dyn Module)
+        if *module_id == ModuleId::new(MODULE_ID_STR.to_owned()) {
+            Some(&mut self.transfer as &mut dyn Module)
+        } else if *module_id == ModuleId::new(ping::MODULE_ID.to_owned()) {
+            Some(&mut self.ping as &mut dyn Module)
+        } else {
+            None
+        }
     }
 
     fn lookup_module(&self, port_id: &PortId) -> Option<ModuleId> {
-        (port_id == &PortId::transfer()).then(|| ModuleId::new(MODULE_ID_STR.to_owned()))
+        if port_id == &PortId::transfer() {
+            Some(ModuleId::new(MODULE_ID_STR.to_owned()))
+        } else if port_id.as_str() == ping::PORT {
+            Some(ModuleId::new(ping::MODULE_ID.to_owned()))
+        } else {
+            None
+        }
     }
 }
 

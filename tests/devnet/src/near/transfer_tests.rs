@@ -41,7 +41,9 @@ use prost::Message;
 
 use super::*;
 use crate::clients::{AnyClientState, AnyConsensusState};
-use crate::near::ibc::{ContractStorage, IbcContract, MSG_TRANSFER_TYPE_URL};
+use crate::near::ibc::{
+    ContractStorage, IbcContract, ERR_DELIVER_MESSAGE_LOG, MSG_TRANSFER_TYPE_URL,
+};
 use crate::near::ledger::GENESIS_TOKENS;
 
 const WRAP: &str = "wrap.devnet";
@@ -68,6 +70,12 @@ fn escrow() -> String {
 /// A contract at block 1 whose `transfer/channel-0` is open to `transfer/channel-7` of chain `ibc-0`, tracked by an
 /// active Tendermint client.
 fn open_channel() -> (IbcContract, BTreeMap<Vec<u8>, Vec<u8>>) {
+    open_channel_on(PortId::transfer(), "ics20-1")
+}
+
+/// A contract at block 1 whose `{port}/channel-0` (of `version`) is open to `{port}/channel-7` of chain `ibc-0`,
+/// tracked by an active Tendermint client.
+fn open_channel_on(port: PortId, version: &str) -> (IbcContract, BTreeMap<Vec<u8>, Vec<u8>>) {
     let mut contract = IbcContract::new(contract_id());
     let other: AccountId = "user1.devnet".parse().unwrap();
     contract.fund_genesis([&user(), &other]);
@@ -117,12 +125,12 @@ fn open_channel() -> (IbcContract, BTreeMap<Vec<u8>, Vec<u8>>) {
     let channel = ChannelEnd::new(
         State::Open,
         Order::Unordered,
-        Counterparty::new(PortId::transfer(), Some(ChannelId::new(7))),
+        Counterparty::new(port.clone(), Some(ChannelId::new(7))),
         vec![ConnectionId::new(0)],
-        Version::new("ics20-1".to_owned()),
+        Version::new(version.to_owned()),
     )
     .unwrap();
-    let (port, chan) = (PortId::transfer(), ChannelId::new(0));
+    let chan = ChannelId::new(0);
     let mut host = contract.host();
     host.store_client_state(
         ClientStatePath::new(client_id.clone()),
@@ -410,4 +418,63 @@ fn a_timeout_and_an_error_ack_refund_the_sender_and_a_success_ack_does_not() {
     let back = packet(false, voucher, 7, user().as_str(), COSMOS_USER);
     t.on_timeout_packet_execute(&back, &relayer).1.unwrap();
     assert_eq!(t.ledger().balance(user().as_str(), voucher), 7);
+}
+
+fn close_init(port: &str) -> Any {
+    let msg = ibc_proto::ibc::core::channel::v1::MsgChannelCloseInit {
+        port_id: port.to_owned(),
+        channel_id: "channel-0".to_owned(),
+        signer: user().to_string(),
+    };
+    Any {
+        type_url: "/ibc.core.channel.v1.MsgChannelCloseInit".to_owned(),
+        value: msg.encode_to_vec(),
+    }
+}
+
+fn committed_channel_state(
+    contract: &IbcContract,
+    state: &BTreeMap<Vec<u8>, Vec<u8>>,
+    port: &PortId,
+) -> State {
+    use ibc::primitives::proto::Protobuf;
+    let storage = ContractStorage::new(state, contract.account());
+    let key = ChannelEndPath::new(port, &ChannelId::new(0)).to_string();
+    *ChannelEnd::decode_vec(storage.get(&key).unwrap())
+        .unwrap()
+        .state()
+}
+
+#[test]
+fn a_ping_channel_closes_through_deliver_and_a_transfer_channel_refuses_to() {
+    let ping_port: PortId = crate::app::ping::PORT.parse().unwrap();
+    let (mut contract, mut state) = open_channel_on(ping_port.clone(), crate::app::ping::VERSION);
+    let (events, logs) = contract.deliver(1, &user(), vec![close_init("ping")]);
+    assert!(logs.is_empty(), "{logs:?}");
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ibc::core::handler::types::events::IbcEvent::CloseInitChannel(_)
+        )),
+        "{events:?}"
+    );
+    contract.commit(&mut state);
+    assert_eq!(
+        committed_channel_state(&contract, &state, &ping_port),
+        State::Closed
+    );
+
+    // ICS-20 refuses, as ibc-go's transfer module does: the message is rolled back, the channel stays open.
+    let (mut contract, mut state) = open_channel();
+    let (events, logs) = contract.deliver(1, &user(), vec![close_init("transfer")]);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        logs.first().map(String::as_str),
+        Some(ERR_DELIVER_MESSAGE_LOG)
+    );
+    contract.commit(&mut state);
+    assert_eq!(
+        committed_channel_state(&contract, &state, &PortId::transfer()),
+        State::Open
+    );
 }
