@@ -10,18 +10,28 @@
 //!
 //! The cause is the second open, so there is none: every open of a folder shares the handle that is still
 //! alive. The registry keeps only weak references, so the database is closed (and its lock released) as soon
-//! as the last user drops it; an open that races with that close waits for the close to finish (the drop of
-//! the last handle flushes and closes synchronously) instead of failing.
+//! as the last user drops it; an open that races with that close waits for the close to finish instead of
+//! failing. The drop of the last handle flushes and closes, but sled's background threads may hold the file (and
+//! its lock) a moment longer, so an open of a folder this process closed moments ago first waits, bounded, until
+//! the lock is free.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use super::{StoreError, Trees};
 
 /// Open databases by canonical folder: the id of the handle and a weak reference to it.
 type Registry = HashMap<PathBuf, (u64, Weak<Shared>)>;
+
+/// Folders whose database this process closed, and when: their lock may outlive the close for a moment.
+static RECENTLY_CLOSED: Mutex<Option<HashMap<PathBuf, Instant>>> = Mutex::new(None);
+/// How long after a close an open still checks the lock.
+const CLOSE_SETTLES: Duration = Duration::from_secs(30);
+/// The longest an open waits for a lock its own process's closed database still holds.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 static OPEN: Mutex<Option<Registry>> = Mutex::new(None);
 static CLOSED: Condvar = Condvar::new();
@@ -57,6 +67,7 @@ impl Drop for Release {
         if map.get(&self.path).is_some_and(|(id, _)| *id == self.id) {
             map.remove(&self.path);
         }
+        closed_now(&self.path);
         drop(open);
         CLOSED.notify_all();
     }
@@ -95,6 +106,9 @@ pub(super) fn open_shared(
             None => break,
         }
     }
+    if recently_closed(&canonical) {
+        wait_for_lock(&canonical.join("db"));
+    }
     let trees = open(&canonical)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let shared = Arc::new(Shared {
@@ -108,4 +122,45 @@ pub(super) fn open_shared(
         .get_or_insert_with(HashMap::new)
         .insert(canonical, (id, Arc::downgrade(&shared)));
     Ok(shared)
+}
+
+fn closed_registry() -> MutexGuard<'static, Option<HashMap<PathBuf, Instant>>> {
+    RECENTLY_CLOSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn closed_now(path: &Path) {
+    let mut closed = closed_registry();
+    let map = closed.get_or_insert_with(HashMap::new);
+    map.retain(|_, at| at.elapsed() < CLOSE_SETTLES);
+    map.insert(path.to_owned(), Instant::now());
+}
+
+fn recently_closed(path: &Path) -> bool {
+    closed_registry()
+        .as_ref()
+        .and_then(|map| map.get(path))
+        .is_some_and(|at| at.elapsed() < CLOSE_SETTLES)
+}
+
+/// Waits, at most [`LOCK_WAIT`], until nothing holds the lock on the database file `db` (sled locks it with
+/// `flock`, as `File::try_lock` does). Whatever still holds it after that, the open that follows reports.
+fn wait_for_lock(db: &Path) {
+    let Ok(file) = std::fs::File::open(db) else {
+        return;
+    };
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.unlock();
+                return;
+            }
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return,
+        }
+    }
 }
