@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod event_history;
 pub mod execution_proof;
 pub mod factory;
+pub mod head;
 pub mod header;
 pub mod light_client;
 pub mod monitor;

@@ -8,14 +8,15 @@ mod submit;
 use std::collections::BTreeMap;
 
 use near_primitives::hash::CryptoHash;
-use near_primitives::views::{LightClientBlockLiteView, LightClientBlockView};
+use near_primitives::views::LightClientBlockView;
 use relayd_messages::{ErrorKind, RelayError};
 use tracing::info;
 
 pub use light::NearLight;
 pub use submit::{tx_error, NearSubmitter};
 
-use super::endpoint::{NearHead, NearVerifyError};
+use super::endpoint::NearVerifyError;
+use super::head::{lite, NearHead};
 use super::light_client::StoredNearHead;
 use super::rpc::NearRpc;
 use crate::store::StateStore;
@@ -26,14 +27,6 @@ pub fn verify_error(e: NearVerifyError) -> RelayError {
     match e {
         NearVerifyError::Chain(e) => RelayError::new(ErrorKind::Unavailable, e.to_string()),
         other => RelayError::new(ErrorKind::Unverified, other.to_string()),
-    }
-}
-
-fn lite(block: &LightClientBlockView) -> LightClientBlockLiteView {
-    LightClientBlockLiteView {
-        prev_block_hash: block.prev_block_hash,
-        inner_rest_hash: block.inner_rest_hash,
-        inner_lite: block.inner_lite.clone(),
     }
 }
 

@@ -14,7 +14,7 @@ use relayd_messages::{
 use tracing::{info, warn};
 
 use super::{header_path, lite, no_head_message, verify_error};
-use crate::chain::near::endpoint::NearHead;
+use crate::chain::near::head::NearHead;
 use crate::chain::near::header::{
     create_client_msg, near_header, update_client_msg, NearClientStart,
 };
