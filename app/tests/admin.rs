@@ -211,12 +211,7 @@ impl Service {
     /// Stops relayd with SIGTERM; it must exit 0.
     fn stop(&mut self) {
         let mut relayd = self.relayd.take().expect("relayd runs");
-        let status = Command::new("kill")
-            .args(["-TERM", &relayd.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert_eq!(relayd.0.wait().unwrap().code(), Some(0));
+        common::stop(&mut relayd.0);
     }
 
     /// Sends `n` transfers each way.

@@ -10,7 +10,6 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -263,12 +262,7 @@ async fn one_chain_down_at_start(down: Down) {
     .await;
     assert!(log_has(&log, "path resolved; its node answers again"));
 
-    let status = Command::new("kill")
-        .args(["-TERM", &relayd.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(relayd.wait().unwrap().code(), Some(0));
+    common::stop(&mut relayd);
     for chain in chains {
         chain.shutdown().await;
     }

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use relayd_actors::store::StateStore;
 use serde_json::Value;
 
 use common::{add_keys, eventually, log_has, BIN};
@@ -427,21 +426,8 @@ async fn near_relaying_survives_three_sigkills_and_every_packet_completes_exactl
     );
 
     // A graceful stop, then exactly once: one record per packet, each acknowledged, none dead-lettered.
-    let status = Command::new("kill")
-        .args(["-TERM", &service.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(service.wait().unwrap().code(), Some(0));
+    common::stop(&mut service);
     assert!(log_has(&log, "relayd stopped"));
-    let store = StateStore::open(&dir.path().join("data/state")).unwrap();
-    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
-    assert_eq!(records.len(), 2 * ROUNDS * PER_ROUND);
-    let unfinished: Vec<_> = records
-        .iter()
-        .filter(|r| r.state != relayd_messages::PacketState::Acknowledged)
-        .collect();
-    assert!(unfinished.is_empty(), "{unfinished:?}");
-    assert!(store.dead_letters().unwrap().is_empty());
+    common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * ROUNDS * PER_ROUND);
     drop(near_process);
 }

@@ -15,7 +15,6 @@ mod support;
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
@@ -115,12 +114,7 @@ async fn a_node_killed_and_restarted_mid_stream_loses_no_packet() {
         a.chain.balance(&escrow, "stake").await,
         escrow_before + to_b * amount
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &relayd.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(relayd.wait().unwrap().code(), Some(0));
+    common::stop(&mut relayd);
     // relayd saw the node go: its monitor fell back to polling until the WebSocket was back.
     assert!(log_has(
         &log,
@@ -257,12 +251,7 @@ async fn a_node_that_went_back_stops_its_paths_until_the_real_one_returns() {
         "the node is consistent again with what relayd followed"
     ));
 
-    let status = Command::new("kill")
-        .args(["-TERM", &relayd.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(relayd.wait().unwrap().code(), Some(0));
+    common::stop(&mut relayd);
     let store = StateStore::open(&dir.as_path().join("data/state")).unwrap();
     assert!(store.dead_letters().unwrap().is_empty());
     for chain in chains {

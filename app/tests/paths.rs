@@ -324,12 +324,7 @@ async fn paths_relay_what_the_file_says_or_refuse_the_start_at_the_key_the_chain
     })
     .await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &service.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(service.wait().unwrap().code(), Some(0));
+    common::stop(&mut service);
     for chain in chains {
         chain.shutdown().await;
     }

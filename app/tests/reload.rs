@@ -56,12 +56,7 @@ impl Service {
     }
 
     fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert_eq!(self.0.wait().unwrap().code(), Some(0));
+        common::stop(&mut self.0);
     }
 }
 

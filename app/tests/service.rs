@@ -100,25 +100,12 @@ async fn relaying_survives_three_sigkills_and_every_packet_completes_exactly_onc
             a.chain.balance(&escrow, "stake").await,
             escrow_before + total * amount
         );
-        let status = Command::new("kill")
-            .args(["-TERM", &relayd.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert_eq!(relayd.wait().unwrap().code(), Some(0));
+        common::stop(&mut relayd);
         assert!(log_has(&log, "relayd stopped"));
     }
 
     // Exactly once: one record per packet, each acknowledged, none dead-lettered.
-    let store = StateStore::open(&dir.path().join("data/state")).unwrap();
-    let records: Vec<_> = store.packets().map(Result::unwrap).collect();
-    assert_eq!(records.len(), 2 * rounds * per_round);
-    let unfinished: Vec<_> = records
-        .iter()
-        .filter(|r| r.state != relayd_messages::PacketState::Acknowledged)
-        .collect();
-    assert!(unfinished.is_empty(), "{unfinished:?}");
-    assert!(store.dead_letters().unwrap().is_empty());
+    common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * rounds * per_round);
     for chain in chains {
         chain.shutdown().await;
     }

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 /// The binary under test.
@@ -74,4 +74,28 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("{what} did not happen");
+}
+
+/// Stops `relayd start` as a service manager does, with SIGTERM, and checks that it exited 0.
+pub fn stop(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert_eq!(child.wait().expect("relayd exits").code(), Some(0));
+}
+
+/// Exactly once: the state database in `state` holds `count` packet records, each acknowledged, and no dead
+/// letter.
+pub fn assert_each_acknowledged_once(state: &Path, count: usize) {
+    let store = relayd_actors::store::StateStore::open(state).expect("state database");
+    let records: Vec<_> = store.packets().map(|r| r.expect("record")).collect();
+    assert_eq!(records.len(), count);
+    let unfinished: Vec<_> = records
+        .iter()
+        .filter(|r| r.state != relayd_messages::PacketState::Acknowledged)
+        .collect();
+    assert!(unfinished.is_empty(), "{unfinished:?}");
+    assert!(store.dead_letters().expect("dead letters").is_empty());
 }
