@@ -1,7 +1,7 @@
 //! End-to-end load harness: relayd's actor system relaying ICS-20 transfers between two devnet chains, as the
 //! service runs it (one actix System, one Arbiter per chain, sled on disk).
 //!
-//! Two scenarios, each with 1 s and 200 ms blocks unless `LOAD_BLOCK_MS` names one:
+//! Two Cosmos ⇄ Cosmos scenarios, each with 1 s and 200 ms blocks unless `LOAD_BLOCK_MS` names one:
 //! - steady: `LOAD_PACKETS` transfers (default 2,000) sent from ibc-0 while relayd runs, `LOAD_PER_BLOCK` (default
 //!   250) per transaction, one transaction per block; figures are packets/s from the first send's block to the
 //!   last acknowledgement, and the relay latency of each packet from its send block's time to the moment relayd
@@ -10,12 +10,17 @@
 //!   start to the last acknowledgement (clearing on start finds them through commitments, their data through
 //!   the transaction index).
 //!
-//! Run: `cargo bench -p relayd-benches --bench relay_load` (`LOAD_SCENARIO=steady|backlog` for one;
-//! `LOAD_MAX_BUILDERS` sets `[global] max_builders`).
+//! and two Cosmos ⇄ NEAR scenarios, `near` and `near-backlog` (see `relay_load/near.rs`), run only when named.
+//!
+//! Run: `cargo bench -p relayd-benches --bench relay_load` (`LOAD_SCENARIO=steady|backlog|near|near-backlog` for
+//! one; `LOAD_MAX_BUILDERS` sets `[global] max_builders`).
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
 mod support;
+
+#[path = "relay_load/near.rs"]
+mod near;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -274,6 +279,10 @@ fn main() {
         None => vec![1000, 200],
     };
     let scenario = std::env::var("LOAD_SCENARIO").unwrap_or_default();
+    if scenario.starts_with("near") {
+        near::run(&scenario, &blocks);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
