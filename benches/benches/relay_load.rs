@@ -161,6 +161,48 @@ fn at(record: &PacketRecord, state: PacketState) -> Option<u64> {
         .map(|t| t.at_ms)
 }
 
+/// What the records of one direction say: packets/s from the first send block to the last acknowledgement, and
+/// each packet's latency from its send block to the receive and the acknowledgement relayd saw.
+struct Figures {
+    packets: usize,
+    secs: f64,
+    received: Vec<u64>,
+    acked: Vec<u64>,
+}
+
+impl Figures {
+    /// Figures of `records`, whose send block times `sent` gives (ms).
+    fn of<'a>(
+        records: impl Iterator<Item = &'a PacketRecord> + Clone,
+        sent: impl Fn(&PacketRecord) -> u64,
+    ) -> Self {
+        let since = |state| {
+            let sent = &sent;
+            records
+                .clone()
+                .filter_map(move |r| at(r, state).map(|t| t.saturating_sub(sent(r))))
+        };
+        let received: Vec<u64> = since(PacketState::Confirmed).collect();
+        let acked: Vec<u64> = since(PacketState::Acknowledged).collect();
+        let first = records.clone().map(&sent).min().unwrap_or(0);
+        let last = records
+            .clone()
+            .filter_map(|r| at(r, PacketState::Acknowledged))
+            .max()
+            .unwrap_or(0);
+        Self {
+            packets: records.count(),
+            secs: last.saturating_sub(first) as f64 / 1000.0,
+            received,
+            acked,
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.packets as f64 / self.secs.max(0.001)
+    }
+}
+
 fn percentiles(mut v: Vec<u64>) -> String {
     if v.is_empty() {
         return "n/a".into();
@@ -205,34 +247,20 @@ async fn steady(block: Duration) {
     assert_eq!(records.len(), packets, "one record per packet");
     let heights: Vec<u64> = records.iter().map(|r| r.send_height).collect();
     let times = block_times_ms(&s.chains[0], &heights).await;
-    let sent = |r: &PacketRecord| times[&r.send_height];
-    let received: Vec<u64> = records
-        .iter()
-        .filter_map(|r| at(r, PacketState::Confirmed).map(|t| t.saturating_sub(sent(r))))
-        .collect();
-    let acked: Vec<u64> = records
-        .iter()
-        .filter_map(|r| at(r, PacketState::Acknowledged).map(|t| t.saturating_sub(sent(r))))
-        .collect();
-    let first = records.iter().map(sent).min().unwrap_or(0);
-    let last = records
-        .iter()
-        .filter_map(|r| at(r, PacketState::Acknowledged))
-        .max()
-        .unwrap_or(0);
-    let secs = (last.saturating_sub(first)) as f64 / 1000.0;
+    let f = Figures::of(records.iter(), |r| times[&r.send_height]);
     println!(
-        "steady, {} ms blocks: {packets} packets ({per_tx} per send tx), {:.0} packets/s from first send block to last ack ({secs:.1} s)",
+        "steady, {} ms blocks: {packets} packets ({per_tx} per send tx), {:.0} packets/s from first send block to last ack ({:.1} s)",
         block.as_millis(),
-        packets as f64 / secs.max(0.001)
+        f.rate(),
+        f.secs
     );
     println!(
         "  send block -> received on ibc-1 (seen by relayd): {}",
-        percentiles(received)
+        percentiles(f.received)
     );
     println!(
         "  send block -> acknowledged on ibc-0 (seen by relayd): {}",
-        percentiles(acked)
+        percentiles(f.acked)
     );
     for c in s.chains {
         c.shutdown().await;

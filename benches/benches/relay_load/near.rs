@@ -23,7 +23,7 @@ use relayd_actors::chain::near::rpc::NearRpc;
 use relayd_actors::store::{PacketRecord, StateStore};
 use relayd_messages::PacketState;
 
-use super::{at, env, percentiles};
+use super::{at, env, percentiles, Figures};
 
 /// The two devnets, the open channel, relayd's configuration and state database.
 struct NearSetup {
@@ -87,6 +87,42 @@ async fn senders(s: &NearSetup) -> (Sender, NearSender) {
     (to_near, to_cosmos)
 }
 
+/// A sender of transfers in one direction, as the rounds below drive it.
+trait Transfers {
+    /// Sends `n` transfers and returns how many packets they made.
+    async fn send_n(&mut self, n: usize) -> usize;
+}
+
+impl Transfers for Sender {
+    async fn send_n(&mut self, n: usize) -> usize {
+        self.send(n)
+            .await
+            .map_err(|(_, e)| e)
+            .expect("ibc-0 send")
+            .len()
+    }
+}
+
+impl Transfers for NearSender {
+    async fn send_n(&mut self, n: usize) -> usize {
+        self.send(n)
+            .await
+            .map_err(|(_, e)| e)
+            .expect("NEAR send")
+            .len()
+    }
+}
+
+/// Sends `total` transfers through `sender`, `per_round` at a time, each round once the previous one is in a block.
+async fn send_rounds(sender: &mut impl Transfers, total: usize, per_round: usize) {
+    let mut sent = 0;
+    while sent < total {
+        let n = per_round.min(total - sent);
+        assert_eq!(sender.send_n(n).await, n, "every transfer made a packet");
+        sent += n;
+    }
+}
+
 /// Sends `total` transfers each way, `per_round` per direction at a time, both directions at once.
 async fn send_both_ways(
     to_near: &mut Sender,
@@ -94,33 +130,10 @@ async fn send_both_ways(
     total: usize,
     per_round: usize,
 ) {
-    let cosmos = async {
-        let mut sent = 0;
-        while sent < total {
-            let n = per_round.min(total - sent);
-            let seqs = to_near
-                .send(n)
-                .await
-                .map_err(|(_, e)| e)
-                .expect("ibc-0 send");
-            assert_eq!(seqs.len(), n, "every ibc-0 transfer made a packet");
-            sent += n;
-        }
-    };
-    let near = async {
-        let mut sent = 0;
-        while sent < total {
-            let n = per_round.min(total - sent);
-            let seqs = to_cosmos
-                .send(n)
-                .await
-                .map_err(|(_, e)| e)
-                .expect("NEAR send");
-            assert_eq!(seqs.len(), n, "every NEAR transfer made a packet");
-            sent += n;
-        }
-    };
-    futures::join!(cosmos, near);
+    futures::join!(
+        send_rounds(to_near, total, per_round),
+        send_rounds(to_cosmos, total, per_round)
+    );
 }
 
 /// Waits until the state database holds `want` acknowledged records; fails on any other final state.
@@ -200,28 +213,15 @@ fn receives_per_deliver(records: &[PacketRecord], near_id: &str) -> String {
 /// Prints the figures of one direction: packets/s from its first send block to its last acknowledgement, and
 /// the latency percentiles.
 fn report(label: &str, records: &[&PacketRecord], sent: impl Fn(&PacketRecord) -> u64) {
-    let received: Vec<u64> = records
-        .iter()
-        .filter_map(|r| at(r, PacketState::Confirmed).map(|t| t.saturating_sub(sent(r))))
-        .collect();
-    let acked: Vec<u64> = records
-        .iter()
-        .filter_map(|r| at(r, PacketState::Acknowledged).map(|t| t.saturating_sub(sent(r))))
-        .collect();
-    let first = records.iter().map(|r| sent(r)).min().unwrap_or(0);
-    let last = records
-        .iter()
-        .filter_map(|r| at(r, PacketState::Acknowledged))
-        .max()
-        .unwrap_or(0);
-    let secs = last.saturating_sub(first) as f64 / 1000.0;
+    let f = Figures::of(records.iter().copied(), sent);
     println!(
-        "  {label}: {} packets, {:.0} packets/s from first send block to last ack ({secs:.1} s)",
-        records.len(),
-        records.len() as f64 / secs.max(0.001)
+        "  {label}: {} packets, {:.0} packets/s from first send block to last ack ({:.1} s)",
+        f.packets,
+        f.rate(),
+        f.secs
     );
-    println!("    send block -> received: {}", percentiles(received));
-    println!("    send block -> acknowledged: {}", percentiles(acked));
+    println!("    send block -> received: {}", percentiles(f.received));
+    println!("    send block -> acknowledged: {}", percentiles(f.acked));
 }
 
 async fn finish(s: NearSetup) {
@@ -264,17 +264,12 @@ pub async fn steady(block: Duration) {
         records.iter().partition(|r| r.dst_chain == near_id);
     report("ibc-0 -> NEAR", &to_near_records, sent);
     report("NEAR -> ibc-0", &to_cosmos_records, sent);
-    let first = records.iter().map(sent).min().unwrap_or(0);
-    let last = records
-        .iter()
-        .filter_map(|r| at(r, PacketState::Acknowledged))
-        .max()
-        .unwrap_or(0);
-    let secs = last.saturating_sub(first) as f64 / 1000.0;
+    let both = Figures::of(records.iter(), sent);
     println!(
-        "  both ways: {:.0} packets/s ({} packets in {secs:.1} s); {}",
-        records.len() as f64 / secs.max(0.001),
-        records.len(),
+        "  both ways: {:.0} packets/s ({} packets in {:.1} s); {}",
+        both.rate(),
+        both.packets,
+        both.secs,
         receives_per_deliver(&records, &near_id)
     );
     finish(s).await;
