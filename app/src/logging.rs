@@ -42,6 +42,7 @@ pub fn init(cli: &Cli, level: LogLevel, format: LogFormat) {
 
 /// Installs the global subscriber writing plain text lines to the file at `path` (created or truncated), for
 /// commands whose terminal output is a live view that log lines would break up. `--log-level` overrides `level`.
+#[cfg(feature = "demo")]
 pub fn init_file(cli: &Cli, level: LogLevel, path: &std::path::Path) -> std::io::Result<()> {
     let level = level_name(cli, level);
     let file = std::fs::File::create(path)?;

@@ -51,12 +51,14 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    /// An environment over a configuration already loaded, with `dir` as its data directory.
+    /// An environment over a configuration already loaded, with `dir` as its data directory (the demo's).
+    #[cfg(feature = "demo")]
     pub(crate) fn new(config: Config, dir: std::path::PathBuf) -> Self {
         Self { config, dir }
     }
 
     /// The configuration.
+    #[cfg(feature = "demo")]
     pub(crate) fn config(&self) -> &Config {
         &self.config
     }
