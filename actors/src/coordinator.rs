@@ -12,6 +12,7 @@ mod compaction;
 mod consistency;
 mod control;
 pub mod decisions;
+mod events;
 mod handshakes;
 mod introspect;
 pub mod policy;

@@ -2,6 +2,9 @@
 //! events are in the past tense (`BlockObserved`). Every message that starts work carries a [`CorrelationId`],
 //! which the actors' tracing spans and the packet's lifecycle record carry too, so one packet can be followed
 //! through every actor's log lines.
+//!
+//! The Querier's, the LightClient's and the TxSubmitter's messages live in `querier`, `light_client` and
+//! `submitter`, and are re-exported here.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +13,16 @@ use actix::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::{ChainId, ClientId, HandshakeState, ObservedEvent, PacketState, RelayObject};
+
+pub use crate::light_client::{
+    ClientUpdate, ConsensusAnchor, HeaderAt, PrepareClientUpdate, QueryVerifiedHeader,
+    QueryVerifiedHeads, QueryVerifiedRoot, VerifiedHead, VerifiedHeader,
+};
+pub use crate::querier::{
+    ClientSummary, PacketEventKind, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof,
+    QueryTxMessages, QueryUnreceived,
+};
+pub use crate::submitter::{SubmitTx, TxReport};
 
 /// Names one unit of work across actors. Unique within a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -161,139 +174,6 @@ pub struct BlockObserved {
     /// More events of this block follow in the next message: the block is finished (tips handed on, clearing,
     /// its checkpoint written) only with the message that is not partial.
     pub partial: bool,
-}
-
-/// Read an ICS-24 path, with a proof (PacketBuilder → Querier).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Proven, RelayError>")]
-pub struct QueryProof {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The ICS-24 path.
-    pub path: String,
-    /// The height; `None` means the latest the querier knows of.
-    pub height: Option<u64>,
-}
-
-/// What relayd needs of a client hosted on a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientSummary {
-    /// The client.
-    pub client_id: ClientId,
-    /// The chain it tracks.
-    pub tracked_chain: String,
-    /// Its latest consensus height (revision height).
-    pub latest_height: u64,
-    /// Whether it is frozen (misbehaviour was submitted).
-    pub frozen: bool,
-    /// Its trusting period in seconds.
-    pub trusting_period_secs: u64,
-    /// Its ICS-23 proof specs, each protobuf-encoded, which judge proofs from the tracked chain.
-    pub proof_specs: Vec<Vec<u8>>,
-    /// The app hash and next validators hash of its consensus state at `latest_height`: where relayd's own
-    /// light client may anchor its trust when it has none yet.
-    pub anchor: Option<(Vec<u8>, Vec<u8>)>,
-    /// The block time of its consensus state at `latest_height`, ns since the epoch: the client expires a
-    /// trusting period after it.
-    pub consensus_time_ns: Option<u64>,
-}
-
-/// Read a hosted client's state (PacketBuilder → Querier of the chain hosting the client).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<ClientSummary, RelayError>")]
-pub struct QueryClient {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The client.
-    pub client_id: ClientId,
-}
-
-/// Which packets of a channel still need relaying, from commitments and unreceived queries (clearing).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<u64>, RelayError>")]
-pub struct QueryCommitments {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The port on the queried chain.
-    pub port: String,
-    /// The channel on the queried chain.
-    pub channel: String,
-}
-
-/// Which of `sequences` the queried chain (the destination) has not received or, for acks, not processed.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<u64>, RelayError>")]
-pub struct QueryUnreceived {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The port on the queried chain.
-    pub port: String,
-    /// The channel on the queried chain.
-    pub channel: String,
-    /// Candidate sequences.
-    pub sequences: Vec<u64>,
-    /// `false`: unreceived packets; `true`: unreceived acknowledgements.
-    pub acks: bool,
-}
-
-/// A verified header set that brings a client to `target` (PacketBuilder → LightClient of the tracked chain).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<ClientUpdate, RelayError>")]
-pub struct PrepareClientUpdate {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The client on the counterparty that tracks this light client's chain.
-    pub client_id: ClientId,
-    /// The client's latest height on the counterparty, where its trust starts.
-    pub trusted_height: u64,
-    /// The client's consensus state at `trusted_height` (app hash, next validators hash), from
-    /// [`ClientSummary::anchor`].
-    pub anchor: Option<(Vec<u8>, Vec<u8>)>,
-    /// The height the client must hold a consensus state for.
-    pub target: u64,
-    /// The account that will sign the update on the counterparty.
-    pub signer: String,
-}
-
-/// The answer to [`PrepareClientUpdate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientUpdate {
-    /// The height made available.
-    pub target: u64,
-    /// The app hash of the header at `target`, verified by relayd's own light client: proofs taken at
-    /// `target - 1` are checked against it before they are forwarded.
-    pub app_hash: Vec<u8>,
-    /// The update messages (empty if the client already holds `target`).
-    pub msgs: Vec<Datagram>,
-}
-
-/// Broadcast datagrams, after the client update they need, in as few transactions as the limits allow
-/// (PacketBuilder → TxSubmitter of the destination).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<TxReport, RelayError>")]
-pub struct SubmitTx {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The client update the datagrams depend on: (client, height) and its messages. The submitter sends each
-    /// (client, height) once per transaction and skips updates it already saw committed.
-    pub update: Option<(ClientId, u64, Vec<Datagram>)>,
-    /// The datagrams.
-    pub datagrams: Vec<Datagram>,
-    /// Higher goes into the next transaction first when requests queue (the path's configured priority).
-    pub priority: u8,
-}
-
-/// What happened to submitted datagrams.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxReport {
-    /// The including transaction.
-    pub tx_hash: String,
-    /// Its height.
-    pub height: u64,
-    /// Messages in that transaction (all requests batched with this one).
-    pub messages: usize,
-    /// Gas it used.
-    pub gas_used: i64,
 }
 
 /// The state of a relay object changed (PacketBuilder → RelayCoordinator, and out to subscribers).
@@ -516,125 +396,6 @@ pub struct Halt {
     /// Why.
     pub reason: String,
 }
-
-/// Which packet events [`QueryPacketEvents`] looks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PacketEventKind {
-    /// `send_packet` on the queried (source) chain, by source port and channel.
-    Sent,
-    /// `write_acknowledgement` on the queried (destination) chain, by destination port and channel.
-    AckWritten,
-}
-
-/// The send or write-ack events of some sequences of a channel, from the chain's transaction index: the packet
-/// data (and ack bytes) of packets relayd never saw, for clearing after a fresh start (coordinator → Querier).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<ObservedEvent>, RelayError>")]
-pub struct QueryPacketEvents {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// Send or write-ack.
-    pub kind: PacketEventKind,
-    /// The port on the queried chain.
-    pub port: String,
-    /// The channel on the queried chain.
-    pub channel: String,
-    /// The sequences wanted.
-    pub sequences: Vec<u64>,
-}
-
-/// The messages of a committed, successful transaction, by hash, as `Any`s in their order: where the
-/// misbehaviour watcher finds the header of an `update_client` event that carries none (ibc-go v9 and later),
-/// in the transaction's `MsgUpdateClient` (MisbehaviourWatcher → Querier of the client's host).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<Datagram>, RelayError>")]
-pub struct QueryTxMessages {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The transaction's hash, hex, as events carry it.
-    pub tx_hash: String,
-}
-
-/// A header of a chain as relayd's own light client verified it (LightClient → MisbehaviourWatcher). The
-/// encodings are CometBFT's protobuf ones, so the vocabulary stays free of any chain library.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifiedHeader {
-    /// Its height.
-    pub height: u64,
-    /// Its block time, ns since the epoch.
-    pub time_ns: u64,
-    /// Protobuf `tendermint.types.SignedHeader`.
-    pub signed_header: Vec<u8>,
-    /// Protobuf `tendermint.types.ValidatorSet`: the validators at `height`, which signed it.
-    pub validator_set: Vec<u8>,
-}
-
-/// What relayd's light client holds at a height (the answer to [`QueryVerifiedHeader`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum HeaderAt {
-    /// The chain's header at the height asked for, verified.
-    Reached(VerifiedHeader),
-    /// The chain has not reached the height yet: its latest header, verified, for the BFT-time rule (a later
-    /// header may not carry an earlier time).
-    NotYet(VerifiedHeader),
-}
-
-/// The header of this chain at `height`, verified by relayd's own light client from its trusted state
-/// (MisbehaviourWatcher → LightClient of the tracked chain).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<HeaderAt, RelayError>")]
-pub struct QueryVerifiedHeader {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The height.
-    pub height: u64,
-    /// Where to anchor trust when relayd holds none at or below `height`: a height and the counterparty
-    /// client's consensus state there (app hash, next validators hash), as in [`PrepareClientUpdate::anchor`].
-    pub anchor: Option<(u64, ConsensusAnchor)>,
-}
-
-/// A head of a chain whose light client verifies some heights only (NEAR serves light-client blocks at final
-/// heads), as the proof-height rule needs it: its header commits to the state after its parent, so proofs for
-/// it are read at `parent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifiedHead {
-    /// The head's height.
-    pub height: u64,
-    /// Its parent block's height (heights may be skipped).
-    pub parent: u64,
-    /// Its block time, ns since the epoch.
-    pub time_ns: u64,
-}
-
-/// The heads relayd's light client has verified at or above `from`, newest first, after moving its trusted state
-/// to the chain's latest (Builders → LightClient of a chain that proves at verified heads only).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<VerifiedHead>, RelayError>")]
-pub struct QueryVerifiedHeads {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The lowest height of interest (the counterparty client's latest height).
-    pub from: u64,
-}
-
-/// The state root the block at `height` commits to, as relayd's own light client of this chain verified that
-/// block: NEAR's `prev_state_root`, which a `12-near` client's consensus state at `height` holds as its root
-/// (HandshakeBuilder → LightClient of a NEAR chain, to tell which chain a `12-near` client tracks). Refused
-/// (`Rejected`, not a node failure) when relayd holds no verified block at `height`.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<u8>, RelayError>")]
-pub struct QueryVerifiedRoot {
-    /// The work this belongs to.
-    pub correlation: CorrelationId,
-    /// The height.
-    pub height: u64,
-}
-
-/// A client's consensus state as relayd's light client may anchor its trust on it: (app hash, next validators
-/// hash).
-pub type ConsensusAnchor = (Vec<u8>, Vec<u8>);
 
 /// A client was updated on `host` (RelayCoordinator → MisbehaviourWatcher), with the event as observed.
 #[derive(Debug, Clone, Message)]

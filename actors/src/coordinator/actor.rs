@@ -2,22 +2,21 @@
 
 use std::collections::{HashMap, HashSet};
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Recipient};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, Recipient};
 use relayd_messages::{
-    BlockObserved, BuilderExited, ChainAdvanced, ChainId, ChannelAttributes, ClientHealthChanged,
-    ClientId, CorrelationId, Halt, IbcEvent, LifecycleChanged, ObservedEvent, Packet, PacketKey,
-    PacketObserved, PacketSeen, PacketState, RelayObject, Route,
+    BuilderExited, ChainId, ClientHealthChanged, ClientId, Halt, LifecycleChanged, PacketObserved,
+    PacketSeen, PacketState, RelayObject, Route,
 };
 use tracing::{debug, error, info, warn};
 
-use super::decisions::{Exit, Routed, Scope, Start};
+use super::decisions::{Exit, Scope, Start};
 use super::state::{ChannelFilter, CoordinatorState};
 use crate::chain_link::ChainLink;
 use crate::handshake_builder::HandshakeBuilder;
 use crate::meter::{Meter, MeteredAddr, MeteredRecipient};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::routes::Routes;
-use crate::store::{now_ms, PacketRecord, StateStore, Transition};
+use crate::store::{now_ms, PacketRecord, StateStore};
 use crate::supervisor::guard::ExitGuard;
 
 /// A live packet builder's address, counted on its own meter.
@@ -34,7 +33,7 @@ pub struct RelayCoordinator {
     pub(super) events_handled: u64,
     /// Where `update_client` events of the clients the routes go through (host chain, client) are judged for
     /// misbehaviour (the MisbehaviourWatcher).
-    client_updates: Option<ClientUpdates>,
+    pub(super) client_updates: Option<ClientUpdates>,
     pub(super) meter: Meter,
     /// Where builders report, made once when the coordinator starts rather than for every builder started.
     pub(super) outputs: Option<BuilderOutputs>,
@@ -124,45 +123,6 @@ impl RelayCoordinator {
         self
     }
 
-    /// A channel end closed on `chain`: builders sending to it time their packets out on close.
-    fn destination_closed(&mut self, chain: &ChainId, a: &ChannelAttributes) {
-        let Some(keys) = self.state.destination_closed(chain, a) else {
-            return;
-        };
-        info!(chain = %chain, port = %a.port_id, channel = %a.channel_id, "destination channel closed: its pending packets are timed out on close");
-        for key in keys {
-            if let Some(live) = self.state.builder(&key) {
-                must_deliver(
-                    &live.handle,
-                    PacketObserved {
-                        key,
-                        seen: PacketSeen::DestinationClosed,
-                    },
-                );
-            }
-        }
-    }
-
-    /// Periodic clearing: pending packets of the routes leaving `chain`, through the coordinator's own mailbox
-    /// so it runs like an operator's request.
-    fn clear_periodically(&self, chain: &ChainId, height: u64, ctx: &Context<Self>) {
-        for request in self.state.clear_due(chain, height) {
-            let addr = ctx.address();
-            actix::spawn(async move {
-                match addr.send(request.clone()).await {
-                    Ok(Ok(r)) if r.started > 0 => {
-                        info!(chain = %request.chain, channel = %request.channel, started = r.started, "periodic clearing restarted pending packets")
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        warn!(chain = %request.chain, channel = %request.channel, error = %e, "periodic clearing failed")
-                    }
-                    Err(e) => warn!(error = %e, "periodic clearing failed"),
-                }
-            });
-        }
-    }
-
     fn env(&self, route: &Route) -> Option<BuilderEnv> {
         let outputs = self.outputs.as_ref()?;
         Some(BuilderEnv {
@@ -231,193 +191,12 @@ impl RelayCoordinator {
             warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
         }
     }
-
-    fn new_record(
-        &self,
-        key: PacketKey,
-        route: &Route,
-        packet: Packet,
-        height: u64,
-        state: PacketState,
-        ack: Option<Vec<u8>>,
-    ) -> PacketRecord {
-        let now = now_ms();
-        PacketRecord {
-            key,
-            dst_chain: route.dst.to_string(),
-            packet,
-            correlation: CorrelationId::fresh(),
-            state,
-            send_height: height,
-            ack,
-            tx_hashes: Vec::new(),
-            attempts: 0,
-            last_error: None,
-            created_ms: now,
-            updated_ms: now,
-            history: vec![Transition {
-                state,
-                at_ms: now,
-                tx_hash: None,
-                error: None,
-            }],
-            skip_reason: None,
-        }
-    }
-
-    /// Performs what an observed event asks (see [`CoordinatorState::route`]).
-    pub(super) fn observe(
-        &mut self,
-        chain: &ChainId,
-        observed: ObservedEvent,
-        ctx: &mut Context<Self>,
-    ) {
-        if let IbcEvent::ChannelCloseInit(a)
-        | IbcEvent::ChannelCloseConfirm(a)
-        | IbcEvent::ChannelClosed(a) = &observed.event
-        {
-            self.destination_closed(chain, a);
-        }
-        let Some(routed) = self
-            .state
-            .route(chain, &observed.event, observed.tx_hash.as_ref())
-        else {
-            return;
-        };
-        match (routed, observed.event) {
-            (Routed::Sent { route, key }, IbcEvent::SendPacket(packet)) => {
-                self.packet_sent(key, &route, packet, observed.height)
-            }
-            (
-                Routed::AckWritten { route, key, live },
-                IbcEvent::WriteAcknowledgement { packet, ack },
-            ) => self.ack_written(key, &route, packet, ack, observed.height, live),
-            (Routed::Finished { key, seen, live }, _) => self.packet_closed(key, seen, live),
-            (Routed::Handshake { object, state }, _) => {
-                let fut = self.observe_handshake(object.clone(), state, CorrelationId::fresh());
-                ctx.spawn(fut.map(move |result, _, _| {
-                    if let Err(e) = result {
-                        debug!(%object, error = %e, "handshake event not relayed");
-                    }
-                }));
-            }
-            _ => {}
-        }
-    }
-
-    /// A packet was sent (or found pending) and has no builder: start one unless it is done.
-    fn packet_sent(&mut self, key: PacketKey, route: &Route, packet: Packet, height: u64) {
-        let record = match self.store.packet(&key) {
-            Ok(Some(r)) if r.is_final() => return,
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                let skip = self.state.skip_of(&packet);
-                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
-                if let Some(skip) = skip {
-                    return self.skip(r, skip);
-                }
-                self.put(&r);
-                r
-            }
-            Err(e) => {
-                warn!(packet = %key, error = %e, "unreadable lifecycle record; relaying afresh");
-                let skip = self.state.skip_of(&packet);
-                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
-                if let Some(skip) = skip {
-                    return self.skip(r, skip);
-                }
-                r
-            }
-        };
-        self.spawn(record, 0);
-    }
-
-    /// The destination wrote an acknowledgement for a packet of one of our routes.
-    fn ack_written(
-        &mut self,
-        key: PacketKey,
-        route: &Route,
-        packet: Packet,
-        ack: Vec<u8>,
-        height: u64,
-        live: bool,
-    ) {
-        if live {
-            // The ack bytes exist only in this event: persist them before the checkpoint passes this block, so
-            // a restart can relay the ack even if the builder never gets to write them.
-            if let Ok(Some(mut r)) = self.store.packet(&key) {
-                if r.ack.is_none() {
-                    r.ack = Some(ack.clone());
-                    self.put(&r);
-                }
-            }
-            if let Some(live) = self.state.builder(&key) {
-                must_deliver(
-                    &live.handle,
-                    PacketObserved {
-                        key,
-                        seen: PacketSeen::AckWritten { ack },
-                    },
-                );
-            }
-            return;
-        }
-        let record = match self.store.packet(&key) {
-            Ok(Some(r)) if r.is_final() => return,
-            Ok(Some(mut r)) => {
-                r.ack = Some(ack);
-                r
-            }
-            // Another relayer delivered it; its ack is ours to relay all the same (the event carries the data).
-            _ => self.new_record(
-                key,
-                route,
-                packet,
-                height,
-                PacketState::Confirmed,
-                Some(ack),
-            ),
-        };
-        self.put(&record);
-        self.spawn(record, 0);
-    }
-
-    /// The source finished the packet (ack or timeout processed), whoever relayed it.
-    fn packet_closed(&mut self, key: PacketKey, seen: PacketSeen, live: bool) {
-        if live {
-            if let Some(live) = self.state.builder(&key) {
-                must_deliver(&live.handle, PacketObserved { key, seen });
-            }
-            return;
-        }
-        if let Ok(Some(mut r)) = self.store.packet(&key) {
-            if !r.is_final() {
-                let (state, tx_hash) = match seen {
-                    PacketSeen::AckProcessed { tx_hash } => (PacketState::Acknowledged, tx_hash),
-                    PacketSeen::TimeoutProcessed { tx_hash } => (PacketState::TimedOut, tx_hash),
-                    _ => return,
-                };
-                r.state = state;
-                r.updated_ms = now_ms();
-                if let Some(h) = &tx_hash {
-                    r.tx_hashes.push(h.clone());
-                }
-                r.history.push(Transition {
-                    state,
-                    at_ms: r.updated_ms,
-                    tx_hash,
-                    error: None,
-                });
-                self.put(&r);
-            }
-        }
-    }
 }
 
 /// Sends an event a builder cannot do without (its ack bytes, its packet's end): through the mailbox limit when
 /// there is room, past it when the mailbox is full, since dropping it would leave the builder waiting for good.
 /// Tips, which come every block, use plain `try_send` instead.
-fn must_deliver(addr: &MeteredAddr<PacketBuilder>, msg: PacketObserved) {
+pub(super) fn must_deliver(addr: &MeteredAddr<PacketBuilder>, msg: PacketObserved) {
     if let Err(actix::dev::SendError::Full(msg)) = addr.try_send(msg) {
         addr.do_send(msg);
     }
@@ -448,63 +227,6 @@ impl Actor for RelayCoordinator {
     fn stopped(&mut self, _: &mut Self::Context) {
         if let Some(guard) = &mut self.guard {
             guard.stopped_cleanly();
-        }
-    }
-}
-
-impl Handler<BlockObserved> for RelayCoordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
-        self.meter.took();
-        let chain = msg.chain.clone();
-        self.state.observe_tip(&chain, msg.height, msg.time_ns);
-        if let Some(link) = self.links.get(&chain) {
-            link.observe_tip(msg.height);
-        }
-        for observed in msg.events {
-            self.events_handled += 1;
-            if let (IbcEvent::UpdateClient { client_id, .. }, Some((w, tracked))) =
-                (&observed.event, &self.client_updates)
-            {
-                if tracked.contains(&(chain.clone(), client_id.clone())) {
-                    // Few (updates of the clients relayd relays through), and evidence must not be lost to a
-                    // full mailbox.
-                    w.do_send(relayd_messages::ClientUpdateObserved {
-                        host: chain.clone(),
-                        event: observed.clone(),
-                    });
-                }
-            }
-            self.observe(&chain, observed, ctx);
-        }
-        // More of this block's events follow: the block is finished with its last chunk.
-        if msg.partial {
-            return;
-        }
-        // Handshake builders waiting for a block re-read their ends.
-        for live in self.state.handshakes() {
-            let _ = live.handle.try_send(ChainAdvanced {
-                chain: chain.clone(),
-                height: msg.height,
-            });
-        }
-        for key in self.state.timed_out_by(&chain, msg.height, msg.time_ns) {
-            if let Some(live) = self.state.builder(&key) {
-                // Tips come every block; a full mailbox can skip one.
-                let _ = live.handle.try_send(PacketObserved {
-                    key,
-                    seen: PacketSeen::DestinationTip {
-                        height: msg.height,
-                        time_ns: msg.time_ns,
-                    },
-                });
-            }
-        }
-        self.clear_periodically(&chain, msg.height, ctx);
-        // Every event of this block has a record now (or needs none): a restart resumes after it.
-        if let Err(e) = self.store.set_checkpoint(chain.as_str(), msg.height) {
-            warn!(chain = %chain, error = %e, "cannot write the checkpoint");
         }
     }
 }

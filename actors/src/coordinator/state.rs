@@ -6,47 +6,31 @@
 //! Generic over the handles of the live builders (`H` for packet builders, `K` for handshake builders), so the
 //! rules are tested with plain numbers standing in for actor addresses.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use relayd_messages::{
-    ChainId, ChannelAttributes, ClearPackets, ClientId, ConnectionAttributes, HandshakeState,
-    Height, IbcEvent, Packet, PacketKey, PacketSeen, PacketState, RelayObject, Route,
+    ChainId, ClearPackets, ClientId, Height, Packet, PacketKey, PacketState, RelayObject, Route,
 };
 
 use super::caps::{self, Ics20Caps, Skip};
-use super::decisions::{
-    Exit, HandshakeExit, HandshakeVerdict, Launch, LiveBuilder, LiveHandshake, Routed, Scope, Start,
-};
+use super::decisions::{Exit, Launch, LiveBuilder, LiveHandshake, Scope, Start};
 use super::window::Window;
 use crate::packet_builder::state::expired;
 use crate::retry;
 use crate::routes::Routes;
 use crate::store::PacketRecord;
 
+mod halts;
+mod handshakes;
+mod lanes;
+mod routing;
+
+pub use handshakes::MAX_HANDSHAKE_RESTARTS;
+use lanes::{lane_of, Lane, OrderedLane};
+
 /// Whether a source channel (chain, port, channel) is relayed.
 pub type ChannelFilter = Box<dyn Fn(&ChainId, &str, &str) -> bool>;
-
-/// Restarts of one handshake builder before the handshake is left to the operator.
-pub const MAX_HANDSHAKE_RESTARTS: u32 = 10;
-
-/// One ordered channel direction: ICS-04 receives its packets strictly in sequence, so one packet at a time is
-/// worked on until it is received, and the rest wait in sequence order.
-#[derive(Debug, Default)]
-struct OrderedLane {
-    active: Option<u64>,
-    waiting: BTreeMap<u64, (PacketRecord, u32)>,
-}
-
-type Lane = (ChainId, String, String);
-
-fn lane_of(key: &PacketKey) -> Lane {
-    (
-        key.src_chain.clone(),
-        key.src_port.to_string(),
-        key.src_channel.to_string(),
-    )
-}
 
 /// The key of `packet` sent on `chain`.
 pub fn key_of(chain: &ChainId, packet: &Packet) -> PacketKey {
@@ -223,135 +207,6 @@ impl<H, K> CoordinatorState<H, K> {
         self.next_generation
     }
 
-    /// What an event observed on `chain` asks of the coordinator (channel closes also mark the destination
-    /// closed; see [`Self::destination_closed`]).
-    pub fn route(
-        &self,
-        chain: &ChainId,
-        event: &IbcEvent,
-        tx_hash: Option<&String>,
-    ) -> Option<Routed> {
-        use HandshakeState as S;
-        match event {
-            IbcEvent::SendPacket(packet) => {
-                let route = self.routes.from_source(
-                    chain,
-                    packet.source_port.as_str(),
-                    packet.source_channel.as_str(),
-                )?;
-                if !(self.filter)(
-                    chain,
-                    packet.source_port.as_str(),
-                    packet.source_channel.as_str(),
-                ) {
-                    return None;
-                }
-                let key = key_of(chain, packet);
-                if self.builders.contains_key(&key) || !self.in_scope(&key) {
-                    return None;
-                }
-                Some(Routed::Sent {
-                    route: route.clone(),
-                    key,
-                })
-            }
-            IbcEvent::WriteAcknowledgement { packet, .. } => {
-                let route = self.routes.to_destination(
-                    chain,
-                    packet.destination_port.as_str(),
-                    packet.destination_channel.as_str(),
-                )?;
-                if !(self.filter)(
-                    &route.src,
-                    route.src_port.as_str(),
-                    route.src_channel.as_str(),
-                ) {
-                    return None;
-                }
-                let key = key_of(&route.src, packet);
-                if !self.in_scope(&key) {
-                    return None;
-                }
-                let live = self.builders.contains_key(&key);
-                Some(Routed::AckWritten {
-                    route: route.clone(),
-                    key,
-                    live,
-                })
-            }
-            IbcEvent::AcknowledgePacket(p) | IbcEvent::TimeoutPacket(p) => {
-                let key = key_of(chain, p);
-                let tx_hash = tx_hash.cloned();
-                let seen = match event {
-                    IbcEvent::AcknowledgePacket(_) => PacketSeen::AckProcessed { tx_hash },
-                    _ => PacketSeen::TimeoutProcessed { tx_hash },
-                };
-                let live = self.builders.contains_key(&key);
-                Some(Routed::Finished { key, seen, live })
-            }
-            IbcEvent::ConnectionOpenInit(a) => Some(connection_event(chain, a, S::OpenInit)),
-            IbcEvent::ConnectionOpenTry(a) => Some(connection_event(chain, a, S::OpenTry)),
-            IbcEvent::ConnectionOpenAck(a) => Some(connection_event(chain, a, S::OpenAck)),
-            IbcEvent::ConnectionOpenConfirm(a) => Some(connection_event(chain, a, S::OpenConfirm)),
-            IbcEvent::ChannelOpenInit(a) => Some(channel_event(chain, a, S::OpenInit)),
-            IbcEvent::ChannelOpenTry(a) => Some(channel_event(chain, a, S::OpenTry)),
-            IbcEvent::ChannelOpenAck(a) => Some(channel_event(chain, a, S::OpenAck)),
-            IbcEvent::ChannelOpenConfirm(a) => Some(channel_event(chain, a, S::OpenConfirm)),
-            IbcEvent::ChannelCloseInit(a) => Some(channel_event(chain, a, S::CloseInit)),
-            IbcEvent::ChannelCloseConfirm(a) => Some(channel_event(chain, a, S::CloseConfirm)),
-            // An ordered channel timed out: this end is closed as by a close init, and the counterparty is
-            // confirmed closed the same way.
-            IbcEvent::ChannelClosed(a) => Some(channel_event(chain, a, S::CloseInit)),
-            _ => None,
-        }
-    }
-
-    /// A channel end closed on `chain` (close init, close confirm, or closed by an ordered timeout). When it is
-    /// the destination of a route, it is remembered and the live builders sending to it are returned: they time
-    /// their packets out on close. `None` when no route ends there.
-    pub fn destination_closed(
-        &mut self,
-        chain: &ChainId,
-        a: &ChannelAttributes,
-    ) -> Option<Vec<PacketKey>> {
-        let (port, channel) = (a.port_id.to_string(), a.channel_id.to_string());
-        let closes = |r: &Route| r.dst == *chain && r.dst_port == port && r.dst_channel == channel;
-        if !self.routes.all().any(&closes) {
-            return None;
-        }
-        self.closed
-            .insert((chain.clone(), port.clone(), channel.clone()));
-        Some(
-            self.builders
-                .keys()
-                .filter(|key| self.routes.of(key).is_some_and(&closes))
-                .cloned()
-                .collect(),
-        )
-    }
-
-    /// Why `route` is stopped, if a client it goes through is unusable: the destination's client of the source
-    /// (receives) or the source's client of the destination (acks and timeouts).
-    pub fn halt_of(&self, route: &Route) -> Option<&String> {
-        // Asked for every packet started: no key is built while no client or chain is stopped.
-        if self.halted.is_empty() && self.inconsistent.is_empty() {
-            return None;
-        }
-        if let Some(reason) = self
-            .inconsistent
-            .get(&route.src)
-            .or_else(|| self.inconsistent.get(&route.dst))
-        {
-            return Some(reason);
-        }
-        self.halted
-            .get(&(route.dst.clone(), route.dst_client.clone()))
-            .or_else(|| {
-                self.halted
-                    .get(&(route.src.clone(), route.src_client.clone()))
-            })
-    }
-
     /// Whether `record`'s builder may start now, and if so with which generation. A packet of an ordered route
     /// that is still to be received waits while an earlier one holds the lane; any packet waits while the window
     /// of running builders is full. Call [`Self::launched`] once
@@ -429,34 +284,6 @@ impl<H, K> CoordinatorState<H, K> {
         );
     }
 
-    /// The packet `key` of an ordered route no longer holds its lane (received, finished, or stopped): the
-    /// lowest waiting sequence goes next, returned to be started.
-    pub fn release_lane(&mut self, key: &PacketKey) -> Option<(PacketRecord, u32)> {
-        // Called for every packet received or finished; most relays have no ordered channel.
-        if self.ordered.is_empty() {
-            return None;
-        }
-        let lane = self.ordered.get_mut(&lane_of(key))?;
-        if lane.active != Some(key.sequence.0) {
-            return None;
-        }
-        lane.active = None;
-        lane.waiting.pop_first().map(|(_, next)| next)
-    }
-
-    /// A packet's lifecycle changed: once received (or done) the next packet of its ordered lane may go.
-    pub fn lifecycle_changed(
-        &mut self,
-        key: &PacketKey,
-        state: PacketState,
-        is_final: bool,
-    ) -> Option<(PacketRecord, u32)> {
-        if state == PacketState::Confirmed || is_final {
-            return self.release_lane(key);
-        }
-        None
-    }
-
     /// A new block of `chain`: its tip, given to builders started from now on.
     pub fn observe_tip(&mut self, chain: &ChainId, height: u64, time_ns: u64) {
         self.tips.insert(chain.clone(), (height, time_ns));
@@ -525,188 +352,7 @@ impl<H, K> CoordinatorState<H, K> {
             restarts,
         }
     }
-
-    /// The client `client` on `host` became unusable (expired or frozen): the paths through it stop. Returns
-    /// the live builders of those paths, which stop where they are (their records keep the packets).
-    pub fn client_unusable(
-        &mut self,
-        host: &ChainId,
-        client: &ClientId,
-        reason: &str,
-    ) -> Vec<PacketKey> {
-        self.halted
-            .insert((host.clone(), client.clone()), reason.to_owned());
-        self.builders
-            .keys()
-            .filter(|key| {
-                self.routes
-                    .of(key)
-                    .is_some_and(|r| goes_through(r, host, client))
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// The client `client` on `host` is usable again: returns the paths through it that no other client stops,
-    /// to be cleared (what waited meanwhile is found the way clearing finds anything pending). Nothing when the
-    /// client was not stopped.
-    pub fn client_usable(&mut self, host: &ChainId, client: &ClientId) -> Vec<Route> {
-        if self
-            .halted
-            .remove(&(host.clone(), client.clone()))
-            .is_none()
-        {
-            return Vec::new();
-        }
-        self.routes
-            .all()
-            .filter(|r| goes_through(r, host, client) && self.halt_of(r).is_none())
-            .cloned()
-            .collect()
-    }
-
-    /// `chain`'s node stopped being consistent with what relayd followed: every path to or from it stops.
-    /// Returns the live builders of those paths, which stop where they are (their records keep the packets).
-    pub fn chain_inconsistent(&mut self, chain: &ChainId, reason: &str) -> Vec<PacketKey> {
-        self.inconsistent.insert(chain.clone(), reason.to_owned());
-        self.builders
-            .keys()
-            .filter(|key| {
-                self.routes
-                    .of(key)
-                    .is_some_and(|r| r.src == *chain || r.dst == *chain)
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// `chain`'s node is consistent again: returns the paths to or from it that nothing else stops, to be
-    /// cleared. Nothing when the chain was not stopped.
-    pub fn chain_consistent(&mut self, chain: &ChainId) -> Vec<Route> {
-        if self.inconsistent.remove(chain).is_none() {
-            return Vec::new();
-        }
-        self.routes
-            .all()
-            .filter(|r| (r.src == *chain || r.dst == *chain) && self.halt_of(r).is_none())
-            .cloned()
-            .collect()
-    }
-
-    /// The chains whose paths are stopped because their node is inconsistent, with why, sorted.
-    pub fn inconsistent_chains(&self) -> Vec<(String, String)> {
-        let mut chains: Vec<(String, String)> = self
-            .inconsistent
-            .iter()
-            .map(|(c, r)| (c.to_string(), r.clone()))
-            .collect();
-        chains.sort();
-        chains
-    }
-
-    /// The clients whose paths are stopped (host chain, client, why): expired, frozen or missing; sorted.
-    pub fn halted_clients(&self) -> Vec<(String, String, String)> {
-        let mut clients: Vec<(String, String, String)> = self
-            .halted
-            .iter()
-            .map(|((h, c), r)| (h.to_string(), c.to_string(), r.clone()))
-            .collect();
-        clients.sort();
-        clients
-    }
-
-    /// The number of routes to or from `chain`.
-    pub fn paths_of(&self, chain: &ChainId) -> usize {
-        self.routes
-            .all()
-            .filter(|r| r.src == *chain || r.dst == *chain)
-            .count()
-    }
-
-    /// The number of routes through `client` on `host`.
-    pub fn paths_through(&self, host: &ChainId, client: &ClientId) -> usize {
-        self.routes
-            .all()
-            .filter(|r| goes_through(r, host, client))
-            .count()
-    }
-
-    /// A handshake event (or request) about `object` at `state`: at most one builder per handshake, for the
-    /// highest state seen.
-    pub fn observe_handshake(
-        &self,
-        object: &RelayObject,
-        state: HandshakeState,
-    ) -> HandshakeVerdict {
-        match self.handshakes.get(object) {
-            Some(live) if live.state >= state => HandshakeVerdict::Discard,
-            Some(_) => HandshakeVerdict::Supersede,
-            None => HandshakeVerdict::Start,
-        }
-    }
-
-    /// A handshake builder runs for `object`.
-    pub fn handshake_launched(&mut self, object: RelayObject, live: LiveHandshake<K>) {
-        self.handshakes.insert(object, live);
-    }
-
-    /// A handshake builder of `generation` exited, `finished` or not.
-    pub fn handshake_exited(
-        &mut self,
-        object: &RelayObject,
-        generation: u64,
-        finished: bool,
-    ) -> HandshakeExit<K> {
-        if self
-            .handshakes
-            .get(object)
-            .is_none_or(|l| l.generation != generation)
-        {
-            return HandshakeExit::Stale;
-        }
-        let Some(live) = self.handshakes.remove(object) else {
-            return HandshakeExit::Stale;
-        };
-        if finished {
-            return HandshakeExit::Finished;
-        }
-        if live.restarts >= MAX_HANDSHAKE_RESTARTS {
-            return HandshakeExit::GiveUp(live.restarts);
-        }
-        let delay = retry::delay(
-            Duration::from_millis(100),
-            Duration::from_millis(6_400),
-            live.restarts,
-        );
-        HandshakeExit::Restart(delay, live)
-    }
-}
-
-fn goes_through(r: &Route, host: &ChainId, client: &ClientId) -> bool {
-    (r.dst == *host && r.dst_client == *client) || (r.src == *host && r.src_client == *client)
-}
-
-fn connection_event(chain: &ChainId, a: &ConnectionAttributes, state: HandshakeState) -> Routed {
-    Routed::Handshake {
-        object: RelayObject::Connection {
-            chain: chain.clone(),
-            connection: a.connection_id.clone(),
-        },
-        state,
-    }
-}
-
-fn channel_event(chain: &ChainId, a: &ChannelAttributes, state: HandshakeState) -> Routed {
-    Routed::Handshake {
-        object: RelayObject::Channel {
-            chain: chain.clone(),
-            port: a.port_id.clone(),
-            channel: a.channel_id.clone(),
-        },
-        state,
-    }
 }
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

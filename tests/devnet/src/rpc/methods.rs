@@ -7,21 +7,21 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tendermint::{abci, block, Hash};
+use tendermint::{block, Hash};
 use tendermint_proto::Protobuf;
 use tendermint_rpc::endpoint::{
-    abci_info, abci_query, block as block_ep, block_by_hash, block_results, block_search,
-    blockchain, broadcast, commit, consensus_params, header, header_by_hash, status, tx as tx_ep,
-    tx_search, validators,
+    abci_info, abci_query, block as block_ep, block_by_hash, block_results, blockchain, commit,
+    consensus_params, header, header_by_hash, status, validators,
 };
-use tendermint_rpc::query::{Operand, Operation, Query};
-use tokio::sync::broadcast::error::RecvError;
+use tendermint_rpc::query::Query;
 
 use super::dialect::Dialect;
 use super::error::RpcError;
-use super::node::{NodeEvent, NodeView, TxRecord};
+use super::node::NodeView;
 use super::params::Params;
-use super::query::{self, EventMap};
+
+mod broadcast_tx;
+mod search;
 
 /// Knobs of the server that differ from a plain CometBFT default only when a test asks.
 #[derive(Clone, Debug)]
@@ -426,197 +426,6 @@ impl Ctx {
             consensus_params: params,
         })
     }
-
-    fn tx_arg(p: &Params) -> Result<Vec<u8>, RpcError> {
-        match p.bytes("tx") {
-            Some(tx) if !tx.is_empty() => Ok(tx),
-            _ => Err(RpcError::internal("tx is empty")),
-        }
-    }
-
-    fn broadcast_tx_sync(&self, p: &Params) -> Result<Value, RpcError> {
-        let tx = Self::tx_arg(p)?;
-        let hash = tx_hash(&tx);
-        let check = self.node.submit_tx(tx);
-        to_json(&broadcast::tx_sync::Response {
-            codespace: check.codespace,
-            code: check.code,
-            data: check.data,
-            log: check.log,
-            hash,
-        })
-    }
-
-    fn broadcast_tx_async(&self, p: &Params) -> Result<Value, RpcError> {
-        let tx = Self::tx_arg(p)?;
-        let hash = tx_hash(&tx);
-        // Async callers only learn the hash; CheckTx's verdict is visible later through tx/tx_search.
-        let check = self.node.submit_tx(tx);
-        if check.code.is_err() {
-            tracing::debug!(%hash, code = check.code.value(), log = %check.log, "broadcast_tx_async: CheckTx rejected");
-        }
-        to_json(&broadcast::tx_async::Response {
-            codespace: String::new(),
-            code: abci::Code::Ok,
-            data: Default::default(),
-            log: String::new(),
-            hash,
-        })
-    }
-
-    async fn broadcast_tx_commit(&self, p: &Params) -> Result<Value, RpcError> {
-        let tx = Self::tx_arg(p)?;
-        let hash = tx_hash(&tx);
-        // Subscribe before submitting so the commit event cannot slip past.
-        let mut events = self.node.subscribe();
-        let check_tx = self.node.submit_tx(tx);
-        if check_tx.code.is_err() {
-            return commit_response(check_tx, hash, None);
-        }
-        let wait = async {
-            loop {
-                match events.recv().await {
-                    Ok(NodeEvent::Tx(rec)) if rec.hash == hash => return Ok(rec),
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => {
-                        if let Some(rec) = self.node.tx(&hash) {
-                            return Ok(rec);
-                        }
-                    }
-                    Err(RecvError::Closed) => {
-                        return Err(RpcError::internal(
-                            "failed to wait for tx commit: the node stopped",
-                        ))
-                    }
-                }
-            }
-        };
-        match tokio::time::timeout(self.config.broadcast_tx_commit_timeout, wait).await {
-            Ok(rec) => commit_response(check_tx, hash, Some(rec?.as_ref())),
-            Err(_) => Err(RpcError::internal(
-                "timed out waiting for tx to be included in a block",
-            )),
-        }
-    }
-
-    fn tx(&self, p: &Params) -> Result<Value, RpcError> {
-        if p.bool("prove") {
-            return Err(RpcError::internal(
-                "devnet does not build transaction inclusion proofs (prove=true)",
-            ));
-        }
-        let hash = p.hash("hash").unwrap_or(Hash::None);
-        let rec = self
-            .node
-            .tx(&hash)
-            .ok_or_else(|| RpcError::internal(format!("tx ({hash}) not found")))?;
-        to_json(&tx_response(&rec)?)
-    }
-
-    fn tx_search(&self, p: &Params) -> Result<Value, RpcError> {
-        let query = parse_query(&p.string("query").unwrap_or_default())?;
-        if p.bool("prove") {
-            return Err(RpcError::internal(
-                "devnet does not build transaction inclusion proofs (prove=true)",
-            ));
-        }
-        let descending = order_desc(p)?;
-        let all = self.node.earliest_height()..=self.node.latest_height();
-        let range = query::height_bounds(&query, "tx.height", all);
-        let indexed = query::indexed_condition(&query)
-            .and_then(|(key, value)| self.node.txs_with_attribute(key, value));
-        let mut found: Vec<Arc<TxRecord>> = match (hash_condition(&query), indexed) {
-            // A hash lookup is the relayer's hot path; answer it without scanning.
-            (Some(hash), _) => self.node.tx(&hash).into_iter().collect(),
-            // An attribute equality narrows the search through the index, as CometBFT's kv indexer does; the
-            // full query below still decides.
-            (None, Some(candidates)) => candidates
-                .into_iter()
-                .filter(|rec| range.contains(&rec.height))
-                .collect(),
-            (None, None) if range.is_empty() => Vec::new(),
-            (None, None) => self.node.txs(range),
-        };
-        found.retain(|rec| query::matches(&query, &query::tx_events(rec)));
-        found.sort_by_key(|r| (r.height, r.index));
-        if descending {
-            found.reverse();
-        }
-        let per_page = per_page(p);
-        let page = page(p, per_page, found.len())?;
-        let txs = found
-            .iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
-            .map(|r| tx_response(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        to_json(&tx_search::Response {
-            txs,
-            total_count: u32::try_from(found.len()).unwrap_or(u32::MAX),
-        })
-    }
-
-    fn block_search(&self, p: &Params) -> Result<Value, RpcError> {
-        let query = parse_query(&p.string("query").unwrap_or_default())?;
-        let descending = order_desc(p)?;
-        let all = self.node.earliest_height()..=self.node.latest_height();
-        let range = query::height_bounds(&query, "block.height", all);
-        let mut heights = Vec::new();
-        if !range.is_empty() {
-            for h in range {
-                let Some(results) = self.node.block_results(h) else {
-                    continue;
-                };
-                let mut events: EventMap = query::new_block_events(&results.finalize_block_events);
-                events.insert("block.height".into(), vec![h.to_string()]);
-                if query::matches(&query, &events) {
-                    heights.push(h);
-                }
-            }
-        }
-        if descending {
-            heights.reverse();
-        }
-        let per_page = per_page(p);
-        let page = page(p, per_page, heights.len())?;
-        let mut blocks = Vec::new();
-        for &h in heights.iter().skip((page - 1) * per_page).take(per_page) {
-            let (block_id, b) = self.load_block(h)?;
-            blocks.push(block_ep::v0_38::DialectResponse {
-                block_id,
-                block: b.as_ref().clone().into(),
-            });
-        }
-        to_json(&block_search::v0_38::DialectResponse {
-            blocks,
-            total_count: u32::try_from(heights.len()).unwrap_or(u32::MAX),
-        })
-    }
-}
-
-/// The `broadcast_tx_commit` result; `rec` is `None` when CheckTx rejected the transaction (height 0).
-fn commit_response(
-    check_tx: abci::response::CheckTx,
-    hash: Hash,
-    rec: Option<&TxRecord>,
-) -> Result<Value, RpcError> {
-    let (tx_result, included_at) = match rec {
-        Some(r) => (r.result.clone(), r.height),
-        None => (abci::types::ExecTxResult::default(), 0),
-    };
-    let mut out = to_json(&broadcast::tx_commit::Response {
-        check_tx,
-        tx_result,
-        hash,
-        height: height(included_at)?,
-    })?;
-    // v0.38's CheckTx has no sender/priority/mempool_error any more.
-    if let Some(check) = out.get_mut("check_tx").and_then(Value::as_object_mut) {
-        for gone in ["sender", "priority", "mempool_error"] {
-            check.remove(gone);
-        }
-    }
-    Ok(out)
 }
 
 /// A validator as CometBFT's RPC writes it (`voting_power`, not genesis's `power`/`name`); tendermint-rs reads
@@ -631,38 +440,6 @@ fn validator_json(v: &tendermint::validator::Info, with_priority: bool) -> Resul
         out["proposer_priority"] = Value::String(v.proposer_priority.value().to_string());
     }
     Ok(out)
-}
-
-/// `tx.hash = '<hex>'` in a query, decoded.
-fn hash_condition(query: &Query) -> Option<Hash> {
-    query.conditions.iter().find_map(|c| match &c.operation {
-        Operation::Eq(Operand::String(s)) if c.key == "tx.hash" => {
-            let bytes: [u8; 32] = hex::decode(s).ok()?.try_into().ok()?;
-            Some(Hash::Sha256(bytes))
-        }
-        _ => None,
-    })
-}
-
-fn tx_response(rec: &TxRecord) -> Result<tx_ep::Response, RpcError> {
-    Ok(tx_ep::Response {
-        hash: rec.hash,
-        height: height(rec.height)?,
-        index: rec.index,
-        tx_result: rec.result.clone(),
-        tx: rec.tx.clone(),
-        proof: None,
-    })
-}
-
-fn order_desc(p: &Params) -> Result<bool, RpcError> {
-    match p.string("order_by").as_deref() {
-        None | Some("") | Some("asc") => Ok(false),
-        Some("desc") => Ok(true),
-        Some(_) => Err(RpcError::internal(
-            "expected order_by to be either `asc` or `desc` or empty",
-        )),
-    }
 }
 
 /// CometBFT's `validatePerPage`: default 30, at most 100, nonsense means the default.

@@ -10,8 +10,11 @@ use relayd_messages::{
 };
 
 use super::*;
-use crate::handshake_builder::{EndId, Handshake, Kind};
+use crate::coordinator::decisions::Routed;
 use crate::store::{PacketRecord, Transition};
+
+mod handshakes;
+mod window;
 
 type State = CoordinatorState<u32, u32>;
 
@@ -470,101 +473,6 @@ fn periodic_clearing_is_due_every_interval_of_the_source_blocks() {
     assert!(s.clear_due(&chain("b-1"), 10).is_empty());
 }
 
-fn handshake() -> Handshake {
-    let end = |c: &str, id: &str| EndId {
-        chain: chain(c),
-        port: String::new(),
-        id: id.into(),
-    };
-    Handshake {
-        kind: Kind::Connection,
-        a: end("a-1", "connection-0"),
-        b: end("b-1", ""),
-    }
-}
-
-#[test]
-fn one_handshake_builder_per_handshake_for_the_highest_state_seen() {
-    let mut s = state();
-    let object = RelayObject::Connection {
-        chain: chain("a-1"),
-        connection: ConnectionId::new("connection-0").unwrap(),
-    };
-    assert_eq!(
-        s.observe_handshake(&object, HandshakeState::OpenInit),
-        HandshakeVerdict::Start
-    );
-    let generation = s.next_generation();
-    s.handshake_launched(
-        object.clone(),
-        LiveHandshake {
-            handle: 1,
-            generation,
-            state: HandshakeState::OpenTry,
-            handshake: handshake(),
-            correlation: CorrelationId::fresh(),
-            restarts: 0,
-        },
-    );
-    assert_eq!(
-        s.observe_handshake(&object, HandshakeState::OpenInit),
-        HandshakeVerdict::Discard
-    );
-    assert_eq!(
-        s.observe_handshake(&object, HandshakeState::OpenTry),
-        HandshakeVerdict::Discard
-    );
-    assert_eq!(
-        s.observe_handshake(&object, HandshakeState::OpenAck),
-        HandshakeVerdict::Supersede
-    );
-
-    assert!(matches!(
-        s.handshake_exited(&object, generation + 1, false),
-        HandshakeExit::Stale
-    ));
-    match s.handshake_exited(&object, generation, false) {
-        HandshakeExit::Restart(delay, live) => {
-            assert_eq!(delay, Duration::from_millis(100));
-            assert_eq!(live.state, HandshakeState::OpenTry);
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(s.handshake(&object).is_none());
-}
-
-#[test]
-fn a_handshake_builder_that_keeps_failing_is_left_to_the_operator() {
-    let mut s = state();
-    let object = RelayObject::Connection {
-        chain: chain("a-1"),
-        connection: ConnectionId::new("connection-0").unwrap(),
-    };
-    let live = |generation, restarts| LiveHandshake {
-        handle: 1,
-        generation,
-        state: HandshakeState::OpenInit,
-        handshake: handshake(),
-        correlation: CorrelationId::fresh(),
-        restarts,
-    };
-    s.handshake_launched(object.clone(), live(1, MAX_HANDSHAKE_RESTARTS - 1));
-    assert!(matches!(
-        s.handshake_exited(&object, 1, false),
-        HandshakeExit::Restart(..)
-    ));
-    s.handshake_launched(object.clone(), live(2, MAX_HANDSHAKE_RESTARTS));
-    assert!(matches!(
-        s.handshake_exited(&object, 2, false),
-        HandshakeExit::GiveUp(_)
-    ));
-    s.handshake_launched(object.clone(), live(3, 0));
-    assert!(matches!(
-        s.handshake_exited(&object, 3, true),
-        HandshakeExit::Finished
-    ));
-}
-
 #[test]
 fn the_tracked_clients_are_both_ends_of_every_route() {
     let s = state();
@@ -583,87 +491,4 @@ fn skipped_packets_are_never_reopened_by_clearing_while_failed_ones_are() {
     let mut failed = record("channel-0", "channel-1", 2, "failed");
     assert!(relayable(&failed) && reopen(&mut failed));
     assert_eq!(failed.state, PacketState::Detected);
-}
-
-#[test]
-fn beyond_the_window_packets_wait_by_key_and_start_oldest_first_as_builders_exit() {
-    let mut s = state();
-    s.set_max_builders(2);
-    let g1 = run(&mut s, record("channel-0", "channel-5", 1, "detected"), 1);
-    run(&mut s, record("channel-0", "channel-5", 2, "detected"), 2);
-    for seq in 3..=5 {
-        assert!(matches!(
-            s.start(record("channel-0", "channel-5", seq, "detected"), 0),
-            Start::Deferred
-        ));
-    }
-    // Asked again (e.g. its ack seen), a waiting packet keeps its one place.
-    assert!(matches!(
-        s.start(record("channel-0", "channel-5", 4, "confirmed"), 0),
-        Start::Deferred
-    ));
-    assert_eq!((s.builders().len(), s.waiting_builders()), (2, 3));
-    assert_eq!(s.admit(), None, "no slot free");
-    let key1 = key_of(&chain("a-1"), &packet("channel-0", "channel-5", 1));
-    assert!(matches!(s.packet_exited(&key1, g1, true), Exit::Done(None)));
-    let (next, restarts) = s.admit().expect("a slot is free");
-    assert_eq!((next.sequence, restarts), (Sequence(3), 0));
-    // The actor starts it from its stored record; it takes the freed slot.
-    run(&mut s, record("channel-0", "channel-5", 3, "detected"), 3);
-    assert_eq!((s.builders().len(), s.waiting_builders()), (2, 2));
-    assert!(matches!(
-        s.start(record("channel-0", "channel-5", 6, "detected"), 0),
-        Start::Deferred
-    ));
-    assert!(s.builders().len() <= s.max_builders());
-}
-
-#[test]
-fn a_halted_path_takes_no_slot_and_a_failed_builder_frees_its_slot_while_it_backs_off() {
-    let mut s = state();
-    s.set_max_builders(1);
-    let g1 = run(&mut s, record("channel-0", "channel-5", 1, "detected"), 1);
-    assert!(matches!(
-        s.start(record("channel-0", "channel-5", 2, "detected"), 0),
-        Start::Deferred
-    ));
-    let key1 = key_of(&chain("a-1"), &packet("channel-0", "channel-5", 1));
-    assert!(matches!(
-        s.packet_exited(&key1, g1, false),
-        Exit::Restart { .. }
-    ));
-    let (next, _) = s.admit().expect("the failed builder's slot is free");
-    assert_eq!(next.sequence, Sequence(2));
-    run(&mut s, record("channel-0", "channel-5", 2, "detected"), 2);
-    // The restarted builder waits its turn like any packet.
-    assert!(matches!(
-        s.start(record("channel-0", "channel-5", 1, "detected"), 1),
-        Start::Deferred
-    ));
-    assert_eq!(s.admit(), None);
-    // A halted path answers halted whatever the window: nothing waits for a slot it could not use.
-    s.chain_inconsistent(&chain("b-1"), "went back");
-    assert!(matches!(
-        s.start(record("channel-0", "channel-5", 9, "detected"), 0),
-        Start::Halted(..)
-    ));
-    assert_eq!(s.waiting_builders(), 1);
-}
-
-#[test]
-fn changing_the_bound_keeps_the_waiting_packets_in_order() {
-    let mut s = state();
-    s.set_max_builders(1);
-    run(&mut s, record("channel-0", "channel-5", 1, "detected"), 1);
-    for seq in [2, 3] {
-        assert!(matches!(
-            s.start(record("channel-0", "channel-5", seq, "detected"), 0),
-            Start::Deferred
-        ));
-    }
-    s.set_max_builders(3);
-    assert_eq!(s.max_builders(), 3);
-    assert_eq!(s.admit().map(|(k, _)| k.sequence), Some(Sequence(2)));
-    assert_eq!(s.admit().map(|(k, _)| k.sequence), Some(Sequence(3)));
-    assert_eq!(s.admit(), None);
 }
