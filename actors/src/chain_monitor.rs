@@ -4,6 +4,7 @@
 
 mod actor;
 pub mod chunks;
+pub(crate) mod consistency;
 pub mod source;
 
 pub use actor::*;

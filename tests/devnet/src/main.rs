@@ -89,6 +89,10 @@ struct NearArgs {
     /// Fixes keys for reproducible runs.
     #[arg(long)]
     seed: Option<String>,
+    /// Keeps the chain's blocks under <home>/data; started again on the same home, the chain produces them again
+    /// and goes on as the same chain (the stored genesis options win).
+    #[arg(long)]
+    persist: bool,
 }
 
 fn main() -> ExitCode {
@@ -138,6 +142,7 @@ async fn run_near(args: NearArgs) -> ExitCode {
         rpc_addr: args.rpc_addr,
         block_time: args.block_time,
         home: Some(args.home.clone()),
+        persist: args.persist,
     };
     let near = match devnet::near::start(opts).await {
         Ok(n) => n,

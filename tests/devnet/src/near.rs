@@ -6,6 +6,7 @@ pub mod chain;
 pub mod genesis;
 pub mod ibc;
 pub mod ledger;
+pub mod persist;
 pub mod proof;
 pub mod rpc;
 pub mod runtime;
@@ -22,6 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use chain::NearChain;
+use persist::NearLoggedBlock;
+
+use crate::persist::BlockLog;
 pub use genesis::{NearAccount, NearGenesis, NearGenesisError, NearGenesisOptions};
 
 /// How to run the NEAR devnet.
@@ -35,6 +39,9 @@ pub struct NearOptions {
     pub block_time: Duration,
     /// Where to write near-cli credential files and `near.json`, if anywhere.
     pub home: Option<PathBuf>,
+    /// Keep the chain under `home/data` ([`persist`]) and, when a chain is stored there already, produce its
+    /// blocks again and go on as the same chain (its stored genesis options win over these).
+    pub persist: bool,
 }
 
 impl NearOptions {
@@ -45,6 +52,7 @@ impl NearOptions {
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             block_time,
             home: None,
+            persist: false,
         }
     }
 }
@@ -66,6 +74,15 @@ pub enum NearDevnetError {
     /// The block time is below the minimum.
     #[error("block time {0:?} is below the 100ms minimum")]
     BlockTime(Duration),
+    /// Keeping the chain needs a home to keep it in.
+    #[error("persisting a chain needs a home folder")]
+    PersistWithoutHome,
+    /// The stored chain could not be opened or produced again.
+    #[error("stored chain: {0}")]
+    Persist(#[from] crate::persist::PersistError),
+    /// Producing the stored blocks again did not finish.
+    #[error("replaying the stored chain: {0}")]
+    Replay(String),
     /// The home folder could not be written.
     #[error("cannot write {path}: {source}")]
     Home {
@@ -183,8 +200,31 @@ pub async fn start(opts: NearOptions) -> Result<RunningNear, NearDevnetError> {
     if opts.block_time < Duration::from_millis(100) {
         return Err(NearDevnetError::BlockTime(opts.block_time));
     }
-    let genesis = NearGenesis::build(&opts.genesis)?;
-    let chain = Arc::new(Mutex::new(NearChain::new(genesis.clone(), now_ns())));
+    let (genesis, chain, log) = if opts.persist {
+        let home = opts
+            .home
+            .as_ref()
+            .ok_or(NearDevnetError::PersistWithoutHome)?;
+        let stored = persist::open(home, &opts.genesis, now_ns())?;
+        // The stored chain decides what its genesis and blocks were made of.
+        let genesis = NearGenesis::build(&stored.options.genesis_options())?;
+        let mut chain = NearChain::new(genesis.clone(), stored.options.genesis_time_ns);
+        let blocks = stored.blocks;
+        // Producing a long chain again is CPU work; keep it off the async workers.
+        let chain = tokio::task::spawn_blocking(move || {
+            persist::replay(&mut chain, &blocks).map(|()| chain)
+        })
+        .await
+        .map_err(|e| NearDevnetError::Replay(e.to_string()))??;
+        tracing::info!(chain = %genesis.chain_id, blocks = chain.head().height(), "replayed the stored chain");
+        (genesis, chain, Some(stored.log))
+    } else {
+        let genesis = NearGenesis::build(&opts.genesis)?;
+        let chain = NearChain::new(genesis.clone(), now_ns());
+        (genesis, chain, None)
+    };
+    let head_height = chain.head().height();
+    let chain = Arc::new(Mutex::new(chain));
     let listener =
         TcpListener::bind(opts.rpc_addr)
             .await
@@ -198,7 +238,7 @@ pub async fn start(opts: NearOptions) -> Result<RunningNear, NearDevnetError> {
             addr: opts.rpc_addr,
             source,
         })?;
-    let (head_tx, head) = watch::channel(0u64);
+    let (head_tx, head) = watch::channel(head_height);
     let (stop, stopped) = watch::channel(false);
     let shared = rpc::Shared {
         chain: Arc::clone(&chain),
@@ -213,6 +253,7 @@ pub async fn start(opts: NearOptions) -> Result<RunningNear, NearDevnetError> {
     let blocks = tokio::spawn(produce_blocks(
         Arc::clone(&chain),
         opts.block_time,
+        log,
         head_tx,
         stopped,
     ));
@@ -234,6 +275,7 @@ pub async fn start(opts: NearOptions) -> Result<RunningNear, NearDevnetError> {
 async fn produce_blocks(
     chain: Arc<Mutex<NearChain>>,
     block_time: Duration,
+    mut log: Option<BlockLog<NearLoggedBlock>>,
     head: watch::Sender<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -245,10 +287,23 @@ async fn produce_blocks(
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let height = {
+        let produced = {
             let mut c = chain.lock().unwrap_or_else(|e| e.into_inner());
-            c.produce_block(now_ns()).height()
+            // A kept chain writes and syncs each block before the lock lets anyone see it.
+            c.produce_block_with(now_ns(), |header, txs| match log.as_mut() {
+                Some(log) => log.append(&persist::record(header, txs)),
+                None => Ok(()),
+            })
+            .map(|block| block.height())
         };
-        let _ = head.send(height);
+        match produced {
+            Ok(height) => {
+                let _ = head.send(height);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot keep the next block; block production stops");
+                return;
+            }
+        }
     }
 }

@@ -200,8 +200,8 @@ impl<A: Application> Node<A> {
         if record.id.hash != logged.id || record.block.header().height.value() != logged.height {
             return Err(PersistError::Diverged {
                 height: logged.height,
-                recorded: logged.id,
-                got: record.id.hash,
+                recorded: logged.id.to_string(),
+                got: record.id.hash.to_string(),
             }
             .into());
         }

@@ -9,9 +9,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tendermint::{Hash, Time};
 
@@ -50,10 +52,26 @@ pub enum PersistError {
         /// The height.
         height: u64,
         /// The id recorded when the block was first decided.
-        recorded: Hash,
+        recorded: String,
         /// The id replaying produced.
-        got: Hash,
+        got: String,
     },
+}
+
+/// What a chain stores once, as `data/chain.json`: whatever its genesis is built from.
+pub trait ChainOptions: Serialize + DeserializeOwned {
+    /// The chain id, which a home keeps for good.
+    fn chain_id(&self) -> &str;
+}
+
+/// One block as a chain's log keeps it, one line of `data/blocks.jsonl` each.
+pub trait BlockRecord: Sized {
+    /// The block's height; the log holds heights 1, 2, ... without gaps.
+    fn height(&self) -> u64;
+    /// The record as one line of JSON, without the newline.
+    fn encode(&self) -> Result<Vec<u8>, String>;
+    /// A record back from its line, or why the line is not one.
+    fn decode(line: &str) -> Result<Self, String>;
 }
 
 /// What decides a chain's genesis and its blocks besides their transactions; stored once, as `data/chain.json`.
@@ -71,6 +89,12 @@ pub struct StoredOptions {
     pub rotate_validators_every: Option<u64>,
     /// Whether `update_client` events carry the header.
     pub update_client_header: bool,
+}
+
+impl ChainOptions for StoredOptions {
+    fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
 }
 
 /// One decided block as the log keeps it.
@@ -108,8 +132,12 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> PersistError {
     }
 }
 
-impl LoggedBlock {
-    fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+impl BlockRecord for LoggedBlock {
+    fn height(&self) -> u64 {
+        self.height
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let line = Line {
             height: self.height,
@@ -117,9 +145,7 @@ impl LoggedBlock {
             id: self.id.to_string(),
             txs: self.txs.iter().map(|tx| b64.encode(tx)).collect(),
         };
-        let mut bytes = serde_json::to_vec(&line)?;
-        bytes.push(b'\n');
-        Ok(bytes)
+        serde_json::to_vec(&line).map_err(|e| e.to_string())
     }
 
     fn decode(text: &str) -> Result<Self, String> {
@@ -146,41 +172,50 @@ impl LoggedBlock {
 
 /// The open block log of a persisted chain; appends are synced before they return.
 #[derive(Debug)]
-pub struct BlockLog {
+pub struct BlockLog<R = LoggedBlock> {
     path: PathBuf,
     file: File,
+    record: PhantomData<fn(&R)>,
 }
 
 /// A persisted chain read back: its options and the blocks to replay (empty for a new chain).
 #[derive(Debug)]
-pub struct Stored {
+pub struct Stored<O = StoredOptions, R = LoggedBlock> {
     /// The options its genesis was built from.
-    pub options: StoredOptions,
+    pub options: O,
     /// Its blocks, oldest first, heights 1, 2, ... without gaps.
-    pub blocks: Vec<LoggedBlock>,
+    pub blocks: Vec<R>,
     /// The log, positioned to append the next block.
-    pub log: BlockLog,
+    pub log: BlockLog<R>,
+}
+
+/// Opens the Cosmos chain stored under `home/data`, or creates it from `fresh` when there is none.
+pub fn open(home: &Path, fresh: StoredOptions) -> Result<Stored, PersistError> {
+    open_chain(home, fresh)
 }
 
 /// Opens the chain stored under `home/data`, or creates it from `fresh` when there is none. A stored chain keeps
 /// its own options; asking for another chain id there is an error.
-pub fn open(home: &Path, fresh: StoredOptions) -> Result<Stored, PersistError> {
+pub fn open_chain<O: ChainOptions, R: BlockRecord>(
+    home: &Path,
+    fresh: O,
+) -> Result<Stored<O, R>, PersistError> {
     let dir = home.join("data");
     fs::create_dir_all(&dir).map_err(io(&dir))?;
     let options_path = dir.join("chain.json");
     let options = if options_path.exists() {
         let bytes = fs::read(&options_path).map_err(io(&options_path))?;
-        let stored: StoredOptions = serde_json::from_slice(&bytes).map_err(|e| {
+        let stored: O = serde_json::from_slice(&bytes).map_err(|e| {
             corrupt(
                 &options_path,
                 format!("not the devnet's chain options: {e}"),
             )
         })?;
-        if stored.chain_id != fresh.chain_id {
+        if stored.chain_id() != fresh.chain_id() {
             return Err(PersistError::OtherChain {
                 path: options_path,
-                stored: stored.chain_id,
-                asked: fresh.chain_id,
+                stored: stored.chain_id().to_owned(),
+                asked: fresh.chain_id().to_owned(),
             });
         }
         stored
@@ -215,16 +250,20 @@ pub fn open(home: &Path, fresh: StoredOptions) -> Result<Stored, PersistError> {
     Ok(Stored {
         options,
         blocks,
-        log: BlockLog { path, file },
+        log: BlockLog {
+            path,
+            file,
+            record: PhantomData,
+        },
     })
 }
 
 /// Reads every whole record; returns them and the length of the file they fill. Only the last line may be torn
 /// (no newline, or not a record); a bad line before it is corruption.
-fn read_blocks(path: &Path, file: &File) -> Result<(Vec<LoggedBlock>, u64), PersistError> {
+fn read_blocks<R: BlockRecord>(path: &Path, file: &File) -> Result<(Vec<R>, u64), PersistError> {
     let mut reader = BufReader::new(file.try_clone().map_err(io(path))?);
     reader.seek(SeekFrom::Start(0)).map_err(io(path))?;
-    let mut blocks: Vec<LoggedBlock> = Vec::new();
+    let mut blocks: Vec<R> = Vec::new();
     let mut good_len = 0u64;
     let mut torn = false;
     let mut line = String::new();
@@ -244,13 +283,13 @@ fn read_blocks(path: &Path, file: &File) -> Result<(Vec<LoggedBlock>, u64), Pers
             ));
         }
         let whole = line.ends_with('\n');
-        match LoggedBlock::decode(line.trim_end()) {
+        match R::decode(line.trim_end()) {
             Ok(block) if whole => {
                 let expected = blocks.len() as u64 + 1;
-                if block.height != expected {
+                if block.height() != expected {
                     return Err(corrupt(
                         path,
-                        format!("height {} where {expected} was due", block.height),
+                        format!("height {} where {expected} was due", block.height()),
                     ));
                 }
                 blocks.push(block);
@@ -262,12 +301,11 @@ fn read_blocks(path: &Path, file: &File) -> Result<(Vec<LoggedBlock>, u64), Pers
     Ok((blocks, good_len))
 }
 
-impl BlockLog {
+impl<R: BlockRecord> BlockLog<R> {
     /// Appends `block` and syncs it to disk.
-    pub fn append(&mut self, block: &LoggedBlock) -> Result<(), PersistError> {
-        let bytes = block
-            .encode()
-            .map_err(|e| corrupt(&self.path, e.to_string()))?;
+    pub fn append(&mut self, block: &R) -> Result<(), PersistError> {
+        let mut bytes = block.encode().map_err(|e| corrupt(&self.path, e))?;
+        bytes.push(b'\n');
         self.file.write_all(&bytes).map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))
     }
@@ -344,11 +382,14 @@ mod tests {
         let path = home.path().join("data/blocks.jsonl");
         let mut bytes = b"garbage\n".to_vec();
         bytes.extend(block(1).encode().unwrap());
+        bytes.push(b'\n');
         fs::write(&path, bytes).unwrap();
         let err = open(home.path(), options("ibc-0")).unwrap_err();
         assert!(matches!(err, PersistError::Corrupt { .. }), "{err}");
         // A gap in heights is corruption too.
-        fs::write(&path, block(2).encode().unwrap()).unwrap();
+        let mut line = block(2).encode().unwrap();
+        line.push(b'\n');
+        fs::write(&path, line).unwrap();
         assert!(matches!(
             open(home.path(), options("ibc-0")),
             Err(PersistError::Corrupt { .. })

@@ -1,6 +1,6 @@
 //! A chain kept under its home survives its process: stopped and started again on the same home and ports, it
 //! is the same chain (same block ids, same balances and account sequences) and goes on producing; the `devnet`
-//! binary does the same after a SIGKILL.
+//! binary does the same after a SIGKILL, and so does `devnet near --persist`.
 
 #[allow(dead_code)]
 mod support;
@@ -147,6 +147,78 @@ async fn the_binary_survives_sigkill_with_its_blocks() {
         let header = rpc.block(h as u32).await.unwrap().block.header;
         let prev = rpc.block((h - 1) as u32).await.unwrap().block_id;
         assert_eq!(header.last_block_id, Some(prev), "height {h}");
+    }
+    node.kill().unwrap();
+    node.wait().unwrap();
+}
+
+async fn near_block(
+    rpc: &near_jsonrpc_client::JsonRpcClient,
+    height: Option<u64>,
+) -> Option<near_primitives::views::BlockView> {
+    use near_primitives::types::{BlockId, BlockReference};
+    let block_reference = height.map_or_else(BlockReference::latest, |h| {
+        BlockReference::BlockId(BlockId::Height(h))
+    });
+    rpc.call(near_jsonrpc_client::methods::block::RpcBlockRequest { block_reference })
+        .await
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_near_binary_survives_sigkill_as_the_same_chain() {
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_devnet"))
+            .args(["near", "--persist", "--block-time", "150ms"])
+            .args(["--epoch-length", "5", "--rpc-addr", &addr, "--home"])
+            .arg(home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let rpc = near_jsonrpc_client::JsonRpcClient::connect(format!("http://{addr}"));
+    let height_at_least = |h: u64| {
+        let rpc = rpc.clone();
+        async move {
+            for _ in 0..400 {
+                if let Some(b) = near_block(&rpc, None).await {
+                    if b.header.height >= h {
+                        return b.header.height;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the NEAR devnet did not reach height {h}");
+        }
+    };
+    let mut node = spawn();
+    // Past two epochs, so the restarted chain must rebuild epoch ids and producer sets too.
+    let before = height_at_least(12).await;
+    let keys = std::fs::read(home.path().join("keys/relayer.devnet.json")).unwrap();
+    let hash = near_block(&rpc, Some(7)).await.unwrap().header.hash;
+    node.kill().unwrap();
+    node.wait().unwrap();
+
+    let mut node = spawn();
+    height_at_least(before + 3).await;
+    assert_eq!(near_block(&rpc, Some(7)).await.unwrap().header.hash, hash);
+    assert_eq!(
+        std::fs::read(home.path().join("keys/relayer.devnet.json")).unwrap(),
+        keys
+    );
+    // No gap and no fork at the restart: every header links to the block before it.
+    for h in (before - 1)..=(before + 2) {
+        let block = near_block(&rpc, Some(h)).await.unwrap();
+        let prev = near_block(&rpc, Some(h - 1)).await.unwrap();
+        assert_eq!(block.header.prev_hash, prev.header.hash, "height {h}");
     }
     node.kill().unwrap();
     node.wait().unwrap();

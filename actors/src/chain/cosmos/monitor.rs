@@ -15,12 +15,11 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, warn};
 
 mod config;
-mod consistency;
 mod fetch;
 mod ws;
 
+use crate::chain_monitor::consistency::{self, Judgement};
 pub use config::{MonitorConfig, MonitorError};
-use consistency::Judgement;
 pub use fetch::{block_time_ns, fetch_block, FetchError};
 use ws::{connect_ws, new_block_height, next_event, poll_connecting, Connecting, WsConn};
 

@@ -43,6 +43,7 @@ use super::runtime::{self, StateMap, GAS_PRICE};
 use super::trie::Trie;
 
 mod light;
+mod replay;
 
 /// How many past blocks' states are kept for queries at a block.
 pub const STATES_RETAINED: u64 = 1_000;
@@ -360,6 +361,19 @@ impl NearChain {
 
     /// Produces the next block at `timestamp_ns` (raised to stay above the previous block's), executing the pool.
     pub fn produce_block(&mut self, timestamp_ns: u64) -> &StoredBlock {
+        match self.produce_block_with(timestamp_ns, |_, _| Ok::<(), std::convert::Infallible>(())) {
+            Ok(block) => block,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Produces the next block as [`NearChain::produce_block`] does, handing its sealed header and transactions to
+    /// `keep` before anything is applied or shown; an error from `keep` leaves the chain and its pool as they were.
+    pub fn produce_block_with<E>(
+        &mut self,
+        timestamp_ns: u64,
+        keep: impl FnOnce(&BlockHeader, &[SignedTransaction]) -> Result<(), E>,
+    ) -> Result<&StoredBlock, E> {
         let prev = self.head().clone();
         let height = prev.height() + 1;
         let epoch = self.epoch_of(height);
@@ -369,7 +383,6 @@ impl NearChain {
         let next_bp_hash = bp_hash(&self.block_producers(epoch + 1));
         let timestamp = timestamp_ns.max(prev.header.raw_timestamp() + 1);
         let txs = std::mem::take(&mut self.mempool);
-        self.pool_nonces.clear();
         let tx_hashes: Vec<CryptoHash> = txs.iter().map(|t| t.get_hash()).collect();
         let tx_root = merklize(&txs).0;
 
@@ -456,6 +469,11 @@ impl NearChain {
         };
         let header = seal(prev.hash(), inner_lite, inner_rest, author_key.as_ref());
         let block_hash = *header.hash();
+        if let Err(e) = keep(&header, &txs) {
+            self.mempool = txs;
+            return Err(e);
+        }
+        self.pool_nonces.clear();
 
         // Apply the chunk: the IBC host sees this block's height and time, and the state the header commits to.
         self.ibc
@@ -514,7 +532,7 @@ impl NearChain {
                 self.epoch_light_client_blocks.insert(epoch_id.0, lc);
             }
         }
-        self.head()
+        Ok(self.head())
     }
 
     fn secret_of(&self, account: &AccountId) -> Option<near_crypto::SecretKey> {

@@ -197,4 +197,8 @@ impl EventSource for NearEventMonitor {
     ) {
         NearEventMonitor::run(self, start, sink, shutdown).await;
     }
+
+    fn status(&self) -> Option<tokio::sync::watch::Receiver<crate::chain_monitor::MonitorStatus>> {
+        Some(NearEventMonitor::status(self))
+    }
 }

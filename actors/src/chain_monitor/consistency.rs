@@ -1,10 +1,11 @@
 //! Whether a node still agrees with what the monitor followed, judged from heights alone first: a node whose
 //! latest height is below the last delivered one went back (restored from an old snapshot, reset, or another
 //! chain behind the same address); once it is back at that height, the block there must be the one followed.
+//! The Cosmos and the NEAR monitors both judge by it.
 
 /// What to make of the node's latest height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Judgement {
+pub(crate) enum Judgement {
     /// Follow it.
     Consistent,
     /// Its height is below the last delivered one.
@@ -16,7 +17,7 @@ pub(super) enum Judgement {
 
 /// Judges `latest` against `followed` (the last delivered height, 0 before any), knowing whether the node was
 /// already found inconsistent.
-pub(super) fn judge(followed: u64, latest: u64, was_inconsistent: bool) -> Judgement {
+pub(crate) fn judge(followed: u64, latest: u64, was_inconsistent: bool) -> Judgement {
     if latest < followed {
         Judgement::WentBack
     } else if was_inconsistent {
