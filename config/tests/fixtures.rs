@@ -253,6 +253,11 @@ fn rpc_addrs_lists_several_endpoints_and_is_checked() {
             "bad.toml:9: chains[1]: missing key `rpc_addr` (or `rpc_addrs` for several endpoints)",
         ),
     ];
+    let near = "[[chains]]\nid = \"near-0\"\ntype = \"near\"\nrpc_addrs = [\"127.0.0.1:3030\", \"127.0.0.1:3031\"]\ncontract_account = \"ibc.near\"\nsigner_account = \"relayer.near\"\nkey_file = \"k.json\"\n";
+    let bad = bad.into_iter().chain([(
+        near.to_owned(),
+        "bad.toml:4: chains[0].rpc_addrs: a NEAR chain takes one RPC endpoint; several are supported for Cosmos chains only",
+    )]);
     for (text, expected) in bad {
         let err = Config::parse(&text, Path::new("bad.toml")).expect_err(expected);
         assert_eq!(err.to_string(), expected);
