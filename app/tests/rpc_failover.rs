@@ -3,6 +3,8 @@
 //! first proxy of both chains is killed with every connection through it, as a node that goes away: relayd
 //! moves its reads and its event subscription to the second endpoint, every packet is relayed and acknowledged
 //! exactly once (balances exact), and `/chains` shows the first endpoint failing and the second current.
+//! Periodic clearing is off, so every packet sent after the start is relayed from the events of its height: a
+//! height skipped in the switch would leave its packets unrelayed.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -104,7 +106,12 @@ async fn killing_the_first_rpc_endpoint_mid_stream_loses_no_packet_and_shows_the
         );
         text = text.replace(
             &format!("rpc_addr = \"{}\"", chain.rpc_url()),
-            &format!("rpc_addrs = [\"{}\", \"{}\"]", p1.url(), p2.url()),
+            // No periodic clearing: a packet whose height the event subscription skipped would stay unrelayed.
+            &format!(
+                "rpc_addrs = [\"{}\", \"{}\"]\nclear_interval = 0",
+                p1.url(),
+                p2.url()
+            ),
         );
         first.push(p1);
         second.push(p2);
@@ -248,6 +255,8 @@ async fn killing_the_first_rpc_endpoint_mid_stream_loses_no_packet_and_shows_the
         );
     }
 
+    // No path was stopped and resumed (a resume clears, which would hide a skipped height).
+    assert!(!log_has(&log, "the node is not consistent"));
     // The event subscriptions moved to the second endpoints' WebSockets.
     for proxy in &second {
         let ws = format!("ws://{}/websocket", proxy.addr);
