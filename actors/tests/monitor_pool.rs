@@ -1,6 +1,7 @@
 //! The Cosmos event monitor on a chain with two RPC endpoints (two TCP proxies in front of one devnet node),
 //! sharing the chain's pooled client: when the endpoint its subscription is on dies, the subscription moves to
-//! the other one and every height is still delivered once, in order.
+//! the other one and every height is still delivered once, in order; so it does when the pool leaves its
+//! endpoint for another reason (here a quarantine) while the endpoint still answers.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -59,6 +60,81 @@ async fn next(rx: &mut mpsc::Receiver<BlockEvents>, expected: &mut u64) {
         "heights must arrive in order without gaps or duplicates"
     );
     *expected += 1;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_on_an_endpoint_the_pool_leaves_moves_to_the_current_one_without_a_gap() {
+    let chain = devnet::start_chain(devnet::ChainOptions::local(
+        "ibc-0",
+        Duration::from_millis(200),
+    ))
+    .await
+    .unwrap();
+    timeout(GUARD, chain.wait_for_height(3)).await.unwrap();
+    let (p1, p2) = (
+        Proxy::start(chain.rpc_addr).await,
+        Proxy::start(chain.rpc_addr).await,
+    );
+    let urls = [format!("http://{}", p1.addr), format!("http://{}", p2.addr)];
+    let ws: Vec<String> = [p1.addr, p2.addr]
+        .iter()
+        .map(|a| format!("ws://{a}/websocket"))
+        .collect();
+    let pool = RpcPool::new("ibc-0", &urls, PoolSettings::default());
+    let rpc = CosmosRpc::pooled(
+        "ibc-0",
+        &urls,
+        pool.clone(),
+        CompatMode::V0_38,
+        Duration::from_secs(5),
+        MAX_RESPONSE_BYTES,
+    )
+    .unwrap();
+    let mut config = MonitorConfig::new("ibc-0", &urls[0], &ws[0]);
+    config.websocket_urls = ws.clone();
+    config.max_block_time = Duration::from_millis(400);
+    config.backoff_base = Duration::from_millis(50);
+    let monitor = EventMonitor::new(config).unwrap().sharing(rpc);
+    let mut status = monitor.status();
+    let (tx, mut rx) = mpsc::channel(1024);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(monitor.run(1, tx, async move {
+        let _ = stopped.await;
+    }));
+    let mut expected = 1;
+    while expected <= 3 {
+        next(&mut rx, &mut expected).await;
+    }
+    timeout(
+        GUARD,
+        status.wait_for(|s| s.mode == SourceMode::Push && s.connected),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    // The first endpoint stays up but is quarantined: the subscription leaves it for the second.
+    pool.quarantine(0, "served a header the light client refused");
+    timeout(
+        GUARD,
+        status.wait_for(|s| s.mode == SourceMode::Push && s.connected && s.reconnects >= 1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(pool.current(), 1);
+    let target = chain.node.latest_height() + 3;
+    while expected <= target {
+        next(&mut rx, &mut expected).await;
+    }
+
+    let _ = stop.send(());
+    assert_eq!(
+        timeout(GUARD, task).await.unwrap().unwrap(),
+        StopReason::Shutdown
+    );
+    drop((p1, p2));
+    chain.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
