@@ -22,6 +22,7 @@ pub mod proof_height;
 pub mod querier;
 pub mod retry;
 pub mod routes;
+pub mod rpc_pool;
 pub mod scan;
 pub mod store;
 pub mod supervisor;

@@ -73,6 +73,14 @@ pub struct Families {
     pub lifecycle_events_total: IntCounter,
     /// `relayd_chain_height{chain}`: the latest height the coordinator saw.
     pub chain_height: IntGaugeVec,
+    /// `relayd_rpc_endpoint_up{chain,endpoint}`: 1 while the RPC endpoint is healthy.
+    pub rpc_endpoint_up: IntGaugeVec,
+    /// `relayd_rpc_endpoint_quarantined{chain,endpoint}`: 1 while the endpoint is quarantined.
+    pub rpc_endpoint_quarantined: IntGaugeVec,
+    /// `relayd_rpc_endpoint_current{chain,endpoint}`: 1 for the endpoint reads and the subscription use.
+    pub rpc_endpoint_current: IntGaugeVec,
+    /// `relayd_rpc_endpoint_height{chain,endpoint}`: the latest height the endpoint reported.
+    pub rpc_endpoint_height: IntGaugeVec,
     /// `relayd_packet_builders`: live packet builders.
     pub packet_builders: IntGauge,
     /// `relayd_packet_builders_waiting`: packets waiting for a builder slot (the window is full).
@@ -123,7 +131,7 @@ pub struct FamilyDesc {
 }
 
 impl Families {
-    fn collectors(&self) -> [&dyn prometheus::core::Collector; 22] {
+    fn collectors(&self) -> [&dyn prometheus::core::Collector; 26] {
         [
             &self.packets,
             &self.relay_latency_seconds,
@@ -147,6 +155,10 @@ impl Families {
             &self.packets_skipped_total,
             &self.lifecycle_events_total,
             &self.chain_height,
+            &self.rpc_endpoint_up,
+            &self.rpc_endpoint_quarantined,
+            &self.rpc_endpoint_current,
+            &self.rpc_endpoint_height,
         ]
     }
 }
@@ -318,6 +330,30 @@ impl Metrics {
             )?,
             lifecycle_events_total,
             chain_height: gauge(r, "relayd_chain_height", "Latest height seen", &["chain"])?,
+            rpc_endpoint_up: gauge(
+                r,
+                "relayd_rpc_endpoint_up",
+                "1 while the RPC endpoint is healthy (answers and does not lag)",
+                &["chain", "endpoint"],
+            )?,
+            rpc_endpoint_quarantined: gauge(
+                r,
+                "relayd_rpc_endpoint_quarantined",
+                "1 while the RPC endpoint is quarantined for serving data the light client refused",
+                &["chain", "endpoint"],
+            )?,
+            rpc_endpoint_current: gauge(
+                r,
+                "relayd_rpc_endpoint_current",
+                "1 for the RPC endpoint reads and the event subscription use",
+                &["chain", "endpoint"],
+            )?,
+            rpc_endpoint_height: gauge(
+                r,
+                "relayd_rpc_endpoint_height",
+                "Latest height the RPC endpoint reported",
+                &["chain", "endpoint"],
+            )?,
             packet_builders,
             packet_builders_waiting,
         };
@@ -409,7 +445,7 @@ mod tests {
         let metrics = Metrics::new(&registry, vec![1.0]).unwrap();
         let described: Vec<String> = metrics.describe().into_iter().map(|d| d.name).collect();
         // A scrape lists the unlabelled families at once and the labelled ones once they have a series: every
-        // one it lists is described, and the description covers all 24 families, each once.
+        // one it lists is described, and the description covers all 28 families, each once.
         let mut gathered: Vec<String> = registry
             .gather()
             .iter()
@@ -417,10 +453,10 @@ mod tests {
             .collect();
         gathered.sort();
         assert!(gathered.iter().all(|n| described.contains(n)));
-        assert_eq!(described.len(), 24);
+        assert_eq!(described.len(), 28);
         let mut unique = described.clone();
         unique.dedup();
-        assert_eq!(unique.len(), 24);
+        assert_eq!(unique.len(), 28);
         let packets = metrics
             .describe()
             .into_iter()

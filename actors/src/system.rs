@@ -104,6 +104,8 @@ pub struct RelayHandle {
     pub meters: ServiceMeters,
     /// The supervisor of the client keeper and the misbehaviour watcher (their requests go through it).
     pub services: Addr<ServiceSupervisor>,
+    /// Each Cosmos chain's RPC endpoints, their scores and which one is used.
+    pub rpc_pools: HashMap<ChainId, crate::rpc_pool::RpcPool>,
     failure: Option<oneshot::Receiver<String>>,
     /// Each chain's endpoint: a reload resolves the paths of the re-read file through them.
     endpoints: HashMap<ChainId, AnyEndpoint>,
@@ -236,12 +238,14 @@ pub async fn start_with(
 ) -> Result<RelayHandle, StartError> {
     let mut factories = HashMap::new();
     let mut links = HashMap::new();
+    let mut rpc_pools = HashMap::new();
     for chain in &config.chains {
         let (factory, link) = match chain.chain_type {
             ChainType::Cosmos => {
                 let (f, link) =
                     cosmos_factory(chain, config, &store, &keys_dir, options.metrics.as_ref())
                         .await?;
+                rpc_pools.insert(chain.id.clone(), f.rpc.pool().clone());
                 (AnyFactory::Cosmos(Box::new(f)), link)
             }
             ChainType::Near => {
@@ -517,6 +521,7 @@ pub async fn start_with(
         check_clients: services.clone().recipient(),
         misbehaviour: services.clone().recipient(),
         services,
+        rpc_pools,
         failure: Some(failure),
         pending_paths,
         meters,

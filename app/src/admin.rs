@@ -106,6 +106,7 @@ pub struct Admin {
     gate: Mutex<Gate>,
     ops: Mutex<Operations>,
     probes: Probes,
+    rpc_pools: HashMap<ChainId, relayd_actors::rpc_pool::RpcPool>,
     started_ms: u64,
     data_dir: String,
     /// Where `POST /config/reload` asks the service loop to reload (none until the service accepts reloads).
@@ -214,6 +215,7 @@ pub async fn start(
         gate: Mutex::new(Gate::new(token)),
         ops: Mutex::new(Operations::default()),
         probes,
+        rpc_pools: relay.rpc_pools.clone(),
         started_ms: now_ms(),
         data_dir: std::fs::canonicalize(data_dir)
             .unwrap_or_else(|_| data_dir.to_owned())

@@ -66,6 +66,11 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<(KeyPath, String)> {
                 let mut same = chain.clone();
                 same.packet_filter = running.packet_filter.clone();
                 same.clear_interval = running.clear_interval;
+                // `rpc_addr = "x"` and `rpc_addrs = ["x"]` name the same endpoints.
+                if same.rpc_endpoints() == running.rpc_endpoints() {
+                    same.rpc_addr = running.rpc_addr.clone();
+                    same.rpc_addrs = running.rpc_addrs.clone();
+                }
                 if &same != running {
                     out.push((
                         at,
@@ -106,6 +111,21 @@ mod tests {
             "[global]\nics20_max_memo_size = 10\n\n{BASE}clear_interval = 7\npacket_filter = {{ allow = [\"transfer/channel-1\"] }}\n"
         ));
         assert_eq!(needs_restart(&old, &new), Vec::new());
+    }
+
+    #[test]
+    fn rpc_addr_and_a_list_of_one_are_the_same_endpoints_but_more_need_a_restart() {
+        let old = parse(BASE);
+        let one = parse(&BASE.replace(
+            "rpc_addr = \"127.0.0.1:26657\"",
+            "rpc_addrs = [\"127.0.0.1:26657\"]",
+        ));
+        assert_eq!(needs_restart(&old, &one), Vec::new());
+        let two = parse(&BASE.replace(
+            "rpc_addr = \"127.0.0.1:26657\"",
+            "rpc_addrs = [\"127.0.0.1:26657\", \"127.0.0.1:26667\"]",
+        ));
+        assert_eq!(needs_restart(&old, &two).len(), 1);
     }
 
     #[test]

@@ -205,6 +205,8 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
             );
         }
 
+        check_rpc_addrs(chain, &at, report);
+
         if chain.max_msg_num == 0 {
             report(at.key("max_msg_num"), "must be at least 1".to_owned());
         }
@@ -252,6 +254,51 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
                 }
             }
         }
+    }
+}
+
+/// Exactly one of `rpc_addr` and `rpc_addrs`; a list of distinct addresses, at least one; one for NEAR chains.
+fn check_rpc_addrs(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(KeyPath, String)) {
+    match (&chain.rpc_addr, &chain.rpc_addrs) {
+        (Some(_), Some(_)) => report(
+            at.key("rpc_addrs"),
+            "set either rpc_addr (one endpoint) or rpc_addrs (several), not both".to_owned(),
+        ),
+        (None, None) => report(
+            at.clone(),
+            "missing key `rpc_addr` (or `rpc_addrs` for several endpoints)".to_owned(),
+        ),
+        (None, Some(list)) => {
+            if list.is_empty() {
+                report(
+                    at.key("rpc_addrs"),
+                    "must list at least one address".to_owned(),
+                );
+            }
+            for (j, addr) in list.iter().enumerate() {
+                if let Some(first) = list[..j].iter().position(|a| a == addr) {
+                    report(
+                        at.key("rpc_addrs").index(j),
+                        format!("{addr} is listed twice (also rpc_addrs[{first}])"),
+                    );
+                }
+            }
+            if chain.chain_type == ChainType::Near && list.len() > 1 {
+                report(
+                    at.key("rpc_addrs"),
+                    "a NEAR chain takes one RPC endpoint; several are supported for Cosmos chains only"
+                        .to_owned(),
+                );
+            }
+        }
+        (Some(_), None) => {}
+    }
+    if chain.rpc_addrs.as_ref().is_some_and(|l| l.len() > 1) && chain.websocket_addr.is_some() {
+        report(
+            at.key("websocket_addr"),
+            "names one WebSocket for several rpc_addrs; leave it out so that each endpoint's `/websocket` is used"
+                .to_owned(),
+        );
     }
 }
 

@@ -30,7 +30,8 @@ fn adr_002_example_parses_unchanged() {
     let a = &config.chains[0];
     assert_eq!(a.id.as_str(), "chain_A");
     assert_eq!(a.chain_type, ChainType::Cosmos);
-    assert_eq!(a.rpc_addr.to_string(), "http://localhost:26657");
+    let rpc: Vec<String> = a.rpc_endpoints().iter().map(|r| r.to_string()).collect();
+    assert_eq!(rpc, ["http://localhost:26657"]);
     let cosmos = a.cosmos().expect("cosmos settings");
     // The ADR's misspelt key is read as gas_adjustment.
     assert_eq!(cosmos.gas_adjustment, 1.3);
@@ -186,6 +187,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("missing-key-name", "missing-key-name.toml:9: chains[1]: missing key `key_name` (required for cosmos chains)"),
         ("near-without-contract", "near-without-contract.toml:17: chains[2]: missing key `contract_account` (required for near chains)"),
         ("refresh-fraction-out-of-range", "refresh-fraction-out-of-range.toml:2: clients.refresh_fraction: 1.5 is not between 0 and 1 (exclusive): a client must be refreshed before it expires"),
+        ("rpc-addr-and-rpc-addrs", "rpc-addr-and-rpc-addrs.toml:12: chains[1].rpc_addrs: set either rpc_addr (one endpoint) or rpc_addrs (several), not both"),
         ("src-equals-dest", "src-equals-dest.toml:17: connections[0]: src and dest are both on chain \"ibc-0\""),
         ("syntax-error", "syntax-error.toml:13: chains[1].key_name: invalid basic string, expected `\"`"),
         ("gas-two-values", "gas-two-values.toml:7: chains[0].gas: string values must be quoted, expected literal string"),
@@ -214,6 +216,51 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
     for (name, expected) in cases {
         let err = parse(&format!("invalid/{name}.toml")).expect_err(name);
         assert_eq!(&err, expected, "fixture {name}");
+    }
+}
+
+#[test]
+fn rpc_addrs_lists_several_endpoints_and_is_checked() {
+    let text = std::fs::read_to_string(fixtures().join("invalid/rpc-addr-and-rpc-addrs.toml"))
+        .expect("fixture");
+    let fixed = text.replacen("rpc_addr = \"127.0.0.1:26557\"\n", "", 1);
+    let config = Config::parse(&fixed, Path::new("fixed.toml")).expect("one form per chain");
+    let rpc: Vec<String> = config.chains[1]
+        .rpc_endpoints()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(rpc, ["http://127.0.0.1:26557", "http://127.0.0.1:26567"]);
+    assert_eq!(
+        config.chains[1]
+            .cosmos()
+            .expect("cosmos")
+            .websocket_addr
+            .to_string(),
+        "ws://127.0.0.1:26557/websocket"
+    );
+    let bad = [
+        (
+            fixed.replacen("rpc_addrs = [\"127.0.0.1:26557\", \"127.0.0.1:26567\"]", "rpc_addrs = []", 1),
+            "bad.toml:11: chains[1].rpc_addrs: must list at least one address",
+        ),
+        (
+            fixed.replacen("\"127.0.0.1:26567\"]", "\"http://127.0.0.1:26557\"]", 1),
+            "bad.toml:11: chains[1].rpc_addrs[1]: http://127.0.0.1:26557 is listed twice (also rpc_addrs[0])",
+        ),
+        (
+            fixed.replacen("rpc_addrs = [\"127.0.0.1:26557\", \"127.0.0.1:26567\"]\n", "", 1),
+            "bad.toml:9: chains[1]: missing key `rpc_addr` (or `rpc_addrs` for several endpoints)",
+        ),
+    ];
+    let near = "[[chains]]\nid = \"near-0\"\ntype = \"near\"\nrpc_addrs = [\"127.0.0.1:3030\", \"127.0.0.1:3031\"]\ncontract_account = \"ibc.near\"\nsigner_account = \"relayer.near\"\nkey_file = \"k.json\"\n";
+    let bad = bad.into_iter().chain([(
+        near.to_owned(),
+        "bad.toml:4: chains[0].rpc_addrs: a NEAR chain takes one RPC endpoint; several are supported for Cosmos chains only",
+    )]);
+    for (text, expected) in bad {
+        let err = Config::parse(&text, Path::new("bad.toml")).expect_err(expected);
+        assert_eq!(err.to_string(), expected);
     }
 }
 

@@ -78,7 +78,7 @@ pub fn from_config(
             chain: chain.clone(),
             source,
         })?;
-    let rpc = rpc::NearRpc::new(&chain, config.rpc_addr.url().as_str());
+    let rpc = rpc::NearRpc::new(&chain, settings.rpc_addr.url().as_str());
     let endpoint = endpoint::NearEndpoint::new(rpc.clone(), contract.clone());
     let submitter = tx::NearTxSubmitter::new(rpc, signer, contract, tx::NearTxConfig::default());
     Ok((endpoint, submitter))

@@ -17,7 +17,12 @@ use crate::chain::cosmos::tx::TxConfig;
 use crate::chain_link::ChainLink;
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
+use crate::rpc_pool::{PoolSettings, RpcPool};
 use crate::store::StateStore;
+
+/// How long one request to a chain's node may take (the relaying clients' default): a node that hangs longer
+/// counts as failed and the request moves to the chain's next endpoint.
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a transaction is given to confirm before it counts as failed.
 pub(super) fn confirm_timeout(config: &Config) -> Duration {
@@ -44,22 +49,37 @@ pub(super) async fn cosmos_factory(
         .cosmos()
         .ok_or_else(|| chain_err(chain, "incomplete cosmos settings"))?;
     let id = chain.id.to_string();
-    let url = chain.rpc_addr.to_string();
-    // The node is asked its version only to pick the RPC dialect, within [global] timeout so a hung node does
-    // not hold the start. One that does not answer does not stop the start: the chain starts degraded and its
-    // actors retry it with backoff like any node that goes away later.
-    let rpc = match CosmosRpc::connect_with_timeout(&id, &url, config.global.timeout.get()).await {
-        Ok(probe) => CosmosRpc::new(&id, &url, probe.compat_mode()),
+    let urls: Vec<String> = chain
+        .rpc_endpoints()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // The nodes are asked their version only to pick the RPC dialect, within [global] timeout each so a hung
+    // node does not hold the start. None answering does not stop the start: the chain starts degraded and its
+    // actors retry with backoff like any node that goes away later.
+    let timeout = config.global.timeout.get();
+    let compat = match CosmosRpc::probe_dialect(&id, &urls, timeout).await {
+        Ok(compat) => compat,
         Err(e) => {
-            warn!(chain = %chain.id, error = %e, "node not reachable at start; the chain starts degraded and is retried with backoff (CometBFT 0.37/0.38 RPC assumed)");
-            CosmosRpc::new(&id, &url, CompatMode::latest())
+            warn!(chain = %chain.id, error = %e, "no RPC endpoint reachable at start; the chain starts degraded and is retried with backoff (CometBFT 0.37/0.38 RPC assumed)");
+            CompatMode::latest()
         }
-    }
+    };
+    let pool = RpcPool::new(&id, &urls, PoolSettings::default());
+    let rpc = CosmosRpc::pooled(
+        &id,
+        &urls,
+        pool,
+        compat,
+        RPC_TIMEOUT,
+        crate::chain::cosmos::rpc::MAX_RESPONSE_BYTES,
+    )
     .and_then(|rpc| match &settings.grpc_addr {
-        Some(grpc) => rpc.with_grpc(&grpc.to_string(), config.global.timeout.get()),
+        Some(grpc) => rpc.with_grpc(&grpc.to_string(), timeout),
         None => Ok(rpc),
     })
     .map_err(|e| chain_err(chain, e))?;
+    crate::chain::cosmos::rpc::prober::spawn(rpc.clone(), metrics.cloned());
     let keys = KeyStore::open(keys_dir).map_err(|e| chain_err(chain, e))?;
     let (info, _) = keys.signing_key(&id).map_err(|e| chain_err(chain, e))?;
     let dir = keys_dir.to_path_buf();

@@ -143,7 +143,7 @@ async fn probe(t: &mut Target, metrics: &Metrics) -> ChainProbe {
     let started = Instant::now();
     let rpc = match t.rpc.clone() {
         Some(rpc) => Ok(rpc),
-        None => timed(CosmosRpc::connect(&id, &t.chain.rpc_addr.to_string())).await,
+        None => timed(CosmosRpc::connect_endpoints(&t.chain)).await,
     };
     let status = match rpc {
         Ok(rpc) => timed(rpc.status()).await.map(|s| (rpc, s.1)),

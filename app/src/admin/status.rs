@@ -251,11 +251,18 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         .find(|(id, _)| id.as_str() == chain)
         .map(|(_, l)| l);
     let breaker = link.map(ChainLink::breaker);
+    // Each RPC endpoint's standing (Cosmos chains); a NEAR chain's one endpoint is shown by `rpc_addr` alone.
+    let endpoints = admin
+        .rpc_pools
+        .iter()
+        .find(|(id, _)| id.as_str() == chain)
+        .map(|(_, pool)| pool.view());
     let verification = link.map(ChainLink::verification);
     Ok(json!({
         "id": chain,
         "type": format!("{:?}", config.chain_type).to_lowercase(),
-        "rpc_addr": config.rpc_addr.to_string(),
+        "rpc_addr": config.primary_rpc().ok().map(ToString::to_string),
+        "rpc_endpoints": endpoints,
         "height": height,
         "circuit_breaker": breaker,
         "verification": verification,

@@ -51,9 +51,8 @@ pub fn init(cli: &Cli, chain: &str, hash: &str, height: u64, out: OutputArgs) ->
         Ok(dir) => dir,
         Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
     };
-    let url = chain_config.rpc_addr.to_string();
     let result = actix_rt::System::new().block_on(async {
-        let rpc = CosmosRpc::connect(chain, &url).await?;
+        let rpc = CosmosRpc::connect_endpoints(chain_config).await?;
         Ok::<_, Box<dyn std::error::Error>>(
             light_init(&rpc, &dir.store, chain, height, &hash).await?,
         )
@@ -100,7 +99,11 @@ fn init_near(
         Ok(dir) => dir,
         Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
     };
-    let rpc = NearRpc::new(id, &chain.rpc_addr.to_string());
+    let url = match chain.primary_rpc() {
+        Ok(url) => url.to_string(),
+        Err(e) => return fail(&e.to_string(), EXIT_CONFIG),
+    };
+    let rpc = NearRpc::new(id, &url);
     let result = actix_rt::System::new().block_on(near_light_init(&rpc, &dir.store, height, hash));
     match result {
         Ok(trusted) => {

@@ -56,7 +56,10 @@ pub fn run(cli: &Cli, command: &QueryGroup) -> ExitCode {
         }
         other => other,
     };
-    let url = chain.rpc_addr.to_string();
+    let url = match chain.primary_rpc() {
+        Ok(url) => url.to_string(),
+        Err(e) => return fail(&e.to_string(), EXIT_CONFIG),
+    };
     let result = if let Some(near) = chain.near() {
         let contract = match near.contract_account.parse() {
             Ok(contract) => contract,
@@ -398,7 +401,10 @@ async fn counterparty_endpoint(
     chain: &relayd_config::ChainConfig,
 ) -> Result<AnyEndpoint, ChainError> {
     let id = chain.id.as_str();
-    let url = chain.rpc_addr.to_string();
+    let url = chain
+        .primary_rpc()
+        .map_err(|e| ChainError::rpc(id, "config", e))?
+        .to_string();
     if let Some(near) = chain.near() {
         let contract = near
             .contract_account

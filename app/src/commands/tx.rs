@@ -127,7 +127,7 @@ pub fn transfer(cli: &Cli, args: &TransferArgs) -> ExitCode {
         let messages = vec![any; args.count as usize];
         match cosmos_sender {
             Some((info, key, tx_config)) => {
-                let rpc = CosmosRpc::connect(src.id.as_str(), &src.rpc_addr.to_string()).await?;
+                let rpc = CosmosRpc::connect_endpoints(src).await?;
                 let mut submitter = TxSubmitter::new(rpc, tx_config, key, info.address);
                 let outcomes = submitter.submit(messages).await.map_err(|(done, e)| {
                     format!("{e} (after {} successful transaction(s))", done.len())
@@ -168,7 +168,7 @@ async fn latest_height(chain: &relayd_config::ChainConfig) -> Result<u64, BoxErr
     if chain.near().is_some() {
         return near::latest_height(chain).await;
     }
-    let rpc = CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+    let rpc = CosmosRpc::connect_endpoints(chain).await?;
     Ok(rpc.status().await?.1)
 }
 
@@ -208,8 +208,7 @@ pub fn chan_close(cli: &Cli, args: &ChanCloseArgs) -> ExitCode {
             let any = message(signer.address.clone());
             let tx_config = tx_config(&config, chain, &cosmos);
             actix_rt::System::new().block_on(async {
-                let rpc =
-                    CosmosRpc::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+                let rpc = CosmosRpc::connect_endpoints(chain).await?;
                 let mut submitter = TxSubmitter::new(rpc, tx_config, key, signer.address.clone());
                 let outcomes = submitter
                     .submit(vec![any])

@@ -46,7 +46,7 @@ impl Sender {
         let cosmos = chain_config
             .cosmos()
             .ok_or_else(|| err("not a cosmos chain".into()))?;
-        let rpc = CosmosRpc::connect(chain, &chain_config.rpc_addr.to_string())
+        let rpc = CosmosRpc::connect_endpoints(chain_config)
             .await
             .map_err(|e| err(e.to_string()))?;
         let tx_config = crate::commands::tx::tx_config(config, chain_config, &cosmos);

@@ -42,8 +42,14 @@ pub struct ChainConfig {
     /// The chain software.
     #[serde(default, rename = "type")]
     pub chain_type: ChainType,
-    /// RPC endpoint (CometBFT JSON-RPC or NEAR JSON-RPC).
-    pub rpc_addr: Address,
+    /// RPC endpoint (CometBFT JSON-RPC or NEAR JSON-RPC): the one-element form of `rpc_addrs`; exactly one of
+    /// the two is set (validation checks it). Read the endpoints with [`ChainConfig::rpc_endpoints`].
+    #[serde(default)]
+    pub rpc_addr: Option<Address>,
+    /// Several RPC endpoints of the same chain (Cosmos only): relayd scores them and reads from the best healthy
+    /// one, moving its event subscription when that one fails.
+    #[serde(default)]
+    pub rpc_addrs: Option<Vec<Address>>,
     /// Ids of the IBC clients hosted on this chain that relayd relays through.
     #[serde(default)]
     pub client_ids: Vec<ClientId>,
@@ -155,6 +161,8 @@ pub struct CosmosSettings {
 /// Settings of a NEAR chain; see [`ChainConfig::near`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NearSettings {
+    /// The RPC endpoint (a NEAR chain takes one).
+    pub rpc_addr: Address,
     /// IBC contract account.
     pub contract_account: String,
     /// Signer account.
@@ -165,7 +173,29 @@ pub struct NearSettings {
     pub trust_on_first_use: bool,
 }
 
+/// A chain entry without any RPC endpoint; validation refuses such a file, so only entries built in code hit it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("chain {0}: no rpc_addr or rpc_addrs configured")]
+pub struct NoRpcAddr(pub String);
+
 impl ChainConfig {
+    /// Every configured RPC endpoint, in file order: `rpc_addrs`, or `rpc_addr` as a list of one.
+    pub fn rpc_endpoints(&self) -> &[Address] {
+        match (&self.rpc_addrs, &self.rpc_addr) {
+            (Some(list), _) if !list.is_empty() => list,
+            (_, Some(one)) => std::slice::from_ref(one),
+            _ => &[],
+        }
+    }
+
+    /// The first configured RPC endpoint: the one single-endpoint tools (the CLI's queries and transactions)
+    /// talk to when they do not take the whole list.
+    pub fn primary_rpc(&self) -> Result<&Address, NoRpcAddr> {
+        self.rpc_endpoints()
+            .first()
+            .ok_or_else(|| NoRpcAddr(self.id.to_string()))
+    }
+
     /// The Cosmos settings with defaults applied, or `None` for other chain types or an invalid entry
     /// (validation reports those).
     pub fn cosmos(&self) -> Option<CosmosSettings> {
@@ -199,6 +229,7 @@ impl ChainConfig {
             return None;
         }
         Some(NearSettings {
+            rpc_addr: self.primary_rpc().ok()?.clone(),
             contract_account: self.contract_account.clone()?,
             signer_account: self.signer_account.clone()?,
             key_file: self.key_file.clone()?,
@@ -207,13 +238,18 @@ impl ChainConfig {
     }
 
     fn default_websocket_addr(&self) -> Option<Address> {
-        let scheme = if self.rpc_addr.url().scheme() == "https" {
-            "wss"
-        } else {
-            "ws"
-        };
-        self.rpc_addr.with_scheme_and_path(scheme, "/websocket")
+        websocket_of(self.rpc_endpoints().first()?)
     }
+}
+
+/// The CometBFT WebSocket endpoint of an RPC endpoint: `/websocket` on the same host, `wss` for `https`.
+pub fn websocket_of(rpc: &Address) -> Option<Address> {
+    let scheme = if rpc.url().scheme() == "https" {
+        "wss"
+    } else {
+        "ws"
+    };
+    rpc.with_scheme_and_path(scheme, "/websocket")
 }
 
 /// Named ICS-23 proof specs.

@@ -42,6 +42,15 @@ pub struct CosmosLight {
     persisted: u64,
 }
 
+/// The error of a verification over blocks `rpc` (a pinned client) served; when the node is to blame, its
+/// endpoint is quarantined first, so that the retry reads another one.
+fn refused(rpc: &CosmosRpc, e: LightClientError) -> RelayError {
+    if e.node_at_fault() {
+        rpc.blame(&e.to_string());
+    }
+    unverified(e)
+}
+
 fn unverified(e: LightClientError) -> RelayError {
     match e {
         LightClientError::Fetch { .. } | LightClientError::Task { .. } => {
@@ -110,20 +119,19 @@ impl CosmosLight {
         anchor: &(Vec<u8>, Vec<u8>),
     ) -> Result<(), RelayError> {
         let chain = self.rpc.chain().to_owned();
-        let block = self
-            .rpc
+        let rpc = self.rpc.pinned();
+        let block = rpc
             .fetch_light_block(height)
             .await
             .map_err(|e| self.fetch_err(height, e))?;
-        verify_signed_header(&chain, &block).map_err(unverified)?;
+        verify_signed_header(&chain, &block).map_err(|e| refused(&rpc, e))?;
         let header = &block.signed_header.header;
         if header.app_hash.as_bytes() != anchor.0.as_slice()
             || header.next_validators_hash.as_bytes() != anchor.1.as_slice()
         {
-            return Err(RelayError::new(
-                ErrorKind::Unverified,
-                format!("{chain}: the node's header at {height} does not match the counterparty client's consensus state"),
-            ));
+            let reason = format!("{chain}: the node's header at {height} does not match the counterparty client's consensus state");
+            rpc.blame(&reason);
+            return Err(RelayError::new(ErrorKind::Unverified, reason));
         }
         info!(chain = %chain, height, "trusted state anchored on the counterparty client's consensus state");
         self.remember(block);
@@ -194,9 +202,10 @@ impl CosmosLight {
             return Ok(root);
         }
         let chain = self.rpc.chain().to_owned();
-        let headers = headers_to(&chain, &self.rpc, &root, target, &self.trust, Time::now())
+        let rpc = self.rpc.pinned();
+        let headers = headers_to(&chain, &rpc, &root, target, &self.trust, Time::now())
             .await
-            .map_err(unverified)?;
+            .map_err(|e| refused(&rpc, e))?;
         for block in &headers {
             self.remember(block.clone());
         }
@@ -233,19 +242,20 @@ impl LightSource for CosmosLight {
         } else {
             // The counterparty judges the update from its own consensus state at `trusted_height`; the header
             // it trusts from is taken from the node and checked by the counterparty, not by us.
-            let from = self
-                .rpc
+            let rpc = self.rpc.pinned();
+            let from = rpc
                 .fetch_light_block(trusted_height)
                 .await
                 .map_err(|e| self.fetch_err(trusted_height, e))?;
             let chain = self.rpc.chain().to_owned();
-            let headers = headers_to(&chain, &self.rpc, &from, target, &self.trust, Time::now())
+            let headers = headers_to(&chain, &rpc, &from, target, &self.trust, Time::now())
                 .await
-                .map_err(unverified)?;
+                .map_err(|e| refused(&rpc, e))?;
             // Whatever path the update takes, it must end at the header our own light client verified.
             if headers.last().map(|b| b.signed_header.header.hash())
                 != Some(block.signed_header.header.hash())
             {
+                // Both verified from trusted states: not one node's lie to quarantine, a conflict to look into.
                 return Err(RelayError::new(
                     ErrorKind::Unverified,
                     format!("{chain}: the node served two different headers at {target}"),

@@ -78,8 +78,13 @@ impl ChainFactory for CosmosFactory {
     }
 
     fn events(&self) -> Result<EventMonitor, RelayError> {
-        let monitor = EventMonitor::new(self.monitor.clone())
+        let mut monitor = EventMonitor::new(self.monitor.clone())
             .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?;
+        // With several endpoints the monitor reads through the chain's pool and its subscription follows the
+        // pool; with one it keeps a client of its own, with the monitor's shorter request deadline.
+        if self.rpc.pool().len() > 1 {
+            monitor = monitor.sharing(self.rpc.clone());
+        }
         if let Some(metrics) = &self.metrics {
             watch_monitor(metrics.clone(), self.chain.to_string(), monitor.status());
         }

@@ -64,6 +64,18 @@ pub enum LightClientError {
     },
 }
 
+impl LightClientError {
+    /// Whether the node that served the blocks is to blame: a header or commit that does not verify, or a chain
+    /// of headers that cannot be crossed even one height at a time (which an honest node's headers always can).
+    /// A missing block, a target not ahead, or a verification task that did not finish says nothing about it.
+    pub fn node_at_fault(&self) -> bool {
+        match self {
+            Self::Invalid { .. } | Self::NoPath { .. } => true,
+            Self::NotAhead { .. } | Self::Task { .. } | Self::Fetch { .. } => false,
+        }
+    }
+}
+
 /// Verification parameters of one chain.
 #[derive(Debug, Clone, Copy)]
 pub struct TrustOptions {
@@ -497,6 +509,37 @@ mod tests {
             err.to_string(),
             "bisect-0: cannot fetch light block at height 9: no block 9"
         );
+    }
+
+    #[test]
+    fn only_refused_data_blames_the_node() {
+        let chain = || "c".to_owned();
+        let invalid = LightClientError::Invalid {
+            chain: chain(),
+            height: 2,
+            reason: "bad signature".into(),
+        };
+        let no_path = LightClientError::NoPath {
+            chain: chain(),
+            trusted: 1,
+            target: 2,
+        };
+        assert!(invalid.node_at_fault() && no_path.node_at_fault());
+        let fetch = LightClientError::Fetch {
+            chain: chain(),
+            height: 2,
+            reason: "connection refused".into(),
+        };
+        let ahead = LightClientError::NotAhead {
+            chain: chain(),
+            trusted: 2,
+            target: 1,
+        };
+        let task = LightClientError::Task {
+            chain: chain(),
+            reason: "cancelled".into(),
+        };
+        assert!(!fetch.node_at_fault() && !ahead.node_at_fault() && !task.node_at_fault());
     }
 
     #[tokio::test]

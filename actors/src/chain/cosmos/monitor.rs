@@ -31,6 +31,7 @@ pub struct EventMonitor {
     config: MonitorConfig,
     ws_url: Option<WebSocketClientUrl>,
     status: watch::Sender<MonitorStatus>,
+    shared: Option<CosmosRpc>,
 }
 
 impl EventMonitor {
@@ -54,7 +55,16 @@ impl EventMonitor {
             config,
             ws_url,
             status,
+            shared: None,
         })
+    }
+
+    /// This monitor reading through `rpc`, the chain's pooled client, instead of a client of its own: its reads
+    /// move with the pool to the best endpoint, and with [`MonitorConfig::websocket_urls`] its subscription
+    /// follows the pool's current endpoint too.
+    pub fn sharing(mut self, rpc: CosmosRpc) -> Self {
+        self.shared = Some(rpc);
+        self
     }
 
     /// A live view of what the monitor is doing; stays readable after `run` returns.
@@ -81,6 +91,7 @@ impl EventMonitor {
             next: start_height.max(1),
             followed_hash: None,
             recheck: false,
+            shared: self.shared,
         };
         // Everything the runner awaits may be abandoned at any point: nothing is half-delivered, since a
         // height counts as delivered only once the sink has accepted it.
@@ -93,6 +104,9 @@ impl EventMonitor {
         reason
     }
 }
+
+/// How often a subscription that follows the chain's RPC pool checks that its endpoint is still the one to use.
+const FOLLOW_POOL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Control flow out of the delivery loops: the only way out is a stop.
 type Flow<T = ()> = Result<T, StopReason>;
@@ -109,6 +123,8 @@ struct Runner {
     /// anything more is delivered (a restored node, or another chain's node, may answer at the same address
     /// already past the followed height).
     recheck: bool,
+    /// The chain's pooled client, when the monitor shares it.
+    shared: Option<CosmosRpc>,
 }
 
 impl Runner {
@@ -173,9 +189,12 @@ impl Runner {
 
     async fn try_connect_rpc(&self) -> Result<CosmosRpc, String> {
         let c = &self.config;
-        let rpc = CosmosRpc::connect_with_timeout(&c.chain, &c.rpc_url, c.request_timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+        let rpc = match &self.shared {
+            Some(rpc) => rpc.clone(),
+            None => CosmosRpc::connect_with_timeout(&c.chain, &c.rpc_url, c.request_timeout)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
         let (network, _) = rpc.status().await.map_err(|e| e.to_string())?;
         // A node of another chain would feed relayd foreign events; keep retrying so that the error stays
         // visible until the address is fixed.
@@ -244,11 +263,15 @@ impl Runner {
         let mut ws: Option<WsConn> = None;
         // Whether the current connection has delivered a NewBlock, which proves it works end to end.
         let mut ws_proven = false;
+        // The pool endpoint the subscription is (being) opened on, when it follows the pool.
+        let (mut ws_at, target) = self.ws_target(rpc, &url);
+        info!(chain = %self.chain(), url = %target, "subscribing to NewBlock");
         let mut connecting: Option<Connecting> = Some(Box::pin(connect_ws(
-            url.clone(),
+            target,
             rpc.compat_mode(),
             self.config.request_timeout,
         )));
+        let mut check_at = Instant::now() + FOLLOW_POOL_EVERY;
         let mut retry_at: Option<Instant> = None;
         let mut poll_at = Instant::now();
         let mut watchdog_at = Instant::now() + self.config.watchdog();
@@ -273,6 +296,7 @@ impl Runner {
                     }
                     Some(Err(e)) => {
                         let e = format!("WebSocket subscription failed: {e}");
+                        self.blame_ws(rpc, ws_at, &e);
                         self.lose_ws(&mut ws, &e);
                         retry_at = Some(Instant::now() + reconnect.next_backoff().unwrap_or(self.config.backoff_cap));
                         poll_at = Instant::now();
@@ -282,6 +306,7 @@ impl Runner {
                             Some(reason) => format!("WebSocket connection closed: {reason}"),
                             None => "WebSocket connection closed".to_owned(),
                         };
+                        self.blame_ws(rpc, ws_at, &e);
                         self.lose_ws(&mut ws, &e);
                         retry_at = Some(Instant::now() + reconnect.next_backoff().unwrap_or(self.config.backoff_cap));
                         poll_at = Instant::now();
@@ -302,7 +327,7 @@ impl Runner {
                     connecting = None;
                     match result {
                         Ok(conn) => {
-                            info!(chain = %self.chain(), url = %self.config.websocket_url, "subscribed to NewBlock");
+                            info!(chain = %self.chain(), endpoint = ?ws_at, "subscribed to NewBlock");
                             ws = Some(conn);
                             ws_proven = false;
                             watchdog_at = Instant::now() + self.config.watchdog();
@@ -312,6 +337,7 @@ impl Runner {
                             self.poll_once(rpc).await?;
                         }
                         Err(e) => {
+                            self.blame_ws(rpc, ws_at, &e);
                             let delay = reconnect.next_backoff().unwrap_or(self.config.backoff_cap);
                             warn!(chain = %self.chain(), error = %e, retry_in = ?delay, "WebSocket connection attempt failed");
                             self.record_error(&e);
@@ -324,8 +350,29 @@ impl Runner {
                     retry_at = None;
                     let attempt = self.status.borrow().reconnects + 1;
                     self.status.send_modify(|s| s.reconnects += 1);
-                    info!(chain = %self.chain(), attempt, url = %self.config.websocket_url, "reconnecting WebSocket");
-                    connecting = Some(Box::pin(connect_ws(url.clone(), rpc.compat_mode(), self.config.request_timeout)));
+                    let (at, target) = self.ws_target(rpc, &url);
+                    ws_at = at;
+                    info!(chain = %self.chain(), attempt, url = %target, "reconnecting WebSocket");
+                    connecting = Some(Box::pin(connect_ws(target, rpc.compat_mode(), self.config.request_timeout)));
+                }
+
+                // A subscription on an endpoint the pool has left (failing, lagging or quarantined) moves to the
+                // pool's current one; delivery resumes at the next undelivered height, so none is skipped.
+                () = sleep_until(check_at), if ws.is_some() && ws_at.is_some() => {
+                    check_at = Instant::now() + FOLLOW_POOL_EVERY;
+                    if let Some(at) = ws_at {
+                        let pool = rpc.pool();
+                        let current = pool.current();
+                        if current != at && pool.health(at) != crate::rpc_pool::Health::Healthy {
+                            let e = format!(
+                                "the subscription's endpoint {} is {}; moving to {}",
+                                pool.url(at), pool.health(at).as_str(), pool.url(current)
+                            );
+                            self.lose_ws(&mut ws, &e);
+                            retry_at = Some(Instant::now());
+                            poll_at = Instant::now();
+                        }
+                    }
                 }
 
                 () = sleep_until(poll_at), if ws.is_none() => {
@@ -333,6 +380,31 @@ impl Runner {
                     poll_at = Instant::now() + self.config.poll_interval;
                 }
             }
+        }
+    }
+
+    /// Where the subscription goes now: the WebSocket of the pool's current endpoint when the monitor follows the
+    /// pool (with its index), else the configured one.
+    fn ws_target(
+        &self,
+        rpc: &CosmosRpc,
+        configured: &WebSocketClientUrl,
+    ) -> (Option<usize>, WebSocketClientUrl) {
+        let urls = &self.config.websocket_urls;
+        if self.shared.is_none() || urls.len() < 2 || urls.len() != rpc.pool().len() {
+            return (None, configured.clone());
+        }
+        let at = rpc.pool().current();
+        match urls.get(at).map(|u| u.parse::<WebSocketClientUrl>()) {
+            Some(Ok(url)) => (Some(at), url),
+            _ => (None, configured.clone()),
+        }
+    }
+
+    /// Records a lost or failed subscription against the pool endpoint it was on.
+    fn blame_ws(&self, rpc: &CosmosRpc, at: Option<usize>, error: &str) {
+        if let Some(at) = at {
+            rpc.pool().failed(at, error);
         }
     }
 

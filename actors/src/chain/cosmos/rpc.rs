@@ -15,8 +15,10 @@ use tendermint_rpc::{Client, HttpClient, Paging};
 
 use super::light_client::LightBlockSource;
 use crate::chain::endpoint::ChainError;
+use crate::rpc_pool::{PoolSettings, RpcPool};
 
 pub mod bounded;
+pub mod prober;
 
 pub use bounded::{BoundedHttp, MAX_RESPONSE_BYTES};
 
@@ -111,28 +113,101 @@ impl CosmosRpc {
         timeout: Duration,
         limit: usize,
     ) -> Result<Self, RpcError> {
+        let urls = [url.to_owned()];
+        let pool = RpcPool::new(chain, &urls, PoolSettings::default());
+        Self::pooled(chain, &urls, pool, compat, timeout, limit)
+    }
+
+    /// A client of every endpoint in `urls` (one chain's nodes, all speaking `compat`), choosing by `pool`, whose
+    /// entries must be these URLs in this order.
+    pub fn pooled(
+        chain: &str,
+        urls: &[String],
+        pool: RpcPool,
+        compat: CompatMode,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Self, RpcError> {
         let err = |reason: String| RpcError {
             chain: chain.to_owned(),
             call: "connect".into(),
             reason,
         };
-        let parsed: tendermint_rpc::HttpClientUrl = url
-            .parse()
-            .map_err(|e: tendermint_rpc::Error| err(e.to_string()))?;
-        let fallback = HttpClient::builder(parsed.clone())
-            .compat_mode(compat)
-            .timeout(timeout)
-            .build()
-            .map_err(|e| err(e.to_string()))?;
-        let endpoint: url::Url = parsed.into();
-        let http =
-            BoundedHttp::new(endpoint.as_str(), compat, timeout, limit, fallback).map_err(err)?;
+        let mut nodes = Vec::new();
+        for url in urls {
+            let parsed: tendermint_rpc::HttpClientUrl = url
+                .parse()
+                .map_err(|e: tendermint_rpc::Error| err(format!("{url}: {e}")))?;
+            let fallback = HttpClient::builder(parsed.clone())
+                .compat_mode(compat)
+                .timeout(timeout)
+                .build()
+                .map_err(|e| err(e.to_string()))?;
+            let endpoint: url::Url = parsed.into();
+            nodes.push((endpoint.as_str().to_owned(), fallback));
+        }
+        let http = BoundedHttp::new(nodes, pool, compat, timeout, limit).map_err(err)?;
         Ok(Self {
             chain: chain.to_owned(),
             http,
             compat,
             grpc: None,
         })
+    }
+
+    /// Connects to every endpoint of `urls` through one pool, the dialect read from the first that answers
+    /// `status` (within `timeout`); `Err` when none answers.
+    pub async fn connect_pooled(
+        chain: &str,
+        urls: &[String],
+        timeout: Duration,
+    ) -> Result<Self, RpcError> {
+        let compat = Self::probe_dialect(chain, urls, timeout).await?;
+        let pool = RpcPool::new(chain, urls, PoolSettings::default());
+        Self::pooled(chain, urls, pool, compat, timeout, MAX_RESPONSE_BYTES)
+    }
+
+    /// The RPC dialect of the first endpoint of `urls` that answers `status` within `timeout`.
+    pub async fn probe_dialect(
+        chain: &str,
+        urls: &[String],
+        timeout: Duration,
+    ) -> Result<CompatMode, RpcError> {
+        let mut last = RpcError {
+            chain: chain.to_owned(),
+            call: "status".into(),
+            reason: "no RPC endpoint configured".into(),
+        };
+        for url in urls {
+            match Self::connect_with_timeout(chain, url, timeout).await {
+                Ok(rpc) => return Ok(rpc.compat),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The pool of endpoints this client chooses by.
+    pub fn pool(&self) -> &RpcPool {
+        self.http.pool()
+    }
+
+    /// This client asking only the endpoint the pool prefers now, so that everything it serves comes from one
+    /// node, which [`CosmosRpc::blame`] can then quarantine.
+    pub fn pinned(&self) -> Self {
+        let at = self.pool().current();
+        Self {
+            http: self.http.pinned_to(at),
+            ..self.clone()
+        }
+    }
+
+    /// Quarantines the endpoint a [`CosmosRpc::pinned`] client asks, for serving data the light client refused;
+    /// on an unpinned client, nothing can be blamed and nothing happens.
+    pub fn blame(&self, reason: &str) {
+        if let Some(at) = self.http.pinned() {
+            self.pool().quarantine(at, reason);
+        }
     }
 
     /// This client, calling the query services on the node's gRPC endpoint at `url` (the chain's `grpc_addr`)
@@ -144,14 +219,25 @@ impl CosmosRpc {
         Ok(self)
     }
 
-    /// Connects to a configured chain: its `rpc_addr` (see [`CosmosRpc::connect`]), and its `grpc_addr` for the
-    /// query services when one is set.
+    /// Connects to a configured chain: every endpoint of its `rpc_addr`/`rpc_addrs` through one pool (see
+    /// [`CosmosRpc::connect_pooled`]), and its `grpc_addr` for the query services when one is set.
     pub async fn connect_configured(chain: &relayd_config::ChainConfig) -> Result<Self, RpcError> {
-        let rpc = Self::connect(chain.id.as_str(), &chain.rpc_addr.to_string()).await?;
+        let rpc = Self::connect_endpoints(chain).await?;
         match &chain.grpc_addr {
             Some(url) => rpc.with_grpc(&url.to_string(), DEFAULT_TIMEOUT),
             None => Ok(rpc),
         }
+    }
+
+    /// Connects to every RPC endpoint of a configured chain through one pool (see [`CosmosRpc::connect_pooled`]),
+    /// without its gRPC endpoint.
+    pub async fn connect_endpoints(chain: &relayd_config::ChainConfig) -> Result<Self, RpcError> {
+        let urls: Vec<String> = chain
+            .rpc_endpoints()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Self::connect_pooled(chain.id.as_str(), &urls, DEFAULT_TIMEOUT).await
     }
 
     /// The gRPC endpoint query services are called on, if one is configured.

@@ -88,7 +88,7 @@ impl NearFactory {
         };
         let factory = Self {
             chain: config.id.clone(),
-            rpc: NearRpc::new(&chain, config.rpc_addr.url().as_str()),
+            rpc: NearRpc::new(&chain, settings.rpc_addr.url().as_str()),
             contract: contract.clone(),
             store: store.clone(),
             key_file: settings.key_file.clone(),

@@ -135,7 +135,10 @@ async function refreshChains() {
   fill(document.querySelector("#chains tbody"), chains.map((c) => el("tr", { "data-chain": c.id },
     el("td", {}, c.id),
     el("td", { class: "height" }, c.height ?? "-"),
-    el("td", {}, c.rpc ? (c.rpc.healthy ? "ok " + c.rpc.latency_ms + " ms" : "down: " + c.rpc.error) : "…"),
+    el("td", {}, (c.rpc ? (c.rpc.healthy ? "ok " + c.rpc.latency_ms + " ms" : "down: " + c.rpc.error) : "…") +
+      // Several endpoints: each with its state and score, the current one marked.
+      ((c.rpc_endpoints || []).length > 1 ? " | " + c.rpc_endpoints.map((e) => (e.current ? "* " : "") + e.url +
+        " " + e.state + " (" + e.score + ")").join(", ") : "")),
     el("td", { class: c.degraded ? "degraded" : "" }, (c.circuit_breaker ? c.circuit_breaker.state : "-") + (c.degraded ? " (degraded)" : "")),
     el("td", {}, (c.clients || []).map((k) => k.client_id + " @" + (k.latest_height || "?") +
       (k.expires_in_secs != null ? " expires in " + Math.round(k.expires_in_secs / 3600) + " h" : "")).join(", ")),

@@ -19,7 +19,7 @@ pub(crate) struct Sent {
 
 /// The latest final height of NEAR chain `chain`.
 pub(super) async fn latest_height(chain: &ChainConfig) -> Result<u64, BoxError> {
-    let rpc = NearRpc::new(chain.id.as_str(), chain.rpc_addr.url().as_str());
+    let rpc = NearRpc::new(chain.id.as_str(), chain.primary_rpc()?.url().as_str());
     Ok(rpc.block(None).await?.header.height)
 }
 

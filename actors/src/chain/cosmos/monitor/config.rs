@@ -43,6 +43,9 @@ pub struct MonitorConfig {
     pub rpc_url: String,
     /// CometBFT WebSocket URL (`ws://host:port/websocket`).
     pub websocket_url: String,
+    /// With several RPC endpoints, the WebSocket URL of each, in the order of the chain's RPC pool: the
+    /// subscription follows the pool's current endpoint. Empty: `websocket_url` only.
+    pub websocket_urls: Vec<String>,
     /// Push (WebSocket) or pull (polling).
     pub mode: EventSourceMode,
     /// Polling interval in pull mode and while push mode falls back to polling.
@@ -68,6 +71,7 @@ impl MonitorConfig {
             chain: chain.to_owned(),
             rpc_url: rpc_url.to_owned(),
             websocket_url: websocket_url.to_owned(),
+            websocket_urls: Vec::new(),
             mode: EventSourceMode::Push,
             poll_interval: Duration::from_secs(1),
             max_block_time: Duration::from_secs(30),
@@ -87,28 +91,39 @@ impl MonitorConfig {
         backoff_cap: Duration,
     ) -> Result<Self, MonitorError> {
         let id = chain.id.to_string();
-        let rpc_url = chain.rpc_addr.to_string();
-        let websocket_url = match &chain.websocket_addr {
-            Some(ws) => ws.to_string(),
-            None => {
-                let scheme = if chain.rpc_addr.url().scheme() == "https" {
-                    "wss"
-                } else {
-                    "ws"
-                };
-                chain
-                    .rpc_addr
-                    .with_scheme_and_path(scheme, "/websocket")
-                    .ok_or_else(|| MonitorError::BadAddress {
-                        chain: id.clone(),
-                        what: "rpc",
-                        url: rpc_url.clone(),
-                        reason: "no host and port to derive the WebSocket address from".into(),
-                    })?
-                    .to_string()
+        let endpoints = chain.rpc_endpoints();
+        let rpc_url = endpoints
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let derive = |rpc: &relayd_config::values::Address| {
+            relayd_config::websocket_of(rpc)
+                .map(|ws| ws.to_string())
+                .ok_or_else(|| MonitorError::BadAddress {
+                    chain: id.clone(),
+                    what: "rpc",
+                    url: rpc.to_string(),
+                    reason: "no host and port to derive the WebSocket address from".into(),
+                })
+        };
+        let websocket_url = match (&chain.websocket_addr, endpoints.first()) {
+            (Some(ws), _) => ws.to_string(),
+            (None, Some(first)) => derive(first)?,
+            (None, None) => {
+                return Err(MonitorError::BadAddress {
+                    chain: id.clone(),
+                    what: "rpc",
+                    url: String::new(),
+                    reason: "no rpc_addr configured".into(),
+                })
             }
         };
+        let websocket_urls = match (&chain.websocket_addr, endpoints.len()) {
+            (None, n) if n > 1 => endpoints.iter().map(derive).collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
         let mut config = Self::new(&id, &rpc_url, &websocket_url);
+        config.websocket_urls = websocket_urls;
         config.mode = chain.event_source.mode;
         config.poll_interval = chain.event_source.interval.get();
         config.max_block_time = chain.max_block_time.get();

@@ -1,6 +1,8 @@
 //! CometBFT JSON-RPC over HTTP with every answer read up to a size bound: tendermint-rpc's own client reads
 //! whatever the node sends into memory, so a broken or hostile node could exhaust it with one answer.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tendermint::Hash;
 use tendermint_rpc::client::CompatMode;
@@ -9,16 +11,30 @@ use tendermint_rpc::endpoint;
 use tendermint_rpc::query::Query;
 use tendermint_rpc::{Client, Error, HttpClient, Order, Response, SimpleRequest};
 
+use crate::rpc_pool::RpcPool;
+
 /// The largest answer read from a node: far above any block, block result or proof relaying needs (CometBFT
 /// blocks are at most 100 MiB by consensus rule but a few MiB in practice), and a bound on memory per call.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// A CometBFT RPC client whose answers are bounded; it speaks the dialect of `compat`.
+/// A CometBFT RPC client whose answers are bounded; it speaks the dialect of `compat`. It holds every RPC
+/// endpoint of its chain: each request goes to the best one its [`RpcPool`] names and, when that one gives no
+/// answer (refused, reset, timed out, an HTTP error, an answer over the bound), to the next, each outcome
+/// recorded in the pool. A client pinned to one endpoint ([`BoundedHttp::pinned_to`]) asks that one only, so
+/// that what it serves can be blamed on it.
 #[derive(Clone)]
 pub struct BoundedHttp {
+    nodes: Arc<[Node]>,
+    pool: RpcPool,
+    pinned: Option<usize>,
+    compat: CompatMode,
+}
+
+/// One endpoint.
+#[derive(Clone)]
+struct Node {
     http: reqwest::Client,
     url: String,
-    compat: CompatMode,
     limit: usize,
     /// For the two calls whose 0.34 form is not one request (headers are read from blocks there).
     fallback: HttpClient,
@@ -37,25 +53,81 @@ macro_rules! by_dialect {
 }
 
 impl BoundedHttp {
-    /// A client of `url` with answers bounded by `limit` bytes and calls by `timeout`.
+    /// A client of the endpoints `nodes` (each a URL and tendermint-rpc's client of it), in the order of `pool`'s
+    /// entries, with answers bounded by `limit` bytes and calls by `timeout`.
     pub fn new(
-        url: &str,
+        nodes: Vec<(String, HttpClient)>,
+        pool: RpcPool,
         compat: CompatMode,
         timeout: std::time::Duration,
         limit: usize,
-        fallback: HttpClient,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| e.to_string())?;
+        if nodes.is_empty() {
+            return Err("no RPC endpoint".into());
+        }
+        let nodes: Vec<Node> = nodes
+            .into_iter()
+            .map(|(url, fallback)| Node {
+                http: http.clone(),
+                url,
+                limit,
+                fallback,
+            })
+            .collect();
         Ok(Self {
-            http,
-            url: url.to_owned(),
+            nodes: nodes.into(),
+            pool,
+            pinned: None,
             compat,
-            limit,
-            fallback,
         })
+    }
+
+    /// The pool this client reports to and chooses by.
+    pub fn pool(&self) -> &RpcPool {
+        &self.pool
+    }
+
+    /// How many endpoints it holds.
+    pub fn endpoints(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The endpoint a pinned client asks, if it is pinned.
+    pub fn pinned(&self) -> Option<usize> {
+        self.pinned
+    }
+
+    /// This client asking endpoint `i` only (an index past the end asks the last).
+    pub fn pinned_to(&self, i: usize) -> Self {
+        Self {
+            pinned: Some(i.min(self.nodes.len().saturating_sub(1))),
+            ..self.clone()
+        }
+    }
+
+    /// The endpoints to try, in order.
+    fn order(&self) -> Vec<usize> {
+        match self.pinned {
+            Some(i) => vec![i],
+            None => self
+                .pool
+                .order()
+                .into_iter()
+                .filter(|&i| i < self.nodes.len())
+                .collect(),
+        }
+    }
+
+    /// The endpoint a request goes to first.
+    fn first(&self) -> Option<&Node> {
+        self.order()
+            .first()
+            .and_then(|&i| self.nodes.get(i))
+            .or_else(|| self.nodes.first())
     }
 
     async fn call<R, S>(&self, request: R, _dialect: S) -> Result<R::Output, Error>
@@ -64,11 +136,42 @@ impl BoundedHttp {
         S: Dialect,
     {
         let body = request.into_json();
+        let mut last = Error::client_internal("no RPC endpoint".to_owned());
+        for i in self.order() {
+            let Some(node) = self.nodes.get(i) else {
+                continue;
+            };
+            match node.post(&body).await {
+                Ok(bytes) => {
+                    self.pool.succeeded(i);
+                    return decode_answer(|| R::Response::from_string(&bytes))
+                        .map_err(Error::client_internal)?
+                        .map(Into::into);
+                }
+                Err(e) => {
+                    self.pool.failed(i, &e.to_string());
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn fallback(&self) -> Result<&HttpClient, Error> {
+        self.first()
+            .map(|n| &n.fallback)
+            .ok_or_else(|| Error::client_internal("no RPC endpoint".to_owned()))
+    }
+}
+
+impl Node {
+    /// Posts `body` and reads the answer, up to the bound.
+    async fn post(&self, body: &str) -> Result<Vec<u8>, Error> {
         let mut response = self
             .http
             .post(&self.url)
             .header("content-type", "application/json")
-            .body(body)
+            .body(body.to_owned())
             .send()
             .await
             .map_err(|e| Error::client_internal(format!("request failed: {e}")))?;
@@ -96,9 +199,7 @@ impl BoundedHttp {
             }
             bytes.extend_from_slice(&chunk);
         }
-        decode_answer(|| R::Response::from_string(&bytes))
-            .map_err(Error::client_internal)?
-            .map(Into::into)
+        Ok(bytes)
     }
 
     fn too_large(&self) -> Error {
@@ -176,7 +277,7 @@ impl Client for BoundedHttp {
         H: Into<tendermint::block::Height> + Send,
     {
         match self.compat {
-            CompatMode::V0_34 => self.fallback.header(height).await,
+            CompatMode::V0_34 => self.fallback()?.header(height).await,
             CompatMode::V0_37 => {
                 let request = endpoint::header::Request::new(height.into());
                 self.call(request, dialect::v0_37::Dialect).await
@@ -193,7 +294,7 @@ impl Client for BoundedHttp {
         hash: Hash,
     ) -> Result<endpoint::header_by_hash::Response, Error> {
         match self.compat {
-            CompatMode::V0_34 => self.fallback.header_by_hash(hash).await,
+            CompatMode::V0_34 => self.fallback()?.header_by_hash(hash).await,
             CompatMode::V0_37 => {
                 let request = endpoint::header_by_hash::Request::new(hash);
                 self.call(request, dialect::v0_37::Dialect).await
@@ -209,7 +310,7 @@ impl Client for BoundedHttp {
         &self,
         evidence: tendermint::evidence::Evidence,
     ) -> Result<endpoint::evidence::Response, Error> {
-        self.fallback.broadcast_evidence(evidence).await
+        self.fallback()?.broadcast_evidence(evidence).await
     }
 
     async fn tx(&self, hash: Hash, prove: bool) -> Result<endpoint::tx::Response, Error> {

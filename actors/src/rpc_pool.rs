@@ -1,0 +1,120 @@
+//! The RPC endpoints of one chain shared by everything that talks to it: a handle on the pure [`PoolState`]
+//! that requests report to and ask which endpoint to use, with the clock read here and nowhere in the state.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub mod state;
+
+pub use state::{EndpointView, Health, PoolSettings, PoolState};
+
+use crate::metrics::Metrics;
+
+/// One chain's endpoints and the choice among them. Cheap to clone; clones share the state.
+#[derive(Clone, Debug)]
+pub struct RpcPool {
+    chain: String,
+    state: Arc<Mutex<PoolState>>,
+}
+
+impl RpcPool {
+    /// A pool of `urls` for `chain`, the first one current.
+    pub fn new(chain: &str, urls: &[String], settings: PoolSettings) -> Self {
+        Self {
+            chain: chain.to_owned(),
+            state: Arc::new(Mutex::new(PoolState::new(urls, settings))),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // Every update leaves the state whole, so a panic elsewhere while holding the lock cannot corrupt it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    /// How many endpoints there are.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Always false: a pool has at least one endpoint.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// The address of endpoint `i`.
+    pub fn url(&self, i: usize) -> String {
+        self.lock().url(i).unwrap_or_default().to_owned()
+    }
+
+    /// The endpoints a request tries, best first; see [`PoolState::order`].
+    pub fn order(&self) -> Vec<usize> {
+        self.lock().order(Instant::now())
+    }
+
+    /// The endpoint reads and the subscription use now, re-decided.
+    pub fn current(&self) -> usize {
+        self.lock().choose(Instant::now())
+    }
+
+    /// Endpoint `i`'s standing now.
+    pub fn health(&self, i: usize) -> Health {
+        self.lock().health(i, Instant::now())
+    }
+
+    /// A request to endpoint `i` got an answer.
+    pub fn succeeded(&self, i: usize) {
+        self.lock().succeeded(i);
+    }
+
+    /// A request to endpoint `i` got no usable answer.
+    pub fn failed(&self, i: usize, error: &str) {
+        self.lock().failed(i, error);
+    }
+
+    /// Endpoint `i` reported `height` within `latency`.
+    pub fn probed(&self, i: usize, height: u64, latency: Duration) {
+        self.lock().probed(i, height, latency);
+    }
+
+    /// Endpoint `i` served data the light client refused; it is left out for the pool's quarantine period.
+    pub fn quarantine(&self, i: usize, reason: &str) {
+        let url = self.url(i);
+        tracing::warn!(chain = %self.chain, endpoint = %url, reason, "RPC endpoint quarantined: it served data the light client refused");
+        self.lock().quarantine(i, reason, Instant::now());
+    }
+
+    /// Every endpoint as operators see it, the current one re-decided first.
+    pub fn view(&self) -> Vec<EndpointView> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.choose(now);
+        state.view(now)
+    }
+
+    /// Sets the per-endpoint gauges (`relayd_rpc_endpoint_*{chain,endpoint}`) from [`RpcPool::view`].
+    pub fn export(&self, metrics: &Metrics) {
+        let f = metrics.families();
+        for e in self.view() {
+            let labels = [self.chain.as_str(), e.url.as_str()];
+            f.rpc_endpoint_up
+                .with_label_values(&labels)
+                .set(i64::from(e.state == Health::Healthy));
+            f.rpc_endpoint_quarantined
+                .with_label_values(&labels)
+                .set(i64::from(e.state == Health::Quarantined));
+            f.rpc_endpoint_current
+                .with_label_values(&labels)
+                .set(i64::from(e.current));
+            if let Some(h) = e.height {
+                f.rpc_endpoint_height
+                    .with_label_values(&labels)
+                    .set(i64::try_from(h).unwrap_or(i64::MAX));
+            }
+        }
+    }
+}

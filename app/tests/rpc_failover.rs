@@ -1,0 +1,274 @@
+//! Several RPC endpoints per chain: `relayd start` with two devnet chains, each served through two TCP proxies in
+//! front of its node (`rpc_addrs = [first, second]`). Mid-stream, while 1,000 ICS-20 packets are relayed, the
+//! first proxy of both chains is killed with every connection through it, as a node that goes away: relayd
+//! moves its reads and its event subscription to the second endpoint, every packet is relayed and acknowledged
+//! exactly once (balances exact), and `/chains` shows the first endpoint failing and the second current.
+//! Periodic clearing is off, so every packet sent after the start is relayed from the events of its height: a
+//! height skipped in the switch would leave its packets unrelayed.
+
+#[path = "../../tests/devnet/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+#[allow(dead_code)]
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use relayd_actors::chain::cosmos::rpc::CosmosRpc;
+use serde_json::Value;
+use support::chain::Wallet;
+use support::handshake::connect_transfer;
+use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
+use tokio::task::JoinSet;
+
+use common::{add_keys, eventually, log_has};
+
+/// A TCP proxy in front of a node; dropping it (or [`Proxy::kill`]) closes its port and every connection
+/// through it at once.
+struct Proxy {
+    addr: SocketAddr,
+    tasks: JoinSet<()>,
+}
+
+impl Proxy {
+    async fn start(to: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            // Connections live in this set, so that aborting the accept task drops (closes) them all.
+            let mut conns = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Self { addr, tasks }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn kill(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn chains_view(http: &reqwest::Client, base: &str) -> Option<Value> {
+    let resp = http.get(format!("{base}/chains")).send().await.ok()?;
+    resp.json().await.ok()
+}
+
+/// The `rpc_endpoints` of chain `id` in a `/chains` answer.
+fn endpoints(view: &Value, id: &str) -> Vec<Value> {
+    view["chains"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == id))
+        .and_then(|c| c["rpc_endpoints"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_first_rpc_endpoint_mid_stream_loses_no_packet_and_shows_the_switch() {
+    let chains = devnet::start_chains(
+        2,
+        &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let (a, b) = connect_transfer(&chains).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
+
+    // Two endpoints per chain, each a proxy to the chain's node.
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    for chain in &chains {
+        let (p1, p2) = (
+            Proxy::start(chain.rpc_addr).await,
+            Proxy::start(chain.rpc_addr).await,
+        );
+        text = text.replace(
+            &format!("rpc_addr = \"{}\"", chain.rpc_url()),
+            // No periodic clearing: a packet whose height the event subscription skipped would stay unrelayed.
+            &format!(
+                "rpc_addrs = [\"{}\", \"{}\"]\nclear_interval = 0",
+                p1.url(),
+                p2.url()
+            ),
+        );
+        first.push(p1);
+        second.push(p2);
+    }
+    let port = free_port();
+    text.push_str(&format!("\n[admin]\nlisten_addr = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&config, text).unwrap();
+    add_keys(&config, &keys);
+    let (first_urls, second_urls): (Vec<String>, Vec<String>) = (
+        first.iter().map(Proxy::url).collect(),
+        second.iter().map(Proxy::url).collect(),
+    );
+
+    let u1 = Wallet::genesis(&chains[0], "user1");
+    let u2 = Wallet::genesis(&chains[1], "user2");
+    let escrow_a = escrow_address(TRANSFER_PORT, &a.channel_id);
+    let escrow_b = escrow_address(TRANSFER_PORT, &b.channel_id);
+    let escrow_a_before = a.chain.balance(&escrow_a, "stake").await;
+    let escrow_b_before = b.chain.balance(&escrow_b, "stake").await;
+    let timeout = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        + 3_600_000_000_000;
+    let (per_side, amount) = (500usize, 3u128);
+
+    let log = dir.path().join("relayd.log");
+    let mut relayd = common::start(&config, &log);
+    eventually("relayd started", || async {
+        log_has(&log, "relayd started")
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually("/chains shows the first endpoints current", || async {
+        let Some(view) = chains_view(&http, &base).await else {
+            return false;
+        };
+        chains.iter().enumerate().all(|(i, c)| {
+            let e = endpoints(&view, &c.chain_id());
+            e.len() == 2 && e[0]["url"] == first_urls[i] && e[0]["current"] == true
+        })
+    })
+    .await;
+
+    // Half of the packets, then the first endpoints die while they are relayed, then the other half.
+    let voucher_b = voucher_denom(TRANSFER_PORT, &b.channel_id, "stake");
+    let voucher_a = voucher_denom(TRANSFER_PORT, &a.channel_id, "stake");
+    transfers(&a, &u1, &u2.address, amount, per_side / 2, 50, timeout).await;
+    transfers(&b, &u2, &u1.address, amount, per_side / 2, 50, timeout).await;
+    eventually(
+        "some packets relayed through the first endpoints",
+        || async { b.chain.balance(&u2.address, &voucher_b).await > 0 },
+    )
+    .await;
+    let relayed_before_kill = b.chain.balance(&u2.address, &voucher_b).await / amount;
+    for proxy in first {
+        proxy.kill().await;
+    }
+    transfers(&a, &u1, &u2.address, amount, per_side / 2, 50, timeout).await;
+    transfers(&b, &u2, &u1.address, amount, per_side / 2, 50, timeout).await;
+
+    let total = per_side as u128;
+    let rpc_a = CosmosRpc::connect("ibc-0", &chains[0].rpc_url())
+        .await
+        .unwrap();
+    let rpc_b = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
+        .await
+        .unwrap();
+    eventually("every packet relayed and acknowledged", || async {
+        b.chain.balance(&u2.address, &voucher_b).await == total * amount
+            && a.chain.balance(&u1.address, &voucher_a).await == total * amount
+            && rpc_a
+                .packet_commitments(TRANSFER_PORT, &a.channel_id)
+                .await
+                .unwrap()
+                .is_empty()
+            && rpc_b
+                .packet_commitments(TRANSFER_PORT, &b.channel_id)
+                .await
+                .unwrap()
+                .is_empty()
+    })
+    .await;
+    assert!(
+        relayed_before_kill < total,
+        "the kill came mid-stream ({relayed_before_kill} of {total} relayed before it)"
+    );
+    assert_eq!(
+        a.chain.balance(&escrow_a, "stake").await,
+        escrow_a_before + total * amount
+    );
+    assert_eq!(
+        b.chain.balance(&escrow_b, "stake").await,
+        escrow_b_before + total * amount
+    );
+
+    // The switch, per chain: the first endpoint failing and not current, the second healthy and current.
+    eventually("/chains shows the second endpoints current", || async {
+        let Some(view) = chains_view(&http, &base).await else {
+            return false;
+        };
+        chains.iter().enumerate().all(|(i, c)| {
+            let e = endpoints(&view, &c.chain_id());
+            e.len() == 2
+                && e[0]["url"] == first_urls[i]
+                && e[0]["current"] == false
+                && e[0]["state"] == "failing"
+                && e[1]["url"] == second_urls[i]
+                && e[1]["current"] == true
+                && e[1]["state"] == "healthy"
+        })
+    })
+    .await;
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (i, c) in chains.iter().enumerate() {
+        let id = c.chain_id();
+        let (dead, live) = (&first_urls[i], &second_urls[i]);
+        assert!(
+            metrics.contains(&format!(
+                "relayd_rpc_endpoint_up{{chain=\"{id}\",endpoint=\"{dead}/\"}} 0"
+            )) || metrics.contains(&format!(
+                "relayd_rpc_endpoint_up{{chain=\"{id}\",endpoint=\"{dead}\"}} 0"
+            )),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(&format!(
+                "relayd_rpc_endpoint_current{{chain=\"{id}\",endpoint=\"{live}/\"}} 1"
+            )) || metrics.contains(&format!(
+                "relayd_rpc_endpoint_current{{chain=\"{id}\",endpoint=\"{live}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+
+    // No path was stopped and resumed (a resume clears, which would hide a skipped height).
+    assert!(!log_has(&log, "the node is not consistent"));
+    // The event subscriptions moved to the second endpoints' WebSockets.
+    for proxy in &second {
+        let ws = format!("ws://{}/websocket", proxy.addr);
+        assert!(log_has(&log, &ws), "no subscription on {ws}");
+    }
+
+    common::stop(&mut relayd);
+    assert!(log_has(&log, "relayd stopped"));
+    // Exactly once: one record per packet, each acknowledged, none dead-lettered.
+    common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * per_side);
+    drop(second);
+    for chain in chains {
+        chain.shutdown().await;
+    }
+}
