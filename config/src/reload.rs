@@ -71,6 +71,12 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<(KeyPath, String)> {
                     same.rpc_addr = running.rpc_addr.clone();
                     same.rpc_addrs = running.rpc_addrs.clone();
                 }
+                // `key_name = "k"` and `key_names = ["k"]` name the same signer; any other change of keys needs a
+                // restart (the TxSubmitter's lanes are made when it starts).
+                if same.key_list() == running.key_list() {
+                    same.key_name = running.key_name.clone();
+                    same.key_names = running.key_names.clone();
+                }
                 if &same != running {
                     out.push((
                         at,
@@ -125,6 +131,15 @@ mod tests {
             "rpc_addr = \"127.0.0.1:26657\"",
             "rpc_addrs = [\"127.0.0.1:26657\", \"127.0.0.1:26667\"]",
         ));
+        assert_eq!(needs_restart(&old, &two).len(), 1);
+    }
+
+    #[test]
+    fn key_name_and_a_list_of_one_are_the_same_signer_but_more_need_a_restart() {
+        let old = parse(BASE);
+        let one = parse(&BASE.replace("key_name = \"k\"", "key_names = [\"k\"]"));
+        assert_eq!(needs_restart(&old, &one), Vec::new());
+        let two = parse(&BASE.replace("key_name = \"k\"", "key_names = [\"k\", \"k2\"]"));
         assert_eq!(needs_restart(&old, &two).len(), 1);
     }
 

@@ -120,6 +120,7 @@ const COSMOS_ONLY: &[&str] = &[
     "grpc_addr",
     "account_prefix",
     "key_name",
+    "key_names",
     "store_prefix",
     "gas",
     "gas_adjustment",
@@ -145,6 +146,7 @@ fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
         ("grpc_addr", chain.grpc_addr.is_some()),
         ("account_prefix", chain.account_prefix.is_some()),
         ("key_name", chain.key_name.is_some()),
+        ("key_names", chain.key_names.is_some()),
         ("store_prefix", chain.store_prefix.is_some()),
         ("gas", chain.gas.is_some()),
         ("gas_adjustment", chain.gas_adjustment.is_some()),
@@ -186,7 +188,12 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
             ChainType::Near => (NEAR_ONLY, COSMOS_ONLY),
         };
         let present = present_keys(chain);
-        for key in required.iter().filter(|k| !present.contains(k)) {
+        // `key_names` stands for `key_name` (check_key_names checks the pair).
+        let missing = |k: &&&str| {
+            let stands_in = **k == "key_name" && chain.key_names.is_some();
+            !(present.contains(k) || stands_in)
+        };
+        for key in required.iter().filter(missing) {
             report(
                 at.clone(),
                 format!(
@@ -206,6 +213,9 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
         }
 
         check_rpc_addrs(chain, &at, report);
+        if chain.chain_type == ChainType::Cosmos {
+            check_key_names(chain, &at, report);
+        }
 
         if chain.max_msg_num == 0 {
             report(at.key("max_msg_num"), "must be at least 1".to_owned());
@@ -299,6 +309,31 @@ fn check_rpc_addrs(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(Ke
             "names one WebSocket for several rpc_addrs; leave it out so that each endpoint's `/websocket` is used"
                 .to_owned(),
         );
+    }
+}
+
+/// Exactly one of `key_name` and `key_names` on a Cosmos chain; a list of distinct names, at least one. NEAR
+/// chains take neither: their one signer is `signer_account` with its `key_file`.
+fn check_key_names(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(KeyPath, String)) {
+    match (&chain.key_name, &chain.key_names) {
+        (Some(_), Some(_)) => report(
+            at.key("key_names"),
+            "set either key_name (one signer) or key_names (several), not both".to_owned(),
+        ),
+        (None, Some(list)) => {
+            if list.is_empty() {
+                report(at.key("key_names"), "must list at least one key".to_owned());
+            }
+            for (j, name) in list.iter().enumerate() {
+                if let Some(first) = list[..j].iter().position(|n| n == name) {
+                    report(
+                        at.key("key_names").index(j),
+                        format!("{name:?} is listed twice (also key_names[{first}])"),
+                    );
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -313,3 +313,44 @@ fn a_file_larger_than_the_bound_is_refused_without_reading_it_all() {
         "/dev/zero: the file is larger than 1024 KiB; is this the configuration file?"
     );
 }
+
+#[test]
+fn key_names_lists_several_signers_and_is_checked() {
+    let base = "[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"127.0.0.1:26657\"\naccount_prefix = \"cosmos\"\nkey_names = [\"relayer\", \"relayer2\"]\ngas_price = \"0.025stake\"\n";
+    let config = Config::parse(base, Path::new("ok.toml")).expect("two signers");
+    let cosmos = config.chains[0].cosmos().expect("cosmos");
+    assert_eq!(cosmos.key_name, "relayer");
+    assert_eq!(cosmos.key_names, ["relayer", "relayer2"]);
+    let one = base.replace(
+        "key_names = [\"relayer\", \"relayer2\"]",
+        "key_name = \"relayer\"",
+    );
+    let config = Config::parse(&one, Path::new("ok.toml")).expect("one signer");
+    assert_eq!(
+        config.chains[0].cosmos().expect("cosmos").key_names,
+        ["relayer"]
+    );
+    let near = "[[chains]]\nid = \"near-0\"\ntype = \"near\"\nrpc_addr = \"127.0.0.1:3030\"\ncontract_account = \"ibc.near\"\nsigner_account = \"relayer.near\"\nkey_file = \"k.json\"\nkey_names = [\"a\", \"b\"]\n";
+    let bad = [
+        (
+            base.replace("key_names = [\"relayer\", \"relayer2\"]", "key_names = []"),
+            "bad.toml:5: chains[0].key_names: must list at least one key",
+        ),
+        (
+            base.replace("\"relayer2\"]", "\"relayer\"]"),
+            "bad.toml:5: chains[0].key_names[1]: \"relayer\" is listed twice (also key_names[0])",
+        ),
+        (
+            base.replace("gas_price", "key_name = \"relayer\"\ngas_price"),
+            "bad.toml:5: chains[0].key_names: set either key_name (one signer) or key_names (several), not both",
+        ),
+        (
+            near.to_owned(),
+            "bad.toml:8: chains[0].key_names: does not apply to a chain with type = \"near\"",
+        ),
+    ];
+    for (text, expected) in bad {
+        let err = Config::parse(&text, Path::new("bad.toml")).expect_err(expected);
+        assert_eq!(err.to_string(), expected);
+    }
+}

@@ -91,9 +91,14 @@ pub struct ChainConfig {
     /// Bech32 prefix of account addresses.
     #[serde(default)]
     pub account_prefix: Option<String>,
-    /// Name of the signing key in relayd's key store.
+    /// Name of the signing key in relayd's key store: the one-element form of `key_names`; exactly one of the two
+    /// is set on a Cosmos chain (validation checks it). Read the names with [`ChainConfig::key_list`].
     #[serde(default)]
     pub key_name: Option<String>,
+    /// Several signing keys of the same chain (Cosmos only): each signs on its own account sequence, so
+    /// transactions go out on several accounts in parallel. The first one is the chain's primary signer.
+    #[serde(default)]
+    pub key_names: Option<Vec<String>>,
     /// Store key of the IBC module (the commitment prefix).
     #[serde(default)]
     pub store_prefix: Option<String>,
@@ -140,8 +145,10 @@ pub struct CosmosSettings {
     pub grpc_addr: Option<Address>,
     /// Bech32 account prefix.
     pub account_prefix: String,
-    /// Key name in the key store.
+    /// Key name in the key store: the primary signer (the first of `key_names`).
     pub key_name: String,
+    /// Every signing key, the primary first; each one is a sequence lane of the chain's TxSubmitter.
+    pub key_names: Vec<String>,
     /// IBC store key.
     pub store_prefix: String,
     /// Fallback gas limit.
@@ -188,6 +195,15 @@ impl ChainConfig {
         }
     }
 
+    /// Every configured signing key name, in file order: `key_names`, or `key_name` as a list of one.
+    pub fn key_list(&self) -> &[String] {
+        match (&self.key_names, &self.key_name) {
+            (Some(list), _) if !list.is_empty() => list,
+            (_, Some(one)) => std::slice::from_ref(one),
+            _ => &[],
+        }
+    }
+
     /// The first configured RPC endpoint: the one single-endpoint tools (the CLI's queries and transactions)
     /// talk to when they do not take the whole list.
     pub fn primary_rpc(&self) -> Result<&Address, NoRpcAddr> {
@@ -209,7 +225,8 @@ impl ChainConfig {
             },
             grpc_addr: self.grpc_addr.clone(),
             account_prefix: self.account_prefix.clone()?,
-            key_name: self.key_name.clone()?,
+            key_name: self.key_list().first()?.clone(),
+            key_names: self.key_list().to_vec(),
             store_prefix: self
                 .store_prefix
                 .clone()
