@@ -151,6 +151,12 @@ impl KeyStore {
         self.dir.join(format!("{chain_id}.json"))
     }
 
+    /// The file of a chain's further signing key (the second and later of `key_names`); the chain's primary key
+    /// is in [`Self::file`].
+    fn extra_file(&self, chain_id: &str, name: &str) -> PathBuf {
+        self.dir.join(format!("{chain_id}@{name}.json"))
+    }
+
     /// Imports a key for `chain_id` under `name`, with addresses of `account_prefix`.
     pub fn add(
         &self,
@@ -159,7 +165,36 @@ impl KeyStore {
         account_prefix: &str,
         source: KeySource<'_>,
     ) -> Result<KeyInfo, KeyError> {
-        let path = self.file(chain_id);
+        self.add_at(self.file(chain_id), chain_id, name, account_prefix, source)
+    }
+
+    /// Imports a further signing key of `chain_id` (one of its `key_names` after the first) under `name`.
+    pub fn add_extra(
+        &self,
+        chain_id: &str,
+        name: &str,
+        account_prefix: &str,
+        source: KeySource<'_>,
+    ) -> Result<KeyInfo, KeyError> {
+        let path = self.extra_file(chain_id, name);
+        let (info, what) = (
+            self.add_at(path, chain_id, name, account_prefix, source),
+            format!("{chain_id} (key {name:?})"),
+        );
+        info.map_err(|e| match e {
+            KeyError::Exists(_) => KeyError::Exists(what),
+            other => other,
+        })
+    }
+
+    fn add_at(
+        &self,
+        path: PathBuf,
+        chain_id: &str,
+        name: &str,
+        account_prefix: &str,
+        source: KeySource<'_>,
+    ) -> Result<KeyInfo, KeyError> {
         if path.exists() {
             return Err(KeyError::Exists(chain_id.to_owned()));
         }
@@ -230,7 +265,24 @@ impl KeyStore {
 
     /// The signing key of `chain_id`, for the transaction builder.
     pub fn signing_key(&self, chain_id: &str) -> Result<(KeyInfo, SigningKey), KeyError> {
-        let path = self.file(chain_id);
+        self.signing_key_at(self.file(chain_id), chain_id)
+    }
+
+    /// A further signing key of `chain_id`, added with [`Self::add_extra`] under `name`.
+    pub fn extra_signing_key(
+        &self,
+        chain_id: &str,
+        name: &str,
+    ) -> Result<(KeyInfo, SigningKey), KeyError> {
+        let what = format!("{chain_id} (key {name:?})");
+        self.signing_key_at(self.extra_file(chain_id, name), &what)
+    }
+
+    fn signing_key_at(
+        &self,
+        path: PathBuf,
+        chain_id: &str,
+    ) -> Result<(KeyInfo, SigningKey), KeyError> {
         if !path.exists() {
             return Err(KeyError::Missing(chain_id.to_owned()));
         }

@@ -209,6 +209,7 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                         value: create.value.clone(),
                     }],
                     priority: 0,
+                    ordered_channel: None,
                 })
                 .await
                 .unwrap();

@@ -188,6 +188,7 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
                     value: create.value.clone(),
                 }],
                 priority: 0,
+                ordered_channel: None,
             })
             .await
             .unwrap();

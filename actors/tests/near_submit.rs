@@ -325,6 +325,7 @@ async fn calls_in_flight_take_increasing_nonces_and_a_nonce_taken_by_another_sen
                         })
                         .collect(),
                     priority: 0,
+                    ordered_channel: None,
                 })
             });
             futures::future::join_all(sends).await

@@ -164,6 +164,9 @@ pub enum KeysCommand {
         /// JSON file with `private_key` (hex) or `mnemonic`.
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
+        /// Which of the chain's `key_names` this key is; the first one (the chain's `key_name`) by default.
+        #[arg(long)]
+        name: Option<String>,
         /// How to print the result.
         #[command(flatten)]
         out: OutputArgs,

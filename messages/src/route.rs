@@ -29,6 +29,20 @@ pub struct Route {
 }
 
 impl Route {
+    /// `port/channel` of the receiving end when the channel is ordered: what a receive's
+    /// [`crate::SubmitTx::ordered_channel`] names.
+    pub fn dst_ordered_end(&self) -> Option<String> {
+        self.ordered
+            .then(|| format!("{}/{}", self.dst_port, self.dst_channel))
+    }
+
+    /// `port/channel` of the sending end when the channel is ordered: what an acknowledgement's or timeout's
+    /// [`crate::SubmitTx::ordered_channel`] names.
+    pub fn src_ordered_end(&self) -> Option<String> {
+        self.ordered
+            .then(|| format!("{}/{}", self.src_port, self.src_channel))
+    }
+
     /// The key of packet `sequence` sent along this route (`None` if the route's ids are malformed).
     pub fn key(&self, sequence: u64) -> Option<crate::PacketKey> {
         Some(crate::PacketKey {

@@ -19,6 +19,10 @@ pub struct SubmitTx {
     pub datagrams: Vec<Datagram>,
     /// Higher goes into the next transaction first when requests queue (the path's configured priority).
     pub priority: u8,
+    /// The channel end (`port/channel` on this chain) of an ordered channel the datagrams belong to: such
+    /// requests all go out on one signer of a chain with several, so that their order holds. `None` for any
+    /// other request, which may go out on any signer.
+    pub ordered_channel: Option<String>,
 }
 
 /// What happened to submitted datagrams.

@@ -10,4 +10,5 @@ pub mod light_client;
 pub mod monitor;
 pub mod query;
 pub mod rpc;
+pub mod signer;
 pub mod tx;

@@ -28,6 +28,11 @@ pub trait ChainFactory: 'static {
     fn light(&self) -> Result<Self::Light, RelayError>;
     /// A transaction submitter, with no cached account state.
     fn submitter(&self) -> Result<Self::Submit, RelayError>;
+    /// Submitters of the chain's further signing accounts, each a lane of its own beside [`Self::submitter`]'s;
+    /// none by default.
+    fn extra_submitters(&self) -> Result<Vec<Self::Submit>, RelayError> {
+        Ok(Vec::new())
+    }
     /// An event source.
     fn events(&self) -> Result<Self::Events, RelayError>;
 }

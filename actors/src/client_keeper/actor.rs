@@ -317,6 +317,7 @@ async fn refresh(
             update: Some((summary.client_id.clone(), update.target, update.msgs)),
             datagrams: Vec::new(),
             priority,
+            ordered_channel: None,
         })
         .await?;
     Ok(report.tx_hash)

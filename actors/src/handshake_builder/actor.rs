@@ -503,6 +503,7 @@ async fn send(
             datagrams: vec![msg],
             // Handshakes are rare and block whole paths: ahead of packets.
             priority: u8::MAX,
+            ordered_channel: None,
         })
         .await?;
     Ok(report.tx_hash)

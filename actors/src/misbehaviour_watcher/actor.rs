@@ -412,6 +412,7 @@ async fn submit(host: ChainLink, evidence: Evidence) -> Result<TxReport, RelayEr
             value: msg.value,
         }],
         priority: u8::MAX,
+        ordered_channel: None,
     })
     .await
 }

@@ -175,10 +175,13 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
             ActorKind::LightClient => self.factory.light().map(|light| {
                 Running::Light(LightClient::new(chain, light, self.refresh_every, guard).start())
             }),
-            _ => self
-                .factory
-                .submitter()
-                .map(|s| Running::Submitter(TxSubmitter::new(chain, s, guard).start())),
+            _ => self.factory.submitter().and_then(|s| {
+                let extra = self.factory.extra_submitters()?;
+                let actor = extra
+                    .into_iter()
+                    .fold(TxSubmitter::new(chain, s, guard), TxSubmitter::with_lane);
+                Ok(Running::Submitter(actor.start()))
+            }),
         };
         match result {
             Ok(running) => {

@@ -90,6 +90,22 @@ pub(super) async fn cosmos_factory(
             .map(|(_, key)| key)
             .map_err(|e| e.to_string())
     });
+    // The chain's further signers: each key loaded now (a missing one stops the start, as the first does) and
+    // again whenever the TxSubmitter restarts.
+    let mut extra_keys: Vec<(String, crate::chain::cosmos::factory::KeyLoader)> = Vec::new();
+    for name in settings.key_names.iter().skip(1) {
+        let (extra, _) = keys
+            .extra_signing_key(&id, name)
+            .map_err(|e| chain_err(chain, e))?;
+        let (dir, key_chain, name) = (keys_dir.to_path_buf(), id.clone(), name.clone());
+        let loader: crate::chain::cosmos::factory::KeyLoader = Arc::new(move || {
+            KeyStore::open(&dir)
+                .and_then(|k| k.extra_signing_key(&key_chain, &name))
+                .map(|(_, key)| key)
+                .map_err(|e| e.to_string())
+        });
+        extra_keys.push((extra.address, loader));
+    }
     let threshold = TrustThreshold::new(
         chain.trust_threshold.numerator,
         chain.trust_threshold.denominator,
@@ -133,6 +149,7 @@ pub(super) async fn cosmos_factory(
         tx,
         address: info.address,
         key,
+        extra_keys,
         monitor,
         metrics: metrics.cloned(),
     };

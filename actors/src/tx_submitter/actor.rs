@@ -1,5 +1,6 @@
-//! The TxSubmitter's actix shell: queues requests, runs the drain that admits transactions and waits for their
-//! blocks, answers each request. What goes into each transaction is decided in [`super::state`].
+//! The TxSubmitter's actix shell: one lane per signing account, each with its queue and its drain that admits
+//! transactions on the account's sequence and waits for their blocks; answers each request. Which lane takes a
+//! request and what goes into each transaction is decided in [`super::state`].
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -29,29 +30,49 @@ struct Shared {
     idle: Vec<oneshot::Sender<()>>,
 }
 
-/// The TxSubmitter actor.
-pub struct TxSubmitter<S: Submitter + 'static> {
-    chain: ChainId,
+/// One signing account's lane: its own queue, sequence and drain.
+struct Lane<S> {
     submitter: Rc<tokio::sync::Mutex<S>>,
     shared: Rc<RefCell<Shared>>,
     /// Wakes the drain when requests arrive or shutdown begins.
     wake: Rc<Notify>,
     limits: Limits,
-    guard: ExitGuard,
 }
 
-impl<S: Submitter + 'static> TxSubmitter<S> {
-    /// A submitter actor over `submitter`.
-    pub fn new(chain: ChainId, submitter: S, guard: ExitGuard) -> Self {
+impl<S: Submitter> Lane<S> {
+    fn new(submitter: S) -> Self {
         let limits = Limits::new(submitter.max_msgs(), submitter.max_in_flight());
         Self {
-            chain,
             submitter: Rc::new(tokio::sync::Mutex::new(submitter)),
             shared: Rc::new(RefCell::new(Shared::default())),
             wake: Rc::new(Notify::new()),
             limits,
+        }
+    }
+}
+
+/// The TxSubmitter actor.
+pub struct TxSubmitter<S: Submitter + 'static> {
+    chain: ChainId,
+    /// At least one; the first is the chain's primary signer.
+    lanes: Vec<Lane<S>>,
+    guard: ExitGuard,
+}
+
+impl<S: Submitter + 'static> TxSubmitter<S> {
+    /// A submitter actor over `submitter`, a lane of one account.
+    pub fn new(chain: ChainId, submitter: S, guard: ExitGuard) -> Self {
+        Self {
+            chain,
+            lanes: vec![Lane::new(submitter)],
             guard,
         }
+    }
+
+    /// Adds a lane of another account: requests then go out on several sequences in parallel.
+    pub fn with_lane(mut self, submitter: S) -> Self {
+        self.lanes.push(Lane::new(submitter));
+        self
     }
 }
 
@@ -69,7 +90,8 @@ fn failed(
     e: RelayError,
     what: &str,
 ) {
-    match shared.borrow_mut().queue.refused(e.kind, group) {
+    let refused = shared.borrow_mut().queue.refused(e.kind, group);
+    match refused {
         Some(group) => answer(group, || Err(e.clone())),
         None => debug!(chain = %chain, error = %e, "{what}; splitting the batch"),
     }
@@ -121,6 +143,7 @@ async fn drain<S: Submitter + 'static>(
                 let (msgs, updates) = shared.borrow().queue.messages_of(&group);
                 if msgs.is_empty() {
                     // Update-only requests (client refreshes) whose update an earlier transaction committed.
+                    shared.borrow_mut().queue.settled(group.len());
                     answer(group, || {
                         Err(RelayError::new(
                             ErrorKind::AlreadyRelayed,
@@ -144,7 +167,12 @@ async fn drain<S: Submitter + 'static>(
                             in_flight,
                             "admitting"
                         );
-                        let result = submitter.lock().await.admit(msgs).await;
+                        let mut submitter = submitter.lock().await;
+                        // The datagrams were built with the chain's primary signer; this lane's account signs.
+                        let result = match submitter.own(msgs) {
+                            Ok(msgs) => submitter.admit(msgs).await,
+                            Err(e) => Err(e),
+                        };
                         (group, updates, result)
                     }
                     .instrument(span),
@@ -200,7 +228,11 @@ async fn drain<S: Submitter + 'static>(
             }
             Step::Confirmed(group, updates, outcome) => match outcome {
                 Ok(reports) => {
-                    shared.borrow_mut().queue.remember(updates);
+                    {
+                        let mut s = shared.borrow_mut();
+                        s.queue.remember(updates);
+                        s.queue.settled(group.len());
+                    }
                     let last = reports.last().cloned();
                     answer(group, || {
                         last.clone().ok_or_else(|| {
@@ -231,21 +263,28 @@ impl<S: Submitter + 'static> Handler<SubmitTx> for TxSubmitter<S> {
 
     fn handle(&mut self, msg: SubmitTx, ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = oneshot::channel();
-        let start = self.shared.borrow_mut().queue.enqueue(Pending {
+        let loads: Vec<usize> = self
+            .lanes
+            .iter()
+            .map(|l| l.shared.borrow().queue.load())
+            .collect();
+        let index = state::choose_lane(msg.ordered_channel.as_deref(), &loads);
+        let lane = &self.lanes[index.min(self.lanes.len() - 1)];
+        let start = lane.shared.borrow_mut().queue.enqueue(Pending {
             request: msg,
             reply: tx,
         });
         if !start {
-            self.wake.notify_one();
+            lane.wake.notify_one();
         } else {
             // Owned by the actor's context: if the actor dies, the drain dies with it and waiting callers see
             // their reply channel close.
             ctx.spawn(actix::fut::wrap_future(drain(
                 self.chain.clone(),
-                self.submitter.clone(),
-                self.shared.clone(),
-                self.wake.clone(),
-                self.limits,
+                lane.submitter.clone(),
+                lane.shared.clone(),
+                lane.wake.clone(),
+                lane.limits,
             )));
         }
         let chain = self.chain.clone();
@@ -264,15 +303,18 @@ impl<S: Submitter + 'static> Handler<FinishInFlight> for TxSubmitter<S> {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: FinishInFlight, _: &mut Self::Context) -> Self::Result {
-        let mut s = self.shared.borrow_mut();
-        if !s.queue.close() {
-            return Box::pin(async {});
+        let mut waits = Vec::new();
+        for lane in &self.lanes {
+            let mut s = lane.shared.borrow_mut();
+            if s.queue.close() {
+                let (tx, rx) = oneshot::channel();
+                s.idle.push(tx);
+                lane.wake.notify_one();
+                waits.push(rx);
+            }
         }
-        let (tx, rx) = oneshot::channel();
-        s.idle.push(tx);
-        self.wake.notify_one();
         Box::pin(async move {
-            let _ = rx.await;
+            futures::future::join_all(waits).await;
         })
     }
 }

@@ -20,6 +20,11 @@ pub trait Submitter: Unpin {
     /// Sends `msgs` in order in as few transactions as the limits allow and waits for them to land; on failure
     /// returns what was done before it.
     async fn submit(&mut self, msgs: Vec<Datagram>) -> TxOutcomes;
+    /// Makes datagrams built for the chain's primary signer this account's own (sets their signer field), or
+    /// says why one cannot be. By default they are sent as built (a backend with one account).
+    fn own(&self, msgs: Vec<Datagram>) -> Result<Vec<Datagram>, RelayError> {
+        Ok(msgs)
+    }
     /// Most messages per transaction.
     fn max_msgs(&self) -> usize;
     /// Most transactions that may be admitted and waiting for their block at once; 1 sends the next

@@ -1,6 +1,7 @@
-//! The TxSubmitter's pure core: which requests go into the next transaction (priority, batching, halves of
-//! refused batches), whether another may be admitted while others wait for their blocks, and which client
-//! updates are known as committed. No actix and no IO; the actor shell drives it and owns the futures.
+//! The TxSubmitter's pure core: which signer lane takes a request, which requests go into a lane's next
+//! transaction (priority, batching, halves of refused batches), whether another may be admitted while others
+//! wait for their blocks, and which client updates are known as committed. No actix and no IO; the actor shell
+//! drives it and owns the futures.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -50,6 +51,8 @@ pub(super) struct Queue<R> {
     known_order: VecDeque<UpdateKey>,
     /// Shutting down: no new transaction starts; requests stay queued until the actor stops.
     closing: bool,
+    /// Requests taken off the queue for a transaction and not yet answered or queued again.
+    taken: usize,
 }
 
 impl<R> Default for Queue<R> {
@@ -61,6 +64,7 @@ impl<R> Default for Queue<R> {
             known: HashSet::new(),
             known_order: VecDeque::new(),
             closing: false,
+            taken: 0,
         }
     }
 }
@@ -70,6 +74,17 @@ impl<R> Queue<R> {
     pub fn enqueue(&mut self, p: Pending<R>) -> bool {
         self.pending.push_back(p);
         !self.closing && !std::mem::replace(&mut self.busy, true)
+    }
+
+    /// The work this queue holds: requests queued, halves waiting to go out again, and requests in transactions
+    /// being admitted or waiting for their blocks.
+    pub fn load(&self) -> usize {
+        self.pending.len() + self.split.iter().map(Vec::len).sum::<usize>() + self.taken
+    }
+
+    /// `n` requests taken for a transaction were answered.
+    pub fn settled(&mut self, n: usize) {
+        self.taken = self.taken.saturating_sub(n);
     }
 
     /// Starts shutting down; `true` while a drain still runs (its end is worth waiting for).
@@ -84,7 +99,9 @@ impl<R> Queue<R> {
         if self.closing || in_flight >= limits.max_in_flight {
             return None;
         }
-        self.next_group(limits.max_msgs)
+        let group = self.next_group(limits.max_msgs)?;
+        self.taken += group.len();
+        Some(group)
     }
 
     /// Called when nothing is being admitted or in flight: `true` (and the drain marked ended) when the drain
@@ -202,6 +219,7 @@ impl<R> Queue<R> {
         kind: ErrorKind,
         mut group: Vec<Pending<R>>,
     ) -> Option<Vec<Pending<R>>> {
+        self.settled(group.len());
         if kind != ErrorKind::Rejected || group.len() < 2 {
             return Some(group);
         }
@@ -212,11 +230,35 @@ impl<R> Queue<R> {
     }
 }
 
+/// The signer lane that takes a request, of `loads.len()` lanes (each lane's [`Queue::load`]): a request of an
+/// ordered channel always the same lane, picked from the channel's name alone, so that the channel's
+/// transactions keep one account sequence and their order; any other the lane with the least work, the first
+/// of equals. With no lanes (never built so) lane 0.
+pub(super) fn choose_lane(ordered_channel: Option<&str>, loads: &[usize]) -> usize {
+    if loads.len() < 2 {
+        return 0;
+    }
+    match ordered_channel {
+        // FNV-1a: stable across runs and builds, unlike the standard library's hasher.
+        Some(channel) => {
+            let hash = channel.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            (hash % loads.len() as u64) as usize
+        }
+        None => loads
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, load)| (**load, *i))
+            .map_or(0, |(i, _)| i),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use relayd_messages::{ClientId, CorrelationId, Datagram, ErrorKind, SubmitTx};
 
-    use super::{Limits, Pending, Queue};
+    use super::{choose_lane, Limits, Pending, Queue};
 
     fn datagram(value: &str) -> Datagram {
         Datagram {
@@ -234,6 +276,7 @@ mod tests {
                 update: height.map(|h| (client, h, vec![datagram("update")])),
                 datagrams: (0..n).map(|i| datagram(&format!("{id}.{i}"))).collect(),
                 priority,
+                ordered_channel: None,
             },
             reply: id,
         }
@@ -431,5 +474,50 @@ mod tests {
         assert!(q
             .known
             .contains(&("c".to_string(), super::KNOWN_UPDATES as u64)));
+    }
+
+    #[test]
+    fn unordered_requests_go_to_the_least_loaded_lane_the_first_of_equals() {
+        assert_eq!(choose_lane(None, &[0, 0, 0]), 0);
+        assert_eq!(choose_lane(None, &[3, 1, 2]), 1);
+        assert_eq!(choose_lane(None, &[2, 5, 2]), 0);
+        assert_eq!(choose_lane(None, &[4, 4, 0, 0]), 2);
+        assert_eq!(choose_lane(Some("transfer/channel-0"), &[7]), 0);
+        assert_eq!(choose_lane(None, &[]), 0);
+    }
+
+    #[test]
+    fn an_ordered_channel_keeps_one_lane_whatever_the_load() {
+        let loads = [[0, 0, 0, 0], [9, 0, 0, 0], [0, 9, 9, 9], [5, 5, 0, 5]];
+        let lane = choose_lane(Some("ordered/channel-3"), &loads[0]);
+        for l in &loads[1..] {
+            assert_eq!(choose_lane(Some("ordered/channel-3"), l), lane);
+        }
+        // Channels spread over the lanes: among a few dozen names every one of four lanes is picked.
+        let mut used = [false; 4];
+        for i in 0..32 {
+            used[choose_lane(Some(&format!("ordered/channel-{i}")), &[0; 4])] = true;
+        }
+        assert_eq!(used, [true; 4]);
+    }
+
+    #[test]
+    fn the_load_counts_queued_split_and_taken_requests_until_answered() {
+        let mut q = Queue::default();
+        for id in 0..3 {
+            q.enqueue(pending(id, 1, None, 0));
+        }
+        assert_eq!(q.load(), 3);
+        let group = q.next_to_admit(0, limits(2, 2)).expect("two");
+        assert_eq!(q.load(), 3, "taken requests still count");
+        assert!(q.refused(ErrorKind::Rejected, group).is_none());
+        assert_eq!(q.load(), 3, "halves queued again count once");
+        let one = q.next_to_admit(0, limits(2, 2)).expect("first half");
+        q.settled(one.len());
+        assert_eq!(q.load(), 2);
+        let other = q.next_to_admit(0, limits(2, 2)).expect("second half");
+        let answered = q.refused(ErrorKind::Unavailable, other).expect("answered");
+        assert_eq!(answered.len(), 1);
+        assert_eq!(q.load(), 1);
     }
 }

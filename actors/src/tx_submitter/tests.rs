@@ -81,6 +81,7 @@ fn request(value: &[u8]) -> SubmitTx {
             value: value.to_vec(),
         }],
         priority: 0,
+        ordered_channel: None,
     }
 }
 
@@ -197,6 +198,7 @@ async fn queued_requests_of_higher_priority_go_into_the_next_transaction_first()
     let plain = |v: &[u8], priority: u8| SubmitTx {
         update: None,
         priority,
+        ordered_channel: None,
         ..request(v)
     };
     let first = addr.send(plain(b"first", 0));

@@ -28,6 +28,7 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> ExitCode {
             mnemonic_file,
             hd_path,
             key_file,
+            name,
             out,
         } => {
             let Some(chain_config) = config.chains.iter().find(|c| c.id.as_str() == chain) else {
@@ -55,7 +56,22 @@ pub fn run(cli: &Cli, command: &KeysCommand) -> ExitCode {
                     )
                 }
             };
-            match store.add(chain, &cosmos.key_name, &cosmos.account_prefix, source) {
+            let added = match name.as_deref() {
+                None => store.add(chain, &cosmos.key_name, &cosmos.account_prefix, source),
+                Some(n) if n == cosmos.key_name => {
+                    store.add(chain, n, &cosmos.account_prefix, source)
+                }
+                Some(n) if cosmos.key_names.iter().any(|k| k == n) => {
+                    store.add_extra(chain, n, &cosmos.account_prefix, source)
+                }
+                Some(n) => {
+                    return fail(
+                        &format!("{n:?} is not one of chain {chain}'s key_names"),
+                        EXIT_CONFIG,
+                    )
+                }
+            };
+            match added {
                 Ok(info) => {
                     print_keys(&[info], out.json);
                     ExitCode::SUCCESS

@@ -329,6 +329,8 @@ pub struct CosmosSubmitter {
     inner: TxSubmitter,
     max_msgs: usize,
     metrics: Option<(crate::metrics::Metrics, String)>,
+    /// Not the chain's primary signer: datagrams (built for the primary) get this account as their signer.
+    resign: bool,
 }
 
 impl CosmosSubmitter {
@@ -338,7 +340,14 @@ impl CosmosSubmitter {
             inner,
             max_msgs,
             metrics: None,
+            resign: false,
         }
+    }
+
+    /// A submitter of one of the chain's further accounts: it sets itself as the signer of every datagram.
+    pub fn resigning(mut self) -> Self {
+        self.resign = true;
+        self
     }
 
     /// Records every transaction's outcome in `metrics`, labelled with `chain`.
@@ -403,6 +412,16 @@ pub fn tx_error(e: &TxError) -> RelayError {
 impl Submitter for CosmosSubmitter {
     fn signer(&self) -> &str {
         self.inner.address()
+    }
+
+    fn own(&self, msgs: Vec<Datagram>) -> Result<Vec<Datagram>, RelayError> {
+        if !self.resign {
+            return Ok(msgs);
+        }
+        let signer = self.inner.address();
+        msgs.into_iter()
+            .map(|d| super::signer::with_signer(d, signer))
+            .collect()
     }
 
     fn max_msgs(&self) -> usize {

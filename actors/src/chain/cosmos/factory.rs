@@ -37,6 +37,9 @@ pub struct CosmosFactory {
     pub address: String,
     /// The signer's key.
     pub key: KeyLoader,
+    /// The chain's further signers (its `key_names` after the first): address and key of each, one
+    /// TxSubmitter lane each.
+    pub extra_keys: Vec<(String, KeyLoader)>,
     /// How the monitor follows the chain.
     pub monitor: MonitorConfig,
     /// Where transactions, reconnects and node errors are counted, if anywhere.
@@ -62,19 +65,14 @@ impl ChainFactory for CosmosFactory {
     }
 
     fn submitter(&self) -> Result<CosmosSubmitter, RelayError> {
-        let key = (self.key)().map_err(|e| {
-            RelayError::new(
-                ErrorKind::ClientUnusable,
-                format!("{}: signing key: {e}", self.chain),
-            )
-        })?;
-        let max = self.tx.max_msg_num;
-        let inner = TxSubmitter::new(self.rpc.clone(), self.tx.clone(), key, self.address.clone());
-        let submitter = CosmosSubmitter::new(inner, max);
-        Ok(match &self.metrics {
-            Some(m) => submitter.metered(m.clone(), self.chain.to_string()),
-            None => submitter,
-        })
+        self.submitter_of(&self.address, &self.key)
+    }
+
+    fn extra_submitters(&self) -> Result<Vec<CosmosSubmitter>, RelayError> {
+        self.extra_keys
+            .iter()
+            .map(|(address, key)| Ok(self.submitter_of(address, key)?.resigning()))
+            .collect()
     }
 
     fn events(&self) -> Result<EventMonitor, RelayError> {
@@ -89,6 +87,25 @@ impl ChainFactory for CosmosFactory {
             watch_monitor(metrics.clone(), self.chain.to_string(), monitor.status());
         }
         Ok(monitor)
+    }
+}
+
+impl CosmosFactory {
+    /// A submitter signing as `address` with `key`, with no cached account state.
+    fn submitter_of(&self, address: &str, key: &KeyLoader) -> Result<CosmosSubmitter, RelayError> {
+        let key = key().map_err(|e| {
+            RelayError::new(
+                ErrorKind::ClientUnusable,
+                format!("{}: signing key of {address}: {e}", self.chain),
+            )
+        })?;
+        let max = self.tx.max_msg_num;
+        let inner = TxSubmitter::new(self.rpc.clone(), self.tx.clone(), key, address.to_owned());
+        let submitter = CosmosSubmitter::new(inner, max);
+        Ok(match &self.metrics {
+            Some(m) => submitter.metered(m.clone(), self.chain.to_string()),
+            None => submitter,
+        })
     }
 }
 

@@ -96,6 +96,7 @@ impl PacketBuilder {
         let msg = datagrams::recv(&packet, proof, src_revision, proof_height, &dst.signer);
         let update = self.prepared.take();
         let priority = route.priority;
+        let ordered = route.dst_ordered_end();
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(
                 async move {
@@ -104,6 +105,7 @@ impl PacketBuilder {
                         update,
                         datagrams: vec![msg],
                         priority,
+                        ordered_channel: ordered,
                     })
                     .await
                 }
@@ -191,6 +193,7 @@ impl PacketBuilder {
                         update: Some((route.src_client.clone(), update.target, update.msgs)),
                         datagrams: vec![msg],
                         priority: route.priority,
+                        ordered_channel: route.src_ordered_end(),
                     })
                     .await;
                 match report {
@@ -289,6 +292,7 @@ impl PacketBuilder {
                     update: Some((route.src_client.clone(), update.target, update.msgs)),
                     datagrams: vec![msg],
                     priority: route.priority,
+                    ordered_channel: route.src_ordered_end(),
                 })
                 .await
                 .map(|r| Some(r.tx_hash))
