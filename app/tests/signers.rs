@@ -42,10 +42,15 @@ async fn two_signers_per_chain_share_the_packets_each_acknowledged_once() {
     let mut second = Vec::new();
     for chain in &chains {
         let user3 = chain.genesis.account("user3").unwrap();
-        let file = dir.path().join(format!("{}-relayer2.json", chain.chain_id()));
+        let file = dir
+            .path()
+            .join(format!("{}-relayer2.json", chain.chain_id()));
         std::fs::write(
             &file,
-            format!("{{\"private_key\": \"{}\"}}", hex::encode(user3.private_key)),
+            format!(
+                "{{\"private_key\": \"{}\"}}",
+                hex::encode(user3.private_key)
+            ),
         )
         .unwrap();
         let id = chain.chain_id().to_string();

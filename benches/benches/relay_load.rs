@@ -5,7 +5,8 @@
 //! - steady: `LOAD_PACKETS` transfers (default 2,000) sent from ibc-0 while relayd runs, `LOAD_PER_BLOCK` (default
 //!   250) per transaction, one transaction per block; figures are packets/s from the first send's block to the
 //!   last acknowledgement, and the relay latency of each packet from its send block's time to the moment relayd
-//!   saw it received on ibc-1 (and acknowledged on ibc-0), as p50 / p90 / p99;
+//!   saw it received on ibc-1 (and acknowledged on ibc-0), as p50 / p90 / p99; `LOAD_SIGNERS` (default 1)
+//!   signing keys per chain (`key_names`; the further ones are funded genesis accounts `user3`, `user4`, ...);
 //! - backlog: `LOAD_BACKLOG` transfers (default 20,000) sent before relayd starts; the figure is the time from
 //!   start to the last acknowledgement (clearing on start finds them through commitments, their data through
 //!   the transaction index).
@@ -81,10 +82,13 @@ struct Setup {
     data: PathBuf,
 }
 
-async fn setup(block: Duration) -> Setup {
-    let chains = devnet::start_chains(2, &devnet::ChainOptions::local("ibc", block))
-        .await
-        .expect("chains");
+/// Two chains joined by a transfer channel and relayd's config, with `signers` signing keys per chain.
+async fn setup(block: Duration, signers: usize) -> Setup {
+    let signers = signers.max(1);
+    let mut opts = devnet::ChainOptions::local("ibc", block);
+    // user1 and user2 send and receive; user3 onwards are the further relayer keys.
+    opts.genesis.accounts = 2 + (signers - 1);
+    let chains = devnet::start_chains(2, &opts).await.expect("chains");
     let (a, b) = connect_transfer(&chains).await;
     let dir = tempfile::tempdir().expect("dir");
     let (config, files) = support::relayd::write(dir.path(), &chains, &a.channel_id);
@@ -97,12 +101,45 @@ async fn setup(block: Duration) -> Setup {
         Ok(n) => text.replacen("[global]\n", &format!("[global]\nmax_builders = {n}\n"), 1),
         Err(_) => text,
     };
+    let names: Vec<String> = std::iter::once("relayer".to_owned())
+        .chain((2..=signers).map(|i| format!("relayer{i}")))
+        .collect();
+    let text = if signers > 1 {
+        let list: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        text.replace(
+            "key_name = \"relayer\"",
+            &format!("key_names = [{}]", list.join(", ")),
+        )
+    } else {
+        text
+    };
     std::fs::write(&config, text).expect("config");
     let data = dir.path().join("data");
     let keys = KeyStore::open(&data.join("keys")).expect("keys");
     for (chain, file) in files {
         keys.add(&chain, "relayer", "cosmos", KeySource::KeyFile(&file))
             .expect("key");
+    }
+    for c in &chains {
+        for (i, name) in names.iter().enumerate().skip(1) {
+            let user = c
+                .genesis
+                .account(&format!("user{}", i + 2))
+                .expect("genesis account of a further key");
+            let file = dir.path().join(format!("{}-{name}.json", c.chain_id()));
+            std::fs::write(
+                &file,
+                format!("{{\"private_key\": \"{}\"}}", hex::encode(user.private_key)),
+            )
+            .expect("key file");
+            keys.add_extra(
+                &c.chain_id().to_string(),
+                name,
+                "cosmos",
+                KeySource::KeyFile(&file),
+            )
+            .expect("key");
+        }
     }
     Setup {
         chains,
@@ -231,7 +268,8 @@ async fn block_times_ms(chain: &devnet::RunningChain, heights: &[u64]) -> HashMa
 async fn steady(block: Duration) {
     let packets = env("LOAD_PACKETS", 2_000) as usize;
     let per_tx = env("LOAD_PER_BLOCK", 250) as usize;
-    let s = setup(block).await;
+    let signers = env("LOAD_SIGNERS", 1) as usize;
+    let s = setup(block, signers).await;
     let relayd = Relayd::start(&s.config, &s.data);
     // Let the monitors settle on their start height.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -249,7 +287,7 @@ async fn steady(block: Duration) {
     let times = block_times_ms(&s.chains[0], &heights).await;
     let f = Figures::of(records.iter(), |r| times[&r.send_height]);
     println!(
-        "steady, {} ms blocks: {packets} packets ({per_tx} per send tx), {:.0} packets/s from first send block to last ack ({:.1} s)",
+        "steady, {} ms blocks, {signers} signer(s) per chain: {packets} packets ({per_tx} per send tx), {:.0} packets/s from first send block to last ack ({:.1} s)",
         block.as_millis(),
         f.rate(),
         f.secs
@@ -269,7 +307,7 @@ async fn steady(block: Duration) {
 
 async fn backlog(block: Duration) {
     let packets = env("LOAD_BACKLOG", 20_000) as usize;
-    let s = setup(block).await;
+    let s = setup(block, 1).await;
     let u1 = Wallet::genesis(&s.chains[0], "user1");
     let u2 = Wallet::genesis(&s.chains[1], "user2");
     let sending = Instant::now();
