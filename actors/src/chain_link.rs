@@ -59,6 +59,9 @@ pub struct ChainLink {
     pub chain: ChainId,
     /// The account relayd signs with on this chain.
     pub signer: String,
+    /// Every signing account of the chain as (key name, address), the primary first; empty when the chain has
+    /// one signer known only as [`Self::signer`].
+    pub signers: Vec<(String, String)>,
     /// The chain's IBC store prefix (the commitment prefix counterparties check its proofs under).
     pub prefix: Vec<u8>,
     /// How the chain proves its state: what relayd checks the proofs it forwards from it as, and how it picks
@@ -113,12 +116,19 @@ impl ChainLink {
             signer,
             prefix,
             proofs: ProofFormat::Ics23,
+            signers: Vec::new(),
             slots: Arc::new(RwLock::new(ChainRecipients::default())),
             breaker: Arc::new(Mutex::new(CircuitBreaker::default())),
             verification: Arc::new(Mutex::new(VerificationRecord::default())),
             loads: Arc::new(Default::default()),
             tip: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The link of a chain with several signing accounts, (key name, address) each, the primary first.
+    pub fn with_signers(mut self, signers: Vec<(String, String)>) -> Self {
+        self.signers = signers;
+        self
     }
 
     /// The link of a chain that proves its state as `proofs` (ICS-23, the default, or NEAR state proofs).

@@ -61,7 +61,7 @@ pub struct Families {
     /// `relayd_misbehaviour_submitted_total{chain,client}`: misbehaviour evidence submitted against a client
     /// hosted on `chain`.
     pub misbehaviour_submitted_total: IntCounterVec,
-    /// `relayd_wallet_balance{chain,denom}`: the relayer account's balance, in the denom's base unit.
+    /// `relayd_wallet_balance{chain,denom,key}`: each signing account's balance, in the denom's base unit.
     pub wallet_balance: IntGaugeVec,
     /// `relayd_clear_operations_total{result}`.
     pub clear_operations_total: IntCounterVec,
@@ -307,8 +307,8 @@ impl Metrics {
             wallet_balance: gauge(
                 r,
                 "relayd_wallet_balance",
-                "Relayer account balance in the fee denom's base unit",
-                &["chain", "denom"],
+                "Relayer account balance in the fee denom's base unit, per signing key",
+                &["chain", "denom", "key"],
             )?,
             clear_operations_total: counter(
                 r,

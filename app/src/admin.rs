@@ -193,7 +193,14 @@ pub async fn start(
     let addresses = relay
         .links
         .iter()
-        .map(|(id, l)| (id.to_string(), l.signer.clone()))
+        .map(|(id, l)| {
+            let keys = if l.signers.is_empty() {
+                vec![(String::new(), l.signer.clone())]
+            } else {
+                l.signers.clone()
+            };
+            (id.to_string(), keys)
+        })
         .collect();
     chains::spawn_prober(config, addresses, probes.clone(), metrics.clone());
     let admin = Arc::new(Admin {

@@ -521,7 +521,7 @@ async fn the_admin_api_reports_and_drives_a_relaying_service() {
             1.0,
         ),
         (
-            "relayd_wallet_balance{chain=\"ibc-0\",denom=\"stake\"}",
+            "relayd_wallet_balance{chain=\"ibc-0\",denom=\"stake\",key=\"relayer\"}",
             1.0,
         ),
         (

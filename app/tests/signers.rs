@@ -2,7 +2,8 @@
 //! "relayer2"]` (the second key is the genesis account `user3`, funded and otherwise unused). A few hundred
 //! ICS-20 packets both ways are relayed and acknowledged exactly once with exact balances, and both accounts of
 //! each chain signed transactions (their sequences advanced): the devnet refuses any message whose signer is
-//! not the transaction's, so every datagram sent on the second lane was re-signed for its account.
+//! not the transaction's, so every datagram sent on the second lane was re-signed for its account. Each key's
+//! balance is its own `relayd_wallet_balance` gauge.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -37,6 +38,12 @@ async fn two_signers_per_chain_share_the_packets_each_acknowledged_once() {
             "key_names = [\"relayer\", \"relayer2\"]",
         )
         .replace("max_msg_num = 100", "max_msg_num = 4");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!("{text}\n[admin]\nlisten_addr = \"127.0.0.1:{port}\"\n");
     std::fs::write(&config, text).unwrap();
     add_keys(&config, &keys);
     let mut second = Vec::new();
@@ -167,6 +174,27 @@ async fn two_signers_per_chain_share_the_packets_each_acknowledged_once() {
         a.chain.balance(&u1.address, &voucher_a).await,
         total * amount
     );
+
+    // Each key's balance is a gauge of its own.
+    let http = reqwest::Client::new();
+    eventually("a wallet balance per key", || async {
+        let Ok(resp) = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        else {
+            return false;
+        };
+        let text = resp.text().await.unwrap_or_default();
+        ["ibc-0", "ibc-1"].iter().all(|c| {
+            ["relayer", "relayer2"].iter().all(|k| {
+                text.contains(&format!(
+                    "relayd_wallet_balance{{chain=\"{c}\",denom=\"stake\",key=\"{k}\"}}"
+                ))
+            })
+        })
+    })
+    .await;
 
     common::stop(&mut relayd);
     assert!(log_has(&log, "relayd stopped"));

@@ -93,10 +93,12 @@ pub(super) async fn cosmos_factory(
     // The chain's further signers: each key loaded now (a missing one stops the start, as the first does) and
     // again whenever the TxSubmitter restarts.
     let mut extra_keys: Vec<(String, crate::chain::cosmos::factory::KeyLoader)> = Vec::new();
+    let mut signers = vec![(settings.key_name.clone(), info.address.clone())];
     for name in settings.key_names.iter().skip(1) {
         let (extra, _) = keys
             .extra_signing_key(&id, name)
             .map_err(|e| chain_err(chain, e))?;
+        signers.push((name.clone(), extra.address.clone()));
         let (dir, key_chain, name) = (keys_dir.to_path_buf(), id.clone(), name.clone());
         let loader: crate::chain::cosmos::factory::KeyLoader = Arc::new(move || {
             KeyStore::open(&dir)
@@ -139,7 +141,8 @@ pub(super) async fn cosmos_factory(
         chain.id.clone(),
         info.address.clone(),
         settings.store_prefix.as_bytes().to_vec(),
-    );
+    )
+    .with_signers(signers);
     let factory = CosmosFactory {
         chain: chain.id.clone(),
         rpc,

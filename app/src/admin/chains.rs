@@ -89,6 +89,8 @@ struct Target {
     chain: ChainConfig,
     store_prefix: String,
     address: String,
+    /// Every signing account: (key name, address), the primary first.
+    keys: Vec<(String, String)>,
     denom: String,
     rpc: Option<CosmosRpc>,
 }
@@ -96,7 +98,7 @@ struct Target {
 /// Probes every Cosmos chain of `config` forever, every [`PROBE_EVERY`]; `addresses` are the relayer accounts.
 pub fn spawn_prober(
     config: &Config,
-    addresses: HashMap<String, String>,
+    addresses: HashMap<String, Vec<(String, String)>>,
     probes: Probes,
     metrics: Metrics,
 ) {
@@ -105,10 +107,12 @@ pub fn spawn_prober(
         .iter()
         .filter_map(|c| {
             let s = c.cosmos()?;
+            let keys = addresses.get(c.id.as_str()).cloned().unwrap_or_default();
             Some(Target {
                 chain: c.clone(),
                 store_prefix: s.store_prefix,
-                address: addresses.get(c.id.as_str()).cloned().unwrap_or_default(),
+                address: keys.first().map(|(_, a)| a.clone()).unwrap_or_default(),
+                keys,
                 denom: s.gas_price.denom,
                 rpc: None,
             })
@@ -198,11 +202,19 @@ async fn probe(t: &mut Target, metrics: &Metrics) -> ChainProbe {
         Some(rpc) => balance(rpc, &t.address, &t.denom).await,
         None => Err("the node is unreachable".to_owned()),
     };
-    if let Ok(b) = &balance {
-        families
-            .wallet_balance
-            .with_label_values(&[&id, &t.denom])
-            .set(i64::try_from(*b).unwrap_or(i64::MAX));
+    // One gauge per signing key; the first key's balance is the one `/chains` shows.
+    for (i, (name, address)) in t.keys.iter().enumerate() {
+        let b = match (&rpc, i) {
+            (_, 0) => balance.clone(),
+            (Some(rpc), _) => self::balance(rpc, address, &t.denom).await,
+            (None, _) => Err(String::new()),
+        };
+        if let Ok(b) = b {
+            families
+                .wallet_balance
+                .with_label_values(&[&id, &t.denom, name])
+                .set(i64::try_from(b).unwrap_or(i64::MAX));
+        }
     }
     ChainProbe {
         probed_ms: now_ms(),
