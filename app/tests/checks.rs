@@ -128,6 +128,41 @@ fn validate_and_start_refuse_missing_and_readable_files_with_their_keys() {
     let out = relayd(dir.path(), &["-c", "c.toml", "config", "validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
+    // A second signer in key_names needs its own key, added under its name.
+    let two = cosmos_only.replace(
+        "key_name = \"relayer\"",
+        "key_names = [\"relayer\", \"relayer2\"]",
+    );
+    std::fs::write(dir.path().join("c.toml"), &two).expect("config");
+    expect(&[
+        "c.toml:11: chains[0].key_names[1]: the signing key \"relayer2\" of chain ibc-0: no key for chain ibc-0 (key \"relayer2\"); add it with `relayd keys add --chain ibc-0 --name relayer2`",
+    ]);
+    std::fs::write(
+        dir.path().join("key2.json"),
+        format!("{{\"private_key\": \"{}\"}}", "2e".repeat(32)),
+    )
+    .expect("key");
+    let added = relayd(
+        dir.path(),
+        &[
+            "-c",
+            "c.toml",
+            "keys",
+            "add",
+            "--chain",
+            "ibc-0",
+            "--name",
+            "relayer2",
+            "--key-file",
+            "key2.json",
+        ],
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+    let out = relayd(dir.path(), &["-c", "c.toml", "config", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(dir.path().join("c.toml"), cosmos_only).expect("config");
+    std::fs::remove_file(dir.path().join("data/keys/ibc-0@relayer2.json")).expect("second key");
+
     // The stored key is the chain's only key: a key_name or account_prefix other than its own is refused.
     let renamed = cosmos_only
         .replace("key_name = \"relayer\"", "key_name = \"other\"")

@@ -71,6 +71,20 @@ pub fn files(config: &Config, file: &Path, text: &str) -> Vec<ConfigError> {
                     }
                     (Ok(_), None) => {}
                 }
+                // The further signers of `key_names`, each in a file of its own.
+                for (j, name) in chain.key_list().iter().enumerate().skip(1) {
+                    let key = KeyStore::existing(&keys_dir)
+                        .and_then(|store| store.extra_signing_key(chain.id.as_str(), name));
+                    if let Err(e) = key {
+                        report(
+                            at.key("key_names").index(j),
+                            format!(
+                                "the signing key {name:?} of chain {}: {e}; add it with `relayd keys add --chain {} --name {name}`",
+                                chain.id, chain.id
+                            ),
+                        );
+                    }
+                }
             }
             ChainType::Near => {
                 let Some(settings) = chain.near() else {
