@@ -2,10 +2,13 @@
 //! `max_msg_num` allows, so throughput grows with load instead of one packet per block. Up to the submitter's
 //! `max_in_flight` transactions are admitted to the chain and wait for their blocks at once, each request
 //! answered when its own transaction's outcome is known. Each client update is sent once per transaction, and
-//! not at all once it is known on chain.
+//! not at all once it is known on chain. A chain with several signing keys has one lane per key, each with its
+//! own queue and sequence.
 
 mod actor;
 pub mod backend;
+#[cfg(test)]
+mod lane_tests;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,164 @@
+//! The TxSubmitter with several lanes, driven through its mailbox against in-process accounts: requests spread
+//! over the lanes, an ordered channel's stay on one, and a further lane makes the datagrams its own.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use actix::{Actor, Context, Handler};
+use relayd_messages::{
+    ActorKind, ChainId, ChildExited, CorrelationId, Datagram, RelayError, SubmitTx, TxReport,
+};
+
+use super::TxSubmitter;
+use crate::supervisor::guard::ExitGuard;
+use crate::tx_submitter::Submitter;
+
+/// What one account sent: (account, datagram value) per message.
+type Sent = Rc<RefCell<Vec<(String, Vec<u8>)>>>;
+
+/// An account that lands every transaction at once; a further one (`owns`) marks each datagram as its own by
+/// prefixing its name, as a Cosmos lane sets its signer.
+struct Account {
+    name: String,
+    owns: bool,
+    sent: Sent,
+}
+
+impl Submitter for Account {
+    fn signer(&self) -> &str {
+        &self.name
+    }
+
+    fn own(&self, msgs: Vec<Datagram>) -> Result<Vec<Datagram>, RelayError> {
+        if !self.owns {
+            return Ok(msgs);
+        }
+        Ok(msgs
+            .into_iter()
+            .map(|d| Datagram {
+                value: [self.name.as_bytes(), b":", &d.value].concat(),
+                type_url: d.type_url,
+            })
+            .collect())
+    }
+
+    async fn submit(
+        &mut self,
+        msgs: Vec<Datagram>,
+    ) -> Result<Vec<TxReport>, (Vec<TxReport>, RelayError)> {
+        // Lets the other lanes' drains run between transactions, as a chain's round trip does.
+        tokio::task::yield_now().await;
+        let mut sent = self.sent.borrow_mut();
+        for m in &msgs {
+            sent.push((self.name.clone(), m.value.clone()));
+        }
+        Ok(vec![TxReport {
+            tx_hash: format!("{}-{}", self.name, sent.len()),
+            height: 1,
+            messages: msgs.len(),
+            gas_used: 1,
+        }])
+    }
+
+    fn max_msgs(&self) -> usize {
+        1
+    }
+}
+
+struct Sink;
+impl Actor for Sink {
+    type Context = Context<Self>;
+}
+impl Handler<ChildExited> for Sink {
+    type Result = ();
+    fn handle(&mut self, _: ChildExited, _: &mut Self::Context) {}
+}
+
+fn request(value: String, ordered: Option<&str>) -> SubmitTx {
+    SubmitTx {
+        correlation: CorrelationId::fresh(),
+        update: None,
+        datagrams: vec![Datagram {
+            type_url: "recv".into(),
+            value: value.into_bytes(),
+        }],
+        priority: 0,
+        ordered_channel: ordered.map(str::to_owned),
+    }
+}
+
+fn two_lanes(sent: &Sent) -> actix::Addr<TxSubmitter<Account>> {
+    let account = |name: &str, owns| Account {
+        name: name.to_owned(),
+        owns,
+        sent: sent.clone(),
+    };
+    TxSubmitter::new(
+        ChainId::new("chain-a").expect("chain id"),
+        account("first", false),
+        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+    )
+    .with_lane(account("second", true))
+    .start()
+}
+
+#[actix_rt::test]
+async fn requests_spread_over_the_lanes_and_the_second_lane_signs_its_own() {
+    let sent = Sent::default();
+    let addr = two_lanes(&sent);
+    let replies = (0..20).map(|i| addr.send(request(format!("p{i}"), None)));
+    for reply in futures::future::join_all(replies).await {
+        reply.expect("mailbox").expect("landed");
+    }
+    let sent = sent.borrow();
+    assert_eq!(sent.len(), 20, "each request sent once");
+    let by = |who: &str| sent.iter().filter(|(a, _)| a == who).count();
+    assert!(by("first") > 0 && by("second") > 0, "{sent:?}");
+    for (account, value) in sent.iter() {
+        let owned = value.starts_with(b"second:");
+        assert_eq!(owned, account == "second", "{account}: {value:?}");
+    }
+}
+
+#[actix_rt::test]
+async fn an_ordered_channel_stays_on_one_lane() {
+    let sent = Sent::default();
+    let addr = two_lanes(&sent);
+    let replies = (0..20).map(|i| {
+        let ordered = (i % 2 == 0).then_some("ordered/channel-7");
+        addr.send(request(format!("p{i}"), ordered))
+    });
+    for reply in futures::future::join_all(replies).await {
+        reply.expect("mailbox").expect("landed");
+    }
+    let sent = sent.borrow();
+    let ordered: Vec<&(String, Vec<u8>)> = sent
+        .iter()
+        .filter(|(_, v)| {
+            let text = String::from_utf8_lossy(v);
+            let n: usize = text
+                .rsplit('p')
+                .next()
+                .and_then(|d| d.parse().ok())
+                .expect("index");
+            n.is_multiple_of(2)
+        })
+        .collect();
+    assert_eq!(ordered.len(), 10);
+    assert!(
+        ordered.iter().all(|(a, _)| *a == ordered[0].0),
+        "{ordered:?}"
+    );
+    // And in the order they were sent.
+    let order: Vec<usize> = ordered
+        .iter()
+        .map(|(_, v)| {
+            let text = String::from_utf8_lossy(v);
+            text.rsplit('p')
+                .next()
+                .and_then(|d| d.parse().ok())
+                .expect("index")
+        })
+        .collect();
+    assert_eq!(order, (0..20).step_by(2).collect::<Vec<_>>());
+}
