@@ -14,7 +14,8 @@
 //! and two Cosmos ⇄ NEAR scenarios, `near` and `near-backlog` (see `relay_load/near.rs`), run only when named.
 //!
 //! Run: `cargo bench -p relayd-benches --bench relay_load` (`LOAD_SCENARIO=steady|backlog|near|near-backlog` for
-//! one; `LOAD_MAX_BUILDERS` sets `[global] max_builders`).
+//! one; `LOAD_MAX_BUILDERS` sets `[global] max_builders`, `LOAD_MAX_MSGS` and `LOAD_MAX_IN_FLIGHT` the chains'
+//! `max_msg_num` and `max_in_flight`).
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -93,9 +94,15 @@ async fn setup(block: Duration, signers: usize) -> Setup {
     let dir = tempfile::tempdir().expect("dir");
     let (config, files) = support::relayd::write(dir.path(), &chains, &a.channel_id);
     // One direction is measured; the reverse path stays configured but idle.
+    // `LOAD_MAX_MSGS` / `LOAD_MAX_IN_FLIGHT`: messages per transaction and transactions in flight per lane
+    // (defaults 250 and the chain default of 4); small values make the account sequence the limit.
+    let mut limits = format!("max_msg_num = {}", env("LOAD_MAX_MSGS", 250));
+    if let Ok(n) = std::env::var("LOAD_MAX_IN_FLIGHT") {
+        limits.push_str(&format!("\nmax_in_flight = {n}"));
+    }
     let text = std::fs::read_to_string(&config)
         .expect("config")
-        .replace("max_msg_num = 100", "max_msg_num = 250");
+        .replace("max_msg_num = 100", &limits);
     // `LOAD_MAX_BUILDERS`: the builder window (`[global] max_builders`); unset, the default.
     let text = match std::env::var("LOAD_MAX_BUILDERS") {
         Ok(n) => text.replacen("[global]\n", &format!("[global]\nmax_builders = {n}\n"), 1),
