@@ -252,6 +252,8 @@ pub async fn start_with(
                 let (f, link) =
                     NearFactory::from_config(chain, &store, config.supervision.backoff_cap.get())
                         .map_err(|e| chain_err(chain, e))?;
+                rpc_pools.insert(chain.id.clone(), f.rpc.pool().clone());
+                crate::chain::near::rpc::prober::spawn(f.rpc.clone(), options.metrics.clone());
                 (AnyFactory::Near(Box::new(f)), link)
             }
         };

@@ -267,7 +267,7 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
     }
 }
 
-/// Exactly one of `rpc_addr` and `rpc_addrs`; a list of distinct addresses, at least one; one for NEAR chains.
+/// Exactly one of `rpc_addr` and `rpc_addrs`; a list of distinct addresses, at least one.
 fn check_rpc_addrs(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(KeyPath, String)) {
     match (&chain.rpc_addr, &chain.rpc_addrs) {
         (Some(_), Some(_)) => report(
@@ -292,13 +292,6 @@ fn check_rpc_addrs(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(Ke
                         format!("{addr} is listed twice (also rpc_addrs[{first}])"),
                     );
                 }
-            }
-            if chain.chain_type == ChainType::Near && list.len() > 1 {
-                report(
-                    at.key("rpc_addrs"),
-                    "a NEAR chain takes one RPC endpoint; several are supported for Cosmos chains only"
-                        .to_owned(),
-                );
             }
         }
         (Some(_), None) => {}

@@ -253,15 +253,30 @@ fn rpc_addrs_lists_several_endpoints_and_is_checked() {
             "bad.toml:9: chains[1]: missing key `rpc_addr` (or `rpc_addrs` for several endpoints)",
         ),
     ];
-    let near = "[[chains]]\nid = \"near-0\"\ntype = \"near\"\nrpc_addrs = [\"127.0.0.1:3030\", \"127.0.0.1:3031\"]\ncontract_account = \"ibc.near\"\nsigner_account = \"relayer.near\"\nkey_file = \"k.json\"\n";
-    let bad = bad.into_iter().chain([(
-        near.to_owned(),
-        "bad.toml:4: chains[0].rpc_addrs: a NEAR chain takes one RPC endpoint; several are supported for Cosmos chains only",
-    )]);
     for (text, expected) in bad {
         let err = Config::parse(&text, Path::new("bad.toml")).expect_err(expected);
         assert_eq!(err.to_string(), expected);
     }
+}
+
+#[test]
+fn a_near_chain_takes_several_rpc_endpoints_in_file_order() {
+    let near = "[[chains]]\nid = \"near-0\"\ntype = \"near\"\nrpc_addrs = [\"127.0.0.1:3030\", \"127.0.0.1:3031\"]\ncontract_account = \"ibc.near\"\nsigner_account = \"relayer.near\"\nkey_file = \"k.json\"\n";
+    let config = Config::parse(near, Path::new("near.toml")).expect("valid");
+    let settings = config.chains[0].near().expect("NEAR settings");
+    let urls: Vec<String> = settings
+        .rpc_addrs
+        .iter()
+        .map(|a| a.url().to_string())
+        .collect();
+    assert_eq!(urls, ["http://127.0.0.1:3030/", "http://127.0.0.1:3031/"]);
+    assert_eq!(settings.rpc_addr, settings.rpc_addrs[0]);
+    let twice = near.replace("127.0.0.1:3031", "127.0.0.1:3030");
+    let err = Config::parse(&twice, Path::new("near.toml")).expect_err("listed twice");
+    assert_eq!(
+        err.to_string(),
+        "near.toml:4: chains[0].rpc_addrs[1]: http://127.0.0.1:3030 is listed twice (also rpc_addrs[0])"
+    );
 }
 
 #[test]

@@ -251,7 +251,7 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         .find(|(id, _)| id.as_str() == chain)
         .map(|(_, l)| l);
     let breaker = link.map(ChainLink::breaker);
-    // Each RPC endpoint's standing (Cosmos chains); a NEAR chain's one endpoint is shown by `rpc_addr` alone.
+    // Each RPC endpoint's standing, for either chain kind.
     let endpoints = admin
         .rpc_pools
         .iter()

@@ -168,8 +168,10 @@ pub struct CosmosSettings {
 /// Settings of a NEAR chain; see [`ChainConfig::near`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NearSettings {
-    /// The RPC endpoint (a NEAR chain takes one).
+    /// The first RPC endpoint (what one-off commands use).
     pub rpc_addr: Address,
+    /// Every RPC endpoint, in file order (`rpc_addrs`, or `rpc_addr` as a list of one).
+    pub rpc_addrs: Vec<Address>,
     /// IBC contract account.
     pub contract_account: String,
     /// Signer account.
@@ -247,6 +249,7 @@ impl ChainConfig {
         }
         Some(NearSettings {
             rpc_addr: self.primary_rpc().ok()?.clone(),
+            rpc_addrs: self.rpc_endpoints().to_vec(),
             contract_account: self.contract_account.clone()?,
             signer_account: self.signer_account.clone()?,
             key_file: self.key_file.clone()?,

@@ -45,6 +45,21 @@ impl BoundedJsonRpc {
         }
     }
 
+    /// This endpoint with every call bounded by `timeout` (connecting, sending and reading the answer), so that a
+    /// node that hangs counts as giving no answer.
+    pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap_or(self.http);
+        Self { http, ..self }
+    }
+
+    /// The endpoint's address.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The bound on answers, in bytes.
     pub fn limit(&self) -> usize {
         self.limit

@@ -88,7 +88,15 @@ impl NearFactory {
         };
         let factory = Self {
             chain: config.id.clone(),
-            rpc: NearRpc::new(&chain, settings.rpc_addr.url().as_str()),
+            rpc: NearRpc::pooled(
+                &chain,
+                &settings
+                    .rpc_addrs
+                    .iter()
+                    .map(|a| a.url().to_string())
+                    .collect::<Vec<_>>(),
+                super::bounded::MAX_RESPONSE_BYTES,
+            ),
             contract: contract.clone(),
             store: store.clone(),
             key_file: settings.key_file.clone(),

@@ -162,8 +162,9 @@ impl NearHead {
     pub async fn advance_with_block(
         &mut self,
     ) -> Result<Option<(Advanced, LightClientBlockView)>, NearVerifyError> {
-        let Some(block) = self
-            .rpc
+        // One endpoint serves the block and the producers it is checked with, so a refusal can be blamed on it.
+        let rpc = self.rpc.pinned();
+        let Some(block) = rpc
             .next_light_client_block(self.trusted.head_hash())
             .await?
         else {
@@ -179,7 +180,7 @@ impl NearHead {
             // The head's header commits to its next epoch's producers (`next_bp_hash`), which the light client
             // checks: ask the node for them when no block of the head's epoch has brought them.
             let hash = lite_block_hash(&lite(&block));
-            match self.rpc.validators_ordered(hash).await {
+            match rpc.validators_ordered(hash).await {
                 // A list the head does not commit to is not kept (the block is then refused as unverifiable).
                 Ok(producers)
                     if bps_hash(&producers) == self.trusted.head.inner_lite.next_bp_hash =>
@@ -211,7 +212,12 @@ impl NearHead {
             .map_err(|e| NearVerifyError::Inconsistent {
                 chain: self.rpc.chain().to_owned(),
                 reason: format!("the light-client verification task failed: {e}"),
-            })??;
+            })?
+            .inspect_err(|refused| {
+                if refused.node_at_fault() {
+                    rpc.blame(&refused.to_string())
+                }
+            })?;
         self.trusted = advanced.trusted.clone();
         Ok(Some((advanced, block)))
     }

@@ -95,6 +95,14 @@ pub enum LightClientError {
     },
 }
 
+impl LightClientError {
+    /// Whether the node that served the block is to blame: every rule but one is about what the node sent; a
+    /// block whose epoch's producers relayd does not know is refused for relayd's own lack of state.
+    pub fn node_at_fault(&self) -> bool {
+        !matches!(self, Self::ProducersUnknown { .. })
+    }
+}
+
 /// relayd's trusted NEAR state: a head and the block producers it needs to check the next light-client block.
 /// Serialized (nearcore's view JSON) when relayd persists it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -1,7 +1,8 @@
 //! NEAR JSON-RPC access with near-jsonrpc-client's method types, every answer bounded in size (`bounded`): the
 //! few calls relayd makes, each returning nearcore's own view types or a `ChainError` naming the chain and the
-//! call. Nothing here trusts an answer; callers check proofs with the light client, `state_proof` and
-//! `execution_proof`.
+//! call. A chain's endpoints share one [`RpcPool`]; a call that gets no answer from one goes to the next
+//! (`rpc/failover.rs`). Nothing here trusts an answer; callers check proofs with the light client,
+//! `state_proof` and `execution_proof`.
 
 use near_jsonrpc_client::errors::{JsonRpcError, JsonRpcServerError};
 use near_jsonrpc_client::methods;
@@ -20,11 +21,23 @@ use near_primitives::views::{
 
 use super::bounded::{BoundedJsonRpc, CallError, MAX_RESPONSE_BYTES};
 use crate::chain::endpoint::ChainError;
+use crate::rpc_pool::{PoolSettings, RpcPool};
 
-/// A NEAR JSON-RPC endpoint.
+mod failover;
+pub mod prober;
+
+/// How long one call to one NEAR endpoint may take before the next endpoint is asked: above nearcore's own
+/// `send_tx` wait (it answers a timeout error itself after about 10 s), so only a node that hangs reaches it.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A NEAR chain's JSON-RPC endpoints: every call goes to the best one its pool names, and on no answer to the
+/// next. A client pinned to one endpoint ([`NearRpc::pinned`]) asks that one only, so that what it serves can be
+/// blamed on it ([`NearRpc::blame`]).
 #[derive(Clone)]
 pub struct NearRpc {
-    client: BoundedJsonRpc,
+    nodes: std::sync::Arc<[BoundedJsonRpc]>,
+    pool: RpcPool,
+    pinned: Option<usize>,
     chain: String,
 }
 
@@ -80,9 +93,58 @@ impl NearRpc {
 
     /// A client for the node at `url` whose answers are bounded by `limit` bytes.
     pub fn with_limit(chain: &str, url: &str, limit: usize) -> Self {
+        Self::pooled(chain, &[url.to_owned()], limit)
+    }
+
+    /// A client of every endpoint in `urls` (one chain's nodes), the first current, answers bounded by `limit`
+    /// bytes. An empty list is taken as one unreachable endpoint, so every call fails with a clear error.
+    pub fn pooled(chain: &str, urls: &[String], limit: usize) -> Self {
+        let urls: Vec<String> = if urls.is_empty() {
+            vec![String::new()]
+        } else {
+            urls.to_vec()
+        };
+        let nodes: Vec<BoundedJsonRpc> = urls
+            .iter()
+            .map(|u| BoundedJsonRpc::new(u, limit).with_timeout(CALL_TIMEOUT))
+            .collect();
         Self {
-            client: BoundedJsonRpc::new(url, limit),
+            nodes: nodes.into(),
+            pool: RpcPool::new(chain, &urls, PoolSettings::default()),
+            pinned: None,
             chain: chain.to_owned(),
+        }
+    }
+
+    /// The pool of endpoints this client chooses by.
+    pub fn pool(&self) -> &RpcPool {
+        &self.pool
+    }
+
+    /// How many endpoints it holds.
+    pub fn endpoints(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// This client asking endpoint `i` only (an index past the end asks the last).
+    pub fn pinned_to(&self, i: usize) -> Self {
+        Self {
+            pinned: Some(i.min(self.nodes.len().saturating_sub(1))),
+            ..self.clone()
+        }
+    }
+
+    /// This client asking only the endpoint the pool prefers now, so that everything it serves comes from one
+    /// node, which [`NearRpc::blame`] can then quarantine.
+    pub fn pinned(&self) -> Self {
+        self.pinned_to(self.pool.current())
+    }
+
+    /// Quarantines the endpoint a pinned client asks, for serving data the light client refused; on an unpinned
+    /// client nothing can be blamed and nothing happens.
+    pub fn blame(&self, reason: &str) {
+        if let Some(at) = self.pinned {
+            self.pool.quarantine(at, reason);
         }
     }
 
@@ -118,30 +180,27 @@ impl NearRpc {
 
     /// `status`.
     pub async fn status(&self) -> Result<StatusResponse, ChainError> {
-        self.client
-            .call(methods::status::RpcStatusRequest)
+        self.call(|| methods::status::RpcStatusRequest)
             .await
             .map_err(|e| self.error("status", e))
     }
 
     /// `block` at a height, or the latest final one.
     pub async fn block(&self, height: Option<u64>) -> Result<BlockView, ChainError> {
-        self.client
-            .call(methods::block::RpcBlockRequest {
-                block_reference: at(height),
-            })
-            .await
-            .map_err(|e| self.error("block", e))
+        self.call(|| methods::block::RpcBlockRequest {
+            block_reference: at(height),
+        })
+        .await
+        .map_err(|e| self.error("block", e))
     }
 
     /// `block` by hash.
     pub async fn block_by_hash(&self, hash: CryptoHash) -> Result<BlockView, ChainError> {
-        self.client
-            .call(methods::block::RpcBlockRequest {
-                block_reference: BlockReference::BlockId(BlockId::Hash(hash)),
-            })
-            .await
-            .map_err(|e| self.error("block", e))
+        self.call(|| methods::block::RpcBlockRequest {
+            block_reference: BlockReference::BlockId(BlockId::Hash(hash)),
+        })
+        .await
+        .map_err(|e| self.error("block", e))
     }
 
     async fn query(
@@ -151,10 +210,9 @@ impl NearRpc {
         request: QueryRequest,
     ) -> Result<(QueryResponseKind, u64), ChainError> {
         let response = self
-            .client
-            .call(methods::query::RpcQueryRequest {
-                block_reference,
-                request,
+            .call(|| methods::query::RpcQueryRequest {
+                block_reference: block_reference.clone(),
+                request: request.clone(),
             })
             .await
             .map_err(|e| self.error(call, e))?;
@@ -222,8 +280,7 @@ impl NearRpc {
         public_key: &near_crypto::PublicKey,
     ) -> Result<(AccessKeyView, CryptoHash), ChainError> {
         let response = self
-            .client
-            .call(methods::query::RpcQueryRequest {
+            .call(|| methods::query::RpcQueryRequest {
                 block_reference: at(None),
                 request: QueryRequest::ViewAccessKey {
                     account_id: account.clone(),
@@ -245,14 +302,13 @@ impl NearRpc {
         hash: CryptoHash,
     ) -> Result<Vec<near_primitives::views::validator_stake_view::ValidatorStakeView>, ChainError>
     {
-        self.client
-            .call(
-                methods::EXPERIMENTAL_validators_ordered::RpcValidatorsOrderedRequest {
-                    block_id: Some(BlockId::Hash(hash)),
-                },
-            )
-            .await
-            .map_err(|e| self.error("EXPERIMENTAL_validators_ordered", e))
+        self.call(
+            || methods::EXPERIMENTAL_validators_ordered::RpcValidatorsOrderedRequest {
+                block_id: Some(BlockId::Hash(hash)),
+            },
+        )
+        .await
+        .map_err(|e| self.error("EXPERIMENTAL_validators_ordered", e))
     }
 
     /// `next_light_client_block` after the block `last_block_hash`; `None` when the node has nothing newer.
@@ -262,17 +318,18 @@ impl NearRpc {
     ) -> Result<Option<LightClientBlockView>, ChainError> {
         // Sent as a generic call so that nearcore's `{}` ("nothing newer") decodes; the client's own method type
         // only accepts `null` or a block.
-        let request = methods::any::<
-            Result<
-                NextLightClientBlock,
-                methods::next_light_client_block::RpcLightClientNextBlockError,
-            >,
-        >(
-            "next_light_client_block",
-            serde_json::json!({ "last_block_hash": last_block_hash }),
-        );
-        self.client
-            .call(request)
+        let request = || {
+            methods::any::<
+                Result<
+                    NextLightClientBlock,
+                    methods::next_light_client_block::RpcLightClientNextBlockError,
+                >,
+            >(
+                "next_light_client_block",
+                serde_json::json!({ "last_block_hash": last_block_hash }),
+            )
+        };
+        self.call(request)
             .await
             .map(|answer| answer.0)
             .map_err(|e| self.error("next_light_client_block", e))
@@ -284,19 +341,20 @@ impl NearRpc {
         id: TransactionOrReceiptId,
         light_client_head: CryptoHash,
     ) -> Result<RpcLightClientExecutionProofResponse, ChainError> {
-        self.client
-            .call(
-                methods::light_client_proof::RpcLightClientExecutionProofRequest {
-                    id,
-                    light_client_head,
-                },
-            )
-            .await
-            .map_err(|e| self.error("light_client_proof", e))
+        self.call(
+            || methods::light_client_proof::RpcLightClientExecutionProofRequest {
+                id: id.clone(),
+                light_client_head,
+            },
+        )
+        .await
+        .map_err(|e| self.error("light_client_proof", e))
     }
 
     /// `send_tx`, waiting until `wait_until`. The error is returned as the client reports it (or as too large),
-    /// so the submitter can tell a stale nonce from other failures.
+    /// so the submitter can tell a stale nonce from other failures. A transaction no endpoint answered for is
+    /// sent to the next one: nearcore identifies it by its hash, so a node that had taken it already reports it
+    /// (or its nonce as used) rather than running it twice.
     pub async fn send_tx(
         &self,
         signed_transaction: SignedTransaction,
@@ -305,12 +363,11 @@ impl NearRpc {
         RpcTransactionResponse,
         CallError<near_jsonrpc_primitives::types::transactions::RpcTransactionError>,
     > {
-        self.client
-            .call(methods::send_tx::RpcSendTransactionRequest {
-                signed_transaction,
-                wait_until,
-            })
-            .await
+        self.call(|| methods::send_tx::RpcSendTransactionRequest {
+            signed_transaction: signed_transaction.clone(),
+            wait_until: wait_until.clone(),
+        })
+        .await
     }
 
     /// `tx` status of a sent transaction, waiting until `wait_until`.
@@ -320,16 +377,15 @@ impl NearRpc {
         sender_account_id: AccountId,
         wait_until: TxExecutionStatus,
     ) -> Result<RpcTransactionResponse, ChainError> {
-        self.client
-            .call(methods::tx::RpcTransactionStatusRequest {
-                transaction_info: methods::tx::TransactionInfo::TransactionId {
-                    tx_hash,
-                    sender_account_id,
-                },
-                wait_until,
-            })
-            .await
-            .map_err(|e| self.error("tx", e))
+        self.call(|| methods::tx::RpcTransactionStatusRequest {
+            transaction_info: methods::tx::TransactionInfo::TransactionId {
+                tx_hash,
+                sender_account_id: sender_account_id.clone(),
+            },
+            wait_until: wait_until.clone(),
+        })
+        .await
+        .map_err(|e| self.error("tx", e))
     }
 }
 
