@@ -13,7 +13,9 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
-use std::net::SocketAddr;
+#[path = "common/proxy.rs"]
+mod proxy;
+
 use std::time::Duration;
 
 use relayd_actors::chain::cosmos::rpc::CosmosRpc;
@@ -21,53 +23,9 @@ use serde_json::Value;
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
 use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
-use tokio::task::JoinSet;
 
 use common::{add_keys, eventually, log_has};
-
-/// A TCP proxy in front of a node; dropping it (or [`Proxy::kill`]) closes its port and every connection
-/// through it at once.
-struct Proxy {
-    addr: SocketAddr,
-    tasks: JoinSet<()>,
-}
-
-impl Proxy {
-    async fn start(to: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut tasks = JoinSet::new();
-        tasks.spawn(async move {
-            // Connections live in this set, so that aborting the accept task drops (closes) them all.
-            let mut conns = JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                conns.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                while conns.try_join_next().is_some() {}
-            }
-        });
-        Self { addr, tasks }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn kill(mut self) {
-        self.tasks.shutdown().await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use proxy::{free_port, Proxy};
 
 async fn chains_view(http: &reqwest::Client, base: &str) -> Option<Value> {
     let resp = http.get(format!("{base}/chains")).send().await.ok()?;

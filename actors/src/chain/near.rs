@@ -78,15 +78,7 @@ pub fn from_config(
             chain: chain.clone(),
             source,
         })?;
-    let rpc = rpc::NearRpc::pooled(
-        &chain,
-        &settings
-            .rpc_addrs
-            .iter()
-            .map(|a| a.url().to_string())
-            .collect::<Vec<_>>(),
-        bounded::MAX_RESPONSE_BYTES,
-    );
+    let rpc = rpc::NearRpc::of_chain(config);
     let endpoint = endpoint::NearEndpoint::new(rpc.clone(), contract.clone());
     let submitter = tx::NearTxSubmitter::new(rpc, signer, contract, tx::NearTxConfig::default());
     Ok((endpoint, submitter))

@@ -99,11 +99,10 @@ fn init_near(
         Ok(dir) => dir,
         Err(e) => return fail(&e.to_string(), EXIT_RUNTIME),
     };
-    let url = match chain.primary_rpc() {
-        Ok(url) => url.to_string(),
-        Err(e) => return fail(&e.to_string(), EXIT_CONFIG),
-    };
-    let rpc = NearRpc::new(id, &url);
+    if let Err(e) = chain.primary_rpc() {
+        return fail(&e.to_string(), EXIT_CONFIG);
+    }
+    let rpc = NearRpc::of_chain(chain);
     let result = actix_rt::System::new().block_on(near_light_init(&rpc, &dir.store, height, hash));
     match result {
         Ok(trusted) => {

@@ -56,10 +56,9 @@ pub fn run(cli: &Cli, command: &QueryGroup) -> ExitCode {
         }
         other => other,
     };
-    let url = match chain.primary_rpc() {
-        Ok(url) => url.to_string(),
-        Err(e) => return fail(&e.to_string(), EXIT_CONFIG),
-    };
+    if let Err(e) = chain.primary_rpc() {
+        return fail(&e.to_string(), EXIT_CONFIG);
+    }
     let result = if let Some(near) = chain.near() {
         let contract = match near.contract_account.parse() {
             Ok(contract) => contract,
@@ -70,7 +69,7 @@ pub fn run(cli: &Cli, command: &QueryGroup) -> ExitCode {
                 )
             }
         };
-        let endpoint = NearEndpoint::new(NearRpc::new(chain_id, &url), contract);
+        let endpoint = NearEndpoint::new(NearRpc::of_chain(chain), contract);
         actix_rt::System::new().block_on(execute_near(&endpoint, command, &config))
     } else if let Some(cosmos) = chain.cosmos() {
         let prefix = cosmos.store_prefix;
@@ -401,17 +400,16 @@ async fn counterparty_endpoint(
     chain: &relayd_config::ChainConfig,
 ) -> Result<AnyEndpoint, ChainError> {
     let id = chain.id.as_str();
-    let url = chain
+    chain
         .primary_rpc()
-        .map_err(|e| ChainError::rpc(id, "config", e))?
-        .to_string();
+        .map_err(|e| ChainError::rpc(id, "config", e))?;
     if let Some(near) = chain.near() {
         let contract = near
             .contract_account
             .parse()
             .map_err(|e| ChainError::rpc(id, "contract_account", e))?;
         return Ok(AnyEndpoint::Near(NearEndpoint::new(
-            NearRpc::new(id, &url),
+            NearRpc::of_chain(chain),
             contract,
         )));
     }

@@ -88,15 +88,7 @@ impl NearFactory {
         };
         let factory = Self {
             chain: config.id.clone(),
-            rpc: NearRpc::pooled(
-                &chain,
-                &settings
-                    .rpc_addrs
-                    .iter()
-                    .map(|a| a.url().to_string())
-                    .collect::<Vec<_>>(),
-                super::bounded::MAX_RESPONSE_BYTES,
-            ),
+            rpc: NearRpc::of_chain(config),
             contract: contract.clone(),
             store: store.clone(),
             key_file: settings.key_file.clone(),

@@ -116,6 +116,17 @@ impl NearRpc {
         }
     }
 
+    /// A client of every RPC endpoint `chain` configures (`rpc_addrs`, or `rpc_addr` as a list of one), answers
+    /// bounded by [`MAX_RESPONSE_BYTES`].
+    pub fn of_chain(chain: &relayd_config::ChainConfig) -> Self {
+        let urls: Vec<String> = chain
+            .rpc_endpoints()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Self::pooled(chain.id.as_str(), &urls, MAX_RESPONSE_BYTES)
+    }
+
     /// The pool of endpoints this client chooses by.
     pub fn pool(&self) -> &RpcPool {
         &self.pool

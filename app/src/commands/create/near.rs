@@ -33,7 +33,8 @@ pub(super) async fn create_near_client(
     let store = StateStore::open(&env.dir.join("state")).map_err(|e| {
         format!("{id}: the state database, where the trusted NEAR head is kept (is relayd running on this data directory?): {e}")
     })?;
-    let rpc = NearRpc::new(id, reference.primary_rpc()?.url().as_str());
+    reference.primary_rpc()?;
+    let rpc = NearRpc::of_chain(reference);
     // Ten block times for the light client to see a block it can verify, as in the service.
     let wait = reference
         .max_block_time

@@ -19,7 +19,8 @@ pub(crate) struct Sent {
 
 /// The latest final height of NEAR chain `chain`.
 pub(super) async fn latest_height(chain: &ChainConfig) -> Result<u64, BoxError> {
-    let rpc = NearRpc::new(chain.id.as_str(), chain.primary_rpc()?.url().as_str());
+    chain.primary_rpc()?;
+    let rpc = NearRpc::of_chain(chain);
     Ok(rpc.block(None).await?.header.height)
 }
 

@@ -190,3 +190,67 @@ async fn a_lying_node_neither_moves_nor_persists_the_head_and_unverified_chunks_
         .expect("from the stored block");
     assert_eq!(update.app_hash, state_root.0.to_vec());
 }
+
+#[tokio::test]
+async fn a_node_serving_a_forged_block_is_quarantined_and_the_next_endpoint_verifies() {
+    let first: LightClientBlockView =
+        serde_json::from_value(recorded("main_0.json")).expect("view");
+    let genuine = recorded("main_1.json");
+    let target = genuine["inner_lite"]["height"].as_u64().expect("height");
+    let mut forged = genuine.clone();
+    forged["inner_lite"]["prev_state_root"] = json!(sha256(b"forged state").to_string());
+    let serving = |block: Value| {
+        Arc::new(move |method: &str, _: &Value| match method {
+            "next_light_client_block" => Reply::Result(block.clone()),
+            other => Reply::Error(json!({"code": -32601, "message": format!("no method {other}")})),
+        })
+    };
+    let (liar, honest) = (serve(serving(forged)).await, serve(serving(genuine)).await);
+    let db = sled::Config::new().temporary(true).open().expect("sled");
+    let store = StateStore::from_db(db).expect("store");
+    let start = first.inner_lite.height;
+    store
+        .save_trusted_near(
+            "near-mainnet",
+            &StoredNearHead {
+                trusted: TrustedNear::new(lite(&first), Vec::new(), first.next_bps.clone()),
+                block: Some(first.clone()),
+            },
+        )
+        .expect("save");
+    let rpc = NearRpc::pooled(
+        "near-mainnet",
+        &[liar.url.clone(), honest.url.clone()],
+        crate::chain::near::bounded::MAX_RESPONSE_BYTES,
+    );
+    let mut near = NearLight::new(
+        rpc.clone(),
+        store.clone(),
+        Duration::from_millis(300),
+        Duration::from_millis(10),
+        false,
+    )
+    .expect("light");
+    // The first endpoint is current and serves the forged block: refused, and the endpoint is quarantined.
+    let err = near
+        .prepare_update("12-near-0", start, None, target, "cosmos1relayer")
+        .await
+        .expect_err("forged block");
+    assert_eq!(err.kind, ErrorKind::Unverified, "{}", err.message);
+    let view = rpc.pool().view();
+    assert_eq!(
+        view[0].state,
+        crate::rpc_pool::Health::Quarantined,
+        "{view:?}"
+    );
+    assert!(view[1].current, "{view:?}");
+    assert_eq!(near.head_height(), Some(start));
+    // The next request reads from the other endpoint and verifies.
+    let update = near
+        .prepare_update("12-near-0", target, None, target, "cosmos1relayer")
+        .await
+        .expect("verified through the second endpoint");
+    assert_eq!(update.target, target);
+    assert_eq!(near.head_height(), Some(target));
+    assert!(!honest.requests.lock().expect("lock").is_empty());
+}
