@@ -21,6 +21,7 @@ const CHANNEL: &str = "channel";
 /// |-----------|------|-------------------------------|--------------------|
 /// | `sdk`     | 11   | `ErrOutOfGas`                 | `OutOfGas`         |
 /// | `sdk`     | 13   | `ErrInsufficientFee`          | `InsufficientFee`  |
+/// | `sdk`     | 19   | `ErrTxInMempoolCache`         | `TxInMempool`      |
 /// | `sdk`     | 32   | `ErrWrongSequence`            | `SequenceMismatch` |
 /// | `channel` | 5    | `ErrInvalidChannelState`      | `ChannelNotOpen`   |
 /// | `channel` | 14   | `ErrPacketTimeout`            | `TimedOut`         |
@@ -42,6 +43,7 @@ pub fn classify(codespace: &str, code: u32) -> Option<Refusal> {
     match (codespace, code) {
         (SDK | "", 11) => Some(Refusal::OutOfGas),
         (SDK | "", 13) => Some(Refusal::InsufficientFee),
+        (SDK | "", 19) => Some(Refusal::TxInMempool),
         (SDK | "", 32) => Some(Refusal::SequenceMismatch),
         (CHANNEL, 5) => Some(Refusal::ChannelNotOpen),
         (CHANNEL, 14 | 40) => Some(Refusal::TimedOut),
@@ -85,6 +87,7 @@ mod tests {
         let table = [
             ("sdk", 11, Some(Refusal::OutOfGas)),
             ("sdk", 13, Some(Refusal::InsufficientFee)),
+            ("sdk", 19, Some(Refusal::TxInMempool)),
             ("sdk", 32, Some(Refusal::SequenceMismatch)),
             ("", 32, Some(Refusal::SequenceMismatch)),
             ("sdk", 5, None),

@@ -25,7 +25,7 @@ use support::handshake::connect_transfer;
 use support::packet::{escrow_address, transfers, voucher_denom, TRANSFER_PORT};
 
 use common::{add_keys, eventually, log_has};
-use proxy::{free_port, Proxy};
+use proxy::{free_port, Proxy, Swallower};
 
 async fn chains_view(http: &reqwest::Client, base: &str) -> Option<Value> {
     let resp = http.get(format!("{base}/chains")).send().await.ok()?;
@@ -226,6 +226,104 @@ async fn killing_the_first_rpc_endpoint_mid_stream_loses_no_packet_and_shows_the
     // Exactly once: one record per packet, each acknowledged, none dead-lettered.
     common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * per_side);
     drop(second);
+    for chain in chains {
+        chain.shutdown().await;
+    }
+}
+
+/// A node that takes a transaction and goes away before answering: the first endpoint of each chain passes every
+/// request to the node but swallows the answer to each `broadcast_tx_sync`, so relayd sends the same bytes to the
+/// second endpoint, whose node already holds them (`sdk` code 19, in the mempool cache). relayd must take that as
+/// admitted and wait for the transaction, not count it as refused (which would re-sign the same sequence and
+/// resend the datagrams): every packet relayed and acknowledged once, no refusal with code 19 in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_the_first_node_took_without_answering_is_waited_for_not_refused() {
+    let chains = devnet::start_chains(
+        2,
+        &devnet::ChainOptions::local("ibc", Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let (a, b) = connect_transfer(&chains).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
+    let mut swallowers = Vec::new();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    for chain in &chains {
+        let first = Swallower::start(chain.rpc_url(), "broadcast_tx_sync").await;
+        // Polling, as the swallowing endpoint serves no WebSocket.
+        text = text.replace(
+            &format!("rpc_addr = \"{}\"", chain.rpc_url()),
+            &format!(
+                "rpc_addrs = [\"{}\", \"{}\"]\nevent_source = {{ mode = \"pull\", interval = \"200ms\" }}",
+                first.url(),
+                chain.rpc_url()
+            ),
+        );
+        swallowers.push(first);
+    }
+    std::fs::write(&config, text).unwrap();
+    add_keys(&config, &keys);
+
+    let u1 = Wallet::genesis(&chains[0], "user1");
+    let u2 = Wallet::genesis(&chains[1], "user2");
+    let timeout = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        + 3_600_000_000_000;
+    let (per_side, amount) = (100usize, 2u128);
+    let log = dir.path().join("relayd.log");
+    let mut relayd = common::start(&config, &log);
+    eventually("relayd started", || async {
+        log_has(&log, "relayd started")
+    })
+    .await;
+    transfers(&a, &u1, &u2.address, amount, per_side, 25, timeout).await;
+    transfers(&b, &u2, &u1.address, amount, per_side, 25, timeout).await;
+
+    let total = per_side as u128;
+    let voucher_b = voucher_denom(TRANSFER_PORT, &b.channel_id, "stake");
+    let voucher_a = voucher_denom(TRANSFER_PORT, &a.channel_id, "stake");
+    let rpc_a = CosmosRpc::connect("ibc-0", &chains[0].rpc_url())
+        .await
+        .unwrap();
+    let rpc_b = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
+        .await
+        .unwrap();
+    eventually("every packet relayed and acknowledged", || async {
+        b.chain.balance(&u2.address, &voucher_b).await == total * amount
+            && a.chain.balance(&u1.address, &voucher_a).await == total * amount
+            && rpc_a
+                .packet_commitments(TRANSFER_PORT, &a.channel_id)
+                .await
+                .unwrap()
+                .is_empty()
+            && rpc_b
+                .packet_commitments(TRANSFER_PORT, &b.channel_id)
+                .await
+                .unwrap()
+                .is_empty()
+    })
+    .await;
+    let swallowed: usize = swallowers
+        .iter()
+        .map(|s| s.swallowed.load(std::sync::atomic::Ordering::SeqCst))
+        .sum();
+    assert!(
+        swallowed > 0,
+        "no broadcast went through the first endpoints"
+    );
+    assert!(
+        !log_has(&log, "sdk code 19"),
+        "a transaction already in the mempool was taken as refused"
+    );
+    common::stop(&mut relayd);
+    assert!(log_has(&log, "relayd stopped"));
+    common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * per_side);
+    for s in swallowers {
+        s.kill().await;
+    }
     for chain in chains {
         chain.shutdown().await;
     }

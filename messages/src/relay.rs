@@ -112,6 +112,9 @@ pub enum Refusal {
     OutOfGas,
     /// The fee was too low.
     InsufficientFee,
+    /// These very transaction bytes are in the node's mempool already: an earlier broadcast of them was taken
+    /// (its answer lost), so the transaction is admitted, not refused.
+    TxInMempool,
 }
 
 /// Kinds of failure, as the builders act on them.

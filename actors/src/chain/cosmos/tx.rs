@@ -26,6 +26,8 @@ mod error;
 pub use error::{classify, TxError};
 
 use super::rpc::CosmosRpc;
+use crate::failure;
+use relayd_messages::Refusal;
 
 /// How transactions are priced and sized on one chain.
 #[derive(Debug, Clone)]
@@ -497,13 +499,24 @@ impl TxSubmitter {
         let tx = self
             .sign(msgs, number, sequence, gas, fee)
             .map_err(|e| (Stage::Broadcast, e))?;
+        // CometBFT names a transaction by the SHA-256 of its bytes; known before sending, for the case below.
+        let own_hash = {
+            use sha2::Digest;
+            tendermint::Hash::Sha256(sha2::Sha256::digest(&tx).into())
+        };
         let sync = self.rpc.http().broadcast_tx_sync(tx).await.map_err(|e| {
             (
                 Stage::Broadcast,
                 self.rpc_err(format!("broadcast_tx_sync: {e}")),
             )
         })?;
-        if sync.code.is_err() {
+        let in_mempool =
+            failure::classify(&sync.codespace, sync.code.value()) == Some(Refusal::TxInMempool);
+        if in_mempool {
+            // A node took these very bytes from an earlier broadcast whose answer was lost (an endpoint that went
+            // away after admitting it, then the next endpoint asked): admitted, and waited for like any other.
+            debug!(chain = self.rpc.chain(), sequence, hash = %own_hash, "the transaction is in the mempool already; waiting for it");
+        } else if sync.code.is_err() {
             return Err((
                 Stage::Broadcast,
                 classify(
@@ -517,7 +530,7 @@ impl TxSubmitter {
         // Admitted: the sequence is used whatever happens to the messages.
         self.account = Some((number, sequence + 1));
         Ok(Admitted {
-            hash: sync.hash,
+            hash: if in_mempool { own_hash } else { sync.hash },
             sequence,
             messages: msgs.len(),
         })
