@@ -18,6 +18,7 @@ mod common;
 mod near_process;
 
 #[path = "common/proxy.rs"]
+#[allow(dead_code)]
 mod proxy;
 
 use std::time::Duration;
