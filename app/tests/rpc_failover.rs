@@ -247,21 +247,28 @@ async fn a_broadcast_the_first_node_took_without_answering_is_waited_for_not_ref
     let (a, b) = connect_transfer(&chains).await;
     let dir = tempfile::tempdir().unwrap();
     let (config, keys) = support::relayd::write(dir.path(), &chains, &a.channel_id);
-    let mut swallowers = Vec::new();
+    let (mut swallowers, mut slow) = (Vec::new(), Vec::new());
     let mut text = std::fs::read_to_string(&config).unwrap();
     for chain in &chains {
+        // The second endpoint answers 100 ms late, so the first stays current until it fails (a block of lag
+        // in a probe does not outweigh that).
         let first = Swallower::start(chain.rpc_url(), "broadcast_tx_sync").await;
+        let second =
+            Swallower::start_slow(chain.rpc_url(), "\u{0}none", Duration::from_millis(100)).await;
         // Polling, as the swallowing endpoint serves no WebSocket.
         text = text.replace(
             &format!("rpc_addr = \"{}\"", chain.rpc_url()),
             &format!(
                 "rpc_addrs = [\"{}\", \"{}\"]\nevent_source = {{ mode = \"pull\", interval = \"200ms\" }}",
                 first.url(),
-                chain.rpc_url()
+                second.url()
             ),
         );
         swallowers.push(first);
+        slow.push(second);
     }
+    let port = free_port();
+    text.push_str(&format!("\n[admin]\nlisten_addr = \"127.0.0.1:{port}\"\n"));
     std::fs::write(&config, text).unwrap();
     add_keys(&config, &keys);
 
@@ -272,15 +279,30 @@ async fn a_broadcast_the_first_node_took_without_answering_is_waited_for_not_ref
         .unwrap()
         .as_nanos() as u64
         + 3_600_000_000_000;
-    let (per_side, amount) = (100usize, 2u128);
+    let (round, amount) = (40usize, 2u128);
     let log = dir.path().join("relayd.log");
-    let mut relayd = common::start(&config, &log);
+    // The submitter's attempts are debug lines.
+    let mut relayd =
+        common::start_logging(&config, &log, "info,relayd_actors::chain::cosmos::tx=debug");
     eventually("relayd started", || async {
         log_has(&log, "relayd started")
     })
     .await;
-    transfers(&a, &u1, &u2.address, amount, per_side, 25, timeout).await;
-    transfers(&b, &u2, &u1.address, amount, per_side, 25, timeout).await;
+    // Rounds of transfers until a broadcast has gone through a swallowing endpoint: which endpoint is current
+    // also follows the probes' heights (200 ms blocks), so the first one may take a round or two to be chosen.
+    let swallowed = || {
+        swallowers
+            .iter()
+            .map(|s| s.swallowed.load(std::sync::atomic::Ordering::SeqCst))
+            .sum::<usize>()
+    };
+    let mut per_side = 0;
+    while per_side == 0 || (swallowed() == 0 && per_side < 8 * round) {
+        transfers(&a, &u1, &u2.address, amount, round, 20, timeout).await;
+        transfers(&b, &u2, &u1.address, amount, round, 20, timeout).await;
+        per_side += round;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 
     let total = per_side as u128;
     let voucher_b = voucher_denom(TRANSFER_PORT, &b.channel_id, "stake");
@@ -306,22 +328,53 @@ async fn a_broadcast_the_first_node_took_without_answering_is_waited_for_not_ref
                 .is_empty()
     })
     .await;
-    let swallowed: usize = swallowers
-        .iter()
-        .map(|s| s.swallowed.load(std::sync::atomic::Ordering::SeqCst))
-        .sum();
     assert!(
-        swallowed > 0,
+        swallowed() > 0,
         "no broadcast went through the first endpoints"
+    );
+    // Each swallowed broadcast was sent again to the second endpoint, found in its mempool, and waited for.
+    assert!(
+        log_has(&log, "the transaction is in the mempool already"),
+        "no broadcast was found in the mempool of the second endpoint; the submitter's attempts:\n{}",
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("attempt") || l.contains("broadcast"))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         !log_has(&log, "sdk code 19"),
         "a transaction already in the mempool was taken as refused"
     );
+    // relayd records an acknowledgement once it has seen its transaction's block, which may come after the
+    // chains show it.
+    let http = reqwest::Client::new();
+    eventually("relayd recorded every acknowledgement", || async {
+        let Ok(resp) = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        else {
+            return false;
+        };
+        let text = resp.text().await.unwrap_or_default();
+        let acknowledged: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("relayd_packets{") && l.contains("state=\"acknowledged\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        acknowledged as usize == 2 * per_side
+    })
+    .await;
     common::stop(&mut relayd);
     assert!(log_has(&log, "relayd stopped"));
     common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * per_side);
     for s in swallowers {
+        s.kill().await;
+    }
+    for s in slow {
         s.kill().await;
     }
     for chain in chains {

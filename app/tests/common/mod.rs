@@ -22,8 +22,13 @@ pub fn relayd(config: &Path, args: &[&str]) -> Output {
 
 /// Spawns `relayd -c config start` with text logs at INFO written to `log`.
 pub fn start(config: &Path, log: &Path) -> std::process::Child {
+    start_logging(config, log, "info")
+}
+
+/// [`start`] with the log filter `filter` (`RUST_LOG` syntax), for tests that read a module's debug lines.
+pub fn start_logging(config: &Path, log: &Path, filter: &str) -> std::process::Child {
     Command::new(BIN)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", filter)
         .args(["--log-format", "text", "-c"])
         .arg(config)
         .arg("start")

@@ -104,6 +104,15 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Vec
 impl Swallower {
     /// A proxy on a free local port in front of the node at `node` (`http://host:port`).
     pub async fn start(node: String, needle: &'static str) -> Self {
+        Self::start_slow(node, needle, std::time::Duration::ZERO).await
+    }
+
+    /// [`Swallower::start`] that also holds every answer for `delay`, as a slower node does.
+    pub async fn start_slow(
+        node: String,
+        needle: &'static str,
+        delay: std::time::Duration,
+    ) -> Self {
         use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -136,6 +145,7 @@ impl Swallower {
                             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             return;
                         }
+                        tokio::time::sleep(delay).await;
                         let reply = format!(
                             "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
                             bytes.len()

@@ -157,10 +157,17 @@ pub struct Node<A: Application> {
     log: Mutex<Option<BlockLog>>,
 }
 
+/// How many transaction hashes the mempool remembers, as CometBFT's `mempool.cache_size` (default 10,000).
+const MEMPOOL_CACHE: usize = 10_000;
+
 #[derive(Default)]
 struct Mempool {
     txs: Vec<Vec<u8>>,
+    /// The hashes of the last [`MEMPOOL_CACHE`] admitted transactions, whether still waiting or already in a
+    /// block: like CometBFT's mempool cache, the same bytes sent again are refused, also after their block.
     hashes: HashSet<Hash>,
+    /// The same hashes, oldest first, to forget beyond the cache size.
+    order: std::collections::VecDeque<Hash>,
 }
 
 /// Why the mempool refused a transaction that CheckTx accepted.
@@ -259,6 +266,12 @@ impl<A: Application> Node<A> {
         let response = self.app()?.check_tx(&tx);
         if response.code.is_ok() {
             mempool.hashes.insert(hash);
+            mempool.order.push_back(hash);
+            if mempool.order.len() > MEMPOOL_CACHE {
+                if let Some(old) = mempool.order.pop_front() {
+                    mempool.hashes.remove(&old);
+                }
+            }
             mempool.txs.push(tx);
         }
         Ok(response)
@@ -274,10 +287,7 @@ impl<A: Application> Node<A> {
         let mut mempool = self.mempool.lock().map_err(|_| NodeError::Poisoned)?;
         let txs = match txs {
             Some(txs) => txs,
-            None => {
-                mempool.hashes.clear();
-                std::mem::take(&mut mempool.txs)
-            }
+            None => std::mem::take(&mut mempool.txs),
         };
         let mut app = self.app()?;
         let tip = self.tip(&app)?;

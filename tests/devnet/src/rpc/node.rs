@@ -118,7 +118,8 @@ pub trait NodeView: Send + Sync + 'static {
     fn abci_query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> response::Query;
 
     /// Runs ABCI `CheckTx` on `tx` and, if it returns code 0, admits the transaction to the mempool so a later
-    /// block includes it. A duplicate of a transaction already in the mempool is rejected with a non-zero code.
+    /// block includes it. A transaction whose hash is in the mempool cache (recently admitted, waiting or already in a
+    /// block) is rejected with a non-zero code.
     fn submit_tx(&self, tx: Vec<u8>) -> response::CheckTx;
 
     /// The committed transaction with this hash.
