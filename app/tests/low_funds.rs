@@ -259,10 +259,7 @@ async fn a_signer_below_min_balance_is_drained_and_the_funded_one_relays_everyth
             "{}: the drained key signed",
             chains[i].chain_id()
         );
-        assert_eq!(
-            end.chain.balance(&second[i], "stake").await,
-            balance_before
-        );
+        assert_eq!(end.chain.balance(&second[i], "stake").await, balance_before);
     }
     assert_eq!(
         b.chain.balance(&u2.address, &voucher_b).await,
