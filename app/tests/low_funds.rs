@@ -3,7 +3,8 @@
 //! sends most of its balance away. Its lane is drained before any packet: `/chains` shows it so, with its
 //! balance, `relayd_wallet_low` is 1 for it and 0 for the funded key, and `/health` warns. ICS-20 packets both
 //! ways are then relayed and acknowledged exactly once, all on the funded account: the drained account's
-//! sequence and balance do not move.
+//! sequence and balance do not move. Topped up again, the second key's lane takes work again: `/chains` shows
+//! it active, the alarm clears, and of the next packets some go out on it.
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -28,6 +29,54 @@ use common::{add_keys, eventually, log_has};
 
 /// Half the devnet's genesis balance (100_000_000_000_000stake).
 const MIN_BALANCE: u128 = 50_000_000_000_000;
+
+/// `from` sends `amount` stake to `to` on `end`'s chain.
+async fn send(end: &support::handshake::End, from: &Wallet, to: &str, amount: u128) {
+    let msg = MsgSend {
+        from_address: from.address.clone(),
+        to_address: to.to_owned(),
+        amount: vec![Coin {
+            denom: "stake".into(),
+            amount: amount.to_string(),
+        }],
+    };
+    end.chain
+        .submit(
+            from,
+            &[Any {
+                type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
+                value: msg.encode_to_vec(),
+            }],
+        )
+        .await;
+}
+
+/// Whether every chain in `/chains` shows its two signers with the second one in `state`.
+async fn second_signer_is(http: &reqwest::Client, port: u16, state: &str) -> bool {
+    let Some(chains) = get_json(http, port, "/chains").await else {
+        return false;
+    };
+    let Some(list) = chains["chains"].as_array() else {
+        return false;
+    };
+    let low = state == "drained";
+    list.len() == 2
+        && list.iter().all(|c| {
+            let signers = c["signers"].as_array().cloned().unwrap_or_default();
+            signers.len() == 2
+                && signers[0]["key"] == "relayer"
+                && signers[0]["state"] == "active"
+                && signers[0]["low"] == false
+                && signers[1]["key"] == "relayer2"
+                && signers[1]["state"] == state
+                && signers[1]["low"] == low
+                && signers[1]["min_balance"] == MIN_BALANCE.to_string()
+                && signers[1]["balance"]
+                    .as_str()
+                    .and_then(|b| b.parse::<u128>().ok())
+                    .is_some_and(|b| (b < MIN_BALANCE) == low)
+        })
+}
 
 async fn get_json(http: &reqwest::Client, port: u16, path: &str) -> Option<Value> {
     let resp = http
@@ -109,23 +158,7 @@ async fn a_signer_below_min_balance_is_drained_and_the_funded_one_relays_everyth
     for (i, end) in ends.iter().enumerate() {
         let user3 = Wallet::genesis(&chains[i], "user3");
         let to = chains[i].genesis.account("user1").unwrap().address.clone();
-        let send = MsgSend {
-            from_address: user3.address.clone(),
-            to_address: to,
-            amount: vec![Coin {
-                denom: "stake".into(),
-                amount: (MIN_BALANCE / 5 * 6).to_string(),
-            }],
-        };
-        end.chain
-            .submit(
-                &user3,
-                &[Any {
-                    type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
-                    value: send.encode_to_vec(),
-                }],
-            )
-            .await;
+        send(end, &user3, &to, MIN_BALANCE / 5 * 6).await;
         assert!(end.chain.balance(&second[i], "stake").await < MIN_BALANCE);
         assert!(end.chain.balance(&first[i], "stake").await > MIN_BALANCE);
     }
@@ -148,28 +181,7 @@ async fn a_signer_below_min_balance_is_drained_and_the_funded_one_relays_everyth
     // Both chains show the second key's lane drained, with its balance, before any packet is sent.
     let http = reqwest::Client::new();
     eventually("the low signer's lane drained in /chains", || async {
-        let Some(chains) = get_json(&http, port, "/chains").await else {
-            return false;
-        };
-        let Some(list) = chains["chains"].as_array() else {
-            return false;
-        };
-        list.len() == 2
-            && list.iter().all(|c| {
-                let signers = c["signers"].as_array().cloned().unwrap_or_default();
-                signers.len() == 2
-                    && signers[0]["key"] == "relayer"
-                    && signers[0]["state"] == "active"
-                    && signers[0]["low"] == false
-                    && signers[1]["key"] == "relayer2"
-                    && signers[1]["state"] == "drained"
-                    && signers[1]["low"] == true
-                    && signers[1]["min_balance"] == MIN_BALANCE.to_string()
-                    && signers[1]["balance"]
-                        .as_str()
-                        .and_then(|b| b.parse::<u128>().ok())
-                        .is_some_and(|b| b < MIN_BALANCE)
-            })
+        second_signer_is(&http, port, "drained").await
     })
     .await;
     assert!(
@@ -270,9 +282,76 @@ async fn a_signer_below_min_balance_is_drained_and_the_funded_one_relays_everyth
         total * amount
     );
 
+    // Topped up above the minimum, the second key's lane takes work again and the alarm clears.
+    for (i, end) in ends.iter().enumerate() {
+        let user1 = Wallet::genesis(&chains[i], "user1");
+        send(end, &user1, &second[i], MIN_BALANCE / 5 * 4).await;
+        assert!(end.chain.balance(&second[i], "stake").await > MIN_BALANCE);
+    }
+    eventually("the topped-up signer's lane active in /chains", || async {
+        second_signer_is(&http, port, "active").await
+    })
+    .await;
+    assert!(log_has(
+        &log,
+        "signer's balance is back above min_balance: its lane takes transactions again"
+    ));
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for c in ["ibc-0", "ibc-1"] {
+        assert!(
+            metrics.contains(&format!(
+                "relayd_wallet_low{{chain=\"{c}\",key=\"relayer2\"}} 0"
+            )),
+            "{metrics}"
+        );
+    }
+    let health = get_json(&http, port, "/health").await.expect("/health");
+    for c in health["chains"].as_array().expect("chains") {
+        assert_eq!(c["warnings"].as_array().map(Vec::len), Some(0), "{c}");
+    }
+    let mut second_before = Vec::new();
+    for (i, end) in ends.iter().enumerate() {
+        second_before.push(end.chain.account(&second[i]).await.1);
+    }
+    let more = 150usize;
+    transfers(&a, &u1, &u2.address, amount, more, 50, timeout).await;
+    transfers(&b, &u2, &u1.address, amount, more, 50, timeout).await;
+    let total = (per_side + more) as u128;
+    eventually("the next packets relayed and acknowledged", || async {
+        b.chain.balance(&u2.address, &voucher_b).await == total * amount
+            && a.chain.balance(&u1.address, &voucher_a).await == total * amount
+            && rpc_a
+                .packet_commitments(TRANSFER_PORT, &a.channel_id)
+                .await
+                .unwrap()
+                .is_empty()
+            && rpc_b
+                .packet_commitments(TRANSFER_PORT, &b.channel_id)
+                .await
+                .unwrap()
+                .is_empty()
+    })
+    .await;
+    for (i, end) in ends.iter().enumerate() {
+        let after = end.chain.account(&second[i]).await.1;
+        assert!(
+            after > second_before[i],
+            "{}: the topped-up key signed nothing ({} -> {after})",
+            chains[i].chain_id(),
+            second_before[i]
+        );
+    }
+
     common::stop(&mut relayd);
     assert!(log_has(&log, "relayd stopped"));
-    common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * per_side);
+    common::assert_each_acknowledged_once(&dir.path().join("data/state"), 2 * (per_side + more));
     for chain in chains {
         chain.shutdown().await;
     }
