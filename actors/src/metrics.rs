@@ -454,7 +454,7 @@ mod tests {
         let metrics = Metrics::new(&registry, vec![1.0]).unwrap();
         let described: Vec<String> = metrics.describe().into_iter().map(|d| d.name).collect();
         // A scrape lists the unlabelled families at once and the labelled ones once they have a series: every
-        // one it lists is described, and the description covers all 28 families, each once.
+        // one it lists is described, and the description covers all 29 families, each once.
         let mut gathered: Vec<String> = registry
             .gather()
             .iter()
@@ -462,10 +462,10 @@ mod tests {
             .collect();
         gathered.sort();
         assert!(gathered.iter().all(|n| described.contains(n)));
-        assert_eq!(described.len(), 28);
+        assert_eq!(described.len(), 29);
         let mut unique = described.clone();
         unique.dedup();
-        assert_eq!(unique.len(), 28);
+        assert_eq!(unique.len(), 29);
         let packets = metrics
             .describe()
             .into_iter()
