@@ -68,6 +68,8 @@ pub struct ChainLink {
     /// their heights.
     pub proofs: ProofFormat,
     slots: Arc<RwLock<ChainRecipients>>,
+    /// The TxSubmitter's signer lanes, as it last published them.
+    lanes: crate::tx_submitter::LaneBoard,
     breaker: Arc<Mutex<CircuitBreaker>>,
     /// What relayd refused of the node because it did not verify, across the actors' restarts.
     verification: Arc<Mutex<VerificationRecord>>,
@@ -118,11 +120,22 @@ impl ChainLink {
             proofs: ProofFormat::Ics23,
             signers: Vec::new(),
             slots: Arc::new(RwLock::new(ChainRecipients::default())),
+            lanes: crate::tx_submitter::LaneBoard::default(),
             breaker: Arc::new(Mutex::new(CircuitBreaker::default())),
             verification: Arc::new(Mutex::new(VerificationRecord::default())),
             loads: Arc::new(Default::default()),
             tip: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The board the chain's TxSubmitter publishes its signer lanes on (balances, drained lanes, their work).
+    pub fn lane_board(&self) -> crate::tx_submitter::LaneBoard {
+        self.lanes.clone()
+    }
+
+    /// The chain's signer lanes as last published (empty before its TxSubmitter first ran).
+    pub fn lanes(&self) -> Vec<crate::tx_submitter::LaneView> {
+        self.lanes.lanes()
     }
 
     /// The link of a chain with several signing accounts, (key name, address) each, the primary first.

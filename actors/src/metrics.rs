@@ -63,6 +63,8 @@ pub struct Families {
     pub misbehaviour_submitted_total: IntCounterVec,
     /// `relayd_wallet_balance{chain,denom,key}`: each signing account's balance, in the denom's base unit.
     pub wallet_balance: IntGaugeVec,
+    /// `relayd_wallet_low{chain,key}`: 1 while the signing account's balance is below the chain's `min_balance`.
+    pub wallet_low: IntGaugeVec,
     /// `relayd_clear_operations_total{result}`.
     pub clear_operations_total: IntCounterVec,
     /// `relayd_packets_cleared_total{chain,channel}`.
@@ -131,7 +133,7 @@ pub struct FamilyDesc {
 }
 
 impl Families {
-    fn collectors(&self) -> [&dyn prometheus::core::Collector; 26] {
+    fn collectors(&self) -> [&dyn prometheus::core::Collector; 27] {
         [
             &self.packets,
             &self.relay_latency_seconds,
@@ -150,6 +152,7 @@ impl Families {
             &self.client_expiry_seconds,
             &self.misbehaviour_submitted_total,
             &self.wallet_balance,
+            &self.wallet_low,
             &self.clear_operations_total,
             &self.packets_cleared_total,
             &self.packets_skipped_total,
@@ -310,6 +313,12 @@ impl Metrics {
                 "Relayer account balance in the fee denom's base unit, per signing key",
                 &["chain", "denom", "key"],
             )?,
+            wallet_low: gauge(
+                r,
+                "relayd_wallet_low",
+                "1 while a signing account's balance is below the chain's min_balance (its lane is drained)",
+                &["chain", "key"],
+            )?,
             clear_operations_total: counter(
                 r,
                 "relayd_clear_operations_total",
@@ -445,7 +454,7 @@ mod tests {
         let metrics = Metrics::new(&registry, vec![1.0]).unwrap();
         let described: Vec<String> = metrics.describe().into_iter().map(|d| d.name).collect();
         // A scrape lists the unlabelled families at once and the labelled ones once they have a series: every
-        // one it lists is described, and the description covers all 28 families, each once.
+        // one it lists is described, and the description covers all 29 families, each once.
         let mut gathered: Vec<String> = registry
             .gather()
             .iter()
@@ -453,10 +462,10 @@ mod tests {
             .collect();
         gathered.sort();
         assert!(gathered.iter().all(|n| described.contains(n)));
-        assert_eq!(described.len(), 28);
+        assert_eq!(described.len(), 29);
         let mut unique = described.clone();
         unique.dedup();
-        assert_eq!(unique.len(), 28);
+        assert_eq!(unique.len(), 29);
         let packets = metrics
             .describe()
             .into_iter()

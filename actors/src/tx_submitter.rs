@@ -3,10 +3,13 @@
 //! `max_in_flight` transactions are admitted to the chain and wait for their blocks at once, each request
 //! answered when its own transaction's outcome is known. Each client update is sent once per transaction, and
 //! not at all once it is known on chain. A chain with several signing keys has one lane per key, each with its
-//! own queue and sequence.
+//! own queue and sequence; a lane whose account falls below the chain's `min_balance` is drained until topped
+//! up.
 
 mod actor;
 pub mod backend;
+mod board;
+mod funds;
 #[cfg(test)]
 mod lane_tests;
 mod state;
@@ -14,4 +17,5 @@ mod state;
 mod tests;
 
 pub use actor::*;
-pub use backend::{Confirmation, Submitter, TxOutcomes};
+pub use backend::{Confirmation, ReadBalance, Submitter, TxOutcomes, Wallet};
+pub use board::{LaneBoard, LaneView};

@@ -144,6 +144,14 @@ mod tests {
     }
 
     #[test]
+    fn min_balance_needs_a_restart() {
+        // The TxSubmitter's lanes take the minimum when they start.
+        let old = parse(BASE);
+        let new = parse(&format!("{BASE}min_balance = \"5stake\"\n"));
+        assert_eq!(needs_restart(&old, &new).len(), 1);
+    }
+
+    #[test]
     fn other_changes_are_named_at_their_key_with_the_line() {
         let old = parse(BASE);
         let text = format!("[global]\ntimeout = \"3s\"\n\n{BASE}max_msg_num = 3\n\n[[chains]]\nid = \"ibc-9\"\nrpc_addr = \"127.0.0.1:1\"\naccount_prefix = \"cosmos\"\nkey_name = \"k\"\ngas_price = \"1stake\"\n");

@@ -126,6 +126,7 @@ const COSMOS_ONLY: &[&str] = &[
     "gas_adjustment",
     "gas_price",
     "max_gas",
+    "min_balance",
     "proof_specs",
 ];
 /// Highest `max_in_flight`: more admitted transactions than this only queue in the node's mempool.
@@ -153,6 +154,7 @@ fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
         ("gas_price", chain.gas_price.is_some()),
         ("max_gas", chain.max_gas.is_some()),
         ("max_in_flight", chain.max_in_flight.is_some()),
+        ("min_balance", chain.min_balance.is_some()),
         ("proof_specs", chain.proof_specs.is_some()),
         ("contract_account", chain.contract_account.is_some()),
         ("signer_account", chain.signer_account.is_some()),
@@ -228,6 +230,17 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
                 report(
                     at.key("max_in_flight"),
                     format!("{n} must be between 1 and {MAX_IN_FLIGHT}"),
+                );
+            }
+        }
+        if let (Some(min), Some(price)) = (&chain.min_balance, &chain.gas_price) {
+            if min.denom != price.denom {
+                report(
+                    at.key("min_balance"),
+                    format!(
+                        "is in {:?}, but fees are paid in gas_price's {:?}: the balance that matters is in the fee denom",
+                        min.denom, price.denom
+                    ),
                 );
             }
         }

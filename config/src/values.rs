@@ -136,6 +136,41 @@ impl fmt::Display for GasPrice {
 }
 deserialize_from_str!(GasPrice);
 
+/// An amount of one denom, written `<integer><denom>` as the Cosmos SDK writes coins, e.g. `1000000stake`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coin {
+    /// Amount in the denom's base unit.
+    pub amount: u128,
+    /// The denomination.
+    pub denom: String,
+}
+
+impl FromStr for Coin {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("{s:?} is not <integer amount><denom>, e.g. \"1000000stake\"");
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+        let (amount, denom) = s.split_at(split);
+        let amount: u128 = amount.parse().map_err(|_| err())?;
+        if !denom.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(err());
+        }
+        // The denom rule is GasPrice's; a coin is a gas price with a whole amount.
+        let price: GasPrice = format!("0{denom}").parse().map_err(|_| err())?;
+        Ok(Self {
+            amount,
+            denom: price.denom,
+        })
+    }
+}
+
+impl fmt::Display for Coin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.amount, self.denom)
+    }
+}
+deserialize_from_str!(Coin);
+
 /// The share of validator power a light client must see signing a header it did not verify step by step.
 /// Light client security needs it in (1/3, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +347,16 @@ mod tests {
         );
         assert!("0s".parse::<HumanDuration>().is_ok());
         assert!("ten".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn coins() {
+        let c: Coin = "1000000stake".parse().unwrap();
+        assert_eq!((c.amount, c.denom.as_str()), (1_000_000, "stake"));
+        assert_eq!(c.to_string(), "1000000stake");
+        for bad in ["stake", "1.5stake", "100", "-1stake", "10x", ""] {
+            assert!(bad.parse::<Coin>().is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

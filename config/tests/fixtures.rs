@@ -91,6 +91,7 @@ fn cosmos_and_near_example_reads_every_key() {
     assert!(cosmos_chain.near().is_none());
     assert_eq!(cosmos.max_gas, 3_000_000);
     assert_eq!(cosmos.max_in_flight, 8);
+    assert_eq!(cosmos.min_balance, Some(5_000_000));
     assert_eq!(
         cosmos.proof_specs,
         Some(vec![ProofSpecName::Iavl, ProofSpecName::Tendermint])
@@ -191,6 +192,7 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
         ("src-equals-dest", "src-equals-dest.toml:17: connections[0]: src and dest are both on chain \"ibc-0\""),
         ("syntax-error", "syntax-error.toml:13: chains[1].key_name: invalid basic string, expected `\"`"),
         ("gas-two-values", "gas-two-values.toml:7: chains[0].gas: string values must be quoted, expected literal string"),
+        ("min-balance-denom", "min-balance-denom.toml:16: chains[1].min_balance: is in \"uatom\", but fees are paid in gas_price's \"stake\": the balance that matters is in the fee denom"),
         ("no-chains", "no-chains.toml:1: no [[chains]] configured: relayd would have nothing to relay"),
         ("nul-in-data-dir", "nul-in-data-dir.toml:2: global.data_dir: contains a NUL byte, which no file name may hold"),
         ("trust-threshold-high", "trust-threshold-high.toml:8: chains[0].trust_threshold: \"4/3\" is outside (1/3, 1]"),

@@ -179,7 +179,8 @@ impl<F: ChainFactory + Unpin> ChainSupervisor<F> {
                 let extra = self.factory.extra_submitters()?;
                 let actor = extra
                     .into_iter()
-                    .fold(TxSubmitter::new(chain, s, guard), TxSubmitter::with_lane);
+                    .fold(TxSubmitter::new(chain, s, guard), TxSubmitter::with_lane)
+                    .with_board(self.link.lane_board());
                 Ok(Running::Submitter(actor.start()))
             }),
         };

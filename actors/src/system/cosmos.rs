@@ -92,13 +92,15 @@ pub(super) async fn cosmos_factory(
     });
     // The chain's further signers: each key loaded now (a missing one stops the start, as the first does) and
     // again whenever the TxSubmitter restarts.
-    let mut extra_keys: Vec<(String, crate::chain::cosmos::factory::KeyLoader)> = Vec::new();
+    let mut extra_keys: Vec<(String, String, crate::chain::cosmos::factory::KeyLoader)> =
+        Vec::new();
     let mut signers = vec![(settings.key_name.clone(), info.address.clone())];
     for name in settings.key_names.iter().skip(1) {
         let (extra, _) = keys
             .extra_signing_key(&id, name)
             .map_err(|e| chain_err(chain, e))?;
         signers.push((name.clone(), extra.address.clone()));
+        let key_name = name.clone();
         let (dir, key_chain, name) = (keys_dir.to_path_buf(), id.clone(), name.clone());
         let loader: crate::chain::cosmos::factory::KeyLoader = Arc::new(move || {
             KeyStore::open(&dir)
@@ -106,7 +108,7 @@ pub(super) async fn cosmos_factory(
                 .map(|(_, key)| key)
                 .map_err(|e| e.to_string())
         });
-        extra_keys.push((extra.address, loader));
+        extra_keys.push((key_name, extra.address, loader));
     }
     let threshold = TrustThreshold::new(
         chain.trust_threshold.numerator,
@@ -152,7 +154,9 @@ pub(super) async fn cosmos_factory(
         tx,
         address: info.address,
         key,
+        key_name: settings.key_name.clone(),
         extra_keys,
+        min_balance: settings.min_balance,
         monitor,
         metrics: metrics.cloned(),
     };

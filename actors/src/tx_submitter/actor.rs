@@ -1,21 +1,25 @@
 //! The TxSubmitter's actix shell: one lane per signing account, each with its queue and its drain that admits
-//! transactions on the account's sequence and waits for their blocks; answers each request. Which lane takes a
-//! request and what goes into each transaction is decided in [`super::state`].
+//! transactions on the account's sequence and waits for their blocks; answers each request. Reads each lane's
+//! balance every [`FUNDS_EVERY`] and publishes the lanes on its [`LaneBoard`]. Which lane takes a request is
+//! decided in [`super::funds`], what goes into each transaction in [`super::state`].
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, ResponseFuture, WrapFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use relayd_messages::{
     ActorKind, ChainId, ErrorKind, FinishInFlight, InjectPanic, RelayError, SubmitTx, TxReport,
 };
 use tokio::sync::{oneshot, Notify};
-use tracing::{debug, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
-use super::backend::{Confirmation, Submitter, TxOutcomes};
+use super::backend::{Confirmation, Submitter, TxOutcomes, Wallet};
+use super::board::{LaneBoard, LaneView};
+use super::funds::Router;
 use super::state::{self, Limits, UpdateKey};
 use crate::supervisor::guard::{injected_panic, ExitGuard};
 
@@ -37,25 +41,39 @@ struct Lane<S> {
     /// Wakes the drain when requests arrive or shutdown begins.
     wake: Rc<Notify>,
     limits: Limits,
+    address: String,
+    wallet: Option<Wallet>,
+    /// The last balance read, or why the last reading failed.
+    balance: Option<Result<u128, String>>,
 }
 
 impl<S: Submitter> Lane<S> {
     fn new(submitter: S) -> Self {
         let limits = Limits::new(submitter.max_msgs(), submitter.max_in_flight());
         Self {
+            address: submitter.signer().to_owned(),
+            wallet: submitter.wallet(),
             submitter: Rc::new(tokio::sync::Mutex::new(submitter)),
             shared: Rc::new(RefCell::new(Shared::default())),
             wake: Rc::new(Notify::new()),
             limits,
+            balance: None,
         }
     }
 }
+
+/// How often each lane's balance is read.
+pub const FUNDS_EVERY: Duration = Duration::from_secs(5);
+/// How often the lanes' work is published on the board between readings.
+const BOARD_EVERY: Duration = Duration::from_secs(1);
 
 /// The TxSubmitter actor.
 pub struct TxSubmitter<S: Submitter + 'static> {
     chain: ChainId,
     /// At least one; the first is the chain's primary signer.
     lanes: Vec<Lane<S>>,
+    router: Router,
+    board: LaneBoard,
     guard: ExitGuard,
 }
 
@@ -65,6 +83,8 @@ impl<S: Submitter + 'static> TxSubmitter<S> {
         Self {
             chain,
             lanes: vec![Lane::new(submitter)],
+            router: Router::new(1),
+            board: LaneBoard::default(),
             guard,
         }
     }
@@ -72,7 +92,109 @@ impl<S: Submitter + 'static> TxSubmitter<S> {
     /// Adds a lane of another account: requests then go out on several sequences in parallel.
     pub fn with_lane(mut self, submitter: S) -> Self {
         self.lanes.push(Lane::new(submitter));
+        self.router = Router::new(self.lanes.len());
         self
+    }
+
+    /// Publishes the lanes on `board` (the chain's, which the admin API and metrics read).
+    pub fn with_board(mut self, board: LaneBoard) -> Self {
+        self.board = board;
+        self
+    }
+
+    fn publish(&self) {
+        let views = self
+            .lanes
+            .iter()
+            .enumerate()
+            .map(|(i, lane)| {
+                let q = &lane.shared.borrow().queue;
+                let wallet = lane.wallet.as_ref();
+                LaneView {
+                    key: wallet.map(|w| w.key.clone()).unwrap_or_default(),
+                    address: lane.address.clone(),
+                    denom: wallet.map(|w| w.denom.clone()).unwrap_or_default(),
+                    balance: match &lane.balance {
+                        Some(Ok(b)) => Some(b.to_string()),
+                        _ => None,
+                    },
+                    balance_error: match &lane.balance {
+                        Some(Err(e)) => Some(e.clone()),
+                        _ => None,
+                    },
+                    min_balance: wallet.and_then(|w| w.minimum).map(|m| m.to_string()),
+                    low: self.router.is_low(i),
+                    drained: self.router.is_drained(i),
+                    queued: q.load().saturating_sub(q.in_flight()),
+                    in_flight: q.in_flight(),
+                }
+            })
+            .collect();
+        self.board.publish(views);
+    }
+
+    /// Reads every lane's balance; each reading is taken in as it arrives.
+    fn read_funds(&self, ctx: &mut Context<Self>) {
+        for (i, lane) in self.lanes.iter().enumerate() {
+            let Some(wallet) = &lane.wallet else {
+                continue;
+            };
+            let read = (wallet.read)();
+            ctx.spawn(
+                read.into_actor(self)
+                    .map(move |result, act: &mut Self, _| act.funds_read(i, result)),
+            );
+        }
+    }
+
+    /// A lane's balance was read: drains or reopens the lane and raises or clears the alarm, once per change.
+    fn funds_read(&mut self, lane: usize, result: Result<u128, RelayError>) {
+        let Some(l) = self.lanes.get_mut(lane) else {
+            return;
+        };
+        let Some(wallet) = l.wallet.clone() else {
+            return;
+        };
+        let balance = match result {
+            Ok(b) => b,
+            Err(e) => {
+                debug!(chain = %self.chain, key = %wallet.key, error = %e, "could not read the signer's balance");
+                l.balance = Some(Err(e.to_string()));
+                return;
+            }
+        };
+        l.balance = Some(Ok(balance));
+        let change = self.router.observed(lane, balance, wallet.minimum);
+        let minimum = wallet.minimum.unwrap_or(0);
+        match change.lane_low {
+            Some(true) => error!(
+                chain = %self.chain,
+                key = %wallet.key,
+                balance = %format!("{balance}{}", wallet.denom),
+                min_balance = %format!("{minimum}{}", wallet.denom),
+                "signer's balance is below min_balance: its lane takes no new transactions while another signer has funds; top the account up"
+            ),
+            Some(false) => info!(
+                chain = %self.chain,
+                key = %wallet.key,
+                balance = %format!("{balance}{}", wallet.denom),
+                "signer's balance is back above min_balance: its lane takes transactions again"
+            ),
+            None => {}
+        }
+        match change.all_low {
+            Some(true) => error!(
+                chain = %self.chain,
+                min_balance = %format!("{minimum}{}", wallet.denom),
+                "every signer of the chain is below min_balance: relaying goes on with them until they run dry; top the accounts up"
+            ),
+            Some(false) => warn!(
+                chain = %self.chain,
+                "a signer of the chain is back above min_balance: low signers are drained again"
+            ),
+            None => {}
+        }
+        self.publish();
     }
 }
 
@@ -251,6 +373,10 @@ impl<S: Submitter + 'static> Actor for TxSubmitter<S> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
+        self.publish();
+        self.read_funds(ctx);
+        ctx.run_interval(FUNDS_EVERY, |act, ctx| act.read_funds(ctx));
+        ctx.run_interval(BOARD_EVERY, |act, _| act.publish());
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -268,7 +394,7 @@ impl<S: Submitter + 'static> Handler<SubmitTx> for TxSubmitter<S> {
             .iter()
             .map(|l| l.shared.borrow().queue.load())
             .collect();
-        let index = state::choose_lane(msg.ordered_channel.as_deref(), &loads);
+        let index = self.router.choose(msg.ordered_channel.as_deref(), &loads);
         let lane = &self.lanes[index.min(self.lanes.len() - 1)];
         let start = lane.shared.borrow_mut().queue.enqueue(Pending {
             request: msg,

@@ -12,6 +12,25 @@ pub type TxOutcomes = Result<Vec<TxReport>, (Vec<TxReport>, RelayError)>;
 /// Waits for the outcome of transactions a chain admitted (see [`Submitter::admit`]).
 pub type Confirmation = Pin<Box<dyn Future<Output = TxOutcomes>>>;
 
+/// Reads an account's balance in the fee denom, apart from the submitter (so that a reading never waits for a
+/// transaction being admitted).
+pub type ReadBalance =
+    std::rc::Rc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<u128, RelayError>>>>>;
+
+/// A lane's account as its funds are watched: which key it is, the denom fees are paid in, the balance below
+/// which the lane is drained, and how to read the balance.
+#[derive(Clone)]
+pub struct Wallet {
+    /// The key name in relayd's key store.
+    pub key: String,
+    /// The fee denom.
+    pub denom: String,
+    /// The chain's `min_balance`, if set.
+    pub minimum: Option<u128>,
+    /// Reads the balance.
+    pub read: ReadBalance,
+}
+
 /// Signs and broadcasts transactions for one account.
 #[allow(async_fn_in_trait)]
 pub trait Submitter: Unpin {
@@ -24,6 +43,10 @@ pub trait Submitter: Unpin {
     /// says why one cannot be. By default they are sent as built (a backend with one account).
     fn own(&self, msgs: Vec<Datagram>) -> Result<Vec<Datagram>, RelayError> {
         Ok(msgs)
+    }
+    /// The account's wallet, when the backend reads balances (the lane is then drained below its minimum).
+    fn wallet(&self) -> Option<Wallet> {
+        None
     }
     /// Most messages per transaction.
     fn max_msgs(&self) -> usize;

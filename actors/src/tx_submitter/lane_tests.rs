@@ -1,7 +1,8 @@
 //! The TxSubmitter with several lanes, driven through its mailbox against in-process accounts: requests spread
-//! over the lanes, an ordered channel's stay on one, and a further lane makes the datagrams its own.
+//! over the lanes, an ordered channel's stay on one, a further lane makes the datagrams its own, and a lane
+//! whose account is below the minimum takes nothing while the other has funds.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use actix::{Actor, Context, Handler};
@@ -11,7 +12,7 @@ use relayd_messages::{
 
 use super::TxSubmitter;
 use crate::supervisor::guard::ExitGuard;
-use crate::tx_submitter::Submitter;
+use crate::tx_submitter::{LaneBoard, Submitter, Wallet};
 
 /// What one account sent: (account, datagram value) per message.
 type Sent = Rc<RefCell<Vec<(String, Vec<u8>)>>>;
@@ -22,6 +23,8 @@ struct Account {
     name: String,
     owns: bool,
     sent: Sent,
+    /// The balance its wallet reads, if it has one (minimum 100).
+    balance: Option<Rc<Cell<u128>>>,
 }
 
 impl Submitter for Account {
@@ -63,6 +66,19 @@ impl Submitter for Account {
     fn max_msgs(&self) -> usize {
         1
     }
+
+    fn wallet(&self) -> Option<Wallet> {
+        let balance = self.balance.clone()?;
+        Some(Wallet {
+            key: self.name.clone(),
+            denom: "stake".into(),
+            minimum: Some(100),
+            read: Rc::new(move || {
+                let b = balance.get();
+                Box::pin(async move { Ok(b) })
+            }),
+        })
+    }
 }
 
 struct Sink;
@@ -92,6 +108,7 @@ fn two_lanes(sent: &Sent) -> actix::Addr<TxSubmitter<Account>> {
         name: name.to_owned(),
         owns,
         sent: sent.clone(),
+        balance: None,
     };
     TxSubmitter::new(
         ChainId::new("chain-a").expect("chain id"),
@@ -161,4 +178,52 @@ async fn an_ordered_channel_stays_on_one_lane() {
         })
         .collect();
     assert_eq!(order, (0..20).step_by(2).collect::<Vec<_>>());
+}
+
+#[actix_rt::test]
+async fn a_lane_below_the_minimum_takes_nothing_while_the_other_has_funds() {
+    let sent = Sent::default();
+    let funds = |b: u128| Some(Rc::new(Cell::new(b)));
+    let board = LaneBoard::default();
+    let addr = TxSubmitter::new(
+        ChainId::new("chain-a").expect("chain id"),
+        Account {
+            name: "first".into(),
+            owns: false,
+            sent: sent.clone(),
+            balance: funds(1000),
+        },
+        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+    )
+    .with_lane(Account {
+        name: "second".into(),
+        owns: true,
+        sent: sent.clone(),
+        balance: funds(99),
+    })
+    .with_board(board.clone())
+    .start();
+    // The balances are read as the actor starts; wait until the board shows the reading.
+    for _ in 0..100 {
+        if board.lanes().iter().any(|l| l.drained) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let lanes = board.lanes();
+    assert_eq!(lanes.len(), 2);
+    assert!(!lanes[0].low && !lanes[0].drained, "{lanes:?}");
+    assert!(lanes[1].low && lanes[1].drained, "{lanes:?}");
+    assert_eq!(lanes[1].balance.as_deref(), Some("99"));
+    assert_eq!(lanes[1].min_balance.as_deref(), Some("100"));
+    let replies = (0..20).map(|i| {
+        let ordered = (i % 3 == 0).then_some("ordered/channel-7");
+        addr.send(request(format!("p{i}"), ordered))
+    });
+    for reply in futures::future::join_all(replies).await {
+        reply.expect("mailbox").expect("landed");
+    }
+    let sent = sent.borrow();
+    assert_eq!(sent.len(), 20, "each request sent once");
+    assert!(sent.iter().all(|(a, _)| a == "first"), "{sent:?}");
 }

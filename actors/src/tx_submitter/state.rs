@@ -82,6 +82,11 @@ impl<R> Queue<R> {
         self.pending.len() + self.split.iter().map(Vec::len).sum::<usize>() + self.taken
     }
 
+    /// Requests taken off the queue for transactions and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.taken
+    }
+
     /// `n` requests taken for a transaction were answered.
     pub fn settled(&mut self, n: usize) {
         self.taken = self.taken.saturating_sub(n);

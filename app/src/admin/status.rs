@@ -90,8 +90,33 @@ pub(super) async fn health(admin: web::Data<Admin>) -> ApiResult {
         } else {
             None
         };
+        // Signers below min_balance: relaying goes on (on the other lanes, or on them when all are low), so they
+        // warn without making the chain not ready.
+        let warnings: Vec<String> = link
+            .map(ChainLink::lanes)
+            .unwrap_or_default()
+            .iter()
+            .filter(|l| l.low)
+            .map(|l| {
+                let what = if l.drained {
+                    "its lane is drained"
+                } else {
+                    "every signer is low, so it is still used"
+                };
+                format!(
+                    "signer {} ({}) holds {}{} < min_balance {}{}: {what}",
+                    l.key,
+                    l.address,
+                    l.balance.as_deref().unwrap_or("?"),
+                    l.denom,
+                    l.min_balance.as_deref().unwrap_or("?"),
+                    l.denom
+                )
+            })
+            .collect();
         chains.push(json!({
             "chain": status.chain,
+            "warnings": warnings,
             "ready": reason.is_none(),
             "reason": reason,
             "degraded": status.degraded,
@@ -258,6 +283,18 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         .find(|(id, _)| id.as_str() == chain)
         .map(|(_, pool)| pool.view());
     let verification = link.map(ChainLink::verification);
+    // Every signing key's lane: its balance, whether it is drained for low funds and the work it holds.
+    let signers: Vec<serde_json::Value> = link
+        .map(ChainLink::lanes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|lane| {
+            let state = lane.state();
+            let mut v = serde_json::to_value(lane).unwrap_or_default();
+            v["state"] = json!(state);
+            v
+        })
+        .collect();
     Ok(json!({
         "id": chain,
         "type": format!("{:?}", config.chain_type).to_lowercase(),
@@ -271,6 +308,7 @@ async fn chain_view(admin: &Admin, chain: &str) -> Result<serde_json::Value, Api
         "clients": probe.as_ref().map(|p| &p.clients),
         "client_health": health,
         "wallet": probe.as_ref().map(|p| &p.wallet),
+        "signers": signers,
         "probed_ms": probe.as_ref().map(|p| p.probed_ms),
     }))
 }

@@ -75,6 +75,16 @@ pub(super) async fn metrics(admin: web::Data<Admin>) -> ApiResult {
             .with_label_values(&[&chain, &channel])
             .set(i64::try_from(oldest).unwrap_or(i64::MAX));
     }
+    // Each signer lane's funds alarm, as its TxSubmitter last published it.
+    for (chain, link) in admin.links.iter() {
+        for lane in link.lanes() {
+            if lane.min_balance.is_some() {
+                f.wallet_low
+                    .with_label_values(&[chain.as_str(), lane.key.as_str()])
+                    .set(i64::from(lane.low));
+            }
+        }
+    }
     for status in chain_statuses(&admin).await {
         let link = admin
             .links

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::defaults;
 use crate::values::{
-    Address, ChannelPattern, GasPrice, HumanDuration, PositiveDuration, TrustThreshold,
+    Address, ChannelPattern, Coin, GasPrice, HumanDuration, PositiveDuration, TrustThreshold,
 };
 
 /// What kind of chain software a chain runs.
@@ -117,6 +117,11 @@ pub struct ChainConfig {
     /// Most transactions admitted to the chain's mempool and not yet in a block at once.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// Lowest balance, in the fee denom, a signing account may hold and still take new transactions: below
+    /// it the account's lane is drained (its work finishes, new work goes to the other keys) and an alarm is
+    /// raised; once topped up it takes work again. With every key below it relaying goes on, alarmed.
+    #[serde(default)]
+    pub min_balance: Option<Coin>,
     /// ICS-23 proof specs of the chain's store; absent means "take them from the client state".
     #[serde(default)]
     pub proof_specs: Option<Vec<ProofSpecName>>,
@@ -161,6 +166,8 @@ pub struct CosmosSettings {
     pub max_gas: u64,
     /// Most transactions waiting for their block at once.
     pub max_in_flight: usize,
+    /// Lowest balance in the fee denom a key's lane takes new transactions at, if set.
+    pub min_balance: Option<u128>,
     /// Proof specs from config, if given.
     pub proof_specs: Option<Vec<ProofSpecName>>,
 }
@@ -238,6 +245,7 @@ impl ChainConfig {
             gas_price: self.gas_price.clone()?,
             max_gas: self.max_gas.unwrap_or(defaults::MAX_GAS),
             max_in_flight: self.max_in_flight.unwrap_or(defaults::MAX_IN_FLIGHT),
+            min_balance: self.min_balance.as_ref().map(|c| c.amount),
             proof_specs: self.proof_specs.clone(),
         })
     }

@@ -20,7 +20,7 @@ use crate::chain_monitor::{BlockEvents, EventSource};
 use crate::light_client::LightSource;
 use crate::misbehaviour_watcher::state::OurHeader;
 use crate::store::StateStore;
-use crate::tx_submitter::{Confirmation, Submitter, TxOutcomes};
+use crate::tx_submitter::{Confirmation, Submitter, TxOutcomes, Wallet};
 use relayd_messages::Refusal;
 
 /// A counterparty client's consensus state: app hash and next validators hash.
@@ -331,6 +331,8 @@ pub struct CosmosSubmitter {
     metrics: Option<(crate::metrics::Metrics, String)>,
     /// Not the chain's primary signer: datagrams (built for the primary) get this account as their signer.
     resign: bool,
+    /// The account's key name and the chain's `min_balance`, once its funds are watched.
+    funds: Option<(String, Option<u128>)>,
 }
 
 impl CosmosSubmitter {
@@ -341,7 +343,14 @@ impl CosmosSubmitter {
             max_msgs,
             metrics: None,
             resign: false,
+            funds: None,
         }
+    }
+
+    /// Has the lane read this account's fee-denom balance, as key `key`, drained below `minimum` if set.
+    pub fn watched(mut self, key: String, minimum: Option<u128>) -> Self {
+        self.funds = Some((key, minimum));
+        self
     }
 
     /// A submitter of one of the chain's further accounts: it sets itself as the signer of every datagram.
@@ -422,6 +431,35 @@ impl Submitter for CosmosSubmitter {
         msgs.into_iter()
             .map(|d| super::signer::with_signer(d, signer))
             .collect()
+    }
+
+    fn wallet(&self) -> Option<Wallet> {
+        let (key, minimum) = self.funds.clone()?;
+        let rpc = self.inner.rpc().clone();
+        let address = self.inner.address().to_owned();
+        let denom = self.inner.config().fee_denom.clone();
+        let read_denom = denom.clone();
+        Some(Wallet {
+            key,
+            denom,
+            minimum,
+            read: std::rc::Rc::new(move || {
+                let (rpc, address, denom) = (rpc.clone(), address.clone(), read_denom.clone());
+                Box::pin(async move {
+                    let coins = rpc
+                        .bank_balances(&address, Some(&denom))
+                        .await
+                        .map_err(crate::querier::chain_error)?;
+                    let amount = coins.first().map_or("0", |(_, a)| a.as_str());
+                    amount.parse::<u128>().map_err(|e| {
+                        RelayError::new(
+                            ErrorKind::Unavailable,
+                            format!("balance of {address}: amount {amount:?}: {e}"),
+                        )
+                    })
+                })
+            }),
+        })
     }
 
     fn max_msgs(&self) -> usize {

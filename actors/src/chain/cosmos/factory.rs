@@ -37,9 +37,13 @@ pub struct CosmosFactory {
     pub address: String,
     /// The signer's key.
     pub key: KeyLoader,
-    /// The chain's further signers (its `key_names` after the first): address and key of each, one
+    /// The signer's key name.
+    pub key_name: String,
+    /// The chain's further signers (its `key_names` after the first): key name, address and key of each, one
     /// TxSubmitter lane each.
-    pub extra_keys: Vec<(String, KeyLoader)>,
+    pub extra_keys: Vec<(String, String, KeyLoader)>,
+    /// The balance below which a signer's lane is drained (`min_balance`), if set.
+    pub min_balance: Option<u128>,
     /// How the monitor follows the chain.
     pub monitor: MonitorConfig,
     /// Where transactions, reconnects and node errors are counted, if anywhere.
@@ -65,13 +69,13 @@ impl ChainFactory for CosmosFactory {
     }
 
     fn submitter(&self) -> Result<CosmosSubmitter, RelayError> {
-        self.submitter_of(&self.address, &self.key)
+        self.submitter_of(&self.key_name, &self.address, &self.key)
     }
 
     fn extra_submitters(&self) -> Result<Vec<CosmosSubmitter>, RelayError> {
         self.extra_keys
             .iter()
-            .map(|(address, key)| Ok(self.submitter_of(address, key)?.resigning()))
+            .map(|(name, address, key)| Ok(self.submitter_of(name, address, key)?.resigning()))
             .collect()
     }
 
@@ -91,8 +95,13 @@ impl ChainFactory for CosmosFactory {
 }
 
 impl CosmosFactory {
-    /// A submitter signing as `address` with `key`, with no cached account state.
-    fn submitter_of(&self, address: &str, key: &KeyLoader) -> Result<CosmosSubmitter, RelayError> {
+    /// A submitter signing as `address` with `key` (named `name`), with no cached account state.
+    fn submitter_of(
+        &self,
+        name: &str,
+        address: &str,
+        key: &KeyLoader,
+    ) -> Result<CosmosSubmitter, RelayError> {
         let key = key().map_err(|e| {
             RelayError::new(
                 ErrorKind::ClientUnusable,
@@ -101,7 +110,7 @@ impl CosmosFactory {
         })?;
         let max = self.tx.max_msg_num;
         let inner = TxSubmitter::new(self.rpc.clone(), self.tx.clone(), key, address.to_owned());
-        let submitter = CosmosSubmitter::new(inner, max);
+        let submitter = CosmosSubmitter::new(inner, max).watched(name.to_owned(), self.min_balance);
         Ok(match &self.metrics {
             Some(m) => submitter.metered(m.clone(), self.chain.to_string()),
             None => submitter,

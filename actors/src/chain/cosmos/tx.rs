@@ -204,6 +204,11 @@ impl TxSubmitter {
         &self.address
     }
 
+    /// The chain's RPC client.
+    pub fn rpc(&self) -> &CosmosRpc {
+        &self.rpc
+    }
+
     /// The transaction settings.
     pub fn config(&self) -> &TxConfig {
         &self.config
