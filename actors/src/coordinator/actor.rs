@@ -16,7 +16,7 @@ use crate::handshake_builder::HandshakeBuilder;
 use crate::meter::{Meter, MeteredAddr, MeteredRecipient};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::routes::Routes;
-use crate::store::{now_ms, PacketRecord, StateStore};
+use crate::store::{now_ms, PacketBatch, PacketRecord, StateStore};
 use crate::supervisor::guard::ExitGuard;
 
 /// A live packet builder's address, counted on its own meter.
@@ -41,6 +41,11 @@ pub struct RelayCoordinator {
     pub(super) guard: Option<ExitGuard>,
     /// How long finished records are kept (`None`: forever); see `compaction`.
     pub(super) retention: Option<std::time::Duration>,
+    /// The record changes of the block being handled, written in one transaction when it is done (`None`
+    /// outside a block: a change is written at once).
+    pub(super) batch: Option<PacketBatch>,
+    /// Lifecycle changes of the block being handled, told to the subscribers once its records are written.
+    pub(super) held_notices: Vec<LifecycleChanged>,
 }
 
 /// The coordinator's own recipients for what builders report, counted on its meter.
@@ -77,6 +82,8 @@ impl RelayCoordinator {
             outputs: None,
             guard: None,
             retention: None,
+            batch: None,
+            held_notices: Vec::new(),
         }
     }
 
@@ -185,10 +192,26 @@ impl RelayCoordinator {
         self.state.launched(&launch, addr, now_ms());
     }
 
-    /// Writes a packet's lifecycle record; a failure is logged (the builder writes it again on its next step).
-    pub(super) fn put(&self, record: &PacketRecord) {
+    /// Writes a packet's lifecycle record: into the block's batch while a block is handled, else at once. A
+    /// failure is logged (the builder writes it again on its next step).
+    pub(super) fn put(&mut self, record: &PacketRecord) {
+        if let Some(batch) = &mut self.batch {
+            batch.put(record);
+            return;
+        }
         if let Err(e) = self.store.put_packet(record) {
             warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
+        }
+    }
+
+    /// A packet's lifecycle record, as the block being handled left it.
+    pub(super) fn record(
+        &self,
+        key: &relayd_messages::PacketKey,
+    ) -> Result<Option<PacketRecord>, crate::store::StoreError> {
+        match &self.batch {
+            Some(batch) => self.store.packet_in(batch, key),
+            None => self.store.packet(key),
         }
     }
 }
@@ -291,8 +314,13 @@ impl Handler<LifecycleChanged> for RelayCoordinator {
 }
 
 impl RelayCoordinator {
-    /// Tells the lifecycle subscribers of `msg`; a final change is delivered past a full mailbox.
+    /// Tells the lifecycle subscribers of `msg`; a final change is delivered past a full mailbox. While a block
+    /// is handled the change waits for the block's records to be written.
     pub(super) fn notify(&mut self, msg: LifecycleChanged) {
+        if self.batch.is_some() {
+            self.held_notices.push(msg);
+            return;
+        }
         self.subscribers.retain(|s| s.connected());
         for s in &self.subscribers {
             if let Err(actix::dev::SendError::Full(m)) = s.try_send(msg.clone()) {

@@ -1,6 +1,7 @@
 //! The coordinator's observed events: each block's events are routed to the builders they concern (a send
 //! starts one, an ack or a packet's end goes to the live one or updates its record), then the block's tip goes
-//! to the builders it times out, periodic clearing runs, and the block's checkpoint is written.
+//! to the builders it times out, periodic clearing runs, and the block's checkpoint is written. The records the
+//! block changes are written together, in one transaction, before its checkpoint (see `store::batch`).
 
 use actix::{ActorFutureExt, AsyncContext, Context, Handler};
 use relayd_messages::{
@@ -12,7 +13,7 @@ use tracing::{debug, info, warn};
 use super::actor::must_deliver;
 use super::decisions::Routed;
 use super::RelayCoordinator;
-use crate::store::{now_ms, PacketRecord, Transition};
+use crate::store::{now_ms, PacketBatch, PacketRecord, Transition};
 
 impl RelayCoordinator {
     /// A channel end closed on `chain`: builders sending to it time their packets out on close.
@@ -129,7 +130,7 @@ impl RelayCoordinator {
 
     /// A packet was sent (or found pending) and has no builder: start one unless it is done.
     fn packet_sent(&mut self, key: PacketKey, route: &Route, packet: Packet, height: u64) {
-        let record = match self.store.packet(&key) {
+        let record = match self.record(&key) {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(r)) => r,
             Ok(None) => {
@@ -167,7 +168,7 @@ impl RelayCoordinator {
         if live {
             // The ack bytes exist only in this event: persist them before the checkpoint passes this block, so
             // a restart can relay the ack even if the builder never gets to write them.
-            if let Ok(Some(mut r)) = self.store.packet(&key) {
+            if let Ok(Some(mut r)) = self.record(&key) {
                 if r.ack.is_none() {
                     r.ack = Some(ack.clone());
                     self.put(&r);
@@ -184,7 +185,7 @@ impl RelayCoordinator {
             }
             return;
         }
-        let record = match self.store.packet(&key) {
+        let record = match self.record(&key) {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(mut r)) => {
                 r.ack = Some(ack);
@@ -212,7 +213,7 @@ impl RelayCoordinator {
             }
             return;
         }
-        if let Ok(Some(mut r)) = self.store.packet(&key) {
+        if let Ok(Some(mut r)) = self.record(&key) {
             if !r.is_final() {
                 let (state, tx_hash) = match seen {
                     PacketSeen::AckProcessed { tx_hash } => (PacketState::Acknowledged, tx_hash),
@@ -241,6 +242,39 @@ impl Handler<BlockObserved> for RelayCoordinator {
 
     fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
         self.meter.took();
+        // Every record change of this block goes into one batch, written before anything else runs (the
+        // builders started meanwhile run after this handler returns).
+        self.batch = Some(PacketBatch::new());
+        let written = self.observe_block(msg, ctx);
+        let batch = self.batch.take().unwrap_or_default();
+        let stored = match self.store.write_batch(&batch) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(records = batch.len(), error = %e, "cannot write the block's lifecycle records");
+                false
+            }
+        };
+        for notice in std::mem::take(&mut self.held_notices) {
+            self.notify(notice);
+        }
+        // Every event of this block has a record now (or needs none): a restart resumes after it. A block whose
+        // records did not make it is read again after a restart.
+        if let (true, Some((chain, height))) = (stored, written) {
+            if let Err(e) = self.store.set_checkpoint(chain.as_str(), height) {
+                warn!(chain = %chain, error = %e, "cannot write the checkpoint");
+            }
+        }
+    }
+}
+
+impl RelayCoordinator {
+    /// Handles one block's events; returns the chain and height to checkpoint once its records are written
+    /// (`None` for a partial block, whose last chunk finishes it).
+    fn observe_block(
+        &mut self,
+        msg: BlockObserved,
+        ctx: &mut Context<Self>,
+    ) -> Option<(ChainId, u64)> {
         let chain = msg.chain.clone();
         self.state.observe_tip(&chain, msg.height, msg.time_ns);
         if let Some(link) = self.links.get(&chain) {
@@ -264,7 +298,7 @@ impl Handler<BlockObserved> for RelayCoordinator {
         }
         // More of this block's events follow: the block is finished with its last chunk.
         if msg.partial {
-            return;
+            return None;
         }
         // Handshake builders waiting for a block re-read their ends.
         for live in self.state.handshakes() {
@@ -286,9 +320,6 @@ impl Handler<BlockObserved> for RelayCoordinator {
             }
         }
         self.clear_periodically(&chain, msg.height, ctx);
-        // Every event of this block has a record now (or needs none): a restart resumes after it.
-        if let Err(e) = self.store.set_checkpoint(chain.as_str(), msg.height) {
-            warn!(chain = %chain, error = %e, "cannot write the checkpoint");
-        }
+        Some((chain, msg.height))
     }
 }
