@@ -145,14 +145,14 @@ impl RelayCoordinator {
 
     /// Starts the builder of `record` if the state says it may go now.
     pub(super) fn spawn(&mut self, record: PacketRecord, restarts: u32) {
-        let Some(env) = self
-            .state
-            .routes()
-            .of(&record.key)
-            .and_then(|r| self.env(r))
-        else {
+        // A packet without the chains to run it on is not started (nor held in the window).
+        if self.outputs.is_none()
+            || self.state.routes().of(&record.key).is_none_or(|r| {
+                !self.links.contains_key(&r.src) || !self.links.contains_key(&r.dst)
+            })
+        {
             return;
-        };
+        }
         let launch = match self.state.start(record, restarts) {
             Start::Go(launch) => launch,
             Start::Halted(record, reason) => {
@@ -166,6 +166,10 @@ impl RelayCoordinator {
                 return;
             }
             Start::Skip | Start::Queued | Start::Deferred => return,
+        };
+        // Made only for a builder that starts: most packets of a backlog wait in the window.
+        let Some(env) = self.env(&launch.route) else {
+            return;
         };
         let key = launch.record.key.clone();
         let meter = Meter::new();

@@ -6,7 +6,7 @@
 use actix::{ActorFutureExt, AsyncContext, Context, Handler};
 use relayd_messages::{
     BlockObserved, ChainAdvanced, ChainId, ChannelAttributes, CorrelationId, IbcEvent,
-    ObservedEvent, Packet, PacketKey, PacketObserved, PacketSeen, PacketState, Route,
+    ObservedEvent, Packet, PacketKey, PacketObserved, PacketSeen, PacketState,
 };
 use tracing::{debug, info, warn};
 
@@ -58,7 +58,7 @@ impl RelayCoordinator {
     fn new_record(
         &self,
         key: PacketKey,
-        route: &Route,
+        dst: ChainId,
         packet: Packet,
         height: u64,
         state: PacketState,
@@ -67,7 +67,7 @@ impl RelayCoordinator {
         let now = now_ms();
         PacketRecord {
             key,
-            dst_chain: route.dst.to_string(),
+            dst_chain: dst.into(),
             packet,
             correlation: CorrelationId::fresh(),
             state,
@@ -108,13 +108,13 @@ impl RelayCoordinator {
             return;
         };
         match (routed, observed.event) {
-            (Routed::Sent { route, key }, IbcEvent::SendPacket(packet)) => {
-                self.packet_sent(key, &route, packet, observed.height)
+            (Routed::Sent { dst, key }, IbcEvent::SendPacket(packet)) => {
+                self.packet_sent(key, dst, packet, observed.height)
             }
             (
-                Routed::AckWritten { route, key, live },
+                Routed::AckWritten { dst, key, live },
                 IbcEvent::WriteAcknowledgement { packet, ack },
-            ) => self.ack_written(key, &route, packet, ack, observed.height, live),
+            ) => self.ack_written(key, dst, packet, ack, observed.height, live),
             (Routed::Finished { key, seen, live }, _) => self.packet_closed(key, seen, live),
             (Routed::Handshake { object, state }, _) => {
                 let fut = self.observe_handshake(object.clone(), state, CorrelationId::fresh());
@@ -129,13 +129,13 @@ impl RelayCoordinator {
     }
 
     /// A packet was sent (or found pending) and has no builder: start one unless it is done.
-    fn packet_sent(&mut self, key: PacketKey, route: &Route, packet: Packet, height: u64) {
+    fn packet_sent(&mut self, key: PacketKey, dst: ChainId, packet: Packet, height: u64) {
         let record = match self.record(&key) {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(r)) => r,
             Ok(None) => {
                 let skip = self.state.skip_of(&packet);
-                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
+                let r = self.new_record(key, dst, packet, height, PacketState::Detected, None);
                 if let Some(skip) = skip {
                     return self.skip(r, skip);
                 }
@@ -145,7 +145,7 @@ impl RelayCoordinator {
             Err(e) => {
                 warn!(packet = %key, error = %e, "unreadable lifecycle record; relaying afresh");
                 let skip = self.state.skip_of(&packet);
-                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
+                let r = self.new_record(key, dst, packet, height, PacketState::Detected, None);
                 if let Some(skip) = skip {
                     return self.skip(r, skip);
                 }
@@ -159,7 +159,7 @@ impl RelayCoordinator {
     fn ack_written(
         &mut self,
         key: PacketKey,
-        route: &Route,
+        dst: ChainId,
         packet: Packet,
         ack: Vec<u8>,
         height: u64,
@@ -192,14 +192,7 @@ impl RelayCoordinator {
                 r
             }
             // Another relayer delivered it; its ack is ours to relay all the same (the event carries the data).
-            _ => self.new_record(
-                key,
-                route,
-                packet,
-                height,
-                PacketState::Confirmed,
-                Some(ack),
-            ),
+            _ => self.new_record(key, dst, packet, height, PacketState::Confirmed, Some(ack)),
         };
         self.put(&record);
         self.spawn(record, 0);
