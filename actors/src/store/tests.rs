@@ -402,14 +402,14 @@ fn earlier(store: &StateStore) {
     }
 }
 
-/// Everything the index says, to compare two databases.
-fn index_of(
-    store: &StateStore,
-) -> (
+/// Everything the index says (counts, pending keys, retention keys), to compare two databases.
+type Index = (
     Vec<(ChannelKey, super::ChannelSummary)>,
     Vec<Vec<u8>>,
     Vec<Vec<u8>>,
-) {
+);
+
+fn index_of(store: &StateStore) -> Index {
     let keys = |tree: &sled::Tree| tree.iter().keys().map(|k| k.unwrap().to_vec()).collect();
     let t = store.trees();
     (
