@@ -8,11 +8,57 @@ use relayd_messages::{ChainId, ClientId, PacketKey, Route};
 
 use crate::chain::endpoint::{ChainEndpoint, ChainError};
 
+/// Values by channel end (chain, port, channel), nested so that a lookup borrows its key instead of building
+/// one: every observed packet event looks its route up.
+#[derive(Debug, Clone)]
+struct ByEnd<T>(HashMap<ChainId, HashMap<String, HashMap<String, T>>>);
+
+impl<T> Default for ByEnd<T> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<T> ByEnd<T> {
+    fn insert(&mut self, chain: &ChainId, port: &str, channel: &str, value: T) {
+        self.0
+            .entry(chain.clone())
+            .or_default()
+            .entry(port.to_owned())
+            .or_default()
+            .insert(channel.to_owned(), value);
+    }
+
+    fn get(&self, chain: &ChainId, port: &str, channel: &str) -> Option<&T> {
+        self.0.get(chain)?.get(port)?.get(channel)
+    }
+
+    fn remove(&mut self, chain: &ChainId, port: &str, channel: &str) -> Option<T> {
+        let ports = self.0.get_mut(chain)?;
+        let channels = ports.get_mut(port)?;
+        let gone = channels.remove(channel);
+        if channels.is_empty() {
+            ports.remove(port);
+        }
+        if ports.is_empty() {
+            self.0.remove(chain);
+        }
+        gone
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.0
+            .values()
+            .flat_map(|p| p.values().flat_map(|c| c.values()))
+    }
+}
+
 /// Every relayed direction, indexed by its sending end and by its receiving end.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    by_src: HashMap<(ChainId, String, String), Route>,
-    by_dst: HashMap<(ChainId, String, String), (ChainId, String, String)>,
+    by_src: ByEnd<Route>,
+    /// Receiving end → sending end.
+    by_dst: ByEnd<(ChainId, String, String)>,
 }
 
 impl Routes {
@@ -23,43 +69,31 @@ impl Routes {
             route.src_port.clone(),
             route.src_channel.clone(),
         );
-        let dst = (
-            route.dst.clone(),
-            route.dst_port.clone(),
-            route.dst_channel.clone(),
-        );
-        self.by_dst.insert(dst, src.clone());
-        self.by_src.insert(src, route);
+        self.by_dst
+            .insert(&route.dst, &route.dst_port, &route.dst_channel, src.clone());
+        self.by_src.insert(&src.0, &src.1, &src.2, route);
     }
 
     /// Removes a direction (a path removed from the configuration on reload).
     pub fn remove(&mut self, route: &Route) {
-        let src = (
-            route.src.clone(),
-            route.src_port.clone(),
-            route.src_channel.clone(),
-        );
-        if let Some(gone) = self.by_src.remove(&src) {
-            self.by_dst.remove(&(
-                gone.dst.clone(),
-                gone.dst_port.clone(),
-                gone.dst_channel.clone(),
-            ));
+        if let Some(gone) = self
+            .by_src
+            .remove(&route.src, &route.src_port, &route.src_channel)
+        {
+            self.by_dst
+                .remove(&gone.dst, &gone.dst_port, &gone.dst_channel);
         }
     }
 
     /// The direction whose packets leave `chain` on `port`/`channel`.
     pub fn from_source(&self, chain: &ChainId, port: &str, channel: &str) -> Option<&Route> {
-        self.by_src
-            .get(&(chain.clone(), port.to_owned(), channel.to_owned()))
+        self.by_src.get(chain, port, channel)
     }
 
     /// The direction whose packets arrive on `chain` at `port`/`channel`.
     pub fn to_destination(&self, chain: &ChainId, port: &str, channel: &str) -> Option<&Route> {
-        let src = self
-            .by_dst
-            .get(&(chain.clone(), port.to_owned(), channel.to_owned()))?;
-        self.by_src.get(src)
+        let (c, p, ch) = self.by_dst.get(chain, port, channel)?;
+        self.by_src.get(c, p, ch)
     }
 
     /// The direction of a packet.
@@ -121,4 +155,49 @@ pub async fn resolve<A: ChainEndpoint, B: ChainEndpoint>(
         ordered: here.ordered,
         priority: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(src_channel: &str, dst_channel: &str) -> Route {
+        Route {
+            src: ChainId::new("a-1").unwrap(),
+            src_port: "transfer".into(),
+            src_channel: src_channel.into(),
+            dst: ChainId::new("b-1").unwrap(),
+            dst_port: "transfer".into(),
+            dst_channel: dst_channel.into(),
+            dst_client: ClientId::new("07-tendermint-0").unwrap(),
+            src_client: ClientId::new("07-tendermint-1").unwrap(),
+            ordered: false,
+            priority: 0,
+        }
+    }
+
+    #[test]
+    fn routes_are_found_by_either_end_until_removed() {
+        let (a, b) = (ChainId::new("a-1").unwrap(), ChainId::new("b-1").unwrap());
+        let mut routes = Routes::default();
+        routes.insert(route("channel-0", "channel-5"));
+        routes.insert(route("channel-1", "channel-6"));
+        assert_eq!(
+            routes.from_source(&a, "transfer", "channel-1"),
+            Some(&route("channel-1", "channel-6"))
+        );
+        assert_eq!(
+            routes.to_destination(&b, "transfer", "channel-5"),
+            Some(&route("channel-0", "channel-5"))
+        );
+        assert_eq!(routes.from_source(&b, "transfer", "channel-5"), None);
+        assert_eq!(routes.from_source(&a, "other", "channel-0"), None);
+        assert_eq!(routes.all().count(), 2);
+        routes.remove(&route("channel-0", "channel-5"));
+        assert_eq!(routes.from_source(&a, "transfer", "channel-0"), None);
+        assert_eq!(routes.to_destination(&b, "transfer", "channel-5"), None);
+        assert_eq!(routes.all().count(), 1);
+        routes.remove(&route("channel-1", "channel-6"));
+        assert!(routes.by_src.0.is_empty() && routes.by_dst.0.is_empty());
+    }
 }

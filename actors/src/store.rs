@@ -1,7 +1,7 @@
 //! relayd's persistent state in sled: what must survive a restart so relaying resumes where it stopped.
 //! Each chain's trusted light-client block (a CometBFT light block, or a NEAR light-client head) and checkpoint
-//! height, the packet lifecycle records with their per-channel counts and indexes (`packets`), the dead-letter
-//! queue and the misbehaviour evidence (`evidence`).
+//! height, the packet lifecycle records (binary: `codec`) with their per-channel counts and indexes (`packets`,
+//! written a block at a time: `batch`), the dead-letter queue and the misbehaviour evidence (`evidence`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,12 +12,15 @@ use tendermint_light_client_verifier::types::LightBlock;
 
 use crate::chain::near::light_client::StoredNearHead;
 
+mod batch;
+mod codec;
 mod evidence;
 mod handles;
 mod near_roots;
 mod packets;
 pub mod summary;
 
+pub use batch::PacketBatch;
 use handles::Shared;
 pub use near_roots::{NEAR_EPOCH_BLOCKS_KEPT, NEAR_ROOTS_KEPT};
 pub use packets::PacketScan;
@@ -185,7 +188,7 @@ impl StateStore {
 
     /// Moves a failed packet to the dead-letter queue (its lifecycle record stays, in state `failed`).
     pub fn put_dead_letter(&self, record: &PacketRecord) -> Result<(), StoreError> {
-        let bytes = encode(&record.key.to_string(), record)?;
+        let bytes = codec::encode_record(record);
         self.trees()
             .dead
             .insert(summary::packet_key(&record.key), bytes)?;
@@ -199,7 +202,7 @@ impl StateStore {
             .iter()
             .map(|item| {
                 let (k, v) = item?;
-                decode(&String::from_utf8_lossy(&k), &v)
+                codec::decode_record(&String::from_utf8_lossy(&k), &v)
             })
             .collect()
     }
@@ -209,7 +212,7 @@ impl StateStore {
         self.trees()
             .dead
             .remove(summary::packet_key(key))?
-            .map(|v| decode(&key.to_string(), &v))
+            .map(|v| codec::decode_record(&key.to_string(), &v))
             .transpose()
     }
 

@@ -16,7 +16,7 @@ use crate::handshake_builder::HandshakeBuilder;
 use crate::meter::{Meter, MeteredAddr, MeteredRecipient};
 use crate::packet_builder::{BuilderEnv, PacketBuilder};
 use crate::routes::Routes;
-use crate::store::{now_ms, PacketRecord, StateStore};
+use crate::store::{now_ms, PacketBatch, PacketRecord, StateStore};
 use crate::supervisor::guard::ExitGuard;
 
 /// A live packet builder's address, counted on its own meter.
@@ -41,6 +41,11 @@ pub struct RelayCoordinator {
     pub(super) guard: Option<ExitGuard>,
     /// How long finished records are kept (`None`: forever); see `compaction`.
     pub(super) retention: Option<std::time::Duration>,
+    /// The record changes of the block being handled, written in one transaction when it is done (`None`
+    /// outside a block: a change is written at once).
+    pub(super) batch: Option<PacketBatch>,
+    /// Lifecycle changes of the block being handled, told to the subscribers once its records are written.
+    pub(super) held_notices: Vec<LifecycleChanged>,
 }
 
 /// The coordinator's own recipients for what builders report, counted on its meter.
@@ -77,6 +82,8 @@ impl RelayCoordinator {
             outputs: None,
             guard: None,
             retention: None,
+            batch: None,
+            held_notices: Vec::new(),
         }
     }
 
@@ -138,14 +145,14 @@ impl RelayCoordinator {
 
     /// Starts the builder of `record` if the state says it may go now.
     pub(super) fn spawn(&mut self, record: PacketRecord, restarts: u32) {
-        let Some(env) = self
-            .state
-            .routes()
-            .of(&record.key)
-            .and_then(|r| self.env(r))
-        else {
+        // A packet without the chains to run it on is not started (nor held in the window).
+        if self.outputs.is_none()
+            || self.state.routes().of(&record.key).is_none_or(|r| {
+                !self.links.contains_key(&r.src) || !self.links.contains_key(&r.dst)
+            })
+        {
             return;
-        };
+        }
         let launch = match self.state.start(record, restarts) {
             Start::Go(launch) => launch,
             Start::Halted(record, reason) => {
@@ -159,6 +166,10 @@ impl RelayCoordinator {
                 return;
             }
             Start::Skip | Start::Queued | Start::Deferred => return,
+        };
+        // Made only for a builder that starts: most packets of a backlog wait in the window.
+        let Some(env) = self.env(&launch.route) else {
+            return;
         };
         let key = launch.record.key.clone();
         let meter = Meter::new();
@@ -185,10 +196,26 @@ impl RelayCoordinator {
         self.state.launched(&launch, addr, now_ms());
     }
 
-    /// Writes a packet's lifecycle record; a failure is logged (the builder writes it again on its next step).
-    pub(super) fn put(&self, record: &PacketRecord) {
+    /// Writes a packet's lifecycle record: into the block's batch while a block is handled, else at once. A
+    /// failure is logged (the builder writes it again on its next step).
+    pub(super) fn put(&mut self, record: &PacketRecord) {
+        if let Some(batch) = &mut self.batch {
+            batch.put(record);
+            return;
+        }
         if let Err(e) = self.store.put_packet(record) {
             warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
+        }
+    }
+
+    /// A packet's lifecycle record, as the block being handled left it.
+    pub(super) fn record(
+        &self,
+        key: &relayd_messages::PacketKey,
+    ) -> Result<Option<PacketRecord>, crate::store::StoreError> {
+        match &self.batch {
+            Some(batch) => self.store.packet_in(batch, key),
+            None => self.store.packet(key),
         }
     }
 }
@@ -291,8 +318,13 @@ impl Handler<LifecycleChanged> for RelayCoordinator {
 }
 
 impl RelayCoordinator {
-    /// Tells the lifecycle subscribers of `msg`; a final change is delivered past a full mailbox.
+    /// Tells the lifecycle subscribers of `msg`; a final change is delivered past a full mailbox. While a block
+    /// is handled the change waits for the block's records to be written.
     pub(super) fn notify(&mut self, msg: LifecycleChanged) {
+        if self.batch.is_some() {
+            self.held_notices.push(msg);
+            return;
+        }
         self.subscribers.retain(|s| s.connected());
         for s in &self.subscribers {
             if let Err(actix::dev::SendError::Full(m)) = s.try_send(msg.clone()) {

@@ -72,15 +72,15 @@ pub struct LiveHandshake<K> {
 pub enum Routed {
     /// A packet of a relayed route was sent and has no builder: start one from its record (or a new one).
     Sent {
-        /// Its route.
-        route: Route,
+        /// Its route's destination (the route itself is looked up again only for a builder that starts).
+        dst: ChainId,
         /// The packet.
         key: PacketKey,
     },
     /// The destination wrote an acknowledgement for a packet of a relayed route.
     AckWritten {
-        /// Its route.
-        route: Route,
+        /// Its route's destination.
+        dst: ChainId,
         /// The packet.
         key: PacketKey,
         /// Whether its builder runs (then it is told; otherwise one is started from the record).

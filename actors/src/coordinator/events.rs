@@ -1,18 +1,19 @@
 //! The coordinator's observed events: each block's events are routed to the builders they concern (a send
 //! starts one, an ack or a packet's end goes to the live one or updates its record), then the block's tip goes
-//! to the builders it times out, periodic clearing runs, and the block's checkpoint is written.
+//! to the builders it times out, periodic clearing runs, and the block's checkpoint is written. The records the
+//! block changes are written together, in one transaction, before its checkpoint (see `store::batch`).
 
 use actix::{ActorFutureExt, AsyncContext, Context, Handler};
 use relayd_messages::{
     BlockObserved, ChainAdvanced, ChainId, ChannelAttributes, CorrelationId, IbcEvent,
-    ObservedEvent, Packet, PacketKey, PacketObserved, PacketSeen, PacketState, Route,
+    ObservedEvent, Packet, PacketKey, PacketObserved, PacketSeen, PacketState,
 };
 use tracing::{debug, info, warn};
 
 use super::actor::must_deliver;
 use super::decisions::Routed;
 use super::RelayCoordinator;
-use crate::store::{now_ms, PacketRecord, Transition};
+use crate::store::{now_ms, PacketBatch, PacketRecord, Transition};
 
 impl RelayCoordinator {
     /// A channel end closed on `chain`: builders sending to it time their packets out on close.
@@ -57,7 +58,7 @@ impl RelayCoordinator {
     fn new_record(
         &self,
         key: PacketKey,
-        route: &Route,
+        dst: ChainId,
         packet: Packet,
         height: u64,
         state: PacketState,
@@ -66,7 +67,7 @@ impl RelayCoordinator {
         let now = now_ms();
         PacketRecord {
             key,
-            dst_chain: route.dst.to_string(),
+            dst_chain: dst.into(),
             packet,
             correlation: CorrelationId::fresh(),
             state,
@@ -107,13 +108,13 @@ impl RelayCoordinator {
             return;
         };
         match (routed, observed.event) {
-            (Routed::Sent { route, key }, IbcEvent::SendPacket(packet)) => {
-                self.packet_sent(key, &route, packet, observed.height)
+            (Routed::Sent { dst, key }, IbcEvent::SendPacket(packet)) => {
+                self.packet_sent(key, dst, packet, observed.height)
             }
             (
-                Routed::AckWritten { route, key, live },
+                Routed::AckWritten { dst, key, live },
                 IbcEvent::WriteAcknowledgement { packet, ack },
-            ) => self.ack_written(key, &route, packet, ack, observed.height, live),
+            ) => self.ack_written(key, dst, packet, ack, observed.height, live),
             (Routed::Finished { key, seen, live }, _) => self.packet_closed(key, seen, live),
             (Routed::Handshake { object, state }, _) => {
                 let fut = self.observe_handshake(object.clone(), state, CorrelationId::fresh());
@@ -128,13 +129,13 @@ impl RelayCoordinator {
     }
 
     /// A packet was sent (or found pending) and has no builder: start one unless it is done.
-    fn packet_sent(&mut self, key: PacketKey, route: &Route, packet: Packet, height: u64) {
-        let record = match self.store.packet(&key) {
+    fn packet_sent(&mut self, key: PacketKey, dst: ChainId, packet: Packet, height: u64) {
+        let record = match self.record(&key) {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(r)) => r,
             Ok(None) => {
                 let skip = self.state.skip_of(&packet);
-                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
+                let r = self.new_record(key, dst, packet, height, PacketState::Detected, None);
                 if let Some(skip) = skip {
                     return self.skip(r, skip);
                 }
@@ -144,7 +145,7 @@ impl RelayCoordinator {
             Err(e) => {
                 warn!(packet = %key, error = %e, "unreadable lifecycle record; relaying afresh");
                 let skip = self.state.skip_of(&packet);
-                let r = self.new_record(key, route, packet, height, PacketState::Detected, None);
+                let r = self.new_record(key, dst, packet, height, PacketState::Detected, None);
                 if let Some(skip) = skip {
                     return self.skip(r, skip);
                 }
@@ -158,7 +159,7 @@ impl RelayCoordinator {
     fn ack_written(
         &mut self,
         key: PacketKey,
-        route: &Route,
+        dst: ChainId,
         packet: Packet,
         ack: Vec<u8>,
         height: u64,
@@ -167,7 +168,7 @@ impl RelayCoordinator {
         if live {
             // The ack bytes exist only in this event: persist them before the checkpoint passes this block, so
             // a restart can relay the ack even if the builder never gets to write them.
-            if let Ok(Some(mut r)) = self.store.packet(&key) {
+            if let Ok(Some(mut r)) = self.record(&key) {
                 if r.ack.is_none() {
                     r.ack = Some(ack.clone());
                     self.put(&r);
@@ -184,21 +185,14 @@ impl RelayCoordinator {
             }
             return;
         }
-        let record = match self.store.packet(&key) {
+        let record = match self.record(&key) {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(mut r)) => {
                 r.ack = Some(ack);
                 r
             }
             // Another relayer delivered it; its ack is ours to relay all the same (the event carries the data).
-            _ => self.new_record(
-                key,
-                route,
-                packet,
-                height,
-                PacketState::Confirmed,
-                Some(ack),
-            ),
+            _ => self.new_record(key, dst, packet, height, PacketState::Confirmed, Some(ack)),
         };
         self.put(&record);
         self.spawn(record, 0);
@@ -212,7 +206,7 @@ impl RelayCoordinator {
             }
             return;
         }
-        if let Ok(Some(mut r)) = self.store.packet(&key) {
+        if let Ok(Some(mut r)) = self.record(&key) {
             if !r.is_final() {
                 let (state, tx_hash) = match seen {
                     PacketSeen::AckProcessed { tx_hash } => (PacketState::Acknowledged, tx_hash),
@@ -241,6 +235,39 @@ impl Handler<BlockObserved> for RelayCoordinator {
 
     fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
         self.meter.took();
+        // Every record change of this block goes into one batch, written before anything else runs (the
+        // builders started meanwhile run after this handler returns).
+        self.batch = Some(PacketBatch::new());
+        let written = self.observe_block(msg, ctx);
+        let batch = self.batch.take().unwrap_or_default();
+        let stored = match self.store.write_batch(&batch) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(records = batch.len(), error = %e, "cannot write the block's lifecycle records");
+                false
+            }
+        };
+        for notice in std::mem::take(&mut self.held_notices) {
+            self.notify(notice);
+        }
+        // Every event of this block has a record now (or needs none): a restart resumes after it. A block whose
+        // records did not make it is read again after a restart.
+        if let (true, Some((chain, height))) = (stored, written) {
+            if let Err(e) = self.store.set_checkpoint(chain.as_str(), height) {
+                warn!(chain = %chain, error = %e, "cannot write the checkpoint");
+            }
+        }
+    }
+}
+
+impl RelayCoordinator {
+    /// Handles one block's events; returns the chain and height to checkpoint once its records are written
+    /// (`None` for a partial block, whose last chunk finishes it).
+    fn observe_block(
+        &mut self,
+        msg: BlockObserved,
+        ctx: &mut Context<Self>,
+    ) -> Option<(ChainId, u64)> {
         let chain = msg.chain.clone();
         self.state.observe_tip(&chain, msg.height, msg.time_ns);
         if let Some(link) = self.links.get(&chain) {
@@ -264,7 +291,7 @@ impl Handler<BlockObserved> for RelayCoordinator {
         }
         // More of this block's events follow: the block is finished with its last chunk.
         if msg.partial {
-            return;
+            return None;
         }
         // Handshake builders waiting for a block re-read their ends.
         for live in self.state.handshakes() {
@@ -286,9 +313,6 @@ impl Handler<BlockObserved> for RelayCoordinator {
             }
         }
         self.clear_periodically(&chain, msg.height, ctx);
-        // Every event of this block has a record now (or needs none): a restart resumes after it.
-        if let Err(e) = self.store.set_checkpoint(chain.as_str(), msg.height) {
-            warn!(chain = %chain, error = %e, "cannot write the checkpoint");
-        }
+        Some((chain, msg.height))
     }
 }

@@ -215,20 +215,21 @@ impl<H, K> CoordinatorState<H, K> {
         if !self.in_scope(&record.key) || self.builders.contains_key(&record.key) {
             return Start::Skip;
         }
-        let Some(route) = self.routes.of(&record.key).cloned() else {
+        let Some(route) = self.routes.of(&record.key) else {
             return Start::Skip;
         };
-        if let Some(reason) = self.halt_of(&route) {
+        if let Some(reason) = self.halt_of(route) {
             let reason = reason.clone();
             return Start::Halted(record, reason);
         }
+        let ordered = route.ordered;
         // Only receives are ordered: a packet already received (its ack in hand or its record past
         // `submitted`) needs no turn.
         let receiving = matches!(
             record.state,
             PacketState::Detected | PacketState::ProofGenerated | PacketState::Submitted
         ) && record.ack.is_none();
-        if route.ordered && receiving {
+        if ordered && receiving {
             let seq = record.key.sequence.0;
             let lane = self.ordered.entry(lane_of(&record.key)).or_default();
             match lane.active {
@@ -245,6 +246,10 @@ impl<H, K> CoordinatorState<H, K> {
             self.window.defer(record.key, restarts);
             return Start::Deferred;
         }
+        // The route is cloned only for a builder that starts.
+        let Some(route) = self.routes.of(&record.key).cloned() else {
+            return Start::Skip;
+        };
         let generation = self.next_generation();
         let destination_closed = !self.closed.is_empty()
             && self.closed.contains(&(

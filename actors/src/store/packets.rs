@@ -1,4 +1,4 @@
-//! Packet lifecycle records and their index. Every write of a record updates, in the same sled transaction,
+//! Packet lifecycle records and their index. Every write of records (`batch`) updates, in the same sled transaction,
 //! its channel's summary (counts by state), the pending index (unfinished packets) and the retention index
 //! (finished records by finish time), so a crash never leaves them disagreeing and nothing that reports on
 //! the packets has to read every record.
@@ -12,9 +12,11 @@ use sled::transaction::{
 };
 use sled::Transactional;
 
+use super::batch::PacketBatch;
+use super::codec::{decode_head, decode_record};
 use super::summary::{
     chain_prefix, finished_key, is_compactable, packet_key, split_finished_key, ChannelKey,
-    ChannelSummary, RecordHead,
+    ChannelSummary,
 };
 use super::{decode, encode, PacketRecord, StateStore, StoreError};
 
@@ -34,40 +36,12 @@ pub struct PacketScan<'a> {
 }
 
 impl StateStore {
-    /// Writes a packet's lifecycle record, and its channel's counts and indexes with it.
+    /// Writes a packet's lifecycle record, and its channel's counts and indexes with it (a batch of one; see
+    /// [`StateStore::write_batch`]).
     pub fn put_packet(&self, record: &PacketRecord) -> Result<(), StoreError> {
-        let key = packet_key(&record.key);
-        let bytes = encode(&record.key.to_string(), record)?;
-        let channel = ChannelKey::of(&record.key).prefix();
-        let new = RecordHead {
-            state: record.state,
-            updated_ms: record.updated_ms,
-        };
-        let t = self.trees();
-        (&t.packets, &t.summary, &t.pending, &t.finished)
-            .transaction(|(packets, summary, pending, finished)| {
-                let old = packets.insert(key.as_slice(), bytes.as_slice())?;
-                // A record that no longer decodes is counted as new.
-                let old: Option<RecordHead> = old.and_then(|v| serde_json::from_slice(&v).ok());
-                if old.as_ref().map(|o| o.state) != Some(new.state) {
-                    let mut s = read_summary(summary, &channel)?;
-                    s.moved(old.as_ref().map(|o| o.state), new.state);
-                    write_summary(summary, &channel, &s)?;
-                }
-                if new.state.is_final() {
-                    pending.remove(key.as_slice())?;
-                } else {
-                    pending.insert(key.as_slice(), sled::IVec::default())?;
-                }
-                if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
-                    finished.remove(finished_key(o.updated_ms, &key))?;
-                }
-                if is_compactable(new.state) {
-                    finished.insert(finished_key(new.updated_ms, &key), sled::IVec::default())?;
-                }
-                Ok(())
-            })
-            .map_err(abort_or_db)
+        let mut batch = PacketBatch::new();
+        batch.put(record);
+        self.write_batch(&batch)
     }
 
     /// A packet's lifecycle record.
@@ -75,7 +49,7 @@ impl StateStore {
         self.trees()
             .packets
             .get(packet_key(key))?
-            .map(|v| decode(&key.to_string(), &v))
+            .map(|v| decode_record(&key.to_string(), &v))
             .transpose()
     }
 
@@ -116,11 +90,11 @@ impl StateStore {
             };
             let name = String::from_utf8_lossy(&k).into_owned();
             if !pending_only {
-                return Some(decode(&name, &v));
+                return Some(decode_record(&name, &v));
             }
             // The index holds keys only; a record finished since the index was read is skipped.
             match t.packets.get(&k) {
-                Ok(Some(v)) => Some(decode(&name, &v)),
+                Ok(Some(v)) => Some(decode_record(&name, &v)),
                 Ok(None) => None,
                 Err(e) => Some(Err(e.into())),
             }
@@ -187,7 +161,7 @@ impl StateStore {
                     let Some(v) = packets.get(key)? else {
                         return Ok(());
                     };
-                    let head: RecordHead = decode(&String::from_utf8_lossy(key), &v)
+                    let head = decode_head(&String::from_utf8_lossy(key), &v)
                         .map_err(ConflictableTransactionError::Abort)?;
                     // Only the record this entry was written for: one changed since has its own entry.
                     if is_compactable(head.state)
@@ -218,7 +192,7 @@ impl StateStore {
         let mut summaries = std::collections::BTreeMap::<Vec<u8>, ChannelSummary>::new();
         for item in t.packets.iter() {
             let (k, v) = item?;
-            let head: RecordHead = decode(&String::from_utf8_lossy(&k), &v)?;
+            let head = decode_head(&String::from_utf8_lossy(&k), &v)?;
             let channel = k[..k.len().saturating_sub(8)].to_vec();
             summaries
                 .entry(channel)
@@ -242,7 +216,7 @@ impl StateStore {
     }
 }
 
-fn read_summary(
+pub(super) fn read_summary(
     summary: &TransactionalTree,
     channel: &[u8],
 ) -> ConflictableTransactionResult<ChannelSummary, StoreError> {
@@ -253,7 +227,7 @@ fn read_summary(
     }
 }
 
-fn write_summary(
+pub(super) fn write_summary(
     summary: &TransactionalTree,
     channel: &[u8],
     s: &ChannelSummary,
@@ -263,7 +237,7 @@ fn write_summary(
     Ok(())
 }
 
-fn abort_or_db(e: TransactionError<StoreError>) -> StoreError {
+pub(super) fn abort_or_db(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => StoreError::Db(e),

@@ -4,7 +4,7 @@ use relayd_messages::{
     ChainId, ChannelId, CorrelationId, Packet, PacketKey, PacketState, PortId, Sequence,
 };
 
-use super::{ChannelKey, PacketRecord, PacketScan, StateStore};
+use super::{ChannelKey, PacketBatch, PacketRecord, PacketScan, StateStore};
 
 fn record(channel: &str, seq: u64, state: &str, updated_ms: u64) -> PacketRecord {
     let key = PacketKey {
@@ -358,16 +358,17 @@ fn a_database_written_with_state_names_opens_and_reads_as_typed_states() {
     assert_eq!(s.pending(), 0);
     assert_eq!(s.states.get(&PacketState::ProofGenerated), None);
     assert_eq!(s.states[&PacketState::TimedOut], 1);
-    // And the new records are what an older reader finds: state names, unchanged.
+    // The rewritten record is in the binary encoding now, and reads back whole.
     let raw = store
         .trees()
         .packets
         .get(store_key(&moved.key))
         .unwrap()
         .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    assert_eq!(json["state"], "timed_out");
-    assert_eq!(json["history"][1]["state"], "proof_generated");
+    assert_ne!(raw[0], b'{', "written in the binary encoding");
+    let read = store.packet(&moved.key).unwrap().unwrap();
+    assert_eq!(read, moved);
+    assert_eq!(read.history[1].state, PacketState::ProofGenerated);
     assert_eq!(
         store.compact(1_000, 10).unwrap(),
         2,
@@ -377,4 +378,120 @@ fn a_database_written_with_state_names_opens_and_reads_as_typed_states() {
 
 fn store_key(key: &PacketKey) -> Vec<u8> {
     super::summary::packet_key(key)
+}
+
+/// The changes of one block: new packets on two channels, and packets moving on (one of them twice, one to a
+/// final state) after records written earlier.
+fn block_changes() -> Vec<PacketRecord> {
+    vec![
+        record("channel-0", 3, "detected", 20),
+        record("channel-1", 7, "detected", 20),
+        record("channel-0", 1, "submitted", 21),
+        record("channel-0", 1, "confirmed", 22),
+        record("channel-0", 2, "acknowledged", 22),
+        record("channel-1", 5, "timed_out", 23),
+        record("channel-1", 6, "detected", 23),
+    ]
+}
+
+fn earlier(store: &StateStore) {
+    for (channel, seq) in [("channel-0", 1), ("channel-0", 2), ("channel-1", 5)] {
+        store
+            .put_packet(&record(channel, seq, "detected", 10))
+            .unwrap();
+    }
+}
+
+/// Everything the index says (counts, pending keys, retention keys), to compare two databases.
+type Index = (
+    Vec<(ChannelKey, super::ChannelSummary)>,
+    Vec<Vec<u8>>,
+    Vec<Vec<u8>>,
+);
+
+fn index_of(store: &StateStore) -> Index {
+    let keys = |tree: &sled::Tree| tree.iter().keys().map(|k| k.unwrap().to_vec()).collect();
+    let t = store.trees();
+    (
+        store.summaries().unwrap(),
+        keys(&t.pending),
+        keys(&t.finished),
+    )
+}
+
+#[test]
+fn a_batch_indexes_its_records_as_writing_them_one_by_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_by_one = StateStore::open(&dir.path().join("a")).unwrap();
+    let batched = StateStore::open(&dir.path().join("b")).unwrap();
+    earlier(&one_by_one);
+    earlier(&batched);
+    let mut batch = PacketBatch::new();
+    for r in block_changes() {
+        one_by_one.put_packet(&r).unwrap();
+        batch.put(&r);
+    }
+    assert_eq!(batch.len(), 6, "a packet changed twice is written once");
+    // Read through the batch before it is written: its last change.
+    let key = record("channel-0", 1, "detected", 0).key;
+    assert_eq!(
+        batched.packet_in(&batch, &key).unwrap().unwrap().state,
+        st("confirmed")
+    );
+    assert_eq!(batched.packet(&key).unwrap().unwrap().state, st("detected"));
+    batched.write_batch(&batch).unwrap();
+
+    assert_eq!(index_of(&batched), index_of(&one_by_one));
+    let (summaries, pending, finished) = index_of(&batched);
+    assert_eq!(summaries[0].1.pending(), 2);
+    assert_eq!(summaries[0].1.states[&st("acknowledged")], 1);
+    assert_eq!(summaries[1].1.pending(), 2);
+    assert_eq!(summaries[1].1.states[&st("timed_out")], 1);
+    assert_eq!((pending.len(), finished.len()), (4, 2));
+    let all = |s: &StateStore| s.packets().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(all(&batched), all(&one_by_one));
+}
+
+#[test]
+fn a_batch_that_fails_writes_none_of_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state")).unwrap();
+    earlier(&store);
+    // channel-1's counts are damaged: the batch aborts when it reaches them, after channel-0's records.
+    store
+        .trees()
+        .summary
+        .insert(channel("channel-1").prefix(), b"not a summary".as_slice())
+        .unwrap();
+    let zero_counts = store
+        .trees()
+        .summary
+        .get(channel("channel-0").prefix())
+        .unwrap();
+    assert!(zero_counts.is_some());
+    let before = (
+        store.packets().collect::<Result<Vec<_>, _>>().unwrap(),
+        store.trees().pending.len(),
+        store.trees().finished.len(),
+    );
+    let mut batch = PacketBatch::new();
+    for r in block_changes() {
+        batch.put(&r);
+    }
+    assert!(store.write_batch(&batch).is_err());
+    let after = (
+        store.packets().collect::<Result<Vec<_>, _>>().unwrap(),
+        store.trees().pending.len(),
+        store.trees().finished.len(),
+    );
+    assert_eq!(after, before, "nothing of the batch was written");
+    assert_eq!(
+        store
+            .trees()
+            .summary
+            .get(channel("channel-0").prefix())
+            .unwrap(),
+        zero_counts,
+        "channel-0's counts unchanged"
+    );
 }

@@ -38,7 +38,7 @@ impl<H, K> CoordinatorState<H, K> {
                     return None;
                 }
                 Some(Routed::Sent {
-                    route: route.clone(),
+                    dst: route.dst.clone(),
                     key,
                 })
             }
@@ -61,7 +61,7 @@ impl<H, K> CoordinatorState<H, K> {
                 }
                 let live = self.builders.contains_key(&key);
                 Some(Routed::AckWritten {
-                    route: route.clone(),
+                    dst: route.dst.clone(),
                     key,
                     live,
                 })

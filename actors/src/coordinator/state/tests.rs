@@ -128,7 +128,7 @@ fn a_send_on_a_relayed_channel_is_routed_once() {
     let p = packet("channel-0", "channel-5", 1);
     let sent = s.route(&chain("a-1"), &IbcEvent::SendPacket(p.clone()), None);
     assert!(
-        matches!(&sent, Some(Routed::Sent { route, key }) if route.dst == chain("b-1") && key.sequence == Sequence(1))
+        matches!(&sent, Some(Routed::Sent { dst, key }) if *dst == chain("b-1") && key.sequence == Sequence(1))
     );
     // Unknown channel: not ours.
     let other = packet("channel-9", "channel-5", 1);
@@ -190,8 +190,8 @@ fn acks_are_routed_by_their_destination_and_closes_by_their_source() {
     };
     // Written on the destination, keyed by the source.
     match s.route(&chain("b-1"), &ack, None) {
-        Some(Routed::AckWritten { route, key, live }) => {
-            assert_eq!(route.src, chain("a-1"));
+        Some(Routed::AckWritten { dst, key, live }) => {
+            assert_eq!(dst, chain("b-1"));
             assert_eq!(key.src_chain, chain("a-1"));
             assert!(!live);
         }

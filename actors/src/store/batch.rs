@@ -1,0 +1,114 @@
+//! Lifecycle records written together: the coordinator gathers every record change one observed block causes
+//! and writes them in one sled transaction, with their channels' counts summed in memory and the pending and
+//! retention indexes updated alongside. A block costs one transaction instead of one per packet, and a crash
+//! leaves all of the block's records or none of them.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+use relayd_messages::PacketKey;
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use super::codec::{decode_head, decode_record, encode_record};
+use super::packets::{abort_or_db, read_summary, write_summary};
+use super::summary::{finished_key, is_compactable, packet_key, ChannelSummary, RecordHead};
+use super::{PacketRecord, StateStore, StoreError};
+
+/// Record changes not yet written, by store key, each already encoded (the last change of a packet wins).
+#[derive(Debug, Default)]
+pub struct PacketBatch {
+    records: BTreeMap<Vec<u8>, (Vec<u8>, RecordHead)>,
+}
+
+impl PacketBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) `record`'s packet's record.
+    pub fn put(&mut self, record: &PacketRecord) {
+        let head = RecordHead {
+            state: record.state,
+            updated_ms: record.updated_ms,
+        };
+        self.records
+            .insert(packet_key(&record.key), (encode_record(record), head));
+    }
+
+    /// The record of `key` this batch holds, if any.
+    pub fn get(&self, key: &PacketKey) -> Option<Result<PacketRecord, StoreError>> {
+        self.records
+            .get(&packet_key(key))
+            .map(|(bytes, _)| decode_record(&key.to_string(), bytes))
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+impl StateStore {
+    /// A packet's record as it will be once `batch` is written: the batch's if it holds one, else the store's.
+    pub fn packet_in(
+        &self,
+        batch: &PacketBatch,
+        key: &PacketKey,
+    ) -> Result<Option<PacketRecord>, StoreError> {
+        match batch.get(key) {
+            Some(r) => r.map(Some),
+            None => self.packet(key),
+        }
+    }
+
+    /// Writes every record of `batch` in one transaction, with the counts of their channels and the pending
+    /// and retention indexes. On error nothing of it is written.
+    pub fn write_batch(&self, batch: &PacketBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let t = self.trees();
+        (&t.packets, &t.summary, &t.pending, &t.finished)
+            .transaction(|(packets, summary, pending, finished)| {
+                // Each channel's counts are read once, changed in memory and written once.
+                let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
+                for (key, (bytes, new)) in &batch.records {
+                    let old = packets.insert(key.as_slice(), bytes.as_slice())?;
+                    // A record that no longer decodes is counted as new.
+                    let old = old.and_then(|v| decode_head("", &v).ok());
+                    if old.as_ref().map(|o| o.state) != Some(new.state) {
+                        let channel = &key[..key.len().saturating_sub(8)];
+                        let s = match sums.entry(channel) {
+                            Entry::Occupied(e) => e.into_mut(),
+                            Entry::Vacant(e) => e.insert(read_summary(summary, channel)?),
+                        };
+                        s.moved(old.as_ref().map(|o| o.state), new.state);
+                    }
+                    if new.state.is_final() {
+                        pending.remove(key.as_slice())?;
+                    } else {
+                        pending.insert(key.as_slice(), sled::IVec::default())?;
+                    }
+                    if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
+                        finished.remove(finished_key(o.updated_ms, key))?;
+                    }
+                    if is_compactable(new.state) {
+                        finished
+                            .insert(finished_key(new.updated_ms, key), sled::IVec::default())?;
+                    }
+                }
+                for (channel, s) in &sums {
+                    write_summary(summary, channel, s)?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(abort_or_db)
+    }
+}

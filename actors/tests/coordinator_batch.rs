@@ -1,0 +1,164 @@
+//! The coordinator's block batch, in process: the records one observed block changes are written together, and
+//! an event later in the block sees what an earlier one wrote. The chains' actors are stand-ins that take every
+//! request and never answer, so builders park and only the coordinator's own writes are looked at.
+
+use std::collections::HashMap;
+
+use actix::{Actor, Addr, Context, Handler, ResponseFuture};
+use relayd_actors::chain_link::ChainLink;
+use relayd_actors::coordinator::RelayCoordinator;
+use relayd_actors::routes::Routes;
+use relayd_actors::store::StateStore;
+use relayd_messages::{
+    BlockObserved, ChainId, ChannelId, ClientId, ClientSummary, ClientUpdate, IbcEvent,
+    ObservedEvent, Packet, PacketKey, PacketState, PortId, PrepareClientUpdate, Proven,
+    QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryUnreceived, RelayError,
+    Route, Sequence, SubmitTx, TxReport,
+};
+
+/// A chain actor that takes every request and never answers.
+struct Parked;
+
+impl Actor for Parked {
+    type Context = Context<Self>;
+}
+
+macro_rules! parked {
+    ($($msg:ty => $out:ty),* $(,)?) => {
+        $(impl Handler<$msg> for Parked {
+            type Result = ResponseFuture<Result<$out, RelayError>>;
+            fn handle(&mut self, _: $msg, _: &mut Self::Context) -> Self::Result {
+                Box::pin(std::future::pending())
+            }
+        })*
+    };
+}
+
+parked!(
+    QueryProof => Proven,
+    QueryClient => ClientSummary,
+    QueryCommitments => Vec<u64>,
+    QueryUnreceived => Vec<u64>,
+    QueryPacketEvents => Vec<ObservedEvent>,
+    PrepareClientUpdate => ClientUpdate,
+    SubmitTx => TxReport,
+);
+
+fn id(s: &str) -> ChainId {
+    ChainId::new(s).unwrap()
+}
+
+fn link(chain: &str, parked: &Addr<Parked>) -> ChainLink {
+    let link = ChainLink::new(id(chain), format!("{chain}-relayer"), b"ibc".to_vec());
+    link.update(|r| {
+        r.proof = Some(parked.clone().recipient());
+        r.client = Some(parked.clone().recipient());
+        r.commitments = Some(parked.clone().recipient());
+        r.unreceived = Some(parked.clone().recipient());
+        r.events = Some(parked.clone().recipient());
+        r.update = Some(parked.clone().recipient());
+        r.submit = Some(parked.clone().recipient());
+    });
+    link
+}
+
+fn packet(seq: u64) -> Packet {
+    Packet {
+        sequence: Sequence(seq),
+        source_port: PortId::new("transfer").unwrap(),
+        source_channel: ChannelId::new("channel-0").unwrap(),
+        destination_port: PortId::new("transfer").unwrap(),
+        destination_channel: ChannelId::new("channel-0").unwrap(),
+        data: b"{}".to_vec(),
+        timeout_height: None,
+        timeout_timestamp_ns: u64::MAX / 2,
+    }
+}
+
+fn key(seq: u64) -> PacketKey {
+    PacketKey {
+        src_chain: id("ibc-0"),
+        src_port: PortId::new("transfer").unwrap(),
+        src_channel: ChannelId::new("channel-0").unwrap(),
+        sequence: Sequence(seq),
+    }
+}
+
+fn block(height: u64, events: Vec<IbcEvent>) -> BlockObserved {
+    BlockObserved {
+        chain: id("ibc-0"),
+        height,
+        time_ns: height * 1_000_000_000,
+        events: events
+            .into_iter()
+            .map(|event| ObservedEvent {
+                height,
+                tx_hash: None,
+                event,
+            })
+            .collect(),
+        partial: false,
+    }
+}
+
+#[actix::test]
+async fn a_blocks_records_are_written_together_and_read_back_within_the_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state")).unwrap();
+    let parked = Parked.start();
+    let links = HashMap::from([
+        (id("ibc-0"), link("ibc-0", &parked)),
+        (id("ibc-1"), link("ibc-1", &parked)),
+    ]);
+    let mut routes = Routes::default();
+    routes.insert(Route {
+        src: id("ibc-0"),
+        src_port: "transfer".into(),
+        src_channel: "channel-0".into(),
+        dst: id("ibc-1"),
+        dst_port: "transfer".into(),
+        dst_channel: "channel-0".into(),
+        dst_client: ClientId::new("07-tendermint-0").unwrap(),
+        src_client: ClientId::new("07-tendermint-0").unwrap(),
+        ordered: false,
+        priority: 0,
+    });
+    let coordinator =
+        RelayCoordinator::new(links, routes, store.clone(), Box::new(|_, _, _| true), 5)
+            .with_max_builders(1)
+            .start();
+
+    // Packet 1 takes the window's one slot; packets 2 and 3 wait in it, by their records. Packet 3's timeout is
+    // seen later in the same block: the record it closes is the one this block made.
+    coordinator
+        .send(block(
+            7,
+            vec![
+                IbcEvent::SendPacket(packet(1)),
+                IbcEvent::SendPacket(packet(2)),
+                IbcEvent::SendPacket(packet(3)),
+                IbcEvent::TimeoutPacket(Packet {
+                    data: Vec::new(),
+                    ..packet(3)
+                }),
+            ],
+        ))
+        .await
+        .unwrap();
+
+    let state = |seq| store.packet(&key(seq)).unwrap().map(|r| r.state);
+    assert_eq!(state(1), Some(PacketState::Detected));
+    assert_eq!(state(2), Some(PacketState::Detected));
+    assert_eq!(state(3), Some(PacketState::TimedOut));
+    assert_eq!(store.checkpoint("ibc-0").unwrap(), Some(7));
+    let counts = &store.summaries().unwrap()[0].1;
+    assert_eq!(counts.pending(), 2);
+    assert_eq!(counts.states[&PacketState::TimedOut], 1);
+    let unfinished: Vec<u64> = store
+        .unfinished_packets()
+        .unwrap()
+        .iter()
+        .map(|r| r.key.sequence.0)
+        .collect();
+    assert_eq!(unfinished, [1, 2]);
+}
