@@ -19,7 +19,8 @@
 //!
 //! Run: `cargo bench -p relayd-benches --bench scale --profile dev` (`SCALE_N=100 SCALE_P=10000 SCALE_M=1000` for
 //! a reduced run; `0` skips a phase; `SCALE_BLOCK_MS` block time, default 500; `SCALE_CAP_S` the most any phase
-//! waits, default 1800; `SCALE_KEEP=1` keeps the work folder with relayd's logs).
+//! waits, default 1800; `SCALE_KEEP=1` keeps the work folder with relayd's logs; `SCALE_LOG` relayd's `RUST_LOG`,
+//! default `info`; `SCALE_MIX=1` mixes channels within each transfer transaction).
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -114,7 +115,10 @@ struct Relayd {
 impl Relayd {
     fn start(config: &Path, log: &Path) -> Self {
         let child = Command::new(relayd_bin())
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("SCALE_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .args(["--log-format", "text", "-c"])
             .arg(config)
             .arg("start")
@@ -340,17 +344,25 @@ fn far_timeout() -> u64 {
     now + 6 * 3_600_000_000_000
 }
 
-/// `count` transfers of 1 stake from user1 on ibc-0 to user2 on ibc-1, round robin over `over`, `per_tx` per
-/// transaction.
+/// `count` transfers of 1 stake from user1 on ibc-0 to user2 on ibc-1 over the channels `over`, `per_tx` per
+/// transaction: each channel's share in a row (a transaction holds few channels), or with `SCALE_MIX=1` round
+/// robin (every transaction holds packets of many channels).
 async fn send(s: &Setup, over: &[String], count: usize, per_tx: usize) {
     let sender = Wallet::genesis(&s.chains[0], "user1");
     let receiver = Wallet::genesis(&s.chains[1], "user2").address;
     let timeout = far_timeout();
+    let mix = env("SCALE_MIX", 0) == 1;
+    let share = count.div_ceil(over.len().max(1)).max(1);
     let msgs: Vec<_> = (0..count)
         .map(|i| {
+            let channel = if mix {
+                i % over.len()
+            } else {
+                (i / share).min(over.len() - 1)
+            };
             let msg = MsgTransfer {
                 source_port: TRANSFER_PORT.to_owned(),
-                source_channel: over[i % over.len()].clone(),
+                source_channel: over[channel].clone(),
                 token: Some(ibc_proto::cosmos::base::v1beta1::Coin {
                     denom: "stake".to_owned(),
                     amount: "1".to_owned(),
