@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Recipient};
+use futures::StreamExt;
 use relayd_config::{ChainType, Config, ConfigError};
 use relayd_messages::{
     ActorKind, ChainId, CheckClients, ChildExited, CorrelationId, ForwardClientUpdates,
@@ -44,6 +45,9 @@ pub use deferred::PendingPaths;
 pub use paths::ConfigSource;
 use paths::PathError;
 pub use reload::{ReloadError, ReloadReport};
+
+/// Routes cleared, and handshakes found by the scan handed to the coordinator, at once on start.
+const START_CONCURRENCY: usize = 16;
 
 /// Why relayd could not start.
 #[derive(Debug, thiserror::Error)]
@@ -462,16 +466,25 @@ pub async fn start_with(
         // Clients are judged first: no work starts on a path whose client is already expired or frozen, and
         // clients near expiry are refreshed before the backlog competes with them.
         let _ = first_check.send(CheckClients).await;
-        for route in clear_routes {
-            let request = route.clear_all();
-            match clear_to.send(request).await {
-                Ok(Ok(report)) => {
-                    info!(chain = %route.src, channel = %route.src_channel, unreceived = report.unreceived.len(), unacknowledged = report.unacknowledged.len(), "cleared on start")
+        // Several routes at once: each clearing waits on its chains' answers, and one after another a
+        // thousand channels would keep the last one's packets waiting for the whole pass (the chains' queriers
+        // bound the queries in flight).
+        futures::stream::iter(clear_routes)
+            .for_each_concurrent(START_CONCURRENCY, |route| {
+                let clear_to = clear_to.clone();
+                async move {
+                    match clear_to.send(route.clear_all()).await {
+                        Ok(Ok(report)) => {
+                            info!(chain = %route.src, channel = %route.src_channel, unreceived = report.unreceived.len(), unacknowledged = report.unacknowledged.len(), "cleared on start")
+                        }
+                        Ok(Err(e)) => {
+                            warn!(chain = %route.src, error = %e, "clearing on start failed")
+                        }
+                        Err(e) => warn!(error = %e, "clearing on start failed"),
+                    }
                 }
-                Ok(Err(e)) => warn!(chain = %route.src, error = %e, "clearing on start failed"),
-                Err(e) => warn!(error = %e, "clearing on start failed"),
-            }
-        }
+            })
+            .await;
         for (chain, rpc, clients) in scans {
             let (connections, channels) = match (rpc.connections().await, rpc.channels().await) {
                 (Ok(c), Ok(h)) => (c, h),
@@ -480,18 +493,22 @@ pub async fn start_with(
                     continue;
                 }
             };
-            for (object, state) in
-                crate::scan::handshakes(&chain, &clients, &connections, &channels)
-            {
-                let request = RelayHandshake {
-                    correlation: CorrelationId::fresh(),
-                    object: object.clone(),
-                    state,
-                };
-                if let Ok(Err(e)) = clear_to.send(request).await {
-                    debug!(%object, error = %e, "handshake found on start not relayed");
-                }
-            }
+            let found = crate::scan::handshakes(&chain, &clients, &connections, &channels);
+            futures::stream::iter(found)
+                .for_each_concurrent(START_CONCURRENCY, |(object, state)| {
+                    let clear_to = clear_to.clone();
+                    async move {
+                        let request = RelayHandshake {
+                            correlation: CorrelationId::fresh(),
+                            object: object.clone(),
+                            state,
+                        };
+                        if let Ok(Err(e)) = clear_to.send(request).await {
+                            debug!(%object, error = %e, "handshake found on start not relayed");
+                        }
+                    }
+                })
+                .await;
         }
     });
 

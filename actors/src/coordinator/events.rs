@@ -3,12 +3,12 @@
 //! to the builders it times out, periodic clearing runs, and the block's checkpoint is written. The records the
 //! block changes are written together, in one transaction, before its checkpoint (see `store::batch`).
 
-use actix::{ActorFutureExt, AsyncContext, Context, Handler};
+use actix::{AsyncContext, Context, Handler};
 use relayd_messages::{
     BlockObserved, ChainAdvanced, ChainId, ChannelAttributes, CorrelationId, IbcEvent,
     ObservedEvent, Packet, PacketKey, PacketObserved, PacketSeen, PacketState,
 };
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::actor::must_deliver;
 use super::decisions::Routed;
@@ -116,14 +116,7 @@ impl RelayCoordinator {
                 IbcEvent::WriteAcknowledgement { packet, ack },
             ) => self.ack_written(key, dst, packet, ack, observed.height, live),
             (Routed::Finished { key, seen, live }, _) => self.packet_closed(key, seen, live),
-            (Routed::Handshake { object, state }, _) => {
-                let fut = self.observe_handshake(object.clone(), state, CorrelationId::fresh());
-                ctx.spawn(fut.map(move |result, _, _| {
-                    if let Err(e) = result {
-                        debug!(%object, error = %e, "handshake event not relayed");
-                    }
-                }));
-            }
+            (Routed::Handshake { object, state }, _) => self.handshake_event(object, state, 0, ctx),
             _ => {}
         }
     }

@@ -1,16 +1,23 @@
 //! The coordinator's handshake builders: one per handshake, for the highest state seen (`state` decides),
 //! restarted with backoff after a failure.
 
+use std::time::Duration;
+
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 use relayd_messages::{
-    BuilderExited, CorrelationId, HandshakeState, RelayError, RelayHandshake, RelayObject,
-    Supersede,
+    BuilderExited, CorrelationId, ErrorKind, HandshakeState, RelayError, RelayHandshake,
+    RelayObject, Supersede,
 };
 use tracing::{debug, info, warn};
 
 use super::decisions::{HandshakeExit, HandshakeVerdict, LiveHandshake};
 use super::RelayCoordinator;
 use crate::handshake_builder::{locate, Handshake, HandshakeBuilder, HandshakeEnv};
+
+/// How many times a handshake event whose ends cannot be read yet is read again, and the first delay (it grows
+/// linearly: 0.3 s, 0.6 s, ... 3 s in all, several blocks of any chain).
+const EVENT_RETRIES: u32 = 4;
+const EVENT_RETRY_DELAY: Duration = Duration::from_millis(300);
 
 impl RelayCoordinator {
     fn handshake_env(&self) -> Option<HandshakeEnv> {
@@ -50,6 +57,30 @@ impl RelayCoordinator {
             act.spawn_handshake(object, handshake, state, correlation, 0);
             Ok(())
         }))
+    }
+
+    /// A handshake event seen in a block: [`Self::observe_handshake`], read again a little later while the end it
+    /// names is not there yet. The ends are read at the chain's latest height as the querier last saw it, which
+    /// can be the block before the event's; an event dropped then would be lost for good, since the initiating
+    /// end's builder cannot learn the counterparty's id from its own end before the counterparty's next step.
+    pub(super) fn handshake_event(
+        &mut self,
+        object: RelayObject,
+        state: HandshakeState,
+        attempt: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        let fut = self.observe_handshake(object.clone(), state, CorrelationId::fresh());
+        ctx.spawn(fut.map(move |result, _, ctx| match result {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::Unavailable && attempt < EVENT_RETRIES => {
+                debug!(%object, error = %e, attempt, "handshake event's ends not readable yet; reading again");
+                ctx.run_later(EVENT_RETRY_DELAY * (attempt + 1), move |act, ctx| {
+                    act.handshake_event(object, state, attempt + 1, ctx)
+                });
+            }
+            Err(e) => debug!(%object, error = %e, "handshake event not relayed"),
+        }));
     }
 
     fn spawn_handshake(
