@@ -160,7 +160,7 @@ async fn the_per_chain_actors_run_over_the_near_backend() {
                 rpc: rpc.clone(),
                 contract: contract.clone(),
                 store: store.clone(),
-                key_file,
+                key_files: vec![key_file],
                 signer_account: relayer.clone(),
                 tx: NearTxConfig::default(),
                 max_msgs: 10,

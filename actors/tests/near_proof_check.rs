@@ -138,7 +138,7 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
                 rpc: rpc.clone(),
                 contract: contract.clone(),
                 store: store.clone(),
-                key_file,
+                key_files: vec![key_file],
                 signer_account: relayer.clone(),
                 tx: NearTxConfig::default(),
                 max_msgs: 10,

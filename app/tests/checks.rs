@@ -269,3 +269,68 @@ fn a_clearing_request_names_a_bounded_number_of_sequences() {
         "relayd: --sequences names more than 100000 sequences; clear in several requests\n"
     );
 }
+
+/// The near-cli credentials of `account` with an ed25519 key pair (devnet keys, seed "checks").
+fn near_credentials(account: &str, public: &str, private: &str) -> String {
+    format!("{{\"account_id\": \"{account}\", \"public_key\": \"ed25519:{public}\", \"private_key\": \"ed25519:{private}\"}}")
+}
+
+#[test]
+fn validate_checks_each_near_key_file_and_refuses_one_key_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = "[[chains]]
+id = \"near-0\"
+type = \"near\"
+rpc_addr = \"127.0.0.1:2\"
+contract_account = \"ibc.test\"
+signer_account = \"relayer.devnet\"
+key_files = [\"a.json\", \"b.json\", \"again.json\", \"user.json\", \"open.json\"]
+";
+    std::fs::write(dir.path().join("c.toml"), config).expect("config");
+    let first = near_credentials(
+        "relayer.devnet",
+        "3hdx4XkC45Qh6BUemhosY3z8djgvP5NLA4atgJyygXaW",
+        "QRgSrtTbkQweKScfgkuPC4Aqhss6PLTsfFNnXXQDd8jAAZ3XYHU3bXc2rzNifVjo3VGFTCkcDrVmX6hgLpAdwSN",
+    );
+    let second = near_credentials(
+        "relayer.devnet",
+        "2RFQiaDAhwJrvveRQjM1eyykJ8aMUAbGosNwVZG8MHKQ",
+        "54ZRxfjKesuZruNP4Jdu3Vfcd8bEEuEDqBPJyZirUxaoTinFVRa2v6cZoqCd24Q6wDDmWvikm9G89pdmWm6dU3zJ",
+    );
+    let user = near_credentials(
+        "user0.devnet",
+        "FwCndcnviKGcZoL7YvYiefsrpQpEx4zruwHxminBqNDy",
+        "4i5bB9Q894zAaccJCo9PLGpQcEkVQdrnCzjnoBKziSGGuVUeLdXAHxXRT4WqTgAcKQ3hCWxn7CHaXZAGaD4etAx3",
+    );
+    for (name, body, mode) in [
+        ("a.json", &first, 0o600),
+        ("b.json", &second, 0o600),
+        ("again.json", &first, 0o600),
+        ("user.json", &user, 0o600),
+        ("open.json", &second, 0o644),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).expect("key");
+        chmod(&path, mode);
+    }
+    let out = relayd(dir.path(), &["-c", "c.toml", "config", "validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        [
+            "c.toml:7: chains[0].key_files[2]: holds the same access key as key_files[0]; each file must hold a key of its own",
+            "c.toml:7: chains[0].key_files[3]: user.json: key is for account user0.devnet, the chain's signer is relayer.devnet",
+            "c.toml:7: chains[0].key_files[4]: open.json: mode 644 lets other users read the key; run `chmod 600 open.json`",
+        ]
+        .join("\n")
+            + "\n"
+    );
+    // Without the bad files the list is accepted.
+    std::fs::write(
+        dir.path().join("c.toml"),
+        config.replace(", \"again.json\", \"user.json\", \"open.json\"", ""),
+    )
+    .expect("config");
+    let out = relayd(dir.path(), &["-c", "c.toml", "config", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -77,6 +77,11 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<(KeyPath, String)> {
                     same.key_name = running.key_name.clone();
                     same.key_names = running.key_names.clone();
                 }
+                // Likewise `key_file = "f"` and `key_files = ["f"]` on a NEAR chain.
+                if same.key_file_list() == running.key_file_list() {
+                    same.key_file = running.key_file.clone();
+                    same.key_files = running.key_files.clone();
+                }
                 if &same != running {
                     out.push((
                         at,
@@ -140,6 +145,19 @@ mod tests {
         let one = parse(&BASE.replace("key_name = \"k\"", "key_names = [\"k\"]"));
         assert_eq!(needs_restart(&old, &one), Vec::new());
         let two = parse(&BASE.replace("key_name = \"k\"", "key_names = [\"k\", \"k2\"]"));
+        assert_eq!(needs_restart(&old, &two).len(), 1);
+    }
+
+    #[test]
+    fn key_file_and_a_list_of_one_are_the_same_key_but_more_need_a_restart() {
+        let near = "[[chains]]\nid = \"near-0\"\ntype = \"near\"\nrpc_addr = \"127.0.0.1:3030\"\ncontract_account = \"ibc.near\"\nsigner_account = \"relayer.near\"\nkey_file = \"k.json\"\n";
+        let old = parse(near);
+        let one = parse(&near.replace("key_file = \"k.json\"", "key_files = [\"k.json\"]"));
+        assert_eq!(needs_restart(&old, &one), Vec::new());
+        let two = parse(&near.replace(
+            "key_file = \"k.json\"",
+            "key_files = [\"k.json\", \"k2.json\"]",
+        ));
         assert_eq!(needs_restart(&old, &two).len(), 1);
     }
 

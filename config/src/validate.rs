@@ -45,6 +45,16 @@ fn check_paths(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
             KeyPath::root().key("chains").index(i).key("key_file"),
             chain.key_file.as_ref(),
         ));
+        for (j, file) in chain.key_files.iter().flatten().enumerate() {
+            named.push((
+                KeyPath::root()
+                    .key("chains")
+                    .index(i)
+                    .key("key_files")
+                    .index(j),
+                Some(file),
+            ));
+        }
     }
     for (path, value) in named {
         let Some(value) = value else { continue };
@@ -137,6 +147,7 @@ const NEAR_KEYS: &[&str] = &[
     "contract_account",
     "signer_account",
     "key_file",
+    "key_files",
     "trust_on_first_use",
 ];
 
@@ -159,6 +170,7 @@ fn present_keys(chain: &ChainConfig) -> Vec<&'static str> {
         ("contract_account", chain.contract_account.is_some()),
         ("signer_account", chain.signer_account.is_some()),
         ("key_file", chain.key_file.is_some()),
+        ("key_files", chain.key_files.is_some()),
         ("trust_on_first_use", chain.trust_on_first_use.is_some()),
     ];
     set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
@@ -190,9 +202,11 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
             ChainType::Near => (NEAR_ONLY, COSMOS_ONLY),
         };
         let present = present_keys(chain);
-        // `key_names` stands for `key_name` (check_key_names checks the pair).
+        // `key_names` stands for `key_name`, `key_files` for `key_file` (check_key_names and check_key_files
+        // check the pairs).
         let missing = |k: &&&str| {
-            let stands_in = **k == "key_name" && chain.key_names.is_some();
+            let stands_in = (**k == "key_name" && chain.key_names.is_some())
+                || (**k == "key_file" && chain.key_files.is_some());
             !(present.contains(k) || stands_in)
         };
         for key in required.iter().filter(missing) {
@@ -215,8 +229,9 @@ fn check_chains(config: &Config, report: &mut impl FnMut(KeyPath, String)) {
         }
 
         check_rpc_addrs(chain, &at, report);
-        if chain.chain_type == ChainType::Cosmos {
-            check_key_names(chain, &at, report);
+        match chain.chain_type {
+            ChainType::Cosmos => check_key_names(chain, &at, report),
+            ChainType::Near => check_key_files(chain, &at, report),
         }
 
         if chain.max_msg_num == 0 {
@@ -319,7 +334,7 @@ fn check_rpc_addrs(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(Ke
 }
 
 /// Exactly one of `key_name` and `key_names` on a Cosmos chain; a list of distinct names, at least one. NEAR
-/// chains take neither: their one signer is `signer_account` with its `key_file`.
+/// chains take neither: their signer is `signer_account` with its `key_file` or `key_files`.
 fn check_key_names(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(KeyPath, String)) {
     match (&chain.key_name, &chain.key_names) {
         (Some(_), Some(_)) => report(
@@ -335,6 +350,37 @@ fn check_key_names(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(Ke
                     report(
                         at.key("key_names").index(j),
                         format!("{name:?} is listed twice (also key_names[{first}])"),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Exactly one of `key_file` and `key_files` on a NEAR chain; a list of distinct files, at least one. Whether
+/// each file holds a key of `signer_account` is checked when relayd starts and by `relayd config validate`.
+fn check_key_files(chain: &ChainConfig, at: &KeyPath, report: &mut impl FnMut(KeyPath, String)) {
+    match (&chain.key_file, &chain.key_files) {
+        (Some(_), Some(_)) => report(
+            at.key("key_files"),
+            "set either key_file (one access key) or key_files (several), not both".to_owned(),
+        ),
+        (None, Some(list)) => {
+            if list.is_empty() {
+                report(
+                    at.key("key_files"),
+                    "must list at least one credentials file".to_owned(),
+                );
+            }
+            for (j, file) in list.iter().enumerate() {
+                if let Some(first) = list[..j].iter().position(|f| f == file) {
+                    report(
+                        at.key("key_files").index(j),
+                        format!(
+                            "{} is listed twice (also key_files[{first}])",
+                            file.display()
+                        ),
                     );
                 }
             }

@@ -371,3 +371,48 @@ fn key_names_lists_several_signers_and_is_checked() {
         assert_eq!(err.to_string(), expected);
     }
 }
+
+#[test]
+fn key_files_lists_several_near_access_keys_and_is_checked() {
+    let base = "[[chains]]\nid = \"near-0\"\ntype = \"near\"\nrpc_addr = \"127.0.0.1:3030\"\ncontract_account = \"ibc.near\"\nsigner_account = \"relayer.near\"\nkey_files = [\"k1.json\", \"k2.json\"]\n";
+    let config = Config::parse(base, Path::new("ok.toml")).expect("two keys");
+    let near = config.chains[0].near().expect("near");
+    assert_eq!(near.key_file, Path::new("k1.json"));
+    assert_eq!(near.key_files, [Path::new("k1.json"), Path::new("k2.json")]);
+    let one = base.replace(
+        "key_files = [\"k1.json\", \"k2.json\"]",
+        "key_file = \"k1.json\"",
+    );
+    let config = Config::parse(&one, Path::new("ok.toml")).expect("one key");
+    assert_eq!(
+        config.chains[0].near().expect("near").key_files,
+        [Path::new("k1.json")]
+    );
+    let cosmos = "[[chains]]\nid = \"ibc-0\"\nrpc_addr = \"127.0.0.1:26657\"\naccount_prefix = \"cosmos\"\nkey_name = \"relayer\"\ngas_price = \"0.025stake\"\nkey_files = [\"a.json\"]\n";
+    let bad = [
+        (
+            base.replace("key_files = [\"k1.json\", \"k2.json\"]", "key_files = []"),
+            "bad.toml:7: chains[0].key_files: must list at least one credentials file",
+        ),
+        (
+            base.replace("\"k2.json\"]", "\"k1.json\"]"),
+            "bad.toml:7: chains[0].key_files[1]: k1.json is listed twice (also key_files[0])",
+        ),
+        (
+            base.replace("key_files", "key_file = \"k1.json\"\nkey_files"),
+            "bad.toml:8: chains[0].key_files: set either key_file (one access key) or key_files (several), not both",
+        ),
+        (
+            base.replace("key_files = [\"k1.json\", \"k2.json\"]", ""),
+            "bad.toml:1: chains[0]: missing key `key_file` (required for near chains)",
+        ),
+        (
+            cosmos.to_owned(),
+            "bad.toml:7: chains[0].key_files: does not apply to a chain with type = \"cosmos\"",
+        ),
+    ];
+    for (text, expected) in bad {
+        let err = Config::parse(&text, Path::new("bad.toml")).expect_err(expected);
+        assert_eq!(err.to_string(), expected);
+    }
+}

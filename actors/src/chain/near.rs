@@ -29,7 +29,7 @@ pub use near_primitives::hash::CryptoHash;
 #[derive(Debug, thiserror::Error)]
 pub enum NearSetupError {
     /// The entry is not a complete NEAR entry (validation reports which key is missing).
-    #[error("{chain}: not a complete near chain entry (contract_account, signer_account and key_file are required)")]
+    #[error("{chain}: not a complete near chain entry (contract_account, signer_account and key_file or key_files are required)")]
     Incomplete {
         /// The chain.
         chain: String,
@@ -53,6 +53,16 @@ pub enum NearSetupError {
         chain: String,
         /// Why.
         source: credentials::CredentialsError,
+    },
+    /// Two of `key_files` hold the same access key: they would share its nonce.
+    #[error("{chain}: {file} holds the same access key as {first}; each of key_files must hold a key of its own")]
+    SameKey {
+        /// The chain.
+        chain: String,
+        /// The later file.
+        file: std::path::PathBuf,
+        /// The earlier file with that key.
+        first: std::path::PathBuf,
     },
 }
 

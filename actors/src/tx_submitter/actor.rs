@@ -42,6 +42,8 @@ struct Lane<S> {
     wake: Rc<Notify>,
     limits: Limits,
     address: String,
+    /// The key as shown on the board: the wallet's key name, or the backend's key id.
+    key: String,
     wallet: Option<Wallet>,
     /// The last balance read, or why the last reading failed.
     balance: Option<Result<u128, String>>,
@@ -52,6 +54,11 @@ impl<S: Submitter> Lane<S> {
         let limits = Limits::new(submitter.max_msgs(), submitter.max_in_flight());
         Self {
             address: submitter.signer().to_owned(),
+            key: submitter
+                .wallet()
+                .map(|w| w.key)
+                .or_else(|| submitter.key_id())
+                .unwrap_or_default(),
             wallet: submitter.wallet(),
             submitter: Rc::new(tokio::sync::Mutex::new(submitter)),
             shared: Rc::new(RefCell::new(Shared::default())),
@@ -111,7 +118,7 @@ impl<S: Submitter + 'static> TxSubmitter<S> {
                 let q = &lane.shared.borrow().queue;
                 let wallet = lane.wallet.as_ref();
                 LaneView {
-                    key: wallet.map(|w| w.key.clone()).unwrap_or_default(),
+                    key: lane.key.clone(),
                     address: lane.address.clone(),
                     denom: wallet.map(|w| w.denom.clone()).unwrap_or_default(),
                     balance: match &lane.balance {

@@ -44,6 +44,11 @@ pub trait Submitter: Unpin {
     fn own(&self, msgs: Vec<Datagram>) -> Result<Vec<Datagram>, RelayError> {
         Ok(msgs)
     }
+    /// What tells this lane's key apart when the backend reads no balances (so has no [`Wallet`] naming it): a
+    /// NEAR access key's public key, several of which may sign for one account. None by default.
+    fn key_id(&self) -> Option<String> {
+        None
+    }
     /// The account's wallet, when the backend reads balances (the lane is then drained below its minimum).
     fn wallet(&self) -> Option<Wallet> {
         None

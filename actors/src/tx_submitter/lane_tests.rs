@@ -67,6 +67,10 @@ impl Submitter for Account {
         1
     }
 
+    fn key_id(&self) -> Option<String> {
+        Some(format!("pk-{}", self.name))
+    }
+
     fn wallet(&self) -> Option<Wallet> {
         let balance = self.balance.clone()?;
         Some(Wallet {
@@ -226,4 +230,51 @@ async fn a_lane_below_the_minimum_takes_nothing_while_the_other_has_funds() {
     let sent = sent.borrow();
     assert_eq!(sent.len(), 20, "each request sent once");
     assert!(sent.iter().all(|(a, _)| a == "first"), "{sent:?}");
+}
+
+#[actix_rt::test]
+async fn lanes_without_wallets_show_their_key_ids_on_the_board() {
+    // Two access keys of one account (as on NEAR): the board tells the lanes apart by key, not by address.
+    let sent = Sent::default();
+    let board = LaneBoard::default();
+    let account = |name: &str| Account {
+        name: name.into(),
+        owns: false,
+        sent: sent.clone(),
+        balance: None,
+    };
+    let addr = TxSubmitter::new(
+        ChainId::new("chain-a").expect("chain id"),
+        account("relayer"),
+        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+    )
+    .with_lane(account("relayer"))
+    .with_board(board.clone())
+    .start();
+    addr.send(request("p0".into(), None))
+        .await
+        .expect("mailbox")
+        .expect("landed");
+    let lanes = board.lanes();
+    assert_eq!(lanes.len(), 2);
+    assert!(lanes
+        .iter()
+        .all(|l| l.key == "pk-relayer" && l.address == "relayer"));
+    // A lane with a wallet is named by its wallet's key.
+    let board = LaneBoard::default();
+    let addr = TxSubmitter::new(
+        ChainId::new("chain-a").expect("chain id"),
+        Account {
+            balance: Some(Rc::new(Cell::new(1000))),
+            ..account("funded")
+        },
+        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+    )
+    .with_board(board.clone())
+    .start();
+    addr.send(request("p1".into(), None))
+        .await
+        .expect("mailbox")
+        .expect("landed");
+    assert_eq!(board.lanes()[0].key, "funded");
 }

@@ -44,6 +44,16 @@ impl Devnet {
     /// `block_time` (100 ms or more). Their homes (`chain.json` or `near.json`, and their genesis accounts' key
     /// files) are written under `home/ibc-0` and `home/<NEAR chain id>`.
     pub async fn start_near(block_time: Duration, home: &Path) -> Result<Self, DemoError> {
+        Self::start_near_keys(block_time, home, 1).await
+    }
+
+    /// [`Devnet::start_near`] with `relayer_keys` full-access keys on the NEAR relayer account (the further ones'
+    /// files are `keys/relayer.devnet.keyI.json` beside the account's own).
+    pub async fn start_near_keys(
+        block_time: Duration,
+        home: &Path,
+        relayer_keys: usize,
+    ) -> Result<Self, DemoError> {
         let runtime = devnet_runtime()?;
         let mut template = ChainOptions::local("ibc-0", block_time);
         template.home = Some(home.to_owned());
@@ -55,6 +65,7 @@ impl Devnet {
                     .map_err(|e| e.to_string())?;
                 let mut options = NearOptions::local(block_time);
                 options.genesis.epoch_length = NEAR_EPOCH_LENGTH;
+                options.genesis.relayer_keys = relayer_keys;
                 options.home = Some(home.join(&options.genesis.chain_id));
                 let near = devnet::near::start(options)
                     .await
@@ -260,6 +271,7 @@ impl NearSender {
         // The demo's account signs instead of relayd's, so the two never compete for one access key's nonces.
         chain.signer_account = Some(sender.clone());
         chain.key_file = Some(near_key_file(data_dir, near, &sender)?);
+        chain.key_files = None;
         // Checked now (the key file, its account), so a bad setup fails before traffic starts.
         relayd_actors::chain::near::from_config(&chain).map_err(|e| DemoError::Transfer {
             chain: near.chain_id().to_owned(),

@@ -10,7 +10,9 @@
 //! - `near-backlog`: `LOAD_BACKLOG` transfers each way (default 2,000) sent before relayd starts; the figure is
 //!   the time from relayd's start until every packet is acknowledged.
 //!
-//! Both report how many receives relayd packed per NEAR `deliver` call.
+//! Both report how many receives relayd packed per NEAR `deliver` call. `LOAD_SIGNERS=N` (default 1) gives the NEAR
+//! relayer account N access keys in `key_files`, one TxSubmitter lane each; `LOAD_MAX_IN_FLIGHT` sets the NEAR
+//! chain's `max_in_flight` (calls in flight per key).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -33,9 +35,11 @@ struct NearSetup {
     _dir: tempfile::TempDir,
 }
 
-async fn setup(block: Duration) -> NearSetup {
+/// The devnets and channel with `signers` access keys of the NEAR relayer account in `key_files`.
+async fn setup(block: Duration, signers: usize) -> NearSetup {
+    let signers = signers.max(1);
     let dir = tempfile::tempdir().expect("dir");
-    let devnet = Devnet::start_near(block, &dir.path().join("chains"))
+    let devnet = Devnet::start_near_keys(block, &dir.path().join("chains"), signers)
         .await
         .expect("devnets");
     let mut bed = connect_near(&devnet, dir.path(), None)
@@ -45,6 +49,31 @@ async fn setup(block: Duration) -> NearSetup {
     let text = std::fs::read_to_string(&bed.config_path)
         .expect("config")
         .replace("max_msg_num = 100", "max_msg_num = 250");
+    // `LOAD_SIGNERS`: the relayer's further keys beside its own file, one lane each; `LOAD_MAX_IN_FLIGHT`: `deliver`
+    // calls in flight per NEAR lane.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("key_file = '") && l.ends_with("relayer.devnet.json'"))
+        .expect("the NEAR key_file line")
+        .to_owned();
+    let first = &line["key_file = ".len()..];
+    let mut keys = if signers > 1 {
+        let files: Vec<String> = std::iter::once(first.to_owned())
+            .chain((1..signers).map(|i| {
+                first.replace(
+                    "relayer.devnet.json",
+                    &format!("relayer.devnet.key{i}.json"),
+                )
+            }))
+            .collect();
+        format!("key_files = [{}]", files.join(", "))
+    } else {
+        line.clone()
+    };
+    if let Ok(n) = std::env::var("LOAD_MAX_IN_FLIGHT") {
+        keys.push_str(&format!("\nmax_in_flight = {n}"));
+    }
+    let text = text.replace(&line, &keys);
     let text = match std::env::var("LOAD_MAX_BUILDERS") {
         Ok(n) => text.replacen("[global]\n", &format!("[global]\nmax_builders = {n}\n"), 1),
         Err(_) => text,
@@ -239,7 +268,8 @@ async fn start_relayd(s: &NearSetup) -> relayd_actors::system::RelayHandle {
 pub async fn steady(block: Duration) {
     let packets = env("LOAD_PACKETS", 1_000) as usize;
     let per_round = env("LOAD_PER_BLOCK", 250) as usize;
-    let s = setup(block).await;
+    let signers = env("LOAD_SIGNERS", 1) as usize;
+    let s = setup(block, signers).await;
     let relayd = start_relayd(&s).await;
     // Let the monitors settle on their start height.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -256,7 +286,7 @@ pub async fn steady(block: Duration) {
     let near_id = s.bed.b.chain.clone();
     let sent = |r: &PacketRecord| times[&(r.dst_chain != near_id, r.send_height)];
     println!(
-        "near steady, {} ms blocks (both chains): {packets} transfers each way in rounds of {per_round}, all sent in {:.1} s",
+        "near steady, {} ms blocks (both chains), {signers} NEAR key(s): {packets} transfers each way in rounds of {per_round}, all sent in {:.1} s",
         block.as_millis(),
         sent_in.as_secs_f64()
     );
@@ -278,7 +308,8 @@ pub async fn steady(block: Duration) {
 /// `near-backlog`: transfers both ways left pending, then relayd started and timed until all are acknowledged.
 pub async fn backlog(block: Duration) {
     let packets = env("LOAD_BACKLOG", 2_000) as usize;
-    let s = setup(block).await;
+    let signers = env("LOAD_SIGNERS", 1) as usize;
+    let s = setup(block, signers).await;
     let (mut to_near, mut to_cosmos) = senders(&s).await;
     let sending = Instant::now();
     send_both_ways(&mut to_near, &mut to_cosmos, packets, 250).await;

@@ -133,9 +133,15 @@ pub struct ChainConfig {
     /// Account that signs relayd's transactions.
     #[serde(default)]
     pub signer_account: Option<String>,
-    /// near-cli style credentials file of the signer's access key.
+    /// near-cli style credentials file of the signer's access key: the one-element form of `key_files`; exactly
+    /// one of the two is set on a NEAR chain (validation checks it). Read the files with
+    /// [`ChainConfig::key_file_list`].
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Credentials files of several access keys of `signer_account` (NEAR only): each key has its own nonce, so
+    /// transactions go out on several keys in parallel. The first one is the chain's primary key.
+    #[serde(default)]
+    pub key_files: Option<Vec<PathBuf>>,
     /// Development only: with no NEAR head stored, trust the node's latest light-client block.
     #[serde(default)]
     pub trust_on_first_use: Option<bool>,
@@ -183,8 +189,10 @@ pub struct NearSettings {
     pub contract_account: String,
     /// Signer account.
     pub signer_account: String,
-    /// Credentials file.
+    /// Credentials file of the primary key (the first of `key_files`).
     pub key_file: PathBuf,
+    /// Every key's credentials file, the primary first; each one is a nonce lane of the chain's TxSubmitter.
+    pub key_files: Vec<PathBuf>,
     /// Whether a start without a stored NEAR head trusts the node's latest light-client block (default false).
     pub trust_on_first_use: bool,
 }
@@ -207,6 +215,15 @@ impl ChainConfig {
     /// Every configured signing key name, in file order: `key_names`, or `key_name` as a list of one.
     pub fn key_list(&self) -> &[String] {
         match (&self.key_names, &self.key_name) {
+            (Some(list), _) if !list.is_empty() => list,
+            (_, Some(one)) => std::slice::from_ref(one),
+            _ => &[],
+        }
+    }
+
+    /// Every configured NEAR credentials file, in file order: `key_files`, or `key_file` as a list of one.
+    pub fn key_file_list(&self) -> &[PathBuf] {
+        match (&self.key_files, &self.key_file) {
             (Some(list), _) if !list.is_empty() => list,
             (_, Some(one)) => std::slice::from_ref(one),
             _ => &[],
@@ -260,7 +277,8 @@ impl ChainConfig {
             rpc_addrs: self.rpc_endpoints().to_vec(),
             contract_account: self.contract_account.clone()?,
             signer_account: self.signer_account.clone()?,
-            key_file: self.key_file.clone()?,
+            key_file: self.key_file_list().first()?.clone(),
+            key_files: self.key_file_list().to_vec(),
             trust_on_first_use: self.trust_on_first_use.unwrap_or(false),
         })
     }

@@ -89,6 +89,10 @@ struct NearArgs {
     /// Fixes keys for reproducible runs.
     #[arg(long)]
     seed: Option<String>,
+    /// Full-access keys of `relayer.devnet` (each one a signer lane of relayd, with a nonce of its own); the
+    /// credentials files of all of them are listed under `relayer_keys` in near.json.
+    #[arg(long, default_value_t = 1)]
+    relayer_keys: usize,
     /// Keeps the chain's blocks under <home>/data; started again on the same home, the chain produces them again
     /// and goes on as the same chain (the stored genesis options win).
     #[arg(long)]
@@ -138,6 +142,7 @@ async fn run_near(args: NearArgs) -> ExitCode {
             accounts: args.accounts,
             epoch_length: args.epoch_length,
             seed: args.seed,
+            relayer_keys: args.relayer_keys,
         },
         rpc_addr: args.rpc_addr,
         block_time: args.block_time,

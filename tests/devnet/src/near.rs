@@ -170,11 +170,24 @@ fn write_home(home: &Path, genesis: &NearGenesis, rpc_url: &str) -> Result<(), N
             serde_json::Value::String(format!("keys/{}.json", acc.account_id)),
         );
     }
+    // The relayer's keys: its account's file first, then one file per further key.
+    let mut relayer_keys = vec![serde_json::Value::String(format!(
+        "keys/{}.json",
+        genesis.relayer.account_id
+    ))];
+    for (i, key) in genesis.relayer_keys.iter().enumerate() {
+        let name = format!("keys/{}.key{}.json", key.account_id, i + 1);
+        let file = home.join(&name);
+        let body = serde_json::to_vec_pretty(&key.credentials_json()).unwrap_or_default();
+        write_private(&file, &body).map_err(err(&file))?;
+        relayer_keys.push(serde_json::Value::String(name));
+    }
     let info = serde_json::json!({
         "chain_id": genesis.chain_id,
         "rpc_addr": rpc_url,
         "ibc_contract": genesis.ibc.account_id.to_string(),
         "relayer": genesis.relayer.account_id.to_string(),
+        "relayer_keys": relayer_keys,
         "epoch_length": genesis.epoch_length,
         "accounts": accounts,
     });

@@ -32,8 +32,9 @@ pub struct NearFactory {
     pub contract: AccountId,
     /// The state database.
     pub store: StateStore,
-    /// The signer's near-cli credentials file.
-    pub key_file: PathBuf,
+    /// The near-cli credentials files of the signer account's access keys, the primary first: each key has a
+    /// nonce of its own, so each is a lane of the TxSubmitter.
+    pub key_files: Vec<PathBuf>,
     /// The signer's account.
     pub signer_account: AccountId,
     /// How `deliver` transactions are made.
@@ -54,7 +55,8 @@ pub struct NearFactory {
 
 impl NearFactory {
     /// The factory of a configured `type = "near"` chain, and the link other actors reach it through. The key
-    /// file is checked now (present, mode 0600, the signer's) so a bad one stops the start with a clear error.
+    /// files are checked now (present, mode 0600, the signer's, distinct keys) so a bad one stops the start with a
+    /// clear error.
     pub fn from_config(
         config: &ChainConfig,
         store: &StateStore,
@@ -76,12 +78,24 @@ impl NearFactory {
         };
         let contract = account("contract_account", &settings.contract_account)?;
         let signer_account = account("signer_account", &settings.signer_account)?;
-        load_signer(&settings.key_file, Some(signer_account.as_str())).map_err(|source| {
-            NearSetupError::Credentials {
-                chain: chain.clone(),
-                source,
+        let mut keys: Vec<(&PathBuf, near_crypto::PublicKey)> = Vec::new();
+        for file in &settings.key_files {
+            let signer = load_signer(file, Some(signer_account.as_str())).map_err(|source| {
+                NearSetupError::Credentials {
+                    chain: chain.clone(),
+                    source,
+                }
+            })?;
+            let public = signer.public_key();
+            if let Some((first, _)) = keys.iter().find(|(_, k)| *k == public) {
+                return Err(NearSetupError::SameKey {
+                    chain,
+                    file: file.clone(),
+                    first: (*first).clone(),
+                });
             }
-        })?;
+            keys.push((file, public));
+        }
         let poll = match config.event_source.mode {
             EventSourceMode::Pull => config.event_source.interval.get(),
             EventSourceMode::Push => NearMonitorConfig::default().poll_interval,
@@ -91,7 +105,7 @@ impl NearFactory {
             rpc: NearRpc::of_chain(config),
             contract: contract.clone(),
             store: store.clone(),
-            key_file: settings.key_file.clone(),
+            key_files: settings.key_files.clone(),
             signer_account: signer_account.clone(),
             tx: NearTxConfig {
                 max_in_flight: config
@@ -121,6 +135,30 @@ impl NearFactory {
             contract: contract.to_string(),
         });
         Ok((factory, link))
+    }
+}
+
+impl NearFactory {
+    /// A submitter signing with the access key in `file`, its nonce read afresh from the chain.
+    fn submitter_of(&self, file: &std::path::Path) -> Result<NearSubmitter, RelayError> {
+        let signer = load_signer(file, Some(self.signer_account.as_str())).map_err(|e| {
+            RelayError::new(
+                ErrorKind::ClientUnusable,
+                format!("{}: signing key: {e}", self.chain),
+            )
+        })?;
+        let inner = NearTxSubmitter::new(
+            self.rpc.clone(),
+            signer,
+            self.contract.clone(),
+            self.tx.clone(),
+        );
+        Ok(NearSubmitter::new(
+            inner,
+            self.rpc.clone(),
+            self.max_msgs,
+            self.max_tx_size,
+        ))
     }
 }
 
@@ -155,25 +193,22 @@ impl ChainFactory for NearFactory {
     }
 
     fn submitter(&self) -> Result<NearSubmitter, RelayError> {
-        let signer =
-            load_signer(&self.key_file, Some(self.signer_account.as_str())).map_err(|e| {
-                RelayError::new(
-                    ErrorKind::ClientUnusable,
-                    format!("{}: signing key: {e}", self.chain),
-                )
-            })?;
-        let inner = NearTxSubmitter::new(
-            self.rpc.clone(),
-            signer,
-            self.contract.clone(),
-            self.tx.clone(),
-        );
-        Ok(NearSubmitter::new(
-            inner,
-            self.rpc.clone(),
-            self.max_msgs,
-            self.max_tx_size,
-        ))
+        let primary = self.key_files.first().ok_or_else(|| {
+            RelayError::new(
+                ErrorKind::ClientUnusable,
+                format!("{}: no key file", self.chain),
+            )
+        })?;
+        self.submitter_of(primary)
+    }
+
+    fn extra_submitters(&self) -> Result<Vec<NearSubmitter>, RelayError> {
+        // Access keys of the same account: datagrams keep their signer, only the key and its nonce differ.
+        self.key_files
+            .iter()
+            .skip(1)
+            .map(|file| self.submitter_of(file))
+            .collect()
     }
 
     fn events(&self) -> Result<NearEventMonitor, RelayError> {

@@ -127,6 +127,11 @@ impl NearTxSubmitter {
         self.signer.get_account_id()
     }
 
+    /// The access key's public key.
+    pub fn public_key(&self) -> near_crypto::PublicKey {
+        self.signer.public_key()
+    }
+
     /// How calls are made.
     pub fn config(&self) -> &NearTxConfig {
         &self.config

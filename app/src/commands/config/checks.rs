@@ -90,12 +90,33 @@ pub fn files(config: &Config, file: &Path, text: &str) -> Vec<ConfigError> {
                 let Some(settings) = chain.near() else {
                     continue;
                 };
-                let loaded = relayd_actors::chain::near::credentials::load_signer(
-                    &settings.key_file,
-                    Some(&settings.signer_account),
-                );
-                if let Err(e) = loaded {
-                    report(at.key("key_file"), e.to_string());
+                // Each access key's file: readable by its owner only, a key of the signer account, and a key no
+                // other file holds (two files of one key would share its nonce).
+                let mut keys = Vec::new();
+                for (j, file) in settings.key_files.iter().enumerate() {
+                    let key = if chain.key_files.is_some() {
+                        at.key("key_files").index(j)
+                    } else {
+                        at.key("key_file")
+                    };
+                    match relayd_actors::chain::near::credentials::load_signer(
+                        file,
+                        Some(&settings.signer_account),
+                    ) {
+                        Err(e) => report(key, e.to_string()),
+                        Ok(signer) => {
+                            let public = signer.public_key();
+                            if let Some((first, _)) = keys.iter().find(|(_, k)| *k == public) {
+                                report(
+                                    key,
+                                    format!(
+                                        "holds the same access key as key_files[{first}]; each file must hold a key of its own"
+                                    ),
+                                );
+                            }
+                            keys.push((j, public));
+                        }
+                    }
                 }
             }
         }

@@ -29,6 +29,9 @@ pub struct NearGenesisOptions {
     pub epoch_length: u64,
     /// Derives every key from this seed when set.
     pub seed: Option<String>,
+    /// Full-access keys of the relayer account (at least 1): the first is [`NearGenesis::relayer`]'s, the others
+    /// are [`NearGenesis::relayer_keys`], each with a nonce of its own.
+    pub relayer_keys: usize,
 }
 
 impl Default for NearGenesisOptions {
@@ -39,6 +42,7 @@ impl Default for NearGenesisOptions {
             accounts: 2,
             epoch_length: 10,
             seed: None,
+            relayer_keys: 1,
         }
     }
 }
@@ -52,6 +56,9 @@ pub enum NearGenesisError {
     /// Epochs too short for light-client blocks.
     #[error("epoch length {0} is below the minimum of 5 blocks")]
     EpochLength(u64),
+    /// The relayer account needs its one key at least.
+    #[error("the relayer account needs at least 1 key, got {0}")]
+    RelayerKeys(usize),
     /// A generated account id is not valid.
     #[error("account id {0}: {1}")]
     AccountId(String, String),
@@ -100,6 +107,8 @@ pub struct NearGenesis {
     pub validators: Vec<NearAccount>,
     /// The relayer account.
     pub relayer: NearAccount,
+    /// Further full-access keys of the relayer account (same account id, other keys).
+    pub relayer_keys: Vec<NearAccount>,
     /// Other funded accounts.
     pub accounts: Vec<NearAccount>,
     /// The IBC contract account (it has a key too, as deployed contracts usually do).
@@ -138,6 +147,9 @@ impl NearGenesis {
         if opts.validators < 2 {
             return Err(NearGenesisError::Validators(opts.validators));
         }
+        if opts.relayer_keys == 0 {
+            return Err(NearGenesisError::RelayerKeys(0));
+        }
         if opts.epoch_length < 5 {
             return Err(NearGenesisError::EpochLength(opts.epoch_length));
         }
@@ -155,6 +167,14 @@ impl NearGenesis {
             chain_id: opts.chain_id.clone(),
             validators,
             relayer: account(&seed, RELAYER_ACCOUNT)?,
+            relayer_keys: (1..opts.relayer_keys)
+                .map(|i| {
+                    Ok(NearAccount {
+                        secret_key: derive_key(&seed, &format!("{RELAYER_ACCOUNT}/key{i}")),
+                        ..account(&seed, RELAYER_ACCOUNT)?
+                    })
+                })
+                .collect::<Result<Vec<_>, NearGenesisError>>()?,
             accounts,
             ibc: account(&seed, IBC_ACCOUNT)?,
             epoch_length: opts.epoch_length,
@@ -203,6 +223,34 @@ mod tests {
         let msg = b"hello";
         let sig = a.relayer.secret_key.sign(msg);
         assert!(sig.verify(msg, &a.relayer.public_key()));
+    }
+
+    #[test]
+    fn further_relayer_keys_are_distinct_keys_of_the_relayer_account() {
+        let opts = NearGenesisOptions {
+            seed: Some("s".into()),
+            relayer_keys: 3,
+            ..Default::default()
+        };
+        let g = NearGenesis::build(&opts).unwrap();
+        assert_eq!(g.relayer_keys.len(), 2);
+        let mut keys = vec![g.relayer.public_key()];
+        for k in &g.relayer_keys {
+            assert_eq!(k.account_id, g.relayer.account_id);
+            assert!(!keys.contains(&k.public_key()));
+            keys.push(k.public_key());
+        }
+        let state = super::super::runtime::genesis_state(&g);
+        for key in &keys {
+            assert!(
+                super::super::runtime::get_access_key(&state, &g.relayer.account_id, key).is_some()
+            );
+        }
+        assert!(NearGenesis::build(&NearGenesisOptions {
+            relayer_keys: 0,
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]

@@ -31,6 +31,13 @@ pub struct NearStoredOptions {
     pub seed: String,
     /// The genesis block's time, in nanoseconds since the Unix epoch.
     pub genesis_time_ns: u64,
+    /// Full-access keys of the relayer account (homes stored before this option have one).
+    #[serde(default = "one")]
+    pub relayer_keys: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl ChainOptions for NearStoredOptions {
@@ -52,6 +59,7 @@ impl NearStoredOptions {
                 .clone()
                 .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
             genesis_time_ns,
+            relayer_keys: opts.relayer_keys,
         }
     }
 
@@ -63,6 +71,7 @@ impl NearStoredOptions {
             accounts: self.accounts,
             epoch_length: self.epoch_length,
             seed: Some(self.seed.clone()),
+            relayer_keys: self.relayer_keys,
         }
     }
 }

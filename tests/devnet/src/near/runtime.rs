@@ -117,6 +117,14 @@ pub fn genesis_state(genesis: &NearGenesis) -> StateMap {
             &AccessKey::full_access(),
         );
     }
+    for key in &genesis.relayer_keys {
+        set_access_key(
+            &mut state,
+            &key.account_id,
+            &key.public_key(),
+            &AccessKey::full_access(),
+        );
+    }
     refresh_storage_usage(&mut state);
     state
 }

@@ -21,6 +21,8 @@ pub struct NearSubmitter {
     inner: Arc<NearTxSubmitter>,
     rpc: NearRpc,
     account: String,
+    /// The access key's public key (`ed25519:...`).
+    key: String,
     max_msgs: usize,
     max_size: usize,
 }
@@ -30,7 +32,9 @@ impl NearSubmitter {
     /// much estimated gas as the call is given.
     pub fn new(inner: NearTxSubmitter, rpc: NearRpc, max_msgs: usize, max_size: usize) -> Self {
         let account = inner.account().to_string();
+        let key = inner.public_key().to_string();
         Self {
+            key,
             inner: Arc::new(inner),
             rpc,
             account,
@@ -143,6 +147,10 @@ fn anys(msgs: Vec<Datagram>) -> Vec<Any> {
 impl Submitter for NearSubmitter {
     fn signer(&self) -> &str {
         &self.account
+    }
+
+    fn key_id(&self) -> Option<String> {
+        Some(self.key.clone())
     }
 
     fn max_msgs(&self) -> usize {
