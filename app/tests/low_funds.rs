@@ -13,13 +13,15 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
+#[path = "common/relayed.rs"]
+mod relayed;
+
 use std::time::Duration;
 
 use cosmrs::proto::cosmos::bank::v1beta1::MsgSend;
 use cosmrs::proto::cosmos::base::v1beta1::Coin;
 use ibc_proto::google::protobuf::Any;
 use prost::Message;
-use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use serde_json::Value;
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
@@ -235,26 +237,12 @@ async fn a_signer_below_min_balance_is_drained_and_the_funded_one_relays_everyth
     let voucher_b = voucher_denom(TRANSFER_PORT, &b.channel_id, "stake");
     let voucher_a = voucher_denom(TRANSFER_PORT, &a.channel_id, "stake");
     let total = per_side as u128;
-    let rpc_a = CosmosRpc::connect("ibc-0", &chains[0].rpc_url())
-        .await
-        .unwrap();
-    let rpc_b = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
-        .await
-        .unwrap();
-    eventually("every packet relayed and acknowledged", || async {
-        b.chain.balance(&u2.address, &voucher_b).await == total * amount
-            && a.chain.balance(&u1.address, &voucher_a).await == total * amount
-            && rpc_a
-                .packet_commitments(TRANSFER_PORT, &a.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-            && rpc_b
-                .packet_commitments(TRANSFER_PORT, &b.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-    })
+    relayed::until_every_packet_acknowledged(
+        &chains,
+        (&a, &b),
+        (&u2.address, &u1.address),
+        total * amount,
+    )
     .await;
 
     // Everything went out on the funded account; the drained one signed nothing and paid no fee.
@@ -324,20 +312,12 @@ async fn a_signer_below_min_balance_is_drained_and_the_funded_one_relays_everyth
     transfers(&a, &u1, &u2.address, amount, more, 50, timeout).await;
     transfers(&b, &u2, &u1.address, amount, more, 50, timeout).await;
     let total = (per_side + more) as u128;
-    eventually("the next packets relayed and acknowledged", || async {
-        b.chain.balance(&u2.address, &voucher_b).await == total * amount
-            && a.chain.balance(&u1.address, &voucher_a).await == total * amount
-            && rpc_a
-                .packet_commitments(TRANSFER_PORT, &a.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-            && rpc_b
-                .packet_commitments(TRANSFER_PORT, &b.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-    })
+    relayed::until_every_packet_acknowledged(
+        &chains,
+        (&a, &b),
+        (&u2.address, &u1.address),
+        total * amount,
+    )
     .await;
     for (i, end) in ends.iter().enumerate() {
         let after = end.chain.account(&second[i]).await.1;

@@ -13,12 +13,14 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
+#[path = "common/relayed.rs"]
+mod relayed;
+
 #[path = "common/proxy.rs"]
 mod proxy;
 
 use std::time::Duration;
 
-use relayd_actors::chain::cosmos::rpc::CosmosRpc;
 use serde_json::Value;
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
@@ -117,7 +119,6 @@ async fn killing_the_first_rpc_endpoint_mid_stream_loses_no_packet_and_shows_the
 
     // Half of the packets, then the first endpoints die while they are relayed, then the other half.
     let voucher_b = voucher_denom(TRANSFER_PORT, &b.channel_id, "stake");
-    let voucher_a = voucher_denom(TRANSFER_PORT, &a.channel_id, "stake");
     transfers(&a, &u1, &u2.address, amount, per_side / 2, 50, timeout).await;
     transfers(&b, &u2, &u1.address, amount, per_side / 2, 50, timeout).await;
     eventually(
@@ -133,26 +134,12 @@ async fn killing_the_first_rpc_endpoint_mid_stream_loses_no_packet_and_shows_the
     transfers(&b, &u2, &u1.address, amount, per_side / 2, 50, timeout).await;
 
     let total = per_side as u128;
-    let rpc_a = CosmosRpc::connect("ibc-0", &chains[0].rpc_url())
-        .await
-        .unwrap();
-    let rpc_b = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
-        .await
-        .unwrap();
-    eventually("every packet relayed and acknowledged", || async {
-        b.chain.balance(&u2.address, &voucher_b).await == total * amount
-            && a.chain.balance(&u1.address, &voucher_a).await == total * amount
-            && rpc_a
-                .packet_commitments(TRANSFER_PORT, &a.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-            && rpc_b
-                .packet_commitments(TRANSFER_PORT, &b.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-    })
+    relayed::until_every_packet_acknowledged(
+        &chains,
+        (&a, &b),
+        (&u2.address, &u1.address),
+        total * amount,
+    )
     .await;
     assert!(
         relayed_before_kill < total,
@@ -305,28 +292,12 @@ async fn a_broadcast_the_first_node_took_without_answering_is_waited_for_not_ref
     }
 
     let total = per_side as u128;
-    let voucher_b = voucher_denom(TRANSFER_PORT, &b.channel_id, "stake");
-    let voucher_a = voucher_denom(TRANSFER_PORT, &a.channel_id, "stake");
-    let rpc_a = CosmosRpc::connect("ibc-0", &chains[0].rpc_url())
-        .await
-        .unwrap();
-    let rpc_b = CosmosRpc::connect("ibc-1", &chains[1].rpc_url())
-        .await
-        .unwrap();
-    eventually("every packet relayed and acknowledged", || async {
-        b.chain.balance(&u2.address, &voucher_b).await == total * amount
-            && a.chain.balance(&u1.address, &voucher_a).await == total * amount
-            && rpc_a
-                .packet_commitments(TRANSFER_PORT, &a.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-            && rpc_b
-                .packet_commitments(TRANSFER_PORT, &b.channel_id)
-                .await
-                .unwrap()
-                .is_empty()
-    })
+    relayed::until_every_packet_acknowledged(
+        &chains,
+        (&a, &b),
+        (&u2.address, &u1.address),
+        total * amount,
+    )
     .await;
     assert!(
         swallowed() > 0,
