@@ -214,13 +214,21 @@ async fn near_proofs_are_checked_on_the_builders_path_before_forwarding() {
                     tokio::time::Instant::now() < deadline,
                     "no usable verified head in time"
                 );
-                let heads = link
+                // A NEAR chain that has just started may have nothing to bootstrap the light client from yet.
+                let heads = match link
                     .verified_heads(QueryVerifiedHeads {
                         correlation: CorrelationId::fresh(),
                         from: 0,
                     })
                     .await
-                    .unwrap();
+                {
+                    Ok(heads) => heads,
+                    Err(e) if e.kind == ErrorKind::Unavailable => {
+                        tokio::time::sleep(BLOCK_TIME).await;
+                        continue;
+                    }
+                    Err(e) => panic!("{e:?}"),
+                };
                 match proof_height::plan(Source::Near { heads: &heads }, 0, created_at) {
                     Ok(plan) => break (plan, heads),
                     Err(NoPlan::NoVerifiedHead { .. } | NoPlan::SourceBehind { .. }) => {

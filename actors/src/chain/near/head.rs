@@ -8,6 +8,7 @@ use super::endpoint::NearVerifyError;
 use super::execution_proof::verify_execution_proof;
 use super::light_client::{bps_hash, lite_block_hash, Advanced, LightClientError, TrustedNear};
 use super::rpc::NearRpc;
+use crate::chain::endpoint::ChainError;
 
 /// relayd's NEAR head: a trusted light-client state, advanced only by blocks the light client accepts.
 pub struct NearHead {
@@ -135,11 +136,16 @@ impl NearHead {
         rpc: &NearRpc,
     ) -> Result<LightClientBlockView, NearVerifyError> {
         let final_block = rpc.block(None).await?;
+        // A chain that has just started may have no light-client block past its first final block yet: nothing to
+        // trust so far, which is a wait, not a broken rule.
         rpc.next_light_client_block(final_block.header.prev_hash)
             .await?
-            .ok_or_else(|| NearVerifyError::Inconsistent {
-                chain: rpc.chain().to_owned(),
-                reason: "no light-client block after the final block's parent".to_owned(),
+            .ok_or_else(|| {
+                NearVerifyError::Chain(ChainError::Node {
+                    chain: rpc.chain().to_owned(),
+                    call: "next_light_client_block".to_owned(),
+                    reason: "no light-client block after the final block's parent yet".to_owned(),
+                })
             })
     }
 
