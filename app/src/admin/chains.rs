@@ -89,8 +89,8 @@ struct Target {
     chain: ChainConfig,
     store_prefix: String,
     address: String,
-    /// Every signing account: (key name, address), the primary first.
-    keys: Vec<(String, String)>,
+    /// The primary signing key's name.
+    key: String,
     denom: String,
     rpc: Option<CosmosRpc>,
 }
@@ -107,12 +107,15 @@ pub fn spawn_prober(
         .iter()
         .filter_map(|c| {
             let s = c.cosmos()?;
-            let keys = addresses.get(c.id.as_str()).cloned().unwrap_or_default();
+            let (key, address) = addresses
+                .get(c.id.as_str())
+                .and_then(|keys| keys.first().cloned())
+                .unwrap_or_default();
             Some(Target {
                 chain: c.clone(),
                 store_prefix: s.store_prefix,
-                address: keys.first().map(|(_, a)| a.clone()).unwrap_or_default(),
-                keys,
+                address,
+                key,
                 denom: s.gas_price.denom,
                 rpc: None,
             })
@@ -202,19 +205,13 @@ async fn probe(t: &mut Target, metrics: &Metrics) -> ChainProbe {
         Some(rpc) => balance(rpc, &t.address, &t.denom).await,
         None => Err("the node is unreachable".to_owned()),
     };
-    // One gauge per signing key; the first key's balance is the one `/chains` shows.
-    for (i, (name, address)) in t.keys.iter().enumerate() {
-        let b = match (&rpc, i) {
-            (_, 0) => balance.clone(),
-            (Some(rpc), _) => self::balance(rpc, address, &t.denom).await,
-            (None, _) => Err(String::new()),
-        };
-        if let Ok(b) = b {
-            families
-                .wallet_balance
-                .with_label_values(&[&id, &t.denom, name])
-                .set(i64::try_from(b).unwrap_or(i64::MAX));
-        }
+    // The primary key's gauge, also while the chain's TxSubmitter is down; every key's balance (the primary's
+    // too) is read by the TxSubmitter's lanes and set from their board at each scrape (`telemetry.rs`).
+    if let Ok(b) = &balance {
+        families
+            .wallet_balance
+            .with_label_values(&[&id, &t.denom, &t.key])
+            .set(i64::try_from(*b).unwrap_or(i64::MAX));
     }
     ChainProbe {
         probed_ms: now_ms(),

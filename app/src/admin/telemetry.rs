@@ -75,9 +75,16 @@ pub(super) async fn metrics(admin: web::Data<Admin>) -> ApiResult {
             .with_label_values(&[&chain, &channel])
             .set(i64::try_from(oldest).unwrap_or(i64::MAX));
     }
-    // Each signer lane's funds alarm, as its TxSubmitter last published it.
+    // Each signer lane's balance and funds alarm, as its TxSubmitter last read and published them (the admin
+    // prober reads no further keys' balances itself).
     for (chain, link) in admin.links.iter() {
         for lane in link.lanes() {
+            let balance = lane.balance.as_deref().and_then(|b| b.parse::<u128>().ok());
+            if let (Some(b), false) = (balance, lane.denom.is_empty()) {
+                f.wallet_balance
+                    .with_label_values(&[chain.as_str(), lane.denom.as_str(), lane.key.as_str()])
+                    .set(i64::try_from(b).unwrap_or(i64::MAX));
+            }
             if lane.min_balance.is_some() {
                 f.wallet_low
                     .with_label_values(&[chain.as_str(), lane.key.as_str()])
