@@ -101,11 +101,21 @@ impl Trees {
     }
 }
 
+/// sled's page cache for the state database. Its default (1 GiB) let the cached share of finished records grow
+/// the service's memory with every packet relayed; the hot set is the pending records and their indexes, and pages
+/// beyond this are read back from the file (through the OS's cache, which the service's RSS does not count).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl StateStore {
     /// Opens (or creates) the database at `path`, or shares the handle already open on it in this process.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let inner = handles::open_shared(path, |path| {
-            Trees::of(sled::Config::new().path(path).open()?)
+            Trees::of(
+                sled::Config::new()
+                    .path(path)
+                    .cache_capacity(CACHE_BYTES)
+                    .open()?,
+            )
         })?;
         let store = Self { inner };
         store.ensure_index()?;

@@ -485,15 +485,32 @@ pub async fn start_with(
                 }
             })
             .await;
+        // Every chain's listing first: an open end whose counterparty is open on another scanned chain is
+        // finished, and a builder for each of a thousand such channels would only read both ends and stop.
+        let mut listed = Vec::new();
         for (chain, rpc, clients) in scans {
-            let (connections, channels) = match (rpc.connections().await, rpc.channels().await) {
-                (Ok(c), Ok(h)) => (c, h),
+            match (rpc.connections().await, rpc.channels().await) {
+                (Ok(c), Ok(h)) => listed.push((chain, clients, c, h)),
                 (Err(e), _) | (_, Err(e)) => {
                     warn!(chain = %chain, error = %e, "handshake scan on start failed");
-                    continue;
                 }
-            };
-            let found = crate::scan::handshakes(&chain, &clients, &connections, &channels);
+            }
+        }
+        let listings: Vec<crate::scan::Listing<'_>> = listed
+            .iter()
+            .map(|(_, _, c, h)| crate::scan::Listing {
+                connections: c,
+                channels: h,
+            })
+            .collect();
+        for (i, (chain, clients, _, _)) in listed.iter().enumerate() {
+            let others: Vec<crate::scan::Listing<'_>> = listings
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, l)| *l)
+                .collect();
+            let found = crate::scan::handshakes(chain, clients, listings[i], &others);
             futures::stream::iter(found)
                 .for_each_concurrent(START_CONCURRENCY, |(object, state)| {
                     let clear_to = clear_to.clone();

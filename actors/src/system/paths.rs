@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use futures::stream::{self, StreamExt, TryStreamExt};
 use relayd_config::{Config, ConfigError, ConnectionEnd, Direction, KeyPath, RelayPath};
 use tracing::{info, warn};
 
@@ -59,6 +60,9 @@ impl From<ChainError> for PathError {
         Self::Chain(e)
     }
 }
+
+/// How many channels of one path are read from the chains at once while it resolves.
+const RESOLVE_IN_FLIGHT: usize = 16;
 
 /// Which of a path's ids disagrees with a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +258,7 @@ impl PathPlan {
         };
         let mut routes = Vec::new();
         if let Some((port, channel)) = named {
-            let found = self.found(&port, &channel, true).await?.ok_or_else(|| {
+            let found = self.found(&port, &channel, None).await?.ok_or_else(|| {
                 PathError::Chain(ChainError::rpc(
                     self.src.chain_id(),
                     &format!("resolve {}", self.name),
@@ -273,8 +277,20 @@ impl PathPlan {
             routes.push(self.route(&port, &channel, found)?);
         } else {
             let listed = self.src.listed_channels().await?;
-            for c in listed.iter().filter(|c| self.wanted.may_match(c)) {
-                let Some(found) = self.found(&c.port, &c.channel, false).await? else {
+            let candidates: Vec<&ListedChannel> =
+                listed.iter().filter(|c| self.wanted.may_match(c)).collect();
+            // Each channel costs a few reads on both chains; with hundreds of channels on one connection, asking
+            // them one after another is most of a start, so a bounded number are in flight at once (in order).
+            let founds: Vec<Option<Found>> = stream::iter(
+                candidates
+                    .iter()
+                    .map(|c| self.found(&c.port, &c.channel, Some(c))),
+            )
+            .buffered(RESOLVE_IN_FLIGHT)
+            .try_collect()
+            .await?;
+            for (c, found) in candidates.into_iter().zip(founds) {
+                let Some(found) = found else {
                     continue;
                 };
                 if self.wanted.mismatch(&found).is_none() {
@@ -372,30 +388,36 @@ impl PathPlan {
     }
 
     /// The channel `port`/`channel` of the source chain and its counterparty, or `None` while its handshake has
-    /// not named the counterparty channel. A channel that is not there is an error at `src_channel` when the
-    /// path names it (`named`).
+    /// not named the counterparty channel. A channel the path names (`listed` is `None`) that is not there is an
+    /// error at `src_channel`; a channel from the source chain's listing (`listed`) is there, and its listed
+    /// connection's client is not read again.
     async fn found(
         &self,
         port: &str,
         channel: &str,
-        named: bool,
+        listed: Option<&ListedChannel>,
     ) -> Result<Option<Found>, PathError> {
         let (a, b) = (&self.src, &self.dst);
-        let raw = a
-            .query_ibc(&path::channel(port, channel), QueryHeight::Latest, false)
-            .await?;
-        if raw.value.is_empty() && named {
-            let key = self.at.clone().unwrap_or_else(|| self.conn.clone());
-            return Err(self.config(
-                key.key("src_channel"),
-                format!("no channel {port}/{channel} on {}", a.chain_id()),
-            ));
+        if listed.is_none() {
+            let raw = a
+                .query_ibc(&path::channel(port, channel), QueryHeight::Latest, false)
+                .await?;
+            if raw.value.is_empty() {
+                let key = self.at.clone().unwrap_or_else(|| self.conn.clone());
+                return Err(self.config(
+                    key.key("src_channel"),
+                    format!("no channel {port}/{channel} on {}", a.chain_id()),
+                ));
+            }
         }
         let here = a.channel_route(port, channel).await?;
         if here.counterparty_channel.is_empty() {
             return Ok(None);
         }
-        let src_client = a.connection_client(&here.connection).await?;
+        let src_client = match listed {
+            Some(l) if l.connection == here.connection => l.client.clone(),
+            _ => a.connection_client(&here.connection).await?,
+        };
         let (dst_port, dst_channel) = (&here.counterparty_port, &here.counterparty_channel);
         let raw = b
             .query_ibc(
