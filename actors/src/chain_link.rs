@@ -1,6 +1,7 @@
 //! How builders and the coordinator reach one chain's actors: a bundle of recipients that the chain's
 //! supervisor re-points whenever it restarts a child, so callers never hold the address of a dead actor.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -78,7 +79,14 @@ pub struct ChainLink {
     loads: Arc<[Meter; 4]>,
     /// The highest block the monitor reported (0: none yet).
     tip: Arc<AtomicU64>,
+    /// For connections on this chain whose client's chain was found: (client, the relayed chain it tracks). A
+    /// connection's client never changes, so handshake builders locating channels over one connection read and
+    /// judge it once, not once per channel.
+    tracked: Arc<Mutex<HashMap<String, (String, ChainId)>>>,
 }
+
+/// How many connections [`ChainLink::tracked_by`] remembers; beyond it the record starts again.
+const TRACKED_CONNECTIONS: usize = 4096;
 
 fn load_index(kind: ActorKind) -> Option<usize> {
     match kind {
@@ -125,7 +133,23 @@ impl ChainLink {
             verification: Arc::new(Mutex::new(VerificationRecord::default())),
             loads: Arc::new(Default::default()),
             tip: Arc::new(AtomicU64::new(0)),
+            tracked: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The client of `connection` and the relayed chain it tracks, if a handshake builder found them before.
+    pub fn tracked_by(&self, connection: &str) -> Option<(String, ChainId)> {
+        let map = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(connection).cloned()
+    }
+
+    /// Records that `connection` is built on `client`, which tracks `chain` (found from the chain's proven state).
+    pub fn record_tracked(&self, connection: &str, client: &str, chain: &ChainId) {
+        let mut map = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= TRACKED_CONNECTIONS && !map.contains_key(connection) {
+            map.clear();
+        }
+        map.insert(connection.to_owned(), (client.to_owned(), chain.clone()));
     }
 
     /// The board the chain's TxSubmitter publishes its signer lanes on (balances, drained lanes, their work).
@@ -535,5 +559,26 @@ mod tests {
         let status = link.verification();
         assert!(!status.alarm);
         assert_eq!(status.light_client.refused, 2);
+    }
+
+    #[test]
+    fn a_connection_s_tracked_chain_is_remembered_within_its_bound() {
+        let link = ChainLink::new(ChainId::new("ibc-0").unwrap(), String::new(), Vec::new());
+        let other = ChainId::new("ibc-1").unwrap();
+        assert_eq!(link.tracked_by("connection-0"), None);
+        link.record_tracked("connection-0", "07-tendermint-0", &other);
+        // Clones share the record, as the coordinator's builders do.
+        assert_eq!(
+            link.clone().tracked_by("connection-0"),
+            Some(("07-tendermint-0".to_owned(), other.clone()))
+        );
+        for i in 1..super::TRACKED_CONNECTIONS {
+            link.record_tracked(&format!("connection-{i}"), "07-tendermint-0", &other);
+        }
+        assert!(link.tracked_by("connection-0").is_some());
+        // One more than the bound starts the record again.
+        link.record_tracked("connection-x", "07-tendermint-0", &other);
+        assert_eq!(link.tracked_by("connection-0"), None);
+        assert!(link.tracked_by("connection-x").is_some());
     }
 }

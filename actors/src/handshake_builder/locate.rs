@@ -157,6 +157,11 @@ pub(super) async fn connection_client(
     connection: &str,
 ) -> Result<(conn::ConnectionEnd, ChainId), RelayError> {
     let end = existing_connection(link, correlation, connection).await?;
+    if let Some((client, chain)) = link.tracked_by(connection) {
+        if client == end.client_id {
+            return Ok((end, chain));
+        }
+    }
     let client = ClientId::new(end.client_id.clone())
         .map_err(|e| RelayError::new(ErrorKind::Unverified, e.to_string()))?;
     let summary = link
@@ -166,7 +171,24 @@ pub(super) async fn connection_client(
         })
         .await?;
     let tracked = super::tracked::tracked_chain(links, link, correlation, &summary).await?;
+    link.record_tracked(connection, &end.client_id, &tracked);
     Ok((end, tracked))
+}
+
+/// The chain the client of `connection` tracks: from the link's record when a builder found it before (a
+/// connection's client never changes), else read and judged as [`connection_client`] does.
+pub(super) async fn connection_chain(
+    links: &HashMap<ChainId, ChainLink>,
+    link: &ChainLink,
+    correlation: CorrelationId,
+    connection: &str,
+) -> Result<ChainId, RelayError> {
+    if let Some((_, chain)) = link.tracked_by(connection) {
+        return Ok(chain);
+    }
+    connection_client(links, link, correlation, connection)
+        .await
+        .map(|(_, chain)| chain)
 }
 
 /// Finds both ends of the handshake that `named` (either end) takes part in, given how far it has come: for
@@ -216,7 +238,7 @@ pub async fn locate(
                 .await?
                 .ok_or_else(|| missing(chain, &format!("channel {port}/{channel}")))?;
             let hop = end.connection_hops.first().cloned().unwrap_or_default();
-            let (_, tracked) = connection_client(links, l, correlation, &hop).await?;
+            let tracked = connection_chain(links, l, correlation, &hop).await?;
             link(links, &tracked)?;
             let cp = end.counterparty.unwrap_or_default();
             let here = EndId {
