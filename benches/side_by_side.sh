@@ -2,13 +2,13 @@
 # relayd and Hermes 1.10.5 on the same workloads, one after the other, on fresh devnet pairs on this machine
 # (not run in CI). Two workloads:
 #   backlog  N transfers each way are pending before the relayer starts (cleared on start);
-#   steady   the relayer runs while RATE transfers per batch go each way, one batch after another, for SECONDS.
+#   steady   the relayer runs while RATE transfers per batch go each way, one batch after another, for DURATION seconds.
 # Per run it prints seconds to all received and to all acknowledged, packets/s, receive latency p50/p99 (steady),
 # the relayer's peak RSS and CPU seconds, the CPU seconds of the two nodes and the larger node's peak RSS; then
 # Hermes/relayd ratios.
 #
 #   benches/side_by_side.sh [backlog|steady|both]      (default both)
-#   N=2000 RATE=20 SECONDS=60 BLOCK_TIME=500ms CAP=600 RELAYERS="relayd hermes" benches/side_by_side.sh
+#   N=2000 RATE=20 DURATION=60 BLOCK_TIME=500ms CAP=600 RELAYERS="relayd hermes" benches/side_by_side.sh
 #
 # Hermes is installed if missing (cargo install ibc-relayer-cli --version 1.10.5 --locked; needs protobuf-compiler
 # and libclang-dev). Both relayers sign with the `relayer` account; transfers are sent by `user1` with Hermes's
@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-both}
 N=${N:-2000}
 RATE=${RATE:-20}
-SECONDS_STEADY=${SECONDS:-60}
+# Not SECONDS: bash keeps its own SECONDS (seconds since the shell started), which would read as 0 here.
+SECONDS_STEADY=${DURATION:-60}
 BLOCK_TIME=${BLOCK_TIME:-500ms}
 CAP=${CAP:-600}
 RELAYERS=${RELAYERS:-"relayd hermes"}
@@ -270,6 +271,14 @@ steady() {
   start_relayer "$relayer"
   sleep 5
   t0=$(now)
+  # Balances are sampled from the start, not only once the senders are done, so that latency counts from the
+  # block that carried a packet to the sample that shows it received.
+  ( while [ -d "$work" ] && [ ! -e "$work/stop-sampling" ]; do
+      t=$(now)
+      echo "$t $(balance "${rpc[ibc-0]}" "${receiver[ibc-0]}") $(balance "${rpc[ibc-1]}" "${receiver[ibc-1]}")" >> "$work/samples"
+      sleep 0.1
+    done ) &
+  local sampler=$!
   # One sender per direction: a batch of RATE transfers, then the next once it is in a block.
   for src in ibc-0 ibc-1; do
     ( end=$(python3 -c "print($t0 + $SECONDS_STEADY)"); sent=0
@@ -279,6 +288,8 @@ steady() {
     pids+=($!)
   done
   wait "${pids[-1]}" "${pids[-2]}"
+  touch "$work/stop-sampling"
+  wait "$sampler"
   total=$(tail -1 "$work/sent-ibc-0" | cut -d' ' -f2)
   [ "$(tail -1 "$work/sent-ibc-1" | cut -d' ' -f2)" = "$total" ] || total=$(( total < $(tail -1 "$work/sent-ibc-1" | cut -d' ' -f2) ? total : $(tail -1 "$work/sent-ibc-1" | cut -d' ' -f2) ))
   out=$(wait_done "$total" "$t0")
@@ -289,7 +300,7 @@ steady() {
   lat=$(python3 - "$work" <<'PY'
 import sys, bisect
 work = sys.argv[1]
-samples = [tuple(float(x) for x in l.split()) for l in open(f"{work}/samples")]
+samples = sorted(tuple(float(x) for x in l.split()) for l in open(f"{work}/samples") if len(l.split()) == 3)
 lat = []
 for src, col in (("ibc-0", 2), ("ibc-1", 1)):
     sent = [tuple(float(x) for x in l.split()) for l in open(f"{work}/sent-{src}")]
