@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 pub mod breaker;
+pub mod outcomes;
 pub mod verification;
 
 use relayd_messages::{
@@ -83,6 +84,8 @@ pub struct ChainLink {
     /// connection's client never changes, so handshake builders locating channels over one connection read and
     /// judge it once, not once per channel.
     tracked: Arc<Mutex<HashMap<String, (String, ChainId)>>>,
+    /// Transactions submitted through this link whose outcome its caller has not taken in yet.
+    pub outcomes: outcomes::Outcomes,
 }
 
 /// How many connections [`ChainLink::tracked_by`] remembers; beyond it the record starts again.
@@ -134,6 +137,7 @@ impl ChainLink {
             loads: Arc::new(Default::default()),
             tip: Arc::new(AtomicU64::new(0)),
             tracked: Arc::new(Mutex::new(HashMap::new())),
+            outcomes: outcomes::Outcomes::default(),
         }
     }
 

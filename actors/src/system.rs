@@ -166,12 +166,27 @@ impl RelayHandle {
     pub async fn shutdown_within(self, bound: Duration) {
         // The service supervisor first: the actors stopping from here on are not failures to escalate.
         let _ = self.services.send(StopServices).await;
+        let started = tokio::time::Instant::now();
         let quiesced =
             futures::future::join_all(self.supervisors.iter().map(|(_, sup)| sup.send(Quiesce)));
         if tokio::time::timeout(bound, quiesced).await.is_err() {
             warn!(
                 ?bound,
                 "transactions still in flight; stopping without their outcome"
+            );
+        }
+        // The submitters have answered; the builders take their answers in on the coordinator's Arbiter, and
+        // a transaction's outcome dropped there would leave its record a state behind the chain.
+        let outcomes: Vec<_> = self.links.values().map(|l| l.outcomes.clone()).collect();
+        let left = crate::chain_link::outcomes::settled(
+            &outcomes,
+            bound.saturating_sub(started.elapsed()),
+        )
+        .await;
+        if left > 0 {
+            warn!(
+                outcomes = left,
+                "transaction outcomes not taken in yet; their packets resume from the chain on the next start"
             );
         }
         for (_, sup) in &self.supervisors {

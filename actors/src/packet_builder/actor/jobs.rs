@@ -100,6 +100,8 @@ impl PacketBuilder {
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(
                 async move {
+                    // Held until the builder has the outcome: a graceful stop waits for it.
+                    let _outcome = dst.outcomes.awaited();
                     dst.submit(SubmitTx {
                         correlation,
                         update,
@@ -187,6 +189,7 @@ impl PacketBuilder {
                     update.target,
                     &src.signer,
                 );
+                let _outcome = src.outcomes.awaited();
                 let report = src
                     .submit(SubmitTx {
                         correlation,
@@ -287,6 +290,7 @@ impl PacketBuilder {
                     },
                     &src.signer,
                 );
+                let _outcome = src.outcomes.awaited();
                 src.submit(SubmitTx {
                     correlation,
                     update: Some((route.src_client.clone(), update.target, update.msgs)),
