@@ -20,11 +20,15 @@
 //! Run: `cargo bench -p relayd-benches --bench scale --profile dev` (`SCALE_N=100 SCALE_P=10000 SCALE_M=1000` for
 //! a reduced run; `0` skips a phase; `SCALE_BLOCK_MS` block time, default 500; `SCALE_CAP_S` the most any phase
 //! waits, default 1800; `SCALE_KEEP=1` keeps the work folder with relayd's logs; `SCALE_LOG` relayd's `RUST_LOG`,
-//! default `info`; `SCALE_MIX=1` mixes channels within each transfer transaction).
+//! default `info`; `SCALE_MIX=1` mixes channels within each transfer transaction; `SCALE_HERMES=1` adds phase 2b:
+//! phase 2 again with Hermes 1.10.5 started instead of relayd, `HERMES_BIN` or `~/.cargo/bin/hermes`).
 
 #[path = "../../tests/devnet/tests/support/mod.rs"]
 #[allow(dead_code)]
 mod support;
+
+#[path = "scale/hermes.rs"]
+mod hermes;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -105,28 +109,36 @@ impl Sample {
 }
 
 /// `relayd start` as a process, sampled every 100 ms for its peaks.
-struct Relayd {
+/// A relayer process (relayd, or Hermes in phase 2b), sampled while it runs.
+struct Relayer {
     child: Child,
     started: Instant,
     stop: Arc<AtomicBool>,
     sampler: std::thread::JoinHandle<Sample>,
 }
 
-impl Relayd {
+impl Relayer {
     fn start(config: &Path, log: &Path) -> Self {
-        let child = Command::new(relayd_bin())
-            .env(
-                "RUST_LOG",
-                std::env::var("SCALE_LOG").unwrap_or_else(|_| "info".to_owned()),
-            )
-            .args(["--log-format", "text", "-c"])
-            .arg(config)
-            .arg("start")
+        let mut cmd = Command::new(relayd_bin());
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("SCALE_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
+        .args(["--log-format", "text", "-c"])
+        .arg(config)
+        .arg("start");
+        Self::spawn(cmd, log)
+    }
+
+    /// Runs `cmd` with its output in `log` and samples it every 100 ms.
+    fn spawn(mut cmd: Command, log: &Path) -> Self {
+        let out = std::fs::File::create(log).expect("log file");
+        let child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("log file"))
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
             .spawn()
-            .expect("relayd starts");
+            .expect("the relayer starts");
         let started = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let pid = child.id();
@@ -224,10 +236,18 @@ impl Setup {
         }
     }
 
-    fn start(&mut self) -> Relayd {
+    fn start(&mut self) -> Relayer {
         self.runs += 1;
         let log = self.dir.path().join(format!("relayd-{}.log", self.runs));
-        Relayd::start(&self.config, &log)
+        Relayer::start(&self.config, &log)
+    }
+
+    /// `hermes start` over the same chains (phase 2b).
+    fn start_hermes(&mut self) -> Relayer {
+        self.runs += 1;
+        let home = hermes::HermesHome::new(self.dir.path(), &self.chains);
+        let log = self.dir.path().join(format!("hermes-{}.log", self.runs));
+        Relayer::spawn(home.start(), &log)
     }
 }
 
@@ -429,8 +449,9 @@ async fn handshakes(s: &mut Setup, name: &str, total: usize, cap: Duration) {
     );
 }
 
-/// Phase 2: one transfer on the last channel while relayd is stopped, then the time from start to its receipt.
-async fn first_packet(s: &mut Setup, cap: Duration) {
+/// Phase 2: one transfer on the last channel while relayd is stopped, then the time from start to its receipt;
+/// with `hermes`, phase 2b: the same with Hermes started instead.
+async fn first_packet(s: &mut Setup, cap: Duration, hermes: bool) {
     let open: Vec<String> = open_channels(s).await;
     let Some(last) = open.last() else {
         println!("first packet: no open channel");
@@ -439,7 +460,11 @@ async fn first_packet(s: &mut Setup, cap: Duration) {
     let receiver = Wallet::genesis(&s.chains[1], "user2").address;
     let before = vouchers(&s.b, &receiver).await;
     send(s, std::slice::from_ref(last), 1, 1).await;
-    let relayd = s.start();
+    let (who, relayd) = if hermes {
+        ("Hermes", s.start_hermes())
+    } else {
+        ("relayd", s.start())
+    };
     let mut got = None;
     while relayd.started.elapsed() < cap {
         if vouchers(&s.b, &receiver).await > before {
@@ -453,7 +478,7 @@ async fn first_packet(s: &mut Setup, cap: Duration) {
     let settled = relayd.now();
     let peak = relayd.stop();
     println!(
-        "first packet ({} open channels, packet on {last}): received {}; then {}; {}s later {}; peak RSS {} MB, threads {}, fds {}",
+        "first packet, {who} ({} open channels, packet on {last}): received {}; then {}; {}s later {}; peak RSS {} MB, threads {}, fds {}",
         open.len(),
         got.map_or_else(|| format!("not within {}", secs(cap)), |d| format!("after {}", secs(d))),
         at.show(),
@@ -562,7 +587,10 @@ fn main() {
         if n > 0 {
             let mut s = Setup::new(block).await;
             handshakes(&mut s, "handshakes", n, cap).await;
-            first_packet(&mut s, cap).await;
+            first_packet(&mut s, cap, false).await;
+            if env("SCALE_HERMES", 0) == 1 {
+                first_packet(&mut s, cap, true).await;
+            }
             if p > 0 {
                 backlog(&mut s, p, cap).await;
             }

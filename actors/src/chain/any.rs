@@ -2,6 +2,7 @@
 //! alike (resolving routes at start). The per-chain actors do not use it: each supervisor is generic over its
 //! chain's own backend.
 
+use ibc_proto::ibc::core::channel::v1::{Order, State};
 use relayd_messages::ObservedEvent;
 
 use super::cosmos::endpoint::CosmosEndpoint;
@@ -138,8 +139,8 @@ pub struct ListedChannel {
     pub port: String,
     /// The channel.
     pub channel: String,
-    /// The connection it runs over (its first hop).
-    pub connection: String,
+    /// Its end as the listing returned it: counterparty, connection (its first hop), ordering, state.
+    pub route: ChannelInfo,
     /// The client that connection is built on.
     pub client: String,
 }
@@ -164,11 +165,18 @@ impl AnyEndpoint {
                     .into_iter()
                     .filter_map(|c| {
                         let connection = c.connection_hops.first()?.clone();
+                        let counterparty = c.counterparty.unwrap_or_default();
                         Some(ListedChannel {
                             client: clients.get(&connection)?.clone(),
                             port: c.port_id,
                             channel: c.channel_id,
-                            connection,
+                            route: ChannelInfo {
+                                counterparty_port: counterparty.port_id,
+                                counterparty_channel: counterparty.channel_id,
+                                connection,
+                                ordered: c.ordering == Order::Ordered as i32,
+                                open: c.state == State::Open as i32,
+                            },
                         })
                     })
                     .collect())
@@ -185,7 +193,7 @@ impl AnyEndpoint {
                     if let Some(client) = clients.get(&info.connection) {
                         listed.push(ListedChannel {
                             client: client.clone(),
-                            connection: info.connection,
+                            route: info,
                             port,
                             channel,
                         });

@@ -93,16 +93,7 @@ pub trait ChainEndpoint {
         if raw.value.is_empty() {
             return Err(ChainError::rpc(chain, &p, "no such channel"));
         }
-        let end = Channel::decode(raw.value.as_slice())
-            .map_err(|e| ChainError::rpc(chain, &p, format!("undecodable channel end: {e}")))?;
-        let counterparty = end.counterparty.unwrap_or_default();
-        Ok(ChannelInfo {
-            counterparty_port: counterparty.port_id,
-            counterparty_channel: counterparty.channel_id,
-            connection: end.connection_hops.first().cloned().unwrap_or_default(),
-            ordered: end.ordering == Order::Ordered as i32,
-            open: end.state == State::Open as i32,
-        })
+        ChannelInfo::decode(chain, &p, &raw.value)
     }
 
     /// The client a connection on this chain is built on.
@@ -168,6 +159,22 @@ pub struct ChannelInfo {
     pub ordered: bool,
     /// Whether the channel is open (closed channels only take timeouts).
     pub open: bool,
+}
+
+impl ChannelInfo {
+    /// The channel end stored at `p` on `chain` (its protobuf bytes, as the IBC store holds them).
+    pub fn decode(chain: &str, p: &str, value: &[u8]) -> Result<Self, ChainError> {
+        let end = Channel::decode(value)
+            .map_err(|e| ChainError::rpc(chain, p, format!("undecodable channel end: {e}")))?;
+        let counterparty = end.counterparty.unwrap_or_default();
+        Ok(Self {
+            counterparty_port: counterparty.port_id,
+            counterparty_channel: counterparty.channel_id,
+            connection: end.connection_hops.first().cloned().unwrap_or_default(),
+            ordered: end.ordering == Order::Ordered as i32,
+            open: end.state == State::Open as i32,
+        })
+    }
 }
 
 /// ICS-24 paths of the IBC store.

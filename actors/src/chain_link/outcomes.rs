@@ -58,7 +58,7 @@ mod tests {
         assert_eq!(outcomes.pending(), 2);
         // Still awaited at the bound: reported, not waited on forever.
         assert_eq!(
-            settled(&[outcomes.clone()], Duration::from_millis(20)).await,
+            settled(std::slice::from_ref(&outcomes), Duration::from_millis(20)).await,
             2
         );
         drop(first);

@@ -11,7 +11,7 @@ use relayd_config::{Config, ConfigError, ConnectionEnd, Direction, KeyPath, Rela
 use tracing::{info, warn};
 
 use crate::chain::any::{AnyEndpoint, ListedChannel};
-use crate::chain::endpoint::{path, ChainEndpoint, ChainError, QueryHeight};
+use crate::chain::endpoint::{path, ChainEndpoint, ChainError, ChannelInfo, QueryHeight};
 use relayd_messages::Route;
 
 /// The file the configuration was read from and its text, so that problems found on chain name the file and
@@ -133,7 +133,7 @@ impl Wanted {
     fn may_match(&self, c: &ListedChannel) -> bool {
         let is = |want: &Option<String>, actual: &str| want.as_deref().is_none_or(|w| w == actual);
         c.client == self.src_client
-            && is(&self.src_connection, &c.connection)
+            && is(&self.src_connection, &c.route.connection)
             && is(&self.src_port, &c.port)
             && is(&self.src_channel, &c.channel)
     }
@@ -410,22 +410,21 @@ impl PathPlan {
                 ));
             }
         }
-        let here = a.channel_route(port, channel).await?;
+        // A listed channel's end came with the listing, read moments ago: not read again.
+        let (here, src_client) = match listed {
+            Some(l) => (l.route.clone(), Some(l.client.clone())),
+            None => (a.channel_route(port, channel).await?, None),
+        };
         if here.counterparty_channel.is_empty() {
             return Ok(None);
         }
-        let src_client = match listed {
-            Some(l) if l.connection == here.connection => l.client.clone(),
-            _ => a.connection_client(&here.connection).await?,
+        let src_client = match src_client {
+            Some(client) => client,
+            None => a.connection_client(&here.connection).await?,
         };
         let (dst_port, dst_channel) = (&here.counterparty_port, &here.counterparty_channel);
-        let raw = b
-            .query_ibc(
-                &path::channel(dst_port, dst_channel),
-                QueryHeight::Latest,
-                false,
-            )
-            .await?;
+        let dst_path = path::channel(dst_port, dst_channel);
+        let raw = b.query_ibc(&dst_path, QueryHeight::Latest, false).await?;
         if raw.value.is_empty() {
             // The source end's client tracks some other chain than the destination end's.
             return Err(self.config(
@@ -438,7 +437,8 @@ impl PathPlan {
                 ),
             ));
         }
-        let there = b.channel_route(dst_port, dst_channel).await?;
+        // The end just read, not read again.
+        let there = ChannelInfo::decode(b.chain_id(), &dst_path, &raw.value)?;
         if there.counterparty_channel.is_empty() {
             return Ok(None);
         }
@@ -589,7 +589,13 @@ mod tests {
         let listed = ListedChannel {
             port: "transfer".into(),
             channel: "channel-0".into(),
-            connection: "connection-0".into(),
+            route: crate::chain::endpoint::ChannelInfo {
+                counterparty_port: "transfer".into(),
+                counterparty_channel: "channel-3".into(),
+                connection: "connection-0".into(),
+                ordered: false,
+                open: true,
+            },
             client: "07-tendermint-0".into(),
         };
         assert!(wanted().may_match(&listed));
