@@ -489,6 +489,29 @@ impl<A: Application> NodeView for Node<A> {
         height: u64,
         prove: bool,
     ) -> abci::response::Query {
+        // An SDK app registers the node's services (GetTx, GetNodeInfo, ...) on its gRPC query router too, so
+        // they answer over ABCI as over gRPC (Hermes's health check asks GetNodeInfo this way).
+        if let Some(answer) = crate::grpc::node_service(self, path, data) {
+            let at = if height == 0 {
+                self.latest_height()
+            } else {
+                height
+            };
+            return match answer {
+                Ok(value) => abci::response::Query {
+                    value: value.into(),
+                    height: block::Height::try_from(at).unwrap_or_default(),
+                    ..Default::default()
+                },
+                Err(e) => abci::response::Query {
+                    code: e.abci_code().into(),
+                    codespace: "sdk".into(),
+                    log: e.message().to_owned(),
+                    height: block::Height::try_from(at).unwrap_or_default(),
+                    ..Default::default()
+                },
+            };
+        }
         match self.app() {
             Ok(app) => app.query(path, data, height, prove),
             Err(e) => abci::response::Query {

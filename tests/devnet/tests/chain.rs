@@ -237,6 +237,32 @@ async fn a_transfer_through_the_real_endpoints() {
         (GENESIS_BALANCE + 1234).to_string()
     );
 
+    // The node's own services answer over ABCI too, as an SDK app's query router does.
+    let info: ibc_proto::cosmos::base::tendermint::v1beta1::GetNodeInfoResponse = abci(
+        &client,
+        "/cosmos.base.tendermint.v1beta1.Service/GetNodeInfo",
+        ibc_proto::cosmos::base::tendermint::v1beta1::GetNodeInfoRequest {},
+        None,
+    )
+    .await;
+    assert_eq!(
+        info.default_node_info.expect("node info").network,
+        chain.chain_id()
+    );
+    let missing = client
+        .abci_query(
+            Some("/cosmos.tx.v1beta1.Service/GetTx".into()),
+            ibc_proto::cosmos::tx::v1beta1::GetTxRequest {
+                hash: "00".repeat(32),
+            }
+            .encode_to_vec(),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(missing.code.value(), 22, "{}", missing.log);
+
     // A proof taken at h verifies against the app hash in header h+1, which the light client accepts.
     wait_height(&client, h + 1).await;
     let key = b"nextClientSequence".to_vec();
