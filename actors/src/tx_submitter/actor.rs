@@ -211,6 +211,16 @@ fn answer(group: Vec<Pending>, reply: impl Fn() -> Result<TxReport, RelayError>)
     }
 }
 
+/// Tells the callers of requests that will not be sent, because relayd is stopping, so that they settle now.
+fn answer_unsent(chain: &ChainId, queue: &mut state::Queue<Reply>) {
+    answer(queue.unsent(), || {
+        Err(RelayError::new(
+            ErrorKind::Stopped,
+            format!("{chain}: relayd is stopping; not sent"),
+        ))
+    });
+}
+
 /// Answers a failed transaction's requests, unless the chain refused it and it was halved to go out again.
 fn failed(
     shared: &RefCell<Shared>,
@@ -311,6 +321,8 @@ async fn drain<S: Submitter + 'static>(
         if admitting.is_none() && confirming.is_empty() {
             let mut s = shared.borrow_mut();
             if s.queue.finish_if_idle() {
+                // Halves of a batch refused while closing were queued again and will not go out.
+                answer_unsent(&chain, &mut s.queue);
                 for waiter in s.idle.drain(..) {
                     let _ = waiter.send(());
                 }
@@ -403,10 +415,16 @@ impl<S: Submitter + 'static> Handler<SubmitTx> for TxSubmitter<S> {
             .collect();
         let index = self.router.choose(msg.ordered_channel.as_deref(), &loads);
         let lane = &self.lanes[index.min(self.lanes.len() - 1)];
-        let start = lane.shared.borrow_mut().queue.enqueue(Pending {
-            request: msg,
-            reply: tx,
-        });
+        let start = {
+            let queue = &mut lane.shared.borrow_mut().queue;
+            let start = queue.enqueue(Pending {
+                request: msg,
+                reply: tx,
+            });
+            // Stopping: refused at once rather than queued until the actor stops.
+            answer_unsent(&self.chain, queue);
+            start
+        };
         if !start {
             lane.wake.notify_one();
         } else {
@@ -439,7 +457,9 @@ impl<S: Submitter + 'static> Handler<FinishInFlight> for TxSubmitter<S> {
         let mut waits = Vec::new();
         for lane in &self.lanes {
             let mut s = lane.shared.borrow_mut();
-            if s.queue.close() {
+            let running = s.queue.close();
+            answer_unsent(&self.chain, &mut s.queue);
+            if running {
                 let (tx, rx) = oneshot::channel();
                 s.idle.push(tx);
                 lane.wake.notify_one();

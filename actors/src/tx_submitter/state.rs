@@ -98,6 +98,17 @@ impl<R> Queue<R> {
         self.busy
     }
 
+    /// Once closing, the requests that will never be sent (queued, or halves of refused batches), taken off
+    /// the queue for their callers to hear so now rather than when the actor stops; empty before closing.
+    pub fn unsent(&mut self) -> Vec<Pending<R>> {
+        if !self.closing {
+            return Vec::new();
+        }
+        let mut unsent: Vec<Pending<R>> = self.pending.drain(..).collect();
+        unsent.extend(self.split.drain(..).flatten());
+        unsent
+    }
+
     /// The next transaction's requests, if one may be admitted now with `in_flight` transactions waiting for
     /// their blocks: none while closing or with the pipeline full.
     pub fn next_to_admit(&mut self, in_flight: usize, limits: Limits) -> Option<Vec<Pending<R>>> {
@@ -371,6 +382,28 @@ mod tests {
             !q.enqueue(pending(3, 1, None, 0)),
             "no drain starts while closing"
         );
+    }
+
+    #[test]
+    fn once_closing_queued_requests_and_refused_halves_are_handed_back_unsent() {
+        let mut q = Queue::default();
+        q.enqueue(pending(0, 1, None, 0));
+        q.enqueue(pending(1, 1, None, 0));
+        assert!(q.unsent().is_empty(), "nothing is unsent before closing");
+        let group = q.next_to_admit(0, limits(1, 2)).expect("one admitted");
+        q.close();
+        assert_eq!(
+            ids(&q.unsent()),
+            vec![1],
+            "the queued request, not the one in flight"
+        );
+        // The transaction in flight is refused after closing: its halves never go out either.
+        q.enqueue(pending(2, 1, None, 0));
+        let mut both = group;
+        both.push(pending(3, 1, None, 0));
+        assert!(q.refused(ErrorKind::Rejected, both).is_none());
+        assert_eq!(ids(&q.unsent()), vec![2, 0, 3]);
+        assert!(q.unsent().is_empty());
     }
 
     #[test]

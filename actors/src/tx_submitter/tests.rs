@@ -270,7 +270,11 @@ async fn finishing_lets_the_transaction_in_flight_land_and_sends_nothing_new() {
     addr.send(relayd_messages::FinishInFlight)
         .await
         .expect("mailbox");
-    drop((queued, late));
+    // What was queued, or came after, will not be sent: its callers hear so now, not when the actor stops.
+    for (name, reply) in [("queued", queued), ("late", late)] {
+        let refused = reply.await.expect("mailbox").expect_err(name);
+        assert_eq!(refused.kind, relayd_messages::ErrorKind::Stopped, "{name}");
+    }
 }
 
 /// A chain that admits transactions and confirms them when the test says so (or at once when not `hold`):
@@ -511,7 +515,12 @@ async fn finishing_waits_for_every_transaction_in_flight_and_admits_nothing_new(
     assert_eq!(
         admitted.borrow().len(),
         3,
-        "the queued request stayed queued"
+        "the queued request was not sent"
+    );
+    let unsent = replies.next().expect("reply").await.expect("mailbox");
+    assert_eq!(
+        unsent.expect_err("not sent").kind,
+        relayd_messages::ErrorKind::Stopped
     );
 }
 
