@@ -270,6 +270,21 @@ pub fn node_service<A: Application>(
                 app_name: "devnet".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
                 cosmos_sdk_version: "v0.50.0".into(),
+                // As an SDK binary lists its Go modules: relayers read the SDK's, CometBFT's and ibc-go's
+                // versions here. The devnet's IBC is ibc-rs; ibc-go v8 is the release whose wire it matches
+                // (docs/devnet.md).
+                build_deps: [
+                    ("github.com/cosmos/cosmos-sdk", "v0.50.0"),
+                    ("github.com/cometbft/cometbft", "v0.38.12"),
+                    ("github.com/cosmos/ibc-go/v8", "v8.0.0"),
+                ]
+                .into_iter()
+                .map(|(path, version)| tmsvc::Module {
+                    path: path.into(),
+                    version: version.into(),
+                    sum: String::new(),
+                })
+                .collect(),
                 ..Default::default()
             }),
         }

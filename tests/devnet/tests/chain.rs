@@ -249,6 +249,17 @@ async fn a_transfer_through_the_real_endpoints() {
         info.default_node_info.expect("node info").network,
         chain.chain_id()
     );
+    let deps: Vec<String> = info
+        .application_version
+        .expect("application version")
+        .build_deps
+        .into_iter()
+        .map(|m| format!("{}@{}", m.path, m.version))
+        .collect();
+    assert!(
+        deps.contains(&"github.com/cometbft/cometbft@v0.38.12".to_owned()),
+        "{deps:?}"
+    );
     let missing = client
         .abci_query(
             Some("/cosmos.tx.v1beta1.Service/GetTx".into()),
