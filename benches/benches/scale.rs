@@ -55,14 +55,6 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 fn relayd_bin() -> PathBuf {
     std::env::var_os("RELAYD_BIN").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/relayd"),
@@ -212,10 +204,10 @@ impl Setup {
             .filter(|l| !l.starts_with("paths = "))
             .map(|l| format!("{l}\n"))
             .collect();
-        let text = format!(
-            "{text}\n[admin]\nlisten_addr = \"127.0.0.1:{}\"\n",
-            free_port()
-        );
+        let admin = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let text = format!("{text}\n[admin]\nlisten_addr = \"{admin}\"\n");
         std::fs::write(&config, text).expect("config");
         for (chain, file) in files {
             let out = Command::new(relayd_bin())

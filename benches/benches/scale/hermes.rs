@@ -9,8 +9,6 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 
-use crate::free_port;
-
 /// A Hermes home: its configuration and the `relayer` key of each chain, imported with `hermes keys add`.
 pub struct HermesHome {
     home: PathBuf,
@@ -56,6 +54,13 @@ fn proof_specs() -> String {
         })
         .collect();
     format!("[{}]", specs.join(","))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 impl HermesHome {

@@ -497,18 +497,17 @@ impl<A: Application> NodeView for Node<A> {
             } else {
                 height
             };
-            let height = block::Height::try_from(at).unwrap_or_default();
             return match answer {
                 Ok(value) => abci::response::Query {
                     value: value.into(),
-                    height,
+                    height: block::Height::try_from(at).unwrap_or_default(),
                     ..Default::default()
                 },
                 Err(e) => abci::response::Query {
                     code: e.abci_code().into(),
                     codespace: "sdk".into(),
                     log: e.message().to_owned(),
-                    height,
+                    height: block::Height::try_from(at).unwrap_or_default(),
                     ..Default::default()
                 },
             };
