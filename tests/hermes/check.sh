@@ -104,7 +104,7 @@ max_gas = 3000000
 gas_price = { price = 0.001, denom = 'stake' }
 gas_multiplier = 1.3
 clock_drift = '5s'
-max_block_time = '10s'
+max_block_time = '3s'
 trusting_period = '14days'
 trust_threshold = '1/3'
 compat_mode = '0.38'

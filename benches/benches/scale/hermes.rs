@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 
+use crate::process::free_port;
+
 /// A Hermes home: its configuration and the `relayer` key of each chain, imported with `hermes keys add`.
 pub struct HermesHome {
     home: PathBuf,
@@ -56,13 +58,6 @@ fn proof_specs() -> String {
     format!("[{}]", specs.join(","))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 impl HermesHome {
     /// Writes Hermes's configuration for `chains` under `dir` and imports each chain's `relayer` key.
     pub fn new(dir: &Path, chains: &[devnet::RunningChain]) -> Self {
@@ -83,7 +78,7 @@ impl HermesHome {
                  event_source = {{ mode = 'push', url = '{ws}', batch_delay = '200ms' }}\naccount_prefix = 'cosmos'\n\
                  key_name = 'relayer'\nstore_prefix = 'ibc'\ndefault_gas = 1000000\nmax_gas = 50000000\n\
                  gas_price = {{ price = 0.001, denom = 'stake' }}\ngas_multiplier = 1.3\nmax_msg_num = 100\n\
-                 max_tx_size = 2097152\nclock_drift = '5s'\nmax_block_time = '10s'\ntrusting_period = '14days'\n\
+                 max_tx_size = 2097152\nclock_drift = '5s'\nmax_block_time = '3s'\ntrusting_period = '14days'\n\
                  trust_threshold = '1/3'\ncompat_mode = '0.38'\nclear_interval = 5\nproof_specs = '''{specs}'''\n",
                 id = chain.chain_id(),
                 rpc = chain.rpc_url(),

@@ -497,17 +497,18 @@ impl<A: Application> NodeView for Node<A> {
             } else {
                 height
             };
+            let height = block::Height::try_from(at).unwrap_or_default();
             return match answer {
                 Ok(value) => abci::response::Query {
                     value: value.into(),
-                    height: block::Height::try_from(at).unwrap_or_default(),
+                    height,
                     ..Default::default()
                 },
                 Err(e) => abci::response::Query {
                     code: e.abci_code().into(),
                     codespace: "sdk".into(),
                     log: e.message().to_owned(),
-                    height: block::Height::try_from(at).unwrap_or_default(),
+                    height,
                     ..Default::default()
                 },
             };

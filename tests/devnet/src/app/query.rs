@@ -344,6 +344,17 @@ impl Core {
                 rawconn::QueryConnectionClientStateResponse,
                 qconn::query_connection_client_state
             ),
+            // ibc-go's wire carries the time in nanoseconds (ibc-rs's query helper answers seconds).
+            "/ibc.core.connection.v1.Query/ConnectionParams" => {
+                let _: rawconn::QueryConnectionParamsRequest = decode(data)?;
+                let nanos = self.ibc.max_expected_time_per_block().as_nanos();
+                Ok(rawconn::QueryConnectionParamsResponse {
+                    params: Some(rawconn::Params {
+                        max_expected_time_per_block: u64::try_from(nanos).unwrap_or(u64::MAX),
+                    }),
+                }
+                .encode_to_vec())
+            }
             "/ibc.core.channel.v1.Query/Channel" => ibc_query!(
                 self,
                 data,

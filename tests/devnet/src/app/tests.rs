@@ -416,6 +416,26 @@ fn balance_and_account_grpc_queries() {
         g.unbonding_period.as_secs()
     );
 
+    // ibc-go answers the connection parameters in nanoseconds; Hermes compares them with its max_block_time.
+    let q = app.query(
+        "/ibc.core.connection.v1.Query/ConnectionParams",
+        &[],
+        0,
+        false,
+    );
+    assert!(q.code.is_ok(), "{}", q.log);
+    let p = ibc_proto::ibc::core::connection::v1::QueryConnectionParamsResponse::decode(
+        q.value.as_ref(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.params.unwrap().max_expected_time_per_block,
+        std::time::Duration::from_secs(
+            ibc_testkit::testapp::ibc::core::types::DEFAULT_BLOCK_TIME_SECS
+        )
+        .as_nanos() as u64
+    );
+
     let q = app.query("/no.such.Service/Method", &[], 0, false);
     assert_eq!(q.code.value(), 6);
     let q = app.query("store/ibc/key", b"x", 99, false);
@@ -438,6 +458,7 @@ fn malformed_inputs_never_panic() {
         "/ibc.core.client.v1.Query/ConsensusStateHeights",
         "/ibc.core.connection.v1.Query/Connection",
         "/ibc.core.connection.v1.Query/ClientConnections",
+        "/ibc.core.connection.v1.Query/ConnectionParams",
         "/ibc.core.channel.v1.Query/Channel",
         "/ibc.core.channel.v1.Query/PacketCommitments",
         "/ibc.core.channel.v1.Query/UnreceivedPackets",
