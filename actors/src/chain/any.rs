@@ -2,7 +2,7 @@
 //! alike (resolving routes at start). The per-chain actors do not use it: each supervisor is generic over its
 //! chain's own backend.
 
-use ibc_proto::ibc::core::channel::v1::{Order, State};
+use ibc_proto::ibc::core::channel::v1::Channel;
 use relayd_messages::ObservedEvent;
 
 use super::cosmos::endpoint::CosmosEndpoint;
@@ -164,19 +164,19 @@ impl AnyEndpoint {
                     .await?
                     .into_iter()
                     .filter_map(|c| {
-                        let connection = c.connection_hops.first()?.clone();
-                        let counterparty = c.counterparty.unwrap_or_default();
+                        let client = clients.get(c.connection_hops.first()?)?.clone();
                         Some(ListedChannel {
-                            client: clients.get(&connection)?.clone(),
+                            client,
                             port: c.port_id,
                             channel: c.channel_id,
-                            route: ChannelInfo {
-                                counterparty_port: counterparty.port_id,
-                                counterparty_channel: counterparty.channel_id,
-                                connection,
-                                ordered: c.ordering == Order::Ordered as i32,
-                                open: c.state == State::Open as i32,
-                            },
+                            route: ChannelInfo::of(Channel {
+                                state: c.state,
+                                ordering: c.ordering,
+                                counterparty: c.counterparty,
+                                connection_hops: c.connection_hops,
+                                version: c.version,
+                                upgrade_sequence: c.upgrade_sequence,
+                            }),
                         })
                     })
                     .collect())

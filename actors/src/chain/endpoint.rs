@@ -166,14 +166,19 @@ impl ChannelInfo {
     pub fn decode(chain: &str, p: &str, value: &[u8]) -> Result<Self, ChainError> {
         let end = Channel::decode(value)
             .map_err(|e| ChainError::rpc(chain, p, format!("undecodable channel end: {e}")))?;
+        Ok(Self::of(end))
+    }
+
+    /// What routing needs of a channel end.
+    pub fn of(end: Channel) -> Self {
         let counterparty = end.counterparty.unwrap_or_default();
-        Ok(Self {
+        Self {
             counterparty_port: counterparty.port_id,
             counterparty_channel: counterparty.channel_id,
-            connection: end.connection_hops.first().cloned().unwrap_or_default(),
+            connection: end.connection_hops.into_iter().next().unwrap_or_default(),
             ordered: end.ordering == Order::Ordered as i32,
             open: end.state == State::Open as i32,
-        })
+        }
     }
 }
 

@@ -98,11 +98,7 @@ impl ChainEndpoint for CosmosEndpoint {
             PacketEventKind::Sent => ("send_packet", "src"),
             PacketEventKind::AckWritten => ("write_acknowledgement", "dst"),
         };
-        // One search per channel, not per sequence: a backlog of thousands of packets sent many per
-        // transaction is a few pages.
-        let text = format!(
-            "{event}.packet_{end}_port='{port}' AND {event}.packet_{end}_channel='{channel}'"
-        );
+        let text = packet_search(event, end, port, channel, sequences);
         let call = format!("tx_search {text}");
         let query: tendermint_rpc::query::Query =
             text.parse().map_err(|e| ChainError::rpc(chain, &call, e))?;
@@ -159,5 +155,57 @@ impl ChainEndpoint for CosmosEndpoint {
             .await
             .map_err(|e| ChainError::rpc(self.rpc.chain(), &format!("events at {height}"), e))?;
         Ok(block.events)
+    }
+}
+
+/// The `tx_search` query for the `event` packet events of `port`/`channel` (`end` names the side the attributes
+/// describe) with the given sequences. One sequence is searched by its number, as the node's index finds it
+/// directly. Several are one search per channel, not per sequence, bounded to the range they span: a backlog of
+/// thousands of packets sent many per transaction is a few pages, and a channel's older history (already
+/// relayed packets, maybe millions on a busy chain) is not paged through. CometBFT's indexer compares numeric
+/// bounds on any attribute.
+fn packet_search(event: &str, end: &str, port: &str, channel: &str, sequences: &[u64]) -> String {
+    let on_channel =
+        format!("{event}.packet_{end}_port='{port}' AND {event}.packet_{end}_channel='{channel}'");
+    match (sequences.iter().min(), sequences.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => {
+            format!("{event}.packet_sequence='{lo}' AND {on_channel}")
+        }
+        (Some(lo), Some(hi)) => format!(
+            "{on_channel} AND {event}.packet_sequence>={lo} AND {event}.packet_sequence<={hi}"
+        ),
+        _ => on_channel,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::packet_search;
+
+    #[test]
+    fn one_sequence_is_searched_by_its_number_and_several_by_their_range() {
+        let one = packet_search("send_packet", "src", "transfer", "channel-7", &[42]);
+        assert_eq!(
+            one,
+            "send_packet.packet_sequence='42' AND send_packet.packet_src_port='transfer' AND \
+             send_packet.packet_src_channel='channel-7'"
+        );
+        let several = packet_search(
+            "write_acknowledgement",
+            "dst",
+            "transfer",
+            "channel-0",
+            &[9, 3, 120, 4],
+        );
+        assert_eq!(
+            several,
+            "write_acknowledgement.packet_dst_port='transfer' AND \
+             write_acknowledgement.packet_dst_channel='channel-0' AND \
+             write_acknowledgement.packet_sequence>=3 AND write_acknowledgement.packet_sequence<=120"
+        );
+        // Every query parses as CometBFT's query language.
+        for q in [one, several] {
+            q.parse::<tendermint_rpc::query::Query>().unwrap();
+        }
     }
 }

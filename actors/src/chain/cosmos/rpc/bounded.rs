@@ -136,7 +136,9 @@ impl BoundedHttp {
         S: Dialect,
     {
         let body = request.into_json();
-        let mut last = Error::client_internal("no RPC endpoint".to_owned());
+        // Made only when a request fails: tendermint-rpc's errors capture a backtrace when `RUST_BACKTRACE` is
+        // set, which cost about 4 % of relayd's CPU when one was made ahead of every call.
+        let mut last = None;
         for i in self.order() {
             let Some(node) = self.nodes.get(i) else {
                 continue;
@@ -150,11 +152,11 @@ impl BoundedHttp {
                 }
                 Err(e) => {
                     self.pool.failed(i, &e.to_string());
-                    last = e;
+                    last = Some(e);
                 }
             }
         }
-        Err(last)
+        Err(last.unwrap_or_else(|| Error::client_internal("no RPC endpoint".to_owned())))
     }
 
     fn fallback(&self) -> Result<&HttpClient, Error> {
