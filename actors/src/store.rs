@@ -18,12 +18,14 @@ mod evidence;
 mod handles;
 mod near_roots;
 mod packets;
+mod soon;
 pub mod summary;
 
 pub use batch::PacketBatch;
 use handles::Shared;
 pub use near_roots::{NEAR_EPOCH_BLOCKS_KEPT, NEAR_ROOTS_KEPT};
 pub use packets::PacketScan;
+pub use soon::{SOON_MAX, SOON_WAIT};
 pub use summary::{ChannelKey, ChannelSummary};
 
 /// Storage errors.
@@ -228,6 +230,7 @@ impl StateStore {
 
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.settle()?;
         self.trees().db.flush()?;
         Ok(())
     }

@@ -162,7 +162,8 @@ impl PacketBuilder {
         }
         self.record.ack = self.ack.clone();
         self.record.updated_ms = now_ms();
-        if let Err(e) = self.env.store.put_packet(&self.record) {
+        // Gathered with other builders' changes into one write (see `store::soon`).
+        if let Err(e) = self.env.store.put_packet_soon(&self.record) {
             warn!(parent: &self.span, error = %e, "cannot write the packet's lifecycle record");
         }
     }

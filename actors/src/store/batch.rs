@@ -13,7 +13,7 @@ use sled::Transactional;
 use super::codec::{decode_head, decode_record, encode_record};
 use super::packets::{abort_or_db, read_summary, write_summary};
 use super::summary::{finished_key, is_compactable, packet_key, ChannelSummary, RecordHead};
-use super::{PacketRecord, StateStore, StoreError};
+use super::{PacketRecord, StateStore, StoreError, Trees};
 
 /// Record changes not yet written, by store key, each already encoded (the last change of a packet wins).
 #[derive(Debug, Default)]
@@ -44,6 +44,16 @@ impl PacketBatch {
             .map(|(bytes, _)| decode_record(&key.to_string(), bytes))
     }
 
+    /// Drops the records `newer` holds for the same packets.
+    pub(super) fn forget(&mut self, newer: &PacketBatch) {
+        if self.records.is_empty() {
+            return;
+        }
+        for key in newer.records.keys() {
+            self.records.remove(key);
+        }
+    }
+
     /// Records held.
     pub fn len(&self) -> usize {
         self.records.len()
@@ -69,46 +79,55 @@ impl StateStore {
     }
 
     /// Writes every record of `batch` in one transaction, with the counts of their channels and the pending
-    /// and retention indexes. On error nothing of it is written.
+    /// and retention indexes. On error nothing of it is written. A write that waits (`put_packet_soon`) for one
+    /// of its packets is older than this one and is dropped.
     pub fn write_batch(&self, batch: &PacketBatch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let t = self.trees();
-        (&t.packets, &t.summary, &t.pending, &t.finished)
-            .transaction(|(packets, summary, pending, finished)| {
-                // Each channel's counts are read once, changed in memory and written once.
-                let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
-                for (key, (bytes, new)) in &batch.records {
-                    let old = packets.insert(key.as_slice(), bytes.as_slice())?;
-                    // A record that no longer decodes is counted as new.
-                    let old = old.and_then(|v| decode_head("", &v).ok());
-                    if old.as_ref().map(|o| o.state) != Some(new.state) {
-                        let channel = &key[..key.len().saturating_sub(8)];
-                        let s = match sums.entry(channel) {
-                            Entry::Occupied(e) => e.into_mut(),
-                            Entry::Vacant(e) => e.insert(read_summary(summary, channel)?),
-                        };
-                        s.moved(old.as_ref().map(|o| o.state), new.state);
-                    }
-                    if new.state.is_final() {
-                        pending.remove(key.as_slice())?;
-                    } else {
-                        pending.insert(key.as_slice(), sled::IVec::default())?;
-                    }
-                    if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
-                        finished.remove(finished_key(o.updated_ms, key))?;
-                    }
-                    if is_compactable(new.state) {
-                        finished
-                            .insert(finished_key(new.updated_ms, key), sled::IVec::default())?;
-                    }
-                }
-                for (channel, s) in &sums {
-                    write_summary(summary, channel, s)?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(abort_or_db)
+        let mut soon = self.soon();
+        soon.forget(batch);
+        commit(self.trees(), batch)
     }
+}
+
+/// Writes `batch` in one transaction (see [`StateStore::write_batch`]).
+pub(super) fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    (&t.packets, &t.summary, &t.pending, &t.finished)
+        .transaction(|(packets, summary, pending, finished)| {
+            // Each channel's counts are read once, changed in memory and written once.
+            let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
+            for (key, (bytes, new)) in &batch.records {
+                let old = packets.insert(key.as_slice(), bytes.as_slice())?;
+                // A record that no longer decodes is counted as new.
+                let old = old.and_then(|v| decode_head("", &v).ok());
+                if old.as_ref().map(|o| o.state) != Some(new.state) {
+                    let channel = &key[..key.len().saturating_sub(8)];
+                    let s = match sums.entry(channel) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => e.insert(read_summary(summary, channel)?),
+                    };
+                    s.moved(old.as_ref().map(|o| o.state), new.state);
+                }
+                if new.state.is_final() {
+                    pending.remove(key.as_slice())?;
+                } else {
+                    pending.insert(key.as_slice(), sled::IVec::default())?;
+                }
+                if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
+                    finished.remove(finished_key(o.updated_ms, key))?;
+                }
+                if is_compactable(new.state) {
+                    finished.insert(finished_key(new.updated_ms, key), sled::IVec::default())?;
+                }
+            }
+            for (channel, s) in &sums {
+                write_summary(summary, channel, s)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
+        })
+        .map_err(abort_or_db)
 }

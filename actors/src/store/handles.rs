@@ -41,16 +41,34 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(super) struct Shared {
     /// The trees. Declared before `_release` so that the database is closed before the registration goes.
     pub(super) trees: Trees,
+    /// Record writes that may wait a moment (see `store::soon`), written before the trees close.
+    pub(super) soon: Mutex<super::PacketBatch>,
     _release: Option<Release>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let batch = std::mem::take(
+            self.soon
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if let Err(e) = super::batch::commit(&self.trees, &batch) {
+            tracing::warn!(records = batch.len(), error = %e, "cannot write the last lifecycle records on close");
+        }
+    }
 }
 
 impl Shared {
     /// A database that no other open can share (temporary databases, databases opened by the caller).
     pub(super) fn unregistered(trees: Trees) -> Arc<Self> {
-        Arc::new(Self {
+        let shared = Arc::new(Self {
             trees,
+            soon: Mutex::default(),
             _release: None,
-        })
+        });
+        super::soon::start_flusher(&shared);
+        shared
     }
 }
 
@@ -113,6 +131,7 @@ pub(super) fn open_shared(
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let shared = Arc::new(Shared {
         trees,
+        soon: Mutex::default(),
         _release: Some(Release {
             path: canonical.clone(),
             id,
@@ -121,6 +140,7 @@ pub(super) fn open_shared(
     guard
         .get_or_insert_with(HashMap::new)
         .insert(canonical, (id, Arc::downgrade(&shared)));
+    super::soon::start_flusher(&shared);
     Ok(shared)
 }
 

@@ -46,6 +46,9 @@ impl StateStore {
 
     /// A packet's lifecycle record.
     pub fn packet(&self, key: &PacketKey) -> Result<Option<PacketRecord>, StoreError> {
+        if let Some(waiting) = self.waiting(key) {
+            return waiting.map(Some);
+        }
         self.trees()
             .packets
             .get(packet_key(key))?
@@ -64,6 +67,9 @@ impl StateStore {
         &self,
         scan: PacketScan<'_>,
     ) -> Box<dyn Iterator<Item = Result<PacketRecord, StoreError>> + '_> {
+        if let Err(e) = self.settle() {
+            return Box::new(std::iter::once(Err(e)));
+        }
         let t = self.trees();
         let start = match (scan.after, scan.chain) {
             (Some(after), _) => Bound::Excluded(packet_key(after)),
@@ -113,6 +119,7 @@ impl StateStore {
 
     /// Every source channel's counts, kept current by [`StateStore::put_packet`] and compaction.
     pub fn summaries(&self) -> Result<Vec<(ChannelKey, ChannelSummary)>, StoreError> {
+        self.settle()?;
         self.trees()
             .summary
             .iter()
@@ -130,6 +137,7 @@ impl StateStore {
 
     /// The lowest unfinished sequence of `channel`.
     pub fn oldest_pending(&self, channel: &ChannelKey) -> Result<Option<u64>, StoreError> {
+        self.settle()?;
         let prefix = channel.prefix();
         let Some(item) = self.trees().pending.scan_prefix(&prefix).next() else {
             return Ok(None);
@@ -142,6 +150,7 @@ impl StateStore {
     /// Removes up to `max` acknowledged or timed-out records that finished before `cutoff_ms`; their channel's
     /// counts keep them. Returns how many were removed (fewer than `max`: none left to remove).
     pub fn compact(&self, cutoff_ms: u64, max: usize) -> Result<usize, StoreError> {
+        self.settle()?;
         let t = self.trees();
         let expired: Vec<sled::IVec> = t
             .finished
