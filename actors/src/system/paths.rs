@@ -398,22 +398,25 @@ impl PathPlan {
         listed: Option<&ListedChannel>,
     ) -> Result<Option<Found>, PathError> {
         let (a, b) = (&self.src, &self.dst);
-        if listed.is_none() {
-            let raw = a
-                .query_ibc(&path::channel(port, channel), QueryHeight::Latest, false)
-                .await?;
-            if raw.value.is_empty() {
-                let key = self.at.clone().unwrap_or_else(|| self.conn.clone());
-                return Err(self.config(
-                    key.key("src_channel"),
-                    format!("no channel {port}/{channel} on {}", a.chain_id()),
-                ));
-            }
-        }
-        // A listed channel's end came with the listing, read moments ago: not read again.
+        // A listed channel's end came with the listing, read moments ago: not read again. A named one is read
+        // once, which also proves it exists.
         let (here, src_client) = match listed {
             Some(l) => (l.route.clone(), Some(l.client.clone())),
-            None => (a.channel_route(port, channel).await?, None),
+            None => {
+                let src_path = path::channel(port, channel);
+                let raw = a.query_ibc(&src_path, QueryHeight::Latest, false).await?;
+                if raw.value.is_empty() {
+                    let key = self.at.clone().unwrap_or_else(|| self.conn.clone());
+                    return Err(self.config(
+                        key.key("src_channel"),
+                        format!("no channel {port}/{channel} on {}", a.chain_id()),
+                    ));
+                }
+                (
+                    ChannelInfo::decode(a.chain_id(), &src_path, &raw.value)?,
+                    None,
+                )
+            }
         };
         if here.counterparty_channel.is_empty() {
             return Ok(None);
