@@ -15,7 +15,7 @@ use relayd_actors::chain::endpoint::ChainEndpoint;
 use relayd_messages::{IbcEvent, PacketEventKind};
 use support::chain::Wallet;
 use support::handshake::connect_transfer;
-use support::packet::{transfers, TRANSFER_PORT};
+use support::packet::{an_hour_from_now, transfers, TRANSFER_PORT};
 
 fn sequences(events: &[relayd_messages::ObservedEvent]) -> Vec<u64> {
     let mut out: Vec<u64> = events
@@ -40,11 +40,7 @@ async fn sent_packets_are_found_by_sequence_and_by_range_across_pages() {
     let (a, _b) = connect_transfer(&chains).await;
     let u1 = Wallet::genesis(&chains[0], "user1");
     let u2 = Wallet::genesis(&chains[1], "user2");
-    let timeout = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        + 3_600_000_000_000;
+    let timeout = an_hour_from_now();
     // One packet per transaction: 110 transactions on the channel, more than one page of 100.
     transfers(&a, &u1, &u2.address, 1, 110, 1, timeout).await;
 

@@ -6,7 +6,8 @@ use relayd_messages::{
 
 use super::{ChannelKey, PacketBatch, PacketRecord, PacketScan, StateStore};
 
-fn record(channel: &str, seq: u64, state: &str, updated_ms: u64) -> PacketRecord {
+/// A transfer packet's record on `channel` of `ibc-0` towards `ibc-1`.
+pub(super) fn record(channel: &str, seq: u64, state: &str, updated_ms: u64) -> PacketRecord {
     let key = PacketKey {
         src_chain: ChainId::new("ibc-0").unwrap(),
         src_port: PortId::new("transfer").unwrap(),

@@ -3,45 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use relayd_messages::{
-    ChainId, ChannelId, CorrelationId, Packet, PacketKey, PacketState, PortId, Sequence,
-};
+use relayd_messages::PacketState;
 
 use super::SOON_MAX;
 use crate::store::{summary::packet_key, PacketRecord, PacketScan, StateStore};
 
+/// Packet `seq` of `channel-0` in `state`.
 fn record(seq: u64, state: PacketState) -> PacketRecord {
-    let key = PacketKey {
-        src_chain: ChainId::new("ibc-0").unwrap(),
-        src_port: PortId::new("transfer").unwrap(),
-        src_channel: ChannelId::new("channel-0").unwrap(),
-        sequence: Sequence(seq),
-    };
-    PacketRecord {
-        packet: Packet {
-            sequence: key.sequence,
-            source_port: key.src_port.clone(),
-            source_channel: key.src_channel.clone(),
-            destination_port: key.src_port.clone(),
-            destination_channel: ChannelId::new("channel-1").unwrap(),
-            data: b"{}".to_vec(),
-            timeout_height: None,
-            timeout_timestamp_ns: 0,
-        },
-        key,
-        dst_chain: "ibc-1".into(),
-        correlation: CorrelationId::fresh(),
-        state,
-        send_height: 1,
-        ack: None,
-        tx_hashes: Vec::new(),
-        attempts: 0,
-        last_error: None,
-        created_ms: 0,
-        updated_ms: 1,
-        history: Vec::new(),
-        skip_reason: None,
-    }
+    let mut record = crate::store::tests::record("channel-0", seq, "detected", 1);
+    record.state = state;
+    record
 }
 
 fn temp() -> StateStore {

@@ -20,6 +20,14 @@ pub const TRANSFER_PORT: &str = "transfer";
 pub const ICS20_VERSION: &str = "ics20-1";
 pub const RECV_PACKET_URL: &str = "/ibc.core.channel.v1.MsgRecvPacket";
 
+/// A timeout timestamp (ns since the epoch) an hour from now: far enough that no test packet times out.
+pub fn an_hour_from_now() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    now.as_nanos() as u64 + 3_600_000_000_000
+}
+
 pub fn commitment_path(port: &str, channel: &str, seq: u64) -> String {
     format!("commitments/ports/{port}/channels/{channel}/sequences/{seq}")
 }
