@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::{StoreError, Trees};
@@ -48,11 +48,7 @@ pub(super) struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let batch = std::mem::take(
-            self.soon
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let batch = std::mem::take(self.soon.get_mut().unwrap_or_else(PoisonError::into_inner));
         if let Err(e) = super::batch::commit(&self.trees, &batch) {
             tracing::warn!(records = batch.len(), error = %e, "cannot write the last lifecycle records on close");
         }
@@ -60,6 +56,12 @@ impl Drop for Shared {
 }
 
 impl Shared {
+    /// The writes waiting, locked. Every change under the lock leaves the batch whole, so a panic elsewhere
+    /// cannot have corrupted it.
+    pub(super) fn soon(&self) -> MutexGuard<'_, super::PacketBatch> {
+        self.soon.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A database that no other open can share (temporary databases, databases opened by the caller).
     pub(super) fn unregistered(trees: Trees) -> Arc<Self> {
         let shared = Arc::new(Self {

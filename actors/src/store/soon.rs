@@ -2,8 +2,9 @@
 //! transaction every [`SOON_WAIT`] (or every [`SOON_MAX`] records) instead of one per change, which was a third
 //! of relayd's CPU in a backlog (`docs/benchmarks.md`, "Where relayd's CPU goes"). Reads see the waiting writes,
 //! scans write them first, a direct write of the same packet supersedes them, and closing the database writes
-//! them. What a crash loses is what sled itself had not yet flushed (it flushes every 500 ms): a builder
-//! restarted from an older state proves again from the chain, where every step is idempotent.
+//! them. A crash loses the writes still waiting (at most [`SOON_WAIT`] of them) besides what sled had not yet
+//! flushed (it flushes every 500 ms): a builder restarted from an older state proves again from the chain, where
+//! every step is idempotent.
 
 use std::sync::{Arc, MutexGuard, Weak};
 use std::time::Duration;
@@ -22,11 +23,7 @@ pub const SOON_MAX: usize = 256;
 impl StateStore {
     /// The writes waiting; held, no other packet write runs.
     pub(super) fn soon(&self) -> MutexGuard<'_, PacketBatch> {
-        // Every change under the lock leaves the batch whole, so a panic elsewhere cannot corrupt it.
-        self.inner
-            .soon
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.soon()
     }
 
     /// Writes `record` within [`SOON_WAIT`], together with the other waiting writes; reads see it at once.
@@ -74,11 +71,8 @@ pub(super) fn start_flusher(shared: &Arc<Shared>) {
             let Some(shared) = weak.upgrade() else {
                 return;
             };
-            let mut soon = shared
-                .soon
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Err(e) = write_out(&shared.trees, &mut soon) {
+            let written = write_out(&shared.trees, &mut shared.soon());
+            if let Err(e) = written {
                 tracing::warn!(error = %e, "cannot write the waiting lifecycle records; trying again");
             }
         });
