@@ -10,6 +10,10 @@
 #   benches/side_by_side.sh [backlog|steady|both]      (default both)
 #   N=2000 RATE=20 DURATION=60 BLOCK_TIME=500ms CAP=600 RELAYERS="relayd hermes" benches/side_by_side.sh
 #
+# NODE_CALLS=1 also logs every JSON-RPC call the nodes answer and prints, per run, the calls made from the
+# relayer's start on, by method and query path (the senders' and the balance sampler's calls included: they are
+# the same for every relayer and are printed too, so they can be told apart).
+#
 # Hermes is installed if missing (cargo install ibc-relayer-cli --version 1.10.5 --locked; needs protobuf-compiler
 # and libclang-dev). Both relayers sign with the `relayer` account; transfers are sent by `user1` with Hermes's
 # `tx ft-transfer` and received by `user2`, 1 stake each, so a receiver's voucher balance counts its packets.
@@ -24,6 +28,9 @@ SECONDS_STEADY=${DURATION:-60}
 BLOCK_TIME=${BLOCK_TIME:-500ms}
 CAP=${CAP:-600}
 RELAYERS=${RELAYERS:-"relayd hermes"}
+NODE_CALLS=${NODE_CALLS:-}
+node_log=info
+[ -n "$NODE_CALLS" ] && node_log=info,devnet::rpc=debug
 BATCH=100
 
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -68,7 +75,7 @@ setup() {
   for chain in ibc-0 ibc-1; do
     rpc[$chain]=$(free_port)
     grpc[$chain]=$(free_port)
-    "$devnet" --chain-id "$chain" --rpc-addr "127.0.0.1:${rpc[$chain]}" --grpc-addr "127.0.0.1:${grpc[$chain]}" \
+    RUST_LOG=$node_log "$devnet" --chain-id "$chain" --rpc-addr "127.0.0.1:${rpc[$chain]}" --grpc-addr "127.0.0.1:${grpc[$chain]}" \
       --block-time "$BLOCK_TIME" --accounts 2 --home "$work/$chain" > "$work/$chain.log" 2>&1 &
     node_pid[$chain]=$!
     pids+=($!)
@@ -214,6 +221,29 @@ start_relayer() {
   pids+=($relayer_pid)
   # The nodes' CPU from here on is what the relayer costs them (setup and sending before it are not counted).
   node_cpu0=$(python3 -c "print($(cpu "${node_pid[ibc-0]}") + $(cpu "${node_pid[ibc-1]}"))")
+  declare -gA node_log_from
+  for chain in ibc-0 ibc-1; do node_log_from[$chain]=$(wc -l < "$work/$chain.log"); done
+}
+
+# calls RELAYER: the JSON-RPC calls both nodes answered since the relayer started, by method and path (NODE_CALLS).
+calls() {
+  for chain in ibc-0 ibc-1; do tail -n +"$(( ${node_log_from[$chain]} + 1 ))" "$work/$chain.log"; done \
+    | python3 -c '
+import collections, re, sys
+strip = re.compile(r"\x1b\[[0-9;]*m")
+tally = collections.Counter()
+for line in sys.stdin:
+    line = strip.sub("", line)
+    m = re.search(r"method=\"?([a-z_]+)\"?\s+path=\"?([^\s\"]*)\"?\s+query=\"?([^\"]*)\"?\s+key=(\S*)", line)
+    if m:
+        method, path, query, key = m.groups()
+        # a tx_search is named by the event it looks for, a store read by its key; not by their numbers
+        what = re.sub(r"[0-9]+", "N", path + " " + (query or key))[:70]
+        tally[(method, what)] += 1
+print(f"   {sum(tally.values())} calls:")
+for (method, what), n in tally.most_common(25):
+    print(f"   {n:8d}  {method} {what}")
+' | sed "s/^/$1 /"
 }
 
 # wait_done TOTAL T0: returns "received_s acked_s" (or "-" past CAP) once both receivers hold TOTAL and nothing is
@@ -244,6 +274,7 @@ finish() {
   r_cpu=$(cpu "$relayer_pid"); r_rss=$(rss "$relayer_pid")
   n_rss=$(( $(rss "${node_pid[ibc-0]}") > $(rss "${node_pid[ibc-1]}") ? $(rss "${node_pid[ibc-0]}") : $(rss "${node_pid[ibc-1]}") ))
   n_cpu=$(python3 -c "print(f'{$(cpu "${node_pid[ibc-0]}") + $(cpu "${node_pid[ibc-1]}") - $node_cpu0:.1f}')")
+  if [ -n "$NODE_CALLS" ]; then calls "$relayer"; fi
   pps=$( [ "$ack" != "-" ] && python3 -c "print(f'{2 * $total / $ack:.0f}')" || echo "-")
   printf '%-7s %-8s %6s each way: received %6ss, acknowledged %6ss, %5s packets/s, latency %s, RSS %s MB, CPU %ss, nodes %ss CPU (peak node RSS %s MB)%s\n' \
     "$relayer" "$workload" "$total" "$recv" "$ack" "$pps" "$lat" "$r_rss" "$r_cpu" "$n_cpu" "$n_rss" "$got" | tee -a "$results"

@@ -2,5 +2,6 @@
 //! client states are cached briefly, because hundreds of builders ask for them within one block.
 
 mod actor;
+mod flights;
 
 pub use actor::*;

@@ -15,6 +15,8 @@ use crate::metrics::Metrics;
 pub struct RpcPool {
     chain: String,
     state: Arc<Mutex<PoolState>>,
+    /// The highest height any reader has seen the chain at (see [`RpcPool::tip`]).
+    tip: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl RpcPool {
@@ -23,6 +25,7 @@ impl RpcPool {
         Self {
             chain: chain.to_owned(),
             state: Arc::new(Mutex::new(PoolState::new(urls, settings))),
+            tip: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -79,6 +82,25 @@ impl RpcPool {
     /// Endpoint `i` reported `height` within `latency`.
     pub fn probed(&self, i: usize, height: u64, latency: Duration) {
         self.lock().probed(i, height, latency);
+        self.saw_height(height);
+    }
+
+    /// Some endpoint of the chain was seen at `height` (a probe, a `status` answer, a new-block event).
+    pub fn saw_height(&self, height: u64) {
+        self.tip.send_if_modified(|tip| {
+            let higher = height > *tip;
+            if higher {
+                *tip = height;
+            }
+            higher
+        });
+    }
+
+    /// The highest height any reader of the chain has seen so far (0 before the first), changing as new blocks
+    /// are seen: what waits for a block watches this instead of asking a node again and again. It is what nodes
+    /// claimed, unverified, so it only says when asking is worth it; the answer still comes from a node.
+    pub fn tip(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tip.subscribe()
     }
 
     /// Endpoint `i` served data the light client refused; it is left out for the pool's quarantine period.

@@ -1,17 +1,18 @@
 //! The Querier's actix shell: serves state reads with proofs, with a short cache.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::{Actor, Context, Handler, ResponseFuture};
+use futures::FutureExt;
 use relayd_messages::{
     ActorKind, ChainId, ClientId, ClientSummary, Datagram, ErrorKind, InjectPanic, ObservedEvent,
     Proven, QueryClient, QueryCommitments, QueryPacketEvents, QueryProof, QueryTxMessages,
     QueryUnreceived, RelayError,
 };
 use tracing::Instrument;
+
+use super::flights::Flights;
 
 use crate::chain::client_state::{consensus_view, summarize};
 use crate::chain::endpoint::{path, ChainEndpoint, ChainError, QueryHeight};
@@ -34,14 +35,14 @@ pub fn chain_error(e: ChainError) -> RelayError {
     RelayError::new(kind, e.to_string())
 }
 
-type Cached<T> = Rc<RefCell<Option<(Instant, T)>>>;
-
 /// The Querier actor.
 pub struct Querier<E: ChainEndpoint + Clone + Unpin + 'static> {
     chain: ChainId,
     endpoint: E,
-    latest: Cached<u64>,
-    clients: Rc<RefCell<HashMap<ClientId, (Instant, ClientSummary)>>>,
+    /// The latest height, read once for everyone who asks within [`CACHE_FOR`].
+    latest: Rc<Flights<(), u64>>,
+    /// Hosted client states, each read once for everyone who asks within [`CACHE_FOR`].
+    clients: Flights<ClientId, ClientSummary>,
     /// Bounds the reads in flight.
     permits: Rc<tokio::sync::Semaphore>,
     guard: ExitGuard,
@@ -53,8 +54,8 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Querier<E> {
         Self {
             chain,
             endpoint,
-            latest: Rc::new(RefCell::new(None)),
-            clients: Rc::new(RefCell::new(HashMap::new())),
+            latest: Rc::new(Flights::new(CACHE_FOR)),
+            clients: Flights::new(CACHE_FOR),
             permits: Rc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)),
             guard,
         }
@@ -65,15 +66,16 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Querier<E> {
     }
 }
 
-async fn latest<E: ChainEndpoint>(endpoint: &E, cache: &Cached<u64>) -> Result<u64, RelayError> {
-    if let Some((at, h)) = *cache.borrow() {
-        if at.elapsed() < CACHE_FOR {
-            return Ok(h);
-        }
-    }
-    let h = endpoint.latest_height().await.map_err(chain_error)?;
-    *cache.borrow_mut() = Some((Instant::now(), h));
-    Ok(h)
+async fn latest<E: ChainEndpoint + Clone + 'static>(
+    endpoint: &E,
+    flights: &Flights<(), u64>,
+) -> Result<u64, RelayError> {
+    let endpoint = endpoint.clone();
+    flights
+        .get((), move || {
+            async move { endpoint.latest_height().await.map_err(chain_error) }.boxed_local()
+        })
+        .await
 }
 
 impl<E: ChainEndpoint + Clone + Unpin + 'static> Actor for Querier<E> {
@@ -117,21 +119,14 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryClient> for Querie
     type Result = ResponseFuture<Result<ClientSummary, RelayError>>;
 
     fn handle(&mut self, msg: QueryClient, _: &mut Self::Context) -> Self::Result {
-        if let Some((at, summary)) = self.clients.borrow().get(&msg.client_id) {
-            if at.elapsed() < CACHE_FOR {
-                let summary = summary.clone();
-                return Box::pin(async move { Ok(summary) });
-            }
-        }
         let endpoint = self.endpoint.clone();
-        let clients = self.clients.clone();
         let chain = self.chain.clone();
         let permits = self.permits.clone();
         let span = self.span("client", msg.correlation);
-        Box::pin(
+        let id = msg.client_id;
+        let read = self.clients.get(id.clone(), move || {
             async move {
                 let _permit = permits.acquire().await;
-                let id = msg.client_id;
                 let raw = endpoint
                     .query_ibc(&path::client_state(id.as_str()), QueryHeight::Latest, false)
                     .await
@@ -161,13 +156,12 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryClient> for Querie
                     summary.anchor = Some(view.anchor);
                     summary.consensus_time_ns = view.time_ns;
                 }
-                clients
-                    .borrow_mut()
-                    .insert(id, (Instant::now(), summary.clone()));
                 Ok(summary)
             }
-            .instrument(span),
-        )
+            .instrument(span)
+            .boxed_local()
+        });
+        Box::pin(read)
     }
 }
 

@@ -32,6 +32,8 @@ const VERIFIED_CACHE: usize = 512;
 const PERSIST_EVERY: u64 = 50;
 /// How long an update waits for its target height to be committed.
 const WAIT_FOR_HEIGHT: std::time::Duration = std::time::Duration::from_secs(20);
+/// The longest an update waits for word of its target height before asking the node anyway.
+const TIP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// relayd's light client of one Cosmos chain, preparing updates of its clients on counterparties.
 pub struct CosmosLight {
@@ -145,7 +147,11 @@ impl CosmosLight {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + WAIT_FOR_HEIGHT;
+        let mut tip = self.rpc.pool().tip();
         loop {
+            // The node is asked once something says the height is there (the chain's new-block events, the pool's
+            // probes) or a block's worth of waiting has passed without word.
+            let _ = tokio::time::timeout(TIP_WAIT, tip.wait_for(|t| *t >= height)).await;
             let (_, latest) = self
                 .rpc
                 .status()

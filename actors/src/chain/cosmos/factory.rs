@@ -81,7 +81,8 @@ impl ChainFactory for CosmosFactory {
 
     fn events(&self) -> Result<EventMonitor, RelayError> {
         let mut monitor = EventMonitor::new(self.monitor.clone())
-            .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?;
+            .map_err(|e| RelayError::new(ErrorKind::Rejected, e.to_string()))?
+            .announcing(self.rpc.pool().clone());
         // With several endpoints the monitor reads through the chain's pool and its subscription follows the
         // pool; with one it keeps a client of its own, with the monitor's shorter request deadline.
         if self.rpc.pool().len() > 1 {

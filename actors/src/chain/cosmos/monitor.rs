@@ -32,6 +32,7 @@ pub struct EventMonitor {
     ws_url: Option<WebSocketClientUrl>,
     status: watch::Sender<MonitorStatus>,
     shared: Option<CosmosRpc>,
+    announce: Option<crate::rpc_pool::RpcPool>,
 }
 
 impl EventMonitor {
@@ -56,7 +57,15 @@ impl EventMonitor {
             ws_url,
             status,
             shared: None,
+            announce: None,
         })
+    }
+
+    /// This monitor telling `pool` every height it learns of, so that whatever waits for the chain's next block
+    /// (an update's target height, a transaction's inclusion) wakes on the block instead of polling the node.
+    pub fn announcing(mut self, pool: crate::rpc_pool::RpcPool) -> Self {
+        self.announce = Some(pool);
+        self
     }
 
     /// This monitor reading through `rpc`, the chain's pooled client, instead of a client of its own: its reads
@@ -92,6 +101,7 @@ impl EventMonitor {
             followed_hash: None,
             recheck: false,
             shared: self.shared,
+            announce: self.announce,
         };
         // Everything the runner awaits may be abandoned at any point: nothing is half-delivered, since a
         // height counts as delivered only once the sink has accepted it.
@@ -125,6 +135,8 @@ struct Runner {
     recheck: bool,
     /// The chain's pooled client, when the monitor shares it.
     shared: Option<CosmosRpc>,
+    /// The chain's pool, told of every height seen (see [`EventMonitor::announcing`]).
+    announce: Option<crate::rpc_pool::RpcPool>,
 }
 
 impl Runner {
@@ -162,6 +174,9 @@ impl Runner {
     }
 
     fn saw_height(&self, height: u64) {
+        if let Some(pool) = &self.announce {
+            pool.saw_height(height);
+        }
         self.status.send_if_modified(|s| {
             if s.latest_seen.is_some_and(|h| h >= height) {
                 return false;

@@ -297,10 +297,14 @@ impl CosmosRpc {
             .status()
             .await
             .map_err(|e| self.err("status", e))?;
-        Ok((
+        let (network, latest) = (
             status.node_info.network.to_string(),
             status.sync_info.latest_block_height.value(),
-        ))
+        );
+        if network == self.chain {
+            self.pool().saw_height(latest);
+        }
+        Ok((network, latest))
     }
 
     /// The ABCI results (events included) of the block at `height`.

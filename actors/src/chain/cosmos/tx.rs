@@ -128,6 +128,8 @@ pub struct TxSubmitter {
 
 /// Attempts per batch before giving up on retryable failures.
 const ATTEMPTS: usize = 4;
+/// The longest a confirmation waits for word of the chain's next block before asking the node anyway.
+const NEXT_BLOCK_WAIT: Duration = Duration::from_secs(1);
 
 /// A transaction the node admitted to its mempool, not yet seen in a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,11 +350,26 @@ impl TxSubmitter {
         let poll = self.config.poll_interval;
         let stale = self.stale.clone();
         let guard = InFlight::new(&self.in_flight);
+        let mut tip = rpc.pool().tip();
+        let admitted_at = *tip.borrow_and_update();
         async move {
             let _guard = guard;
             let hash = admitted.hash;
             let deadline = tokio::time::Instant::now() + timeout;
+            // Where something announces the chain's blocks (the service's monitor and probes), the node is asked
+            // only after each new block: right away, and once more a poll later, since a node may index a block's
+            // transactions just after announcing it. Where nothing does, it is asked every poll.
+            let announced = admitted_at > 0;
+            let mut seen = admitted_at;
+            let mut asked_in_block = 2;
             loop {
+                if announced && asked_in_block == 2 {
+                    let next = tip.wait_for(|t| *t > seen);
+                    let _ = tokio::time::timeout(NEXT_BLOCK_WAIT, next).await;
+                    seen = *tip.borrow_and_update();
+                    asked_in_block = 0;
+                }
+                asked_in_block += 1;
                 if let Ok(found) = rpc.http().tx(hash, false).await {
                     let result = found.tx_result;
                     if result.code.is_err() {
@@ -379,7 +396,9 @@ impl TxSubmitter {
                         waited: timeout,
                     });
                 }
-                tokio::time::sleep(poll).await;
+                if !announced || asked_in_block == 1 {
+                    tokio::time::sleep(poll).await;
+                }
             }
         }
     }

@@ -93,6 +93,17 @@ impl Ctx {
         if !dialect.has_method(method) {
             return Err(RpcError::MethodNotFound);
         }
+        // Who asks what of the node (RUST_LOG=devnet::rpc=debug): how the benches attribute node load to a relayer.
+        if tracing::enabled!(target: "devnet::rpc", tracing::Level::DEBUG) {
+            let path = p.string("path").unwrap_or_default();
+            // A store read is named by its key; other queries carry protobuf, which is not logged.
+            let key = match path.starts_with("store/") {
+                true => String::from_utf8_lossy(&p.hex("data").unwrap_or_default()).into_owned(),
+                false => String::new(),
+            };
+            let query = p.string("query").unwrap_or_default();
+            tracing::debug!(target: "devnet::rpc", method, path, query, key, "call");
+        }
         let mut result = self.call_v0_38(method, p).await?;
         dialect.adapt_result(method, &mut result);
         Ok(result)
