@@ -10,6 +10,9 @@
 #   benches/side_by_side.sh [backlog|steady|both]      (default both)
 #   N=2000 RATE=20 DURATION=60 BLOCK_TIME=500ms CAP=600 RELAYERS="relayd hermes" benches/side_by_side.sh
 #
+# RELAYERS may also name `none` (steady only): the same senders with no relayer, for the nodes' CPU the chains
+# spend on their own (blocks, the senders' transfers, the balance sampler).
+#
 # NODE_CALLS=1 also logs every JSON-RPC call the nodes answer and prints, per run, the calls made from the
 # relayer's start on, by method and query path (the senders' and the balance sampler's calls included: they are
 # the same for every relayer and are printed too, so they can be told apart).
@@ -84,59 +87,14 @@ setup() {
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:${rpc[$chain]}/status" > /dev/null && break; sleep 0.1; done
     receiver[$chain]=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['address'])" "$work/$chain/keys/user2.json")
   done
-  # Hermes as its guide recommends for throughput: push events, clearing on start and at a short interval, many
-  # messages per transaction.
+  # Hermes as its guide recommends for throughput (benches/hermes/, shared with the scale bench).
   config="$work/hermes.toml"
-  cat > "$config" <<TOML
-[global]
-log_level = 'warn'
-[mode.clients]
-enabled = true
-refresh = true
-misbehaviour = false
-[mode.connections]
-enabled = false
-[mode.channels]
-enabled = false
-[mode.packets]
-enabled = true
-clear_interval = 5
-clear_on_start = true
-tx_confirmation = false
-[rest]
-enabled = false
-host = '127.0.0.1'
-port = $(free_port)
-[telemetry]
-enabled = false
-host = '127.0.0.1'
-port = $(free_port)
-TOML
+  sed -e "s|@LOG_LEVEL@|warn|" -e "s|@REST_PORT@|$(free_port)|" -e "s|@TELEMETRY_PORT@|$(free_port)|" \
+    benches/hermes/global.toml > "$config"
   for chain in ibc-0 ibc-1; do
-    cat >> "$config" <<TOML
-[[chains]]
-id = '$chain'
-type = 'CosmosSdk'
-rpc_addr = 'http://127.0.0.1:${rpc[$chain]}'
-grpc_addr = 'http://127.0.0.1:${grpc[$chain]}'
-event_source = { mode = 'push', url = 'ws://127.0.0.1:${rpc[$chain]}/websocket', batch_delay = '200ms' }
-account_prefix = 'cosmos'
-key_name = 'relayer'
-store_prefix = 'ibc'
-default_gas = 1000000
-max_gas = 50000000
-gas_price = { price = 0.001, denom = 'stake' }
-gas_multiplier = 1.3
-max_msg_num = 100
-max_tx_size = 2097152
-clock_drift = '5s'
-max_block_time = '3s'
-trusting_period = '14days'
-trust_threshold = '1/3'
-compat_mode = '0.38'
-clear_interval = 5
-proof_specs = '''[$spec, $spec]'''
-TOML
+    sed -e "s|@ID@|$chain|" -e "s|@RPC@|http://127.0.0.1:${rpc[$chain]}|" -e "s|@GRPC@|http://127.0.0.1:${grpc[$chain]}|" \
+      -e "s|@WS@|ws://127.0.0.1:${rpc[$chain]}/websocket|" -e "s|@PROOF_SPECS@|[$spec, $spec]|" \
+      benches/hermes/chain.toml >> "$config"
     for key in relayer user1; do
       python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mnemonic'])" "$work/$chain/keys/$key.json" > "$work/$chain-$key.mnemonic"
     done
@@ -216,6 +174,8 @@ start_relayer() {
   case $1 in
     relayd) "$relayd_bin" --log-format text -c "$work/relayd.toml" start > "$work/relayer.log" 2>&1 & ;;
     hermes) HOME="$work" "$HERMES" --config "$config" start > "$work/relayer.log" 2>&1 & ;;
+    # No relayer: what the chains cost on their own (blocks, the senders' transfers, the balance sampler).
+    none) sleep infinity & ;;
   esac
   relayer_pid=$!
   pids+=($relayer_pid)
@@ -323,6 +283,10 @@ steady() {
   wait "$sampler"
   total=$(tail -1 "$work/sent-ibc-0" | cut -d' ' -f2)
   [ "$(tail -1 "$work/sent-ibc-1" | cut -d' ' -f2)" = "$total" ] || total=$(( total < $(tail -1 "$work/sent-ibc-1" | cut -d' ' -f2) ? total : $(tail -1 "$work/sent-ibc-1" | cut -d' ' -f2) ))
+  if [ "$relayer" = none ]; then
+    finish none steady "$total" - - "" -
+    return
+  fi
   out=$(wait_done "$total" "$t0")
   read -r recv ack b0 b1 <<< "$out"
   [ "$ack" = "-" ] && got=" (after ${CAP}s: $b1 of $total received on ibc-1, $b0 on ibc-0)"

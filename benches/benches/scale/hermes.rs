@@ -1,8 +1,9 @@
 //! Hermes 1.10.5 in the scale harness, so the first-packet figure at many channels has its counterpart from the
 //! relayer operators run today, against the same chains in the same run.
 //!
-//! Configured as `benches/side_by_side.sh` configures it for throughput (push events, clearing on start and
-//! every 5 blocks, 100 messages per transaction), relaying packets only: the channels are already open.
+//! Configured from `benches/hermes/` as `benches/side_by_side.sh` configures it for throughput (push events,
+//! clearing on start and every 5 blocks, 100 messages per transaction), relaying packets only: the channels are
+//! already open.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -63,28 +64,20 @@ impl HermesHome {
     pub fn new(dir: &Path, chains: &[devnet::RunningChain]) -> Self {
         let home = dir.join("hermes-home");
         std::fs::create_dir_all(&home).expect("hermes home");
-        let mut text = format!(
-            "[global]\nlog_level = 'info'\n[mode.clients]\nenabled = true\nrefresh = true\nmisbehaviour = false\n\
-             [mode.connections]\nenabled = false\n[mode.channels]\nenabled = false\n[mode.packets]\nenabled = true\n\
-             clear_interval = 5\nclear_on_start = true\ntx_confirmation = false\n[rest]\nenabled = false\n\
-             host = '127.0.0.1'\nport = {}\n[telemetry]\nenabled = false\nhost = '127.0.0.1'\nport = {}\n",
-            free_port(),
-            free_port()
-        );
+        let mut text = include_str!("../../hermes/global.toml")
+            .replace("@LOG_LEVEL@", "info")
+            .replace("@REST_PORT@", &free_port().to_string())
+            .replace("@TELEMETRY_PORT@", &free_port().to_string());
         let specs = proof_specs();
         for chain in chains {
-            text.push_str(&format!(
-                "[[chains]]\nid = '{id}'\ntype = 'CosmosSdk'\nrpc_addr = '{rpc}'\ngrpc_addr = '{grpc}'\n\
-                 event_source = {{ mode = 'push', url = '{ws}', batch_delay = '200ms' }}\naccount_prefix = 'cosmos'\n\
-                 key_name = 'relayer'\nstore_prefix = 'ibc'\ndefault_gas = 1000000\nmax_gas = 50000000\n\
-                 gas_price = {{ price = 0.001, denom = 'stake' }}\ngas_multiplier = 1.3\nmax_msg_num = 100\n\
-                 max_tx_size = 2097152\nclock_drift = '5s'\nmax_block_time = '3s'\ntrusting_period = '14days'\n\
-                 trust_threshold = '1/3'\ncompat_mode = '0.38'\nclear_interval = 5\nproof_specs = '''{specs}'''\n",
-                id = chain.chain_id(),
-                rpc = chain.rpc_url(),
-                grpc = chain.grpc_url(),
-                ws = chain.websocket_url(),
-            ));
+            text.push_str(
+                &include_str!("../../hermes/chain.toml")
+                    .replace("@ID@", &chain.chain_id())
+                    .replace("@RPC@", &chain.rpc_url())
+                    .replace("@GRPC@", &chain.grpc_url())
+                    .replace("@WS@", &chain.websocket_url())
+                    .replace("@PROOF_SPECS@", &specs),
+            );
         }
         let config = dir.join("hermes.toml");
         std::fs::write(&config, text).expect("hermes config");
