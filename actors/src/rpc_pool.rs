@@ -140,3 +140,29 @@ impl RpcPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_tip_only_rises_and_wakes_its_watchers() {
+        let urls = ["http://a".to_owned(), "http://b".to_owned()];
+        let pool = RpcPool::new("ibc-0", &urls, PoolSettings::default());
+        let mut tip = pool.tip();
+        assert_eq!(*tip.borrow_and_update(), 0);
+        let waiter = tokio::spawn({
+            let mut tip = pool.tip();
+            async move { *tip.wait_for(|t| *t >= 12).await.expect("tip") }
+        });
+        // A probe and a new block raise it; a lower height from a lagging endpoint does not lower it.
+        pool.probed(0, 10, Duration::from_millis(5));
+        pool.saw_height(12);
+        pool.probed(1, 7, Duration::from_millis(5));
+        assert_eq!(*tip.borrow_and_update(), 12);
+        assert_eq!(waiter.await.expect("waiter"), 12);
+        // Clones share it.
+        pool.clone().saw_height(13);
+        assert_eq!(*tip.borrow(), 13);
+    }
+}
