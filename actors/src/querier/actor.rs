@@ -40,7 +40,7 @@ pub struct Querier<E: ChainEndpoint + Clone + Unpin + 'static> {
     chain: ChainId,
     endpoint: E,
     /// The latest height, read once for everyone who asks within [`CACHE_FOR`].
-    latest: Rc<Flights<(), u64>>,
+    latest: Flights<(), u64>,
     /// Hosted client states, each read once for everyone who asks within [`CACHE_FOR`].
     clients: Flights<ClientId, ClientSummary>,
     /// Bounds the reads in flight.
@@ -54,7 +54,7 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Querier<E> {
         Self {
             chain,
             endpoint,
-            latest: Rc::new(Flights::new(CACHE_FOR)),
+            latest: Flights::new(CACHE_FOR),
             clients: Flights::new(CACHE_FOR),
             permits: Rc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)),
             guard,

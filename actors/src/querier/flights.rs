@@ -27,6 +27,16 @@ pub struct Flights<K, T> {
     fresh: Duration,
 }
 
+/// Clones share the flights.
+impl<K, T> Clone for Flights<K, T> {
+    fn clone(&self) -> Self {
+        Self {
+            map: self.map.clone(),
+            fresh: self.fresh,
+        }
+    }
+}
+
 impl<K, T> Flights<K, T>
 where
     K: Eq + Hash + Clone + 'static,
