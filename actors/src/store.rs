@@ -1,7 +1,8 @@
 //! relayd's persistent state in sled: what must survive a restart so relaying resumes where it stopped.
 //! Each chain's trusted light-client block (a CometBFT light block, or a NEAR light-client head) and checkpoint
 //! height, the packet lifecycle records (binary: `codec`) with their per-channel counts and indexes (`packets`,
-//! written a block at a time: `batch`), the dead-letter queue and the misbehaviour evidence (`evidence`).
+//! written a block at a time: `batch`), the packets observed but not yet given records (`intake`), the
+//! dead-letter queue and the misbehaviour evidence (`evidence`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ mod batch;
 mod codec;
 mod evidence;
 mod handles;
+mod intake;
 mod near_roots;
 mod packets;
 mod soon;
@@ -23,6 +25,7 @@ pub mod summary;
 
 pub use batch::PacketBatch;
 use handles::Shared;
+pub use intake::{decode_intake, encode_intake, IntakeEntry};
 pub use near_roots::{NEAR_EPOCH_BLOCKS_KEPT, NEAR_ROOTS_KEPT};
 pub use packets::PacketScan;
 pub use soon::{SOON_MAX, SOON_WAIT};
@@ -80,6 +83,8 @@ struct Trees {
     evidence: sled::Tree,
     /// Markers of what the database holds (the index being built).
     meta: sled::Tree,
+    /// The packets of observed blocks whose records are not made yet, one entry per block: `intake`.
+    intake: sled::Tree,
     db: sled::Db,
 }
 
@@ -98,6 +103,7 @@ impl Trees {
             finished: db.open_tree("packets_finished")?,
             evidence: db.open_tree("misbehaviour")?,
             meta: db.open_tree("meta")?,
+            intake: db.open_tree("packet_intake")?,
             db,
         })
     }

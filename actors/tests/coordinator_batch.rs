@@ -1,5 +1,6 @@
-//! The coordinator's block batch, in process: the records one observed block changes are written together, and
-//! an event later in the block sees what an earlier one wrote. The chains' actors are stand-ins that take every
+//! The coordinator's block batch, in process: the records one observed block changes are written together with
+//! the intake entry of its new packets, an event later in the block sees what an earlier one wrote, and a
+//! restart admits what the log holds. The chains' actors are stand-ins that take every
 //! request and never answer, so builders park and only the coordinator's own writes are looked at.
 
 use std::collections::HashMap;
@@ -101,15 +102,7 @@ fn block(height: u64, events: Vec<IbcEvent>) -> BlockObserved {
     }
 }
 
-#[actix::test]
-async fn a_blocks_records_are_written_together_and_read_back_within_the_block() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(&dir.path().join("state")).unwrap();
-    let parked = Parked.start();
-    let links = HashMap::from([
-        (id("ibc-0"), link("ibc-0", &parked)),
-        (id("ibc-1"), link("ibc-1", &parked)),
-    ]);
+fn routes() -> Routes {
     let mut routes = Routes::default();
     routes.insert(Route {
         src: id("ibc-0"),
@@ -123,13 +116,26 @@ async fn a_blocks_records_are_written_together_and_read_back_within_the_block() 
         ordered: false,
         priority: 0,
     });
+    routes
+}
+
+#[actix::test]
+async fn a_blocks_records_are_written_together_and_read_back_within_the_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state")).unwrap();
+    let parked = Parked.start();
+    let links = HashMap::from([
+        (id("ibc-0"), link("ibc-0", &parked)),
+        (id("ibc-1"), link("ibc-1", &parked)),
+    ]);
     let coordinator =
-        RelayCoordinator::new(links, routes, store.clone(), Box::new(|_, _, _| true), 5)
+        RelayCoordinator::new(links, routes(), store.clone(), Box::new(|_, _, _| true), 5)
             .with_max_builders(1)
             .start();
 
-    // Packet 1 takes the window's one slot; packets 2 and 3 wait in it, by their records. Packet 3's timeout is
-    // seen later in the same block: the record it closes is the one this block made.
+    // Packet 1 takes the window's one slot; packets 2 and 3 wait in the block's intake entry, without records.
+    // Packet 3's timeout is seen later in the same block: it gets its record there, finished, and its place in
+    // the entry is passed over.
     coordinator
         .send(block(
             7,
@@ -148,17 +154,69 @@ async fn a_blocks_records_are_written_together_and_read_back_within_the_block() 
 
     let state = |seq| store.packet(&key(seq)).unwrap().map(|r| r.state);
     assert_eq!(state(1), Some(PacketState::Detected));
-    assert_eq!(state(2), Some(PacketState::Detected));
+    assert_eq!(state(2), None, "waits in the intake log");
     assert_eq!(state(3), Some(PacketState::TimedOut));
     assert_eq!(store.checkpoint("ibc-0").unwrap(), Some(7));
+    assert_eq!(store.intake_entries().unwrap(), [(0, 3)]);
     let counts = &store.summaries().unwrap()[0].1;
-    assert_eq!(counts.pending(), 2);
+    assert_eq!(counts.pending(), 1);
     assert_eq!(counts.states[&PacketState::TimedOut], 1);
-    let unfinished: Vec<u64> = store
-        .unfinished_packets()
-        .unwrap()
-        .iter()
-        .map(|r| r.key.sequence.0)
-        .collect();
-    assert_eq!(unfinished, [1, 2]);
+    let unfinished = |store: &StateStore| -> Vec<u64> {
+        store
+            .unfinished_packets()
+            .unwrap()
+            .iter()
+            .map(|r| r.key.sequence.0)
+            .collect()
+    };
+    assert_eq!(unfinished(&store), [1]);
+    let status = coordinator
+        .send(relayd_messages::QueryCoordinator)
+        .await
+        .unwrap();
+    assert_eq!(status.waiting_builders, 1, "packet 2");
+
+    // The same sends seen again in a later block (a monitor's replay): nothing is logged twice.
+    coordinator
+        .send(block(
+            8,
+            vec![
+                IbcEvent::SendPacket(packet(2)),
+                IbcEvent::SendPacket(packet(4)),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.intake_entries().unwrap(), [(0, 3), (1, 1)]);
+
+    // A new coordinator on the same database (a restart) with room for all: packet 1 resumes from its record,
+    // packets 2 and 4 get theirs from the log, packet 3 stays finished, and the log empties.
+    drop(coordinator);
+    let parked = Parked.start();
+    let links = HashMap::from([
+        (id("ibc-0"), link("ibc-0", &parked)),
+        (id("ibc-1"), link("ibc-1", &parked)),
+    ]);
+    let restarted =
+        RelayCoordinator::new(links, routes(), store.clone(), Box::new(|_, _, _| true), 5)
+            .with_max_builders(8)
+            .start();
+    let status = restarted
+        .send(relayd_messages::QueryCoordinator)
+        .await
+        .unwrap();
+    assert_eq!(status.waiting_builders, 0);
+    assert_eq!(state(2), Some(PacketState::Detected));
+    assert_eq!(state(3), Some(PacketState::TimedOut));
+    assert_eq!(state(4), Some(PacketState::Detected));
+    assert_eq!(unfinished(&store), [1, 2, 4]);
+    assert!(store.intake_entries().unwrap().is_empty());
+    let counts = &store.summaries().unwrap()[0].1;
+    assert_eq!(counts.pending(), 3);
+    let records = store.packet(&key(2)).unwrap().unwrap();
+    assert_eq!(
+        records.send_height, 7,
+        "the send height comes from the entry"
+    );
+    assert_eq!(records.packet, packet(2));
 }

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, Recipient};
 use relayd_messages::{
-    BuilderExited, ChainId, ClientHealthChanged, ClientId, Halt, LifecycleChanged, PacketObserved,
-    PacketSeen, PacketState, RelayObject, Route,
+    BuilderExited, ChainId, ClientHealthChanged, ClientId, Halt, LifecycleChanged, Packet,
+    PacketObserved, PacketSeen, PacketState, RelayObject, Route,
 };
 use tracing::{debug, error, info, warn};
 
@@ -46,6 +46,24 @@ pub struct RelayCoordinator {
     pub(super) batch: Option<PacketBatch>,
     /// Lifecycle changes of the block being handled, told to the subscribers once its records are written.
     pub(super) held_notices: Vec<LifecycleChanged>,
+    /// The packets the block being handled sent that had no record, each with its destination: written as one
+    /// intake entry when the block is done (`None` outside a block: a packet's record is made at once).
+    pub(super) intake: Option<Vec<(ChainId, Packet)>>,
+    /// The id the next intake entry takes.
+    pub(super) next_intake: u64,
+    /// The intake entry being admitted, decoded once (a packet is taken out as it is admitted).
+    pub(super) intake_cache: Option<CachedEntry>,
+    /// Intake entries whose batch could not be written, kept here until admitted.
+    pub(super) unwritten_intake: HashMap<u64, Vec<u8>>,
+}
+
+/// An intake entry as the window admits it.
+pub(super) struct CachedEntry {
+    pub(super) id: u64,
+    pub(super) chain: ChainId,
+    pub(super) height: u64,
+    /// `None` once admitted; empty when the entry could not be read.
+    pub(super) packets: Vec<Option<(ChainId, Packet)>>,
 }
 
 /// The coordinator's own recipients for what builders report, counted on its meter.
@@ -84,6 +102,10 @@ impl RelayCoordinator {
             retention: None,
             batch: None,
             held_notices: Vec::new(),
+            intake: None,
+            next_intake: 0,
+            intake_cache: None,
+            unwritten_intake: HashMap::new(),
         }
     }
 
@@ -248,6 +270,9 @@ impl Actor for RelayCoordinator {
             }
             Err(e) => warn!(error = %e, "cannot read unfinished packets"),
         }
+        // Then the packets observed but not yet given records, in the order they were sent.
+        self.resume_intake();
+        self.admit_waiting();
         self.schedule_compaction(ctx, std::time::Duration::ZERO);
     }
 

@@ -1,9 +1,16 @@
-//! The actor's side of the bounded builder window (`window`): packets waiting for a slot start, oldest first, as
-//! running builders exit, from their records in the store (which stay the truth while they wait).
+//! The actor's side of the bounded builder window (`window`) and the intake log (`store::intake`): packets waiting
+//! for a slot start, oldest first, as running builders exit. A packet waiting by key starts from its record in the
+//! store; a packet waiting in the log gets its record made from its entry as it is admitted, so a block of new
+//! packets costs the coordinator one write however long the backlog is.
 
-use tracing::warn;
+use relayd_messages::{ChainId, Packet};
+use tracing::{info, warn};
 
+use super::actor::CachedEntry;
+use super::state::key_of;
+use super::window::Admit;
 use super::RelayCoordinator;
+use crate::store::{decode_intake, encode_intake, PacketBatch};
 
 impl RelayCoordinator {
     /// Lets at most `max` packet builders run at once (`[global] max_builders`); the rest wait for a slot.
@@ -13,16 +20,163 @@ impl RelayCoordinator {
     }
 
     /// Starts waiting packets while the window has free slots. A packet finished or halted meanwhile takes no
-    /// slot: the next one is tried.
+    /// slot: the next one is tried. Outside a block, the records it makes are written together when it is done.
     pub(super) fn admit_waiting(&mut self) {
-        while let Some((key, restarts)) = self.state.admit() {
-            match self.store.packet(&key) {
-                Ok(Some(record)) if !record.is_final() => self.spawn(record, restarts),
-                Ok(_) => {}
-                Err(e) => {
-                    warn!(packet = %key, error = %e, "cannot read a waiting packet's record; it is found again by clearing")
+        let own_batch = self.batch.is_none();
+        if own_batch {
+            self.batch = Some(PacketBatch::new());
+        }
+        while let Some(admit) = self.state.admit() {
+            match admit {
+                Admit::Packet(key, restarts) => match self.record(&key) {
+                    Ok(Some(record)) if !record.is_final() => self.spawn(record, restarts),
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(packet = %key, error = %e, "cannot read a waiting packet's record; it is found again by clearing")
+                    }
+                },
+                Admit::Logged { entry, index, last } => {
+                    if let Some((chain, height, dst, packet)) = self.logged_packet(entry, index) {
+                        let key = key_of(&chain, &packet);
+                        // Passed over when its record was made another way meanwhile (an ack or its end seen).
+                        if self.state.unlog(&key) {
+                            self.relay_sent(key, dst, packet, height);
+                        }
+                    }
+                    if last {
+                        if self.unwritten_intake.remove(&entry).is_none() {
+                            if let Some(batch) = &mut self.batch {
+                                batch.drop_intake(entry);
+                            }
+                        }
+                        self.intake_cache = None;
+                    }
                 }
             }
+        }
+        if own_batch {
+            self.write_batch();
+        }
+    }
+
+    /// Writes the batch being gathered and tells the lifecycle changes it held; says whether it was written.
+    pub(super) fn write_batch(&mut self) -> bool {
+        let mut batch = self.batch.take().unwrap_or_default();
+        let stored = match self.store.write_batch(&batch) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(records = batch.len(), error = %e, "cannot write the lifecycle records");
+                // The entries' packets are admitted from memory instead; the block they came from is read
+                // again after a restart (its checkpoint was not passed).
+                self.unwritten_intake.extend(batch.take_intake());
+                false
+            }
+        };
+        for notice in std::mem::take(&mut self.held_notices) {
+            self.notify(notice);
+        }
+        stored
+    }
+
+    /// Writes the packets the block at `height` of `chain` logged as one intake entry (into the block's batch) and
+    /// queues it behind what waits already.
+    pub(super) fn close_intake(&mut self, chain: &ChainId, height: u64) {
+        let logged = self.intake.take().unwrap_or_default();
+        if logged.is_empty() {
+            return;
+        }
+        let id = self.next_intake;
+        self.next_intake += 1;
+        let count = u32::try_from(logged.len()).unwrap_or(u32::MAX);
+        if let Some(batch) = &mut self.batch {
+            batch.put_intake(id, encode_intake(chain, height, &logged));
+        }
+        self.state.queue_entry(id, count);
+    }
+
+    /// Packet `index` of intake entry `entry`, with its source chain and send height; the entry is read once
+    /// (from the batch being gathered if it is there, else from the store) and kept while it is admitted.
+    fn logged_packet(&mut self, entry: u64, index: u32) -> Option<(ChainId, u64, ChainId, Packet)> {
+        if self.intake_cache.as_ref().map(|c| c.id) != Some(entry) {
+            let held = self
+                .batch
+                .as_ref()
+                .and_then(|b| b.intake(entry))
+                .or(self.unwritten_intake.get(&entry).map(Vec::as_slice));
+            let read = match held {
+                Some(bytes) => decode_intake(entry, bytes).map(Some),
+                None => self.store.intake(entry),
+            };
+            let packets = match read {
+                Ok(Some(e)) => Some((e.chain, e.height, e.packets)),
+                Ok(None) => {
+                    warn!(
+                        entry,
+                        "an intake entry is missing; its packets are found again by clearing"
+                    );
+                    None
+                }
+                Err(e) => {
+                    warn!(entry, error = %e, "cannot read an intake entry; its packets are found again by clearing");
+                    None
+                }
+            };
+            self.intake_cache = Some(match packets {
+                Some((chain, height, packets)) => CachedEntry {
+                    id: entry,
+                    chain,
+                    height,
+                    packets: packets.into_iter().map(Some).collect(),
+                },
+                // Read once: the entry's other places are passed over without asking again.
+                None => CachedEntry {
+                    id: entry,
+                    chain: ChainId::new("unreadable").ok()?,
+                    height: 0,
+                    packets: Vec::new(),
+                },
+            });
+        }
+        let cached = self.intake_cache.as_mut()?;
+        let (dst, packet) = cached.packets.get_mut(index as usize)?.take()?;
+        Some((cached.chain.clone(), cached.height, dst, packet))
+    }
+
+    /// At start: the intake entries left by the last run wait again, their packets logged again, oldest first.
+    pub(super) fn resume_intake(&mut self) {
+        let entries = match self.store.intake_entries() {
+            Ok(entries) => entries,
+            Err(e) => {
+                warn!(error = %e, "cannot read the intake log; its packets are found again by clearing");
+                return;
+            }
+        };
+        match self.store.next_intake_id() {
+            Ok(next) => self.next_intake = next,
+            Err(e) => warn!(error = %e, "cannot read the intake log's last entry"),
+        }
+        let mut packets = 0usize;
+        for (id, count) in &entries {
+            match self.store.intake(*id) {
+                Ok(Some(entry)) => {
+                    for (_, packet) in &entry.packets {
+                        if self.state.log(&key_of(&entry.chain, packet)) {
+                            packets += 1;
+                        }
+                    }
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(entry = id, error = %e, "cannot read an intake entry; its packets are found again by clearing")
+                }
+            }
+            self.state.queue_entry(*id, *count);
+        }
+        if !entries.is_empty() {
+            info!(
+                entries = entries.len(),
+                packets, "resuming packets observed but not yet started"
+            );
         }
     }
 }

@@ -40,6 +40,10 @@ impl Handler<ClearPackets> for RelayCoordinator {
         let wanted = msg.sequences.clone();
         let route_for_query = route.clone();
         let store = self.store.clone();
+        // Packets waiting in the intake log have no record yet, but relayd has their send: not looked up.
+        let logged = self
+            .state
+            .logged_of(&route.src, &route.src_port, &route.src_channel);
         let fut = async move {
             let route = route_for_query;
             let committed = clearing::select(
@@ -65,7 +69,10 @@ impl Handler<ClearPackets> for RelayCoordinator {
             // hold, come from the chains' transaction index.
             let (unseen_sent, unseen_acked) = clearing::to_look_up(&unreceived, &received, |s| {
                 let record = route.key(s).and_then(|k| store.packet(&k).ok().flatten());
-                clearing::known(record.as_ref())
+                match record {
+                    None if logged.contains(s) => clearing::Known::Sent,
+                    record => clearing::known(record.as_ref()),
+                }
             });
             let mut found = Vec::new();
             if !unseen_sent.is_empty() {

@@ -115,14 +115,32 @@ impl RelayCoordinator {
                 Routed::AckWritten { dst, key, live },
                 IbcEvent::WriteAcknowledgement { packet, ack },
             ) => self.ack_written(key, dst, packet, ack, observed.height, live),
-            (Routed::Finished { key, seen, live }, _) => self.packet_closed(key, seen, live),
+            (
+                Routed::Finished { key, seen, live },
+                IbcEvent::AcknowledgePacket(p) | IbcEvent::TimeoutPacket(p),
+            ) => self.packet_closed(key, seen, live, Some(p)),
+            (Routed::Finished { key, seen, live }, _) => self.packet_closed(key, seen, live, None),
             (Routed::Handshake { object, state }, _) => self.handshake_event(object, state, 0, ctx),
             _ => {}
         }
     }
 
-    /// A packet was sent (or found pending) and has no builder: start one unless it is done.
+    /// A packet was sent (or found pending) and has no builder. Within a block it waits in the block's intake
+    /// entry, its record made when the window admits it; otherwise its record is made now.
     fn packet_sent(&mut self, key: PacketKey, dst: ChainId, packet: Packet, height: u64) {
+        if let Some(intake) = &mut self.intake {
+            // A packet logged already (the same send seen twice) waits once.
+            if self.state.log(&key) {
+                intake.push((dst, packet));
+            }
+            return;
+        }
+        self.state.unlog(&key);
+        self.relay_sent(key, dst, packet, height);
+    }
+
+    /// Makes a sent packet's record (unless it has one) and starts its builder unless the packet is done.
+    pub(super) fn relay_sent(&mut self, key: PacketKey, dst: ChainId, packet: Packet, height: u64) {
         let record = match self.record(&key) {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(r)) => r,
@@ -178,6 +196,8 @@ impl RelayCoordinator {
             }
             return;
         }
+        // Its record is made here, with the ack: a copy waiting in the intake log is passed over.
+        self.state.unlog(&key);
         let record = match self.record(&key) {
             Ok(Some(r)) if r.is_final() => return,
             Ok(Some(mut r)) => {
@@ -191,34 +211,54 @@ impl RelayCoordinator {
         self.spawn(record, 0);
     }
 
-    /// The source finished the packet (ack or timeout processed), whoever relayed it.
-    fn packet_closed(&mut self, key: PacketKey, seen: PacketSeen, live: bool) {
+    /// The source finished the packet (ack or timeout processed), whoever relayed it. `packet` is the packet as
+    /// the finishing event names it.
+    fn packet_closed(
+        &mut self,
+        key: PacketKey,
+        seen: PacketSeen,
+        live: bool,
+        packet: Option<Packet>,
+    ) {
         if live {
             if let Some(live) = self.state.builder(&key) {
                 must_deliver(&live.handle, PacketObserved { key, seen });
             }
             return;
         }
-        if let Ok(Some(mut r)) = self.record(&key) {
-            if !r.is_final() {
-                let (state, tx_hash) = match seen {
-                    PacketSeen::AckProcessed { tx_hash } => (PacketState::Acknowledged, tx_hash),
-                    PacketSeen::TimeoutProcessed { tx_hash } => (PacketState::TimedOut, tx_hash),
-                    _ => return,
-                };
-                r.state = state;
-                r.updated_ms = now_ms();
-                if let Some(h) = &tx_hash {
-                    r.tx_hashes.push(h.clone());
-                }
-                r.history.push(Transition {
-                    state,
-                    at_ms: r.updated_ms,
-                    tx_hash,
-                    error: None,
-                });
-                self.put(&r);
+        let (state, tx_hash) = match seen {
+            PacketSeen::AckProcessed { tx_hash } => (PacketState::Acknowledged, tx_hash),
+            PacketSeen::TimeoutProcessed { tx_hash } => (PacketState::TimedOut, tx_hash),
+            _ => return,
+        };
+        // A packet still waiting in the intake log has no record yet: it gets one, finished, and its log copy
+        // is passed over.
+        let logged = self.state.unlog(&key);
+        let record = match self.record(&key) {
+            Ok(Some(r)) => Some(r),
+            _ if logged => {
+                let dst = self.state.routes().of(&key).map(|r| r.dst.clone());
+                // The send's height is in the entry, not read here: 0 says it is not known (a finished
+                // record never needs it).
+                dst.zip(packet).map(|(dst, packet)| {
+                    self.new_record(key, dst, packet, 0, PacketState::Detected, None)
+                })
             }
+            _ => None,
+        };
+        if let Some(mut r) = record.filter(|r| !r.is_final()) {
+            r.state = state;
+            r.updated_ms = now_ms();
+            if let Some(h) = &tx_hash {
+                r.tx_hashes.push(h.clone());
+            }
+            r.history.push(Transition {
+                state,
+                at_ms: r.updated_ms,
+                tx_hash,
+                error: None,
+            });
+            self.put(&r);
         }
     }
 }
@@ -229,22 +269,17 @@ impl Handler<BlockObserved> for RelayCoordinator {
     fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
         self.meter.took();
         // Every record change of this block goes into one batch, written before anything else runs (the
-        // builders started meanwhile run after this handler returns).
+        // builders started meanwhile run after this handler returns). The packets it sends that have no record
+        // yet go into one intake entry of that batch; as many as the window has room for start now.
         self.batch = Some(PacketBatch::new());
+        self.intake = Some(Vec::new());
+        let (chain, height) = (msg.chain.clone(), msg.height);
         let written = self.observe_block(msg, ctx);
-        let batch = self.batch.take().unwrap_or_default();
-        let stored = match self.store.write_batch(&batch) {
-            Ok(()) => true,
-            Err(e) => {
-                warn!(records = batch.len(), error = %e, "cannot write the block's lifecycle records");
-                false
-            }
-        };
-        for notice in std::mem::take(&mut self.held_notices) {
-            self.notify(notice);
-        }
-        // Every event of this block has a record now (or needs none): a restart resumes after it. A block whose
-        // records did not make it is read again after a restart.
+        self.close_intake(&chain, height);
+        self.admit_waiting();
+        let stored = self.write_batch();
+        // Every event of this block has a record or an intake entry now (or needs none): a restart resumes
+        // after it. A block whose writes did not make it is read again after a restart.
         if let (true, Some((chain, height))) = (stored, written) {
             if let Err(e) = self.store.set_checkpoint(chain.as_str(), height) {
                 warn!(chain = %chain, error = %e, "cannot write the checkpoint");

@@ -15,7 +15,7 @@ use relayd_messages::{
 
 use super::caps::{self, Ics20Caps, Skip};
 use super::decisions::{Exit, Launch, LiveBuilder, LiveHandshake, Scope, Start};
-use super::window::Window;
+use super::window::{Admit, SequenceSet, Window};
 use crate::packet_builder::state::expired;
 use crate::retry;
 use crate::routes::Routes;
@@ -107,10 +107,7 @@ impl<H, K> CoordinatorState<H, K> {
 
     /// Lets at most `max` packet builders run at once (at least one); the rest wait for a slot.
     pub fn set_max_builders(&mut self, max: usize) {
-        let mut waiting = std::mem::replace(&mut self.window, Window::new(max));
-        while let Some((key, restarts)) = waiting.next(0) {
-            self.window.defer(key, restarts);
-        }
+        self.window.set_max(max);
     }
 
     /// The bound on running packet builders.
@@ -123,10 +120,31 @@ impl<H, K> CoordinatorState<H, K> {
         self.window.waiting()
     }
 
-    /// The next waiting packet (with its builder's restarts) to start, if a slot is free: the actor reads its
-    /// record from the store and starts it (see [`Self::start`]).
-    pub fn admit(&mut self) -> Option<(PacketKey, u32)> {
+    /// The next waiting packet to start, if a slot is free: the actor reads its record from the store, or makes
+    /// it from its intake entry, and starts it (see [`Self::start`]).
+    pub fn admit(&mut self) -> Option<Admit> {
         self.window.next(self.builders.len())
+    }
+
+    /// `key`, just observed and without a record, waits in the intake log; false if it waits there already.
+    pub fn log(&mut self, key: &PacketKey) -> bool {
+        self.window.log(key)
+    }
+
+    /// `key` no longer waits in the intake log (its record is made another way, or its log copy was reached);
+    /// false if it was not waiting there.
+    pub fn unlog(&mut self, key: &PacketKey) -> bool {
+        self.window.unlog(key)
+    }
+
+    /// Intake entry `entry` of `count` logged packets waits for builder slots behind what waits already.
+    pub fn queue_entry(&mut self, entry: u64, count: u32) {
+        self.window.queue_entry(entry, count);
+    }
+
+    /// The sequences of a source lane waiting in the intake log (clearing counts them as known).
+    pub fn logged_of(&self, chain: &ChainId, port: &str, channel: &str) -> SequenceSet {
+        self.window.logged().of_lane(chain, port, channel)
     }
 
     /// Relays only the packets `scope` covers.

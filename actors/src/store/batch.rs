@@ -1,6 +1,6 @@
 //! Lifecycle records written together: the coordinator gathers every record change one observed block causes
-//! and writes them in one sled transaction, with their channels' counts summed in memory and the pending and
-//! retention indexes updated alongside. A block costs one transaction instead of one per packet, and a crash
+//! and writes them in one sled transaction, with their channels' counts summed in memory, the pending and
+//! retention indexes updated alongside, and the intake entry of the packets it sent (`intake`). A block costs one transaction instead of one per packet, and a crash
 //! leaves all of the block's records or none of them.
 
 use std::collections::btree_map::Entry;
@@ -15,10 +15,12 @@ use super::packets::{abort_or_db, read_summary, write_summary};
 use super::summary::{finished_key, is_compactable, packet_key, ChannelSummary, RecordHead};
 use super::{PacketRecord, StateStore, StoreError, Trees};
 
-/// Record changes not yet written, by store key, each already encoded (the last change of a packet wins).
+/// Record changes not yet written, by store key, each already encoded (the last change of a packet wins), and
+/// the intake entries added (`Some`) or removed (`None`) with them.
 #[derive(Debug, Default)]
 pub struct PacketBatch {
     records: BTreeMap<Vec<u8>, (Vec<u8>, RecordHead)>,
+    intake: BTreeMap<u64, Option<Vec<u8>>>,
 }
 
 impl PacketBatch {
@@ -54,14 +56,41 @@ impl PacketBatch {
         }
     }
 
+    /// Adds intake entry `entry` (encoded by [`super::encode_intake`]).
+    pub fn put_intake(&mut self, entry: u64, bytes: Vec<u8>) {
+        self.intake.insert(entry, Some(bytes));
+    }
+
+    /// Removes intake entry `entry`, all of its packets admitted. One this batch adds is not written at all.
+    pub fn drop_intake(&mut self, entry: u64) {
+        if let Some(Some(_)) = self.intake.get(&entry) {
+            self.intake.remove(&entry);
+        } else {
+            self.intake.insert(entry, None);
+        }
+    }
+
+    /// Takes the intake entries this batch adds (to keep them in memory when the batch could not be written).
+    pub fn take_intake(&mut self) -> Vec<(u64, Vec<u8>)> {
+        std::mem::take(&mut self.intake)
+            .into_iter()
+            .filter_map(|(entry, bytes)| Some((entry, bytes?)))
+            .collect()
+    }
+
+    /// The bytes of intake entry `entry` if this batch adds it.
+    pub fn intake(&self, entry: u64) -> Option<&[u8]> {
+        self.intake.get(&entry)?.as_deref()
+    }
+
     /// Records held.
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
-    /// Whether it holds no record.
+    /// Whether it holds no record and no intake change.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records.is_empty() && self.intake.is_empty()
     }
 }
 
@@ -96,8 +125,14 @@ pub(super) fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
-    (&t.packets, &t.summary, &t.pending, &t.finished)
-        .transaction(|(packets, summary, pending, finished)| {
+    (&t.packets, &t.summary, &t.pending, &t.finished, &t.intake)
+        .transaction(|(packets, summary, pending, finished, intake)| {
+            for (entry, bytes) in &batch.intake {
+                match bytes {
+                    Some(bytes) => intake.insert(&entry.to_be_bytes(), bytes.as_slice())?,
+                    None => intake.remove(&entry.to_be_bytes())?,
+                };
+            }
             // Each channel's counts are read once, changed in memory and written once.
             let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
             for (key, (bytes, new)) in &batch.records {
