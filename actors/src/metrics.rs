@@ -52,7 +52,7 @@ pub struct Families {
     pub actor_restarts_total: IntCounterVec,
     /// `relayd_actor_mailbox_depth{chain,kind}`: requests sent to actors of a kind and not answered yet.
     pub actor_mailbox_depth: IntGaugeVec,
-    /// `relayd_backlog_packets{chain,channel}`: unfinished packets.
+    /// `relayd_backlog_packets{chain,channel}`: unfinished packets (with records, or waiting in the intake log).
     pub backlog_packets: IntGaugeVec,
     /// `relayd_backlog_oldest_sequence{chain,channel}`: the lowest unfinished sequence (0 when none).
     pub backlog_oldest_sequence: IntGaugeVec,
@@ -286,7 +286,7 @@ impl Metrics {
             backlog_packets: gauge(
                 r,
                 "relayd_backlog_packets",
-                "Unfinished packets",
+                "Unfinished packets (with records, or waiting in the intake log)",
                 &["chain", "channel"],
             )?,
             backlog_oldest_sequence: gauge(

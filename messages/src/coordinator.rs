@@ -39,6 +39,23 @@ pub struct CoordinatorStatus {
     pub inconsistent: Vec<(String, String)>,
     /// Clients whose paths are stopped (host chain, client, why): expired, frozen, or not found on their host.
     pub halted_clients: Vec<(String, String, String)>,
+    /// Packets observed but not given lifecycle records yet (they wait in the intake log), per source channel.
+    pub intake: Vec<IntakeLane>,
+}
+
+/// The packets of one source channel waiting in the intake log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntakeLane {
+    /// The source chain.
+    pub chain: String,
+    /// The source port.
+    pub port: String,
+    /// The source channel.
+    pub channel: String,
+    /// Packets waiting.
+    pub packets: usize,
+    /// The lowest sequence waiting.
+    pub lowest_sequence: u64,
 }
 
 /// Forwards the `update_client` events of the clients the routes go through to a watcher (misbehaviour

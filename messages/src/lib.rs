@@ -23,7 +23,7 @@ pub mod supervision;
 pub mod watcher;
 
 pub use coordinator::{
-    AddRoutes, BuilderStatus, CoordinatorStatus, ForwardClientUpdates, PanicAnyBuilder,
+    AddRoutes, BuilderStatus, CoordinatorStatus, ForwardClientUpdates, IntakeLane, PanicAnyBuilder,
     QueryBuilders, QueryCoordinator, RetryError, RetryPacket, SubscribeLifecycle, SuperviseWith,
 };
 pub use event::{ChannelAttributes, ConnectionAttributes, IbcEvent, ObservedEvent, Packet};

@@ -85,6 +85,20 @@ impl Handler<QueryCoordinator> for RelayCoordinator {
             builder_mailboxes,
             inconsistent: self.state.inconsistent_chains(),
             halted_clients: self.state.halted_clients(),
+            intake: self
+                .state
+                .logged_lanes()
+                .into_iter()
+                .map(|(chain, port, channel, packets, lowest_sequence)| {
+                    relayd_messages::IntakeLane {
+                        chain,
+                        port,
+                        channel,
+                        packets,
+                        lowest_sequence,
+                    }
+                })
+                .collect(),
         })
     }
 }

@@ -142,6 +142,27 @@ impl<H, K> CoordinatorState<H, K> {
         self.window.queue_entry(entry, count);
     }
 
+    /// The packets waiting in the intake log, per source lane (chain, port, channel, packets, lowest sequence).
+    pub fn logged_lanes(&self) -> Vec<(String, String, String, usize, u64)> {
+        let mut lanes: Vec<_> = self
+            .window
+            .logged()
+            .lanes()
+            .map(|(chain, port, channel, set)| {
+                let lowest = set.ranges().next().map_or(0, |(start, _)| start);
+                (
+                    chain.to_string(),
+                    port.to_string(),
+                    channel.to_string(),
+                    set.len(),
+                    lowest,
+                )
+            })
+            .collect();
+        lanes.sort();
+        lanes
+    }
+
     /// The sequences of a source lane waiting in the intake log (clearing counts them as known).
     pub fn logged_of(&self, chain: &ChainId, port: &str, channel: &str) -> SequenceSet {
         self.window.logged().of_lane(chain, port, channel)

@@ -61,6 +61,17 @@ pub(super) async fn metrics(admin: web::Data<Admin>) -> ApiResult {
             entry.1 = oldest;
         }
     }
+    // Packets observed but not yet given records wait in the coordinator's intake log: a backlog all the same.
+    let coordinator = admin.coordinator.send(QueryCoordinator).await.ok();
+    for lane in coordinator.iter().flat_map(|c| &c.intake) {
+        let entry = backlog
+            .entry((lane.chain.clone(), lane.channel.clone()))
+            .or_insert((0, 0));
+        entry.0 += gauge(u64::try_from(lane.packets).unwrap_or(u64::MAX));
+        if entry.1 == 0 || lane.lowest_sequence < entry.1 {
+            entry.1 = lane.lowest_sequence;
+        }
+    }
     f.packets.reset();
     for ((chain, channel, state), n) in by_state {
         f.packets
@@ -131,7 +142,7 @@ pub(super) async fn metrics(admin: web::Data<Admin>) -> ApiResult {
             .with_label_values(&["", &kind])
             .set(gauge(meter.load().mailbox_depth));
     }
-    if let Ok(c) = admin.coordinator.send(QueryCoordinator).await {
+    if let Some(c) = coordinator {
         for chain in admin.links.keys() {
             let depth = c
                 .builder_mailboxes

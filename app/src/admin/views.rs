@@ -445,6 +445,7 @@ mod tests {
             builder_mailboxes: Vec::new(),
             inconsistent: Vec::new(),
             halted_clients: Vec::new(),
+            intake: Vec::new(),
         };
         let tree = actor_tree(&coordinator, 1, &[ChainView { status, loads }], &[]);
         assert_eq!(tree.len(), 3);

@@ -155,6 +155,18 @@ impl Logged {
             .unwrap_or_default()
     }
 
+    /// Every lane with packets waiting (chain, port, channel, its sequences).
+    pub fn lanes(&self) -> impl Iterator<Item = (&ChainId, &PortId, &ChannelId, &SequenceSet)> {
+        self.lanes.iter().flat_map(|(chain, ports)| {
+            ports.iter().flat_map(move |(port, channels)| {
+                channels
+                    .iter()
+                    .filter(|(_, s)| !s.is_empty())
+                    .map(move |(channel, s)| (chain, port, channel, s))
+            })
+        })
+    }
+
     /// Packets waiting in the log.
     pub fn len(&self) -> usize {
         self.len
