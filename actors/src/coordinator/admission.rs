@@ -59,23 +59,18 @@ impl RelayCoordinator {
         }
     }
 
-    /// Writes the batch being gathered and tells the lifecycle changes it held; says whether it was written.
-    pub(super) fn write_batch(&mut self) -> bool {
+    /// Writes the batch being gathered and tells the lifecycle changes it held.
+    pub(super) fn write_batch(&mut self) {
         let mut batch = self.batch.take().unwrap_or_default();
-        let stored = match self.store.write_batch(&batch) {
-            Ok(()) => true,
-            Err(e) => {
-                warn!(records = batch.len(), error = %e, "cannot write the lifecycle records");
-                // The entries' packets are admitted from memory instead; the block they came from is read
-                // again after a restart (its checkpoint was not passed).
-                self.unwritten_intake.extend(batch.take_intake());
-                false
-            }
-        };
+        if let Err(e) = self.store.write_batch(&batch) {
+            warn!(records = batch.len(), error = %e, "cannot write the lifecycle records");
+            // The entries' packets are admitted from memory instead; the block they came from is read again
+            // after a restart (its checkpoint was not passed).
+            self.unwritten_intake.extend(batch.take_intake());
+        }
         for notice in std::mem::take(&mut self.held_notices) {
             self.notify(notice);
         }
-        stored
     }
 
     /// Writes the packets the block at `height` of `chain` logged as one intake entry (into the block's batch) and

@@ -1,7 +1,8 @@
 //! The coordinator's observed events: each block's events are routed to the builders they concern (a send
 //! starts one, an ack or a packet's end goes to the live one or updates its record), then the block's tip goes
 //! to the builders it times out, periodic clearing runs, and the block's checkpoint is written. The records the
-//! block changes are written together, in one transaction, before its checkpoint (see `store::batch`).
+//! block changes and the intake entry of its new packets are written together with its checkpoint, in one
+//! transaction (see `store::batch`, `store::intake`).
 
 use actix::{AsyncContext, Context, Handler};
 use relayd_messages::{
@@ -277,14 +278,13 @@ impl Handler<BlockObserved> for RelayCoordinator {
         let written = self.observe_block(msg, ctx);
         self.close_intake(&chain, height);
         self.admit_waiting();
-        let stored = self.write_batch();
-        // Every event of this block has a record or an intake entry now (or needs none): a restart resumes
-        // after it. A block whose writes did not make it is read again after a restart.
-        if let (true, Some((chain, height))) = (stored, written) {
-            if let Err(e) = self.store.set_checkpoint(chain.as_str(), height) {
-                warn!(chain = %chain, error = %e, "cannot write the checkpoint");
-            }
+        // Every event of this block has a record or an intake entry now (or needs none): the checkpoint passes
+        // it in the same transaction, and a restart resumes after it. A block whose writes did not make it is
+        // read again after a restart.
+        if let (Some(batch), Some((chain, height))) = (&mut self.batch, &written) {
+            batch.set_checkpoint(chain.as_str(), *height);
         }
+        self.write_batch();
     }
 }
 

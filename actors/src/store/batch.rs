@@ -21,6 +21,8 @@ use super::{PacketRecord, StateStore, StoreError, Trees};
 pub struct PacketBatch {
     records: BTreeMap<Vec<u8>, (Vec<u8>, RecordHead)>,
     intake: BTreeMap<u64, Option<Vec<u8>>>,
+    /// The chain and height whose events this batch finishes, written with it.
+    checkpoint: Option<(String, u64)>,
 }
 
 impl PacketBatch {
@@ -70,6 +72,12 @@ impl PacketBatch {
         }
     }
 
+    /// Moves `chain`'s checkpoint to `height` with this batch: the block's records and entry, and the mark that its
+    /// events are handled, are written in one transaction.
+    pub fn set_checkpoint(&mut self, chain: &str, height: u64) {
+        self.checkpoint = Some((chain.to_owned(), height));
+    }
+
     /// Takes the intake entries this batch adds (to keep them in memory when the batch could not be written).
     pub fn take_intake(&mut self) -> Vec<(u64, Vec<u8>)> {
         std::mem::take(&mut self.intake)
@@ -112,7 +120,10 @@ impl StateStore {
     /// of its packets is older than this one and is dropped.
     pub fn write_batch(&self, batch: &PacketBatch) -> Result<(), StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return match &batch.checkpoint {
+                Some((chain, height)) => self.set_checkpoint(chain, *height),
+                None => Ok(()),
+            };
         }
         let mut soon = self.soon();
         soon.forget(batch);
@@ -125,44 +136,57 @@ pub(super) fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
-    (&t.packets, &t.summary, &t.pending, &t.finished, &t.intake)
-        .transaction(|(packets, summary, pending, finished, intake)| {
-            for (entry, bytes) in &batch.intake {
-                match bytes {
-                    Some(bytes) => intake.insert(&entry.to_be_bytes(), bytes.as_slice())?,
-                    None => intake.remove(&entry.to_be_bytes())?,
-                };
-            }
-            // Each channel's counts are read once, changed in memory and written once.
-            let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
-            for (key, (bytes, new)) in &batch.records {
-                let old = packets.insert(key.as_slice(), bytes.as_slice())?;
-                // A record that no longer decodes is counted as new.
-                let old = old.and_then(|v| decode_head("", &v).ok());
-                if old.as_ref().map(|o| o.state) != Some(new.state) {
-                    let channel = &key[..key.len().saturating_sub(8)];
-                    let s = match sums.entry(channel) {
-                        Entry::Occupied(e) => e.into_mut(),
-                        Entry::Vacant(e) => e.insert(read_summary(summary, channel)?),
+    (
+        &t.packets,
+        &t.summary,
+        &t.pending,
+        &t.finished,
+        &t.intake,
+        &t.checkpoints,
+    )
+        .transaction(
+            |(packets, summary, pending, finished, intake, checkpoints)| {
+                if let Some((chain, height)) = &batch.checkpoint {
+                    checkpoints.insert(chain.as_bytes(), &height.to_be_bytes())?;
+                }
+                for (entry, bytes) in &batch.intake {
+                    match bytes {
+                        Some(bytes) => intake.insert(&entry.to_be_bytes(), bytes.as_slice())?,
+                        None => intake.remove(&entry.to_be_bytes())?,
                     };
-                    s.moved(old.as_ref().map(|o| o.state), new.state);
                 }
-                if new.state.is_final() {
-                    pending.remove(key.as_slice())?;
-                } else {
-                    pending.insert(key.as_slice(), sled::IVec::default())?;
+                // Each channel's counts are read once, changed in memory and written once.
+                let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
+                for (key, (bytes, new)) in &batch.records {
+                    let old = packets.insert(key.as_slice(), bytes.as_slice())?;
+                    // A record that no longer decodes is counted as new.
+                    let old = old.and_then(|v| decode_head("", &v).ok());
+                    if old.as_ref().map(|o| o.state) != Some(new.state) {
+                        let channel = &key[..key.len().saturating_sub(8)];
+                        let s = match sums.entry(channel) {
+                            Entry::Occupied(e) => e.into_mut(),
+                            Entry::Vacant(e) => e.insert(read_summary(summary, channel)?),
+                        };
+                        s.moved(old.as_ref().map(|o| o.state), new.state);
+                    }
+                    if new.state.is_final() {
+                        pending.remove(key.as_slice())?;
+                    } else {
+                        pending.insert(key.as_slice(), sled::IVec::default())?;
+                    }
+                    if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
+                        finished.remove(finished_key(o.updated_ms, key))?;
+                    }
+                    if is_compactable(new.state) {
+                        finished
+                            .insert(finished_key(new.updated_ms, key), sled::IVec::default())?;
+                    }
                 }
-                if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
-                    finished.remove(finished_key(o.updated_ms, key))?;
+                for (channel, s) in &sums {
+                    write_summary(summary, channel, s)?;
                 }
-                if is_compactable(new.state) {
-                    finished.insert(finished_key(new.updated_ms, key), sled::IVec::default())?;
-                }
-            }
-            for (channel, s) in &sums {
-                write_summary(summary, channel, s)?;
-            }
-            Ok::<_, ConflictableTransactionError<StoreError>>(())
-        })
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            },
+        )
         .map_err(abort_or_db)
 }
