@@ -163,15 +163,16 @@ fn acks(height: u64, seqs: impl Iterator<Item = u64>) -> BlockObserved {
 }
 
 /// A fresh coordinator fed `setup`, then per iteration `untimed(i)` (if any) and `timed(i)`, of which only the
-/// latter's handling is timed.
+/// latter's handling is timed. Each run has an actix system of its own, so its coordinator, builders and
+/// database are gone before the next run starts (a coordinator and its builders hold each other's addresses and
+/// would otherwise outlive the run, their databases still flushing beside the runs measured after them).
 fn run(
-    system: &actix::SystemRunner,
     iters: u64,
     setup: Option<BlockObserved>,
     untimed: impl Fn(u64) -> Option<BlockObserved>,
     timed: impl Fn(u64) -> BlockObserved,
 ) -> Duration {
-    system.block_on(async {
+    actix::System::new().block_on(async {
         let dir = tempfile::tempdir().expect("dir");
         let coord = coordinator(dir.path());
         if let Some(b) = setup {
@@ -192,7 +193,6 @@ fn run(
 }
 
 fn throughput(c: &mut Criterion) {
-    let system = actix::System::new();
     let mut group = c.benchmark_group("coordinator");
     group.throughput(Throughput::Elements(PER_BLOCK));
     group.sample_size(20);
@@ -202,7 +202,6 @@ fn throughput(c: &mut Criterion) {
     group.bench_function("new_packets", |b| {
         b.iter_custom(|iters| {
             run(
-                &system,
                 iters,
                 None,
                 |_| None,
@@ -213,7 +212,6 @@ fn throughput(c: &mut Criterion) {
     group.bench_function("acks_to_builders", |b| {
         b.iter_custom(|iters| {
             run(
-                &system,
                 iters,
                 None,
                 |i| Some(sends(i + 1, range(i), "channel-0")),
@@ -224,7 +222,6 @@ fn throughput(c: &mut Criterion) {
     group.bench_function("tips_fan_out", |b| {
         b.iter_custom(|iters| {
             run(
-                &system,
                 iters,
                 Some(sends(1, range(0), "channel-0")),
                 |_| None,
@@ -235,7 +232,6 @@ fn throughput(c: &mut Criterion) {
     group.bench_function("other_channels", |b| {
         b.iter_custom(|iters| {
             run(
-                &system,
                 iters,
                 None,
                 |_| None,
@@ -249,9 +245,8 @@ fn throughput(c: &mut Criterion) {
 /// Single-event latency through the coordinator's mailbox: the distribution over 20,000 events, printed as
 /// p50 / p99 (criterion reports means of batches, which hide the tail).
 fn latency(_: &mut Criterion) {
-    let system = actix::System::new();
     for (name, channel) in [("new_packet", "channel-0"), ("other_channel", "channel-9")] {
-        let samples = system.block_on(async {
+        let samples = actix::System::new().block_on(async {
             let dir = tempfile::tempdir().expect("dir");
             let coord = coordinator(dir.path());
             let mut samples = Vec::with_capacity(20_000);

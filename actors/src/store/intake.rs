@@ -268,4 +268,62 @@ mod tests {
         let e = decode_intake(9, b"{\"json\":1}").unwrap_err();
         assert!(e.to_string().contains("unknown encoding"), "{e}");
     }
+
+    fn store() -> StateStore {
+        StateStore::from_db(sled::Config::new().temporary(true).open().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn entries_are_written_with_the_blocks_records_and_checkpoint_and_dropped_when_admitted() {
+        let store = store();
+        let chain = ChainId::new("ibc-0").unwrap();
+        let dst = ChainId::new("ibc-1").unwrap();
+        assert_eq!(store.next_intake_id().unwrap(), 0);
+
+        // A block with a record change, an entry and the checkpoint: one transaction.
+        let mut batch = super::super::PacketBatch::new();
+        batch.put(&super::super::tests::record("channel-3", 1, "detected", 5));
+        let packets = vec![
+            (dst.clone(), packet(2, None)),
+            (dst.clone(), packet(3, None)),
+        ];
+        batch.put_intake(0, encode_intake(&chain, 8, &packets));
+        batch.set_checkpoint("ibc-0", 8);
+        store.write_batch(&batch).unwrap();
+        assert_eq!(store.intake_entries().unwrap(), [(0, 2)]);
+        assert_eq!(store.intake(0).unwrap().unwrap().packets, packets);
+        assert_eq!(store.checkpoint("ibc-0").unwrap(), Some(8));
+        assert_eq!(store.next_intake_id().unwrap(), 1);
+
+        // A block with only an entry (every slot taken): plain writes, entry and checkpoint both there.
+        let mut batch = super::super::PacketBatch::new();
+        batch.put_intake(1, encode_intake(&chain, 9, &packets[..1]));
+        batch.set_checkpoint("ibc-0", 9);
+        store.write_batch(&batch).unwrap();
+        assert_eq!(store.intake_entries().unwrap(), [(0, 2), (1, 1)]);
+        assert_eq!(store.checkpoint("ibc-0").unwrap(), Some(9));
+
+        // An entry added and fully admitted within one batch is never written; an older one is removed.
+        let mut batch = super::super::PacketBatch::new();
+        batch.put_intake(2, encode_intake(&chain, 10, &packets));
+        batch.drop_intake(2);
+        batch.drop_intake(0);
+        assert!(batch.intake(2).is_none());
+        store.write_batch(&batch).unwrap();
+        assert_eq!(store.intake_entries().unwrap(), [(1, 1)]);
+        assert!(store.intake(0).unwrap().is_none());
+        assert_eq!(store.next_intake_id().unwrap(), 2);
+    }
+
+    #[test]
+    fn the_entries_of_a_batch_that_is_not_written_can_be_taken_back() {
+        let chain = ChainId::new("ibc-0").unwrap();
+        let dst = ChainId::new("ibc-1").unwrap();
+        let mut batch = super::super::PacketBatch::new();
+        let bytes = encode_intake(&chain, 3, &[(dst, packet(1, None))]);
+        batch.put_intake(4, bytes.clone());
+        batch.drop_intake(1);
+        assert_eq!(batch.take_intake(), [(4, bytes)]);
+        assert!(batch.is_empty());
+    }
 }
