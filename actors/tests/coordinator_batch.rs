@@ -119,19 +119,23 @@ fn routes() -> Routes {
     routes
 }
 
-#[actix::test]
-async fn a_blocks_records_are_written_together_and_read_back_within_the_block() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(&dir.path().join("state")).unwrap();
+/// A coordinator over parked chains on `store`, letting `max_builders` builders run.
+fn start_coordinator(store: &StateStore, max_builders: usize) -> Addr<RelayCoordinator> {
     let parked = Parked.start();
     let links = HashMap::from([
         (id("ibc-0"), link("ibc-0", &parked)),
         (id("ibc-1"), link("ibc-1", &parked)),
     ]);
-    let coordinator =
-        RelayCoordinator::new(links, routes(), store.clone(), Box::new(|_, _, _| true), 5)
-            .with_max_builders(1)
-            .start();
+    RelayCoordinator::new(links, routes(), store.clone(), Box::new(|_, _, _| true), 5)
+        .with_max_builders(max_builders)
+        .start()
+}
+
+#[actix::test]
+async fn a_blocks_records_are_written_together_and_read_back_within_the_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state")).unwrap();
+    let coordinator = start_coordinator(&store, 1);
 
     // Packet 1 takes the window's one slot; packets 2 and 3 wait in the block's intake entry, without records.
     // Packet 3's timeout is seen later in the same block: it gets its record there, finished, and its place in
@@ -192,15 +196,7 @@ async fn a_blocks_records_are_written_together_and_read_back_within_the_block() 
     // A new coordinator on the same database (a restart) with room for all: packet 1 resumes from its record,
     // packets 2 and 4 get theirs from the log, packet 3 stays finished, and the log empties.
     drop(coordinator);
-    let parked = Parked.start();
-    let links = HashMap::from([
-        (id("ibc-0"), link("ibc-0", &parked)),
-        (id("ibc-1"), link("ibc-1", &parked)),
-    ]);
-    let restarted =
-        RelayCoordinator::new(links, routes(), store.clone(), Box::new(|_, _, _| true), 5)
-            .with_max_builders(8)
-            .start();
+    let restarted = start_coordinator(&store, 8);
     let status = restarted
         .send(relayd_messages::QueryCoordinator)
         .await

@@ -38,8 +38,8 @@ fn beyond_the_window_packets_wait_by_key_and_start_oldest_first_as_builders_exit
     assert!(s.builders().len() <= s.max_builders());
 }
 
-#[test]
-fn a_halted_path_takes_no_slot_and_a_failed_builder_frees_its_slot_while_it_backs_off() {
+/// A window of one slot: packet 1's builder runs (its generation returned), packet 2 waits by key.
+fn one_running_one_waiting() -> (State, u64) {
     let mut s = state();
     s.set_max_builders(1);
     let g1 = run(&mut s, record("channel-0", "channel-5", 1, "detected"), 1);
@@ -47,6 +47,12 @@ fn a_halted_path_takes_no_slot_and_a_failed_builder_frees_its_slot_while_it_back
         s.start(record("channel-0", "channel-5", 2, "detected"), 0),
         Start::Deferred
     ));
+    (s, g1)
+}
+
+#[test]
+fn a_halted_path_takes_no_slot_and_a_failed_builder_frees_its_slot_while_it_backs_off() {
+    let (mut s, g1) = one_running_one_waiting();
     let key1 = key_of(&chain("a-1"), &packet("channel-0", "channel-5", 1));
     assert!(matches!(
         s.packet_exited(&key1, g1, false),
@@ -96,13 +102,7 @@ fn changing_the_bound_keeps_the_waiting_packets_in_order() {
 
 #[test]
 fn logged_packets_wait_behind_deferred_ones_and_count_as_waiting() {
-    let mut s = state();
-    s.set_max_builders(1);
-    let g1 = run(&mut s, record("channel-0", "channel-5", 1, "detected"), 1);
-    assert!(matches!(
-        s.start(record("channel-0", "channel-5", 2, "detected"), 0),
-        Start::Deferred
-    ));
+    let (mut s, g1) = one_running_one_waiting();
     let logged: Vec<_> = (3..=5)
         .map(|seq| key_of(&chain("a-1"), &packet("channel-0", "channel-5", seq)))
         .collect();
