@@ -202,6 +202,8 @@ async fn a_blocks_records_are_written_together_and_read_back_within_the_block() 
         .await
         .unwrap();
     assert_eq!(status.waiting_builders, 0);
+    // Records made as builders' slots free join the store's waiting writes; settled here to read the trees.
+    store.settle().unwrap();
     assert_eq!(state(2), Some(PacketState::Detected));
     assert_eq!(state(3), Some(PacketState::TimedOut));
     assert_eq!(state(4), Some(PacketState::Detected));
@@ -215,4 +217,45 @@ async fn a_blocks_records_are_written_together_and_read_back_within_the_block() 
         "the send height comes from the entry"
     );
     assert_eq!(records.packet, packet(2));
+}
+
+#[actix::test]
+async fn a_block_of_many_new_packets_is_logged_in_bounded_entries_admitted_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state")).unwrap();
+    let coordinator = start_coordinator(&store, 1);
+    coordinator
+        .send(block(
+            3,
+            (1..=130).map(|s| IbcEvent::SendPacket(packet(s))).collect(),
+        ))
+        .await
+        .unwrap();
+    // Packet 1 was admitted from the first entry at once; the entries keep their places.
+    assert_eq!(store.intake_entries().unwrap(), [(0, 64), (1, 64), (2, 2)]);
+    assert!(store.packet(&key(1)).unwrap().is_some());
+    assert!(store.packet(&key(2)).unwrap().is_none());
+    let status = coordinator
+        .send(relayd_messages::QueryCoordinator)
+        .await
+        .unwrap();
+    assert_eq!(status.waiting_builders, 129);
+    assert_eq!(status.intake.len(), 1);
+    assert_eq!(
+        (status.intake[0].packets, status.intake[0].lowest_sequence),
+        (129, 2)
+    );
+    // After a restart with room for 100: the oldest 100 are admitted, the first entry is gone, the rest wait.
+    drop(coordinator);
+    let restarted = start_coordinator(&store, 100);
+    let status = restarted
+        .send(relayd_messages::QueryCoordinator)
+        .await
+        .unwrap();
+    assert_eq!(status.builders, 100);
+    assert_eq!(status.waiting_builders, 30);
+    store.settle().unwrap();
+    assert_eq!(store.intake_entries().unwrap(), [(1, 64), (2, 2)]);
+    assert!(store.packet(&key(100)).unwrap().is_some());
+    assert!(store.packet(&key(101)).unwrap().is_none());
 }

@@ -12,6 +12,11 @@ use super::window::Admit;
 use super::RelayCoordinator;
 use crate::store::{decode_intake, encode_intake, PacketBatch};
 
+/// The most packets one intake entry holds. sled keeps up to 16 entries in a leaf and rewrites the leaf as
+/// entries come and go, so a block of thousands of new packets is written as several entries of a few tens of
+/// KB, not one of megabytes.
+pub(super) const INTAKE_ENTRY_PACKETS: usize = 64;
+
 impl RelayCoordinator {
     /// Lets at most `max` packet builders run at once (`[global] max_builders`); the rest wait for a slot.
     pub fn with_max_builders(mut self, max: usize) -> Self {
@@ -20,7 +25,7 @@ impl RelayCoordinator {
     }
 
     /// Starts waiting packets while the window has free slots. A packet finished or halted meanwhile takes no
-    /// slot: the next one is tried. Outside a block, the records it makes are written together when it is done.
+    /// slot: the next one is tried. Outside a block, the records it makes join the store's waiting writes.
     pub(super) fn admit_waiting(&mut self) {
         let own_batch = self.batch.is_none();
         if own_batch {
@@ -55,7 +60,16 @@ impl RelayCoordinator {
             }
         }
         if own_batch {
-            self.write_batch();
+            // Outside a block (a builder exited), the records made go with the builders' own waiting writes:
+            // one transaction every few milliseconds rather than one per exit. An entry removed here is written
+            // in order after the records made from it.
+            let batch = self.batch.take().unwrap_or_default();
+            if let Err(e) = self.store.write_soon(&batch) {
+                warn!(records = batch.len(), error = %e, "cannot write the lifecycle records yet; they wait for the next write");
+            }
+            for notice in std::mem::take(&mut self.held_notices) {
+                self.notify(notice);
+            }
         }
     }
 
@@ -73,20 +87,19 @@ impl RelayCoordinator {
         }
     }
 
-    /// Writes the packets the block at `height` of `chain` logged as one intake entry (into the block's batch) and
-    /// queues it behind what waits already.
+    /// Writes the packets the block at `height` of `chain` logged as intake entries of at most
+    /// [`INTAKE_ENTRY_PACKETS`] (into the block's batch) and queues them behind what waits already.
     pub(super) fn close_intake(&mut self, chain: &ChainId, height: u64) {
         let logged = self.intake.take().unwrap_or_default();
-        if logged.is_empty() {
-            return;
+        for chunk in logged.chunks(INTAKE_ENTRY_PACKETS) {
+            let id = self.next_intake;
+            self.next_intake += 1;
+            let count = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            if let Some(batch) = &mut self.batch {
+                batch.put_intake(id, encode_intake(chain, height, chunk));
+            }
+            self.state.queue_entry(id, count);
         }
-        let id = self.next_intake;
-        self.next_intake += 1;
-        let count = u32::try_from(logged.len()).unwrap_or(u32::MAX);
-        if let Some(batch) = &mut self.batch {
-            batch.put_intake(id, encode_intake(chain, height, &logged));
-        }
-        self.state.queue_entry(id, count);
     }
 
     /// Packet `index` of intake entry `entry`, with its source chain and send height; the entry is read once

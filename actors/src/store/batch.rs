@@ -17,7 +17,7 @@ use super::{PacketRecord, StateStore, StoreError, Trees};
 
 /// Record changes not yet written, by store key, each already encoded (the last change of a packet wins), and
 /// the intake entries added (`Some`) or removed (`None`) with them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PacketBatch {
     records: BTreeMap<Vec<u8>, (Vec<u8>, RecordHead)>,
     intake: BTreeMap<u64, Option<Vec<u8>>>,
@@ -48,13 +48,22 @@ impl PacketBatch {
             .map(|(bytes, _)| decode_record(&key.to_string(), bytes))
     }
 
-    /// Drops the records `newer` holds for the same packets.
-    pub(super) fn forget(&mut self, newer: &PacketBatch) {
-        if self.records.is_empty() {
-            return;
+    /// Takes in the changes of `newer` (a later batch): its records replace these of the same packets, its
+    /// intake changes and checkpoint follow these.
+    pub(super) fn absorb(&mut self, newer: &PacketBatch) {
+        for (key, record) in &newer.records {
+            self.records.insert(key.clone(), record.clone());
         }
-        for key in newer.records.keys() {
-            self.records.remove(key);
+        for (entry, change) in &newer.intake {
+            match change {
+                Some(bytes) => {
+                    self.intake.insert(*entry, Some(bytes.clone()));
+                }
+                None => self.drop_intake(*entry),
+            }
+        }
+        if newer.checkpoint.is_some() {
+            self.checkpoint.clone_from(&newer.checkpoint);
         }
     }
 
@@ -116,9 +125,18 @@ impl StateStore {
     }
 
     /// Writes every record of `batch` in one transaction, with the counts of their channels and the pending
-    /// and retention indexes. On error nothing of it is written. A write that waits (`put_packet_soon`) for one
-    /// of its packets is older than this one and is dropped.
+    /// and retention indexes. On error nothing of it is written. The writes waiting to be written (`soon`) go
+    /// in the same transaction, before it: a record `batch` holds replaces a waiting one, and an intake entry
+    /// `batch` removes never leaves before the waiting records made from it.
     pub fn write_batch(&self, batch: &PacketBatch) -> Result<(), StoreError> {
+        let mut soon = self.soon();
+        if !soon.is_empty() {
+            let mut all = soon.clone();
+            all.absorb(batch);
+            commit(self.trees(), &all)?;
+            *soon = PacketBatch::new();
+            return Ok(());
+        }
         if batch.records.is_empty() {
             // No record changes, so no counts or indexes to keep in step: plain writes, which cost a fraction of
             // a transaction. sled recovers a prefix of its writes, so the entries always land before the
@@ -135,8 +153,6 @@ impl StateStore {
                 None => Ok(()),
             };
         }
-        let mut soon = self.soon();
-        soon.forget(batch);
         commit(self.trees(), batch)
     }
 }

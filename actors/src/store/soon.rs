@@ -36,6 +36,16 @@ impl StateStore {
         Ok(())
     }
 
+    /// Adds the changes of `batch` to the waiting writes (written within [`SOON_WAIT`], in order with them).
+    pub fn write_soon(&self, batch: &PacketBatch) -> Result<(), StoreError> {
+        let mut soon = self.soon();
+        soon.absorb(batch);
+        if soon.len() >= SOON_MAX {
+            return write_out(self.trees(), &mut soon);
+        }
+        Ok(())
+    }
+
     /// Writes every waiting write now.
     pub fn settle(&self) -> Result<(), StoreError> {
         write_out(self.trees(), &mut self.soon())
