@@ -271,7 +271,7 @@ impl Handler<BlockObserved> for RelayCoordinator {
         self.meter.took();
         // Every record change of this block goes into one batch, written before anything else runs (the
         // builders started meanwhile run after this handler returns). The packets it sends that have no record
-        // yet go into one intake entry of that batch; as many as the window has room for start now.
+        // yet go into intake entries of that batch; as many as the window has room for start now.
         self.batch = Some(PacketBatch::new());
         self.intake = Some(Vec::new());
         let (chain, height) = (msg.chain.clone(), msg.height);
