@@ -57,13 +57,15 @@ pub struct RelayCoordinator {
     pub(super) unwritten_intake: HashMap<u64, Vec<u8>>,
 }
 
+/// A packet of a cached intake entry with its destination chain; `None` once admitted.
+pub(super) type Waiting = Option<(ChainId, Packet)>;
+
 /// An intake entry as the window admits it.
 pub(super) struct CachedEntry {
     pub(super) id: u64,
-    pub(super) chain: ChainId,
-    pub(super) height: u64,
-    /// `None` once admitted; empty when the entry could not be read.
-    pub(super) packets: Vec<Option<(ChainId, Packet)>>,
+    /// The source chain, the send height and the packets (`None` once admitted); `None` when the entry could
+    /// not be read.
+    pub(super) packets: Option<(ChainId, u64, Vec<Waiting>)>,
 }
 
 /// The coordinator's own recipients for what builders report, counted on its meter.

@@ -67,9 +67,7 @@ impl RelayCoordinator {
             if let Err(e) = self.store.write_soon(&batch) {
                 warn!(records = batch.len(), error = %e, "cannot write the lifecycle records yet; they wait for the next write");
             }
-            for notice in std::mem::take(&mut self.held_notices) {
-                self.notify(notice);
-            }
+            self.notify_held();
         }
     }
 
@@ -82,6 +80,11 @@ impl RelayCoordinator {
             // after a restart (its checkpoint was not passed).
             self.unwritten_intake.extend(batch.take_intake());
         }
+        self.notify_held();
+    }
+
+    /// Tells the lifecycle changes held while a batch was gathered (its records are written now).
+    fn notify_held(&mut self) {
         for notice in std::mem::take(&mut self.held_notices) {
             self.notify(notice);
         }
@@ -129,60 +132,52 @@ impl RelayCoordinator {
                     None
                 }
             };
-            self.intake_cache = Some(match packets {
-                Some((chain, height, packets)) => CachedEntry {
-                    id: entry,
-                    chain,
-                    height,
-                    packets: packets.into_iter().map(Some).collect(),
-                },
-                // Read once: the entry's other places are passed over without asking again.
-                None => CachedEntry {
-                    id: entry,
-                    chain: ChainId::new("unreadable").ok()?,
-                    height: 0,
-                    packets: Vec::new(),
-                },
+            // An unreadable entry is cached empty: its other places are passed over without asking again.
+            self.intake_cache = Some(CachedEntry {
+                id: entry,
+                packets: packets.map(|(chain, height, packets)| {
+                    let packets = packets.into_iter().map(Some).collect();
+                    (chain, height, packets)
+                }),
             });
         }
-        let cached = self.intake_cache.as_mut()?;
-        let (dst, packet) = cached.packets.get_mut(index as usize)?.take()?;
-        Some((cached.chain.clone(), cached.height, dst, packet))
+        let (chain, height, packets) = self.intake_cache.as_mut()?.packets.as_mut()?;
+        let (dst, packet) = packets.get_mut(index as usize)?.take()?;
+        Some((chain.clone(), *height, dst, packet))
     }
 
     /// At start: the intake entries left by the last run wait again, their packets logged again, oldest first.
+    /// The log is read once.
     pub(super) fn resume_intake(&mut self) {
-        let entries = match self.store.intake_entries() {
-            Ok(entries) => entries,
-            Err(e) => {
-                warn!(error = %e, "cannot read the intake log; its packets are found again by clearing");
-                return;
-            }
-        };
         match self.store.next_intake_id() {
             Ok(next) => self.next_intake = next,
             Err(e) => warn!(error = %e, "cannot read the intake log's last entry"),
         }
-        let mut packets = 0usize;
-        for (id, count) in &entries {
-            match self.store.intake(*id) {
-                Ok(Some(entry)) => {
+        let (mut entries, mut packets) = (0usize, 0usize);
+        for item in self.store.intake_log_entries() {
+            match item {
+                Ok((id, Ok(entry))) => {
                     for (_, packet) in &entry.packets {
                         if self.state.log(&key_of(&entry.chain, packet)) {
                             packets += 1;
                         }
                     }
+                    let count = u32::try_from(entry.packets.len()).unwrap_or(u32::MAX);
+                    self.state.queue_entry(id, count);
+                    entries += 1;
                 }
-                Ok(None) => continue,
-                Err(e) => {
+                Ok((id, Err(e))) => {
                     warn!(entry = id, error = %e, "cannot read an intake entry; its packets are found again by clearing")
                 }
+                Err(e) => {
+                    warn!(error = %e, "cannot read the intake log; its packets are found again by clearing");
+                    break;
+                }
             }
-            self.state.queue_entry(*id, *count);
         }
-        if !entries.is_empty() {
+        if entries > 0 {
             info!(
-                entries = entries.len(),
+                entries,
                 packets, "resuming packets observed but not yet started"
             );
         }

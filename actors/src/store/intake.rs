@@ -180,17 +180,31 @@ impl StateStore {
 
     /// Every intake entry left (id and packet count), oldest first.
     pub fn intake_entries(&self) -> Result<Vec<(u64, u32)>, StoreError> {
-        self.trees()
-            .intake
-            .iter()
+        self.intake_log()
             .map(|item| {
-                let (k, v) = item?;
-                let id = <[u8; 8]>::try_from(k.as_ref())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| corrupt(0, "a key that is not an entry id"))?;
-                Ok((id, count_of(id, &v)?))
+                let (id, bytes) = item?;
+                Ok((id, count_of(id, &bytes)?))
             })
             .collect()
+    }
+
+    /// Every intake entry left, oldest first, each decoded as it is reached (one read of the log).
+    pub fn intake_log_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(u64, Result<IntakeEntry, StoreError>), StoreError>> + '_ {
+        self.intake_log()
+            .map(|item| item.map(|(id, bytes)| (id, decode_intake(id, &bytes))))
+    }
+
+    /// The raw entries, oldest first.
+    fn intake_log(&self) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
+        self.trees().intake.iter().map(|item| {
+            let (k, v) = item?;
+            let id = <[u8; 8]>::try_from(k.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt(0, "a key that is not an entry id"))?;
+            Ok((id, v))
+        })
     }
 
     /// The id the next intake entry takes: one past the newest left (entries are written in id order).
