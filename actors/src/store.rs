@@ -186,6 +186,9 @@ impl StateStore {
 
     /// The last height of `chain` whose events were fully handled; relaying resumes after it.
     pub fn checkpoint(&self, chain: &str) -> Result<Option<u64>, StoreError> {
+        if let Some(height) = self.waiting_checkpoint(chain) {
+            return Ok(Some(height));
+        }
         Ok(self
             .trees()
             .checkpoints
@@ -198,10 +201,10 @@ impl StateStore {
 
     /// Records that every event of `chain` up to `height` was handled (lifecycle records written).
     pub fn set_checkpoint(&self, chain: &str, height: u64) -> Result<(), StoreError> {
-        self.trees()
-            .checkpoints
-            .insert(chain.as_bytes(), &height.to_be_bytes())?;
-        Ok(())
+        // Through the writer, after the waiting writes, so an older waiting checkpoint never lands after it.
+        let mut batch = PacketBatch::new();
+        batch.set_checkpoint(chain, height);
+        self.write_batch(&batch)
     }
 
     /// Moves a failed packet to the dead-letter queue (its lifecycle record stays, in state `failed`).

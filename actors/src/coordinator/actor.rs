@@ -53,8 +53,6 @@ pub struct RelayCoordinator {
     pub(super) next_intake: u64,
     /// The intake entry being admitted, decoded once (a packet is taken out as it is admitted).
     pub(super) intake_cache: Option<CachedEntry>,
-    /// Intake entries whose batch could not be written, kept here until admitted.
-    pub(super) unwritten_intake: HashMap<u64, Vec<u8>>,
 }
 
 /// A packet of a cached intake entry with its destination chain; `None` once admitted.
@@ -107,7 +105,6 @@ impl RelayCoordinator {
             intake: None,
             next_intake: 0,
             intake_cache: None,
-            unwritten_intake: HashMap::new(),
         }
     }
 

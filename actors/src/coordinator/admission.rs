@@ -49,10 +49,8 @@ impl RelayCoordinator {
                         }
                     }
                     if last {
-                        if self.unwritten_intake.remove(&entry).is_none() {
-                            if let Some(batch) = &mut self.batch {
-                                batch.drop_intake(entry);
-                            }
+                        if let Some(batch) = &mut self.batch {
+                            batch.drop_intake(entry);
                         }
                         self.intake_cache = None;
                     }
@@ -63,22 +61,20 @@ impl RelayCoordinator {
             // Outside a block (a builder exited), the records made go with the builders' own waiting writes:
             // one transaction every few milliseconds rather than one per exit. An entry removed here is written
             // in order after the records made from it.
-            let batch = self.batch.take().unwrap_or_default();
-            if let Err(e) = self.store.write_soon(&batch) {
-                warn!(records = batch.len(), error = %e, "cannot write the lifecycle records yet; they wait for the next write");
-            }
-            self.notify_held();
+            self.write_batch();
         }
     }
 
-    /// Writes the batch being gathered and tells the lifecycle changes it held.
+    /// Hands the batch being gathered to the store's waiting writes and tells the lifecycle changes it held.
+    /// Reads see its records, entries and checkpoint at once; the store's writer thread writes them, in one
+    /// transaction and in order with the writes before them, within a few milliseconds, so the coordinator never
+    /// waits for the disk. If they cannot be written they stay waiting (and readable) for the next attempt, and
+    /// until then a restart reads their block again.
     pub(super) fn write_batch(&mut self) {
-        let mut batch = self.batch.take().unwrap_or_default();
-        if let Err(e) = self.store.write_batch(&batch) {
-            warn!(records = batch.len(), error = %e, "cannot write the lifecycle records");
-            // The entries' packets are admitted from memory instead; the block they came from is read again
-            // after a restart (its checkpoint was not passed).
-            self.unwritten_intake.extend(batch.take_intake());
+        let batch = self.batch.take().unwrap_or_default();
+        let records = batch.len();
+        if let Err(e) = self.store.write_soon(batch) {
+            warn!(records, error = %e, "cannot write the lifecycle records yet; they wait for the next write");
         }
         self.notify_held();
     }
@@ -109,13 +105,10 @@ impl RelayCoordinator {
     /// (from the batch being gathered if it is there, else from the store) and kept while it is admitted.
     fn logged_packet(&mut self, entry: u64, index: u32) -> Option<(ChainId, u64, ChainId, Packet)> {
         if self.intake_cache.as_ref().map(|c| c.id) != Some(entry) {
-            let held = self
-                .batch
-                .as_ref()
-                .and_then(|b| b.intake(entry))
-                .or(self.unwritten_intake.get(&entry).map(Vec::as_slice));
+            let held = self.batch.as_ref().and_then(|b| b.intake(entry));
             let read = match held {
-                Some(bytes) => decode_intake(entry, bytes).map(Some),
+                Some(Some(bytes)) => decode_intake(entry, bytes).map(Some),
+                Some(None) => Ok(None),
                 None => self.store.intake(entry),
             };
             let packets = match read {

@@ -1,7 +1,8 @@
-//! Lifecycle records written together: the coordinator gathers every record change one observed block causes
-//! and writes them in one sled transaction, with their channels' counts summed in memory, the pending and
-//! retention indexes updated alongside, and the intake entry of the packets it sent (`intake`). A block costs one transaction instead of one per packet, and a crash
-//! leaves all of the block's records or none of them.
+//! Lifecycle records written together: every record change one observed block causes, with the intake entries of
+//! the packets it sent (`intake`) and its checkpoint, is gathered into one batch and written in one sled
+//! transaction, with the channels' counts summed in memory and the pending and retention indexes updated
+//! alongside. A block costs one transaction instead of one per packet (and waiting batches, `soon`, share one),
+//! and a crash leaves all of a transaction's changes or none of them.
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -15,14 +16,14 @@ use super::packets::{abort_or_db, read_summary, write_summary};
 use super::summary::{finished_key, is_compactable, packet_key, ChannelSummary, RecordHead};
 use super::{PacketRecord, StateStore, StoreError, Trees};
 
-/// Record changes not yet written, by store key, each already encoded (the last change of a packet wins), and
-/// the intake entries added (`Some`) or removed (`None`) with them.
+/// Record changes not yet written, by store key, each already encoded (the last change of a packet wins), the
+/// intake entries added (`Some`) or removed (`None`) with them, and the checkpoints they move.
 #[derive(Debug, Default, Clone)]
 pub struct PacketBatch {
     records: BTreeMap<Vec<u8>, (Vec<u8>, RecordHead)>,
     intake: BTreeMap<u64, Option<Vec<u8>>>,
-    /// The chain and height whose events this batch finishes, written with it.
-    checkpoint: Option<(String, u64)>,
+    /// The height of each chain whose events this batch finishes, written with it.
+    checkpoints: BTreeMap<String, u64>,
 }
 
 impl PacketBatch {
@@ -49,22 +50,18 @@ impl PacketBatch {
     }
 
     /// Takes in the changes of `newer` (a later batch): its records replace these of the same packets, its
-    /// intake changes and checkpoint follow these.
-    pub(super) fn absorb(&mut self, newer: &PacketBatch) {
-        for (key, record) in &newer.records {
-            self.records.insert(key.clone(), record.clone());
-        }
-        for (entry, change) in &newer.intake {
+    /// intake changes and checkpoints follow these.
+    pub(super) fn absorb(&mut self, newer: PacketBatch) {
+        self.records.extend(newer.records);
+        for (entry, change) in newer.intake {
             match change {
                 Some(bytes) => {
-                    self.intake.insert(*entry, Some(bytes.clone()));
+                    self.intake.insert(entry, Some(bytes));
                 }
-                None => self.drop_intake(*entry),
+                None => self.drop_intake(entry),
             }
         }
-        if newer.checkpoint.is_some() {
-            self.checkpoint.clone_from(&newer.checkpoint);
-        }
+        self.checkpoints.extend(newer.checkpoints);
     }
 
     /// Adds intake entry `entry` (encoded by [`super::encode_intake`]).
@@ -84,20 +81,18 @@ impl PacketBatch {
     /// Moves `chain`'s checkpoint to `height` with this batch: the block's records and entry, and the mark that its
     /// events are handled, are written in one transaction.
     pub fn set_checkpoint(&mut self, chain: &str, height: u64) {
-        self.checkpoint = Some((chain.to_owned(), height));
+        self.checkpoints.insert(chain.to_owned(), height);
     }
 
-    /// Takes the intake entries this batch adds (to keep them in memory when the batch could not be written).
-    pub fn take_intake(&mut self) -> Vec<(u64, Vec<u8>)> {
-        std::mem::take(&mut self.intake)
-            .into_iter()
-            .filter_map(|(entry, bytes)| Some((entry, bytes?)))
-            .collect()
+    /// The checkpoint this batch moves `chain` to, if it moves it.
+    pub(super) fn checkpoint(&self, chain: &str) -> Option<u64> {
+        self.checkpoints.get(chain).copied()
     }
 
-    /// The bytes of intake entry `entry` if this batch adds it.
-    pub fn intake(&self, entry: u64) -> Option<&[u8]> {
-        self.intake.get(&entry)?.as_deref()
+    /// What this batch does to intake entry `entry`: `Some(Some(bytes))` adds it, `Some(None)` removes it,
+    /// `None` leaves it.
+    pub fn intake(&self, entry: u64) -> Option<Option<&[u8]>> {
+        self.intake.get(&entry).map(Option::as_deref)
     }
 
     /// Records held.
@@ -105,9 +100,14 @@ impl PacketBatch {
         self.records.len()
     }
 
-    /// Whether it holds no record and no intake change.
+    /// Records and intake changes held: what bounds how long writes may wait (`store::soon`).
+    pub(super) fn weight(&self) -> usize {
+        self.records.len() + self.intake.len()
+    }
+
+    /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.intake.is_empty()
+        self.records.is_empty() && self.intake.is_empty() && self.checkpoints.is_empty()
     }
 }
 
@@ -129,36 +129,33 @@ impl StateStore {
     /// in the same transaction, before it: a record `batch` holds replaces a waiting one, and an intake entry
     /// `batch` removes never leaves before the waiting records made from it.
     pub fn write_batch(&self, batch: &PacketBatch) -> Result<(), StoreError> {
-        let mut soon = self.soon();
-        if !soon.is_empty() {
-            let mut all = soon.clone();
-            all.absorb(batch);
-            commit(self.trees(), &all)?;
-            *soon = PacketBatch::new();
-            return Ok(());
-        }
-        if batch.records.is_empty() {
-            // No record changes, so no counts or indexes to keep in step: plain writes, which cost a fraction of
-            // a transaction. sled recovers a prefix of its writes, so the entries always land before the
-            // checkpoint that passes their block.
-            let intake = &self.trees().intake;
-            for (entry, bytes) in &batch.intake {
-                match bytes {
-                    Some(bytes) => intake.insert(entry.to_be_bytes(), bytes.as_slice())?,
-                    None => intake.remove(entry.to_be_bytes())?,
-                };
-            }
-            return match &batch.checkpoint {
-                Some((chain, height)) => self.set_checkpoint(chain, *height),
-                None => Ok(()),
-            };
-        }
-        commit(self.trees(), batch)
+        super::soon::write_out(&self.inner, Some(batch))
     }
 }
 
+/// Writes `batch`: in one transaction when it changes records; as plain writes when it changes only intake
+/// entries and checkpoints, which have no counts or indexes to keep in step and cost a fraction of a
+/// transaction. sled recovers a prefix of its writes, and the entries are written first, so an entry always
+/// lands before the checkpoint that passes its block.
+pub(super) fn write(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
+    if !batch.records.is_empty() {
+        return commit(t, batch);
+    }
+    for (entry, bytes) in &batch.intake {
+        match bytes {
+            Some(bytes) => t.intake.insert(entry.to_be_bytes(), bytes.as_slice())?,
+            None => t.intake.remove(entry.to_be_bytes())?,
+        };
+    }
+    for (chain, height) in &batch.checkpoints {
+        t.checkpoints
+            .insert(chain.as_bytes(), &height.to_be_bytes())?;
+    }
+    Ok(())
+}
+
 /// Writes `batch` in one transaction (see [`StateStore::write_batch`]).
-pub(super) fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
+fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -172,7 +169,7 @@ pub(super) fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
     )
         .transaction(
             |(packets, summary, pending, finished, intake, checkpoints)| {
-                if let Some((chain, height)) = &batch.checkpoint {
+                for (chain, height) in &batch.checkpoints {
                     checkpoints.insert(chain.as_bytes(), &height.to_be_bytes())?;
                 }
                 for (entry, bytes) in &batch.intake {

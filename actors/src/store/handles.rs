@@ -43,13 +43,17 @@ pub(super) struct Shared {
     pub(super) trees: Trees,
     /// Record writes that may wait a moment (see `store::soon`), written before the trees close.
     pub(super) soon: Mutex<super::PacketBatch>,
+    /// The waiting writes being written: reads still see them until they are in the trees.
+    pub(super) writing: Mutex<Option<Arc<super::PacketBatch>>>,
+    /// Held while waiting writes are taken and written, so they reach the trees in the order they were made.
+    pub(super) writer: Mutex<()>,
     _release: Option<Release>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         let batch = std::mem::take(self.soon.get_mut().unwrap_or_else(PoisonError::into_inner));
-        if let Err(e) = super::batch::commit(&self.trees, &batch) {
+        if let Err(e) = super::batch::write(&self.trees, &batch) {
             tracing::warn!(records = batch.len(), error = %e, "cannot write the last lifecycle records on close");
         }
     }
@@ -62,11 +66,23 @@ impl Shared {
         self.soon.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The waiting writes being written, if any, locked (only to look or to set).
+    pub(super) fn writing(&self) -> MutexGuard<'_, Option<Arc<super::PacketBatch>>> {
+        self.writing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The writer's turn: one taking and writing of waiting writes at a time.
+    pub(super) fn writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A database that no other open can share (temporary databases, databases opened by the caller).
     pub(super) fn unregistered(trees: Trees) -> Arc<Self> {
         let shared = Arc::new(Self {
             trees,
             soon: Mutex::default(),
+            writing: Mutex::default(),
+            writer: Mutex::default(),
             _release: None,
         });
         super::soon::start_flusher(&shared);
@@ -134,6 +150,8 @@ pub(super) fn open_shared(
     let shared = Arc::new(Shared {
         trees,
         soon: Mutex::default(),
+        writing: Mutex::default(),
+        writer: Mutex::default(),
         _release: Some(Release {
             path: canonical.clone(),
             id,

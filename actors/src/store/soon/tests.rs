@@ -5,8 +5,12 @@ use std::time::{Duration, Instant};
 
 use relayd_messages::PacketState;
 
+use relayd_messages::ChainId;
+
 use super::SOON_MAX;
-use crate::store::{summary::packet_key, PacketRecord, PacketScan, StateStore};
+use crate::store::{
+    encode_intake, summary::packet_key, PacketBatch, PacketRecord, PacketScan, StateStore,
+};
 
 /// Packet `seq` of `channel-0` in `state`.
 fn record(seq: u64, state: PacketState) -> PacketRecord {
@@ -119,4 +123,120 @@ fn closing_the_database_writes_what_waits() {
             .state,
         PacketState::Confirmed
     );
+}
+
+/// A one-packet intake entry of block `height`.
+fn entry(height: u64) -> Vec<u8> {
+    let chain = ChainId::new("ibc-0").unwrap();
+    let dst = ChainId::new("ibc-1").unwrap();
+    encode_intake(
+        &chain,
+        height,
+        &[(dst, record(height, PacketState::Detected).packet)],
+    )
+}
+
+#[test]
+fn a_blocks_entries_and_checkpoints_are_read_while_they_wait_and_written_in_order() {
+    let store = temp();
+    let mut block = PacketBatch::new();
+    block.put_intake(0, entry(8));
+    block.set_checkpoint("ibc-0", 8);
+    block.set_checkpoint("ibc-1", 3);
+    store.write_soon(block).unwrap();
+    // A later block of the other chain, waiting beside it, keeps both chains' checkpoints.
+    let mut later = PacketBatch::new();
+    later.set_checkpoint("ibc-1", 4);
+    store.write_soon(later).unwrap();
+    assert_eq!(store.intake(0).unwrap().unwrap().height, 8);
+    assert_eq!(store.checkpoint("ibc-0").unwrap(), Some(8));
+    assert_eq!(store.checkpoint("ibc-1").unwrap(), Some(4));
+
+    store.settle().unwrap();
+    assert!(store
+        .trees()
+        .intake
+        .get(0u64.to_be_bytes())
+        .unwrap()
+        .is_some());
+    assert_eq!(store.checkpoint("ibc-0").unwrap(), Some(8));
+    assert_eq!(store.checkpoint("ibc-1").unwrap(), Some(4));
+
+    // Its removal, waiting, hides the written entry at once; written, the entry is gone.
+    let mut admitted = PacketBatch::new();
+    admitted.drop_intake(0);
+    store.write_soon(admitted).unwrap();
+    assert!(store.intake(0).unwrap().is_none());
+    store.settle().unwrap();
+    assert!(store.trees().intake.is_empty());
+}
+
+#[test]
+fn a_failed_write_keeps_the_waiting_writes_readable_and_in_front_of_newer_ones() {
+    let store = temp();
+    // Damaged counts make the transaction holding a record of that channel abort.
+    let damaged = record(1, PacketState::Detected).key;
+    let prefix = crate::store::summary::ChannelKey::of(&damaged).prefix();
+    store
+        .trees()
+        .summary
+        .insert(prefix.clone(), b"not a summary".as_slice())
+        .unwrap();
+    let mut block = PacketBatch::new();
+    block.put(&record(1, PacketState::Detected));
+    block.put_intake(0, entry(5));
+    block.set_checkpoint("ibc-0", 5);
+    store.write_soon(block).unwrap();
+    assert!(store.settle().is_err());
+    // A newer change of the same packet, made after the failure, wins over the one that failed.
+    store
+        .put_packet_soon(&record(1, PacketState::Submitted))
+        .unwrap();
+    assert_eq!(
+        store.packet(&damaged).unwrap().unwrap().state,
+        PacketState::Submitted
+    );
+    assert!(store.intake(0).unwrap().is_some());
+    assert_eq!(store.checkpoint("ibc-0").unwrap(), Some(5));
+    assert!(store.trees().checkpoints.is_empty(), "nothing was written");
+
+    store.trees().summary.remove(prefix).unwrap();
+    store.settle().unwrap();
+    assert!(written(&store, 1));
+    assert_eq!(
+        store.packet(&damaged).unwrap().unwrap().state,
+        PacketState::Submitted
+    );
+    assert!(store
+        .trees()
+        .intake
+        .get(0u64.to_be_bytes())
+        .unwrap()
+        .is_some());
+    assert!(!store.trees().checkpoints.is_empty());
+}
+
+#[test]
+fn a_write_is_read_while_the_writer_writes_it() {
+    let store = temp();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A second writer keeps writing out, so reads often fall while a batch moves to the trees.
+    let writer = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.settle().unwrap();
+            }
+        })
+    };
+    for seq in 1..=3_000 {
+        let r = record(seq, PacketState::Submitted);
+        store.put_packet_soon(&r).unwrap();
+        for _ in 0..3 {
+            let read = store.packet(&r.key).unwrap();
+            assert!(read.is_some(), "packet {seq} unreadable while written");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
 }
