@@ -182,12 +182,27 @@ fn a_failed_write_keeps_the_waiting_writes_readable_and_in_front_of_newer_ones()
         .summary
         .insert(prefix.clone(), b"not a summary".as_slice())
         .unwrap();
+    let mut earlier = PacketBatch::new();
+    earlier.put_intake(9, entry(4));
+    store.write_batch(&earlier).unwrap();
     let mut block = PacketBatch::new();
     block.put(&record(1, PacketState::Detected));
     block.put_intake(0, entry(5));
+    block.drop_intake(9);
     block.set_checkpoint("ibc-0", 5);
     store.write_soon(block).unwrap();
     assert!(store.settle().is_err());
+    // An entry is removed only after the transaction of the records made from it.
+    assert!(store
+        .trees()
+        .intake
+        .get(9u64.to_be_bytes())
+        .unwrap()
+        .is_some());
+    assert!(
+        store.intake(9).unwrap().is_none(),
+        "read as removed meanwhile"
+    );
     // A newer change of the same packet, made after the failure, wins over the one that failed.
     store
         .put_packet_soon(&record(1, PacketState::Submitted))
