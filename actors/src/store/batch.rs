@@ -1,9 +1,8 @@
 //! Lifecycle records written together: every record change one observed block causes, with the intake entries of
-//! the packets it sent (`intake`) and its checkpoint, is gathered into one batch; its records and checkpoint are
-//! written in one sled transaction, with the channels' counts summed in memory and the pending and retention
-//! indexes updated alongside, and its entries around that transaction. A block costs one transaction instead of
-//! one per packet (and waiting batches, `soon`, share one), and a crash leaves all of a transaction's changes or
-//! none of them.
+//! the packets it sent (`intake`) and its checkpoint, is gathered into one batch and written in one sled
+//! transaction, with the channels' counts summed in memory and the pending and retention indexes updated
+//! alongside. A block costs one transaction instead of one per packet (and waiting batches, `soon`, share one),
+//! and a crash leaves all of a transaction's changes or none of them.
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -126,8 +125,7 @@ impl StateStore {
     }
 
     /// Writes every record of `batch` in one transaction, with the counts of their channels and the pending
-    /// and retention indexes, and its intake changes around it (see [`write`]). On error none of its records
-    /// and checkpoints is written (an entry it adds may be). The writes waiting to be written (`soon`) go
+    /// and retention indexes. On error nothing of it is written. The writes waiting to be written (`soon`) go
     /// in the same transaction, before it: a record `batch` holds replaces a waiting one, and an intake entry
     /// `batch` removes never leaves before the waiting records made from it.
     pub fn write_batch(&self, batch: &PacketBatch) -> Result<(), StoreError> {
@@ -135,77 +133,83 @@ impl StateStore {
     }
 }
 
-/// Writes `batch`: its records, with their counts and indexes, and its checkpoints in one transaction; the intake
-/// entries it adds as plain writes before it, the entries it removes as plain writes after it. Entries are large
-/// (up to 64 packets) and need no counts kept in step, and a transaction copies every write it holds into a write
-/// set first. sled recovers a prefix of its writes, so after a crash an entry is there before the checkpoint that
-/// passes its block, and it is removed only after the records made from it (an entry left behind by a crash or a
-/// failed write is queued again at start, and its packets that have records by then are passed over).
+/// Writes `batch`: in one transaction when it changes records; as plain writes when it changes only intake
+/// entries and checkpoints, which have no counts or indexes to keep in step and cost a fraction of a
+/// transaction. sled recovers a prefix of its writes, and the entries are written first, so an entry always
+/// lands before the checkpoint that passes its block.
 pub(super) fn write(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
-    for (entry, bytes) in &batch.intake {
-        if let Some(bytes) = bytes {
-            t.intake.insert(entry.to_be_bytes(), bytes.as_slice())?;
-        }
-    }
-    if batch.records.is_empty() {
-        for (chain, height) in &batch.checkpoints {
-            t.checkpoints
-                .insert(chain.as_bytes(), &height.to_be_bytes())?;
-        }
-    } else {
-        commit(t, batch)?;
+    if !batch.records.is_empty() {
+        return commit(t, batch);
     }
     for (entry, bytes) in &batch.intake {
-        if bytes.is_none() {
-            t.intake.remove(entry.to_be_bytes())?;
-        }
+        match bytes {
+            Some(bytes) => t.intake.insert(entry.to_be_bytes(), bytes.as_slice())?,
+            None => t.intake.remove(entry.to_be_bytes())?,
+        };
+    }
+    for (chain, height) in &batch.checkpoints {
+        t.checkpoints
+            .insert(chain.as_bytes(), &height.to_be_bytes())?;
     }
     Ok(())
 }
 
-/// Writes the records and checkpoints of `batch` in one transaction (see [`write`]).
+/// Writes `batch` in one transaction (see [`StateStore::write_batch`]).
 fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
     (
         &t.packets,
         &t.summary,
         &t.pending,
         &t.finished,
+        &t.intake,
         &t.checkpoints,
     )
-        .transaction(|(packets, summary, pending, finished, checkpoints)| {
-            for (chain, height) in &batch.checkpoints {
-                checkpoints.insert(chain.as_bytes(), &height.to_be_bytes())?;
-            }
-            // Each channel's counts are read once, changed in memory and written once.
-            let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
-            for (key, (bytes, new)) in &batch.records {
-                let old = packets.insert(key.as_slice(), bytes.as_slice())?;
-                // A record that no longer decodes is counted as new.
-                let old = old.and_then(|v| decode_head("", &v).ok());
-                if old.as_ref().map(|o| o.state) != Some(new.state) {
-                    let channel = &key[..key.len().saturating_sub(8)];
-                    let s = match sums.entry(channel) {
-                        Entry::Occupied(e) => e.into_mut(),
-                        Entry::Vacant(e) => e.insert(read_summary(summary, channel)?),
+        .transaction(
+            |(packets, summary, pending, finished, intake, checkpoints)| {
+                for (chain, height) in &batch.checkpoints {
+                    checkpoints.insert(chain.as_bytes(), &height.to_be_bytes())?;
+                }
+                for (entry, bytes) in &batch.intake {
+                    match bytes {
+                        Some(bytes) => intake.insert(&entry.to_be_bytes(), bytes.as_slice())?,
+                        None => intake.remove(&entry.to_be_bytes())?,
                     };
-                    s.moved(old.as_ref().map(|o| o.state), new.state);
                 }
-                if new.state.is_final() {
-                    pending.remove(key.as_slice())?;
-                } else {
-                    pending.insert(key.as_slice(), sled::IVec::default())?;
+                // Each channel's counts are read once, changed in memory and written once.
+                let mut sums: BTreeMap<&[u8], ChannelSummary> = BTreeMap::new();
+                for (key, (bytes, new)) in &batch.records {
+                    let old = packets.insert(key.as_slice(), bytes.as_slice())?;
+                    // A record that no longer decodes is counted as new.
+                    let old = old.and_then(|v| decode_head("", &v).ok());
+                    if old.as_ref().map(|o| o.state) != Some(new.state) {
+                        let channel = &key[..key.len().saturating_sub(8)];
+                        let s = match sums.entry(channel) {
+                            Entry::Occupied(e) => e.into_mut(),
+                            Entry::Vacant(e) => e.insert(read_summary(summary, channel)?),
+                        };
+                        s.moved(old.as_ref().map(|o| o.state), new.state);
+                    }
+                    if new.state.is_final() {
+                        pending.remove(key.as_slice())?;
+                    } else {
+                        pending.insert(key.as_slice(), sled::IVec::default())?;
+                    }
+                    if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
+                        finished.remove(finished_key(o.updated_ms, key))?;
+                    }
+                    if is_compactable(new.state) {
+                        finished
+                            .insert(finished_key(new.updated_ms, key), sled::IVec::default())?;
+                    }
                 }
-                if let Some(o) = old.as_ref().filter(|o| is_compactable(o.state)) {
-                    finished.remove(finished_key(o.updated_ms, key))?;
+                for (channel, s) in &sums {
+                    write_summary(summary, channel, s)?;
                 }
-                if is_compactable(new.state) {
-                    finished.insert(finished_key(new.updated_ms, key), sled::IVec::default())?;
-                }
-            }
-            for (channel, s) in &sums {
-                write_summary(summary, channel, s)?;
-            }
-            Ok::<_, ConflictableTransactionError<StoreError>>(())
-        })
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            },
+        )
         .map_err(abort_or_db)
 }

@@ -302,7 +302,7 @@ mod tests {
         let dst = ChainId::new("ibc-1").unwrap();
         assert_eq!(store.next_intake_id().unwrap(), 0);
 
-        // A block with a record change, an entry and the checkpoint: the entry, then one transaction.
+        // A block with a record change, an entry and the checkpoint: one transaction.
         let mut batch = super::super::PacketBatch::new();
         batch.put(&super::super::tests::record("channel-3", 1, "detected", 5));
         let packets = vec![
