@@ -217,14 +217,15 @@ impl RelayCoordinator {
         self.state.launched(&launch, addr, now_ms());
     }
 
-    /// Writes a packet's lifecycle record: into the block's batch while a block is handled, else at once. A
-    /// failure is logged (the builder writes it again on its next step).
+    /// Writes a packet's lifecycle record: into the block's batch while a block is handled, else with the
+    /// store's waiting writes (a direct write would copy everything waiting into its own transaction, once per
+    /// packet a clearing finds). A failure is logged; the record stays waiting for the next write.
     pub(super) fn put(&mut self, record: &PacketRecord) {
         if let Some(batch) = &mut self.batch {
             batch.put(record);
             return;
         }
-        if let Err(e) = self.store.put_packet(record) {
+        if let Err(e) = self.store.put_packet_soon(record) {
             warn!(packet = %record.key, error = %e, "cannot write the packet's lifecycle record");
         }
     }

@@ -58,30 +58,27 @@ impl StateStore {
 
     /// The waiting write of `key`, if one waits (or is being written).
     pub(super) fn waiting(&self, key: &PacketKey) -> Option<Result<PacketRecord, StoreError>> {
-        if let Some(r) = self.soon().get(key) {
-            return Some(r);
-        }
-        let writing = self.inner.writing().clone();
-        writing?.get(key)
+        self.in_waiting(|batch| batch.get(key))
     }
 
     /// What the waiting writes (or those being written) do to intake entry `entry`: `Some(Some(bytes))` add it,
     /// `Some(None)` remove it, `None` leave it.
     pub(super) fn waiting_intake(&self, entry: u64) -> Option<Option<Vec<u8>>> {
-        if let Some(change) = self.soon().intake(entry) {
-            return Some(change.map(<[u8]>::to_vec));
-        }
-        let writing = self.inner.writing().clone()?;
-        writing.intake(entry).map(|c| c.map(<[u8]>::to_vec))
+        self.in_waiting(|batch| batch.intake(entry).map(|c| c.map(<[u8]>::to_vec)))
     }
 
     /// The checkpoint the waiting writes (or those being written) move `chain` to, if they move it.
     pub(super) fn waiting_checkpoint(&self, chain: &str) -> Option<u64> {
-        if let Some(height) = self.soon().checkpoint(chain) {
-            return Some(height);
+        self.in_waiting(|batch| batch.checkpoint(chain))
+    }
+
+    /// What `look` finds in the waiting writes, else in those being written (newer first).
+    fn in_waiting<T>(&self, look: impl Fn(&PacketBatch) -> Option<T>) -> Option<T> {
+        if let Some(found) = look(&self.soon()) {
+            return Some(found);
         }
         let writing = self.inner.writing().clone()?;
-        writing.checkpoint(chain)
+        look(&writing)
     }
 }
 
