@@ -904,6 +904,16 @@ async fn tx_and_tx_search() {
             1,
         ),
         ("send_packet.packet_src_channel='channel-9'", 0),
+        // Every attribute equality narrows the candidates, whichever comes first.
+        (
+            "app.key='pkt1' AND send_packet.packet_src_channel='channel-1'",
+            0,
+        ),
+        (
+            "send_packet.packet_src_channel='channel-1' AND app.key='pkt2'",
+            1,
+        ),
+        ("app.key EXISTS AND app.key='pkt2'", 1),
         (
             "tm.event='NewBlock' AND send_packet.packet_src_channel='channel-0'",
             0,

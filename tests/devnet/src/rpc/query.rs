@@ -63,17 +63,22 @@ pub(crate) fn matches(query: &Query, events: &EventMap) -> bool {
     query.conditions.iter().all(|c| condition_holds(c, events))
 }
 
-/// A condition `tx_search` can answer from an attribute index: the first `key = 'string'` on an event attribute
-/// (not `tm.event`, `tx.hash` or `tx.height`, which the node answers by other means).
-pub(crate) fn indexed_condition(query: &Query) -> Option<(&str, &str)> {
-    query.conditions.iter().find_map(|c| match &c.operation {
-        Operation::Eq(Operand::String(value))
-            if !matches!(c.key.as_str(), "tm.event" | "tx.hash" | "tx.height") =>
-        {
-            Some((c.key.as_str(), value.as_str()))
-        }
-        _ => None,
-    })
+/// The conditions `tx_search` can answer from an attribute index: every `key = 'string'` on an event attribute
+/// (not `tm.event`, `tx.hash` or `tx.height`, which the node answers by other means). CometBFT's kv indexer
+/// narrows by each of them in turn, so a search by port and channel reads only the channel's transactions.
+pub(crate) fn indexed_conditions(query: &Query) -> Vec<(&str, &str)> {
+    query
+        .conditions
+        .iter()
+        .filter_map(|c| match &c.operation {
+            Operation::Eq(Operand::String(value))
+                if !matches!(c.key.as_str(), "tm.event" | "tx.hash" | "tx.height") =>
+            {
+                Some((c.key.as_str(), value.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn condition_holds(c: &Condition, events: &EventMap) -> bool {

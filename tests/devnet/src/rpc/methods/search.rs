@@ -1,6 +1,7 @@
 //! Finding committed transactions and blocks: `tx` by hash, and `tx_search` and `block_search` by CometBFT
 //! query, paged and ordered as CometBFT does.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -39,13 +40,12 @@ impl Ctx {
         let descending = order_desc(p)?;
         let all = self.node.earliest_height()..=self.node.latest_height();
         let range = query::height_bounds(&query, "tx.height", all);
-        let indexed = query::indexed_condition(&query)
-            .and_then(|(key, value)| self.node.txs_with_attribute(key, value));
+        let indexed = self.indexed(&query);
         let mut found: Vec<Arc<TxRecord>> = match (hash_condition(&query), indexed) {
             // A hash lookup is the relayer's hot path; answer it without scanning.
             (Some(hash), _) => self.node.tx(&hash).into_iter().collect(),
-            // An attribute equality narrows the search through the index, as CometBFT's kv indexer does; the
-            // full query below still decides.
+            // Attribute equalities narrow the search through the index, as CometBFT's kv indexer does; the full
+            // query below still decides.
             (None, Some(candidates)) => candidates
                 .into_iter()
                 .filter(|rec| range.contains(&rec.height))
@@ -70,6 +70,27 @@ impl Ctx {
             txs,
             total_count: u32::try_from(found.len()).unwrap_or(u32::MAX),
         })
+    }
+
+    /// The transactions that hold every attribute equality of `query`, from the node's index; `None` when the
+    /// query has none or the node keeps no index.
+    fn indexed(&self, query: &Query) -> Option<Vec<Arc<TxRecord>>> {
+        let mut lists = Vec::new();
+        for (key, value) in query::indexed_conditions(query) {
+            lists.push(self.node.txs_with_attribute(key, value)?);
+        }
+        // Start from the most selective condition; the others only take candidates away.
+        lists.sort_by_key(Vec::len);
+        let mut lists = lists.into_iter();
+        let mut found = lists.next()?;
+        for other in lists {
+            if found.is_empty() {
+                break;
+            }
+            let at: HashSet<(u64, u32)> = other.iter().map(|r| (r.height, r.index)).collect();
+            found.retain(|r| at.contains(&(r.height, r.index)));
+        }
+        Some(found)
     }
 
     pub(super) fn block_search(&self, p: &Params) -> Result<Value, RpcError> {
