@@ -5,3 +5,6 @@ mod actor;
 mod flights;
 
 pub use actor::*;
+
+#[cfg(test)]
+mod tests;

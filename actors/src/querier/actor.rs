@@ -26,6 +26,12 @@ const CACHE_FOR: Duration = Duration::from_millis(150);
 /// over a node that answers a few dozen at a time.
 const MAX_CONCURRENT: usize = 32;
 
+/// Most transaction-index searches in flight at once, apart from [`MAX_CONCURRENT`]. One page of a search holds
+/// up to a hundred whole transactions with all their events (a transaction of 500 transfers is about a megabyte
+/// of JSON, then as much again decoded), so clearing a thousand channels at once must not hold dozens of pages;
+/// a separate bound also keeps these slow reads from taking the permits the builders' proofs wait for.
+pub const MAX_SEARCHES: usize = 4;
+
 /// A chain failure as the builders see it.
 pub fn chain_error(e: ChainError) -> RelayError {
     let kind = match e {
@@ -45,6 +51,8 @@ pub struct Querier<E: ChainEndpoint + Clone + Unpin + 'static> {
     clients: Flights<ClientId, ClientSummary>,
     /// Bounds the reads in flight.
     permits: Rc<tokio::sync::Semaphore>,
+    /// Bounds the transaction-index searches in flight.
+    searches: Rc<tokio::sync::Semaphore>,
     guard: ExitGuard,
 }
 
@@ -57,6 +65,7 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Querier<E> {
             latest: Flights::new(CACHE_FOR),
             clients: Flights::new(CACHE_FOR),
             permits: Rc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)),
+            searches: Rc::new(tokio::sync::Semaphore::new(MAX_SEARCHES)),
             guard,
         }
     }
@@ -190,7 +199,7 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryPacketEvents> for 
 
     fn handle(&mut self, msg: QueryPacketEvents, _: &mut Self::Context) -> Self::Result {
         let endpoint = self.endpoint.clone();
-        let permits = self.permits.clone();
+        let permits = self.searches.clone();
         let span = self.span("packet_events", msg.correlation);
         Box::pin(
             async move {
@@ -210,7 +219,7 @@ impl<E: ChainEndpoint + Clone + Unpin + 'static> Handler<QueryTxMessages> for Qu
 
     fn handle(&mut self, msg: QueryTxMessages, _: &mut Self::Context) -> Self::Result {
         let endpoint = self.endpoint.clone();
-        let permits = self.permits.clone();
+        let permits = self.searches.clone();
         let span = self.span("tx_messages", msg.correlation);
         Box::pin(
             async move {
