@@ -8,8 +8,10 @@ use std::collections::{HashSet, VecDeque};
 
 use relayd_messages::PacketKey;
 
+mod lanes;
 mod logged;
 
+use lanes::{Lanes, Slot};
 pub use logged::{Logged, SequenceSet};
 
 /// Packet builders allowed to run at once when the configuration does not say (`[global] max_builders`).
@@ -18,8 +20,8 @@ pub const DEFAULT_MAX_BUILDERS: usize = 512;
 /// One place in the window's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Waiting {
-    /// A packet with a record, and its builder's restarts so far.
-    Packet(PacketKey, u32),
+    /// A packet with a record (its lane's number and sequence), and its builder's restarts so far.
+    Packet(Slot, u32),
     /// Intake entry `entry`, of `count` packets, of which the first `next` were admitted.
     Entry { entry: u64, next: u32, count: u32 },
 }
@@ -45,7 +47,8 @@ pub enum Admit {
 pub struct Window {
     max: usize,
     queue: VecDeque<Waiting>,
-    queued: HashSet<PacketKey>,
+    queued: HashSet<Slot>,
+    lanes: Lanes,
     logged: Logged,
 }
 
@@ -62,6 +65,7 @@ impl Window {
             max: max.max(1),
             queue: VecDeque::new(),
             queued: HashSet::new(),
+            lanes: Lanes::default(),
             logged: Logged::default(),
         }
     }
@@ -83,7 +87,9 @@ impl Window {
 
     /// Whether `key` waits for a slot by key.
     pub fn is_waiting(&self, key: &PacketKey) -> bool {
-        self.queued.contains(key)
+        self.lanes
+            .find(key)
+            .is_some_and(|slot| self.queued.contains(&slot))
     }
 
     /// The packets waiting in the intake log.
@@ -121,8 +127,9 @@ impl Window {
 
     /// `key` (with its builder's `restarts` so far) waits for a slot; a key already waiting keeps its place.
     pub fn defer(&mut self, key: PacketKey, restarts: u32) {
-        if self.queued.insert(key.clone()) {
-            self.queue.push_back(Waiting::Packet(key, restarts));
+        let slot = self.lanes.slot(&key);
+        if self.queued.insert(slot) {
+            self.queue.push_back(Waiting::Packet(slot, restarts));
         }
     }
 
@@ -145,11 +152,12 @@ impl Window {
                 Some(admit)
             }
             Waiting::Packet(..) => {
-                let Some(Waiting::Packet(key, restarts)) = self.queue.pop_front() else {
+                let Some(Waiting::Packet(slot, restarts)) = self.queue.pop_front() else {
                     return None;
                 };
-                self.queued.remove(&key);
-                Some(Admit::Packet(key, restarts))
+                self.queued.remove(&slot);
+                // Every queued slot was numbered by `defer`, and numbers are never taken back.
+                self.lanes.key(slot).map(|key| Admit::Packet(key, restarts))
             }
         }
     }
