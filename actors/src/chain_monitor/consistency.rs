@@ -27,6 +27,14 @@ pub(crate) fn judge(followed: u64, latest: u64, was_inconsistent: bool) -> Judge
     }
 }
 
+/// Whether a new-block notification of `height` is behind the last delivered height (`followed`). It is then not
+/// the node's latest height: notifications queue while a catch-up by polling runs past them (a subscription set up
+/// during a long catch-up delivers the blocks made meanwhile), so the node is asked for its latest height instead,
+/// and only its answer is judged.
+pub(crate) fn notification_behind(followed: u64, height: u64) -> bool {
+    height < followed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +48,14 @@ mod tests {
         assert_eq!(judge(10, 3, true), Judgement::WentBack);
         assert_eq!(judge(10, 10, true), Judgement::CheckBlock);
         assert_eq!(judge(10, 40, true), Judgement::CheckBlock);
+    }
+
+    #[test]
+    fn a_notification_behind_the_followed_height_is_checked_with_the_node_not_judged() {
+        assert!(notification_behind(323, 266));
+        assert!(notification_behind(323, 322));
+        assert!(!notification_behind(323, 323));
+        assert!(!notification_behind(323, 324));
+        assert!(!notification_behind(0, 0));
     }
 }

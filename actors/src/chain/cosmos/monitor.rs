@@ -306,7 +306,12 @@ impl Runner {
                                 reconnect.reset();
                             }
                             debug!(chain = %self.chain(), height, "NewBlock");
-                            self.follow(rpc, height).await?;
+                            if consistency::notification_behind(self.next.saturating_sub(1), height) {
+                                // Queued while a catch-up went past it: where the node is now is the node's to say.
+                                self.poll_once(rpc).await?;
+                            } else {
+                                self.follow(rpc, height).await?;
+                            }
                         }
                     }
                     Some(Err(e)) => {
