@@ -163,18 +163,24 @@ impl Window {
     }
 }
 
+/// The key of packet `seq` on `transfer`/`channel` of `chain`, for the window's tests and its rooms'.
+#[cfg(test)]
+fn lane_key(chain: &str, channel: &str, seq: u64) -> PacketKey {
+    use relayd_messages::{ChainId, ChannelId, PortId, Sequence};
+    PacketKey {
+        src_chain: ChainId::new(chain).unwrap(),
+        src_port: PortId::new("transfer").unwrap(),
+        src_channel: ChannelId::new(channel).unwrap(),
+        sequence: Sequence(seq),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relayd_messages::{ChainId, ChannelId, PortId, Sequence};
 
     fn key(seq: u64) -> PacketKey {
-        PacketKey {
-            src_chain: ChainId::new("a-1").unwrap(),
-            src_port: PortId::new("transfer").unwrap(),
-            src_channel: ChannelId::new("channel-0").unwrap(),
-            sequence: Sequence(seq),
-        }
+        lane_key("a-1", "channel-0", seq)
     }
 
     #[test]

@@ -5,10 +5,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler};
+use actix::Actor;
 use relayd_messages::{
-    ActorKind, ChainId, ChildExited, CorrelationId, ObservedEvent, PacketEventKind, Proven,
-    QueryPacketEvents, QueryProof,
+    ActorKind, ChainId, CorrelationId, ObservedEvent, PacketEventKind, Proven, QueryPacketEvents,
+    QueryProof,
 };
 use tokio::sync::watch;
 
@@ -83,15 +83,6 @@ impl ChainEndpoint for Gated {
     }
 }
 
-struct Sink;
-impl Actor for Sink {
-    type Context = Context<Self>;
-}
-impl Handler<ChildExited> for Sink {
-    type Result = ();
-    fn handle(&mut self, _: ChildExited, _: &mut Self::Context) {}
-}
-
 fn search(channel: usize) -> QueryPacketEvents {
     QueryPacketEvents {
         correlation: CorrelationId::fresh(),
@@ -110,7 +101,7 @@ async fn searches_are_bounded_apart_and_proofs_pass_them() {
         most: Rc::default(),
         open,
     };
-    let guard = ExitGuard::new(ActorKind::Querier, 1, Sink.start().recipient());
+    let guard = ExitGuard::unwatched(ActorKind::Querier);
     let querier = Querier::new(
         ChainId::new("gated-1").expect("chain id"),
         endpoint.clone(),

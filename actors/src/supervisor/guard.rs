@@ -136,6 +136,30 @@ impl Drop for ExitGuard {
     }
 }
 
+/// Takes exit reports and drops them: the supervisor of an actor a test drives on its own.
+#[cfg(test)]
+struct DropExits;
+
+#[cfg(test)]
+impl actix::Actor for DropExits {
+    type Context = actix::Context<Self>;
+}
+
+#[cfg(test)]
+impl actix::Handler<ChildExited> for DropExits {
+    type Result = ();
+    fn handle(&mut self, _: ChildExited, _: &mut Self::Context) {}
+}
+
+#[cfg(test)]
+impl ExitGuard {
+    /// A first-generation guard for a `kind` actor whose exit nobody watches (call inside an actix system).
+    pub(crate) fn unwatched(kind: ActorKind) -> Self {
+        use actix::Actor;
+        Self::new(kind, 1, DropExits.start().recipient())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use actix::{Actor, Context, Handler};
+use actix::Actor;
 use relayd_messages::{
-    ActorKind, ChainId, ChildExited, CorrelationId, Datagram, RelayError, SubmitTx, TxReport,
+    ActorKind, ChainId, CorrelationId, Datagram, RelayError, SubmitTx, TxReport,
 };
 
 use super::TxSubmitter;
@@ -85,15 +85,6 @@ impl Submitter for Account {
     }
 }
 
-struct Sink;
-impl Actor for Sink {
-    type Context = Context<Self>;
-}
-impl Handler<ChildExited> for Sink {
-    type Result = ();
-    fn handle(&mut self, _: ChildExited, _: &mut Self::Context) {}
-}
-
 fn request(value: String, ordered: Option<&str>) -> SubmitTx {
     SubmitTx {
         correlation: CorrelationId::fresh(),
@@ -117,7 +108,7 @@ fn two_lanes(sent: &Sent) -> actix::Addr<TxSubmitter<Account>> {
     TxSubmitter::new(
         ChainId::new("chain-a").expect("chain id"),
         account("first", false),
-        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .with_lane(account("second", true))
     .start()
@@ -197,7 +188,7 @@ async fn a_lane_below_the_minimum_takes_nothing_while_the_other_has_funds() {
             sent: sent.clone(),
             balance: funds(1000),
         },
-        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .with_lane(Account {
         name: "second".into(),
@@ -246,7 +237,7 @@ async fn lanes_without_wallets_show_their_key_ids_on_the_board() {
     let addr = TxSubmitter::new(
         ChainId::new("chain-a").expect("chain id"),
         account("relayer"),
-        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .with_lane(account("relayer"))
     .with_board(board.clone())
@@ -268,7 +259,7 @@ async fn lanes_without_wallets_show_their_key_ids_on_the_board() {
             balance: Some(Rc::new(Cell::new(1000))),
             ..account("funded")
         },
-        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .with_board(board.clone())
     .start();

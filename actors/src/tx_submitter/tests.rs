@@ -4,10 +4,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use actix::{Actor, Context, Handler};
+use actix::Actor;
 use relayd_messages::{
-    ActorKind, ChainId, ChildExited, ClientId, CorrelationId, Datagram, ErrorKind, RelayError,
-    SubmitTx, TxReport,
+    ActorKind, ChainId, ClientId, CorrelationId, Datagram, ErrorKind, RelayError, SubmitTx,
+    TxReport,
 };
 use tokio::sync::oneshot;
 
@@ -55,15 +55,6 @@ impl Submitter for Refusing {
     }
 }
 
-struct Sink;
-impl Actor for Sink {
-    type Context = Context<Self>;
-}
-impl Handler<ChildExited> for Sink {
-    type Result = ();
-    fn handle(&mut self, _: ChildExited, _: &mut Self::Context) {}
-}
-
 fn request(value: &[u8]) -> SubmitTx {
     let client = ClientId::new("07-tendermint-0").expect("client id");
     SubmitTx {
@@ -89,7 +80,6 @@ fn request(value: &[u8]) -> SubmitTx {
 async fn one_refused_datagram_fails_alone_and_the_rest_of_its_batch_lands() {
     let sent = Rc::new(RefCell::new(Vec::new()));
     let (open, gate) = oneshot::channel();
-    let sink = Sink.start().recipient();
     let submitter = Refusing {
         sent: sent.clone(),
         gate: Some(gate),
@@ -97,7 +87,7 @@ async fn one_refused_datagram_fails_alone_and_the_rest_of_its_batch_lands() {
     let addr = TxSubmitter::new(
         ChainId::new("chain-a").expect("chain id"),
         submitter,
-        ExitGuard::new(ActorKind::TxSubmitter, 1, sink),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .start();
     // The first request holds the submitter busy so the next eight queue into one batch.
@@ -192,7 +182,7 @@ async fn queued_requests_of_higher_priority_go_into_the_next_transaction_first()
             gate: Some(gate),
             max: 2,
         },
-        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .start();
     let plain = |v: &[u8], priority: u8| SubmitTx {
@@ -239,7 +229,7 @@ async fn finishing_lets_the_transaction_in_flight_land_and_sends_nothing_new() {
             gate: Some(gate),
             max: 1,
         },
-        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .start();
     let plain = |v: &[u8]| SubmitTx {
@@ -359,7 +349,7 @@ fn start(submitter: Pipelined) -> actix::Addr<TxSubmitter<Pipelined>> {
     TxSubmitter::new(
         ChainId::new("chain-a").expect("chain id"),
         submitter,
-        ExitGuard::new(ActorKind::TxSubmitter, 1, Sink.start().recipient()),
+        ExitGuard::unwatched(ActorKind::TxSubmitter),
     )
     .start()
 }

@@ -64,14 +64,7 @@ impl Lanes {
 mod tests {
     use super::*;
 
-    fn key(chain: &str, channel: &str, seq: u64) -> PacketKey {
-        PacketKey {
-            src_chain: ChainId::new(chain).unwrap(),
-            src_port: PortId::new("transfer").unwrap(),
-            src_channel: ChannelId::new(channel).unwrap(),
-            sequence: Sequence(seq),
-        }
-    }
+    use super::super::lane_key as key;
 
     #[test]
     fn a_lane_is_numbered_once_and_its_keys_come_back_whole() {

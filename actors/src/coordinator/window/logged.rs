@@ -181,7 +181,6 @@ impl Logged {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relayd_messages::Sequence;
 
     fn set(seqs: &[u64]) -> SequenceSet {
         let mut s = SequenceSet::default();
@@ -262,14 +261,7 @@ mod tests {
         }
     }
 
-    fn key(chain: &str, channel: &str, seq: u64) -> PacketKey {
-        PacketKey {
-            src_chain: ChainId::new(chain).unwrap(),
-            src_port: PortId::new("transfer").unwrap(),
-            src_channel: ChannelId::new(channel).unwrap(),
-            sequence: Sequence(seq),
-        }
-    }
+    use super::super::lane_key as key;
 
     #[test]
     fn lanes_are_kept_apart() {
