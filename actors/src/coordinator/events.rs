@@ -270,8 +270,9 @@ impl Handler<BlockObserved> for RelayCoordinator {
     fn handle(&mut self, msg: BlockObserved, ctx: &mut Self::Context) {
         self.meter.took();
         // Every record change of this block goes into one batch, handed to the store's waiting writes before
-        // anything else runs (the builders started meanwhile run after this handler returns). The packets it sends that have no record
-        // yet go into intake entries of that batch; as many as the window has room for start now.
+        // anything else runs (the builders started meanwhile run after this handler returns). The packets it
+        // sends that have no record yet go into intake entries of that batch; as many as the window has room for
+        // start now.
         self.batch = Some(PacketBatch::new());
         self.intake = Some(Vec::new());
         let (chain, height) = (msg.chain.clone(), msg.height);

@@ -156,9 +156,6 @@ pub(super) fn write(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
 
 /// Writes `batch` in one transaction (see [`StateStore::write_batch`]).
 fn commit(t: &Trees, batch: &PacketBatch) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
     (
         &t.packets,
         &t.summary,

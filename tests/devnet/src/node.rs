@@ -76,7 +76,8 @@ pub struct ChainRecord {
     txs: HashMap<Hash, (u64, u32)>,
     heights: HashMap<Hash, u64>,
     /// Every `(type.attribute, value)` a committed transaction emitted, to the transactions that emitted it: the
-    /// index a CometBFT node's kv indexer keeps, so `tx_search` on an attribute does not scan the chain.
+    /// index a CometBFT node's kv indexer keeps, so `tx_search` on an attribute does not scan the chain. Each list
+    /// is in inclusion order (blocks are appended in height order, their transactions in index order).
     attributes: HashMap<(String, String), Vec<(u64, u32)>>,
 }
 
@@ -103,20 +104,30 @@ impl ChainRecord {
         self.block(height)?.txs.get(index as usize).cloned()
     }
 
-    /// Every included transaction that emitted `value` under the composite key `key` (`send_packet.packet_sequence`),
-    /// oldest first.
-    pub fn txs_with_attribute(&self, key: &str, value: &str) -> Vec<Arc<TxRecord>> {
-        self.attributes
-            .get(&(key.to_owned(), value.to_owned()))
-            .map(|found| {
-                found
-                    .iter()
-                    .filter_map(|(height, index)| {
-                        self.block(*height)?.txs.get(*index as usize).cloned()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Every included transaction that emitted each `(key, value)` of `pairs` under its composite key
+    /// (`send_packet.packet_sequence`), oldest first. As CometBFT's kv indexer, it narrows by each pair: the
+    /// positions of the rarest pair are checked against the others', and only those left are read.
+    pub fn txs_with_attributes(&self, pairs: &[(&str, &str)]) -> Vec<Arc<TxRecord>> {
+        let mut lists = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            match self
+                .attributes
+                .get(&((*key).to_owned(), (*value).to_owned()))
+            {
+                Some(found) => lists.push(found.as_slice()),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let Some((rarest, others)) = lists.split_first() else {
+            return Vec::new();
+        };
+        rarest
+            .iter()
+            // Each list is in inclusion order (`index` runs block by block), so a position is found by bisection.
+            .filter(|at| others.iter().all(|l| l.binary_search(at).is_ok()))
+            .filter_map(|(height, index)| self.block(*height)?.txs.get(*index as usize).cloned())
+            .collect()
     }
 
     fn index(&mut self, tx: &TxRecord) {
@@ -545,8 +556,8 @@ impl<A: Application> NodeView for Node<A> {
             .collect()
     }
 
-    fn txs_with_attribute(&self, key: &str, value: &str) -> Option<Vec<Arc<TxRecord>>> {
-        Some(self.record().ok()?.txs_with_attribute(key, value))
+    fn txs_with_attributes(&self, pairs: &[(&str, &str)]) -> Option<Vec<Arc<TxRecord>>> {
+        Some(self.record().ok()?.txs_with_attributes(pairs))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {

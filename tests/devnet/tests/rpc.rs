@@ -373,19 +373,25 @@ impl NodeView for FakeChain {
 
     // Answers from the same list as `txs`, so the server's index path (narrow, then match the whole query) is
     // exercised against the scan path's answers.
-    fn txs_with_attribute(&self, key: &str, value: &str) -> Option<Vec<Arc<TxRecord>>> {
+    fn txs_with_attributes(&self, pairs: &[(&str, &str)]) -> Option<Vec<Arc<TxRecord>>> {
         let st = self.state.lock().expect("lock");
-        let (kind, attr) = key.split_once('.')?;
+        let mut wanted = Vec::new();
+        for (key, value) in pairs {
+            let (kind, attr) = key.split_once('.')?;
+            wanted.push((kind, attr, *value));
+        }
         Some(
             st.txs
                 .iter()
                 .filter(|t| {
-                    t.result.events.iter().any(|e| {
-                        e.kind == kind
-                            && e.attributes.iter().any(|a| {
-                                a.key_bytes() == attr.as_bytes()
-                                    && a.value_bytes() == value.as_bytes()
-                            })
+                    wanted.iter().all(|(kind, attr, value)| {
+                        t.result.events.iter().any(|e| {
+                            e.kind == *kind
+                                && e.attributes.iter().any(|a| {
+                                    a.key_bytes() == attr.as_bytes()
+                                        && a.value_bytes() == value.as_bytes()
+                                })
+                        })
                     })
                 })
                 .cloned()

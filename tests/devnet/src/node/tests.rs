@@ -126,13 +126,22 @@ fn committed_transactions_are_found_by_attribute_without_a_scan() {
     let chain = node.record().unwrap();
     let found = |k: &str, v: &str| -> Vec<(u64, u32)> {
         chain
-            .txs_with_attribute(k, v)
+            .txs_with_attributes(&[(k, v)])
             .iter()
             .map(|t| (t.height, t.index))
             .collect()
     };
     assert_eq!(found("set.key", "a"), vec![(1, 0), (2, 0)]);
     assert_eq!(found("set.value", "1"), vec![(1, 0), (3, 0)]);
+    let both: Vec<(u64, u32)> = chain
+        .txs_with_attributes(&[("set.value", "1"), ("set.key", "a")])
+        .iter()
+        .map(|t| (t.height, t.index))
+        .collect();
+    assert_eq!(both, vec![(1, 0)], "every pair narrows");
+    assert!(chain
+        .txs_with_attributes(&[("set.key", "a"), ("set.key", "zz")])
+        .is_empty());
     assert_eq!(found("set.key", "b"), vec![(1, 1)]);
     assert!(found("set.key", "z").is_empty());
     assert!(found("other.key", "a").is_empty());

@@ -129,9 +129,10 @@ pub trait NodeView: Send + Sync + 'static {
     /// `Arc`s lets `tx_search` scan thousands of transactions without copying them.
     fn txs(&self, heights: RangeInclusive<u64>) -> Vec<Arc<TxRecord>>;
 
-    /// Every committed transaction that emitted `value` under the composite event key `key`, from the node's
-    /// attribute index, oldest first; `None` when the node keeps no index (then `tx_search` scans [`NodeView::txs`]).
-    fn txs_with_attribute(&self, _key: &str, _value: &str) -> Option<Vec<Arc<TxRecord>>> {
+    /// Every committed transaction that emitted each `(key, value)` of `pairs` (composite event keys), from the
+    /// node's attribute index, oldest first; `None` when the node keeps no index (then `tx_search` scans
+    /// [`NodeView::txs`]).
+    fn txs_with_attributes(&self, _pairs: &[(&str, &str)]) -> Option<Vec<Arc<TxRecord>>> {
         None
     }
 

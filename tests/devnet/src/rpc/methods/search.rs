@@ -1,7 +1,6 @@
 //! Finding committed transactions and blocks: `tx` by hash, and `tx_search` and `block_search` by CometBFT
 //! query, paged and ordered as CometBFT does.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -40,7 +39,11 @@ impl Ctx {
         let descending = order_desc(p)?;
         let all = self.node.earliest_height()..=self.node.latest_height();
         let range = query::height_bounds(&query, "tx.height", all);
-        let indexed = self.indexed(&query);
+        let pairs = query::indexed_conditions(&query);
+        let indexed = match pairs.is_empty() {
+            true => None,
+            false => self.node.txs_with_attributes(&pairs),
+        };
         let mut found: Vec<Arc<TxRecord>> = match (hash_condition(&query), indexed) {
             // A hash lookup is the relayer's hot path; answer it without scanning.
             (Some(hash), _) => self.node.tx(&hash).into_iter().collect(),
@@ -70,27 +73,6 @@ impl Ctx {
             txs,
             total_count: u32::try_from(found.len()).unwrap_or(u32::MAX),
         })
-    }
-
-    /// The transactions that hold every attribute equality of `query`, from the node's index; `None` when the
-    /// query has none or the node keeps no index.
-    fn indexed(&self, query: &Query) -> Option<Vec<Arc<TxRecord>>> {
-        let mut lists = Vec::new();
-        for (key, value) in query::indexed_conditions(query) {
-            lists.push(self.node.txs_with_attribute(key, value)?);
-        }
-        // Start from the most selective condition; the others only take candidates away.
-        lists.sort_by_key(Vec::len);
-        let mut lists = lists.into_iter();
-        let mut found = lists.next()?;
-        for other in lists {
-            if found.is_empty() {
-                break;
-            }
-            let at: HashSet<(u64, u32)> = other.iter().map(|r| (r.height, r.index)).collect();
-            found.retain(|r| at.contains(&(r.height, r.index)));
-        }
-        Some(found)
     }
 
     pub(super) fn block_search(&self, p: &Params) -> Result<Value, RpcError> {
